@@ -1,0 +1,125 @@
+# logline -- thin wrapper around CMake. Build tree: build/ (Release, -O2, assertions on).
+#
+#   make            deps + configure + build everything (library tests, examples, CLI, benchmarks)
+#   make deps       install missing Debian packages (scripts/install-deps.sh; apt only if needed)
+#   make run        build, then run the quickstart example (working directory build/run/)
+#   make test       build, then ctest --output-on-failure; exits non-zero on any failure
+#   make bench      build, then run every benchmark; JSON results in build/bench/<name>.json
+#   make fuzz       clang++-14 + libFuzzer build in build/fuzz/, each fuzzer runs FUZZ_SECONDS
+#                   (default 60) on a copy of its corpus (build/fuzz/corpus/<name>/)
+#   make clean      remove build/
+#
+# Where things land (stable paths):
+#   build/bin/logline-cli          the CLI            build/bin/logline-quickstart   quickstart
+#   build/bin/<name>_bench         benchmarks         build/bench/<name>_bench.json  their results
+#   build/fuzz/bin/<name>_fuzz     fuzzers            build/fuzz/artifacts/<name>/   their crashes
+#   build/compile_commands.json    for tools (clangd, clang-tidy)
+#
+# Variables: BUILD_TYPE (Release), JOBS (nproc), WERROR=ON (-Werror for the project's own code),
+# CMAKE_ARGS (extra configure arguments), CTEST_ARGS (e.g. CTEST_ARGS='-L compile_fail' or
+# '-R headers'), BENCH_ARGS (e.g. --benchmark_filter=append), FUZZ_SECONDS.
+# Uses Ninja when installed (else Unix Makefiles) and ccache when installed.
+# Hooks: test-setup / test-teardown run around ctest (start/stop a PostgreSQL server there).
+
+BUILD_DIR    ?= build
+BUILD_TYPE   ?= Release
+JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
+WERROR       ?= OFF
+CMAKE_ARGS   ?=
+CTEST_ARGS   ?=
+BENCH_ARGS   ?=
+FUZZ_SECONDS ?= 60
+FUZZ_CXX     ?= clang++-14
+FUZZ_DIR     := $(BUILD_DIR)/fuzz
+
+BENCH_NAMES := $(basename $(notdir $(wildcard benchmarks/*_bench.cpp)))
+FUZZ_NAMES  := $(basename $(notdir $(wildcard tests/fuzz/*_fuzz.cpp)))
+
+# Generator and launcher are chosen when the build tree is first configured (after `deps`, so a
+# fresh machine gets Ninja); an existing tree keeps its generator.
+define configure
+	@set -e; \
+	args=""; \
+	if [ ! -f "$(1)/CMakeCache.txt" ] && command -v ninja >/dev/null 2>&1; then args="-G Ninja"; fi; \
+	if command -v ccache >/dev/null 2>&1; then args="$$args -DCMAKE_CXX_COMPILER_LAUNCHER=ccache"; fi; \
+	echo "==> configure $(1) (log: $(1)/configure.log)"; \
+	cmake -S . -B "$(1)" $$args \
+	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_CXX_FLAGS_RELEASE=-O2 \
+	  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
+	  -DLOGLINE_WERROR=$(WERROR) \
+	  $(2) $(CMAKE_ARGS) > "$(1)/configure.log" 2>&1 || { cat "$(1)/configure.log"; exit 1; }
+endef
+
+.PHONY: all deps configure build run test test-setup test-teardown bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@mkdir -p $(BUILD_DIR)
+	$(call configure,$(BUILD_DIR),-DLOGLINE_BUILD_TESTS=ON -DLOGLINE_BUILD_EXAMPLES=ON -DLOGLINE_BUILD_BENCHMARKS=ON)
+
+build: configure
+	@echo "==> build $(BUILD_DIR) (-j$(JOBS))"
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@mkdir -p $(BUILD_DIR)/run
+	@echo "==> run $(BUILD_DIR)/bin/logline-quickstart (in $(BUILD_DIR)/run)"
+	@cd $(BUILD_DIR)/run && ../bin/logline-quickstart
+
+# Hooks around ctest; keep them idempotent. Example for later:
+#   test-setup:    start a throw-away PostgreSQL cluster, export LOGLINE_TEST_PG_DSN via a file
+#   test-teardown: stop it
+test-setup:
+	@true
+test-teardown:
+	@true
+
+test: build
+	@$(MAKE) --no-print-directory test-setup
+	@status=0; \
+	echo "==> ctest ($(BUILD_DIR), -j$(JOBS))"; \
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_ARGS) || status=$$?; \
+	$(MAKE) --no-print-directory test-teardown || status=1; \
+	if [ $$status -eq 0 ]; then echo "==> make test: PASSED"; \
+	else echo "==> make test: FAILED (failures above; full log: $(BUILD_DIR)/Testing/Temporary/LastTest.log)"; fi; \
+	exit $$status
+
+bench: configure
+	@echo "==> build benchmarks"
+	@cmake --build $(BUILD_DIR) -j $(JOBS) $(if $(BENCH_NAMES),--target $(BENCH_NAMES))
+	@mkdir -p $(BUILD_DIR)/bench
+	@status=0; \
+	for name in $(BENCH_NAMES); do \
+	  echo "==> $$name -> $(BUILD_DIR)/bench/$$name.json"; \
+	  ( cd $(BUILD_DIR)/bench && ../bin/$$name --benchmark_out=$$name.json \
+	      --benchmark_out_format=json $(BENCH_ARGS) ) || { echo "==> $$name FAILED"; status=1; }; \
+	done; \
+	if [ -z "$(BENCH_NAMES)" ]; then echo "==> no benchmarks/*_bench.cpp"; fi; \
+	exit $$status
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	@mkdir -p $(FUZZ_DIR)
+	$(call configure,$(FUZZ_DIR),-DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DLOGLINE_BUILD_FUZZERS=ON -DLOGLINE_BUILD_TESTS=OFF -DLOGLINE_BUILD_EXAMPLES=OFF -DLOGLINE_BUILD_BENCHMARKS=OFF -DLOGLINE_INSTALL=OFF)
+	@echo "==> build fuzzers"
+	@cmake --build $(FUZZ_DIR) -j $(JOBS)
+	@status=0; \
+	for stem in $(FUZZ_NAMES); do \
+	  name=$${stem%_fuzz}; \
+	  corpus=$(FUZZ_DIR)/corpus/$$name; artifacts=$(FUZZ_DIR)/artifacts/$$name; \
+	  rm -rf $$corpus; mkdir -p $$corpus $$artifacts; \
+	  if [ -d tests/fuzz/corpus/$$name ]; then cp -R tests/fuzz/corpus/$$name/. $$corpus/; fi; \
+	  echo "==> fuzz $$name for $(FUZZ_SECONDS) s (corpus copy: $$corpus)"; \
+	  $(FUZZ_DIR)/bin/$$stem -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$$artifacts/ $$corpus || { echo "==> $$name FAILED (inputs in $$artifacts)"; status=1; }; \
+	done; \
+	if [ -z "$(FUZZ_NAMES)" ]; then echo "==> no tests/fuzz/*_fuzz.cpp"; fi; \
+	exit $$status
+
+clean:
+	rm -rf $(BUILD_DIR)

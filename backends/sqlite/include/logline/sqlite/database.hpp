@@ -1,0 +1,210 @@
+#pragma once
+// A SQLite connection for logline: RAII handle, error category, statements, transactions.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "logline/error.hpp"
+#include "logline/schema.hpp"
+
+namespace logline::sqlite {
+
+class error_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sqlite"; }
+  std::string message(int code) const override { return sqlite3_errstr(code); }
+  std::error_condition default_error_condition(int code) const noexcept override {
+    switch (code & 0xff) {
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED: return make_error_code(errc::busy).default_error_condition();
+      case SQLITE_CONSTRAINT: return make_error_code(errc::version_conflict).default_error_condition();
+      default: return make_error_code(errc::storage_error).default_error_condition();
+    }
+  }
+};
+inline const std::error_category& error_category() noexcept {
+  static const error_category_impl category;
+  return category;
+}
+
+// Durability of commits. full: every commit is on disk when append returns (the default:
+// nothing acknowledged is lost, even on power failure). normal: WAL without fsync per commit
+// (survives a process crash, may lose the last commits on power loss).
+enum class durability { full, normal };
+
+struct open_options {
+  durability sync = durability::full;
+  std::chrono::milliseconds busy_timeout{5000};
+  bool read_only = false;
+};
+
+class statement {
+ public:
+  statement() = default;
+  explicit statement(sqlite3_stmt* s) noexcept : stmt_(s) {}
+  statement(statement&& o) noexcept : stmt_(std::exchange(o.stmt_, nullptr)) {}
+  statement& operator=(statement&& o) noexcept {
+    if (this != &o) {
+      if (stmt_) sqlite3_finalize(stmt_);
+      stmt_ = std::exchange(o.stmt_, nullptr);
+    }
+    return *this;
+  }
+  ~statement() {
+    if (stmt_) sqlite3_finalize(stmt_);
+  }
+  sqlite3_stmt* get() const noexcept { return stmt_; }
+  explicit operator bool() const noexcept { return stmt_ != nullptr; }
+  void reset() noexcept {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Binds values to consecutive parameters starting at 1.
+class binder final : public value_sink {
+ public:
+  explicit binder(sqlite3_stmt* s, int first = 1) noexcept : stmt_(s), index_(first) {}
+  void null() override { check(sqlite3_bind_null(stmt_, index_++)); }
+  void integer(std::int64_t v) override { check(sqlite3_bind_int64(stmt_, index_++, v)); }
+  void real(double v) override { check(sqlite3_bind_double(stmt_, index_++, v)); }
+  void text(std::string_view v) override {
+    check(sqlite3_bind_text64(stmt_, index_++, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  void text_static(std::string_view v) { check(sqlite3_bind_text64(stmt_, index_++, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8)); }
+  void blob_empty() { check(sqlite3_bind_zeroblob(stmt_, index_++, 0)); }
+  int index() const noexcept { return index_; }
+  int status() const noexcept { return status_; }
+
+ private:
+  void check(int rc) noexcept {
+    if (rc != SQLITE_OK && status_ == SQLITE_OK) status_ = rc;
+  }
+  sqlite3_stmt* stmt_;
+  int index_;
+  int status_ = SQLITE_OK;
+};
+
+// Reads one column of the current row.
+class column_reader final : public value_source {
+ public:
+  column_reader(sqlite3_stmt* s, int column) noexcept : stmt_(s), column_(column) {}
+  void at(int column) noexcept { column_ = column; }
+  bool is_null() override { return sqlite3_column_type(stmt_, column_) == SQLITE_NULL; }
+  bool is_integer() override { return sqlite3_column_type(stmt_, column_) == SQLITE_INTEGER; }
+  std::int64_t integer() override { return sqlite3_column_int64(stmt_, column_); }
+  double real() override { return sqlite3_column_double(stmt_, column_); }
+  std::string_view text() override {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column_));
+    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column_))) : std::string_view();
+  }
+
+ private:
+  sqlite3_stmt* stmt_;
+  int column_;
+};
+
+class database {
+ public:
+  // Opens (creating if needed) a database file, or ":memory:".
+  static result<std::unique_ptr<database>> open(const std::string& path, open_options options = {}) {
+    std::unique_ptr<database> db(new database());
+    db->path_ = path;
+    db->options_ = options;
+    const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                      SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    const int rc = sqlite3_open_v2(path.c_str(), &db->handle_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db->handle_ ? sqlite3_errmsg(db->handle_) : sqlite3_errstr(rc);
+      return make_error(errc::storage_error, "cannot open SQLite database '" + path + "': " + msg);
+    }
+    sqlite3_busy_timeout(db->handle_, static_cast<int>(options.busy_timeout.count()));
+    sqlite3_extended_result_codes(db->handle_, 1);
+    if (!options.read_only && path != ":memory:" && !path.empty()) {
+      LOGLINE_TRY_VOID(db->exec("PRAGMA journal_mode=WAL"));
+    }
+    LOGLINE_TRY_VOID(db->exec(options.sync == durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+    return db;
+  }
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+  ~database() {
+    if (handle_) sqlite3_close_v2(handle_);
+  }
+
+  sqlite3* handle() const noexcept { return handle_; }
+  const std::string& path() const noexcept { return path_; }
+  const open_options& options() const noexcept { return options_; }
+  bool is_memory() const noexcept { return path_.empty() || path_ == ":memory:" || path_.rfind("file::memory:", 0) == 0; }
+  // Serializes use of the connection between threads of this process.
+  std::mutex& mutex() const noexcept { return mutex_; }
+
+  error_info last_error(int rc, std::string_view what) const {
+    const int code = rc & 0xff;
+    const errc kind = code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy
+                      : code == SQLITE_CONSTRAINT                  ? errc::storage_error
+                                                                   : errc::storage_error;
+    return make_error(kind, std::string(what) + ": " + sqlite3_errmsg(handle_));
+  }
+
+  result<void> exec(const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(handle_, sql.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      const int code = rc & 0xff;
+      return make_error(code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error, "SQLite: " + msg);
+    }
+    return {};
+  }
+
+  result<statement> prepare(std::string_view sql) const {
+    sqlite3_stmt* s = nullptr;
+    const int rc = sqlite3_prepare_v3(handle_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    if (rc != SQLITE_OK) return last_error(rc, "cannot prepare '" + std::string(sql.substr(0, 80)) + "'");
+    return statement(s);
+  }
+
+  // In-process change notification: writers call notify_commit after each commit; readers of
+  // the feed wait for the counter to move.
+  void notify_commit() {
+    {
+      std::lock_guard lock(feed_mutex_);
+      ++commits_;
+    }
+    feed_cv_.notify_all();
+  }
+  std::uint64_t commits() const {
+    std::lock_guard lock(feed_mutex_);
+    return commits_;
+  }
+  // Waits until a commit after `seen` happens in this process, or the timeout passes.
+  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(feed_mutex_);
+    return feed_cv_.wait_for(lock, timeout, [&] { return commits_ != seen; });
+  }
+
+ private:
+  database() = default;
+  sqlite3* handle_ = nullptr;
+  std::string path_;
+  open_options options_;
+  mutable std::mutex mutex_;
+  mutable std::mutex feed_mutex_;
+  mutable std::condition_variable feed_cv_;
+  std::uint64_t commits_ = 0;
+};
+
+}  // namespace logline::sqlite

@@ -1,0 +1,500 @@
+#pragma once
+// The SQLite store of one span type: DDL derived from the schema and the policies, prepared
+// statements, and the operations the ledger needs. Tenancy is applied here in SQL (SQLite has no
+// row-level security); the rules are those of logline::may_read / may_write.
+#include <sqlite3.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/blake3.hpp"
+#include "logline/schema.hpp"
+#include "logline/sqlite/database.hpp"
+
+namespace logline::sqlite {
+
+namespace detail {
+
+inline std::string quote(std::string_view name) { return "\"" + std::string(name) + "\""; }
+
+inline std::string column_type(column_kind k) {
+  switch (k) {
+    case column_kind::integer:
+    case column_kind::boolean: return "INTEGER";
+    case column_kind::real: return "REAL";
+    default: return "TEXT";
+  }
+}
+
+}  // namespace detail
+
+template <class Span>
+class store {
+  using schema_t = schema<Span>;
+
+ public:
+  store(database& db, table_options options) : db_(&db), options_(options) {}
+
+  const table_options& options() const noexcept { return options_; }
+  database& db() const noexcept { return *db_; }
+
+  // The DDL for this span type and policy set (what sql/sqlite/ checks in for the universal span).
+  static std::string ddl(const table_options& o) {
+    const auto& cols = schema_t::columns();
+    const std::string t = detail::quote(schema_t::table_name);
+    const std::string tn(schema_t::table_name);
+    std::string s = "CREATE TABLE IF NOT EXISTS " + t + " (\n";
+    for (const auto& c : cols) {
+      const std::string q = detail::quote(c.name);
+      s += "  " + q + " " + detail::column_type(c.kind);
+      if (!c.nullable) s += " NOT NULL";
+      switch (c.kind) {
+        case column_kind::visibility:
+          if (!c.nullable) s += " DEFAULT 'private'";
+          s += " CHECK (" + q + " IN ('private', 'tenant', 'public'))";
+          break;
+        case column_kind::boolean:
+          if (!c.nullable) s += " DEFAULT 0";
+          s += " CHECK (" + q + " IN (0, 1))";
+          break;
+        case column_kind::uuid: s += " CHECK (length(" + q + ") = 36)"; break;
+        case column_kind::timestamp: s += " CHECK (length(" + q + ") = 24)"; break;
+        case column_kind::hex: s += " CHECK (length(" + q + ") = " + std::to_string(c.hex_length) + ")"; break;
+        case column_kind::json:
+        case column_kind::uuid_list: s += " CHECK (" + q + " IS NULL OR json_valid(" + q + "))"; break;
+        default: break;
+      }
+      if (c.name == "seq" || c.name == "chain_position" || c.name == "duration_ms") s += " CHECK (" + q + " >= 0)";
+      s += ",\n";
+    }
+    s += "  PRIMARY KEY (\"id\", \"seq\")\n) STRICT;\n";
+    auto has = [&](std::string_view n) { return schema_t::has_column(n); };
+    auto index = [&](std::string_view suffix, std::string_view body, bool unique = false) {
+      s += std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX IF NOT EXISTS " + detail::quote(tn + "_" + std::string(suffix)) +
+           " ON " + t + " " + std::string(body) + ";\n";
+    };
+    if (has("at")) index("at", "(\"at\" DESC)");
+    if (has("entity_type") && has("at")) index("entity_type_at", "(\"entity_type\", \"at\" DESC)");
+    if (has("owner_id") && has("tenant_id")) index("owner_tenant", "(\"owner_id\", \"tenant_id\")");
+    if (has("trace_id")) index("trace", "(\"trace_id\")");
+    if (has("parent_id")) index("parent", "(\"parent_id\")");
+    if (has("parent_id") && has("entity_type") && has("status"))
+      index("one_scheduled_request", "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
+    if (o.chained) {
+      if (o.scope == chain_scope::per_tenant && has("tenant_id"))
+        index("chain", "(coalesce(\"tenant_id\", x''), \"chain_position\")", true);
+      else
+        index("chain", "(\"chain_position\")", true);
+    }
+    if (o.append_only) {
+      for (const char* op : {"UPDATE", "DELETE"}) {
+        std::string lower = op[0] == 'U' ? "update" : "delete";
+        s += "CREATE TRIGGER IF NOT EXISTS " + detail::quote(tn + "_no_" + lower) + " BEFORE " + op + " ON " + t +
+             " BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; " + op + " refused'); END;\n";
+      }
+    }
+    return s;
+  }
+
+  // Creates the table if missing and records the DDL it was made with; refuses to run against a
+  // table made for another schema or policy set.
+  result<void> migrate() {
+    {
+      std::lock_guard lock(db_->mutex());
+      LOGLINE_TRY_VOID(create_table());
+    }
+    return prepare_statements();
+  }
+
+ private:
+  result<void> create_table() {
+    const std::string sql = ddl(options_);
+    const std::string fingerprint = blake3_hex(sql);
+    LOGLINE_TRY_VOID(db_->exec("BEGIN IMMEDIATE"));
+    auto fail = [&](error_info e) -> result<void> {
+      (void)db_->exec("ROLLBACK");
+      return e;
+    };
+    if (auto r = db_->exec("CREATE TABLE IF NOT EXISTS logline_schema (table_name TEXT PRIMARY KEY, ddl_blake3 TEXT NOT NULL, ddl TEXT NOT NULL) STRICT"); !r)
+      return fail(r.error());
+    auto sel = db_->prepare("SELECT ddl_blake3 FROM logline_schema WHERE table_name = ?1");
+    if (!sel) return fail(sel.error());
+    sqlite3_bind_text(sel->get(), 1, schema_t::table_name.data(), static_cast<int>(schema_t::table_name.size()), SQLITE_STATIC);
+    const int rc = sqlite3_step(sel->get());
+    if (rc == SQLITE_ROW) {
+      const std::string existing = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 0));
+      if (existing != fingerprint)
+        return fail(make_error(errc::storage_error, "table '" + std::string(schema_t::table_name) +
+                                                        "' was created for another span schema or policy set (DDL fingerprint differs)"));
+      return db_->exec("COMMIT");
+    }
+    if (rc != SQLITE_DONE) return fail(db_->last_error(rc, "reading logline_schema"));
+    if (auto r = db_->exec(sql); !r) return fail(r.error());
+    auto ins = db_->prepare("INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES (?1, ?2, ?3)");
+    if (!ins) return fail(ins.error());
+    sqlite3_bind_text(ins->get(), 1, schema_t::table_name.data(), static_cast<int>(schema_t::table_name.size()), SQLITE_STATIC);
+    sqlite3_bind_text(ins->get(), 2, fingerprint.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins->get(), 3, sql.c_str(), -1, SQLITE_STATIC);
+    if (int r = sqlite3_step(ins->get()); r != SQLITE_DONE) return fail(db_->last_error(r, "recording the schema"));
+    if (auto r = db_->exec("COMMIT"); !r) return fail(r.error());
+    return {};
+  }
+
+ public:
+
+  // ---- writing ---------------------------------------------------------------------------
+  // A write transaction (BEGIN IMMEDIATE: appends from every connection are serialized).
+  class transaction {
+   public:
+    explicit transaction(store& s) : s_(s) {}
+
+    result<std::optional<std::int32_t>> max_seq(const uuid& id) {
+      sqlite3_stmt* st = s_.max_seq_.get();
+      s_.max_seq_.reset();
+      binder b(st);
+      value_traits<uuid>::bind(id, b);
+      const int rc = sqlite3_step(st);
+      if (rc != SQLITE_ROW) return s_.db_->last_error(rc, "reading the latest version");
+      std::optional<std::int32_t> out;
+      if (sqlite3_column_type(st, 0) != SQLITE_NULL) out = static_cast<std::int32_t>(sqlite3_column_int64(st, 0));
+      s_.max_seq_.reset();
+      return out;
+    }
+
+    // The head of the chain a span belongs to (tenant = the span's tenant for per-tenant chains).
+    result<std::optional<chain_head>> head(const std::optional<std::string>& tenant) {
+      sqlite3_stmt* st = s_.head_.get();
+      s_.head_.reset();
+      if (s_.options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id")) {
+        if (tenant)
+          sqlite3_bind_text64(st, 1, tenant->data(), tenant->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+        else
+          sqlite3_bind_zeroblob(st, 1, 0);
+      }
+      const int rc = sqlite3_step(st);
+      if (rc == SQLITE_DONE) {
+        s_.head_.reset();
+        return std::optional<chain_head>();
+      }
+      if (rc != SQLITE_ROW) return s_.db_->last_error(rc, "reading the chain head");
+      chain_head h;
+      h.position = sqlite3_column_int64(st, 0);
+      column_reader r(st, 1);
+      if (r.is_null()) return make_error(errc::integrity_violation, "the chain head has no curr_hash");
+      auto d = digest::parse(r.text());
+      if (!d) return make_error(errc::integrity_violation, "the chain head's curr_hash is corrupt: " + d.error().message());
+      h.hash = *d;
+      s_.head_.reset();
+      return std::optional<chain_head>(h);
+    }
+
+    result<void> insert(const Span& span) {
+      sqlite3_stmt* st = s_.insert_.get();
+      s_.insert_.reset();
+      binder b(st);
+      for (const auto& c : schema_t::columns()) c.bind(span, b);
+      if (b.status() != SQLITE_OK) return make_error(errc::storage_error, std::string("binding a span: ") + sqlite3_errstr(b.status()));
+      const int rc = sqlite3_step(st);
+      s_.insert_.reset();
+      if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+          return make_error(errc::version_conflict, "span " + span.id.to_string() + " version " + std::to_string(span.seq) + " already exists");
+        if ((rc & 0xff) == SQLITE_CONSTRAINT) return make_error(errc::version_conflict, std::string("constraint: ") + sqlite3_errmsg(s_.db_->handle()));
+        return s_.db_->last_error(rc, "inserting a span");
+      }
+      return {};
+    }
+
+   private:
+    store& s_;
+  };
+
+  // Runs fn(transaction&) -> result<R> inside one write transaction: all or nothing.
+  template <class F>
+  auto write(F&& fn) -> decltype(fn(std::declval<transaction&>())) {
+    std::lock_guard lock(db_->mutex());
+    if (auto r = db_->exec("BEGIN IMMEDIATE"); !r) return std::move(r).error();
+    transaction tx(*this);
+    auto out = fn(tx);
+    if (!out) {
+      (void)db_->exec("ROLLBACK");
+      return out;
+    }
+    if (auto r = db_->exec("COMMIT"); !r) {
+      (void)db_->exec("ROLLBACK");
+      return std::move(r).error();
+    }
+    db_->notify_commit();
+    return out;
+  }
+
+  // ---- reading ---------------------------------------------------------------------------
+  result<std::optional<Span>> latest(const uuid& id, const identity* who) {
+    return one("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) + " ORDER BY \"seq\" DESC LIMIT 1",
+               id, std::nullopt, who);
+  }
+  result<std::optional<Span>> version(const uuid& id, std::int32_t seq, const identity* who) {
+    return one("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id AND \"seq\" = :seq" + visible(who), id, seq, who);
+  }
+  result<std::vector<Span>> history(const uuid& id, const identity* who) {
+    std::lock_guard lock(db_->mutex());
+    auto st = db_->prepare("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) + " ORDER BY \"seq\"");
+    if (!st) return std::move(st).error();
+    bind_named(st->get(), ":id", id);
+    bind_identity(st->get(), who);
+    return collect(st->get());
+  }
+
+  result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
+    if (q.limit < 1 || q.limit > timeline_query::max_limit)
+      return make_error(errc::invalid_argument, "limit must be between 1 and " + std::to_string(timeline_query::max_limit));
+    if (!schema_t::has_column("at")) return make_error(errc::invalid_argument, "the timeline needs an `at` column");
+    std::string where = " WHERE 1 = 1";
+    struct text_filter {
+      const char* column;
+      const std::optional<std::string>* value;
+    };
+    const text_filter filters[] = {{"entity_type", &q.entity_type}, {"status", &q.status}, {"owner_id", &q.owner_id},
+                                   {"tenant_id", &q.tenant_id}, {"trace_id", &q.trace_id}};
+    for (const auto& f : filters) {
+      if (!*f.value) continue;
+      if (!schema_t::has_column(f.column)) return make_error(errc::invalid_argument, std::string("no column '") + f.column + "' to filter on");
+      where += " AND " + detail::quote(f.column) + " = :" + f.column;
+    }
+    if (q.parent_id) {
+      if (!schema_t::has_column("parent_id")) return make_error(errc::invalid_argument, "no column 'parent_id' to filter on");
+      where += " AND \"parent_id\" = :parent_id";
+    }
+    if (q.visibility) {
+      if (!schema_t::has_column("visibility")) return make_error(errc::invalid_argument, "no column 'visibility' to filter on");
+      where += " AND \"visibility\" = :visibility";
+    }
+    if (q.since) where += " AND \"at\" >= :since";
+    if (q.until) where += " AND \"at\" < :until";
+    struct cursor_t {
+      std::string at, id;
+      std::int32_t seq;
+    };
+    std::optional<cursor_t> cursor;
+    if (!q.cursor.empty()) {
+      // at|id|seq, as written by this function.
+      const auto p1 = q.cursor.find('|'), p2 = q.cursor.rfind('|');
+      bool ok = p1 != std::string::npos && p2 != p1;
+      cursor_t c;
+      if (ok) {
+        c.at = q.cursor.substr(0, p1);
+        c.id = q.cursor.substr(p1 + 1, p2 - p1 - 1);
+        const std::string seq = q.cursor.substr(p2 + 1);
+        ok = timestamp::parse(c.at).has_value() && uuid::parse(c.id).has_value() && !seq.empty() && seq.size() < 11 &&
+             seq.find_first_not_of("0123456789") == std::string::npos;
+        if (ok) c.seq = static_cast<std::int32_t>(std::stoll(seq));
+      }
+      if (!ok) return make_error(errc::invalid_argument, "malformed cursor");
+      cursor = c;
+      where += " AND (\"at\", \"id\", \"seq\") < (:c_at, :c_id, :c_seq)";
+    }
+    std::lock_guard lock(db_->mutex());
+    auto st = db_->prepare("SELECT " + select_list_ + " FROM " + table_ + where + visible(who) +
+                           " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT :limit");
+    if (!st) return std::move(st).error();
+    sqlite3_stmt* s = st->get();
+    for (const auto& f : filters)
+      if (*f.value) bind_text(s, std::string(":") + f.column, **f.value);
+    if (q.parent_id) bind_named(s, ":parent_id", *q.parent_id);
+    if (q.visibility) bind_text(s, ":visibility", std::string(to_string(*q.visibility)));
+    if (q.since) bind_text(s, ":since", q.since->to_string());
+    if (q.until) bind_text(s, ":until", q.until->to_string());
+    if (cursor) {
+      bind_text(s, ":c_at", cursor->at);
+      bind_text(s, ":c_id", cursor->id);
+      sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":c_seq"), cursor->seq);
+    }
+    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), static_cast<std::int64_t>(q.limit) + 1);
+    bind_identity(s, who);
+    auto rows = collect(s);
+    if (!rows) return std::move(rows).error();
+    timeline_page<Span> page;
+    page.spans = std::move(*rows);
+    if (page.spans.size() > q.limit) {
+      page.spans.resize(q.limit);
+      const Span& last = page.spans.back();
+      if constexpr (requires { last.at; }) {
+        page.next_cursor = last.at.to_string() + "|" + last.id.to_string() + "|" + std::to_string(last.seq);
+      }
+    }
+    return page;
+  }
+
+  // Spans committed after feed position `after`, in commit order (SQLite: rowid order; writers
+  // are serialized, so a rowid can never become visible after a larger one).
+  result<std::vector<change<Span>>> changes(std::int64_t after, std::size_t limit, const identity* who) {
+    std::lock_guard lock(db_->mutex());
+    auto st = db_->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" + visible(who) +
+                           " ORDER BY rowid LIMIT :limit");
+    if (!st) return std::move(st).error();
+    sqlite3_stmt* s = st->get();
+    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":after"), after);
+    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), static_cast<std::int64_t>(limit));
+    bind_identity(s, who);
+    std::vector<change<Span>> out;
+    for (;;) {
+      const int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return db_->last_error(rc, "reading the change feed");
+      change<Span> c;
+      c.cursor = sqlite3_column_int64(s, 0);
+      LOGLINE_TRY_VOID(decode(s, 1, c.span));
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // ---- verification scan -----------------------------------------------------------------
+  // Rows in chain order, read on a connection of its own when the database is a file (so
+  // appends go on meanwhile), else under the connection's lock.
+  class scanner {
+   public:
+    result<bool> next_batch(std::vector<scanned_row<Span>>& out, std::size_t max) {
+      sqlite3_stmt* s = stmt_.get();
+      while (out.size() < max) {
+        const int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) return false;
+        if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc));
+        scanned_row<Span> row;
+        row.row_number = sqlite3_column_int64(s, 0);
+        if (auto r = decode(s, 1, row.span); !r) row.decode_error = "row " + std::to_string(row.row_number) + ": " + r.error().message();
+        out.push_back(std::move(row));
+      }
+      return true;
+    }
+
+   private:
+    friend class store;
+    std::unique_ptr<database> own_;           // a separate connection, or
+    std::unique_lock<std::mutex> lock_;       // the shared one, locked
+    statement stmt_;
+  };
+
+  result<scanner> scan() {
+    scanner sc;
+    database* conn = db_;
+    if (!db_->is_memory()) {
+      auto own = database::open(db_->path(), {.sync = durability::normal, .busy_timeout = db_->options().busy_timeout, .read_only = true});
+      if (!own) return std::move(own).error();
+      sc.own_ = std::move(*own);
+      conn = sc.own_.get();
+    } else {
+      sc.lock_ = std::unique_lock(db_->mutex());
+    }
+    std::string order = " ORDER BY rowid";
+    if (options_.chained)
+      order = options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id")
+                  ? " ORDER BY coalesce(\"tenant_id\", x''), \"chain_position\""
+                  : " ORDER BY \"chain_position\"";
+    auto st = conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ + order);
+    if (!st) return std::move(st).error();
+    sc.stmt_ = std::move(*st);
+    return sc;
+  }
+
+  // Decodes the columns of the current row starting at `first`.
+  static result<void> decode(sqlite3_stmt* s, int first, Span& span) {
+    column_reader r(s, first);
+    int i = first;
+    for (const auto& c : schema_t::columns()) {
+      r.at(i++);
+      if (r.is_null()) {
+        if (!c.nullable) return make_error(errc::integrity_violation, "column '" + std::string(c.name) + "' is null");
+        c.set_null(span);
+        continue;
+      }
+      if (auto res = c.read(span, r); !res)
+        return make_error(errc::integrity_violation, "column '" + std::string(c.name) + "': " + res.error().message());
+    }
+    return {};
+  }
+
+ private:
+  result<void> prepare_statements() {
+    const auto& cols = schema_t::columns();
+    table_ = detail::quote(schema_t::table_name);
+    select_list_.clear();
+    std::string params;
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+      if (i) {
+        select_list_ += ", ";
+        params += ", ";
+      }
+      select_list_ += detail::quote(cols[i].name);
+      params += "?" + std::to_string(i + 1);
+    }
+    std::lock_guard lock(db_->mutex());
+    auto ins = db_->prepare("INSERT INTO " + table_ + " (" + select_list_ + ") VALUES (" + params + ")");
+    if (!ins) return std::move(ins).error();
+    insert_ = std::move(*ins);
+    auto mx = db_->prepare("SELECT max(\"seq\") FROM " + table_ + " WHERE \"id\" = ?1");
+    if (!mx) return std::move(mx).error();
+    max_seq_ = std::move(*mx);
+    if (options_.chained) {
+      const bool per_tenant = options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
+      auto hd = db_->prepare("SELECT \"chain_position\", \"curr_hash\" FROM " + table_ +
+                             (per_tenant ? " WHERE coalesce(\"tenant_id\", x'') = ?1" : "") + " ORDER BY " +
+                             (per_tenant ? "coalesce(\"tenant_id\", x'') DESC, " : "") + "\"chain_position\" DESC LIMIT 1");
+      if (!hd) return std::move(hd).error();
+      head_ = std::move(*hd);
+    }
+    return {};
+  }
+
+  std::string visible(const identity* who) const {
+    if (!who || !options_.tenancy) return {};
+    return " AND (\"owner_id\" = :who_user OR \"visibility\" = 'public' OR (\"tenant_id\" = :who_tenant AND \"visibility\" = 'tenant'))";
+  }
+  void bind_identity(sqlite3_stmt* s, const identity* who) const {
+    if (!who || !options_.tenancy) return;
+    bind_text(s, ":who_user", who->user_id);
+    if (who->tenant_id) bind_text(s, ":who_tenant", *who->tenant_id);
+  }
+  static void bind_text(sqlite3_stmt* s, const std::string& name, const std::string& value) {
+    sqlite3_bind_text64(s, sqlite3_bind_parameter_index(s, name.c_str()), value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  }
+  static void bind_named(sqlite3_stmt* s, const char* name, const uuid& id) { bind_text(s, name, id.to_string()); }
+
+  result<std::vector<Span>> collect(sqlite3_stmt* s) {
+    std::vector<Span> out;
+    for (;;) {
+      const int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return db_->last_error(rc, "reading spans");
+      Span span{};
+      LOGLINE_TRY_VOID(decode(s, 0, span));
+      out.push_back(std::move(span));
+    }
+    return out;
+  }
+  result<std::optional<Span>> one(const std::string& sql, const uuid& id, std::optional<std::int32_t> seq, const identity* who) {
+    std::lock_guard lock(db_->mutex());
+    auto st = db_->prepare(sql);
+    if (!st) return std::move(st).error();
+    bind_named(st->get(), ":id", id);
+    if (seq) sqlite3_bind_int64(st->get(), sqlite3_bind_parameter_index(st->get(), ":seq"), *seq);
+    bind_identity(st->get(), who);
+    auto rows = collect(st->get());
+    if (!rows) return std::move(rows).error();
+    if (rows->empty()) return std::optional<Span>();
+    return std::optional<Span>(std::move(rows->front()));
+  }
+
+  database* db_;
+  table_options options_;
+  std::string table_, select_list_;
+  statement insert_, max_seq_, head_;
+};
+
+}  // namespace logline::sqlite

@@ -1,0 +1,62 @@
+#pragma once
+// Backend-neutral vocabulary shared by the ledger and every storage backend.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "logline/policy/hash_chained.hpp"
+#include "logline/types.hpp"
+
+namespace logline {
+
+// What the policies ask of a table (derived at compile time by the ledger).
+struct table_options {
+  bool append_only = false;
+  bool chained = false;
+  chain_scope scope = chain_scope::per_tenant;
+  bool tenancy = false;
+};
+
+// The last span of a chain.
+struct chain_head {
+  std::int64_t position = -1;
+  digest hash{};
+};
+
+// Filters of a timeline query (all optional); pages run from the newest span to the oldest.
+struct timeline_query {
+  std::optional<std::string> entity_type, status, owner_id, tenant_id, trace_id;
+  std::optional<uuid> parent_id;
+  std::optional<timestamp> since;  // at >= since
+  std::optional<timestamp> until;  // at < until
+  std::optional<logline::visibility> visibility;
+  std::size_t limit = 50;          // 1..1000
+  std::string cursor;              // next_cursor of the previous page, empty for the first page
+  static constexpr std::size_t max_limit = 1000;
+};
+
+template <class Span>
+struct timeline_page {
+  std::vector<Span> spans;
+  std::string next_cursor;  // empty when there is nothing after this page
+};
+
+// One entry of the change feed: spans in commit order, each with its feed cursor.
+template <class Span>
+struct change {
+  std::int64_t cursor = 0;
+  Span span;
+};
+
+// A stored row as the verifier sees it: decoded span (or why it could not be decoded), plus
+// where it sits.
+template <class Span>
+struct scanned_row {
+  std::int64_t row_number = 0;
+  Span span{};
+  std::string decode_error;  // non-empty: the row could not be decoded
+};
+
+}  // namespace logline

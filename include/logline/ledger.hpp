@@ -1,0 +1,380 @@
+#pragma once
+// logline::ledger<Span, Backend, Policies...>: the typed, append-only ledger.
+//
+//   using payments = logline::ledger<payment, logline::sqlite::backend,
+//       logline::append_only, logline::hash_chained<>, logline::signed_by<logline::ed25519>,
+//       logline::tenant_isolated>;
+//
+// The ledger sets `at`, the chain fields (prev_hash, chain_position), public_key, curr_hash and
+// signature; a span handed to append() must leave them unset. Every operation runs as the
+// ledger's identity.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "logline/assert.hpp"
+#include "logline/backend.hpp"
+#include "logline/detail/parallel.hpp"
+#include "logline/ed25519.hpp"
+#include "logline/error.hpp"
+#include "logline/policy/append_only.hpp"
+#include "logline/policy/hash_chained.hpp"
+#include "logline/policy/signed.hpp"
+#include "logline/policy/tenant_isolated.hpp"
+#include "logline/schema.hpp"
+#include "logline/verify.hpp"
+
+namespace logline {
+
+namespace detail {
+template <class P>
+struct is_hash_chained : std::false_type {};
+template <chain_scope S>
+struct is_hash_chained<hash_chained<S>> : std::true_type {
+  static constexpr chain_scope scope = S;
+};
+template <class P>
+struct is_signed_by : std::false_type {};
+template <class A>
+struct is_signed_by<signed_by<A>> : std::true_type {};
+
+template <class P>
+constexpr bool is_policy = std::same_as<P, append_only> || std::same_as<P, tenant_isolated> || is_hash_chained<P>::value ||
+                           is_signed_by<P>::value;
+
+template <class P>
+constexpr chain_scope scope_or(chain_scope fallback) {
+  if constexpr (is_hash_chained<P>::value) return is_hash_chained<P>::scope;
+  else return fallback;
+}
+template <class... P>
+constexpr chain_scope scope_of() {
+  chain_scope s = chain_scope::per_tenant;
+  ((s = scope_or<P>(s)), ...);
+  return s;
+}
+template <class>
+inline constexpr bool dependent_false = false;
+}  // namespace detail
+
+template <class Span, class Backend, class... Policies>
+class ledger {
+ public:
+  static_assert((detail::is_policy<Policies> && ...),
+                "logline: unknown policy; use append_only, hash_chained<>, signed_by<ed25519> or tenant_isolated");
+  static constexpr bool is_append_only = (std::same_as<Policies, append_only> || ...);
+  static constexpr bool is_chained = (detail::is_hash_chained<Policies>::value || ...);
+  static constexpr bool is_signed = (detail::is_signed_by<Policies>::value || ...);
+  static constexpr bool is_tenant_isolated = (std::same_as<Policies, tenant_isolated> || ...);
+  static constexpr chain_scope scope = detail::scope_of<Policies...>();
+
+  static_assert(!is_chained || has_chain_columns<Span>,
+                "logline: hash_chained requires the span to have members prev_hash and curr_hash "
+                "(std::optional<logline::digest>) and chain_position (std::optional<std::int64_t>)");
+  static_assert(!is_signed || has_signature_columns<Span>,
+                "logline: signed_by requires the span to have members curr_hash (std::optional<logline::digest>), "
+                "signature (std::optional<logline::signature>) and public_key (std::optional<logline::public_key>)");
+  static_assert(!is_tenant_isolated || has_tenancy_columns<Span>,
+                "logline: tenant_isolated requires the span to have members owner_id and tenant_id "
+                "(std::optional<std::string>) and visibility (logline::visibility)");
+
+  using span_type = Span;
+  using backend_type = Backend;
+  using database_type = typename Backend::database;
+  using store_type = typename Backend::template store<Span>;
+
+  struct options {
+    logline::identity identity;                // who reads and writes
+    std::optional<ed25519::key> signing_key;   // required by signed_by
+    unsigned sign_threads = detail::default_threads();  // batch appends sign in parallel
+  };
+
+  static constexpr table_options table() {
+    return {.append_only = is_append_only, .chained = is_chained, .scope = scope, .tenancy = is_tenant_isolated};
+  }
+  static constexpr verify_profile profile() {
+    return {.hashed = has_content_hash<Span>, .chained = is_chained, .signed_ = is_signed, .scope = scope};
+  }
+
+  // Opens the ledger on a database, creating its table if needed. Throws logline::error if the
+  // schema cannot be created or a signed ledger has no key; `open` returns the error instead.
+  ledger(database_type& db, options o) : store_(db, table()), options_(std::move(o)) {
+    if (auto r = init(); !r) throw logline::error(r.error());
+  }
+  static result<ledger> open(database_type& db, options o) {
+    try {
+      return ledger(db, std::move(o));
+    } catch (const logline::error& e) {
+      return e.info();
+    }
+  }
+
+  const logline::identity& identity() const noexcept { return options_.identity; }
+  store_type& store() noexcept { return store_; }
+
+  // Appends a new entity (seq 0, id generated if nil) or the next version of one (seq must be
+  // exactly latest + 1; anything else is errc::version_conflict).
+  result<Span> append(Span span) { return append_one(std::move(span), false); }
+  // Appends the next version of span.id whatever its seq says (seq is set to latest + 1).
+  result<Span> append_version(Span span) { return append_one(std::move(span), true); }
+
+  // Appends spans in one transaction: all or nothing. Signatures are computed in parallel.
+  result<std::vector<Span>> append_batch(std::vector<Span> spans) { return append_many(std::move(spans), false); }
+
+  // The latest version visible to this identity.
+  result<Span> get(const uuid& id) { return found(store_.latest(id, reader()), id); }
+  result<Span> get(const uuid& id, std::int32_t seq) { return found(store_.version(id, seq, reader()), id); }
+  // Every visible version, oldest first.
+  result<std::vector<Span>> history(const uuid& id) {
+    auto rows = store_.history(id, reader());
+    if (!rows) return rows;
+    for (const auto& s : *rows) LOGLINE_TRY_VOID(check_read(s));
+    return rows;
+  }
+  result<timeline_page<Span>> timeline(const timeline_query& q) {
+    auto page = store_.timeline(q, reader());
+    if (!page) return page;
+    for (const auto& s : page->spans) LOGLINE_TRY_VOID(check_read(s));
+    return page;
+  }
+  // The change feed: visible spans committed after `after`, in commit order, with their cursor.
+  result<std::vector<change<Span>>> changes(std::int64_t after, std::size_t limit = 256) {
+    auto rows = store_.changes(after, limit, reader());
+    if (!rows) return rows;
+    for (const auto& c : *rows) LOGLINE_TRY_VOID(check_read(c.span));
+    return rows;
+  }
+  // Waits for a commit in this process after the `commits()` value seen (or the timeout).
+  std::uint64_t commits() const { return store_.db().commits(); }
+  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const { return store_.db().wait_for_commit(seen, timeout); }
+
+  // Verifies every stored span (all tenants: verification is an operator's task).
+  result<verify_report> verify(const verify_options& o = {}) {
+    auto sc = store_.scan();
+    if (!sc) return std::move(sc).error();
+    return verify_rows<Span>(*sc, profile(), o);
+  }
+
+  // There is no way to change or remove a span.
+  template <class... A>
+  void update(A&&...) {
+    static_assert(detail::dependent_false<Span>,
+                  "logline: a ledger is append-only; there is no update(). Append a new version with append_version().");
+  }
+  template <class... A>
+  void erase(A&&...) {
+    static_assert(detail::dependent_false<Span>,
+                  "logline: a ledger is append-only; there is no erase(). Append a new version (is_deleted = true, or a status) instead.");
+  }
+  template <class... A>
+  void remove(A&&...) {
+    static_assert(detail::dependent_false<Span>, "logline: a ledger is append-only; there is no remove().");
+  }
+
+ private:
+  result<void> init() {
+    if constexpr (is_signed) {
+      if (!options_.signing_key) return make_error(errc::invalid_key, "a signed ledger needs options.signing_key");
+    }
+    return store_.migrate();
+  }
+
+  const logline::identity* reader() const { return is_tenant_isolated ? &options_.identity : nullptr; }
+
+  // After reading: the stored hash must match the content.
+  result<void> check_read(const Span& s) const {
+    if constexpr (has_content_hash<Span>) {
+      if (s.curr_hash && span_hash(s) != *s.curr_hash)
+        return make_error(errc::integrity_violation,
+                          "span " + s.id.to_string() + " version " + std::to_string(s.seq) + " does not match its curr_hash");
+    }
+    return {};
+  }
+  result<Span> found(result<std::optional<Span>> r, const uuid& id) const {
+    if (!r) return std::move(r).error();
+    if (!*r) return make_error(errc::not_found, "span " + id.to_string() + " not found");
+    LOGLINE_TRY_VOID(check_read(**r));
+    return std::move(**r);
+  }
+
+  // Checks and completes what does not depend on the stored state.
+  result<void> prepare(Span& s) const {
+    auto owned = [](std::string_view field) {
+      return make_error(errc::invalid_span, "field '" + std::string(field) + "' is set by the ledger; leave it unset");
+    };
+    if constexpr (requires { s.at; }) {
+      if (s.at.is_set()) return owned("at");
+    }
+    if constexpr (has_content_hash<Span>) {
+      if (s.curr_hash) return owned("curr_hash");
+    }
+    if constexpr (has_chain_columns<Span>) {
+      if (s.prev_hash) return owned("prev_hash");
+      if (s.chain_position) return owned("chain_position");
+    }
+    if constexpr (has_signature_columns<Span>) {
+      if (s.signature) return owned("signature");
+      if (s.public_key) return owned("public_key");
+    }
+    if (s.seq < 0) return make_error(errc::invalid_span, "field 'seq' must be >= 0");
+    if constexpr (is_tenant_isolated) {
+      const auto& who = options_.identity;
+      if (!s.owner_id) s.owner_id = who.user_id;
+      if (!s.tenant_id) s.tenant_id = who.tenant_id;
+      if (!may_write(who, s))
+        return make_error(errc::permission_denied, "identity '" + who.user_id + "' (tenant '" + who.tenant_id.value_or("") +
+                                                       "') may not write a span owned by '" + s.owner_id.value_or("") +
+                                                       "' in tenant '" + s.tenant_id.value_or("") + "'");
+    }
+    if (s.id.is_nil()) {
+      s.id = uuid::v7();
+      if (s.seq != 0) return make_error(errc::version_conflict, "a new span (no id) must have seq 0");
+    }
+    if constexpr (requires { s.at; }) s.at = timestamp::now();
+    return validate_span(s);
+  }
+
+  struct batch_state {
+    std::map<uuid, std::int32_t> next_seq;  // versions assigned in this transaction
+    std::map<std::optional<std::string>, chain_head> heads;
+  };
+
+  std::optional<std::string> chain_key(const Span& s) const {
+    if constexpr (requires { s.tenant_id; }) {
+      if (scope == chain_scope::per_tenant) return s.tenant_id;
+    }
+    return std::nullopt;
+  }
+
+  // Assigns seq and the chain fields, then hashes. Runs inside the write transaction.
+  result<void> place(Span& s, bool next_version, typename store_type::transaction& tx, batch_state& st) {
+    std::int32_t next = 0;
+    if (auto it = st.next_seq.find(s.id); it != st.next_seq.end()) {
+      next = it->second;
+    } else {
+      auto latest = tx.max_seq(s.id);
+      if (!latest) return std::move(latest).error();
+      next = *latest ? **latest + 1 : 0;
+    }
+    if (next_version) {
+      s.seq = next;
+    } else if (s.seq != next) {
+      return make_error(errc::version_conflict, "span " + s.id.to_string() + (next == 0 ? " does not exist yet" : " is at version " + std::to_string(next - 1)) +
+                                                    "; the next version is " + std::to_string(next) + ", not " + std::to_string(s.seq));
+    }
+    st.next_seq[s.id] = next + 1;
+    if constexpr (is_chained) {
+      const auto key = chain_key(s);
+      auto it = st.heads.find(key);
+      if (it == st.heads.end()) {
+        auto h = tx.head(key);
+        if (!h) return std::move(h).error();
+        it = st.heads.emplace(key, h->value_or(chain_head{})).first;
+      }
+      chain_head& head = it->second;
+      s.chain_position = head.position + 1;
+      if (head.position >= 0) s.prev_hash = head.hash;
+      // Assert the link before writing: the new span continues its chain exactly.
+      LOGLINE_ASSERT(*s.chain_position == head.position + 1, "chain position must follow the head");
+      LOGLINE_ASSERT(head.position < 0 || (s.prev_hash && *s.prev_hash == head.hash), "prev_hash must be the head's curr_hash");
+      LOGLINE_ASSERT(head.position >= 0 || !s.prev_hash, "the first span of a chain has no prev_hash");
+    }
+    if constexpr (is_signed) s.public_key = options_.signing_key->public_key();
+    if constexpr (has_content_hash<Span>) s.curr_hash = span_hash(s);
+    if constexpr (is_chained) {
+      chain_head& head = st.heads[chain_key(s)];
+      head.position = *s.chain_position;
+      head.hash = *s.curr_hash;
+    }
+    return {};
+  }
+
+  // Before writing: recompute the hash of exactly what is written, and check the signature.
+  void assert_sealed(const Span& s) const {
+    if constexpr (has_content_hash<Span>) {
+      LOGLINE_ASSERT(s.curr_hash.has_value(), "a span is hashed before it is written");
+      LOGLINE_ASSERT(span_hash(s) == *s.curr_hash, "the written span must hash to its curr_hash");
+    }
+    if constexpr (is_signed) {
+      LOGLINE_ASSERT(s.signature.has_value(), "a signed ledger signs every span");
+      LOGLINE_ASSERT(ed25519::verify(*s.signature, *s.curr_hash, *s.public_key), "the signature must verify before writing");
+    }
+  }
+
+  void sign(Span& s) const {
+    if constexpr (is_signed) s.signature = options_.signing_key->sign(*s.curr_hash);
+  }
+
+  result<Span> append_one(Span span, bool next_version) {
+    LOGLINE_TRY_VOID(prepare(span));
+    return store_.write([&](typename store_type::transaction& tx) -> result<Span> {
+      batch_state st;
+      LOGLINE_TRY_VOID(place(span, next_version, tx, st));
+      sign(span);
+      assert_sealed(span);
+      LOGLINE_TRY_VOID(tx.insert(span));
+      return span;
+    });
+  }
+
+  result<std::vector<Span>> append_many(std::vector<Span> spans, bool next_version) {
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      if (auto r = prepare(spans[i]); !r) return with_context(r.error(), batch_prefix(i));
+    }
+    return store_.write([&](typename store_type::transaction& tx) -> result<std::vector<Span>> {
+      batch_state st;
+      for (std::size_t i = 0; i < spans.size(); ++i) {
+        if (auto r = place(spans[i], next_version, tx, st); !r)
+          return with_context(r.error(), batch_prefix(i));
+      }
+      // Sign in parallel and insert in order: the calling thread inserts span i as soon as it
+      // is signed and signs whatever is left when it catches up.
+      const std::size_t n = spans.size();
+      if constexpr (is_signed) {
+        std::vector<std::atomic<bool>> ready(n);
+        std::optional<detail::work_pool> pool;
+        if (n >= 32 && options_.sign_threads > 1) pool.emplace(options_.sign_threads - 1);
+        std::atomic<std::size_t> next{0};
+        auto sign_next = [&]() -> bool {
+          const std::size_t j = next.fetch_add(1);
+          if (j >= n) return false;
+          sign(spans[j]);
+          ready[j].store(true, std::memory_order_release);
+          return true;
+        };
+        if (pool) pool->start(pool->extra_threads(), [&](std::size_t) { while (sign_next()) {} });
+        for (std::size_t i = 0; i < n; ++i) {
+          while (!ready[i].load(std::memory_order_acquire))
+            if (!sign_next()) std::this_thread::yield();
+          assert_sealed(spans[i]);
+          if (auto r = tx.insert(spans[i]); !r) {
+            next.store(n);  // stop the signers
+            if (pool) pool->help_until_done();
+            return with_context(r.error(), batch_prefix(i));
+          }
+        }
+        if (pool) pool->help_until_done();
+      } else {
+        for (std::size_t i = 0; i < n; ++i) {
+          assert_sealed(spans[i]);
+          if (auto r = tx.insert(spans[i]); !r)
+            return with_context(r.error(), batch_prefix(i));
+        }
+      }
+      return std::move(spans);
+    });
+  }
+
+  static std::string batch_prefix(std::size_t i) { return "span #" + std::to_string(i) + " of the batch: "; }
+
+  store_type store_;
+  options options_;
+};
+
+}  // namespace logline

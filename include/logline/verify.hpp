@@ -1,0 +1,249 @@
+#pragma once
+// Verification (DESIGN §4.4): walks stored spans chain by chain, in position order, and reports
+// every bad span with its reason. Memory stays constant (rows are read in batches); hashing and
+// signature checks run on several threads while the next batch is read.
+//
+// Attribution: a broken link is reported only between two spans whose own hash and signature
+// check out. A span whose content was altered is reported as a hash mismatch, and the link from
+// its successor (which then no longer matches) is not reported again: each finding names the
+// span that was changed, not its innocent neighbours.
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/detail/parallel.hpp"
+#include "logline/ed25519.hpp"
+#include "logline/policy/hash_chained.hpp"
+#include "logline/policy/signed.hpp"
+#include "logline/schema.hpp"
+
+namespace logline {
+
+enum class problem {
+  hash_mismatch,      // recomputed BLAKE3 differs from the stored curr_hash (content changed)
+  missing_hash,       // no curr_hash stored
+  bad_signature,      // signature does not verify against public_key and curr_hash
+  missing_signature,  // a signed ledger's span without signature or public_key
+  unknown_key,        // signed by a key that is not among the trusted keys
+  broken_link,        // prev_hash differs from the curr_hash of the previous span of the chain
+  gap,                // positions missing before this span (a span was removed)
+  fork,               // another span holds the same chain position
+  missing_position,   // a chained ledger's span without chain_position
+  unreadable,         // the stored row cannot be decoded
+};
+
+constexpr std::string_view to_string(problem p) noexcept {
+  switch (p) {
+    case problem::hash_mismatch: return "hash mismatch";
+    case problem::missing_hash: return "missing hash";
+    case problem::bad_signature: return "bad signature";
+    case problem::missing_signature: return "missing signature";
+    case problem::unknown_key: return "unknown key";
+    case problem::broken_link: return "broken link";
+    case problem::gap: return "gap";
+    case problem::fork: return "fork";
+    case problem::missing_position: return "missing position";
+    case problem::unreadable: return "unreadable";
+  }
+  return "unknown";
+}
+
+struct finding {
+  problem kind;
+  uuid id;
+  std::int32_t seq = 0;
+  std::string chain;                    // "tenant:<id>", "tenant:null" or "global"
+  std::optional<std::int64_t> position;
+  std::string detail;
+};
+
+struct verify_options {
+  unsigned threads = detail::default_threads();        // including the calling thread
+  std::vector<public_key> trusted_keys;                // empty: any key is accepted
+  std::size_t batch_rows = 1024;
+  std::size_t max_findings_kept = 100000;              // findings beyond are counted, not kept
+  std::function<void(const finding&)> on_finding;      // streaming report
+  std::function<void(std::uint64_t spans_checked)> on_progress;
+};
+
+struct verify_report {
+  std::uint64_t spans_checked = 0;
+  std::uint64_t chains = 0;
+  std::uint64_t problems = 0;  // all findings, kept or not
+  std::vector<finding> findings;
+  bool ok() const noexcept { return problems == 0; }
+};
+
+// What the verifier must check for a span type under a policy set.
+struct verify_profile {
+  bool hashed = false;
+  bool chained = false;
+  bool signed_ = false;
+  chain_scope scope = chain_scope::per_tenant;
+};
+
+namespace detail {
+
+template <class Span>
+std::string chain_label(const Span& s, chain_scope scope) {
+  if (scope == chain_scope::global) return "global";
+  if constexpr (requires { s.tenant_id; }) {
+    return s.tenant_id ? "tenant:" + *s.tenant_id : std::string("tenant:null");
+  } else {
+    return "global";
+  }
+}
+
+struct row_check {
+  bool authentic = true;  // own hash (and signature, if signed) check out
+  std::vector<std::pair<problem, std::string>> problems;
+};
+
+template <class Span>
+void check_row(const scanned_row<Span>& row, const verify_profile& profile, const std::vector<public_key>& trusted,
+               row_check& out) {
+  out.authentic = true;
+  out.problems.clear();
+  if (!row.decode_error.empty()) {
+    out.authentic = false;
+    out.problems.emplace_back(problem::unreadable, row.decode_error);
+    return;
+  }
+  const Span& s = row.span;
+  if constexpr (has_content_hash<Span>) {
+    if (profile.hashed) {
+      if (!s.curr_hash) {
+        out.authentic = false;
+        out.problems.emplace_back(problem::missing_hash, "curr_hash is null");
+      } else if (auto valid = validate_span(s); !valid) {
+        out.authentic = false;
+        out.problems.emplace_back(problem::hash_mismatch, "stored value cannot be canonicalized: " + valid.error().message());
+      } else {
+        const digest recomputed = span_hash(s);
+        if (recomputed != *s.curr_hash) {
+          out.authentic = false;
+          out.problems.emplace_back(problem::hash_mismatch,
+                                    "stored curr_hash " + s.curr_hash->to_string() + ", content hashes to " + recomputed.to_string());
+        }
+      }
+    }
+  }
+  if constexpr (has_signature_columns<Span>) {
+    if (profile.signed_) {
+      if (!s.signature || !s.public_key || !s.curr_hash) {
+        out.authentic = false;
+        out.problems.emplace_back(problem::missing_signature, "signature or public_key is null");
+      } else if (!ed25519::verify(*s.signature, *s.curr_hash, *s.public_key)) {
+        out.authentic = false;
+        out.problems.emplace_back(problem::bad_signature, "signature does not verify with public_key " + s.public_key->to_string());
+      } else if (!trusted.empty() && std::find(trusted.begin(), trusted.end(), *s.public_key) == trusted.end()) {
+        out.authentic = false;
+        out.problems.emplace_back(problem::unknown_key, "public_key " + s.public_key->to_string() + " is not trusted");
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+// Verifies the rows a source yields. Source: `result<bool> next_batch(std::vector<scanned_row<Span>>&, std::size_t max)`
+// fills up to max rows ordered by (chain, position) and returns false once nothing is left.
+template <class Span, class Source>
+result<verify_report> verify_rows(Source& source, const verify_profile& profile, const verify_options& options) {
+  verify_report report;
+  auto emit = [&](finding f) {
+    ++report.problems;
+    if (options.on_finding) options.on_finding(f);
+    if (report.findings.size() < options.max_findings_kept) report.findings.push_back(std::move(f));
+  };
+
+  detail::work_pool pool(std::max(1u, options.threads) - 1);
+  const std::size_t batch_rows = std::max<std::size_t>(1, options.batch_rows);
+  std::vector<scanned_row<Span>> current, next;
+  std::vector<detail::row_check> checks;
+
+  // Chain state carried across batches.
+  std::string chain;
+  bool in_chain = false;
+  std::int64_t expected = 0;
+  bool have_prev = false;
+  std::int64_t prev_position = -1;
+  std::optional<digest> prev_hash_stored;
+  bool prev_authentic = true;
+
+  auto finalize = [&](const scanned_row<Span>& row, const detail::row_check& check) {
+    const Span& s = row.span;
+    const std::string label = row.decode_error.empty() ? detail::chain_label(s, profile.scope) : std::string("unknown");
+    std::optional<std::int64_t> position;
+    if constexpr (has_chain_columns<Span>) position = s.chain_position;
+    auto make = [&](problem p, std::string d) { return finding{p, s.id, s.seq, label, position, std::move(d)}; };
+    for (const auto& [p, d] : check.problems) emit(make(p, d));
+    if (!row.decode_error.empty()) return;
+    if (!in_chain || label != chain) {
+      chain = label;
+      in_chain = true;
+      ++report.chains;
+      expected = 0;
+      have_prev = false;
+      prev_authentic = true;
+    }
+    if constexpr (has_chain_columns<Span>) {
+      if (!profile.chained) return;
+      if (!s.chain_position) {
+        emit(make(problem::missing_position, "chain_position is null"));
+        return;
+      }
+      const std::int64_t pos = *s.chain_position;
+      if (have_prev && pos == prev_position) {
+        emit(make(problem::fork, "another span also holds position " + std::to_string(pos)));
+        return;
+      }
+      if (pos > expected) {
+        emit(make(problem::gap, expected + 1 == pos ? "position " + std::to_string(expected) + " is missing"
+                                                     : "positions " + std::to_string(expected) + ".." + std::to_string(pos - 1) + " are missing"));
+      } else if (pos < expected) {  // cannot happen in position order; kept for sources that do not sort
+        emit(make(problem::fork, "position " + std::to_string(pos) + " appears after position " + std::to_string(prev_position)));
+      } else {
+        const std::optional<digest> want = have_prev ? prev_hash_stored : std::nullopt;
+        if (s.prev_hash != want && check.authentic && prev_authentic) {
+          emit(make(problem::broken_link, want ? "prev_hash does not match the curr_hash of position " + std::to_string(pos - 1)
+                                               : "the first span of a chain has a prev_hash"));
+        }
+      }
+      have_prev = true;
+      prev_position = pos;
+      prev_hash_stored = s.curr_hash;
+      prev_authentic = check.authentic;
+      expected = pos + 1;
+    }
+  };
+
+  auto read = [&](std::vector<scanned_row<Span>>& into) -> result<bool> {
+    into.clear();
+    return source.next_batch(into, batch_rows);
+  };
+
+  auto more = read(current);
+  if (!more) return std::move(more).error();
+  while (!current.empty()) {
+    checks.resize(current.size());
+    pool.start(current.size(), [&](std::size_t i) { detail::check_row(current[i], profile, options.trusted_keys, checks[i]); });
+    auto next_more = *more ? read(next) : result<bool>(false);
+    if (!*more) next.clear();
+    pool.help_until_done();
+    if (!next_more) return std::move(next_more).error();
+    for (std::size_t i = 0; i < current.size(); ++i) finalize(current[i], checks[i]);
+    report.spans_checked += current.size();
+    if (options.on_progress) options.on_progress(report.spans_checked);
+    std::swap(current, next);
+    more = next_more;
+  }
+  return report;
+}
+
+}  // namespace logline

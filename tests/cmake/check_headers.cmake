@@ -1,0 +1,103 @@
+# Each public header compiles alone: one translation unit per header (included twice, so a missing
+# #pragma once shows too), compiled with -fsyntax-only, JOBS compilers at a time.
+# Public = every .hpp under the include directories of logline's public targets, except detail/.
+#
+#   cmake -DCONFIG_FILE=<build>/tests/logline-check-config.cmake -DWORK_DIR=<dir> [-DJOBS=n]
+#         -P check_headers.cmake
+cmake_minimum_required(VERSION 3.23)
+
+foreach(var IN ITEMS CONFIG_FILE WORK_DIR)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "check_headers.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+if(NOT JOBS)
+  cmake_host_system_information(RESULT JOBS QUERY NUMBER_OF_LOGICAL_CORES)
+endif()
+include("${CONFIG_FILE}")
+
+set(flags ${LOGLINE_CHECK_STD})
+list(REMOVE_DUPLICATES LOGLINE_CHECK_INCLUDE_DIRS)
+foreach(dir IN LISTS LOGLINE_CHECK_INCLUDE_DIRS)
+  if(NOT dir STREQUAL "" AND NOT dir STREQUAL "/usr/include")
+    list(APPEND flags "-I${dir}")
+  endif()
+endforeach()
+list(REMOVE_DUPLICATES LOGLINE_CHECK_DEFINITIONS)
+foreach(def IN LISTS LOGLINE_CHECK_DEFINITIONS)
+  if(NOT def STREQUAL "")
+    list(APPEND flags "-D${def}")
+  endif()
+endforeach()
+list(APPEND flags ${LOGLINE_CHECK_OPTIONS} ${LOGLINE_CHECK_WARNINGS}
+     -fsyntax-only -fdiagnostics-color=never)
+
+# One TU per header.
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+set(units "")
+set(headers "")
+foreach(dir IN LISTS LOGLINE_CHECK_HEADER_DIRS)
+  file(GLOB_RECURSE found RELATIVE "${dir}" "${dir}/*.hpp")
+  list(SORT found)
+  foreach(header IN LISTS found)
+    if(header MATCHES "(^|/)detail/")
+      continue()
+    endif()
+    string(MAKE_C_IDENTIFIER "${header}" unit)
+    set(unit "${WORK_DIR}/${unit}.cpp")
+    file(WRITE "${unit}" "#include <${header}>\n#include <${header}>\n")
+    list(APPEND units "${unit}")
+    list(APPEND headers "${header}")
+  endforeach()
+endforeach()
+
+list(LENGTH units count)
+if(count EQUAL 0)
+  message(FATAL_ERROR "headers: no public header found under ${LOGLINE_CHECK_HEADER_DIRS}")
+endif()
+
+# Batches of JOBS compilers: execute_process runs its COMMANDs concurrently (as a pipeline; the
+# compilers write nothing to stdout and read nothing from stdin).
+set(failed "")
+math(EXPR last "${count} - 1")
+foreach(first RANGE 0 ${last} ${JOBS})
+  set(commands "")
+  set(batch "")
+  foreach(offset RANGE 0 ${JOBS})
+    math(EXPR index "${first} + ${offset}")
+    if(offset EQUAL JOBS OR index GREATER last)
+      break()
+    endif()
+    list(GET units ${index} unit)
+    list(APPEND commands COMMAND "${LOGLINE_CHECK_CXX}" ${flags} "${unit}")
+    list(APPEND batch ${index})
+  endforeach()
+  execute_process(${commands} RESULTS_VARIABLE results ERROR_VARIABLE diagnostics)
+  foreach(index result IN ZIP_LISTS batch results)
+    list(GET headers ${index} header)
+    if(result EQUAL 0)
+      message("headers: ok      <${header}>")
+    else()
+      message("headers: FAILED  <${header}>")
+      list(APPEND failed ${index})
+    endif()
+  endforeach()
+  if(diagnostics AND NOT failed)
+    message("${diagnostics}")   # warnings of a passing batch
+  endif()
+endforeach()
+
+# Re-run each failure alone for readable diagnostics.
+foreach(index IN LISTS failed)
+  list(GET units ${index} unit)
+  list(GET headers ${index} header)
+  execute_process(COMMAND "${LOGLINE_CHECK_CXX}" ${flags} "${unit}" ERROR_VARIABLE diagnostics)
+  message("==== <${header}> does not compile alone:\n${diagnostics}")
+endforeach()
+
+list(LENGTH failed failures)
+if(failures GREATER 0)
+  message(FATAL_ERROR "headers: ${failures} of ${count} public headers do not compile alone")
+endif()
+message("headers: all ${count} public headers compile alone")
