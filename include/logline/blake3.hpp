@@ -3,17 +3,20 @@
 // from the BLAKE3 specification (Aumasson, Neves, O'Connor, Wilcox-O'Hearn).
 //
 // Structure:
-//   * detail::b3::compress            - the portable compression function (7 rounds).
-//   * detail::b3::hash_chunks_lanes   - several full chunks at once, one chunk per
-//                                       SIMD lane (GNU vector extensions, so it is
-//                                       still plain C++ to the compiler; it lowers
-//                                       to SSE2/AVX2/NEON or to scalar code). Only
-//                                       built when the compiler supports them.
+//   * detail::b3::compress_*          - the portable scalar compression function.
+//   * detail::b3::hash_chunks_lanes   - 4 (8 with AVX2 enabled at compile time)
+//                                       full chunks at once, one chunk per SIMD
+//                                       lane, written with GNU vector extensions
+//                                       (GCC/Clang lower them to SSE2/AVX2/NEON or
+//                                       scalar code). Used only for inputs of more
+//                                       than 4 chunks; the scalar path covers the rest.
 //   * detail::b3::chunk_state         - the 1024-byte chunk being absorbed.
 //   * blake3_hasher                   - chunk chaining-value stack / tree merging.
 //
 // No allocation, no global mutable state. Distinct hasher objects may be used
-// concurrently from different threads.
+// concurrently from different threads. Defining LOGLINE_BLAKE3_NO_SIMD selects
+// the scalar code only; it must then be defined the same way in every
+// translation unit of a program (one-definition rule).
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -145,10 +148,11 @@ LOGLINE_B3_INLINE void round_fn(T (&v)[16], const T (&m)[16]) noexcept {
   g(v[3], v[4], v[9], v[14], m[s[14]], m[s[15]]);
 }
 
-// Clang's SLP vectorizer turns the scalar rounds into row-wise SIMD code that
-// gathers message words one lane at a time, which runs at about half the speed
-// of the plain scalar code. An empty asm statement that pins the state words
-// to general-purpose registers between rounds keeps the scalar schedule.
+// Clang's SLP vectorizer (already at -O2) turns the scalar rounds into
+// row-wise SIMD code that gathers message words one lane at a time; measured,
+// that runs at about half the speed of the plain scalar code. An empty asm
+// statement that pins the state words to general-purpose registers between
+// rounds keeps the scalar schedule. (Not used for GCC: there it forces spills.)
 template <class T>
 LOGLINE_B3_INLINE void scalar_barrier([[maybe_unused]] T (&v)[16]) noexcept {
 #if defined(__clang__)
@@ -200,6 +204,15 @@ inline void compress_in_place(std::uint32_t (&cv)[8], const std::uint32_t (&m)[1
   for (int i = 0; i < 8; ++i) cv[i] = v[i] ^ v[i + 8];
 }
 
+// Same, with the 64-byte block given as little-endian bytes.
+inline void compress_block_in_place(std::uint32_t (&cv)[8], const std::uint8_t* block,
+                                    std::uint64_t counter, std::uint32_t len,
+                                    std::uint32_t flags) noexcept {
+  std::uint32_t m[16];
+  load_block(m, block);
+  compress_in_place(cv, m, counter, len, flags);
+}
+
 // All 64 output bytes of compress(cv, m, counter, len, flags), little-endian.
 inline void compress_xof(const std::uint32_t (&cv)[8], const std::uint32_t (&m)[16],
                          std::uint64_t counter, std::uint32_t len, std::uint32_t flags,
@@ -217,13 +230,12 @@ inline void hash_full_chunk(const std::uint8_t* chunk, const std::uint32_t (&key
                             std::uint64_t counter, std::uint32_t flags,
                             std::uint32_t (&out)[8]) noexcept {
   for (int i = 0; i < 8; ++i) out[i] = key[i];
-  std::uint32_t m[16];
   for (std::size_t b = 0; b < blocks_per_chunk; ++b) {
     std::uint32_t f = flags;
     if (b == 0) f |= flag_chunk_start;
     if (b == blocks_per_chunk - 1) f |= flag_chunk_end;
-    load_block(m, chunk + b * block_len);
-    compress_in_place(out, m, counter, static_cast<std::uint32_t>(block_len), f);
+    compress_block_in_place(out, chunk + b * block_len, counter,
+                            static_cast<std::uint32_t>(block_len), f);
   }
 }
 
@@ -348,10 +360,8 @@ struct chunk_state {
   }
 
   void compress_block(const std::uint8_t* block) noexcept {
-    std::uint32_t m[16];
-    load_block(m, block);
-    compress_in_place(cv, m, chunk_counter, static_cast<std::uint32_t>(block_len),
-                      flags | start_flag());
+    compress_block_in_place(cv, block, chunk_counter, static_cast<std::uint32_t>(block_len),
+                            flags | start_flag());
     ++blocks_compressed;
   }
 

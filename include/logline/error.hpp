@@ -118,7 +118,8 @@ class [[nodiscard]] result {
 
   T& value() & { check(); return std::get<0>(state_); }
   const T& value() const& { check(); return std::get<0>(state_); }
-  T&& value() && { check(); return std::get<0>(std::move(state_)); }
+  // By value on rvalues, so `for (auto& x : f().value())` does not dangle.
+  T value() && { check(); return std::get<0>(std::move(state_)); }
   T& operator*() & noexcept { return *std::get_if<0>(&state_); }
   const T& operator*() const& noexcept { return *std::get_if<0>(&state_); }
   T&& operator*() && noexcept { return std::move(*std::get_if<0>(&state_)); }

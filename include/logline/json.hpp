@@ -27,6 +27,11 @@
 // the integer must round-trip through a double to the same decimal (every integer of magnitude
 // <= 2^53 does). A double built in code (check_json) is accepted iff it is finite: it is itself
 // the value, and its canonical text reads back as the same double.
+// A consequence: a sender must write each number in its shortest round-trip form (or any other
+// spelling of that same decimal). Serializers that print 17 digits where fewer suffice are
+// refused for some values: nlohmann's dump() (Grisu2) prints 8e126 as 7.999999999999999e+126 and
+// misses the shortest form for about 0.15% of random doubles, and printf("%.17g") for most.
+// Serialize with canonical() (or ECMAScript's JSON.stringify, Python's json.dumps, ...).
 //
 // Canonical form (RFC 8785): no whitespace; object members sorted by their keys' UTF-16 code
 // units at every depth; strings escaped minimally (\" \\ \b \f \n \r \t, other C0 controls as
@@ -43,14 +48,14 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "logline/detail/hex.hpp"
 #include "logline/error.hpp"
@@ -144,10 +149,9 @@ inline void append_printable(std::string& out, std::string_view s, std::size_t l
     }
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      const std::string_view rest = s.substr(i, std::min<std::size_t>(4, s.size() - i));
-      const std::size_t bad = first_invalid_utf8(rest);
-      std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-      if (bad == 0 || (bad != utf8_ok && bad < len) || len > rest.size()) {
+      // Valid iff the (at most 4-byte) sequence starting here is: a later bad one is found later.
+      const std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      if (first_invalid_utf8(s.substr(i, std::min<std::size_t>(4, s.size() - i))) == 0) {
         out += "\\x";
         out += hexd[c >> 4];
         out += hexd[c & 15];
@@ -205,7 +209,8 @@ struct decimal {
   friend bool operator==(const decimal& a, const decimal& b) noexcept {
     if (a.too_long || b.too_long) return false;
     if (a.k == 0 || b.k == 0) return a.k == b.k;  // 0 == -0
-    return a.neg == b.neg && a.k == b.k && a.point == b.point && std::memcmp(a.digits, b.digits, static_cast<std::size_t>(a.k)) == 0;
+    return a.neg == b.neg && a.k == b.k && a.point == b.point &&
+           std::memcmp(a.digits, b.digits, static_cast<std::size_t>(a.k)) == 0;
   }
 };
 
@@ -220,7 +225,7 @@ inline decimal parse_decimal(std::string_view t) noexcept {
   }
   long long int_digits = 0, leading_zeros = 0;
   bool in_frac = false, seen_nonzero = false;
-  int pending_zeros = 0;  // zeros after the last nonzero digit, not yet known to be significant
+  long long pending_zeros = 0;  // zeros after the last nonzero digit, not yet known to be significant
   for (; i < t.size(); ++i) {
     const char c = t[i];
     if (c == 'e' || c == 'E') break;
@@ -238,17 +243,12 @@ inline decimal parse_decimal(std::string_view t) noexcept {
       continue;
     }
     seen_nonzero = true;
-    for (; pending_zeros > 0; --pending_zeros) {
-      if (d.k < 17) {
-        d.digits[d.k++] = '0';
-      } else {
-        d.too_long = true;
-      }
-    }
-    if (d.k < 17) {
-      d.digits[d.k++] = c;
-    } else {
+    for (; pending_zeros > 0 && d.k < 17; --pending_zeros) d.digits[d.k++] = '0';
+    if (pending_zeros > 0 || d.k == 17) {
       d.too_long = true;
+      pending_zeros = 0;
+    } else {
+      d.digits[d.k++] = c;
     }
   }
   long long exp = 0;
@@ -299,14 +299,15 @@ inline decimal shortest_decimal(double v) noexcept {
   return d;
 }
 
-// Lays out a decimal as ECMAScript Number.prototype.toString does (k digits, exponent n = point).
-inline void append_es6(std::string& out, const decimal& d) {
+// Lays out a decimal as ECMAScript Number.prototype.toString does (k digits, exponent n = point)
+// at p, which must have room for max_number_chars; returns the end.
+inline constexpr std::size_t max_number_chars = 32;  // "-0.00000" + 17 digits, or sign + 21 digits
+
+inline char* format_es6(char* p, const decimal& d) noexcept {
   if (d.k == 0) {
-    out += '0';
-    return;
+    *p++ = '0';
+    return p;
   }
-  char buf[64];
-  char* p = buf;
   if (d.neg) *p++ = '-';
   const long long k = d.k;
   const long long n = d.point;
@@ -340,9 +341,16 @@ inline void append_es6(std::string& out, const decimal& d) {
     } else {
       *p++ = '+';
     }
-    p = std::to_chars(p, buf + sizeof buf, e).ptr;
+    char digits[8];
+    const char* end = std::to_chars(digits, digits + sizeof digits, e).ptr;
+    copy(digits, end - digits);
   }
-  out.append(buf, p);
+  return p;
+}
+
+inline void append_es6(std::string& out, const decimal& d) {
+  char buf[max_number_chars];
+  out.append(buf, format_es6(buf, d));
 }
 
 inline constexpr std::int64_t max_exact_integer = std::int64_t{1} << 53;
@@ -363,9 +371,6 @@ inline bool integer_exact(std::uint64_t v) noexcept {
   if (v <= static_cast<std::uint64_t>(max_exact_integer)) return true;
   return integer_decimal(v) == shortest_decimal(static_cast<double>(v));
 }
-
-template <class Int>
-inline void write_canonical_integer(std::string& out, Int v);
 
 // ---- key order -------------------------------------------------------------------------------
 
@@ -415,8 +420,6 @@ inline constexpr std::array<char, 256> escape_table = [] {
   return t;
 }();
 
-inline void write_members(std::string& out, const json::object_t& object);
-
 inline constexpr std::uint64_t every_byte = 0x0101010101010101ULL;
 inline constexpr std::uint64_t high_bits = 0x8080808080808080ULL;
 
@@ -428,174 +431,236 @@ constexpr bool needs_escape8(std::uint64_t w) noexcept {
           high_bits) != 0;
 }
 
+// Appends canonical JSON to a string through a raw cursor: the string is grown ahead (doubling)
+// and cut back to the written length at the end, so the hot loops write bytes, not appends.
+class canonical_writer {
+ public:
+  explicit canonical_writer(std::string& out) : out_(out), len_(out.size()) {}
+  canonical_writer(const canonical_writer&) = delete;
+  canonical_writer& operator=(const canonical_writer&) = delete;
+  ~canonical_writer() { out_.resize(len_); }
+
+  void value(const json& v);
+  bool string(std::string_view s);  // true if s has a non-ASCII byte
+  void number(double v) {
+    // Integral doubles up to 2^53 print as their integer digits (the shortest form is exact there).
+    if (v >= -0x1p53 && v <= 0x1p53 && v == static_cast<double>(static_cast<std::int64_t>(v))) {
+      char* p = room(24);
+      commit(std::to_chars(p, p + 24, static_cast<std::int64_t>(v)).ptr);
+      return;
+    }
+    commit(format_es6(room(max_number_chars), shortest_decimal(v)));
+  }
+
+  template <class Int>
+  void integer(Int v) {
+    if constexpr (std::is_signed_v<Int>) {
+      if (v < -max_exact_integer || v > max_exact_integer) return number(static_cast<double>(v));
+    } else {
+      if (v > static_cast<std::uint64_t>(max_exact_integer)) return number(static_cast<double>(v));
+    }
+    char* p = room(24);
+    commit(std::to_chars(p, p + 24, v).ptr);
+  }
+
+ private:
+  // At least n writable bytes at the cursor.
+  char* room(std::size_t n) {
+    if (out_.size() - len_ < n) [[unlikely]]
+      grow(n);
+    return out_.data() + len_;
+  }
+  void grow(std::size_t n) { out_.resize(std::max(len_ + n, 2 * out_.size() + 128)); }
+  void commit(char* end) noexcept { len_ = static_cast<std::size_t>(end - out_.data()); }
+  void put(char c) {
+    *room(1) = c;
+    ++len_;
+  }
+  void put(const char* text, std::size_t n) {
+    std::memcpy(room(n), text, n);
+    len_ += n;
+  }
+  void members(const json::object_t& object);
+  bool member(const json::object_t::value_type& m, bool first) {
+    if (!first) put(',');
+    const bool non_ascii = string(m.first);
+    put(':');
+    value(m.second);
+    return non_ascii;
+  }
+
+  std::string& out_;
+  std::size_t len_;
+};
+
+inline bool canonical_writer::string(std::string_view s) {
+  static constexpr char hexd[] = "0123456789abcdef";
+  put('"');
+  std::uint64_t seen = 0;  // OR of the input bytes, for the non-ASCII answer
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p != end) {
+    // Each input byte takes at most 6 output bytes (\u00xx); work in bounded blocks.
+    const std::size_t block = std::min<std::size_t>(static_cast<std::size_t>(end - p), 4096);
+    const char* const stop = p + block;
+    char* o = room(6 * block);
+    while (p != stop) {
+      const auto left = static_cast<std::size_t>(stop - p);
+      if (left >= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        seen |= w;
+        if (!needs_escape8(w)) {
+          std::memcpy(o, p, 8);
+          o += 8;
+          p += 8;
+          continue;
+        }
+      } else if (left >= 4) {
+        // Two overlapping 4-byte loads cover the 4..7 bytes left.
+        std::uint32_t head, tail;
+        std::memcpy(&head, p, 4);
+        std::memcpy(&tail, p + left - 4, 4);
+        const std::uint64_t w = head | (std::uint64_t{tail} << 32);
+        seen |= w;
+        if (!needs_escape8(w)) {
+          std::memcpy(o, &head, 4);
+          std::memcpy(o + left - 4, &tail, 4);
+          o += left;
+          p += left;
+          continue;
+        }
+      }
+      const auto c = static_cast<unsigned char>(*p++);
+      seen |= c;
+      const char e = escape_table[c];
+      if (e == 0) {
+        *o++ = static_cast<char>(c);
+      } else if (e == 'u') {
+        const char esc[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+        std::memcpy(o, esc, 6);
+        o += 6;
+      } else {
+        o[0] = '\\';
+        o[1] = e;
+        o += 2;
+      }
+    }
+    commit(o);
+  }
+  put('"');
+  return (seen & high_bits) != 0;
+}
+
+inline void canonical_writer::value(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      put("null", 4);
+      return;
+    case json::value_t::boolean:
+      if (v.get_ref<const json::boolean_t&>()) {
+        put("true", 4);
+      } else {
+        put("false", 5);
+      }
+      return;
+    case json::value_t::number_integer:
+      integer(v.get_ref<const json::number_integer_t&>());
+      return;
+    case json::value_t::number_unsigned:
+      integer(v.get_ref<const json::number_unsigned_t&>());
+      return;
+    case json::value_t::number_float: {
+      const double d = v.get_ref<const json::number_float_t&>();
+      assert(std::isfinite(d) && "write_canonical: NaN and infinity have no JSON form");
+      number(d);
+      return;
+    }
+    case json::value_t::string:
+      string(v.get_ref<const json::string_t&>());
+      return;
+    case json::value_t::array: {
+      put('[');
+      bool first = true;
+      for (const json& element : v.get_ref<const json::array_t&>()) {
+        if (!first) put(',');
+        first = false;
+        value(element);
+      }
+      put(']');
+      return;
+    }
+    case json::value_t::object:
+      members(v.get_ref<const json::object_t&>());
+      return;
+    case json::value_t::binary:
+    case json::value_t::discarded:
+      assert(false && "write_canonical: binary and discarded values have no JSON form");
+      put("null", 4);
+      return;
+  }
+}
+
+inline void canonical_writer::members(const json::object_t& object) {
+  // The map keeps keys in UTF-8 byte order, which is code point order. That differs from UTF-16
+  // order only between a supplementary character (lead byte F0..F4) and one of U+E000..U+FFFF
+  // (lead byte EE or EF). Write in map order; if a key was not ASCII and both kinds occur, rewind
+  // and write again in UTF-16 order (sorting pointers, not copies).
+  put('{');
+  const std::size_t body = len_;
+  bool non_ascii = false, first = true;
+  for (const auto& m : object) {
+    non_ascii |= member(m, first);
+    first = false;
+  }
+  if (non_ascii) [[unlikely]] {
+    bool supplementary = false, high_bmp = false;
+    for (const auto& m : object) {
+      for (const char ch : m.first) {
+        const auto c = static_cast<unsigned char>(ch);
+        supplementary |= c >= 0xF0;
+        high_bmp |= c == 0xEE || c == 0xEF;
+      }
+    }
+    if (supplementary && high_bmp) {
+      len_ = body;
+      using member_ptr = const json::object_t::value_type*;
+      std::vector<member_ptr> sorted;
+      sorted.reserve(object.size());
+      for (const auto& m : object) sorted.push_back(&m);
+      std::sort(sorted.begin(), sorted.end(),
+                [](member_ptr x, member_ptr y) { return utf16_less(x->first, y->first); });
+      first = true;
+      for (member_ptr m : sorted) {
+        member(*m, first);
+        first = false;
+      }
+    }
+  }
+  put('}');
+}
+
 }  // namespace detail
 
 // True iff s is well-formed UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF.
 inline bool is_valid_utf8(std::string_view s) noexcept { return detail::first_invalid_utf8(s) == detail::utf8_ok; }
 
-// Appends s as an RFC 8785 string literal. s must be valid UTF-8 (not checked here).
-inline void write_canonical_string(std::string& out, std::string_view s) {
-  static constexpr char hexd[] = "0123456789abcdef";
-  out.push_back('"');
-  const char* p = s.data();
-  const char* const end = p + s.size();
-  const char* run = p;
-  while (p != end) {
-    if (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      if (!detail::needs_escape8(w)) {
-        p += 8;
-        continue;
-      }
-    }
-    const char e = detail::escape_table[static_cast<unsigned char>(*p)];
-    if (e == 0) {
-      ++p;
-      continue;
-    }
-    out.append(run, p);
-    if (e == 'u') {
-      const auto c = static_cast<unsigned char>(*p);
-      const char esc[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
-      out.append(esc, 6);
-    } else {
-      const char esc[2] = {'\\', e};
-      out.append(esc, 2);
-    }
-    run = ++p;
-  }
-  out.append(run, end);
-  out.push_back('"');
-}
+// Appends s as an RFC 8785 string literal. Precondition: s is valid UTF-8 (not checked here;
+// other bytes are copied through).
+inline void write_canonical_string(std::string& out, std::string_view s) { detail::canonical_writer(out).string(s); }
 
 // Appends value in ECMAScript Number.prototype.toString form. Precondition: value is finite
 // (checked by assert() in debug builds only; parse_json and check_json guarantee it).
 inline void write_canonical_number(std::string& out, double value) {
   assert(std::isfinite(value) && "write_canonical_number: NaN and infinity have no JSON form");
-  detail::append_es6(out, detail::shortest_decimal(value));
+  detail::canonical_writer(out).number(value);
 }
-
-namespace detail {
-template <class Int>
-inline void write_canonical_integer(std::string& out, Int v) {
-  if constexpr (std::is_signed_v<Int>) {
-    if (v < -max_exact_integer || v > max_exact_integer) return write_canonical_number(out, static_cast<double>(v));
-  } else {
-    if (v > static_cast<std::uint64_t>(max_exact_integer)) return write_canonical_number(out, static_cast<double>(v));
-  }
-  char buf[24];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, res.ptr);
-}
-}  // namespace detail
 
 // Appends the RFC 8785 canonical form of value. Precondition: check_json(value) passes (valid
 // UTF-8 strings, finite numbers, bounded depth — the writer recurses). Integers that break the
-// number rule are written as their nearest double, NaN/inf and binary values trip an assert()
-// in debug builds; values from parse_json always satisfy the precondition.
-inline void write_canonical(std::string& out, const json& value) {
-  switch (value.type()) {
-    case json::value_t::null:
-      out += "null";
-      return;
-    case json::value_t::boolean:
-      out += value.get_ref<const json::boolean_t&>() ? "true" : "false";
-      return;
-    case json::value_t::number_integer:
-      detail::write_canonical_integer(out, value.get_ref<const json::number_integer_t&>());
-      return;
-    case json::value_t::number_unsigned:
-      detail::write_canonical_integer(out, value.get_ref<const json::number_unsigned_t&>());
-      return;
-    case json::value_t::number_float:
-      write_canonical_number(out, value.get_ref<const json::number_float_t&>());
-      return;
-    case json::value_t::string:
-      write_canonical_string(out, value.get_ref<const json::string_t&>());
-      return;
-    case json::value_t::array: {
-      const auto& array = value.get_ref<const json::array_t&>();
-      out.push_back('[');
-      bool first = true;
-      for (const json& element : array) {
-        if (!first) out.push_back(',');
-        first = false;
-        write_canonical(out, element);
-      }
-      out.push_back(']');
-      return;
-    }
-    case json::value_t::object:
-      detail::write_members(out, value.get_ref<const json::object_t&>());
-      return;
-    case json::value_t::binary:
-    case json::value_t::discarded:
-      assert(false && "write_canonical: binary and discarded values have no JSON form");
-      out += "null";
-      return;
-  }
-}
-
-namespace detail {
-inline void write_member(std::string& out, const json::object_t::value_type& member, bool first) {
-  if (!first) out.push_back(',');
-  write_canonical_string(out, member.first);
-  out.push_back(':');
-  write_canonical(out, member.second);
-}
-
-inline void write_members(std::string& out, const json::object_t& object) {
-  // The map keeps keys in UTF-8 byte order, which is code point order. That differs from UTF-16
-  // order only between a supplementary character (lead byte F0..F4) and one of U+E000..U+FFFF
-  // (lead byte EE or EF); re-sort (pointers, not copies) only when both kinds occur.
-  bool supplementary = false, high_bmp = false;
-  for (const auto& member : object) {
-    const std::string& key = member.first;
-    const char* p = key.data();
-    const char* const end = p + key.size();
-    while (p != end) {
-      if (end - p >= 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p, 8);
-        if ((w & high_bits) == 0) {
-          p += 8;
-          continue;
-        }
-      }
-      const auto c = static_cast<unsigned char>(*p++);
-      if (c >= 0xEE) [[unlikely]] {
-        if (c >= 0xF0) {
-          supplementary = true;
-        } else {
-          high_bmp = true;
-        }
-      }
-    }
-  }
-  out.push_back('{');
-  if (!(supplementary && high_bmp)) [[likely]] {
-    bool first = true;
-    for (const auto& member : object) {
-      write_member(out, member, first);
-      first = false;
-    }
-  } else {
-    using member_ptr = const json::object_t::value_type*;
-    std::vector<member_ptr> sorted;
-    sorted.reserve(object.size());
-    for (const auto& member : object) sorted.push_back(&member);
-    std::sort(sorted.begin(), sorted.end(),
-              [](member_ptr a, member_ptr b) { return utf16_less(a->first, b->first); });
-    bool first = true;
-    for (member_ptr member : sorted) {
-      write_member(out, *member, first);
-      first = false;
-    }
-  }
-  out.push_back('}');
-}
-}  // namespace detail
+// number rule are written as their nearest double; NaN/inf and binary values trip an assert()
+// in debug builds. Values from parse_json always satisfy the precondition.
+inline void write_canonical(std::string& out, const json& value) { detail::canonical_writer(out).value(value); }
 
 // The canonical form as a new string.
 inline std::string canonical(const json& value) {
@@ -685,8 +750,8 @@ class ijson_builder {
   }
   bool string(string_t& s) {
     if (s.find('\0') != string_t::npos)
-      return refuse("string " + quote_for_message(s) + " contains U+0000, which I-JSON does not allow", token_start_string(),
-                    nullptr);
+      return refuse("string " + quote_for_message(s) + " contains U+0000, which I-JSON does not allow",
+                    token_start_string(), nullptr);
     return add(json(std::move(s)));
   }
   bool binary(binary_t&) { return refuse("binary value", consumed(), nullptr); }  // not produced by JSON text
@@ -695,8 +760,8 @@ class ijson_builder {
     frame& f = stack_.back();
     auto& object = f.container->get_ref<json::object_t&>();
     if (k.find('\0') != string_t::npos)
-      return refuse("key " + quote_for_message(k) + " contains U+0000, which I-JSON does not allow", token_start_string(),
-                    &k);
+      return refuse("key " + quote_for_message(k) + " contains U+0000, which I-JSON does not allow",
+                    token_start_string(), &k);
     if (object.find(k) != object.end())
       return refuse("duplicate key " + quote_for_message(k), token_start_string(), &k);
     auto [it, inserted] = object.emplace(std::move(k), json());
@@ -1050,7 +1115,8 @@ inline result<json> parse_json(std::string_view text, std::size_t max_depth = 64
   // parse successfully, so look for it (anywhere else it is already a syntax error).
   if (const void* nul = std::memchr(text.data(), 0, text.size()); nul != nullptr) {
     const auto at = static_cast<std::size_t>(static_cast<const char*>(nul) - text.data());
-    return make_error(errc::invalid_json, detail::json_error_text("U+0000 (a raw NUL byte), which I-JSON does not allow", at, nullptr));
+    return make_error(errc::invalid_json,
+                      detail::json_error_text("U+0000 (a raw NUL byte), which I-JSON does not allow", at, nullptr));
   }
   return std::move(builder.root);
 }

@@ -161,6 +161,25 @@ class ledger {
     return verify_rows<Span>(*sc, profile(), o);
   }
 
+  // Every stored span in commit order, whoever owns it (an operator's export); stops at the
+  // first error fn returns.
+  template <class F>
+  result<void> export_all(F&& fn) {
+    auto sc = store_.scan(false);
+    if (!sc) return std::move(sc).error();
+    std::vector<scanned_row<Span>> rows;
+    for (;;) {
+      rows.clear();
+      auto more = sc->next_batch(rows, 1024);
+      if (!more) return std::move(more).error();
+      for (auto& row : rows) {
+        if (!row.decode_error.empty()) return make_error(errc::integrity_violation, row.decode_error);
+        LOGLINE_TRY_VOID(fn(std::as_const(row.span)));
+      }
+      if (!*more) return {};
+    }
+  }
+
   // There is no way to change or remove a span.
   template <class... A>
   void update(A&&...) {

@@ -1,5 +1,7 @@
 // Tests for logline/json.hpp: the I-JSON reader (parse_json, check_json) and the RFC 8785
 // canonical writer.
+#include "logline/json.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "catch.hpp"
-#include "logline/json.hpp"
 
 using logline::canonical;
 using logline::check_json;
@@ -23,11 +24,11 @@ using logline::parse_json;
 
 namespace {
 
-#define CHECK_CONTAINS(haystack, needle)                                   \
-  do {                                                                     \
-    const std::string check_contains_h_ = (haystack);                      \
+#define CHECK_CONTAINS(haystack, needle)                                             \
+  do {                                                                               \
+    const std::string check_contains_h_ = (haystack);                                \
     INFO("message: " << check_contains_h_ << "\nexpected to contain: " << (needle)); \
-    CHECK(check_contains_h_.find(needle) != std::string::npos);            \
+    CHECK(check_contains_h_.find(needle) != std::string::npos);                      \
   } while (false)
 
 std::string number(double value) {
@@ -440,13 +441,27 @@ void reference_string(std::string& out, std::string_view s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -466,7 +481,8 @@ void reference_canonical(std::string& out, const json& v) {
   switch (v.type()) {
     case json::value_t::object: {
       std::vector<std::pair<std::u16string, const std::pair<const std::string, json>*>> members;
-      for (const auto& member : v.get_ref<const json::object_t&>()) members.emplace_back(to_utf16(member.first), &member);
+      for (const auto& member : v.get_ref<const json::object_t&>())
+        members.emplace_back(to_utf16(member.first), &member);
       std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
       out += '{';
       for (std::size_t i = 0; i < members.size(); ++i) {
@@ -486,12 +502,24 @@ void reference_canonical(std::string& out, const json& v) {
       }
       out += ']';
       return;
-    case json::value_t::string: reference_string(out, v.get_ref<const std::string&>()); return;
-    case json::value_t::number_integer: out += std::to_string(v.get<std::int64_t>()); return;
-    case json::value_t::number_unsigned: out += std::to_string(v.get<std::uint64_t>()); return;
-    case json::value_t::number_float: logline::write_canonical_number(out, v.get<double>()); return;
-    case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
-    default: out += "null"; return;
+    case json::value_t::string:
+      reference_string(out, v.get_ref<const std::string&>());
+      return;
+    case json::value_t::number_integer:
+      out += std::to_string(v.get<std::int64_t>());
+      return;
+    case json::value_t::number_unsigned:
+      out += std::to_string(v.get<std::uint64_t>());
+      return;
+    case json::value_t::number_float:
+      logline::write_canonical_number(out, v.get<double>());
+      return;
+    case json::value_t::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      return;
+    default:
+      out += "null";
+      return;
   }
 }
 
@@ -529,13 +557,20 @@ struct generator {
 
   char32_t code_point() {
     switch (below(8)) {
-      case 0: return static_cast<char32_t>(1 + below(0x1F));  // C0 controls (not U+0000)
-      case 1: return static_cast<char32_t>(0x80 + below(0x780));
-      case 2: return static_cast<char32_t>(0x800 + below(0xD800 - 0x800));
-      case 3: return static_cast<char32_t>(0xE000 + below(0x2000));  // U+E000..U+FFFF
-      case 4: return static_cast<char32_t>(0x10000 + below(0x100000));
-      case 5: return U"\"\\/\x7f\u2028\u2029"[below(6)];
-      default: return static_cast<char32_t>(0x20 + below(0x5F));
+      case 0:
+        return static_cast<char32_t>(1 + below(0x1F));  // C0 controls (not U+0000)
+      case 1:
+        return static_cast<char32_t>(0x80 + below(0x780));
+      case 2:
+        return static_cast<char32_t>(0x800 + below(0xD800 - 0x800));
+      case 3:
+        return static_cast<char32_t>(0xE000 + below(0x2000));  // U+E000..U+FFFF
+      case 4:
+        return static_cast<char32_t>(0x10000 + below(0x100000));
+      case 5:
+        return U"\"\\/\x7f\u2028\u2029"[below(6)];
+      default:
+        return static_cast<char32_t>(0x20 + below(0x5F));
     }
   }
 
@@ -550,7 +585,8 @@ struct generator {
   double real() {
     if (below(4) == 0) {
       double d;
-      do d = std::bit_cast<double>(rng()); while (!std::isfinite(d));
+      do d = std::bit_cast<double>(rng());
+      while (!std::isfinite(d));
       return d;
     }
     const std::string digits = std::to_string(rng() % 1'000'000'000'000'000ULL).substr(0, 1 + below(15));
@@ -562,12 +598,18 @@ struct generator {
   json value(int depth) {
     const std::uint64_t kind = below(depth >= 5 ? 6 : 9);
     switch (kind) {
-      case 0: return nullptr;
-      case 1: return below(2) == 0;
-      case 2: return static_cast<std::int64_t>(below(1ULL << 54)) - (std::int64_t{1} << 53);
-      case 3: return static_cast<std::int64_t>(below(2001)) - 1000;
-      case 4: return real();
-      case 5: return text(12);
+      case 0:
+        return nullptr;
+      case 1:
+        return below(2) == 0;
+      case 2:
+        return static_cast<std::int64_t>(below(1ULL << 54)) - (std::int64_t{1} << 53);
+      case 3:
+        return static_cast<std::int64_t>(below(2001)) - 1000;
+      case 4:
+        return real();
+      case 5:
+        return text(12);
       case 6:
       case 7: {
         json object = json::object();
@@ -649,8 +691,7 @@ struct generator {
       case 1:
         out += sign + "0." + digits + std::string(below(3), '0') + "e" + std::to_string(exponent + 1);
         break;
-      default:
-      {
+      default: {
         const int shifted = exponent + 1 - static_cast<int>(digits.size());
         out += sign + digits + (below(2) ? ".0" : "") + "e" + (shifted >= 0 && below(2) ? "+" : "") +
                std::to_string(shifted);
@@ -771,8 +812,7 @@ TEST_CASE("Numbers spelled differently but equal in value get the same canonical
   CHECK(canon("[0.0000001, 100E-9]") == "[1e-7,1e-7]");
 }
 
-TEST_CASE("The number rule accepts numbers whose canonical form denotes exactly the value written",
-          "[core][json]") {
+TEST_CASE("The number rule accepts numbers whose canonical form denotes exactly the value written", "[core][json]") {
   for (const char* text : {"0.1", "1e+21", "1e-7", "123456789012", "-42", "9007199254740991", "1.5",
                            "100000000000000000", "-9007199254740991", "5e-324", "1.7976931348623157e+308",
                            "295147905179352830000", "0.000001", "333333333.3333333"}) {
@@ -816,7 +856,8 @@ TEST_CASE("Strings are escaped minimally and everything else is literal UTF-8", 
 }
 
 TEST_CASE("String escaping agrees with a byte-by-byte reference wherever the special byte sits", "[core][json]") {
-  const std::string specials[] = {"\"", "\\", "\x01", "\x1f", "\n", "\x7f", "\xc3\xa9", "\xf0\x9f\x98\x80", "!", "#", "[", "]"};
+  const std::string specials[] = {"\"", "\\", "\x01", "\x1f", "\n", "\x7f", "\xc3\xa9", "\xf0\x9f\x98\x80",
+                                  "!",  "#",  "[",    "]"};
   for (std::size_t length = 0; length < 40; ++length) {
     for (const std::string& special : specials) {
       for (std::size_t at = 0; at <= length; ++at) {
@@ -831,6 +872,36 @@ TEST_CASE("String escaping agrees with a byte-by-byte reference wherever the spe
       }
     }
   }
+}
+
+TEST_CASE("The writers append to what the string already holds, long strings included", "[core][json]") {
+  std::string out = "prefix:";
+  logline::write_canonical(out, json{{"b", 1}, {"a", json::array({2.5, "x"})}});
+  CHECK(out == R"(prefix:{"a":[2.5,"x"],"b":1})");
+  logline::write_canonical_string(out, "\n");
+  logline::write_canonical_number(out, 1e21);
+  CHECK(out == R"(prefix:{"a":[2.5,"x"],"b":1}"\n"1e+21)");
+
+  std::string big;
+  for (int i = 0; i < 20000; ++i) big += (i % 97 == 0) ? '\x01' : (i % 89 == 0) ? '"' : static_cast<char>('a' + i % 26);
+  std::string expected;
+  reference_string(expected, big);
+  std::string got = "#";
+  logline::write_canonical_string(got, big);
+  CHECK(got == "#" + expected);
+  CHECK(canonical(json::array({big, big})) == "[" + expected + "," + expected + "]");
+}
+
+TEST_CASE("Integral doubles are written as integers up to 2^53 and in ES6 form beyond", "[core][json]") {
+  CHECK(number(2.0) == "2");
+  CHECK(number(-7.0) == "-7");
+  CHECK(number(1e15) == "1000000000000000");
+  CHECK(number(9007199254740992.0) == "9007199254740992");
+  CHECK(number(-9007199254740992.0) == "-9007199254740992");
+  CHECK(number(9007199254740994.0) == "9007199254740994");
+  CHECK(number(18014398509481988.0) == "18014398509481988");
+  CHECK(number(1152921504606846976.0) == "1152921504606847000");
+  CHECK(number(1e20) == "100000000000000000000");
 }
 
 TEST_CASE("Object members are sorted by UTF-16 code units as in RFC 8785 section 3.2.3", "[core][json]") {
@@ -853,8 +924,9 @@ TEST_CASE("A key in U+E000..U+FFFF sorts after a supplementary-plane key, at eve
   json value = {{"\xee\x80\x80", 1}, {"\xf0\x90\x80\x80", 2}, {"a", 3}};
   CHECK(canonical(value) == "{\"a\":3,\"\xf0\x90\x80\x80\":2,\"\xee\x80\x80\":1}");
   json nested = {{"x", json::array({value, json{{"\xef\xbf\xbf", 0}, {"\xf4\x8f\xbf\xbf", 0}}})}};
-  CHECK(canonical(nested) == "{\"x\":[{\"a\":3,\"\xf0\x90\x80\x80\":2,\"\xee\x80\x80\":1},"
-                             "{\"\xf4\x8f\xbf\xbf\":0,\"\xef\xbf\xbf\":0}]}");
+  CHECK(canonical(nested) ==
+        "{\"x\":[{\"a\":3,\"\xf0\x90\x80\x80\":2,\"\xee\x80\x80\":1},"
+        "{\"\xf4\x8f\xbf\xbf\":0,\"\xef\xbf\xbf\":0}]}");
   // Without a supplementary key, UTF-8 byte order is UTF-16 order.
   CHECK(canonical(json{{"\xef\xbf\xbf", 1}, {"\xee\x80\x80", 2}, {"\xed\x9f\xbf", 3}}) ==
         "{\"\xed\x9f\xbf\":3,\"\xee\x80\x80\":2,\"\xef\xbf\xbf\":1}");
@@ -890,8 +962,10 @@ TEST_CASE("The RFC 8785 section 3.2.2 sample object canonicalizes to the RFC's o
 }
 
 TEST_CASE("Canonical output agrees with cases from independent implementations", "[core][json]") {
-  CHECK(canon(R"({"a": 0.1, "b": 1e+21, "c": 0, "d": 1e-07, "e": 123456789012, "f": 1.5, "g": -42, "h": 9007199254740991})") ==
-        R"({"a":0.1,"b":1e+21,"c":0,"d":1e-7,"e":123456789012,"f":1.5,"g":-42,"h":9007199254740991})");
+  CHECK(
+      canon(
+          R"({"a": 0.1, "b": 1e+21, "c": 0, "d": 1e-07, "e": 123456789012, "f": 1.5, "g": -42, "h": 9007199254740991})") ==
+      R"({"a":0.1,"b":1e+21,"c":0,"d":1e-7,"e":123456789012,"f":1.5,"g":-42,"h":9007199254740991})");
   CHECK(canon(R"({"é": 1, "e": 2, "€": 3, "😀": 4, "Z": 5, "a": 6})") == R"({"Z":5,"a":6,"e":2,"é":1,"€":3,"😀":4})");
   CHECK(canon(R"({"z": {"b": [3, {"y": 1, "x": 2}], "a": null}, "a": [], "m": {}})") ==
         R"({"a":[],"m":{},"z":{"a":null,"b":[3,{"x":2,"y":1}]}})");
@@ -952,7 +1026,8 @@ TEST_CASE("Duplicate keys are refused at any depth, naming the key and its place
   CHECK_CONTAINS(refusal(R"({"é": 1, "\u00e9": 2})"), "duplicate key \"é\"");
   CHECK_CONTAINS(refusal(R"({"a/b~": {}, "a/b~": {}})"), "\"/a~1b~0\"");
   // The same key in different objects is fine.
-  CHECK(canon(R"({"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]})") == R"({"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]})");
+  CHECK(canon(R"({"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]})") ==
+        R"({"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]})");
 }
 
 TEST_CASE("Nesting deeper than max_depth is refused without deep recursion", "[core][json]") {
@@ -960,7 +1035,8 @@ TEST_CASE("Nesting deeper than max_depth is refused without deep recursion", "[c
   CHECK(canon(nest(64)) == nest(64));
   CHECK_CONTAINS(refusal(nest(65)), "nesting deeper than the limit of 64 levels at byte 64");
   CHECK_CONTAINS(refusal(std::string(1'000'000, '[')), "nesting deeper than the limit of 64");
-  CHECK_CONTAINS(refusal(R"({"a": {"b": [1]}})", 2), "nesting deeper than the limit of 2 levels at byte 12 (JSON pointer \"/a/b\")");
+  CHECK_CONTAINS(refusal(R"({"a": {"b": [1]}})", 2),
+                 "nesting deeper than the limit of 2 levels at byte 12 (JSON pointer \"/a/b\")");
   CHECK(parse_json(R"({"a": {"b": 1}})", 2).has_value());
   CHECK(parse_json("1", 0).has_value());
   CHECK_CONTAINS(refusal("[]", 0), "nesting deeper");
@@ -986,9 +1062,9 @@ TEST_CASE("Text that is not one JSON value is refused", "[core][json]") {
 }
 
 TEST_CASE("Refusal messages are valid UTF-8 and do not echo raw input bytes", "[core][json]") {
-  for (const std::string_view text :
-       {std::string_view("[\"\xc0\x80\"]"), std::string_view("[1, \xff\xfe]"), std::string_view("{\"\xff\":1,\"\xff\":2}"),
-        std::string_view("[1,\0 \xc3]", 7), std::string_view("{\"a\\u0000\xe2\x82\xac\": 0}")}) {
+  for (const std::string_view text : {std::string_view("[\"\xc0\x80\"]"), std::string_view("[1, \xff\xfe]"),
+                                      std::string_view("{\"\xff\":1,\"\xff\":2}"), std::string_view("[1,\0 \xc3]", 7),
+                                      std::string_view("{\"a\\u0000\xe2\x82\xac\": 0}")}) {
     const std::string message = refusal(text);
     CHECK(logline::is_valid_utf8(message));
     CHECK(message.find('\0') == std::string::npos);
@@ -1022,7 +1098,8 @@ TEST_CASE("check_json refuses values built in code that have no exact canonical 
   CHECK_CONTAINS(check_refusal(json{{"x", std::nan("")}}), "\"/x\"");
   CHECK_CONTAINS(check_refusal(json::array({1, std::numeric_limits<double>::infinity()})), "infinite");
   CHECK_CONTAINS(check_refusal(json(-std::numeric_limits<double>::infinity())), "infinite");
-  CHECK_CONTAINS(check_refusal(json{{"n", std::uint64_t{1} << 60}}), "1152921504606846976 cannot be represented exactly");
+  CHECK_CONTAINS(check_refusal(json{{"n", std::uint64_t{1} << 60}}),
+                 "1152921504606846976 cannot be represented exactly");
   CHECK_CONTAINS(check_refusal(json(std::int64_t{9007199254740993})), "cannot be represented exactly");
   CHECK_CONTAINS(check_refusal(json(std::numeric_limits<std::uint64_t>::max())), "cannot be represented exactly");
   CHECK_CONTAINS(check_refusal(json(std::numeric_limits<std::int64_t>::min())), "cannot be represented exactly");
@@ -1057,7 +1134,8 @@ TEST_CASE("check_json accepts finite doubles, exact integers and valid strings",
 TEST_CASE("is_valid_utf8 is strict", "[core][json]") {
   CHECK(logline::is_valid_utf8(""));
   CHECK(logline::is_valid_utf8("plain ascii that is longer than eight bytes"));
-  CHECK(logline::is_valid_utf8("\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"));
+  CHECK(logline::is_valid_utf8(
+      "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"));
   CHECK(logline::is_valid_utf8(std::string_view("\0", 1)));  // UTF-8 allows it; the JSON rules refuse it
   for (const char* bad : {"\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf",
                           "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf8", "\xfe", "\xff", "\xc2",

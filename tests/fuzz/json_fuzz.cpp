@@ -78,7 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Accepted text is UTF-8 without NUL bytes, and its value passes check_json.
   if (!reference_utf8(text)) fail("accepted text that is not valid UTF-8", text);
   if (std::memchr(data, 0, size) != nullptr) fail("accepted text with a NUL byte", text);
-  if (auto checked = logline::check_json(*parsed); !checked) fail("parsed value fails check_json", text, checked.error().message());
+  if (auto checked = logline::check_json(*parsed); !checked)
+    fail("parsed value fails check_json", text, checked.error().message());
 
   const std::string once = logline::canonical(*parsed);
   if (!reference_utf8(once)) fail("canonical form is not valid UTF-8", text, once);

@@ -381,7 +381,8 @@ class store {
     statement stmt_;
   };
 
-  result<scanner> scan() {
+  // chain_order: rows by (chain, position) for verification; else in commit order.
+  result<scanner> scan(bool chain_order = true) {
     scanner sc;
     database* conn = db_;
     if (!db_->is_memory()) {
@@ -393,7 +394,7 @@ class store {
       sc.lock_ = std::unique_lock(db_->mutex());
     }
     std::string order = " ORDER BY rowid";
-    if (options_.chained)
+    if (options_.chained && chain_order)
       order = options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id")
                   ? " ORDER BY coalesce(\"tenant_id\", x''), \"chain_position\""
                   : " ORDER BY \"chain_position\"";

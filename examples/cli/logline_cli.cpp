@@ -1,0 +1,633 @@
+// logline-cli: keys, appends, export and verification for a universal-span ledger in SQLite.
+//
+//   logline-cli keygen --out FILE [--force]          new Ed25519 seed (0600), public key on stdout
+//   logline-cli keygen --public --key FILE           public key of an existing seed
+//   logline-cli append --db FILE --key FILE --user U [--tenant T] < spans.ndjson
+//   logline-cli export --db FILE                     every span as NDJSON, in commit order
+//   logline-cli verify --db FILE [--trust KEY]...    hashes, chain links, signatures
+//
+// Exit codes: 0 success, 1 verification found problems, 2 bad usage, bad input or I/O error.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <logline/logline.hpp>
+#include <logline/sqlite.hpp>
+
+namespace {
+
+using span = logline::universal_span;
+using ledger_type = logline::ledger<span, logline::sqlite::backend, logline::append_only, logline::hash_chained<>,
+                                    logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+
+constexpr int exit_ok = 0;
+constexpr int exit_verify_failed = 1;
+constexpr int exit_error = 2;
+
+// A failure that ends the program with exit code 2: its message goes to stderr, followed by the
+// command's usage when the command line itself was wrong.
+struct cli_error : std::runtime_error {
+  explicit cli_error(const std::string& message, bool usage = false) : std::runtime_error(message), show_usage(usage) {}
+  bool show_usage;
+};
+
+// ---- output ------------------------------------------------------------------------------------
+
+void out(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void err(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stderr); }
+
+// Success is only reported if everything written to stdout actually got out.
+int finish_stdout(int code) {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    err("logline-cli: cannot write to stdout: " + std::string(std::strerror(errno)) + "\n");
+    return exit_error;
+  }
+  return code;
+}
+
+// Messages may carry stored or user text: keep every report on one line.
+std::string one_line(std::string_view text) {
+  std::string s;
+  s.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c == '\n') s += "\\n";
+    else if (c == '\r') s += "\\r";
+    else if (c < 0x20 || c == 0x7f) {
+      static constexpr char digits[] = "0123456789abcdef";
+      s += "\\x";
+      s += digits[c >> 4];
+      s += digits[c & 0x0f];
+    } else {
+      s += static_cast<char>(c);
+    }
+  }
+  return s;
+}
+
+// ---- command line ------------------------------------------------------------------------------
+
+struct flag_spec {
+  std::string_view name;         // without the leading "--"
+  std::string_view value_name;   // empty: a switch without value
+  bool repeatable;
+  std::string_view help;
+};
+
+class arguments {
+ public:
+  bool has(std::string_view name) const { return values_.count(std::string(name)) != 0; }
+  std::optional<std::string> get(std::string_view name) const {
+    auto it = values_.find(std::string(name));
+    if (it == values_.end()) return std::nullopt;
+    return it->second.front();
+  }
+  std::vector<std::string> all(std::string_view name) const {
+    auto it = values_.find(std::string(name));
+    return it == values_.end() ? std::vector<std::string>{} : it->second;
+  }
+  std::string required(std::string_view name) const {
+    auto v = get(name);
+    if (!v) throw cli_error("missing --" + std::string(name), true);
+    if (v->empty()) throw cli_error("--" + std::string(name) + " must not be empty", true);
+    return *v;
+  }
+  void add(std::string_view name, std::string value) { values_[std::string(name)].push_back(std::move(value)); }
+
+ private:
+  std::map<std::string, std::vector<std::string>, std::less<>> values_;
+};
+
+struct command {
+  std::string_view name;
+  std::string_view summary;
+  std::string_view synopsis;
+  std::string_view description;
+  std::vector<flag_spec> flags;
+  int (*run)(const arguments&);
+};
+
+std::string command_help(const command& c) {
+  std::string s = "usage: logline-cli " + std::string(c.name) + " " + std::string(c.synopsis) + "\n\n" +
+                  std::string(c.description) + "\n\noptions:\n";
+  for (const auto& f : c.flags) {
+    std::string left = "  --" + std::string(f.name);
+    if (!f.value_name.empty()) left += " " + std::string(f.value_name);
+    if (left.size() < 24) left.resize(24, ' ');
+    else left += "  ";
+    s += left + std::string(f.help) + "\n";
+  }
+  s += "  --help                print this help\n";
+  return s;
+}
+
+arguments parse_arguments(const command& c, int argc, char** argv, int first) {
+  arguments a;
+  for (int i = first; i < argc; ++i) {
+    std::string_view token = argv[i];
+    if (token == "--help" || token == "-h") {
+      out(command_help(c));
+      std::exit(finish_stdout(exit_ok));
+    }
+    if (token.substr(0, 2) != "--" || token.size() == 2)
+      throw cli_error("unexpected argument '" + one_line(token) + "'", true);
+    std::string_view name = token.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string_view::npos) {
+      inline_value = std::string(name.substr(eq + 1));
+      name = name.substr(0, eq);
+    }
+    auto spec = std::find_if(c.flags.begin(), c.flags.end(), [&](const flag_spec& f) { return f.name == name; });
+    if (spec == c.flags.end()) throw cli_error("unknown option '--" + one_line(name) + "'", true);
+    if (!spec->repeatable && a.has(name)) throw cli_error("--" + std::string(name) + " given more than once", true);
+    if (spec->value_name.empty()) {
+      if (inline_value) throw cli_error("--" + std::string(name) + " takes no value", true);
+      a.add(name, "");
+    } else if (inline_value) {
+      a.add(name, *inline_value);
+    } else {
+      if (i + 1 >= argc) throw cli_error("--" + std::string(name) + " needs a value (" + std::string(spec->value_name) + ")", true);
+      a.add(name, argv[++i]);
+    }
+  }
+  return a;
+}
+
+unsigned parse_count(const std::string& text, std::string_view flag, unsigned lo, unsigned hi) {
+  unsigned v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
+    throw cli_error("--" + std::string(flag) + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                        ", not '" + one_line(text) + "'",
+                    true);
+  return v;
+}
+
+// ---- keys --------------------------------------------------------------------------------------
+
+// The signing key from --key FILE or --key-env VAR (exactly one of them).
+logline::ed25519::key load_key(const arguments& a) {
+  const bool file = a.has("key"), env = a.has("key-env");
+  if (file == env) throw cli_error("give the signing key with exactly one of --key FILE or --key-env VAR", true);
+  if (file) {
+    const std::string path = a.required("key");
+    auto k = logline::ed25519::key::from_file(path);
+    if (!k) throw cli_error(k.error().message());
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+      err("logline-cli: warning: key file '" + path + "' is accessible by other users (chmod 600 it)\n");
+    return *k;
+  }
+  const std::string var = a.required("key-env");
+  auto k = logline::ed25519::key::from_env(var.c_str());
+  if (!k) throw cli_error(k.error().message());
+  return *k;
+}
+
+void write_all(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw cli_error("cannot write '" + path + "': " + std::strerror(errno));
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// Writes a secret to `path` with mode 0600. Without `force` an existing path (even a dangling
+// symlink) is refused; with it the file is replaced atomically, so no reader ever sees half a key.
+void write_secret_file(const std::string& path, std::string_view secret, bool force) {
+  if (!force) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      if (errno == EEXIST) throw cli_error("'" + path + "' already exists; refusing to overwrite a key (use --force to replace it)");
+      throw cli_error("cannot create '" + path + "': " + std::strerror(errno));
+    }
+    try {
+      if (::fchmod(fd, 0600) != 0) throw cli_error("cannot chmod '" + path + "': " + std::strerror(errno));
+      write_all(fd, secret, path);
+      if (::fsync(fd) != 0) throw cli_error("cannot sync '" + path + "': " + std::strerror(errno));
+    } catch (...) {
+      ::close(fd);
+      ::unlink(path.c_str());
+      throw;
+    }
+    if (::close(fd) != 0) {
+      ::unlink(path.c_str());
+      throw cli_error("cannot write '" + path + "': " + std::strerror(errno));
+    }
+    return;
+  }
+  std::string tmp = path + ".XXXXXX";
+  const int fd = ::mkstemp(tmp.data());  // mode 0600
+  if (fd < 0) throw cli_error("cannot create a file next to '" + path + "': " + std::strerror(errno));
+  try {
+    write_all(fd, secret, tmp);
+    if (::fsync(fd) != 0) throw cli_error("cannot sync '" + tmp + "': " + std::strerror(errno));
+    if (::close(fd) != 0) throw cli_error("cannot write '" + tmp + "': " + std::strerror(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw cli_error("cannot replace '" + path + "': " + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);  // harmless if already closed
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+int run_keygen(const arguments& a) {
+  if (a.has("public")) {
+    if (a.has("out") || a.has("force")) throw cli_error("--public reads an existing key; it takes --key or --key-env, not --out/--force", true);
+    out(load_key(a).public_key().to_string() + "\n");
+    return finish_stdout(exit_ok);
+  }
+  if (a.has("key") || a.has("key-env")) throw cli_error("--key and --key-env go with --public", true);
+  const std::string path = a.required("out");
+  const auto key = logline::ed25519::key::generate();
+  std::string seed = key.seed_hex() + "\n";
+  try {
+    write_secret_file(path, seed, a.has("force"));
+  } catch (...) {
+    sodium_memzero(seed.data(), seed.size());
+    throw;
+  }
+  sodium_memzero(seed.data(), seed.size());
+  out(key.public_key().to_string() + "\n");
+  return finish_stdout(exit_ok);
+}
+
+// ---- database ----------------------------------------------------------------------------------
+
+// Opens an existing ledger database for reading (export, verify): never creates a file.
+std::unique_ptr<logline::sqlite::database> open_existing(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw cli_error("cannot open database '" + path + "': " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw cli_error("'" + path + "' is not a regular file");
+  auto db = logline::sqlite::database::open(path, {.read_only = true});
+  if (!db) throw cli_error(db.error().message());
+  // A file without the ledger's table is not a ledger (and an empty file would otherwise look
+  // like a valid, empty one).
+  sqlite3_stmt* st_raw = nullptr;
+  const char* sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1";
+  int rc = sqlite3_prepare_v2((*db)->handle(), sql, -1, &st_raw, nullptr);
+  logline::sqlite::statement stmt(st_raw);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(st_raw, 1, span::span_name.data(), static_cast<int>(span::span_name.size()), SQLITE_STATIC);
+    rc = sqlite3_step(st_raw);
+  }
+  if (rc == SQLITE_DONE) throw cli_error("'" + path + "' is not a logline database (it has no " + std::string(span::span_name) + " table)");
+  if (rc != SQLITE_ROW) throw cli_error("cannot read database '" + path + "': " + sqlite3_errmsg((*db)->handle()));
+  return std::move(*db);
+}
+
+// A ledger for reading only. The library requires a signing key to open a signed ledger even
+// when nothing is written, so a throwaway key is used; it never signs anything.
+ledger_type reading_ledger(logline::sqlite::database& db) {
+  return ledger_type(db, {.identity = {"logline-cli", std::nullopt}, .signing_key = logline::ed25519::key::generate()});
+}
+
+// ---- append ------------------------------------------------------------------------------------
+
+struct input_span {
+  std::size_t line;  // 1-based line number in stdin
+  span value;
+  bool has_seq;      // the line named "seq"
+};
+
+constexpr std::string_view ledger_owned_fields[] = {"at", "prev_hash", "curr_hash", "chain_position", "signature", "public_key"};
+
+// Parses one NDJSON line into a span and checks what can be checked without the database.
+logline::result<input_span> parse_line(std::string_view text, std::size_t line, const logline::identity& who) {
+  using schema = logline::schema<span>;
+  auto j = logline::parse_json(text);
+  if (!j) return std::move(j).error();
+  if (j->is_object())  // before the values are read: "curr_hash": "junk" is refused for its name
+    for (std::string_view f : ledger_owned_fields)
+      if (j->contains(f))
+        return logline::make_error(logline::errc::invalid_span, "field '" + std::string(f) + "' is set by the ledger; remove it");
+  logline::field_set<span> present{};
+  auto s = logline::span_from_json<span>(*j, &present);
+  if (!s) return std::move(s).error();
+  input_span in{line, std::move(*s), present[schema::index_of("seq")]};
+  if (in.value.seq < 0) return logline::make_error(logline::errc::invalid_span, "field 'seq' must be >= 0");
+  if (in.has_seq && in.value.id.is_nil() && in.value.seq != 0)
+    return logline::make_error(logline::errc::version_conflict, "a new span (no id) must have seq 0, not " + std::to_string(in.value.seq));
+  // Tenancy as the ledger will apply it: missing owner/tenant default to the writer's.
+  span effective = in.value;
+  if (!effective.owner_id) effective.owner_id = who.user_id;
+  if (!effective.tenant_id) effective.tenant_id = who.tenant_id;
+  if (!logline::may_write(who, effective))
+    return logline::make_error(logline::errc::permission_denied,
+                               "user '" + who.user_id + "' (tenant '" + who.tenant_id.value_or("") + "') may not write a span owned by '" +
+                                   effective.owner_id.value_or("") + "' in tenant '" + effective.tenant_id.value_or("") + "'");
+  // Values (UTF-8, ranges, JSON rules); `at` is the ledger's, so stand in for it here.
+  effective.at = logline::timestamp::now();
+  if (auto v = logline::validate_span(effective); !v) return std::move(v).error();
+  return in;
+}
+
+void report_bad_lines(const std::vector<std::string>& problems) {
+  constexpr std::size_t shown = 20;
+  for (std::size_t i = 0; i < problems.size() && i < shown; ++i) err("logline-cli: " + problems[i] + "\n");
+  if (problems.size() > shown) err("logline-cli: ... and " + std::to_string(problems.size() - shown) + " more\n");
+  err("logline-cli: nothing was written\n");
+}
+
+std::string line_problem(std::size_t line, const std::string& message) { return "line " + std::to_string(line) + ": " + one_line(message); }
+
+// append_batch prefixes its errors with "span #<index> of the batch: "; name the input line instead.
+std::string batch_problem(const std::vector<input_span>& inputs, const std::string& message) {
+  static constexpr std::string_view prefix = "span #";
+  static constexpr std::string_view middle = " of the batch: ";
+  if (message.rfind(prefix, 0) == 0) {
+    std::size_t index = 0;
+    const char* begin = message.data() + prefix.size();
+    auto [end, ec] = std::from_chars(begin, message.data() + message.size(), index);
+    if (ec == std::errc() && index < inputs.size() && std::string_view(end, static_cast<std::size_t>(message.data() + message.size() - end)).rfind(middle, 0) == 0)
+      return line_problem(inputs[index].line, std::string(end + middle.size()));
+  }
+  return one_line(message);
+}
+
+int run_append(const arguments& a) {
+  const std::string path = a.required("db");
+  logline::identity who{a.required("user"), std::nullopt};
+  if (a.has("tenant")) who.tenant_id = a.required("tenant");
+  auto key = load_key(a);
+
+  // 1. Read and check every line before touching the database.
+  std::vector<input_span> inputs;
+  std::vector<std::string> problems;
+  std::string text;
+  for (std::size_t line = 1; std::getline(std::cin, text); ++line) {
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto in = parse_line(text, line, who);
+    if (!in) problems.push_back(line_problem(line, in.error().message()));
+    else inputs.push_back(std::move(*in));
+  }
+  if (std::cin.bad()) throw cli_error("cannot read stdin");
+  if (!problems.empty()) {
+    report_bad_lines(problems);
+    return exit_error;
+  }
+
+  // 2. Versions: a line without "seq" is the next version of its id (or a new entity); a line
+  //    with "seq" must be exactly that next version. Lines of this batch count too.
+  auto db = logline::sqlite::database::open(path);
+  if (!db) throw cli_error(db.error().message());
+  ledger_type ledger(**db, {.identity = who, .signing_key = std::move(key)});
+  std::map<logline::uuid, std::int32_t> next_seq;
+  for (auto& in : inputs) {
+    span& s = in.value;
+    if (s.id.is_nil()) continue;  // a new entity: the ledger makes its id
+    auto it = next_seq.find(s.id);
+    if (it == next_seq.end()) {
+      auto latest = ledger.get(s.id);
+      if (!latest && latest.error() != logline::errc::not_found) {
+        problems.push_back(line_problem(in.line, "cannot read span " + s.id.to_string() + ": " + latest.error().message()));
+        continue;
+      }
+      it = next_seq.emplace(s.id, latest ? latest->seq + 1 : 0).first;
+    }
+    if (!in.has_seq) s.seq = it->second;
+    else if (s.seq != it->second)
+      problems.push_back(line_problem(in.line, "span " + s.id.to_string() + ": seq " + std::to_string(s.seq) + " is not the next version (" +
+                                                   std::to_string(it->second) + ")"));
+    it->second = std::max(it->second, s.seq) + 1;
+  }
+  if (!problems.empty()) {
+    report_bad_lines(problems);
+    return exit_error;
+  }
+
+  // 3. One transaction: all lines or none.
+  std::vector<span> batch;
+  batch.reserve(inputs.size());
+  for (const auto& in : inputs) batch.push_back(in.value);
+  auto stored = ledger.append_batch(std::move(batch));
+  if (!stored) {
+    report_bad_lines({batch_problem(inputs, stored.error().message())});
+    return exit_error;
+  }
+  std::string line;
+  for (const auto& s : *stored) {
+    line = logline::span_to_json_text(s);
+    line += '\n';
+    out(line);
+  }
+  return finish_stdout(exit_ok);
+}
+
+// ---- export ------------------------------------------------------------------------------------
+
+int run_export(const arguments& a) {
+  auto db = open_existing(a.required("db"));
+  auto ledger = reading_ledger(*db);
+  std::string line;
+  auto r = ledger.export_all([&](const span& s) -> logline::result<void> {
+    line = logline::span_to_json_text(s);
+    line += '\n';
+    out(line);
+    if (std::ferror(stdout)) return logline::make_error(logline::errc::storage_error, std::string("cannot write to stdout: ") + std::strerror(errno));
+    return {};
+  });
+  if (!r) {
+    std::fflush(stdout);
+    throw cli_error("export stopped: " + r.error().message());
+  }
+  return finish_stdout(exit_ok);
+}
+
+// ---- verify ------------------------------------------------------------------------------------
+
+// --trust takes a public key (64 hex) or a seed file whose public key is trusted.
+logline::public_key trusted_key(const std::string& arg) {
+  struct stat st {};
+  if (::stat(arg.c_str(), &st) == 0) {
+    auto k = logline::ed25519::key::from_file(arg);
+    if (!k) throw cli_error("--trust: " + k.error().message());
+    return k->public_key();
+  }
+  auto pk = logline::public_key::parse(arg);
+  if (!pk) throw cli_error("--trust '" + one_line(arg) + "' is neither a key file nor a public key: " + pk.error().message(), true);
+  return *pk;
+}
+
+int run_verify(const arguments& a) {
+  logline::verify_options options;
+  for (const auto& t : a.all("trust")) options.trusted_keys.push_back(trusted_key(t));
+  if (a.has("threads")) options.threads = parse_count(a.required("threads"), "threads", 1, 1024);
+  const bool quiet = a.has("quiet");
+  const bool progress = !quiet && ::isatty(STDERR_FILENO) == 1;
+
+  auto db = open_existing(a.required("db"));
+  auto ledger = reading_ledger(*db);
+
+  // Findings stream out as they are found (nothing is kept in memory).
+  options.max_findings_kept = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto last_progress = start;
+  bool progress_shown = false;
+  auto clear_progress = [&] {
+    if (progress_shown) err("\r\033[K");
+    progress_shown = false;
+  };
+  options.on_finding = [&](const logline::finding& f) {
+    clear_progress();
+    out(f.id.to_string() + " " + std::to_string(f.seq) + " " + std::string(logline::to_string(f.kind)) + ": " + one_line(f.detail) + "\n");
+    if (progress) std::fflush(stdout);
+  };
+  if (progress) {
+    options.on_progress = [&](std::uint64_t checked) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_progress < std::chrono::milliseconds(200)) return;
+      last_progress = now;
+      const double seconds = std::chrono::duration<double>(now - start).count();
+      const auto rate = static_cast<std::uint64_t>(seconds > 0 ? static_cast<double>(checked) / seconds : 0);
+      err("\rverify: " + std::to_string(checked) + " spans checked (" + std::to_string(rate) + " spans/s)\033[K");
+      progress_shown = true;
+    };
+  }
+
+  auto report = ledger.verify(options);
+  clear_progress();
+  if (!report) throw cli_error("verification could not run: " + report.error().message());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string counts = std::to_string(report->spans_checked) + " spans in " + std::to_string(report->chains) + " chain" +
+                             (report->chains == 1 ? "" : "s");
+  if (!report->ok()) {
+    const int code = finish_stdout(exit_verify_failed);
+    err("verify: FAILED: " + std::to_string(report->problems) + " problem" + (report->problems == 1 ? "" : "s") + " in " + counts + "\n");
+    return code;
+  }
+  if (!quiet) {
+    char elapsed[32];
+    std::snprintf(elapsed, sizeof elapsed, "%.2f", seconds);
+    err("verify: ok: " + counts + " check out (hashes, links, signatures" + (options.trusted_keys.empty() ? "" : ", trusted keys") +
+        ") in " + elapsed + " s\n");
+  }
+  return finish_stdout(exit_ok);
+}
+
+// ---- commands ----------------------------------------------------------------------------------
+
+const std::vector<command>& commands() {
+  static const std::vector<command> list = {
+      {"keygen", "create an Ed25519 signing key, or print the public key of one",
+       "--out FILE [--force] | --public (--key FILE | --key-env VAR)",
+       "Writes a new 32-byte Ed25519 seed to FILE as 64 hex characters (file mode 0600) and prints\n"
+       "its public key. An existing FILE is never overwritten unless --force is given.\n"
+       "With --public, prints the public key of an existing seed instead.",
+       {{"out", "FILE", false, "where to write the new seed"},
+        {"force", "", false, "replace FILE if it exists"},
+        {"public", "", false, "print the public key of --key/--key-env"},
+        {"key", "FILE", false, "seed file (with --public)"},
+        {"key-env", "VAR", false, "environment variable holding the seed (with --public)"}},
+       run_keygen},
+      {"append", "append spans read as NDJSON from stdin, in one transaction",
+       "--db FILE (--key FILE | --key-env VAR) --user USER [--tenant TENANT] < spans.ndjson",
+       "Reads one JSON span per line (blank lines are skipped). A line without \"seq\" becomes the next\n"
+       "version of its \"id\" (or a new entity when it has no id); a line with \"seq\" must be exactly\n"
+       "the next version. The ledger sets at, prev_hash, chain_position, public_key, curr_hash and\n"
+       "signature: lines naming them are refused. Every line is checked before anything is written,\n"
+       "and all of them are appended in one transaction, or none. The stored spans are printed as\n"
+       "NDJSON. The database is created if it does not exist.",
+       {{"db", "FILE", false, "SQLite database"},
+        {"key", "FILE", false, "Ed25519 seed file (see keygen)"},
+        {"key-env", "VAR", false, "environment variable holding the seed"},
+        {"user", "USER", false, "identity that writes (default owner_id)"},
+        {"tenant", "TENANT", false, "tenant of that identity (default tenant_id)"}},
+       run_append},
+      {"export", "print every span as NDJSON, in commit order", "--db FILE",
+       "Prints every stored span, whoever owns it, one JSON object per line in commit order: every\n"
+       "non-null column with keys sorted, i.e. the hashed fields plus curr_hash and signature.",
+       {{"db", "FILE", false, "SQLite database (must exist)"}},
+       run_export},
+      {"verify", "check every hash, chain link and signature", "--db FILE [--trust KEY]... [--threads N] [--quiet]",
+       "Recomputes every span's hash, checks its signature and its link to the previous span of its\n"
+       "chain, and looks for gaps and forks. Each problem is printed on stdout as\n"
+       "  <id> <seq> <reason>: <detail>\n"
+       "Exit status 0 if everything checks out, 1 if there is any problem.",
+       {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
+        {"trust", "KEY", true, "accept only signatures by this public key (hex) or seed file; repeatable"},
+        {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
+        {"quiet", "", false, "no progress and no summary when everything checks out"}},
+       run_verify},
+  };
+  return list;
+}
+
+std::string main_usage() {
+  std::string s =
+      "usage: logline-cli <command> [options]\n\n"
+      "Keys, appends, export and verification for a logline ledger of universal spans in SQLite\n"
+      "(append-only, hash-chained per tenant, Ed25519-signed, tenant-isolated).\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    std::string left = "  " + std::string(c.name);
+    left.resize(12, ' ');
+    s += left + std::string(c.summary) + "\n";
+  }
+  s += "\n'logline-cli <command> --help' describes a command.\n"
+       "Exit status: 0 success, 1 verification failed, 2 bad usage, bad input or I/O error.\n";
+  return s;
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2) {
+    err(main_usage());
+    return exit_error;
+  }
+  const std::string_view name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    if (name == "help" && argc > 2) {
+      for (const auto& c : commands())
+        if (c.name == argv[2]) {
+          out(command_help(c));
+          return finish_stdout(exit_ok);
+        }
+    }
+    out(main_usage());
+    return finish_stdout(exit_ok);
+  }
+  const auto& list = commands();
+  auto c = std::find_if(list.begin(), list.end(), [&](const command& cmd) { return cmd.name == name; });
+  if (c == list.end()) {
+    err("logline-cli: unknown command '" + one_line(name) + "'\n\n" + main_usage());
+    return exit_error;
+  }
+  try {
+    return c->run(parse_arguments(*c, argc, argv, 2));
+  } catch (const cli_error& e) {
+    err("logline-cli " + std::string(c->name) + ": " + e.what() + "\n");
+    if (e.show_usage) err("\n" + command_help(*c));
+    return exit_error;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const logline::error& e) {
+    err("logline-cli: " + one_line(e.what()) + "\n");
+  } catch (const std::exception& e) {
+    err("logline-cli: unexpected error: " + one_line(e.what()) + "\n");
+  } catch (...) {
+    err("logline-cli: unexpected error\n");
+  }
+  return exit_error;
+}

@@ -1,0 +1,623 @@
+// Tests of logline-cli (examples/cli/logline_cli.cpp), run as a real process: keygen, append,
+// export, verify, exit codes, all-or-nothing appends, versions, tenancy, and tampering done
+// behind the ledger's back with the sqlite3 command-line tool.
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "logline/ed25519.hpp"
+#include "logline/json.hpp"
+#include "logline/schema.hpp"
+#include "logline/span.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Single-quotes a word for /bin/sh.
+std::string sh_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+  REQUIRE(out.good());
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+struct run_result {
+  int code = -1;  // exit status; -1 if the process did not exit normally (crashed)
+  std::string out, err;
+};
+
+// A fresh directory (under the working directory, which ctest gives each test group) for one
+// test case, removed afterwards.
+class sandbox {
+ public:
+  sandbox() {
+    std::string tmpl = (fs::current_path() / "logline-cli-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    dir_ = tmpl;
+  }
+  ~sandbox() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  sandbox(const sandbox&) = delete;
+  sandbox& operator=(const sandbox&) = delete;
+
+  const fs::path& dir() const { return dir_; }
+  fs::path path(const std::string& name) const { return dir_ / name; }
+
+  // Runs `logline-cli <args>` in the sandbox with `input` on stdin; env: "VAR=value " prefix.
+  run_result cli(const std::string& args, const std::string& input = "", const std::string& env = "") {
+    return shell(env + sh_quote(LOGLINE_CLI_PATH) + " " + args, input);
+  }
+
+  run_result shell(const std::string& command, const std::string& input = "") {
+    const fs::path in = path(".stdin"), out = path(".stdout"), err = path(".stderr");
+    write_file(in, input);
+    const std::string full = "cd " + sh_quote(dir_.string()) + " && " + command + " < " + sh_quote(in.string()) + " > " +
+                             sh_quote(out.string()) + " 2> " + sh_quote(err.string());
+    const int status = std::system(full.c_str());
+    run_result r;
+    r.code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = read_file(out);
+    r.err = read_file(err);
+    return r;
+  }
+
+  // Runs SQL on a database with the sqlite3 tool (behind the ledger's back).
+  void sql(const std::string& db, const std::string& statements) {
+    auto r = shell("sqlite3 " + sh_quote(db) + " " + sh_quote(statements));
+    INFO("sqlite3 stderr: " << r.err);
+    REQUIRE(r.code == 0);
+  }
+
+ private:
+  fs::path dir_;
+};
+
+constexpr const char* key_file = "signing.key";
+const std::string ledger_args = "--db ledger.db --key signing.key --user alice --tenant acme";
+
+void make_key(sandbox& box) {
+  auto r = box.cli(std::string("keygen --out ") + key_file);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+}
+
+std::string span_line(const std::string& this_, const std::string& extra = "") {
+  return R"({"entity_type":"note","who":"tester","did":"wrote","this":")" + this_ + "\"" + extra + "}\n";
+}
+
+logline::json parse(const std::string& line) {
+  auto j = logline::parse_json(line);
+  INFO(line);
+  REQUIRE(j.has_value());
+  return *j;
+}
+
+std::vector<logline::json> exported(sandbox& box, const std::string& db = "ledger.db") {
+  auto r = box.cli("export --db " + db);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  std::vector<logline::json> spans;
+  for (const auto& line : lines_of(r.out)) spans.push_back(parse(line));
+  return spans;
+}
+
+std::size_t export_count(sandbox& box) { return exported(box).size(); }
+
+// Appends n spans (with payloads) in one call and returns the ids by chain position.
+std::vector<std::string> populate(sandbox& box, int n) {
+  std::string input;
+  for (int i = 0; i < n; ++i)
+    input += span_line("span " + std::to_string(i), R"(,"name":"n)" + std::to_string(i) + R"(","metadata":{"amount":)" +
+                                                        std::to_string(100 + i) + R"(,"tags":["a","b"]})");
+  auto r = box.cli("append " + ledger_args, input);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  std::vector<std::string> ids(static_cast<std::size_t>(n));
+  for (const auto& s : exported(box)) ids.at(s.at("chain_position").get<std::size_t>()) = s.at("id").get<std::string>();
+  return ids;
+}
+
+struct finding_line {
+  std::string id;
+  int seq;
+  std::string reason;
+};
+
+// Parses verify's stdout: "<id> <seq> <reason>: <detail>" per line.
+std::vector<finding_line> findings(const std::string& out) {
+  std::vector<finding_line> f;
+  for (const auto& line : lines_of(out)) {
+    const auto s1 = line.find(' ');
+    const auto s2 = line.find(' ', s1 + 1);
+    const auto colon = line.find(": ", s2 + 1);
+    INFO(line);
+    REQUIRE(s1 == 36);
+    REQUIRE(s2 != std::string::npos);
+    REQUIRE(colon != std::string::npos);
+    f.push_back({line.substr(0, s1), std::stoi(line.substr(s1 + 1, s2 - s1 - 1)), line.substr(s2 + 1, colon - s2 - 1)});
+  }
+  return f;
+}
+
+std::set<std::string> ids_of(const std::vector<finding_line>& f) {
+  std::set<std::string> ids;
+  for (const auto& x : f) ids.insert(x.id);
+  return ids;
+}
+
+std::set<std::string> reasons_of(const std::vector<finding_line>& f) {
+  std::set<std::string> r;
+  for (const auto& x : f) r.insert(x.reason);
+  return r;
+}
+
+// Verifies and expects failure naming exactly `ids`, each for `reason` only.
+void expect_tampered(sandbox& box, const std::set<std::string>& ids, const std::string& reason, const std::string& extra_args = "") {
+  auto r = box.cli("verify --db ledger.db" + extra_args);
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.code == 1);
+  const auto f = findings(r.out);
+  CHECK(ids_of(f) == ids);
+  CHECK(reasons_of(f) == std::set<std::string>{reason});
+  CHECK(r.err.find("FAILED") != std::string::npos);
+}
+
+void expect_refused(sandbox& box, const std::string& input, const std::string& expected_message,
+                    const std::string& args = ledger_args) {
+  const std::size_t before = export_count(box);
+  auto r = box.cli("append " + args, input);
+  INFO("input: " << input << "stderr: " << r.err);
+  CHECK(r.code == 2);
+  CHECK(r.out.empty());
+  CHECK(r.err.find(expected_message) != std::string::npos);
+  CHECK(export_count(box) == before);
+}
+
+bool is_hex(const std::string& s, std::size_t n) {
+  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+TEST_CASE("logline-cli: usage, help and exit codes", "[cli]") {
+  sandbox box;
+  auto help = box.cli("--help");
+  CHECK(help.code == 0);
+  for (const char* c : {"keygen", "append", "export", "verify"}) {
+    CHECK(help.out.find(c) != std::string::npos);
+    auto sub = box.cli(std::string(c) + " --help");
+    INFO(c);
+    CHECK(sub.code == 0);
+    CHECK(sub.out.find(std::string("usage: logline-cli ") + c) != std::string::npos);
+  }
+  auto none = box.cli("");
+  CHECK(none.code == 2);
+  CHECK(none.err.find("usage:") != std::string::npos);
+  auto unknown = box.cli("frobnicate");
+  CHECK(unknown.code == 2);
+  CHECK(unknown.err.find("unknown command 'frobnicate'") != std::string::npos);
+  CHECK(unknown.err.find("usage:") != std::string::npos);
+  auto bad_flag = box.cli("export --db x.db --bogus");
+  CHECK(bad_flag.code == 2);
+  CHECK(bad_flag.err.find("unknown option '--bogus'") != std::string::npos);
+  CHECK(bad_flag.err.find("usage: logline-cli export") != std::string::npos);
+  auto missing_value = box.cli("verify --db");
+  CHECK(missing_value.code == 2);
+  auto stray = box.cli("verify --db x.db extra");
+  CHECK(stray.code == 2);
+  auto bad_threads = box.cli("verify --db x.db --threads zero");
+  CHECK(bad_threads.code == 2);
+  auto no_key = box.cli("append --db x.db --user alice", span_line("a"));
+  CHECK(no_key.code == 2);
+  CHECK_FALSE(fs::exists(box.path("x.db")));
+}
+
+TEST_CASE("logline-cli keygen: 0600 seed file, no overwrite, public key", "[cli]") {
+  sandbox box;
+  auto r = box.cli("keygen --out my.key");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const std::string seed = read_file(box.path("my.key"));
+  REQUIRE(seed.size() == 65);
+  CHECK(is_hex(seed.substr(0, 64), 64));
+  CHECK(seed.back() == '\n');
+  struct stat st {};
+  REQUIRE(::stat(box.path("my.key").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  // stdout is the public key of that seed.
+  auto key = logline::ed25519::key::from_file(box.path("my.key").string());
+  REQUIRE(key.has_value());
+  CHECK(r.out == key->public_key().to_string() + "\n");
+  auto pub = box.cli("keygen --public --key my.key");
+  CHECK(pub.code == 0);
+  CHECK(pub.out == r.out);
+  auto pub_env = box.cli("keygen --public --key-env SEED", "", "SEED=" + seed.substr(0, 64) + " ");
+  CHECK(pub_env.code == 0);
+  CHECK(pub_env.out == r.out);
+
+  // No overwrite without --force; the file is left as it was.
+  auto again = box.cli("keygen --out my.key");
+  CHECK(again.code == 2);
+  CHECK(again.out.empty());
+  CHECK(again.err.find("already exists") != std::string::npos);
+  CHECK(read_file(box.path("my.key")) == seed);
+
+  // --force replaces it with a new key, still 0600 (even if the old file was wider).
+  REQUIRE(::chmod(box.path("my.key").c_str(), 0644) == 0);
+  auto forced = box.cli("keygen --out my.key --force");
+  CHECK(forced.code == 0);
+  const std::string seed2 = read_file(box.path("my.key"));
+  CHECK(is_hex(seed2.substr(0, 64), 64));
+  CHECK(seed2 != seed);
+  CHECK(forced.out != r.out);
+  REQUIRE(::stat(box.path("my.key").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  // Two fresh keys differ; a bad seed file is refused.
+  auto other = box.cli("keygen --out other.key");
+  CHECK(other.code == 0);
+  CHECK(read_file(box.path("other.key")) != seed2);
+  write_file(box.path("bad.key"), "not a key\n");
+  CHECK(box.cli("keygen --public --key bad.key").code == 2);
+  CHECK(box.cli("keygen --public --key missing.key").code == 2);
+  CHECK(box.cli("keygen").code == 2);
+}
+
+TEST_CASE("logline-cli append then export: a signed, linked chain", "[cli]") {
+  sandbox box;
+  make_key(box);
+  const std::string input = span_line("first", R"(,"metadata":{"b":[1,2.5,"x"],"a":null})") + "\n   \n" + span_line("second") +
+                            span_line("third", R"(,"visibility":"tenant","status":"open")");
+  auto appended = box.cli("append " + ledger_args, input);
+  INFO(appended.err);
+  REQUIRE(appended.code == 0);
+  const auto stored = lines_of(appended.out);
+  REQUIRE(stored.size() == 3);
+
+  auto r = box.cli("export --db ledger.db");
+  REQUIRE(r.code == 0);
+  const auto lines = lines_of(r.out);
+  REQUIRE(lines == stored);  // append prints exactly what is stored, in the same form
+  std::string previous_hash;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    INFO(lines[i]);
+    const auto j = parse(lines[i]);
+    for (const char* k : {"id", "seq", "at", "curr_hash", "signature", "public_key", "chain_position", "owner_id", "tenant_id"})
+      CHECK(j.contains(k));
+    CHECK(j.at("chain_position") == i);
+    CHECK(j.at("seq") == 0);
+    CHECK(j.at("owner_id") == "alice");
+    CHECK(j.at("tenant_id") == "acme");
+    CHECK(is_hex(j.at("curr_hash").get<std::string>(), 64));
+    CHECK(is_hex(j.at("signature").get<std::string>(), 128));
+    const std::string id = j.at("id").get<std::string>();
+    REQUIRE(id.size() == 36);
+    CHECK(id[14] == '7');                                   // UUIDv7
+    CHECK(std::string("89ab").find(id[19]) != std::string::npos);  // RFC 9562 variant
+    if (i == 0) CHECK_FALSE(j.contains("prev_hash"));
+    else CHECK(j.at("prev_hash") == previous_hash);
+    previous_hash = j.at("curr_hash").get<std::string>();
+
+    // The export form is the span: it reads back, hashes to its curr_hash, and its keys are sorted.
+    auto span = logline::span_from_json_text<logline::universal_span>(lines[i]);
+    REQUIRE(span.has_value());
+    CHECK(logline::span_hash(*span).to_string() == j.at("curr_hash").get<std::string>());
+    CHECK(logline::span_to_json_text(*span) == lines[i]);
+  }
+  CHECK(parse(lines[0]).at("metadata") == parse(R"({"a":null,"b":[1,2.5,"x"]})"));
+  CHECK(parse(lines[2]).at("visibility") == "tenant");
+
+  auto v = box.cli("verify --db ledger.db");
+  INFO(v.err);
+  CHECK(v.code == 0);
+  CHECK(v.out.empty());
+  CHECK(box.cli("verify --db ledger.db --quiet").err.empty());
+
+  // A second append continues the same chain.
+  auto more = box.cli("append " + ledger_args, span_line("fourth"));
+  REQUIRE(more.code == 0);
+  const auto fourth = parse(more.out);
+  CHECK(fourth.at("chain_position") == 3);
+  CHECK(fourth.at("prev_hash") == previous_hash);
+  CHECK(box.cli("verify --db ledger.db").code == 0);
+
+  // Empty input appends nothing and succeeds.
+  auto empty = box.cli("append " + ledger_args, "\n\n");
+  CHECK(empty.code == 0);
+  CHECK(empty.out.empty());
+  CHECK(export_count(box) == 4);
+}
+
+TEST_CASE("logline-cli append: the key may come from the environment", "[cli]") {
+  sandbox box;
+  make_key(box);
+  const std::string seed = read_file(box.path(key_file)).substr(0, 64);
+  auto r = box.cli("append --db ledger.db --key-env MY_KEY --user alice", span_line("x"), "MY_KEY=" + seed + " ");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto pub = box.cli(std::string("keygen --public --key ") + key_file);
+  CHECK(parse(r.out).at("public_key").get<std::string>() + "\n" == pub.out);
+  CHECK(box.cli("append --db ledger.db --key-env UNSET_VARIABLE_XYZ --user alice", span_line("y")).code == 2);
+  CHECK(box.cli("append --db ledger.db --key-env MY_KEY --key signing.key --user alice", span_line("y"), "MY_KEY=" + seed + " ").code == 2);
+  CHECK(export_count(box) == 1);
+}
+
+TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
+  sandbox box;
+  make_key(box);
+  populate(box, 3);
+  REQUIRE(export_count(box) == 3);
+
+  SECTION("a bad line among good ones") {
+    const std::string input = span_line("good 1") + span_line("good 2") + R"({"entity_type":"note","who":"w","this":"x","colour":"red"})" "\n" +
+                              span_line("good 3");
+    expect_refused(box, input, "line 3: unknown field 'colour'");
+  }
+  SECTION("unknown field") { expect_refused(box, span_line("x", R"(,"nonsense":1)"), "line 1: unknown field 'nonsense'"); }
+  SECTION("duplicate key (not I-JSON)") {
+    expect_refused(box, span_line("ok") + R"({"entity_type":"note","who":"w","this":"x","this":"y"})" "\n", "line 2: duplicate key");
+  }
+  SECTION("number that is not exact (not I-JSON)") {
+    expect_refused(box, span_line("x", R"(,"metadata":{"n":12345678901234567890123})"), "line 1:");
+  }
+  SECTION("invalid UTF-8") { expect_refused(box, span_line("caf\xC3"), "line 1:"); }
+  SECTION("wrong type") { expect_refused(box, R"({"entity_type":7,"who":"w","this":"x"})" "\n", "line 1: field 'entity_type'"); }
+  SECTION("wrong type of seq") { expect_refused(box, span_line("x", R"(,"seq":"0")"), "line 1: field 'seq'"); }
+  SECTION("null where a value is required") { expect_refused(box, R"({"entity_type":null,"who":"w","this":"x"})" "\n", "line 1:"); }
+  SECTION("ledger-owned fields") {
+    for (const char* field : {"curr_hash", "prev_hash", "signature", "public_key", "chain_position", "at"}) {
+      INFO(field);
+      expect_refused(box, span_line("ok") + span_line("x", std::string(R"(,")") + field + R"(":"0")"),
+                     std::string("line 2: field '") + field + "' is set by the ledger");
+    }
+    // Even a well-formed value: a span exported from a ledger cannot be replayed into one.
+    const auto first = lines_of(box.cli("export --db ledger.db").out).at(0);
+    expect_refused(box, first + "\n", "is set by the ledger");
+  }
+  SECTION("not an object, not JSON, trailing garbage") {
+    expect_refused(box, "[1,2]\n", "line 1: a span is a JSON object");
+    expect_refused(box, span_line("a") + "{\"entity_type\":\n", "line 2:");
+    expect_refused(box, R"({"entity_type":"note","who":"w","this":"x"} {})" "\n", "line 1:");
+  }
+  SECTION("missing key file: nothing read, nothing written") {
+    const std::size_t before = export_count(box);
+    auto r = box.cli("append --db ledger.db --key nope.key --user alice --tenant acme", span_line("x"));
+    CHECK(r.code == 2);
+    CHECK(export_count(box) == before);
+  }
+  SECTION("every bad line is named") {
+    auto r = box.cli("append " + ledger_args, span_line("x", R"(,"a":1)") + span_line("ok") + span_line("y", R"(,"b":1)"));
+    CHECK(r.code == 2);
+    CHECK(r.err.find("line 1: unknown field 'a'") != std::string::npos);
+    CHECK(r.err.find("line 3: unknown field 'b'") != std::string::npos);
+    CHECK(r.err.find("line 2") == std::string::npos);
+    CHECK(export_count(box) == 3);
+  }
+  CHECK(box.cli("verify --db ledger.db").code == 0);
+}
+
+TEST_CASE("logline-cli append: versions", "[cli]") {
+  sandbox box;
+  make_key(box);
+  const std::string id = "01890a5d-ac96-774b-bcce-b302099a8057";
+  const std::string with_id = R"({"id":")" + id + R"(","entity_type":"doc","who":"w","this":")";
+
+  // The same new id twice without seq: versions 0 and 1, in one call.
+  auto r = box.cli("append " + ledger_args, with_id + "v0\"}\n" + with_id + "v1\"}\n");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(parse(lines[0]).at("seq") == 0);
+  CHECK(parse(lines[1]).at("seq") == 1);
+  CHECK(parse(lines[0]).at("id") == id);
+
+  // Without seq, the next call continues from what is stored; with seq, it must be exactly next.
+  auto next = box.cli("append " + ledger_args, with_id + "v2\"}\n" + with_id + R"(v3","seq":3})" "\n");
+  INFO(next.err);
+  REQUIRE(next.code == 0);
+  lines = lines_of(next.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(parse(lines[0]).at("seq") == 2);
+  CHECK(parse(lines[1]).at("seq") == 3);
+
+  expect_refused(box, with_id + R"(v9","seq":9})" "\n", "line 1:");          // not the next version
+  expect_refused(box, with_id + R"(again","seq":1})" "\n", "line 1:");       // already exists
+  expect_refused(box, with_id + "v4\"}\n" + with_id + R"(v4 too","seq":4})" "\n", "line 2:");  // the batch's own line 1 is 4
+  expect_refused(box, span_line("new", R"(,"seq":1)"), "line 1:");           // a new entity starts at 0
+  expect_refused(box, span_line("neg", R"(,"seq":-1)"), "line 1:");
+
+  // History is all there and intact.
+  std::vector<int> seqs;
+  for (const auto& s : exported(box))
+    if (s.at("id") == id) seqs.push_back(s.at("seq").get<int>());
+  CHECK(seqs == std::vector<int>{0, 1, 2, 3});
+  CHECK(box.cli("verify --db ledger.db").code == 0);
+}
+
+TEST_CASE("logline-cli append: tenant isolation through --user/--tenant", "[cli]") {
+  sandbox box;
+  make_key(box);
+  auto own = box.cli("append " + ledger_args, span_line("mine", R"(,"owner_id":"alice","tenant_id":"acme")"));
+  INFO(own.err);
+  REQUIRE(own.code == 0);
+
+  expect_refused(box, span_line("ok") + span_line("theirs", R"(,"owner_id":"bob")"), "line 2:");
+  expect_refused(box, span_line("elsewhere", R"(,"tenant_id":"globex")"), "line 1:");
+  // bob cannot write as alice either.
+  expect_refused(box, span_line("forged", R"(,"owner_id":"alice")"), "line 1:", "--db ledger.db --key signing.key --user bob --tenant acme");
+
+  // A version of alice's private entity written by bob: bob cannot see it, so the conflict is
+  // found inside the write transaction (not by the line checks); the good line 1 is rolled back.
+  const std::string alice_id = parse(own.out).at("id").get<std::string>();
+  expect_refused(box, span_line("fine") + R"({"id":")" + alice_id + R"(","entity_type":"note","who":"w","this":"hijack"})" "\n", "line 2:",
+                 "--db ledger.db --key signing.key --user bob --tenant acme");
+
+  // Each tenant has its own chain, starting at position 0; spans default to the writer.
+  auto bob = box.cli("append --db ledger.db --key signing.key --user bob --tenant globex", span_line("bob's"));
+  INFO(bob.err);
+  REQUIRE(bob.code == 0);
+  const auto j = parse(bob.out);
+  CHECK(j.at("owner_id") == "bob");
+  CHECK(j.at("tenant_id") == "globex");
+  CHECK(j.at("chain_position") == 0);
+  CHECK_FALSE(j.contains("prev_hash"));
+  CHECK(export_count(box) == 2);  // export is an operator's view: every tenant
+  auto v = box.cli("verify --db ledger.db");
+  CHECK(v.code == 0);
+  CHECK(v.err.find("2 chains") != std::string::npos);
+}
+
+TEST_CASE("logline-cli export/verify: a missing or foreign database is an error, never created", "[cli]") {
+  sandbox box;
+  for (const char* cmd : {"export", "verify"}) {
+    INFO(cmd);
+    auto r = box.cli(std::string(cmd) + " --db missing.db");
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("missing.db") != std::string::npos);
+    CHECK_FALSE(fs::exists(box.path("missing.db")));
+  }
+  write_file(box.path("empty.db"), "");
+  CHECK(box.cli("verify --db empty.db").code == 2);
+  CHECK(box.cli("export --db empty.db").code == 2);
+  write_file(box.path("junk.db"), std::string(4096, 'x'));
+  CHECK(box.cli("verify --db junk.db").code == 2);
+  CHECK(box.cli("export --db junk.db").code == 2);
+}
+
+TEST_CASE("logline-cli verify: trusted keys", "[cli]") {
+  sandbox box;
+  make_key(box);
+  const auto ids = populate(box, 4);
+  const std::string pub = lines_of(box.cli(std::string("keygen --public --key ") + key_file).out).at(0);
+  CHECK(box.cli("verify --db ledger.db --trust " + pub).code == 0);
+  CHECK(box.cli(std::string("verify --db ledger.db --trust ") + key_file).code == 0);
+  REQUIRE(box.cli("keygen --out stranger.key").code == 0);
+  // Signed by a key that is not trusted: every span is reported.
+  expect_tampered(box, std::set<std::string>(ids.begin(), ids.end()), "unknown key", " --trust stranger.key");
+  CHECK(box.cli("verify --db ledger.db --trust stranger.key --trust " + pub).code == 0);
+  CHECK(box.cli("verify --db ledger.db --trust 1234").code == 2);
+}
+
+// Tampering: an attacker with write access to the database file (but not the signing key)
+// changes history with the sqlite3 tool. The append_only triggers stop casual UPDATE/DELETE, so
+// they are dropped first. verify must exit 1 and name exactly the spans touched.
+TEST_CASE("logline-cli verify: tampering is caught at exactly the tampered span", "[cli]") {
+  sandbox box;
+  make_key(box);
+  const auto ids = populate(box, 20);
+  REQUIRE(box.cli("verify --db ledger.db").code == 0);
+  const std::string unlock = "DROP TRIGGER universal_registry_no_update; DROP TRIGGER universal_registry_no_delete; ";
+  auto at = [](int position) { return " WHERE chain_position = " + std::to_string(position); };
+
+  SECTION("(a) one changed column") {
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET name = 'x'" + at(7));
+    expect_tampered(box, {ids[7]}, "hash mismatch");
+    expect_tampered(box, {ids[7]}, "hash mismatch", " --threads 1");
+  }
+  SECTION("(a) one changed value inside a JSON payload") {
+    box.sql("ledger.db", unlock + R"(UPDATE universal_registry SET metadata = '{"amount":1000,"tags":["a","b"]}')" + at(13));
+    expect_tampered(box, {ids[13]}, "hash mismatch");
+  }
+  SECTION("(a) the first and the last span") {
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET \"this\" = 'forged'" + at(0) + "; UPDATE universal_registry SET who = 'mallory'" + at(19));
+    expect_tampered(box, {ids[0], ids[19]}, "hash mismatch");
+  }
+  SECTION("(a) a changed owner (moving a span to another user)") {
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET owner_id = 'mallory'" + at(4));
+    expect_tampered(box, {ids[4]}, "hash mismatch");
+  }
+  SECTION("(b) a deleted middle row: reported at the span after the gap") {
+    box.sql("ledger.db", unlock + "DELETE FROM universal_registry" + at(10));
+    expect_tampered(box, {ids[11]}, "gap");
+    CHECK(export_count(box) == 19);
+  }
+  SECTION("(b) several deleted rows in a row: one gap") {
+    box.sql("ledger.db", unlock + "DELETE FROM universal_registry WHERE chain_position BETWEEN 5 AND 8");
+    expect_tampered(box, {ids[9]}, "gap");
+  }
+  SECTION("(c) two spans swapped in history") {
+    // Reordering history means moving span 5 to where span 12 was and span 12 to where span 5
+    // was: every column travels with its span except the position in the chain. That is the
+    // same as swapping the two rows' chain_position values (the unique index on the position
+    // needs a free slot in between). chain_position is hashed, so both spans are reported as
+    // changed, and nothing else is: the links around them are not blamed on their neighbours.
+    // (Swapping the rows including their positions would change nothing the chain depends on:
+    // only SQLite's physical row order, which is not history.)
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET chain_position = 1000" + at(5) +
+                             "; UPDATE universal_registry SET chain_position = 5" + at(12) +
+                             "; UPDATE universal_registry SET chain_position = 12" + at(1000));
+    expect_tampered(box, {ids[5], ids[12]}, "hash mismatch");
+  }
+  SECTION("(c) two spans' payloads swapped, positions and ids kept") {
+    box.sql("ledger.db", unlock +
+                             "CREATE TEMP TABLE snap AS SELECT chain_position AS p, name, metadata, \"this\" FROM universal_registry; "
+                             "UPDATE universal_registry SET (name, metadata, \"this\") = "
+                             "(SELECT name, metadata, \"this\" FROM snap WHERE p = CASE universal_registry.chain_position WHEN 3 THEN 16 ELSE 3 END)"
+                             " WHERE chain_position IN (3, 16)");
+    const auto spans = exported(box);
+    for (const auto& s : spans)
+      if (s.at("chain_position") == 3) CHECK(s.at("name") == "n16");
+    expect_tampered(box, {ids[3], ids[16]}, "hash mismatch");
+  }
+  SECTION("(d) a signature replaced by another span's (valid-looking) signature") {
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET signature = (SELECT signature FROM universal_registry" + at(2) + ")" + at(9));
+    expect_tampered(box, {ids[9]}, "bad signature");
+  }
+  SECTION("(d) a signature replaced by random hex") {
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET signature = lower(hex(randomblob(64)))" + at(15));
+    expect_tampered(box, {ids[15]}, "bad signature");
+  }
+  SECTION("(d) content changed and re-hashed, but it cannot be re-signed") {
+    // The attacker changes a span and stores the matching curr_hash (BLAKE3 is public), leaving
+    // the next span's prev_hash as it was. Without the signing key the forged span fails its
+    // signature; its successor's link is not blamed on the successor.
+    std::string line;
+    for (const auto& l : lines_of(box.cli("export --db ledger.db").out))
+      if (parse(l).at("chain_position") == 6) line = l;
+    auto span = logline::span_from_json_text<logline::universal_span>(line);
+    REQUIRE(span.has_value());
+    span->name = "forged";
+    const std::string forged_hash = logline::span_hash(*span).to_string();
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET name = 'forged', curr_hash = '" + forged_hash + "'" + at(6));
+    expect_tampered(box, {ids[6]}, "bad signature");
+  }
+}

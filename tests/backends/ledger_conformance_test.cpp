@@ -1,0 +1,581 @@
+// Ledger behaviour, run against every backend (conformance.hpp).
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "backends/conformance.hpp"
+#include "support/catch.hpp"
+
+using namespace std::chrono_literals;
+using logline::errc;
+using logline::universal_span;
+
+namespace {
+template <class F>
+typename F::backend::database& db_of(F& f) {
+  return f.database();
+}
+template <class F>
+conformance::full_ledger<typename F::backend> make_ledger(F& f, std::string user = "u1", std::optional<std::string> tenant = "t1") {
+  return {f.database(), {.identity = {std::move(user), std::move(tenant)}, .signing_key = conformance::test_key()}};
+}
+template <class L>
+std::size_t count_visible(L& ledger) {
+  logline::timeline_query q;
+  q.limit = 1000;
+  return ledger.timeline(q).value().spans.size();
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("append stores a span with the fields the ledger owns filled in", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  const auto before = logline::timestamp::now();
+  auto first = ledger.append(conformance::make_span()).value();
+  auto second = ledger.append(conformance::make_span()).value();
+
+  CHECK(first.id.version() == 7);
+  CHECK(second.id > first.id);  // UUIDv7: time-ordered
+  CHECK(first.seq == 0);
+  CHECK(first.at >= before);
+  CHECK(first.owner_id == "u1");
+  CHECK(first.tenant_id == "t1");
+  CHECK(first.chain_position == 0);
+  CHECK_FALSE(first.prev_hash.has_value());
+  CHECK(second.chain_position == 1);
+  REQUIRE(second.prev_hash.has_value());
+  CHECK(*second.prev_hash == *first.curr_hash);
+  CHECK(first.public_key == conformance::test_key().public_key());
+  CHECK(logline::span_hash(first) == *first.curr_hash);
+  CHECK(logline::ed25519::verify(*first.signature, *first.curr_hash, *first.public_key));
+
+  auto stored = ledger.get(first.id).value();
+  CHECK(logline::span_to_json_text(stored) == logline::span_to_json_text(first));
+}
+
+TEMPLATE_TEST_CASE("fields the ledger owns are refused on append and nothing is written", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  std::vector<std::pair<std::string, universal_span>> bad;
+  auto s = conformance::make_span();
+  s.at = logline::timestamp::now();
+  bad.emplace_back("at", s);
+  s = conformance::make_span();
+  s.curr_hash = logline::digest{};
+  bad.emplace_back("curr_hash", s);
+  s = conformance::make_span();
+  s.prev_hash = logline::digest{};
+  bad.emplace_back("prev_hash", s);
+  s = conformance::make_span();
+  s.signature = logline::signature{};
+  bad.emplace_back("signature", s);
+  s = conformance::make_span();
+  s.public_key = logline::public_key{};
+  bad.emplace_back("public_key", s);
+  s = conformance::make_span();
+  s.chain_position = 4;
+  bad.emplace_back("chain_position", s);
+  for (auto& [field, span] : bad) {
+    INFO(field);
+    auto r = ledger.append(span);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::invalid_span);
+    CHECK_THAT(r.error().message(), Catch::Contains("'" + field + "'"));
+  }
+  CHECK(count_visible(ledger) == 0);
+}
+
+TEMPLATE_TEST_CASE("values that cannot be stored identically on every backend are refused", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  auto s = conformance::make_span();
+  s.who = std::string("bad \xc3\x28 utf8");
+  auto r = ledger.append(s);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::invalid_span);
+  CHECK_THAT(r.error().message(), Catch::Contains("who") && Catch::Contains("UTF-8"));
+
+  s = conformance::make_span();
+  s.name = std::string("nul\0inside", 10);
+  r = ledger.append(s);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message(), Catch::Contains("name") && Catch::Contains("U+0000"));
+
+  s = conformance::make_span();
+  s.metadata = logline::json{{"x", std::numeric_limits<double>::infinity()}};
+  r = ledger.append(s);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message(), Catch::Contains("metadata"));
+
+  s = conformance::make_span();
+  s.metadata = logline::json{{"big", std::int64_t{9007199254740993}}};
+  r = ledger.append(s);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message(), Catch::Contains("metadata"));
+
+  s = conformance::make_span();
+  s.seq = -1;
+  r = ledger.append(s);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message(), Catch::Contains("seq"));
+
+  s = conformance::make_span();
+  s.duration_ms = std::int64_t{1} << 60;
+  r = ledger.append(s);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message(), Catch::Contains("duration_ms"));
+
+  CHECK(count_visible(ledger) == 0);
+}
+
+TEMPLATE_TEST_CASE("versions: the next seq is required, append_version takes it, conflicts are clear", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  auto v0 = ledger.append(conformance::make_span()).value();
+
+  auto again = v0;
+  again.at = {};
+  again.curr_hash.reset();
+  again.prev_hash.reset();
+  again.signature.reset();
+  again.public_key.reset();
+  again.chain_position.reset();
+  auto r = ledger.append(again);  // seq 0 exists
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::version_conflict);
+  CHECK_THAT(r.error().message(), Catch::Contains("next version is 1"));
+
+  again.seq = 2;  // skipping a version
+  r = ledger.append(again);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::version_conflict);
+
+  again.seq = 1;
+  again.status = "running";
+  auto v1 = ledger.append(again).value();
+  CHECK(v1.seq == 1);
+
+  again.seq = 0;  // ignored by append_version
+  again.status = "complete";
+  auto v2 = ledger.append_version(again).value();
+  CHECK(v2.seq == 2);
+
+  CHECK(ledger.get(v0.id).value().seq == 2);
+  CHECK(ledger.get(v0.id).value().status == "complete");
+  CHECK(ledger.get(v0.id, 1).value().status == "running");
+  auto history = ledger.history(v0.id).value();
+  REQUIRE(history.size() == 3);
+  CHECK(history[0].seq == 0);
+  CHECK(history[2].seq == 2);
+
+  auto missing = ledger.get(logline::uuid::v7());
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error() == errc::not_found);
+
+  auto unknown = conformance::make_span();
+  unknown.id = logline::uuid::v7();
+  unknown.seq = 3;  // a new id starts at 0
+  r = ledger.append(unknown);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::version_conflict);
+}
+
+TEMPLATE_TEST_CASE("a batch is one transaction: all or nothing", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  std::vector<universal_span> batch(10, conformance::make_span());
+  batch[7].who = "\xff";
+  auto r = ledger.append_batch(batch);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::invalid_span);
+  CHECK_THAT(r.error().message(), Catch::Contains("span #7"));
+  CHECK(count_visible(ledger) == 0);
+
+  // A conflict found inside the transaction rolls back the spans placed before it.
+  auto existing = ledger.append(conformance::make_span()).value();
+  std::vector<universal_span> conflicting(5, conformance::make_span());
+  conflicting[3].id = existing.id;  // seq 0 exists already
+  r = ledger.append_batch(conflicting);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::version_conflict);
+  CHECK_THAT(r.error().message(), Catch::Contains("span #3"));
+  CHECK(count_visible(ledger) == 1);
+
+  // Versions of one entity inside one batch.
+  std::vector<universal_span> versions(3, conformance::make_span());
+  versions[0].id = versions[1].id = versions[2].id = existing.id;
+  versions[0].seq = 1;
+  versions[1].seq = 2;
+  versions[2].seq = 3;
+  auto stored = ledger.append_batch(versions).value();
+  CHECK(stored.back().seq == 3);
+  CHECK(stored.back().chain_position == 3);
+
+  // A big batch (signed in parallel) is stored in order and verifies.
+  std::vector<universal_span> big(500, conformance::make_span());
+  auto many = ledger.append_batch(big).value();
+  for (std::size_t i = 1; i < many.size(); ++i) {
+    REQUIRE(*many[i].chain_position == *many[i - 1].chain_position + 1);
+    REQUIRE(*many[i].prev_hash == *many[i - 1].curr_hash);
+  }
+  CHECK(ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("reads and writes follow the tenancy rules", "[sqlite][ledger][tenancy]", LOGLINE_BACKENDS) {
+  TestType f;
+  const logline::identity ids[] = {{"u1", "t1"}, {"u2", "t1"}, {"u3", "t2"}, {"u4", std::nullopt}};
+  // Every owner writes one span of each visibility.
+  std::vector<universal_span> written;
+  for (const auto& who : ids) {
+    auto ledger = make_ledger(f, who.user_id, who.tenant_id);
+    for (auto v : {logline::visibility::private_, logline::visibility::tenant, logline::visibility::public_}) {
+      auto s = conformance::make_span();
+      s.visibility = v;
+      written.push_back(ledger.append(s).value());
+    }
+  }
+  // Every reader sees exactly what may_read allows, through get, timeline and the feed.
+  for (const auto& reader : ids) {
+    auto ledger = make_ledger(f, reader.user_id, reader.tenant_id);
+    std::set<logline::uuid> expected;
+    for (const auto& s : written) {
+      INFO(reader.user_id << " reads " << s.owner_id.value_or("?") << "/" << to_string(s.visibility));
+      const bool allowed = logline::may_read(reader, s);
+      if (allowed) expected.insert(s.id);
+      auto got = ledger.get(s.id);
+      CHECK(got.has_value() == allowed);
+      if (!got) CHECK(got.error() == errc::not_found);
+    }
+    logline::timeline_query q;
+    q.limit = 1000;
+    std::set<logline::uuid> seen;
+    for (const auto& s : ledger.timeline(q).value().spans) seen.insert(s.id);
+    CHECK(seen == expected);
+    std::set<logline::uuid> fed;
+    for (const auto& c : ledger.changes(0, 1000).value()) fed.insert(c.span.id);
+    CHECK(fed == expected);
+  }
+  // Spot checks of the rule itself.
+  CHECK(logline::may_read(ids[1], written[1]));        // same tenant, tenant visibility
+  CHECK_FALSE(logline::may_read(ids[1], written[0]));  // same tenant, private
+  CHECK_FALSE(logline::may_read(ids[2], written[1]));  // other tenant, tenant visibility
+  CHECK(logline::may_read(ids[2], written[2]));        // public
+
+  // Writes: only as oneself, only into one's own tenant (or none).
+  auto ledger = make_ledger(f, "u1", "t1");
+  auto s = conformance::make_span();
+  s.owner_id = "u2";
+  auto r = ledger.append(s);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::permission_denied);
+  s = conformance::make_span();
+  s.tenant_id = "t2";
+  r = ledger.append(s);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::permission_denied);
+  auto nobody = make_ledger(f, "u5", std::nullopt);
+  s = conformance::make_span();
+  s.tenant_id = "t1";
+  CHECK_FALSE(nobody.append(s));
+  CHECK(nobody.append(conformance::make_span()).value().tenant_id == std::nullopt);
+}
+
+TEMPLATE_TEST_CASE("the timeline filters and pages with a stable cursor", "[sqlite][ledger][timeline]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  std::vector<universal_span> batch;
+  for (int i = 0; i < 25; ++i) {
+    auto s = conformance::make_span(i % 3 == 0 ? "execution" : "note");
+    s.status = i % 2 ? "complete" : "error";
+    s.trace_id = "trace-" + std::to_string(i % 5);
+    s.visibility = i % 4 == 0 ? logline::visibility::public_ : logline::visibility::private_;
+    batch.push_back(s);
+  }
+  auto stored = ledger.append_batch(batch).value();
+
+  // Pages of 10: 10, 10, 5, then no cursor; no duplicates, no loss, newest first.
+  std::vector<universal_span> all;
+  logline::timeline_query q;
+  q.limit = 10;
+  std::vector<std::size_t> sizes;
+  for (;;) {
+    auto page = ledger.timeline(q).value();
+    sizes.push_back(page.spans.size());
+    all.insert(all.end(), page.spans.begin(), page.spans.end());
+    if (page.next_cursor.empty()) break;
+    q.cursor = page.next_cursor;
+    // New spans appended between pages do not disturb the pages still to come.
+    ledger.append(conformance::make_span("late")).value();
+  }
+  CHECK(sizes == std::vector<std::size_t>{10, 10, 5});
+  std::set<logline::uuid> ids;
+  for (const auto& s : all) ids.insert(s.id);
+  CHECK(ids.size() == 25);
+  for (const auto& s : stored) CHECK(ids.count(s.id) == 1);
+  for (std::size_t i = 1; i < all.size(); ++i) CHECK(all[i - 1].at >= all[i].at);
+
+  auto count = [&](logline::timeline_query filter) {
+    filter.limit = 1000;
+    return ledger.timeline(filter).value().spans.size();
+  };
+  logline::timeline_query by;
+  by.entity_type = "execution";
+  CHECK(count(by) == 9);
+  by = {};
+  by.status = "complete";
+  CHECK(count(by) == 12);
+  by = {};
+  by.trace_id = "trace-0";
+  CHECK(count(by) == 5);
+  by = {};
+  by.visibility = logline::visibility::public_;
+  CHECK(count(by) == 7);
+  by = {};
+  by.entity_type = "execution";
+  by.status = "error";
+  CHECK(count(by) == 5);
+  by = {};
+  by.owner_id = "nobody";
+  CHECK(count(by) == 0);
+  by = {};
+  by.tenant_id = "t1";
+  CHECK(count(by) == 25 + 2);
+  by = {};
+  by.since = logline::timestamp{stored.front().at.unix_ms};
+  CHECK(count(by) >= 25);
+  by = {};
+  by.until = logline::timestamp{stored.front().at.unix_ms};
+  CHECK(count(by) == 0);
+
+  // Parent filter.
+  auto child = conformance::make_span("child");
+  child.parent_id = stored[3].id;
+  ledger.append(child).value();
+  by = {};
+  by.parent_id = stored[3].id;
+  CHECK(count(by) == 1);
+
+  logline::timeline_query bad;
+  bad.cursor = "not-a-cursor";
+  CHECK(ledger.timeline(bad).error() == errc::invalid_argument);
+  bad = {};
+  bad.limit = 0;
+  CHECK(ledger.timeline(bad).error() == errc::invalid_argument);
+  bad.limit = 1001;
+  CHECK(ledger.timeline(bad).error() == errc::invalid_argument);
+}
+
+TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplicates", "[sqlite][ledger][feed]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  for (int i = 0; i < 5; ++i) ledger.append(conformance::make_span()).value();
+  auto first = ledger.changes(0, 3).value();
+  REQUIRE(first.size() == 3);
+  auto rest = ledger.changes(first.back().cursor).value();
+  REQUIRE(rest.size() == 2);
+  CHECK(rest.front().cursor > first.back().cursor);
+
+  // A subscriber waiting in another thread wakes on the next commit and resumes where it was.
+  const auto seen = ledger.commits();
+  std::int64_t cursor = rest.back().cursor;
+  std::vector<logline::uuid> received;
+  std::thread subscriber([&] {
+    auto reader = make_ledger(f);
+    while (received.size() < 3) {
+      reader.wait_for_commit(seen, 200ms);
+      for (auto& c : reader.changes(cursor).value()) {
+        received.push_back(c.span.id);
+        cursor = c.cursor;
+      }
+    }
+  });
+  std::vector<logline::uuid> appended;
+  for (int i = 0; i < 3; ++i) appended.push_back(ledger.append(conformance::make_span()).value().id);
+  subscriber.join();
+  CHECK(received == appended);
+  CHECK(ledger.changes(cursor).value().empty());
+}
+
+TEMPLATE_TEST_CASE("each tenant has its own chain; a global chain spans them all", "[sqlite][ledger][chain]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto t1 = make_ledger(f, "u1", "t1");
+  auto t2 = make_ledger(f, "u2", "t2");
+  auto none = make_ledger(f, "u3", std::nullopt);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(t1.append(conformance::make_span()).value().chain_position == i);
+    CHECK(t2.append(conformance::make_span()).value().chain_position == i);
+    CHECK(none.append(conformance::make_span()).value().chain_position == i);
+  }
+  auto report = t1.verify().value();
+  CHECK(report.ok());
+  CHECK(report.chains == 3);
+  CHECK(report.spans_checked == 9);
+
+  TestType g;
+  using global_ledger = logline::ledger<universal_span, typename TestType::backend, logline::append_only,
+                                        logline::hash_chained<logline::chain_scope::global>, logline::signed_by<logline::ed25519>,
+                                        logline::tenant_isolated>;
+  global_ledger a{g.database(), {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
+  global_ledger b{g.database(), {.identity = {"u2", "t2"}, .signing_key = conformance::test_key()}};
+  CHECK(a.append(conformance::make_span()).value().chain_position == 0);
+  auto second = b.append(conformance::make_span()).value();
+  CHECK(second.chain_position == 1);
+  CHECK(second.prev_hash.has_value());
+  auto global_report = a.verify().value();
+  CHECK(global_report.ok());
+  CHECK(global_report.chains == 1);
+}
+
+TEMPLATE_TEST_CASE("concurrent appenders on several connections form one gapless chain", "[sqlite][ledger][chain]", LOGLINE_BACKENDS) {
+  TestType f;
+  constexpr int writers = 4, per_writer = 100;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      auto conn = f.connect();  // its own connection, as another process would have
+      conformance::full_ledger<typename TestType::backend> ledger{*conn, {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
+      for (int i = 0; i < per_writer; ++i) {
+        auto s = conformance::make_span();
+        s.name = "w" + std::to_string(w);
+        if (i % 10 == 9) {
+          std::vector<universal_span> batch(5, s);
+          if (!ledger.append_batch(batch)) ++failures;
+        } else if (!ledger.append(s)) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
+  auto ledger = make_ledger(f);
+  auto report = ledger.verify().value();
+  CHECK(report.ok());
+  CHECK(report.spans_checked == writers * (per_writer - per_writer / 10 + per_writer / 10 * 5));
+  CHECK(report.chains == 1);
+}
+
+TEMPLATE_TEST_CASE("the database itself refuses UPDATE and DELETE", "[sqlite][ledger][append_only]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  auto s = ledger.append(conformance::make_span()).value();
+  auto upd = f.exec_raw("UPDATE universal_registry SET name = 'changed' WHERE id = '" + s.id.to_string() + "'");
+  REQUIRE_FALSE(upd);
+  CHECK_THAT(upd.error().message(), Catch::Contains("append-only"));
+  auto del = f.exec_raw("DELETE FROM universal_registry");
+  REQUIRE_FALSE(del);
+  CHECK_THAT(del.error().message(), Catch::Contains("append-only"));
+  CHECK(ledger.get(s.id).value().name == std::nullopt);
+  CHECK(ledger.verify().value().ok());
+}
+
+namespace {
+// A tampering scenario: a chain of 10 spans, the raw SQL of the attack, and the spans (by
+// position) that verify must name, with their reasons.
+template <class F>
+struct tamper_bench {
+  F f;
+  std::vector<universal_span> spans;
+  tamper_bench() {
+    auto ledger = make_ledger(f);
+    std::vector<universal_span> batch;
+    for (int i = 0; i < 10; ++i) {
+      auto s = conformance::make_span();
+      s.name = "span " + std::to_string(i);
+      s.metadata = logline::json{{"amount", i * 100}};
+      batch.push_back(s);
+    }
+    spans = ledger.append_batch(batch).value();
+    REQUIRE(f.drop_append_only_guards("universal_registry"));
+  }
+  std::string id(int i) const { return "'" + spans[static_cast<std::size_t>(i)].id.to_string() + "'"; }
+  std::vector<std::pair<std::int64_t, logline::problem>> findings(logline::verify_options o = {}) {
+    auto ledger = make_ledger(f);
+    auto report = ledger.verify(o).value();
+    std::vector<std::pair<std::int64_t, logline::problem>> out;
+    for (const auto& fd : report.findings) {
+      const auto it = std::find_if(spans.begin(), spans.end(), [&](const auto& s) { return s.id == fd.id; });
+      out.emplace_back(it == spans.end() ? -1 : it - spans.begin(), fd.kind);
+    }
+    CHECK(report.problems == out.size());
+    return out;
+  }
+};
+using P = logline::problem;
+using found = std::vector<std::pair<std::int64_t, logline::problem>>;
+}  // namespace
+
+TEMPLATE_TEST_CASE("verify names exactly the span whose payload was edited", "[sqlite][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  REQUIRE(t.findings().empty());
+  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET metadata = '{\"amount\":401}' WHERE id = " + t.id(4)));
+  CHECK(t.findings() == found{{4, P::hash_mismatch}});
+  // Reading it is refused too.
+  auto ledger = make_ledger(t.f);
+  auto r = ledger.get(t.spans[4].id);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::integrity_violation);
+}
+
+TEMPLATE_TEST_CASE("verify names the span after a deleted one as a gap", "[sqlite][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  REQUIRE(t.f.exec_raw("DELETE FROM universal_registry WHERE id = " + t.id(6)));
+  CHECK(t.findings() == found{{7, P::gap}});
+}
+
+TEMPLATE_TEST_CASE("verify names both spans when two are swapped in the chain", "[sqlite][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  // Reordering history: the two rows exchange their places in the chain.
+  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET chain_position = 1000000 WHERE id = " + t.id(2)));
+  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET chain_position = 2 WHERE id = " + t.id(5)));
+  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET chain_position = 5 WHERE id = " + t.id(2)));
+  CHECK(t.findings() == found{{5, P::hash_mismatch}, {2, P::hash_mismatch}});
+}
+
+TEMPLATE_TEST_CASE("verify names the span whose signature was replaced", "[sqlite][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  // A well-formed signature of the same key over another span.
+  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET signature = (SELECT signature FROM universal_registry WHERE id = " + t.id(1) +
+                       ") WHERE id = " + t.id(8)));
+  CHECK(t.findings() == found{{8, P::bad_signature}});
+}
+
+TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork", "[sqlite][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  auto other = logline::ed25519::key::generate();
+  logline::verify_options trusting_other;
+  trusting_other.trusted_keys = {other.public_key()};
+  CHECK(t.findings(trusting_other).size() == 10);  // every span: unknown key
+  logline::verify_options trusting_test;
+  trusting_test.trusted_keys = {conformance::test_key().public_key()};
+  CHECK(t.findings(trusting_test).empty());
+
+  // A fork: a second span claiming position 3 (the unique index dropped first).
+  REQUIRE(t.f.exec_raw("DROP INDEX universal_registry_chain"));
+  REQUIRE(t.f.exec_raw("INSERT INTO universal_registry SELECT '00000000-0000-4000-8000-000000000099', seq, entity_type, who, did, \"this\", at, "
+                       "parent_id, related_to, owner_id, tenant_id, visibility, status, name, description, code, language, runtime, trace_id, "
+                       "is_deleted, input, output, error, metadata, content, duration_ms, prev_hash, curr_hash, signature, public_key, "
+                       "chain_position FROM universal_registry WHERE id = " + t.id(3)));
+  auto f = t.findings();
+  REQUIRE(f.size() == 2);  // the copy fails its hash (id changed) and holds position 3 twice
+  std::set<P> kinds{f[0].second, f[1].second};
+  CHECK(kinds == std::set<P>{P::hash_mismatch, P::fork});
+  for (const auto& [index, kind] : f)
+    if (kind == P::hash_mismatch) CHECK(index == -1);  // the forged copy, not the original
+}
+
+TEMPLATE_TEST_CASE("verify checks every span on several threads and streams its findings", "[sqlite][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET name = 'x' WHERE chain_position IN (1, 3, 9)"));
+  logline::verify_options o;
+  o.threads = 3;
+  o.batch_rows = 2;  // many batches: state carries across them
+  std::vector<std::string> streamed;
+  std::uint64_t last_progress = 0;
+  o.on_finding = [&](const logline::finding& fd) { streamed.push_back(fd.id.to_string()); };
+  o.on_progress = [&](std::uint64_t n) { last_progress = n; };
+  CHECK(t.findings(o) == found{{1, P::hash_mismatch}, {3, P::hash_mismatch}, {9, P::hash_mismatch}});
+  CHECK(streamed.size() == 3);
+  CHECK(last_progress == 10);
+}

@@ -1,0 +1,119 @@
+// A user-defined span type with its own typed columns, used end to end; a minimal span type
+// without policies; and the checked-in DDL.
+#include <fstream>
+#include <sstream>
+
+#include <boost/hana/define_struct.hpp>
+
+#include "backends/conformance.hpp"
+#include "support/catch.hpp"
+
+namespace billing {
+struct payment {
+  static constexpr std::string_view span_name = "payment";
+  BOOST_HANA_DEFINE_STRUCT(payment,
+    (logline::uuid, id),
+    (std::int32_t, seq),
+    (logline::timestamp, at),
+    (std::optional<std::string>, owner_id),
+    (std::optional<std::string>, tenant_id),
+    (logline::visibility, visibility),
+    (std::string, payer),
+    (std::int64_t, amount_cents),
+    (double, fx_rate),
+    (bool, refunded),
+    (std::optional<logline::json>, details),
+    (std::optional<logline::uuid>, invoice),
+    (std::optional<logline::digest>, prev_hash),
+    (std::optional<logline::digest>, curr_hash),
+    (std::optional<std::int64_t>, chain_position),
+    (std::optional<logline::signature>, signature),
+    (std::optional<logline::public_key>, public_key));
+};
+
+// No hash, no chain, no tenancy: the smallest span a ledger accepts.
+struct note {
+  static constexpr std::string_view span_name = "note";
+  BOOST_HANA_DEFINE_STRUCT(note, (logline::uuid, id), (std::int32_t, seq), (std::string, text));
+};
+}  // namespace billing
+
+TEMPLATE_TEST_CASE("a user-defined span type with its own typed columns works end to end", "[sqlite][schema]", LOGLINE_BACKENDS) {
+  using payments = logline::ledger<billing::payment, typename TestType::backend, logline::append_only, logline::hash_chained<>,
+                                   logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+  TestType f;
+  payments ledger{f.database(), {.identity = {"bob", "acme"}, .signing_key = conformance::test_key()}};
+  billing::payment p{};
+  p.payer = "bob";
+  p.amount_cents = 1250;
+  p.fx_rate = 1.0825;
+  p.details = logline::json{{"card", "visa"}, {"3ds", true}};
+  p.invoice = logline::uuid::v7();
+  auto stored = ledger.append(p).value();
+  CHECK(stored.tenant_id == "acme");
+  CHECK(stored.chain_position == 0);
+  auto again = ledger.get(stored.id).value();
+  CHECK(again.amount_cents == 1250);
+  CHECK(again.fx_rate == 1.0825);
+  CHECK(again.refunded == false);
+  CHECK(again.details == p.details);
+  CHECK(again.invoice == p.invoice);
+  CHECK(logline::canonical_span(again) == logline::canonical_span(stored));
+
+  // The canonical form is derived from the type: its own columns, sorted, typed.
+  const auto canonical = logline::canonical_span(stored);
+  CHECK_THAT(canonical, Catch::StartsWith("{\"amount_cents\":1250,\"at\":\""));
+  CHECK_THAT(canonical, Catch::Contains("\"fx_rate\":1.0825,"));
+  CHECK_THAT(canonical, Catch::Contains("\"refunded\":false,"));
+  CHECK_THAT(canonical, !Catch::Contains("curr_hash") && !Catch::Contains("\"signature\""));
+
+  // JSON in: unknown keys and wrong types are refused.
+  auto bad = logline::span_from_json_text<billing::payment>(R"({"payer":"x","amount_cents":"12"})");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message(), Catch::Contains("amount_cents"));
+  auto unknown = logline::span_from_json_text<billing::payment>(R"({"payer":"x","amount":12})");
+  REQUIRE_FALSE(unknown);
+  CHECK_THAT(unknown.error().message(), Catch::Contains("unknown field 'amount'"));
+
+  // The DDL is derived from the type.
+  const auto ddl = payments::store_type::ddl(payments::table());
+  CHECK_THAT(ddl, Catch::Contains("\"amount_cents\" INTEGER NOT NULL"));
+  CHECK_THAT(ddl, Catch::Contains("\"fx_rate\" REAL NOT NULL"));
+  CHECK_THAT(ddl, Catch::Contains("\"refunded\" INTEGER NOT NULL DEFAULT 0"));
+  CHECK_THAT(ddl, Catch::Contains("CREATE TABLE IF NOT EXISTS \"payment\""));
+
+  std::vector<billing::payment> batch(20, p);
+  ledger.append_batch(batch).value();
+  CHECK(ledger.verify().value().ok());
+
+  using notes = logline::ledger<billing::note, typename TestType::backend>;
+  notes plain{f.database(), {}};
+  auto n = plain.append({.id = {}, .seq = 0, .text = "hello"}).value();
+  CHECK(plain.get(n.id).value().text == "hello");
+  auto report = plain.verify().value();
+  CHECK(report.ok());
+  CHECK(report.spans_checked == 1);
+}
+
+TEMPLATE_TEST_CASE("a table made for another policy set is refused", "[sqlite][schema]", LOGLINE_BACKENDS) {
+  TestType f;
+  conformance::full_ledger<typename TestType::backend> full{f.database(), {.identity = {"u", "t"}, .signing_key = conformance::test_key()}};
+  using unsigned_ledger = logline::ledger<logline::universal_span, typename TestType::backend, logline::append_only>;
+  auto other = unsigned_ledger::open(f.database(), {});
+  REQUIRE_FALSE(other);
+  CHECK_THAT(other.error().message(), Catch::Contains("another span schema or policy set"));
+  // Opening again with the same policies is fine (migration is idempotent).
+  auto same = conformance::full_ledger<typename TestType::backend>::open(f.database(), {.identity = {"u", "t"}, .signing_key = conformance::test_key()});
+  CHECK(same.has_value());
+}
+
+TEST_CASE("the checked-in SQLite DDL is the DDL the universal span generates", "[sqlite][schema]") {
+  using L = conformance::full_ledger<logline::sqlite::backend>;
+  std::ifstream in(std::string(LOGLINE_SOURCE_DIR) + "/sql/sqlite/0001_universal_registry.sql");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string header = "-- Generated by logline from logline::universal_span with append_only, hash_chained<>, signed_by<ed25519>, tenant_isolated.\n"
+                             "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n";
+  CHECK(text.str() == header + L::store_type::ddl(L::table()));
+}

@@ -1,0 +1,7 @@
+// A ledger has no erase(): calling it is a compile error with a logline: sentence.
+#include <logline/logline.hpp>
+#include <logline/sqlite.hpp>
+// expect: logline: a ledger is append-only
+// expect: there is no erase()
+using L = logline::ledger<logline::universal_span, logline::sqlite::backend>;
+void f(L& ledger, const logline::universal_span& s) { ledger.erase(s.id); }
