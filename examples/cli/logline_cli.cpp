@@ -293,6 +293,15 @@ std::unique_ptr<logline::sqlite::database> open_existing(const std::string& path
   return std::move(*db);
 }
 
+// How many spans are stored (for the progress line; a fast count, not a verification).
+std::uint64_t count_spans(logline::sqlite::database& db) {
+  sqlite3_stmt* raw = nullptr;
+  const std::string sql = "SELECT count(*) FROM \"" + std::string(span::span_name) + "\"";
+  if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) return 0;
+  logline::sqlite::statement stmt(raw);
+  return sqlite3_step(raw) == SQLITE_ROW ? static_cast<std::uint64_t>(sqlite3_column_int64(raw, 0)) : 0;
+}
+
 // A ledger for reading only. The library requires a signing key to open a signed ledger even
 // when nothing is written, so a throwaway key is used; it never signs anything.
 ledger_type reading_ledger(logline::sqlite::database& db) {
@@ -385,28 +394,35 @@ int run_append(const arguments& a) {
   }
 
   // 2. Versions: a line without "seq" is the next version of its id (or a new entity); a line
-  //    with "seq" must be exactly that next version. Lines of this batch count too.
+  //    with "seq" must be exactly that next version; earlier lines of this input count too.
+  //    The ledger has no batch mixing append() and append_version(), so the latest stored
+  //    versions are read here exactly as append_version reads them (every owner's, not just the
+  //    visible ones). If another writer commits in between, append_batch refuses the conflict.
   auto db = logline::sqlite::database::open(path);
   if (!db) throw cli_error(db.error().message());
   ledger_type ledger(**db, {.identity = who, .signing_key = std::move(key)});
-  std::map<logline::uuid, std::int32_t> next_seq;
+  using seq_map = std::map<logline::uuid, std::int32_t>;
+  auto stored_next = ledger.store().write([&](auto& tx) -> logline::result<seq_map> {
+    seq_map next;
+    for (const auto& in : inputs) {
+      if (in.value.id.is_nil() || next.count(in.value.id)) continue;
+      auto latest = tx.max_seq(in.value.id);
+      if (!latest) return std::move(latest).error();
+      next[in.value.id] = *latest ? **latest + 1 : 0;
+    }
+    return next;
+  });
+  if (!stored_next) throw cli_error("cannot read the latest versions: " + stored_next.error().message());
+  seq_map& next_seq = *stored_next;
   for (auto& in : inputs) {
     span& s = in.value;
     if (s.id.is_nil()) continue;  // a new entity: the ledger makes its id
-    auto it = next_seq.find(s.id);
-    if (it == next_seq.end()) {
-      auto latest = ledger.get(s.id);
-      if (!latest && latest.error() != logline::errc::not_found) {
-        problems.push_back(line_problem(in.line, "cannot read span " + s.id.to_string() + ": " + latest.error().message()));
-        continue;
-      }
-      it = next_seq.emplace(s.id, latest ? latest->seq + 1 : 0).first;
-    }
-    if (!in.has_seq) s.seq = it->second;
-    else if (s.seq != it->second)
+    std::int32_t& next = next_seq.at(s.id);
+    if (!in.has_seq) s.seq = next;
+    else if (s.seq != next)
       problems.push_back(line_problem(in.line, "span " + s.id.to_string() + ": seq " + std::to_string(s.seq) + " is not the next version (" +
-                                                   std::to_string(it->second) + ")"));
-    it->second = std::max(it->second, s.seq) + 1;
+                                                   std::to_string(next) + ")"));
+    next = std::max(next, s.seq) + 1;
   }
   if (!problems.empty()) {
     report_bad_lines(problems);
@@ -491,13 +507,14 @@ int run_verify(const arguments& a) {
     if (progress) std::fflush(stdout);
   };
   if (progress) {
-    options.on_progress = [&](std::uint64_t checked) {
+    const std::string total = " of " + std::to_string(count_spans(*db));
+    options.on_progress = [&, total](std::uint64_t checked) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_progress < std::chrono::milliseconds(200)) return;
       last_progress = now;
       const double seconds = std::chrono::duration<double>(now - start).count();
       const auto rate = static_cast<std::uint64_t>(seconds > 0 ? static_cast<double>(checked) / seconds : 0);
-      err("\rverify: " + std::to_string(checked) + " spans checked (" + std::to_string(rate) + " spans/s)\033[K");
+      err("\rverify: " + std::to_string(checked) + total + " spans checked (" + std::to_string(rate) + " spans/s)\033[K");
       progress_shown = true;
     };
   }

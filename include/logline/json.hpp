@@ -40,7 +40,7 @@
 // exponent notation such as 1e+21, 1e-7, 1.5e-7 otherwise; -0 is written 0).
 #include <algorithm>
 #include <array>
-#include <cassert>
+#include "logline/assert.hpp"
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -374,7 +374,7 @@ inline bool integer_exact(std::uint64_t v) noexcept {
 
 // ---- key order -------------------------------------------------------------------------------
 
-// Code point at s[i] (s valid UTF-8; bounded anyway), and the byte length it took.
+// The code point starting at s[i] (s valid UTF-8; reads stay inside s regardless).
 inline std::uint32_t decode_utf8_at(std::string_view s, std::size_t i) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t left = s.size() - i;
@@ -572,7 +572,7 @@ inline void canonical_writer::value(const json& v) {
       return;
     case json::value_t::number_float: {
       const double d = v.get_ref<const json::number_float_t&>();
-      assert(std::isfinite(d) && "write_canonical: NaN and infinity have no JSON form");
+      LOGLINE_ASSERT(std::isfinite(d), "write_canonical: NaN and infinity have no JSON form");
       number(d);
       return;
     }
@@ -595,7 +595,7 @@ inline void canonical_writer::value(const json& v) {
       return;
     case json::value_t::binary:
     case json::value_t::discarded:
-      assert(false && "write_canonical: binary and discarded values have no JSON form");
+      LOGLINE_ASSERT(false, "write_canonical: binary and discarded values have no JSON form");
       put("null", 4);
       return;
   }
@@ -645,21 +645,21 @@ inline void canonical_writer::members(const json::object_t& object) {
 // True iff s is well-formed UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF.
 inline bool is_valid_utf8(std::string_view s) noexcept { return detail::first_invalid_utf8(s) == detail::utf8_ok; }
 
-// Appends s as an RFC 8785 string literal. Precondition: s is valid UTF-8 (not checked here;
-// other bytes are copied through).
+// Appends s as an RFC 8785 string literal. Preconditions: s is valid UTF-8 (not checked here;
+// other bytes are copied through) and does not point into out.
 inline void write_canonical_string(std::string& out, std::string_view s) { detail::canonical_writer(out).string(s); }
 
 // Appends value in ECMAScript Number.prototype.toString form. Precondition: value is finite
-// (checked by assert() in debug builds only; parse_json and check_json guarantee it).
+// (checked by LOGLINE_ASSERT, also in release builds; parse_json and check_json guarantee it).
 inline void write_canonical_number(std::string& out, double value) {
-  assert(std::isfinite(value) && "write_canonical_number: NaN and infinity have no JSON form");
+  LOGLINE_ASSERT(std::isfinite(value), "write_canonical_number: NaN and infinity have no JSON form");
   detail::canonical_writer(out).number(value);
 }
 
 // Appends the RFC 8785 canonical form of value. Precondition: check_json(value) passes (valid
 // UTF-8 strings, finite numbers, bounded depth — the writer recurses). Integers that break the
-// number rule are written as their nearest double; NaN/inf and binary values trip an assert()
-// in debug builds. Values from parse_json always satisfy the precondition.
+// number rule are written as their nearest double; NaN/inf and binary values trip LOGLINE_ASSERT
+// (in release builds too). Values from parse_json always satisfy the precondition.
 inline void write_canonical(std::string& out, const json& value) { detail::canonical_writer(out).value(value); }
 
 // The canonical form as a new string.
@@ -762,10 +762,10 @@ class ijson_builder {
     if (k.find('\0') != string_t::npos)
       return refuse("key " + quote_for_message(k) + " contains U+0000, which I-JSON does not allow",
                     token_start_string(), &k);
-    if (object.find(k) != object.end())
+    auto it = object.lower_bound(k);
+    if (it != object.end() && it->first == k)
       return refuse("duplicate key " + quote_for_message(k), token_start_string(), &k);
-    auto [it, inserted] = object.emplace(std::move(k), json());
-    (void)inserted;
+    it = object.emplace_hint(it, std::move(k), json());
     f.key = &it->first;
     slot_ = &it->second;
     return true;

@@ -209,6 +209,9 @@ class ledger {
   // After reading: the stored hash must match the content.
   result<void> check_read(const Span& s) const {
     if constexpr (has_content_hash<Span>) {
+      if (auto valid = validate_span(s); !valid)
+        return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
+                                                         " holds a value that cannot be canonicalized: " + valid.error().message());
       if (s.curr_hash && span_hash(s) != *s.curr_hash)
         return make_error(errc::integrity_violation,
                           "span " + s.id.to_string() + " version " + std::to_string(s.seq) + " does not match its curr_hash");
@@ -222,8 +225,10 @@ class ledger {
     return std::move(**r);
   }
 
-  // Checks and completes what does not depend on the stored state.
-  result<void> prepare(Span& s) const {
+  // Checks and completes what does not depend on the stored state. `fresh` is set when the id
+  // was generated here (a new UUIDv7 cannot have stored versions).
+  result<void> prepare(Span& s, bool& fresh) const {
+    fresh = false;
     auto owned = [](std::string_view field) {
       return make_error(errc::invalid_span, "field '" + std::string(field) + "' is set by the ledger; leave it unset");
     };
@@ -253,6 +258,7 @@ class ledger {
     }
     if (s.id.is_nil()) {
       s.id = uuid::v7();
+      fresh = true;
       if (s.seq != 0) return make_error(errc::version_conflict, "a new span (no id) must have seq 0");
     }
     if constexpr (requires { s.at; }) s.at = timestamp::now();
@@ -272,9 +278,11 @@ class ledger {
   }
 
   // Assigns seq and the chain fields, then hashes. Runs inside the write transaction.
-  result<void> place(Span& s, bool next_version, typename store_type::transaction& tx, batch_state& st) {
+  result<void> place(Span& s, bool fresh, bool next_version, typename store_type::transaction& tx, batch_state& st) {
     std::int32_t next = 0;
-    if (auto it = st.next_seq.find(s.id); it != st.next_seq.end()) {
+    if (fresh) {
+      next = 0;
+    } else if (auto it = st.next_seq.find(s.id); it != st.next_seq.end()) {
       next = it->second;
     } else {
       auto latest = tx.max_seq(s.id);
@@ -287,7 +295,7 @@ class ledger {
       return make_error(errc::version_conflict, "span " + s.id.to_string() + (next == 0 ? " does not exist yet" : " is at version " + std::to_string(next - 1)) +
                                                     "; the next version is " + std::to_string(next) + ", not " + std::to_string(s.seq));
     }
-    st.next_seq[s.id] = next + 1;
+    if (!fresh) st.next_seq[s.id] = next + 1;
     if constexpr (is_chained) {
       const auto key = chain_key(s);
       auto it = st.heads.find(key);
@@ -322,7 +330,7 @@ class ledger {
     }
     if constexpr (is_signed) {
       LOGLINE_ASSERT(s.signature.has_value(), "a signed ledger signs every span");
-      LOGLINE_ASSERT(ed25519::verify(*s.signature, *s.curr_hash, *s.public_key), "the signature must verify before writing");
+      LOGLINE_ASSERT(s.public_key && *s.public_key == options_.signing_key->public_key(), "the span carries the signer's key");
     }
   }
 
@@ -331,10 +339,11 @@ class ledger {
   }
 
   result<Span> append_one(Span span, bool next_version) {
-    LOGLINE_TRY_VOID(prepare(span));
+    bool fresh = false;
+    LOGLINE_TRY_VOID(prepare(span, fresh));
     return store_.write([&](typename store_type::transaction& tx) -> result<Span> {
       batch_state st;
-      LOGLINE_TRY_VOID(place(span, next_version, tx, st));
+      LOGLINE_TRY_VOID(place(span, fresh, next_version, tx, st));
       sign(span);
       assert_sealed(span);
       LOGLINE_TRY_VOID(tx.insert(span));
@@ -343,13 +352,16 @@ class ledger {
   }
 
   result<std::vector<Span>> append_many(std::vector<Span> spans, bool next_version) {
+    std::vector<char> fresh(spans.size(), 0);
     for (std::size_t i = 0; i < spans.size(); ++i) {
-      if (auto r = prepare(spans[i]); !r) return with_context(r.error(), batch_prefix(i));
+      bool f = false;
+      if (auto r = prepare(spans[i], f); !r) return with_context(r.error(), batch_prefix(i));
+      fresh[i] = f;
     }
     return store_.write([&](typename store_type::transaction& tx) -> result<std::vector<Span>> {
       batch_state st;
       for (std::size_t i = 0; i < spans.size(); ++i) {
-        if (auto r = place(spans[i], next_version, tx, st); !r)
+        if (auto r = place(spans[i], fresh[i] != 0, next_version, tx, st); !r)
           return with_context(r.error(), batch_prefix(i));
       }
       // Sign in parallel and insert in order: the calling thread inserts span i as soon as it

@@ -422,6 +422,13 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
     CHECK(r.code == 2);
     CHECK(export_count(box) == before);
   }
+  SECTION("a line only the database refuses: the lines before it are rolled back") {
+    // One scheduled request per parent (a unique index): line 3 fails inside the transaction,
+    // after lines 1 and 2 were inserted.
+    const std::string request = R"({"entity_type":"request","who":"w","this":"run","status":"scheduled",)"
+                                R"("parent_id":"01890a5d-ac96-774b-bcce-b302099a8057"})" "\n";
+    expect_refused(box, span_line("good") + request + request, "line 3:");
+  }
   SECTION("every bad line is named") {
     auto r = box.cli("append " + ledger_args, span_line("x", R"(,"a":1)") + span_line("ok") + span_line("y", R"(,"b":1)"));
     CHECK(r.code == 2);
@@ -484,11 +491,22 @@ TEST_CASE("logline-cli append: tenant isolation through --user/--tenant", "[cli]
   // bob cannot write as alice either.
   expect_refused(box, span_line("forged", R"(,"owner_id":"alice")"), "line 1:", "--db ledger.db --key signing.key --user bob --tenant acme");
 
-  // A version of alice's private entity written by bob: bob cannot see it, so the conflict is
-  // found inside the write transaction (not by the line checks); the good line 1 is rolled back.
   const std::string alice_id = parse(own.out).at("id").get<std::string>();
-  expect_refused(box, span_line("fine") + R"({"id":")" + alice_id + R"(","entity_type":"note","who":"w","this":"hijack"})" "\n", "line 2:",
-                 "--db ledger.db --key signing.key --user bob --tenant acme");
+
+  // Versions count every owner's: bob may add a version of his own to that entity (it is then
+  // his span), and alice's next version comes after it although she cannot read it.
+  auto bobs = box.cli("append --db ledger.db --key signing.key --user bob --tenant acme",
+                      R"({"id":")" + alice_id + R"(","entity_type":"note","who":"w","this":"bob's version"})" "\n");
+  INFO(bobs.err);
+  REQUIRE(bobs.code == 0);
+  CHECK(parse(bobs.out).at("seq") == 1);
+  CHECK(parse(bobs.out).at("owner_id") == "bob");
+  auto alices = box.cli("append " + ledger_args, R"({"id":")" + alice_id + R"(","entity_type":"note","who":"w","this":"v2"})" "\n" +
+                                                     R"({"id":")" + alice_id + R"(","entity_type":"note","who":"w","this":"v3","seq":3})" "\n");
+  INFO(alices.err);
+  REQUIRE(alices.code == 0);
+  CHECK(parse(lines_of(alices.out).at(0)).at("seq") == 2);
+  CHECK(parse(lines_of(alices.out).at(1)).at("seq") == 3);
 
   // Each tenant has its own chain, starting at position 0; spans default to the writer.
   auto bob = box.cli("append --db ledger.db --key signing.key --user bob --tenant globex", span_line("bob's"));
@@ -499,7 +517,7 @@ TEST_CASE("logline-cli append: tenant isolation through --user/--tenant", "[cli]
   CHECK(j.at("tenant_id") == "globex");
   CHECK(j.at("chain_position") == 0);
   CHECK_FALSE(j.contains("prev_hash"));
-  CHECK(export_count(box) == 2);  // export is an operator's view: every tenant
+  CHECK(export_count(box) == 5);  // export is an operator's view: every owner, every tenant
   auto v = box.cli("verify --db ledger.db");
   CHECK(v.code == 0);
   CHECK(v.err.find("2 chains") != std::string::npos);

@@ -203,6 +203,21 @@ TEST_CASE("blake3 finalize_seek returns the matching slice of the extended outpu
   }
 }
 
+TEST_CASE("blake3 extended output far away stays consistent across block boundaries", "[core][blake3]") {
+  blake3_hasher h;
+  h.update(vector_input(2049));
+  // Output block 2^32 needs the high word of the 64-bit output block counter.
+  const std::uint64_t block_2_32 = std::uint64_t{64} << 32;
+  const std::string around = seek_hex(h, block_2_32 - 10, 84);  // blocks 2^32-1, 2^32, 2^32+1
+  CHECK(seek_hex(h, block_2_32 - 10, 10) == around.substr(0, 20));
+  CHECK(seek_hex(h, block_2_32, 64) == around.substr(20, 128));
+  CHECK(seek_hex(h, block_2_32 + 64, 10) == around.substr(148, 20));
+  // Dropping the high counter word would make block 2^32 repeat block 0.
+  CHECK(seek_hex(h, block_2_32, 64) != seek_hex(h, 0, 64));
+  CHECK(seek_hex(h, block_2_32, 64) != seek_hex(h, block_2_32 + 64, 64));
+  CHECK(seek_hex(h, ~std::uint64_t{0} - 63, 64) != seek_hex(h, 0, 64));
+}
+
 TEST_CASE("blake3 gives the same result when the input arrives in irregular pieces", "[core][blake3]") {
   const std::vector<std::vector<std::size_t>> patterns = {
       {1}, {63}, {64}, {65}, {1023}, {1024}, {1025}, {1, 63, 64, 65, 1023, 1024, 1025, 4096, 3}};

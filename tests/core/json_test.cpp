@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "catch.hpp"
+#include "../support/catch.hpp"
 
 using logline::canonical;
 using logline::check_json;
@@ -775,7 +775,7 @@ TEST_CASE("Every node-printed number is accepted and canonicalizes to itself", "
   }
 }
 
-TEST_CASE("A 17-digit spelling that is not the shortest form of its double is refused", "[core][json]") {
+TEST_CASE("An 18-significant-digit spelling that differs from the shortest form is refused", "[core][json]") {
   int refused = 0;
   for (const auto& v : es6_numbers) {
     char buf[40];

@@ -3,8 +3,7 @@
 // parse(canonical(v)) succeeds, equals v, and canonicalizes to the same bytes. The checks below
 // use their own code (a separate UTF-8 decoder) and plain abort(), not logline's assertions.
 //
-//   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
-//     tests/fuzz/json_fuzz.cpp -o /tmp/json_fuzz
+//   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/json_fuzz.cpp -o /tmp/json_fuzz
 //   cp -r tests/fuzz/corpus/json /tmp/json_corpus && /tmp/json_fuzz -max_total_time=60 /tmp/json_corpus
 #include <cstddef>
 #include <cstdint>
