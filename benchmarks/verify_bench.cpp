@@ -12,11 +12,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -186,10 +188,18 @@ prepared_ledger& prepared() {
   return p;
 }
 
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+double wall_seconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
 void BM_verify_sqlite(benchmark::State& state) {
   auto& p = prepared();
   const auto threads = static_cast<unsigned>(state.range(0));
   std::uint64_t checked = 0;
+  const double cpu0 = process_cpu_seconds(), wall0 = wall_seconds();
   for (auto _ : state) {
     auto report = p.ledger->verify(logline::verify_options{.threads = threads});
     if (!report) {
@@ -204,6 +214,9 @@ void BM_verify_sqlite(benchmark::State& state) {
     }
     checked += report->spans_checked;
   }
+  // Cores busy on average (process CPU ÷ wall): below `threads` means the threads waited (for
+  // each other or, on a shared machine, for a core).
+  state.counters["cpu_cores"] = (process_cpu_seconds() - cpu0) / std::max(1e-9, wall_seconds() - wall0);
   state.SetItemsProcessed(static_cast<std::int64_t>(checked));
   state.counters["ledger_spans"] = static_cast<double>(ledger_spans);
   if (p.build_seconds > 0) state.counters["build_seconds"] = p.build_seconds;

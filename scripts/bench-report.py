@@ -75,7 +75,7 @@ def load(paths):
                 "real_us": b.get("real_time", 0.0) * unit,
                 "cpu_us": b.get("cpu_time", 0.0) * unit,
                 "items_per_second": b.get("items_per_second"),
-                "counters": {k: v for k, v in b.items() if k in ("canonical_bytes", "ledger_spans", "build_seconds")},
+                "counters": {k: v for k, v in b.items() if k in ("canonical_bytes", "ledger_spans", "build_seconds", "db_rows", "cpu_cores")},
             }
     return results, contexts
 
@@ -104,6 +104,10 @@ def fmt_counters(c):
         parts.append(f"{c['canonical_bytes']:.0f} B canonical")
     if "ledger_spans" in c:
         parts.append(f"{c['ledger_spans']:,.0f}-span ledger")
+    if "db_rows" in c:
+        parts.append(f"{c['db_rows']:,.0f} rows at end")
+    if "cpu_cores" in c:
+        parts.append(f"{c['cpu_cores']:.2f} cores busy")
     if "build_seconds" in c:
         parts.append(f"built in {c['build_seconds']:.0f} s")
     return ", ".join(parts)

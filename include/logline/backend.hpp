@@ -55,6 +55,8 @@ struct change {
 template <class Span>
 struct scanned_row {
   std::int64_t row_number = 0;
+  std::string chain;                     // "tenant:<id>", "tenant:null" or "global", read raw
+  std::optional<std::int64_t> position;  // chain_position, read raw (also when decoding fails)
   Span span{};
   std::string decode_error;  // non-empty: the row could not be decoded
 };

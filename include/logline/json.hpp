@@ -357,7 +357,7 @@ inline constexpr std::int64_t max_exact_integer = std::int64_t{1} << 53;
 
 template <class Int>
 inline decimal integer_decimal(Int v) noexcept {
-  char buf[24];
+  char buf[24] = {};
   const auto res = std::to_chars(buf, buf + sizeof buf, v);
   return parse_decimal(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
 }

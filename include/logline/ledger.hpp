@@ -103,7 +103,8 @@ class ledger {
   }
 
   // Opens the ledger on a database, creating its table if needed. Throws logline::error if the
-  // schema cannot be created or a signed ledger has no key; `open` returns the error instead.
+  // schema cannot be created; `open` returns the error instead. A signed ledger opened without
+  // a key can read and verify; its appends fail with errc::invalid_key.
   ledger(database_type& db, options o) : store_(db, table()), options_(std::move(o)) {
     if (auto r = init(); !r) throw logline::error(r.error());
   }
@@ -125,7 +126,14 @@ class ledger {
   result<Span> append_version(Span span) { return append_one(std::move(span), true); }
 
   // Appends spans in one transaction: all or nothing. Signatures are computed in parallel.
-  result<std::vector<Span>> append_batch(std::vector<Span> spans) { return append_many(std::move(spans), false); }
+  result<std::vector<Span>> append_batch(std::vector<Span> spans) { return append_many(std::move(spans), {}); }
+  // The same, where take_next_version[i] makes span i an append_version() (its seq is set to
+  // the next version, counting versions earlier in the batch) instead of an append().
+  result<std::vector<Span>> append_batch(std::vector<Span> spans, std::vector<bool> take_next_version) {
+    if (take_next_version.size() != spans.size())
+      return make_error(errc::invalid_argument, "take_next_version must have one flag per span");
+    return append_many(std::move(spans), std::move(take_next_version));
+  }
 
   // The latest version visible to this identity.
   result<Span> get(const uuid& id) { return found(store_.latest(id, reader()), id); }
@@ -197,11 +205,14 @@ class ledger {
   }
 
  private:
-  result<void> init() {
+  result<void> init() { return store_.migrate(); }
+
+  // A signed ledger opens without a key (to read and verify) but cannot append without one.
+  result<void> check_can_sign() const {
     if constexpr (is_signed) {
-      if (!options_.signing_key) return make_error(errc::invalid_key, "a signed ledger needs options.signing_key");
+      if (!options_.signing_key) return make_error(errc::invalid_key, "a signed ledger needs options.signing_key to append");
     }
-    return store_.migrate();
+    return {};
   }
 
   const logline::identity* reader() const { return is_tenant_isolated ? &options_.identity : nullptr; }
@@ -339,6 +350,7 @@ class ledger {
   }
 
   result<Span> append_one(Span span, bool next_version) {
+    LOGLINE_TRY_VOID(check_can_sign());
     bool fresh = false;
     LOGLINE_TRY_VOID(prepare(span, fresh));
     return store_.write([&](typename store_type::transaction& tx) -> result<Span> {
@@ -351,7 +363,8 @@ class ledger {
     });
   }
 
-  result<std::vector<Span>> append_many(std::vector<Span> spans, bool next_version) {
+  result<std::vector<Span>> append_many(std::vector<Span> spans, std::vector<bool> next_version) {
+    LOGLINE_TRY_VOID(check_can_sign());
     std::vector<char> fresh(spans.size(), 0);
     for (std::size_t i = 0; i < spans.size(); ++i) {
       bool f = false;
@@ -361,7 +374,7 @@ class ledger {
     return store_.write([&](typename store_type::transaction& tx) -> result<std::vector<Span>> {
       batch_state st;
       for (std::size_t i = 0; i < spans.size(); ++i) {
-        if (auto r = place(spans[i], fresh[i] != 0, next_version, tx, st); !r)
+        if (auto r = place(spans[i], fresh[i] != 0, !next_version.empty() && next_version[i], tx, st); !r)
           return with_context(r.error(), batch_prefix(i));
       }
       // Sign in parallel and insert in order: the calling thread inserts span i as soon as it

@@ -89,16 +89,6 @@ struct verify_profile {
 
 namespace detail {
 
-template <class Span>
-std::string chain_label(const Span& s, chain_scope scope) {
-  if (scope == chain_scope::global) return "global";
-  if constexpr (requires { s.tenant_id; }) {
-    return s.tenant_id ? "tenant:" + *s.tenant_id : std::string("tenant:null");
-  } else {
-    return "global";
-  }
-}
-
 struct row_check {
   bool authentic = true;  // own hash (and signature, if signed) check out
   std::vector<std::pair<problem, std::string>> problems;
@@ -178,49 +168,48 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
 
   auto finalize = [&](const scanned_row<Span>& row, const detail::row_check& check) {
     const Span& s = row.span;
-    const std::string label = row.decode_error.empty() ? detail::chain_label(s, profile.scope) : std::string("unknown");
-    std::optional<std::int64_t> position;
-    if constexpr (has_chain_columns<Span>) position = s.chain_position;
-    auto make = [&](problem p, std::string d) { return finding{p, s.id, s.seq, label, position, std::move(d)}; };
+    const bool decoded = row.decode_error.empty();
+    const std::optional<std::int64_t> position = profile.chained ? row.position : std::nullopt;
+    auto make = [&](problem p, std::string d) { return finding{p, s.id, s.seq, row.chain, position, std::move(d)}; };
     for (const auto& [p, d] : check.problems) emit(make(p, d));
-    if (!row.decode_error.empty()) return;
-    if (!in_chain || label != chain) {
-      chain = label;
+    if (!in_chain || row.chain != chain) {
+      chain = row.chain;
       in_chain = true;
       ++report.chains;
       expected = 0;
       have_prev = false;
       prev_authentic = true;
     }
-    if constexpr (has_chain_columns<Span>) {
-      if (!profile.chained) return;
-      if (!s.chain_position) {
-        emit(make(problem::missing_position, "chain_position is null"));
-        return;
-      }
-      const std::int64_t pos = *s.chain_position;
-      if (have_prev && pos == prev_position) {
-        emit(make(problem::fork, "another span also holds position " + std::to_string(pos)));
-        return;
-      }
-      if (pos > expected) {
-        emit(make(problem::gap, expected + 1 == pos ? "position " + std::to_string(expected) + " is missing"
-                                                     : "positions " + std::to_string(expected) + ".." + std::to_string(pos - 1) + " are missing"));
-      } else if (pos < expected) {  // cannot happen in position order; kept for sources that do not sort
-        emit(make(problem::fork, "position " + std::to_string(pos) + " appears after position " + std::to_string(prev_position)));
-      } else {
-        const std::optional<digest> want = have_prev ? prev_hash_stored : std::nullopt;
-        if (s.prev_hash != want && check.authentic && prev_authentic) {
-          emit(make(problem::broken_link, want ? "prev_hash does not match the curr_hash of position " + std::to_string(pos - 1)
-                                               : "the first span of a chain has a prev_hash"));
-        }
-      }
-      have_prev = true;
-      prev_position = pos;
-      prev_hash_stored = s.curr_hash;
-      prev_authentic = check.authentic;
-      expected = pos + 1;
+    if (!profile.chained) return;
+    if (!row.position) {
+      emit(make(problem::missing_position, "chain_position is null"));
+      return;
     }
+    const std::int64_t pos = *row.position;
+    if (have_prev && pos == prev_position) {
+      emit(make(problem::fork, "another span also holds position " + std::to_string(pos)));
+      return;
+    }
+    if (pos > expected) {
+      emit(make(problem::gap, expected + 1 == pos ? "position " + std::to_string(expected) + " is missing"
+                                                   : "positions " + std::to_string(expected) + ".." + std::to_string(pos - 1) + " are missing"));
+    } else if (pos < expected) {  // cannot happen in position order; kept for sources that do not sort
+      emit(make(problem::fork, "position " + std::to_string(pos) + " appears after position " + std::to_string(prev_position)));
+    } else if (decoded && check.authentic && prev_authentic) {
+      std::optional<digest> prev_hash;
+      if constexpr (has_chain_columns<Span>) prev_hash = s.prev_hash;
+      const std::optional<digest> want = have_prev ? prev_hash_stored : std::nullopt;
+      if (prev_hash != want)
+        emit(make(problem::broken_link, want ? "prev_hash does not match the curr_hash of position " + std::to_string(pos - 1)
+                                             : "the first span of a chain has a prev_hash"));
+    }
+    have_prev = true;
+    prev_position = pos;
+    prev_hash_stored.reset();
+    if constexpr (has_content_hash<Span>)
+      if (decoded) prev_hash_stored = s.curr_hash;
+    prev_authentic = decoded && check.authentic;
+    expected = pos + 1;
   };
 
   auto read = [&](std::vector<scanned_row<Span>>& into) -> result<bool> {

@@ -34,8 +34,8 @@ struct sqlite_file {
   // SQL run as the table owner, bypassing the library (tamper tests).
   logline::result<void> exec_raw(const std::string& sql) { return db->exec(sql); }
   logline::result<void> drop_append_only_guards(const std::string& table) {
-    LOGLINE_TRY_VOID(db->exec("DROP TRIGGER \"" + table + "_no_update\""));
-    return db->exec("DROP TRIGGER \"" + table + "_no_delete\"");
+    LOGLINE_TRY_VOID(db->exec("DROP TRIGGER IF EXISTS \"" + table + "_no_update\""));
+    return db->exec("DROP TRIGGER IF EXISTS \"" + table + "_no_delete\"");
   }
 };
 

@@ -487,7 +487,12 @@ struct tamper_bench {
       batch.push_back(s);
     }
     spans = ledger.append_batch(batch).value();
-    REQUIRE(f.drop_append_only_guards("universal_registry"));
+  }
+  // Raw SQL as the table owner, with the append-only triggers dropped first (opening a ledger
+  // puts them back).
+  logline::result<void> tamper(const std::string& sql) {
+    LOGLINE_TRY_VOID(f.drop_append_only_guards("universal_registry"));
+    return f.exec_raw(sql);
   }
   std::string id(int i) const { return "'" + spans[static_cast<std::size_t>(i)].id.to_string() + "'"; }
   std::vector<std::pair<std::int64_t, logline::problem>> findings(logline::verify_options o = {}) {
@@ -509,7 +514,7 @@ using found = std::vector<std::pair<std::int64_t, logline::problem>>;
 TEMPLATE_TEST_CASE("verify names exactly the span whose payload was edited", "[sqlite][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   REQUIRE(t.findings().empty());
-  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET metadata = '{\"amount\":401}' WHERE id = " + t.id(4)));
+  REQUIRE(t.tamper("UPDATE universal_registry SET metadata = '{\"amount\":401}' WHERE id = " + t.id(4)));
   CHECK(t.findings() == found{{4, P::hash_mismatch}});
   // Reading it is refused too.
   auto ledger = make_ledger(t.f);
@@ -520,23 +525,23 @@ TEMPLATE_TEST_CASE("verify names exactly the span whose payload was edited", "[s
 
 TEMPLATE_TEST_CASE("verify names the span after a deleted one as a gap", "[sqlite][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
-  REQUIRE(t.f.exec_raw("DELETE FROM universal_registry WHERE id = " + t.id(6)));
+  REQUIRE(t.tamper("DELETE FROM universal_registry WHERE id = " + t.id(6)));
   CHECK(t.findings() == found{{7, P::gap}});
 }
 
 TEMPLATE_TEST_CASE("verify names both spans when two are swapped in the chain", "[sqlite][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   // Reordering history: the two rows exchange their places in the chain.
-  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET chain_position = 1000000 WHERE id = " + t.id(2)));
-  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET chain_position = 2 WHERE id = " + t.id(5)));
-  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET chain_position = 5 WHERE id = " + t.id(2)));
+  REQUIRE(t.tamper("UPDATE universal_registry SET chain_position = 1000000 WHERE id = " + t.id(2)));
+  REQUIRE(t.tamper("UPDATE universal_registry SET chain_position = 2 WHERE id = " + t.id(5)));
+  REQUIRE(t.tamper("UPDATE universal_registry SET chain_position = 5 WHERE id = " + t.id(2)));
   CHECK(t.findings() == found{{5, P::hash_mismatch}, {2, P::hash_mismatch}});
 }
 
 TEMPLATE_TEST_CASE("verify names the span whose signature was replaced", "[sqlite][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   // A well-formed signature of the same key over another span.
-  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET signature = (SELECT signature FROM universal_registry WHERE id = " + t.id(1) +
+  REQUIRE(t.tamper("UPDATE universal_registry SET signature = (SELECT signature FROM universal_registry WHERE id = " + t.id(1) +
                        ") WHERE id = " + t.id(8)));
   CHECK(t.findings() == found{{8, P::bad_signature}});
 }
@@ -552,8 +557,8 @@ TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork",
   CHECK(t.findings(trusting_test).empty());
 
   // A fork: a second span claiming position 3 (the unique index dropped first).
-  REQUIRE(t.f.exec_raw("DROP INDEX universal_registry_chain"));
-  REQUIRE(t.f.exec_raw("INSERT INTO universal_registry SELECT '00000000-0000-4000-8000-000000000099', seq, entity_type, who, did, \"this\", at, "
+  REQUIRE(t.tamper("DROP INDEX universal_registry_chain"));
+  REQUIRE(t.tamper("INSERT INTO universal_registry SELECT '00000000-0000-4000-8000-000000000099', seq, entity_type, who, did, \"this\", at, "
                        "parent_id, related_to, owner_id, tenant_id, visibility, status, name, description, code, language, runtime, trace_id, "
                        "is_deleted, input, output, error, metadata, content, duration_ms, prev_hash, curr_hash, signature, public_key, "
                        "chain_position FROM universal_registry WHERE id = " + t.id(3)));
@@ -565,9 +570,62 @@ TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork",
     if (kind == P::hash_mismatch) CHECK(index == -1);  // the forged copy, not the original
 }
 
+TEMPLATE_TEST_CASE("append-only guards dropped outside logline are put back when a ledger opens", "[sqlite][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  REQUIRE(t.f.drop_append_only_guards("universal_registry"));
+  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET name = name WHERE id = " + t.id(0)));  // unguarded now
+  auto ledger = make_ledger(t.f);
+  auto upd = t.f.exec_raw("UPDATE universal_registry SET name = 'x' WHERE id = " + t.id(0));
+  REQUIRE_FALSE(upd);
+  CHECK_THAT(upd.error().message(), Catch::Contains("append-only"));
+}
+
+TEMPLATE_TEST_CASE("an undecodable row keeps its place in the chain", "[sqlite][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  REQUIRE(t.tamper("UPDATE universal_registry SET at = '2025-13-45T99:99:99.999Z' WHERE id = " + t.id(4)));
+  auto f = t.findings();
+  REQUIRE(f.size() == 1);  // no gap reported at span 5
+  CHECK(f[0].second == P::unreadable);
+}
+
+TEMPLATE_TEST_CASE("a signed ledger opens without a key to read and verify, but cannot append", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+  TestType f;
+  make_ledger(f).append(conformance::make_span()).value();
+  conformance::full_ledger<typename TestType::backend> reader{f.database(), {.identity = {"u1", "t1"}}};
+  CHECK(reader.verify().value().ok());
+  logline::timeline_query q;
+  CHECK(reader.timeline(q).value().spans.size() == 1);
+  auto r = reader.append(conformance::make_span());
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::invalid_key);
+}
+
+TEMPLATE_TEST_CASE("a batch can mix new spans, exact versions and next versions", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f);
+  auto a = ledger.append(conformance::make_span()).value();
+  std::vector<universal_span> batch(4, conformance::make_span());
+  batch[0].id = a.id;  // next version: 1
+  batch[1].id = a.id;  // next version: 2
+  batch[2].id = a.id;
+  batch[2].seq = 3;    // exact: 3
+  auto stored = ledger.append_batch(batch, {true, true, false, false}).value();
+  CHECK(stored[0].seq == 1);
+  CHECK(stored[1].seq == 2);
+  CHECK(stored[2].seq == 3);
+  CHECK(stored[3].seq == 0);
+  batch = {conformance::make_span()};
+  batch[0].id = a.id;
+  batch[0].seq = 3;
+  auto conflict = ledger.append_batch(batch, {false});
+  REQUIRE_FALSE(conflict);
+  CHECK(conflict.error() == errc::version_conflict);
+  CHECK(ledger.append_batch(batch, {true, false}).error() == errc::invalid_argument);
+}
+
 TEMPLATE_TEST_CASE("verify checks every span on several threads and streams its findings", "[sqlite][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
-  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET name = 'x' WHERE chain_position IN (1, 3, 9)"));
+  REQUIRE(t.tamper("UPDATE universal_registry SET name = 'x' WHERE chain_position IN (1, 3, 9)"));
   logline::verify_options o;
   o.threads = 3;
   o.batch_rows = 2;  // many batches: state carries across them

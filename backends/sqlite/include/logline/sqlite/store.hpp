@@ -92,14 +92,22 @@ class store {
       else
         index("chain", "(\"chain_position\")", true);
     }
-    if (o.append_only) {
-      for (const char* op : {"UPDATE", "DELETE"}) {
-        std::string lower = op[0] == 'U' ? "update" : "delete";
-        s += "CREATE TRIGGER IF NOT EXISTS " + detail::quote(tn + "_no_" + lower) + " BEFORE " + op + " ON " + t +
-             " BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; " + op + " refused'); END;\n";
-      }
-    }
+    for (const auto& stmt : guard_statements(o)) s += stmt + "\n";
     return s;
+  }
+
+  // The append_only triggers.
+  static std::vector<std::string> guard_statements(const table_options& o) {
+    std::vector<std::string> out;
+    if (!o.append_only) return out;
+    const std::string t = detail::quote(schema_t::table_name);
+    const std::string tn(schema_t::table_name);
+    for (const char* op : {"UPDATE", "DELETE"}) {
+      const std::string lower = op[0] == 'U' ? "update" : "delete";
+      out.push_back("CREATE TRIGGER IF NOT EXISTS " + detail::quote(tn + "_no_" + lower) + " BEFORE " + op + " ON " + t +
+                    " BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; " + op + " refused'); END;");
+    }
+    return out;
   }
 
   // Creates the table if missing and records the DDL it was made with; refuses to run against a
@@ -132,6 +140,12 @@ class store {
       if (existing != fingerprint)
         return fail(make_error(errc::storage_error, "table '" + std::string(schema_t::table_name) +
                                                         "' was created for another span schema or policy set (DDL fingerprint differs)"));
+      // Guards dropped outside logline (the triggers) are put back; CREATE ... IF NOT EXISTS
+      // leaves intact ones alone. Indexes are not rebuilt here: a forked chain would make that
+      // fail, and verify reports forks.
+      if (!db_->options().read_only)
+        for (const auto& stmt : guard_statements(options_))
+          if (auto r = db_->exec(stmt); !r) return fail(r.error());
       return db_->exec("COMMIT");
     }
     if (rc != SQLITE_DONE) return fail(db_->last_error(rc, "reading logline_schema"));
@@ -368,6 +382,15 @@ class store {
         if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc));
         scanned_row<Span> row;
         row.row_number = sqlite3_column_int64(s, 0);
+        // Where the row sits, read raw so that an undecodable row still takes its place.
+        if (tenant_column_ >= 0) {
+          column_reader t(s, tenant_column_);
+          row.chain = t.is_null() ? std::string("tenant:null") : "tenant:" + std::string(t.text());
+        } else {
+          row.chain = "global";
+        }
+        if (position_column_ >= 0 && sqlite3_column_type(s, position_column_) == SQLITE_INTEGER)
+          row.position = sqlite3_column_int64(s, position_column_);
         if (auto r = decode(s, 1, row.span); !r) row.decode_error = "row " + std::to_string(row.row_number) + ": " + r.error().message();
         out.push_back(std::move(row));
       }
@@ -379,6 +402,8 @@ class store {
     std::unique_ptr<database> own_;           // a separate connection, or
     std::unique_lock<std::mutex> lock_;       // the shared one, locked
     statement stmt_;
+    int tenant_column_ = -1;                  // result columns of the chain key, or -1
+    int position_column_ = -1;
   };
 
   // chain_order: rows by (chain, position) for verification; else in commit order.
@@ -401,6 +426,9 @@ class store {
     auto st = conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ + order);
     if (!st) return std::move(st).error();
     sc.stmt_ = std::move(*st);
+    if (options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id"))
+      sc.tenant_column_ = 1 + static_cast<int>(schema_t::index_of("tenant_id"));
+    if (schema_t::has_column("chain_position")) sc.position_column_ = 1 + static_cast<int>(schema_t::index_of("chain_position"));
     return sc;
   }
 
@@ -433,7 +461,8 @@ class store {
         params += ", ";
       }
       select_list_ += detail::quote(cols[i].name);
-      params += "?" + std::to_string(i + 1);
+      params += '?';
+      params += std::to_string(i + 1);
     }
     std::lock_guard lock(db_->mutex());
     auto ins = db_->prepare("INSERT INTO " + table_ + " (" + select_list_ + ") VALUES (" + params + ")");
