@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "logline/backend.hpp"
@@ -94,6 +95,16 @@ class store {
     }
     for (const auto& stmt : guard_statements(o)) s += stmt + "\n";
     return s;
+  }
+
+  // The chain head: an index seek on the chain index (tests/backends check the query plan).
+  static std::string head_sql(const table_options& o) {
+    const bool per_tenant = o.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
+    return "SELECT \"chain_position\", \"curr_hash\" FROM " + detail::quote(schema_t::table_name) +
+           (per_tenant ? " WHERE coalesce(\"tenant_id\", x'') = ?1" : "") + " ORDER BY \"chain_position\" DESC LIMIT 1";
+  }
+  static std::string max_seq_sql() {
+    return "SELECT max(\"seq\") FROM " + detail::quote(schema_t::table_name) + " WHERE \"id\" = ?1";
   }
 
   // The append_only triggers.
@@ -258,7 +269,7 @@ class store {
   }
   result<std::vector<Span>> history(const uuid& id, const identity* who) {
     std::lock_guard lock(db_->mutex());
-    auto st = db_->prepare("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) + " ORDER BY \"seq\"");
+    auto st = cached("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) + " ORDER BY \"seq\"");
     if (!st) return std::move(st).error();
     bind_named(st->get(), ":id", id);
     bind_identity(st->get(), who);
@@ -314,7 +325,7 @@ class store {
       where += " AND (\"at\", \"id\", \"seq\") < (:c_at, :c_id, :c_seq)";
     }
     std::lock_guard lock(db_->mutex());
-    auto st = db_->prepare("SELECT " + select_list_ + " FROM " + table_ + where + visible(who) +
+    auto st = cached("SELECT " + select_list_ + " FROM " + table_ + where + visible(who) +
                            " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT :limit");
     if (!st) return std::move(st).error();
     sqlite3_stmt* s = st->get();
@@ -349,7 +360,7 @@ class store {
   // are serialized, so a rowid can never become visible after a larger one).
   result<std::vector<change<Span>>> changes(std::int64_t after, std::size_t limit, const identity* who) {
     std::lock_guard lock(db_->mutex());
-    auto st = db_->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" + visible(who) +
+    auto st = cached("SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" + visible(who) +
                            " ORDER BY rowid LIMIT :limit");
     if (!st) return std::move(st).error();
     sqlite3_stmt* s = st->get();
@@ -468,18 +479,43 @@ class store {
     auto ins = db_->prepare("INSERT INTO " + table_ + " (" + select_list_ + ") VALUES (" + params + ")");
     if (!ins) return std::move(ins).error();
     insert_ = std::move(*ins);
-    auto mx = db_->prepare("SELECT max(\"seq\") FROM " + table_ + " WHERE \"id\" = ?1");
+    auto mx = db_->prepare(max_seq_sql());
     if (!mx) return std::move(mx).error();
     max_seq_ = std::move(*mx);
     if (options_.chained) {
-      const bool per_tenant = options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
-      auto hd = db_->prepare("SELECT \"chain_position\", \"curr_hash\" FROM " + table_ +
-                             (per_tenant ? " WHERE coalesce(\"tenant_id\", x'') = ?1" : "") + " ORDER BY " +
-                             (per_tenant ? "coalesce(\"tenant_id\", x'') DESC, " : "") + "\"chain_position\" DESC LIMIT 1");
+      auto hd = db_->prepare(head_sql(options_));
       if (!hd) return std::move(hd).error();
       head_ = std::move(*hd);
     }
     return {};
+  }
+
+  // A prepared statement for this SQL text, kept for the store's lifetime (the caller holds the
+  // connection's lock). It comes back reset, with its bindings cleared.
+  class statement_ref {
+   public:
+    explicit statement_ref(sqlite3_stmt* s) noexcept : s_(s) {}
+    statement_ref(statement_ref&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    statement_ref& operator=(statement_ref&&) = delete;
+    ~statement_ref() {
+      if (!s_) return;
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+    sqlite3_stmt* get() const noexcept { return s_; }
+
+   private:
+    sqlite3_stmt* s_;
+  };
+  result<statement_ref> cached(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      if (cache_.size() >= 64) cache_.clear();  // timeline filter combinations are bounded, but stay small
+      auto st = db_->prepare(sql);
+      if (!st) return std::move(st).error();
+      it = cache_.emplace(sql, std::move(*st)).first;
+    }
+    return statement_ref(it->second.get());
   }
 
   std::string visible(const identity* who) const {
@@ -510,7 +546,7 @@ class store {
   }
   result<std::optional<Span>> one(const std::string& sql, const uuid& id, std::optional<std::int32_t> seq, const identity* who) {
     std::lock_guard lock(db_->mutex());
-    auto st = db_->prepare(sql);
+    auto st = cached(sql);
     if (!st) return std::move(st).error();
     bind_named(st->get(), ":id", id);
     if (seq) sqlite3_bind_int64(st->get(), sqlite3_bind_parameter_index(st->get(), ":seq"), *seq);
@@ -525,6 +561,7 @@ class store {
   table_options options_;
   std::string table_, select_list_;
   statement insert_, max_seq_, head_;
+  std::unordered_map<std::string, statement> cache_;
 };
 
 }  // namespace logline::sqlite
