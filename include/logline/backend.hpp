@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "logline/ed25519.hpp"
 #include "logline/policy/hash_chained.hpp"
 #include "logline/types.hpp"
 
@@ -59,6 +60,22 @@ struct scanned_row {
   std::optional<std::int64_t> position;  // chain_position, read raw (also when decoding fails)
   Span span{};
   std::string decode_error;  // non-empty: the row could not be decoded
+};
+
+// A stored row as the verifier sees it, built by the backend straight from the stored values
+// (nothing is decoded into a Span): the canonical form written from the stored column values,
+// and the columns verification needs. A tampered value simply makes `canonical` differ.
+struct verify_row {
+  std::int64_t row_number = 0;
+  std::string chain;                     // "tenant:<id>", "tenant:null" or "global"
+  std::optional<std::int64_t> position;  // chain_position
+  uuid id{};
+  std::int32_t seq = 0;
+  std::string canonical;
+  std::optional<digest> curr_hash, prev_hash;
+  std::optional<logline::signature> signature;
+  std::optional<logline::public_key> public_key;
+  std::string unreadable;                // non-empty: a column verification needs cannot be read
 };
 
 }  // namespace logline

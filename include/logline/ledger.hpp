@@ -164,9 +164,9 @@ class ledger {
 
   // Verifies every stored span (all tenants: verification is an operator's task).
   result<verify_report> verify(const verify_options& o = {}) {
-    auto sc = store_.scan();
+    auto sc = store_.verify_scan();
     if (!sc) return std::move(sc).error();
-    return verify_rows<Span>(*sc, profile(), o);
+    return verify_rows(*sc, profile(), o);
   }
 
   // Every stored span in commit order, whoever owns it (an operator's export); stops at the
@@ -333,20 +333,22 @@ class ledger {
     return {};
   }
 
-  // Before writing: recompute the hash of exactly what is written, and check the signature.
+  // Before writing: the span is hashed and, in a signed ledger, signed by this ledger's key.
   void assert_sealed(const Span& s) const {
-    if constexpr (has_content_hash<Span>) {
-      LOGLINE_ASSERT(s.curr_hash.has_value(), "a span is hashed before it is written");
-      LOGLINE_ASSERT(span_hash(s) == *s.curr_hash, "the written span must hash to its curr_hash");
-    }
+    if constexpr (has_content_hash<Span>) LOGLINE_ASSERT(s.curr_hash.has_value(), "a span is hashed before it is written");
     if constexpr (is_signed) {
       LOGLINE_ASSERT(s.signature.has_value(), "a signed ledger signs every span");
       LOGLINE_ASSERT(s.public_key && *s.public_key == options_.signing_key->public_key(), "the span carries the signer's key");
     }
   }
 
+  // Before signing, the hash is recomputed from the span exactly as it will be written (on the
+  // signing threads, so a batch pays for it in parallel).
   void sign(Span& s) const {
-    if constexpr (is_signed) s.signature = options_.signing_key->sign(*s.curr_hash);
+    if constexpr (is_signed) {
+      LOGLINE_ASSERT(span_hash(s) == *s.curr_hash, "the span about to be signed must hash to its curr_hash");
+      s.signature = options_.signing_key->sign(*s.curr_hash);
+    }
   }
 
   result<Span> append_one(Span span, bool next_version) {

@@ -599,6 +599,31 @@ digest span_hash(const Span& s) {
   return d;
 }
 
+// The canonical JSON of a stored, non-null value, written from the backend's representation
+// without decoding it: text kinds are written as JSON strings, JSON columns verbatim (they are
+// stored canonical). For a row written by logline this equals what write_canonical_span writes
+// for the decoded span; for an altered row it differs, and so does the hash.
+inline void write_stored_json(column_kind kind, value_source& v, std::string& out) {
+  switch (kind) {
+    case column_kind::integer: out += std::to_string(v.integer()); return;
+    case column_kind::boolean: {
+      const auto i = v.integer();
+      if (i == 0 || i == 1) out += i ? "true" : "false";
+      else out += std::to_string(i);  // not a boolean: cannot match any hash logline wrote
+      return;
+    }
+    case column_kind::real: {
+      const double d = v.real();
+      if (std::isfinite(d)) write_canonical_number(out, d);
+      else out += "null";
+      return;
+    }
+    case column_kind::json:
+    case column_kind::uuid_list: out += v.text(); return;
+    default: write_canonical_string(out, v.text()); return;
+  }
+}
+
 // Every non-null column (the canonical fields plus curr_hash and signature), keys sorted.
 template <class Span>
 std::string span_to_json_text(const Span& s) {

@@ -94,56 +94,47 @@ struct row_check {
   std::vector<std::pair<problem, std::string>> problems;
 };
 
-template <class Span>
-void check_row(const scanned_row<Span>& row, const verify_profile& profile, const std::vector<public_key>& trusted,
-               row_check& out) {
+inline void check_row(const verify_row& row, const verify_profile& profile, const std::vector<public_key>& trusted, row_check& out) {
   out.authentic = true;
   out.problems.clear();
-  if (!row.decode_error.empty()) {
+  if (!row.unreadable.empty()) {
     out.authentic = false;
-    out.problems.emplace_back(problem::unreadable, row.decode_error);
+    out.problems.emplace_back(problem::unreadable, row.unreadable);
     return;
   }
-  const Span& s = row.span;
-  if constexpr (has_content_hash<Span>) {
-    if (profile.hashed) {
-      if (!s.curr_hash) {
+  if (profile.hashed) {
+    if (!row.curr_hash) {
+      out.authentic = false;
+      out.problems.emplace_back(problem::missing_hash, "curr_hash is null");
+    } else {
+      digest recomputed;
+      recomputed.bytes = blake3(row.canonical);
+      if (recomputed != *row.curr_hash) {
         out.authentic = false;
-        out.problems.emplace_back(problem::missing_hash, "curr_hash is null");
-      } else if (auto valid = validate_span(s); !valid) {
-        out.authentic = false;
-        out.problems.emplace_back(problem::hash_mismatch, "stored value cannot be canonicalized: " + valid.error().message());
-      } else {
-        const digest recomputed = span_hash(s);
-        if (recomputed != *s.curr_hash) {
-          out.authentic = false;
-          out.problems.emplace_back(problem::hash_mismatch,
-                                    "stored curr_hash " + s.curr_hash->to_string() + ", content hashes to " + recomputed.to_string());
-        }
+        out.problems.emplace_back(problem::hash_mismatch,
+                                  "stored curr_hash " + row.curr_hash->to_string() + ", content hashes to " + recomputed.to_string());
       }
     }
   }
-  if constexpr (has_signature_columns<Span>) {
-    if (profile.signed_) {
-      if (!s.signature || !s.public_key || !s.curr_hash) {
-        out.authentic = false;
-        out.problems.emplace_back(problem::missing_signature, "signature or public_key is null");
-      } else if (!ed25519::verify(*s.signature, *s.curr_hash, *s.public_key)) {
-        out.authentic = false;
-        out.problems.emplace_back(problem::bad_signature, "signature does not verify with public_key " + s.public_key->to_string());
-      } else if (!trusted.empty() && std::find(trusted.begin(), trusted.end(), *s.public_key) == trusted.end()) {
-        out.authentic = false;
-        out.problems.emplace_back(problem::unknown_key, "public_key " + s.public_key->to_string() + " is not trusted");
-      }
+  if (profile.signed_) {
+    if (!row.signature || !row.public_key || !row.curr_hash) {
+      out.authentic = false;
+      out.problems.emplace_back(problem::missing_signature, "signature or public_key is null");
+    } else if (!ed25519::verify(*row.signature, *row.curr_hash, *row.public_key)) {
+      out.authentic = false;
+      out.problems.emplace_back(problem::bad_signature, "signature does not verify with public_key " + row.public_key->to_string());
+    } else if (!trusted.empty() && std::find(trusted.begin(), trusted.end(), *row.public_key) == trusted.end()) {
+      out.authentic = false;
+      out.problems.emplace_back(problem::unknown_key, "public_key " + row.public_key->to_string() + " is not trusted");
     }
   }
 }
 
 }  // namespace detail
 
-// Verifies the rows a source yields. Source: `result<bool> next_batch(std::vector<scanned_row<Span>>&, std::size_t max)`
-// fills up to max rows ordered by (chain, position) and returns false once nothing is left.
-template <class Span, class Source>
+// Verifies the rows a source yields. Source: `result<bool> next_batch(std::vector<verify_row>&, std::size_t max)`
+// appends up to max rows ordered by (chain, position) and returns false once nothing is left.
+template <class Source>
 result<verify_report> verify_rows(Source& source, const verify_profile& profile, const verify_options& options) {
   verify_report report;
   auto emit = [&](finding f) {
@@ -154,7 +145,7 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
 
   detail::work_pool pool(std::max(1u, options.threads) - 1);
   const std::size_t batch_rows = std::max<std::size_t>(1, options.batch_rows);
-  std::vector<scanned_row<Span>> current, next;
+  std::vector<verify_row> current, next;
   std::vector<detail::row_check> checks;
 
   // Chain state carried across batches.
@@ -166,11 +157,10 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
   std::optional<digest> prev_hash_stored;
   bool prev_authentic = true;
 
-  auto finalize = [&](const scanned_row<Span>& row, const detail::row_check& check) {
-    const Span& s = row.span;
-    const bool decoded = row.decode_error.empty();
+  auto finalize = [&](const verify_row& row, const detail::row_check& check) {
+    const bool decoded = row.unreadable.empty();
     const std::optional<std::int64_t> position = profile.chained ? row.position : std::nullopt;
-    auto make = [&](problem p, std::string d) { return finding{p, s.id, s.seq, row.chain, position, std::move(d)}; };
+    auto make = [&](problem p, std::string d) { return finding{p, row.id, row.seq, row.chain, position, std::move(d)}; };
     for (const auto& [p, d] : check.problems) emit(make(p, d));
     if (!in_chain || row.chain != chain) {
       chain = row.chain;
@@ -196,23 +186,20 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
     } else if (pos < expected) {  // cannot happen in position order; kept for sources that do not sort
       emit(make(problem::fork, "position " + std::to_string(pos) + " appears after position " + std::to_string(prev_position)));
     } else if (decoded && check.authentic && prev_authentic) {
-      std::optional<digest> prev_hash;
-      if constexpr (has_chain_columns<Span>) prev_hash = s.prev_hash;
       const std::optional<digest> want = have_prev ? prev_hash_stored : std::nullopt;
-      if (prev_hash != want)
+      if (row.prev_hash != want)
         emit(make(problem::broken_link, want ? "prev_hash does not match the curr_hash of position " + std::to_string(pos - 1)
                                              : "the first span of a chain has a prev_hash"));
     }
     have_prev = true;
     prev_position = pos;
     prev_hash_stored.reset();
-    if constexpr (has_content_hash<Span>)
-      if (decoded) prev_hash_stored = s.curr_hash;
+    if (decoded) prev_hash_stored = row.curr_hash;
     prev_authentic = decoded && check.authentic;
     expected = pos + 1;
   };
 
-  auto read = [&](std::vector<scanned_row<Span>>& into) -> result<bool> {
+  auto read = [&](std::vector<verify_row>& into) -> result<bool> {
     into.clear();
     return source.next_batch(into, batch_rows);
   };

@@ -582,10 +582,15 @@ TEMPLATE_TEST_CASE("append-only guards dropped outside logline are put back when
 
 TEMPLATE_TEST_CASE("an undecodable row keeps its place in the chain", "[sqlite][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
+  // A value that does not parse only changes the hash: the row is still read and hashed.
   REQUIRE(t.tamper("UPDATE universal_registry SET at = '2025-13-45T99:99:99.999Z' WHERE id = " + t.id(4)));
-  auto f = t.findings();
-  REQUIRE(f.size() == 1);  // no gap reported at span 5
-  CHECK(f[0].second == P::unreadable);
+  CHECK(t.findings() == found{{4, P::hash_mismatch}});
+  // A column verification itself needs (curr_hash) that cannot be read: reported as such, and
+  // the next span is not reported as a gap or a broken link.
+  REQUIRE(t.tamper("UPDATE universal_registry SET curr_hash = '" + std::string(64, 'z') + "' WHERE id = " + t.id(6)));
+  CHECK(t.findings() == found{{4, P::hash_mismatch}, {6, P::unreadable}});
+  auto ledger = make_ledger(t.f);
+  CHECK(ledger.get(t.spans[4].id).error() == errc::integrity_violation);
 }
 
 TEMPLATE_TEST_CASE("a signed ledger opens without a key to read and verify, but cannot append", "[sqlite][ledger]", LOGLINE_BACKENDS) {

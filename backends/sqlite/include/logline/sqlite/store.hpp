@@ -393,15 +393,7 @@ class store {
         if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc));
         scanned_row<Span> row;
         row.row_number = sqlite3_column_int64(s, 0);
-        // Where the row sits, read raw so that an undecodable row still takes its place.
-        if (tenant_column_ >= 0) {
-          column_reader t(s, tenant_column_);
-          row.chain = t.is_null() ? std::string("tenant:null") : "tenant:" + std::string(t.text());
-        } else {
-          row.chain = "global";
-        }
-        if (position_column_ >= 0 && sqlite3_column_type(s, position_column_) == SQLITE_INTEGER)
-          row.position = sqlite3_column_int64(s, position_column_);
+        place(s, row.chain, row.position);
         if (auto r = decode(s, 1, row.span); !r) row.decode_error = "row " + std::to_string(row.row_number) + ": " + r.error().message();
         out.push_back(std::move(row));
       }
@@ -410,12 +402,97 @@ class store {
 
    private:
     friend class store;
+    // Where the row sits, read raw so that an undecodable row still takes its place.
+    void place(sqlite3_stmt* s, std::string& chain, std::optional<std::int64_t>& position) const {
+      if (tenant_column_ >= 0) {
+        column_reader t(s, tenant_column_);
+        chain = t.is_null() ? std::string("tenant:null") : "tenant:" + std::string(t.text());
+      } else {
+        chain = "global";
+      }
+      if (position_column_ >= 0 && sqlite3_column_type(s, position_column_) == SQLITE_INTEGER)
+        position = sqlite3_column_int64(s, position_column_);
+    }
     std::unique_ptr<database> own_;           // a separate connection, or
     std::unique_lock<std::mutex> lock_;       // the shared one, locked
     statement stmt_;
     int tenant_column_ = -1;                  // result columns of the chain key, or -1
     int position_column_ = -1;
   };
+
+  // Rows for the verifier (logline::verify_rows): by (chain, position), each with its canonical
+  // form written straight from the stored values.
+  class verify_scanner {
+   public:
+    result<bool> next_batch(std::vector<verify_row>& out, std::size_t max) {
+      sqlite3_stmt* s = base_.stmt_.get();
+      const auto& cols = schema_t::columns();
+      const auto& order = schema_t::canonical_order();
+      while (out.size() < max) {
+        const int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) return false;
+        if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc));
+        verify_row& row = out.emplace_back();
+        row.row_number = sqlite3_column_int64(s, 0);
+        base_.place(s, row.chain, row.position);
+        column_reader r(s, 0);
+        auto text_of = [&](std::size_t column) -> std::optional<std::string_view> {
+          r.at(1 + static_cast<int>(column));
+          if (r.is_null()) return std::nullopt;
+          return r.text();
+        };
+        std::string problem;
+        auto hex = [&]<class H>(std::size_t column, std::optional<H>& into) {
+          if (column >= schema_t::size) return;
+          auto t = text_of(column);
+          if (!t) return;
+          auto parsed = H::parse(*t);
+          if (parsed) into = *parsed;
+          else problem = "column '" + std::string(cols[column].name) + "': " + parsed.error().message();
+        };
+        if (auto t = text_of(schema_t::index_of("id")); t) {
+          if (auto id = uuid::parse(*t)) row.id = *id;
+          else problem = "column 'id': " + id.error().message();
+        }
+        r.at(1 + static_cast<int>(schema_t::index_of("seq")));
+        row.seq = static_cast<std::int32_t>(r.integer());
+        hex(curr_hash_, row.curr_hash);
+        hex(prev_hash_, row.prev_hash);
+        hex(signature_, row.signature);
+        hex(public_key_, row.public_key);
+        if (!problem.empty()) row.unreadable = "row " + std::to_string(row.row_number) + ": " + problem;
+        row.canonical.clear();
+        row.canonical += '{';
+        bool first = true;
+        for (std::size_t i : order) {
+          r.at(1 + static_cast<int>(i));
+          if (r.is_null()) continue;
+          if (!first) row.canonical += ',';
+          first = false;
+          row.canonical += '"';
+          row.canonical += cols[i].name;
+          row.canonical += "\":";
+          write_stored_json(cols[i].kind, r, row.canonical);
+        }
+        row.canonical += '}';
+      }
+      return true;
+    }
+
+   private:
+    friend class store;
+    scanner base_;
+    std::size_t curr_hash_ = schema_t::index_of("curr_hash"), prev_hash_ = schema_t::index_of("prev_hash"),
+                signature_ = schema_t::index_of("signature"), public_key_ = schema_t::index_of("public_key");
+  };
+
+  result<verify_scanner> verify_scan() {
+    auto sc = scan(true);
+    if (!sc) return std::move(sc).error();
+    verify_scanner v;
+    v.base_ = std::move(*sc);
+    return v;
+  }
 
   // chain_order: rows by (chain, position) for verification; else in commit order.
   result<scanner> scan(bool chain_order = true) {
