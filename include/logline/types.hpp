@@ -218,6 +218,7 @@ struct hex_bytes {
   // one spelling per value (the hash covers the text).
   static result<hex_bytes> parse(std::string_view text) {
     hex_bytes h;
+    if (detail::from_hex<true>(text, h.bytes)) return h;
     for (char c : text)
       if (c >= 'A' && c <= 'F')
         return make_error(errc::invalid_span, "hex must be lowercase: '" + std::string(text.substr(0, 2 * N)) + "'");
