@@ -375,42 +375,59 @@ class ledger {
     }
     return store_.write([&](typename store_type::transaction& tx) -> result<std::vector<Span>> {
       batch_state st;
-      for (std::size_t i = 0; i < spans.size(); ++i) {
+      const std::size_t n = spans.size();
+      auto place_one = [&](std::size_t i) -> result<void> {
         if (auto r = place(spans[i], fresh[i] != 0, !next_version.empty() && next_version[i], tx, st); !r)
           return with_context(r.error(), batch_prefix(i));
-      }
-      // Sign in parallel and insert in order: the calling thread inserts span i as soon as it
-      // is signed and signs whatever is left when it catches up.
-      const std::size_t n = spans.size();
+        return {};
+      };
       if constexpr (is_signed) {
+        // A pipeline over the batch: this thread places (seq, chain, hash) span after span, then
+        // inserts them in order; signers sign each span as soon as it is placed. This thread signs
+        // too whenever the span it is to insert next is not signed yet.
         std::vector<std::atomic<bool>> ready(n);
-        std::optional<detail::work_pool> pool;
-        if (n >= 32 && options_.sign_threads > 1) pool.emplace(options_.sign_threads - 1);
-        std::atomic<std::size_t> next{0};
-        auto sign_next = [&]() -> bool {
-          const std::size_t j = next.fetch_add(1);
-          if (j >= n) return false;
+        std::atomic<std::size_t> placed{0}, next{0};
+        std::atomic<bool> stop{false};
+        auto try_sign = [&]() -> int {  // 1: signed one, 0: none placed yet, -1: nothing left
+          std::size_t j = next.load(std::memory_order_relaxed);
+          for (;;) {
+            if (j >= n || stop.load(std::memory_order_relaxed)) return -1;
+            if (j >= placed.load(std::memory_order_acquire)) return 0;
+            if (next.compare_exchange_weak(j, j + 1, std::memory_order_acq_rel)) break;
+          }
           sign(spans[j]);
           ready[j].store(true, std::memory_order_release);
-          return true;
+          return 1;
         };
-        if (pool) pool->start(pool->extra_threads(), [&](std::size_t) { while (sign_next()) {} });
+        std::optional<detail::work_pool> pool;
+        if (n >= 32 && options_.sign_threads > 1) {
+          pool.emplace(options_.sign_threads - 1);
+          pool->start(pool->extra_threads(), [&](std::size_t) {
+            for (int r; (r = try_sign()) >= 0;)
+              if (r == 0) std::this_thread::yield();
+          });
+        }
+        auto fail = [&](error_info e) -> result<std::vector<Span>> {
+          stop.store(true);
+          if (pool) pool->help_until_done();
+          return e;
+        };
+        for (std::size_t i = 0; i < n; ++i) {
+          if (auto r = place_one(i); !r) return fail(std::move(r).error());
+          placed.store(i + 1, std::memory_order_release);
+        }
         for (std::size_t i = 0; i < n; ++i) {
           while (!ready[i].load(std::memory_order_acquire))
-            if (!sign_next()) std::this_thread::yield();
+            if (try_sign() <= 0) std::this_thread::yield();
           assert_sealed(spans[i]);
-          if (auto r = tx.insert(spans[i]); !r) {
-            next.store(n);  // stop the signers
-            if (pool) pool->help_until_done();
-            return with_context(r.error(), batch_prefix(i));
-          }
+          if (auto r = tx.insert(spans[i]); !r) return fail(with_context(r.error(), batch_prefix(i)));
         }
         if (pool) pool->help_until_done();
       } else {
+        for (std::size_t i = 0; i < n; ++i) LOGLINE_TRY_VOID(place_one(i));
         for (std::size_t i = 0; i < n; ++i) {
           assert_sealed(spans[i]);
-          if (auto r = tx.insert(spans[i]); !r)
-            return with_context(r.error(), batch_prefix(i));
+          if (auto r = tx.insert(spans[i]); !r) return with_context(r.error(), batch_prefix(i));
         }
       }
       return std::move(spans);
