@@ -27,7 +27,13 @@
 #include <logline/logline.hpp>
 #include <logline/sqlite.hpp>
 
+#include "bench_support.hpp"
+
 namespace {
+
+using logline_bench::span_generator;
+using logline_bench::bench_dir;
+using logline_bench::count_rows;
 
 namespace fs = std::filesystem;
 using logline::universal_span;
@@ -55,63 +61,6 @@ constexpr const char* set_name() {
 constexpr std::size_t batch_size = 1000;
 constexpr std::uint64_t max_rows = 2'000'000;  // a database is recreated beyond this
 constexpr double min_time = 2.0;                // seconds per benchmark (bounds the binary's runtime)
-
-// ---- realistic spans ---------------------------------------------------------------------------
-// entity_type, who, this, did, status, trace_id, owner/tenant, visibility and a 5-key metadata
-// object: about 450 bytes canonical with no policy, 530 chained, 610 chained and signed.
-class span_generator {
- public:
-  explicit span_generator(std::uint64_t seed) : x_(seed | 1) {}
-
-  universal_span make(const std::string& owner, const std::string& tenant) {
-    static const char* const types[] = {"payment", "invoice", "order", "request", "note"};
-    static const char* const verbs[] = {"charged", "refunded", "created", "approved", "shipped"};
-    static const char* const statuses[] = {"completed", "pending", "failed", "active"};
-    static const char* const regions[] = {"eu-west-1", "us-east-1", "ap-south-1"};
-    const std::uint64_t r = next();
-    universal_span s;
-    s.entity_type = types[r % 5];
-    s.who = "svc-billing";
-    s.did = verbs[(r >> 8) % 5];
-    s.this_ = "ORD-" + digits(8) + " for CUS-" + digits(6) + ", " + std::to_string(1 + (r >> 16) % 9) + " items";
-    s.owner_id = owner;
-    s.tenant_id = tenant;
-    s.visibility = (r >> 24) % 10 < 7 ? logline::visibility::tenant : (r >> 24) % 10 < 8 ? logline::visibility::public_
-                                                                                          : logline::visibility::private_;
-    s.status = statuses[(r >> 32) % 4];
-    s.trace_id = hex(16);
-    s.metadata = logline::json{{"amount", static_cast<double>((r >> 20) % 100000) / 100.0},
-                               {"currency", (r >> 40) % 2 ? "EUR" : "USD"},
-                               {"customer_id", "cus_" + hex(5)},
-                               {"items", static_cast<int>(1 + (r >> 44) % 9)},
-                               {"region", regions[(r >> 48) % 3]}};
-    return s;
-  }
-
- private:
-  std::uint64_t next() {  // xorshift64*
-    x_ ^= x_ >> 12;
-    x_ ^= x_ << 25;
-    x_ ^= x_ >> 27;
-    return x_ * 2685821657736338717ull;
-  }
-  std::string hex(int bytes) {
-    static constexpr char d[] = "0123456789abcdef";
-    std::string out;
-    for (int i = 0; i < bytes; ++i) {
-      const auto b = next() >> 56;
-      out += d[b >> 4];
-      out += d[b & 15];
-    }
-    return out;
-  }
-  std::string digits(int n) {
-    std::string out;
-    for (int i = 0; i < n; ++i) out += static_cast<char>('0' + next() % 10);
-    return out;
-  }
-  std::uint64_t x_;
-};
 
 const logline::ed25519::key& signing_key() {
   static const auto key = logline::ed25519::key::generate();
