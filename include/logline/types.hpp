@@ -61,19 +61,18 @@ struct uuid {
   static result<uuid> parse(std::string_view text) {
     uuid u;
     if (text.size() != 36) return make_error(errc::invalid_span, "not a uuid (expected 36 characters): '" + std::string(text.substr(0, 64)) + "'");
-    int b = 0;
-    for (std::size_t i = 0; i < 36;) {
-      if (i == 8 || i == 13 || i == 18 || i == 23) {
-        if (text[i] != '-') return make_error(errc::invalid_span, "not a uuid: '" + std::string(text) + "'");
-        ++i;
-        continue;
-      }
-      const int hi = detail::hex_value(text[i]);
-      const int lo = detail::hex_value(text[i + 1]);
-      if (hi < 0 || lo < 0) return make_error(errc::invalid_span, "not a uuid: '" + std::string(text) + "'");
-      u.bytes[b++] = static_cast<std::uint8_t>((hi << 4) | lo);
-      i += 2;
+    // Hex digit pairs start at these offsets; the hyphens sit at 8, 13, 18 and 23.
+    static constexpr std::uint8_t at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    const auto& table = detail::hex_table<false>;
+    std::uint8_t bad = 0;
+    for (int b = 0; b < 16; ++b) {
+      const std::uint8_t hi = table[static_cast<unsigned char>(text[at[b]])];
+      const std::uint8_t lo = table[static_cast<unsigned char>(text[at[b] + 1])];
+      bad |= static_cast<std::uint8_t>(hi | lo);
+      u.bytes[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>((hi << 4) | (lo & 0x0f));
     }
+    if ((bad & 0xf0) != 0 || text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-')
+      return make_error(errc::invalid_span, "not a uuid: '" + std::string(text) + "'");
     return u;
   }
 

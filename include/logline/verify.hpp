@@ -132,8 +132,9 @@ inline void check_row(const verify_row& row, const verify_profile& profile, cons
 
 }  // namespace detail
 
-// Verifies the rows a source yields. Source: `result<bool> next_batch(std::vector<verify_row>&, std::size_t max)`
-// appends up to max rows ordered by (chain, position) and returns false once nothing is left.
+// Verifies the rows a source yields. Source: `result<bool> next_batch(std::vector<verify_row>& rows, std::size_t max)`
+// sets rows to the next (up to max) rows ordered by (chain, position), reusing their storage, and
+// returns false once nothing is left.
 template <class Source>
 result<verify_report> verify_rows(Source& source, const verify_profile& profile, const verify_options& options) {
   verify_report report;
@@ -199,10 +200,7 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
     expected = pos + 1;
   };
 
-  auto read = [&](std::vector<verify_row>& into) -> result<bool> {
-    into.clear();
-    return source.next_batch(into, batch_rows);
-  };
+  auto read = [&](std::vector<verify_row>& into) -> result<bool> { return source.next_batch(into, batch_rows); };
 
   auto more = read(current);
   if (!more) return std::move(more).error();

@@ -105,8 +105,10 @@ class column_reader final : public value_source {
   bool is_integer() override { return sqlite3_column_type(stmt_, column_) == SQLITE_INTEGER; }
   std::int64_t integer() override { return sqlite3_column_int64(stmt_, column_); }
   double real() override { return sqlite3_column_double(stmt_, column_); }
+  // The stored bytes. sqlite3_column_blob hands out TEXT without making a NUL-terminated copy
+  // (sqlite3_column_text would copy every value); the view is valid until the next step.
   std::string_view text() override {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column_));
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, column_));
     return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column_))) : std::string_view();
   }
 

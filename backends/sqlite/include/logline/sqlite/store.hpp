@@ -424,15 +424,33 @@ class store {
   // form written straight from the stored values.
   class verify_scanner {
    public:
+    // Fills `out` with up to max rows, reusing its elements' storage (out ends with exactly the
+    // rows read).
     result<bool> next_batch(std::vector<verify_row>& out, std::size_t max) {
+      std::size_t count = 0;
+      auto r = fill(out, max, count);
+      out.resize(count);
+      return r;
+    }
+
+   private:
+    result<bool> fill(std::vector<verify_row>& out, std::size_t max, std::size_t& count) {
       sqlite3_stmt* s = base_.stmt_.get();
       const auto& cols = schema_t::columns();
       const auto& order = schema_t::canonical_order();
-      while (out.size() < max) {
+      while (count < max) {
         const int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE) return false;
         if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc));
-        verify_row& row = out.emplace_back();
+        if (count == out.size()) out.emplace_back();
+        verify_row& row = out[count++];
+        row.position.reset();
+        row.id = {};
+        row.curr_hash.reset();
+        row.prev_hash.reset();
+        row.signature.reset();
+        row.public_key.reset();
+        row.unreadable.clear();
         row.row_number = sqlite3_column_int64(s, 0);
         base_.place(s, row.chain, row.position);
         column_reader r(s, 0);
@@ -466,7 +484,7 @@ class store {
         bool first = true;
         for (std::size_t i : order) {
           r.at(1 + static_cast<int>(i));
-          if (r.is_null()) continue;
+          if (sqlite3_column_type(s, 1 + static_cast<int>(i)) == SQLITE_NULL) continue;
           if (!first) row.canonical += ',';
           first = false;
           row.canonical += '"';
@@ -479,7 +497,6 @@ class store {
       return true;
     }
 
-   private:
     friend class store;
     scanner base_;
     std::size_t curr_hash_ = schema_t::index_of("curr_hash"), prev_hash_ = schema_t::index_of("prev_hash"),
