@@ -246,7 +246,9 @@ struct raw_fixture {
     close();
     remove_database(path);
     check_rc(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr), db, "open");
-    check_rc(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr), db, "pragmas");
+    // The engine settings the library's connections use (logline::sqlite::tuning_pragmas).
+    const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; " + logline::sqlite::tuning_pragmas({});
+    check_rc(sqlite3_exec(db, pragmas.c_str(), nullptr, nullptr, nullptr), db, "pragmas");
     const std::string ddl = ledger_chain::store_type::ddl(ledger_chain::table());
     check_rc(sqlite3_exec(db, ddl.c_str(), nullptr, nullptr, nullptr), db, "ddl");
     const auto& cols = logline::schema<universal_span>::columns();

@@ -518,8 +518,6 @@ class store {
     if (!db_->is_memory()) {
       auto own = database::open(db_->path(), {.sync = durability::normal, .busy_timeout = db_->options().busy_timeout, .read_only = true});
       if (!own) return std::move(own).error();
-      // A scan reads the whole table once: map it rather than copy it page by page.
-      (void)(*own)->exec("PRAGMA mmap_size = 1073741824");
       sc.own_ = std::move(*own);
       conn = sc.own_.get();
     } else {
