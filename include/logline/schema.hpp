@@ -163,63 +163,50 @@ struct value_traits<double> {
   }
 };
 
-template <>
-struct value_traits<uuid> {
-  static constexpr column_kind kind = column_kind::uuid;
-  static void bind(const uuid& v, value_sink& s) {
-    std::string t;
-    t.reserve(36);
-    v.append_to(t);
-    s.text(t);
+// Values stored as their text spelling (uuids, timestamps, digests, keys, signatures): T has
+// append_to(std::string&) and a static result<T> parse(std::string_view).
+template <class T, column_kind Kind, const char* What>
+struct spelled_value_traits {
+  static constexpr column_kind kind = Kind;
+  static void bind(const T& v, value_sink& s) {
+    thread_local std::string text;
+    text.clear();
+    v.append_to(text);
+    s.text(text);
   }
-  static result<void> read(uuid& v, value_source& s) {
-    auto u = uuid::parse(s.text());
-    if (!u) return make_error(errc::integrity_violation, u.error().message());
-    v = *u;
+  static result<void> read(T& v, value_source& s) {
+    auto p = T::parse(s.text());
+    if (!p) return make_error(errc::integrity_violation, p.error().message());
+    v = *p;
     return {};
   }
-  static void write_json(const uuid& v, std::string& out) {
+  static void write_json(const T& v, std::string& out) {
     out += '"';
     v.append_to(out);
     out += '"';
   }
-  static result<void> from_json(uuid& v, const json& j) {
-    if (!j.is_string()) return make_error(errc::invalid_span, std::string("expected a uuid string, got ") + j.type_name());
-    auto u = uuid::parse(j.get_ref<const std::string&>());
-    if (!u) return std::move(u).error();
-    v = *u;
+  static result<void> from_json(T& v, const json& j) {
+    if (!j.is_string()) return make_error(errc::invalid_span, std::string("expected ") + What + ", got " + j.type_name());
+    auto p = T::parse(j.get_ref<const std::string&>());
+    if (!p) return std::move(p).error();
+    v = *p;
     return {};
   }
+};
+
+namespace detail {
+inline constexpr char a_uuid[] = "a uuid string";
+inline constexpr char a_timestamp[] = "a timestamp string";
+inline constexpr char a_hex_string[] = "a hex string";
+}  // namespace detail
+
+template <>
+struct value_traits<uuid> : spelled_value_traits<uuid, column_kind::uuid, detail::a_uuid> {
   static result<void> validate(const uuid&) { return {}; }
 };
 
 template <>
-struct value_traits<timestamp> {
-  static constexpr column_kind kind = column_kind::timestamp;
-  static void bind(const timestamp& v, value_sink& s) {
-    std::string t;
-    t.reserve(24);
-    v.append_to(t);
-    s.text(t);
-  }
-  static result<void> read(timestamp& v, value_source& s) {
-    auto t = timestamp::parse(s.text());
-    if (!t) return make_error(errc::integrity_violation, t.error().message());
-    v = *t;
-    return {};
-  }
-  static void write_json(const timestamp& v, std::string& out) {
-    out += '"';
-    v.append_to(out);
-    out += '"';
-  }
-  static result<void> from_json(timestamp& v, const json& j) {
-    if (!j.is_string()) return make_error(errc::invalid_span, std::string("expected a timestamp string, got ") + j.type_name());
-    auto t = timestamp::parse(j.get_ref<const std::string&>());
-    if (!t) return std::move(t).error();
-    v = *t;
-    return {};
-  }
+struct value_traits<timestamp> : spelled_value_traits<timestamp, column_kind::timestamp, detail::a_timestamp> {
   static result<void> validate(const timestamp& v) {
     if (!v.is_set()) return make_error(errc::invalid_span, "timestamp is not set");
     if (v.unix_ms < timestamp::min_ms || v.unix_ms > timestamp::max_ms) return make_error(errc::invalid_span, "timestamp outside years 0000-9999");
@@ -313,36 +300,8 @@ struct value_traits<std::vector<uuid>> {
 };
 
 template <std::size_t N, class Tag>
-struct value_traits<hex_bytes<N, Tag>> {
-  static constexpr column_kind kind = column_kind::hex;
+struct value_traits<hex_bytes<N, Tag>> : spelled_value_traits<hex_bytes<N, Tag>, column_kind::hex, detail::a_hex_string> {
   static constexpr std::size_t hex_length = 2 * N;
-  static void bind(const hex_bytes<N, Tag>& v, value_sink& s) {
-    char buf[2 * N];
-    static constexpr char digits[] = "0123456789abcdef";
-    for (std::size_t i = 0; i < N; ++i) {
-      buf[2 * i] = digits[v.bytes[i] >> 4];
-      buf[2 * i + 1] = digits[v.bytes[i] & 0x0f];
-    }
-    s.text(std::string_view(buf, 2 * N));
-  }
-  static result<void> read(hex_bytes<N, Tag>& v, value_source& s) {
-    auto p = hex_bytes<N, Tag>::parse(s.text());
-    if (!p) return make_error(errc::integrity_violation, p.error().message());
-    v = *p;
-    return {};
-  }
-  static void write_json(const hex_bytes<N, Tag>& v, std::string& out) {
-    out += '"';
-    v.append_to(out);
-    out += '"';
-  }
-  static result<void> from_json(hex_bytes<N, Tag>& v, const json& j) {
-    if (!j.is_string()) return make_error(errc::invalid_span, std::string("expected a hex string, got ") + j.type_name());
-    auto p = hex_bytes<N, Tag>::parse(j.get_ref<const std::string&>());
-    if (!p) return std::move(p).error();
-    v = *p;
-    return {};
-  }
   static result<void> validate(const hex_bytes<N, Tag>&) { return {}; }
 };
 
