@@ -381,7 +381,8 @@ TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplic
   std::vector<logline::uuid> received;
   std::thread subscriber([&] {
     auto reader = make_ledger(f);
-    while (received.size() < 3) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;  // a broken feed fails, it does not hang
+    while (received.size() < 3 && std::chrono::steady_clock::now() < deadline) {
       reader.wait_for_commit(seen, 200ms);
       for (auto& c : reader.changes(cursor).value()) {
         received.push_back(c.span.id);

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 
@@ -28,7 +29,8 @@ TEST_CASE("the README shows the quickstart example verbatim", "[cli][readme]") {
 
 TEST_CASE("the quickstart appends a signed span and verifies the ledger", "[cli][readme]") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("logline-quickstart-" + std::to_string(std::rand()));
+  const fs::path dir = fs::temp_directory_path() / ("logline-quickstart-" + std::to_string(std::random_device{}()));
+  fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string out = (dir / "out.txt").string();
   const std::string cmd = "cd '" + dir.string() + "' && '" + LOGLINE_QUICKSTART_PATH + "' > out.txt 2>&1";
