@@ -170,7 +170,9 @@ class ledger {
   }
 
   // Every stored span in commit order, whoever owns it (an operator's export); stops at the
-  // first error fn returns.
+  // first error fn returns. On a file database it reads through a connection of its own; on an
+  // in-memory one it holds the connection for the whole walk, so fn must not call back into a
+  // ledger on that database.
   template <class F>
   result<void> export_all(F&& fn) {
     auto sc = store_.scan(false);
