@@ -31,19 +31,12 @@
 
 namespace {
 
-using logline_bench::span_generator;
-using logline_bench::bench_dir;
-using logline_bench::count_rows;
+using namespace logline_bench;  // span_generator, bench_dir, count_rows, the ledger types
 
 namespace fs = std::filesystem;
 using logline::universal_span;
 using logline::sqlite::durability;
 
-using ledger_none = logline::ledger<universal_span, logline::sqlite::backend, logline::append_only>;
-using ledger_chain = logline::ledger<universal_span, logline::sqlite::backend, logline::append_only, logline::hash_chained<>,
-                                     logline::tenant_isolated>;
-using ledger_chain_sign = logline::ledger<universal_span, logline::sqlite::backend, logline::append_only, logline::hash_chained<>,
-                                          logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
 
 // CPU seconds used by every thread of the process (signing threads included).
 double process_cpu_seconds() {

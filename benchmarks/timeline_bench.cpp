@@ -31,14 +31,10 @@
 
 namespace {
 
-using logline_bench::span_generator;
-using logline_bench::bench_dir;
-using logline_bench::count_rows;
+using namespace logline_bench;  // span_generator, bench_dir, count_rows, the ledger types
 
 namespace fs = std::filesystem;
 using logline::universal_span;
-using ledger_chain = logline::ledger<universal_span, logline::sqlite::backend, logline::append_only, logline::hash_chained<>,
-                                     logline::tenant_isolated>;
 
 constexpr std::size_t batch_size = 1000;
 constexpr int tenants = 4, users_per_tenant = 2;

@@ -32,14 +32,10 @@
 
 namespace {
 
-using logline_bench::span_generator;
-using logline_bench::bench_dir;
-using logline_bench::count_rows;
+using namespace logline_bench;  // span_generator, bench_dir, count_rows, the ledger types
 
 namespace fs = std::filesystem;
 using logline::universal_span;
-using ledger_chain_sign = logline::ledger<universal_span, logline::sqlite::backend, logline::append_only, logline::hash_chained<>,
-                                          logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
 
 constexpr std::int64_t ledger_spans = 100'000;
 constexpr std::size_t batch_size = 1000;
