@@ -99,7 +99,7 @@ class ledger {
     return {.append_only = is_append_only, .chained = is_chained, .scope = scope, .tenancy = is_tenant_isolated};
   }
   static constexpr verify_profile profile() {
-    return {.hashed = has_content_hash<Span>, .chained = is_chained, .signed_ = is_signed, .scope = scope};
+    return {.hashed = has_content_hash<Span>, .chained = is_chained, .signed_ = is_signed};
   }
 
   // Opens the ledger on a database, creating its table if needed. Throws logline::error if the

@@ -69,7 +69,6 @@ inline result<void> check_text(std::string_view s) {
   if (s.find('\0') != std::string_view::npos) return make_error(errc::invalid_span, "contains U+0000, which PostgreSQL cannot store");
   return {};
 }
-inline const char* json_type_name(const json& j) { return j.type_name(); }
 }  // namespace detail
 
 template <>

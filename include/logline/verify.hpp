@@ -16,11 +16,9 @@
 #include <vector>
 
 #include "logline/backend.hpp"
+#include "logline/blake3.hpp"
 #include "logline/detail/parallel.hpp"
 #include "logline/ed25519.hpp"
-#include "logline/policy/hash_chained.hpp"
-#include "logline/policy/signed.hpp"
-#include "logline/schema.hpp"
 
 namespace logline {
 
@@ -84,7 +82,6 @@ struct verify_profile {
   bool hashed = false;
   bool chained = false;
   bool signed_ = false;
-  chain_scope scope = chain_scope::per_tenant;
 };
 
 namespace detail {

@@ -1,5 +1,6 @@
 #pragma once
-// A SQLite connection for logline: RAII handle, error category, statements, transactions.
+// A SQLite connection for logline: RAII handle, statements, binding, change notification.
+// SQLite errors become logline::errc values (busy, storage_error, ...) carrying SQLite's message.
 #include <sqlite3.h>
 
 #include <chrono>
@@ -9,31 +10,12 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 
 #include "logline/error.hpp"
 #include "logline/schema.hpp"
 
 namespace logline::sqlite {
-
-class error_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sqlite"; }
-  std::string message(int code) const override { return sqlite3_errstr(code); }
-  std::error_condition default_error_condition(int code) const noexcept override {
-    switch (code & 0xff) {
-      case SQLITE_BUSY:
-      case SQLITE_LOCKED: return make_error_code(errc::busy).default_error_condition();
-      case SQLITE_CONSTRAINT: return make_error_code(errc::version_conflict).default_error_condition();
-      default: return make_error_code(errc::storage_error).default_error_condition();
-    }
-  }
-};
-inline const std::error_category& error_category() noexcept {
-  static const error_category_impl category;
-  return category;
-}
 
 // Durability of commits. full: every commit is on disk when append returns (the default:
 // nothing acknowledged is lost, even on power failure). normal: WAL without fsync per commit
@@ -97,8 +79,6 @@ class binder final : public value_sink {
   void text(std::string_view v) override {
     check(sqlite3_bind_text64(stmt_, index_++, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
   }
-  void text_static(std::string_view v) { check(sqlite3_bind_text64(stmt_, index_++, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8)); }
-  void blob_empty() { check(sqlite3_bind_zeroblob(stmt_, index_++, 0)); }
   int index() const noexcept { return index_; }
   int status() const noexcept { return status_; }
 
@@ -170,9 +150,7 @@ class database {
 
   error_info last_error(int rc, std::string_view what) const {
     const int code = rc & 0xff;
-    const errc kind = code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy
-                      : code == SQLITE_CONSTRAINT                  ? errc::storage_error
-                                                                   : errc::storage_error;
+    const errc kind = code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error;
     return make_error(kind, std::string(what) + ": " + sqlite3_errmsg(handle_));
   }
 
