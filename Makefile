@@ -3,7 +3,10 @@
 #   make            deps + configure + build everything (library tests, examples, CLI, benchmarks)
 #   make deps       install missing Debian packages (scripts/install-deps.sh; apt only if needed)
 #   make run        build, then run the quickstart example (working directory build/run/)
-#   make test       build, then ctest --output-on-failure; exits non-zero on any failure
+#   make test       build, start a throwaway PostgreSQL 15 cluster in build/pg (test-setup), run
+#                   ctest --output-on-failure with build/pg/env loaded (LOGLINE_TEST_PG_*), then
+#                   stop and remove the cluster (test-teardown, also after failures); exits
+#                   non-zero on any failure, including a cluster that does not start
 #   make bench      build, then run every benchmark; JSON results in build/bench/<name>.json
 #   make fuzz       clang++-14 + libFuzzer build in build/fuzz/, each fuzzer runs FUZZ_SECONDS
 #                   (default 60) on a copy of its corpus (build/fuzz/corpus/<name>/)
@@ -19,7 +22,11 @@
 # CMAKE_ARGS (extra configure arguments), CTEST_ARGS (e.g. CTEST_ARGS='-L compile_fail' or
 # '-R headers'), BENCH_ARGS (e.g. --benchmark_filter=append), FUZZ_SECONDS.
 # Uses Ninja when installed (else Unix Makefiles) and ccache when installed.
-# Hooks: test-setup / test-teardown run around ctest (start/stop a PostgreSQL server there).
+# The main build tree is configured with -DLOGLINE_TEST_POSTGRES=ON: the PostgreSQL test cases
+# always run under `make test` (a missing server fails them, never skips them).
+# Hooks around ctest: test-setup = scripts/pg-cluster.sh start build/pg (writes build/pg/env),
+# test-teardown = scripts/pg-cluster.sh stop build/pg (idempotent). By hand:
+#   make test-setup && set -a && . build/pg/env && set +a   ...   make test-teardown
 
 BUILD_DIR    ?= build
 BUILD_TYPE   ?= Release
@@ -60,7 +67,7 @@ deps:
 
 configure: deps
 	@mkdir -p $(BUILD_DIR)
-	$(call configure,$(BUILD_DIR),-DLOGLINE_BUILD_TESTS=ON -DLOGLINE_BUILD_EXAMPLES=ON -DLOGLINE_BUILD_BENCHMARKS=ON)
+	$(call configure,$(BUILD_DIR),-DLOGLINE_BUILD_TESTS=ON -DLOGLINE_BUILD_EXAMPLES=ON -DLOGLINE_BUILD_BENCHMARKS=ON -DLOGLINE_TEST_POSTGRES=ON)
 
 build: configure
 	@echo "==> build $(BUILD_DIR) (-j$(JOBS))"
@@ -71,19 +78,29 @@ run: build
 	@echo "==> run $(BUILD_DIR)/bin/logline-quickstart (in $(BUILD_DIR)/run)"
 	@cd $(BUILD_DIR)/run && ../bin/logline-quickstart
 
-# Hooks around ctest; keep them idempotent. Example for later:
-#   test-setup:    start a throw-away PostgreSQL cluster, export LOGLINE_TEST_PG_DSN via a file
-#   test-teardown: stop it
+# Hooks around ctest; keep them idempotent. test-setup starts a throwaway PostgreSQL 15 cluster
+# (loopback, random port) and writes $(BUILD_DIR)/pg/env with LOGLINE_TEST_PG_DSN,
+# LOGLINE_TEST_PG_APP_DSN, LOGLINE_TEST_PG_ADMIN_DSN and LOGLINE_TEST_PG_BIN; test-teardown stops
+# it and removes $(BUILD_DIR)/pg. `test` runs the teardown whatever happened before it (setup
+# failure, ctest failure, Ctrl-C).
+PG_DIR := $(BUILD_DIR)/pg
+
 test-setup:
-	@true
+	@scripts/pg-cluster.sh start $(PG_DIR)
 test-teardown:
-	@true
+	@scripts/pg-cluster.sh stop $(PG_DIR)
 
 test: build
-	@$(MAKE) --no-print-directory test-setup
 	@status=0; \
-	echo "==> ctest ($(BUILD_DIR), -j$(JOBS))"; \
-	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_ARGS) || status=$$?; \
+	trap 'status=130' INT TERM HUP; \
+	if $(MAKE) --no-print-directory test-setup; then \
+	  echo "==> ctest ($(BUILD_DIR), -j$(JOBS))"; \
+	  ( set -a; . $(PG_DIR)/env; set +a; \
+	    ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_ARGS) ) || status=$$?; \
+	else \
+	  echo "==> test-setup FAILED (PostgreSQL cluster in $(PG_DIR))"; status=1; \
+	fi; \
+	echo "==> test-teardown"; \
 	$(MAKE) --no-print-directory test-teardown || status=1; \
 	if [ $$status -eq 0 ]; then echo "==> make test: PASSED"; \
 	else echo "==> make test: FAILED (failures above; full log: $(BUILD_DIR)/Testing/Temporary/LastTest.log)"; fi; \

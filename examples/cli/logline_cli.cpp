@@ -1,10 +1,12 @@
-// logline-cli: keys, appends, export and verification for a universal-span ledger in SQLite.
+// logline-cli: keys, appends, export and verification for a universal-span ledger in SQLite
+// (--db FILE) or PostgreSQL (--postgres URL).
 //
 //   logline-cli keygen --out FILE [--force]          new Ed25519 seed (0600), public key on stdout
 //   logline-cli keygen --public --key FILE           public key of an existing seed
 //   logline-cli append --db FILE --key FILE --user U [--tenant T] < spans.ndjson
 //   logline-cli export --db FILE                     every span as NDJSON, in commit order
 //   logline-cli verify --db FILE [--trust KEY]...    hashes, chain links, signatures
+//   logline-cli schema [--postgres]                  the DDL (SQLite, or PostgreSQL)
 //
 // Exit codes: 0 success, 1 verification found problems, 2 bad usage, bad input or I/O error.
 #include <fcntl.h>
@@ -33,13 +35,17 @@
 #include <vector>
 
 #include <logline/logline.hpp>
+#include <logline/postgres.hpp>
 #include <logline/sqlite.hpp>
 
 namespace {
 
 using span = logline::universal_span;
-using ledger_type = logline::ledger<span, logline::sqlite::backend, logline::append_only, logline::hash_chained<>,
-                                    logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+template <class Backend>
+using ledger_on = logline::ledger<span, Backend, logline::append_only, logline::hash_chained<>, logline::signed_by<logline::ed25519>,
+                                  logline::tenant_isolated>;
+using ledger_type = ledger_on<logline::sqlite::backend>;
+using pg_ledger_type = ledger_on<logline::postgres::backend>;
 
 constexpr int exit_ok = 0;
 constexpr int exit_verify_failed = 1;
@@ -306,8 +312,63 @@ std::uint64_t count_spans(logline::sqlite::database& db) {
   return sqlite3_step(raw) == SQLITE_ROW ? static_cast<std::uint64_t>(sqlite3_column_int64(raw, 0)) : 0;
 }
 
-// A ledger for reading only: a signed ledger opens without a key to read and verify.
-ledger_type reading_ledger(logline::sqlite::database& db) { return ledger_type(db, {.identity = {"logline-cli", std::nullopt}}); }
+// The database a command works on: --db FILE (SQLite) or --postgres URL. With PostgreSQL the URL
+// is used for the application connections and as the owner (migrations, verify, export): give
+// the role that owns the tables, or one that may read them all.
+struct target {
+  std::unique_ptr<logline::sqlite::database> sqlite;
+  std::unique_ptr<logline::postgres::database> postgres;
+  std::string path;  // --db
+};
+
+// existing: the ledger's table must already be there (export, verify never create anything).
+target open_target(const arguments& a, bool existing) {
+  const bool file = a.has("db"), pg = a.has("postgres");
+  if (file == pg) throw cli_error("give exactly one of --db FILE or --postgres URL", true);
+  target t;
+  if (file) {
+    t.path = a.required("db");
+    if (existing) {
+      t.sqlite = open_existing(t.path);
+    } else {
+      auto db = logline::sqlite::database::open(t.path);
+      if (!db) throw cli_error(db.error().message());
+      t.sqlite = std::move(*db);
+    }
+    return t;
+  }
+  const std::string url = a.required("postgres");
+  auto db = logline::postgres::database::open(url, {.pool_size = 2, .owner = url});
+  if (!db) throw cli_error(db.error().message());
+  if (existing) {
+    auto c = (*db)->acquire_owner();
+    if (!c) throw cli_error(c.error().message());
+    logline::postgres::params p;
+    p.add(std::string("\"") + std::string(span::span_name) + "\"");
+    auto r = (*c)->query_once("SELECT pg_catalog.to_regclass($1) IS NOT NULL", p);
+    if (!r) throw cli_error(r.error().message());
+    if (r->text(0, 0) != "t") throw cli_error("the PostgreSQL database has no " + std::string(span::span_name) + " table (search_path: see the URL's options)");
+  }
+  t.postgres = std::move(*db);
+  return t;
+}
+
+// Runs fn(ledger&) on the ledger of the target (any exception from opening it reports as an error).
+template <class F>
+int with_ledger(target& t, logline::identity who, std::optional<logline::ed25519::key> key, F&& fn) {
+  try {
+    if (t.sqlite) {
+      ledger_type l(*t.sqlite, {.identity = std::move(who), .signing_key = std::move(key)});
+      return fn(l);
+    }
+    pg_ledger_type l(*t.postgres, {.identity = std::move(who), .signing_key = std::move(key)});
+    return fn(l);
+  } catch (const logline::error& e) {
+    throw cli_error(e.what());
+  }
+}
+// For reading only: a signed ledger opens without a key to read and verify.
+const logline::identity reader_identity{"logline-cli", std::nullopt};
 
 // ---- append ------------------------------------------------------------------------------------
 
@@ -373,7 +434,7 @@ std::string batch_problem(const std::vector<input_span>& inputs, const std::stri
 }
 
 int run_append(const arguments& a) {
-  const std::string path = a.required("db");
+  if (a.has("db") == a.has("postgres")) throw cli_error("give exactly one of --db FILE or --postgres URL", true);
   logline::identity who{a.required("user"), std::nullopt};
   if (a.has("tenant")) who.tenant_id = a.required("tenant");
   auto key = load_key(a);
@@ -397,50 +458,50 @@ int run_append(const arguments& a) {
   // 2. Versions: a line without "seq" is the next version of its id (or a new entity); a line
   //    with "seq" must be exactly that next version. Both are decided inside the one write
   //    transaction, counting earlier lines of this input.
-  auto db = logline::sqlite::database::open(path);
-  if (!db) throw cli_error(db.error().message());
-  ledger_type ledger(**db, {.identity = who, .signing_key = std::move(key)});
-
-  // 3. One transaction: all lines or none.
-  std::vector<span> batch;
-  std::vector<bool> take_next_version;
-  batch.reserve(inputs.size());
-  for (const auto& in : inputs) {
-    batch.push_back(in.value);
-    take_next_version.push_back(!in.has_seq && !in.value.id.is_nil());
-  }
-  auto stored = ledger.append_batch(std::move(batch), std::move(take_next_version));
-  if (!stored) {
-    report_bad_lines({batch_problem(inputs, stored.error().message())});
-    return exit_error;
-  }
-  std::string line;
-  for (const auto& s : *stored) {
-    line = logline::span_to_json_text(s);
-    line += '\n';
-    out(line);
-  }
-  return finish_stdout(exit_ok);
+  auto t = open_target(a, false);
+  return with_ledger(t, who, std::move(key), [&](auto& ledger) {
+    // 3. One transaction: all lines or none.
+    std::vector<span> batch;
+    std::vector<bool> take_next_version;
+    batch.reserve(inputs.size());
+    for (const auto& in : inputs) {
+      batch.push_back(in.value);
+      take_next_version.push_back(!in.has_seq && !in.value.id.is_nil());
+    }
+    auto stored = ledger.append_batch(std::move(batch), std::move(take_next_version));
+    if (!stored) {
+      report_bad_lines({batch_problem(inputs, stored.error().message())});
+      return exit_error;
+    }
+    std::string line;
+    for (const auto& s : *stored) {
+      line = logline::span_to_json_text(s);
+      line += '\n';
+      out(line);
+    }
+    return finish_stdout(exit_ok);
+  });
 }
 
 // ---- export ------------------------------------------------------------------------------------
 
 int run_export(const arguments& a) {
-  auto db = open_existing(a.required("db"));
-  auto ledger = reading_ledger(*db);
-  std::string line;
-  auto r = ledger.export_all([&](const span& s) -> logline::result<void> {
-    line = logline::span_to_json_text(s);
-    line += '\n';
-    out(line);
-    if (std::ferror(stdout)) return logline::make_error(logline::errc::storage_error, std::string("cannot write to stdout: ") + std::strerror(errno));
-    return {};
+  auto t = open_target(a, true);
+  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
+    std::string line;
+    auto r = ledger.export_all([&](const span& s) -> logline::result<void> {
+      line = logline::span_to_json_text(s);
+      line += '\n';
+      out(line);
+      if (std::ferror(stdout)) return logline::make_error(logline::errc::storage_error, std::string("cannot write to stdout: ") + std::strerror(errno));
+      return {};
+    });
+    if (!r) {
+      std::fflush(stdout);
+      throw cli_error("export stopped: " + r.error().message());
+    }
+    return finish_stdout(exit_ok);
   });
-  if (!r) {
-    std::fflush(stdout);
-    throw cli_error("export stopped: " + r.error().message());
-  }
-  return finish_stdout(exit_ok);
 }
 
 // ---- verify ------------------------------------------------------------------------------------
@@ -458,6 +519,9 @@ logline::public_key trusted_key(const std::string& arg) {
   return *pk;
 }
 
+template <class Ledger>
+int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool progress);
+
 int run_verify(const arguments& a) {
   logline::verify_options options;
   for (const auto& t : a.all("trust")) options.trusted_keys.push_back(trusted_key(t));
@@ -465,9 +529,12 @@ int run_verify(const arguments& a) {
   const bool quiet = a.has("quiet");
   const bool progress = !quiet && ::isatty(STDERR_FILENO) == 1;
 
-  auto db = open_existing(a.required("db"));
-  auto ledger = reading_ledger(*db);
+  auto t = open_target(a, true);
+  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) { return verify_ledger(ledger, t, options, quiet, progress); });
+}
 
+template <class Ledger>
+int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool progress) {
   // Findings stream out as they are found (nothing is kept in memory).
   options.max_findings_kept = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -483,7 +550,7 @@ int run_verify(const arguments& a) {
     if (progress) std::fflush(stdout);
   };
   if (progress) {
-    const std::string total = " of " + std::to_string(count_spans(*db));
+    const std::string total = t.sqlite ? " of " + std::to_string(count_spans(*t.sqlite)) : std::string();
     options.on_progress = [&, total](std::uint64_t checked) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_progress < std::chrono::milliseconds(200)) return;
@@ -517,10 +584,13 @@ int run_verify(const arguments& a) {
 
 // ---- schema ------------------------------------------------------------------------------------
 
-int run_schema(const arguments&) {
-  out("-- Generated by logline from logline::universal_span with append_only, hash_chained<>, signed_by<ed25519>, tenant_isolated.\n"
-      "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n" +
-      ledger_type::store_type::ddl(ledger_type::table()));
+int run_schema(const arguments& a) {
+  const std::string header = "-- Generated by logline from logline::universal_span with append_only, hash_chained<>, signed_by<ed25519>, tenant_isolated.\n";
+  if (a.has("postgres"))
+    out(header + "-- Regenerate with: logline-cli schema --postgres > sql/postgres/0001_universal_registry.sql\n" +
+        pg_ledger_type::store_type::ddl(pg_ledger_type::table()));
+  else
+    out(header + "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n" + ledger_type::store_type::ddl(ledger_type::table()));
   return finish_stdout(exit_ok);
 }
 
@@ -540,7 +610,7 @@ const std::vector<command>& commands() {
         {"key-env", "VAR", false, "environment variable holding the seed (with --public)"}},
        run_keygen},
       {"append", "append spans read as NDJSON from stdin, in one transaction",
-       "--db FILE (--key FILE | --key-env VAR) --user USER [--tenant TENANT] < spans.ndjson",
+       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] < spans.ndjson",
        "Reads one JSON span per line (blank lines are skipped). A line without \"seq\" becomes the next\n"
        "version of its \"id\" (or a new entity when it has no id); a line with \"seq\" must be exactly\n"
        "the next version. The ledger sets at, prev_hash, chain_position, public_key, curr_hash and\n"
@@ -548,29 +618,33 @@ const std::vector<command>& commands() {
        "and all of them are appended in one transaction, or none. The stored spans are printed as\n"
        "NDJSON. The database is created if it does not exist.",
        {{"db", "FILE", false, "SQLite database"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (libpq URL or conninfo)"},
         {"key", "FILE", false, "Ed25519 seed file (see keygen)"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"user", "USER", false, "identity that writes (default owner_id)"},
         {"tenant", "TENANT", false, "tenant of that identity (default tenant_id)"}},
        run_append},
-      {"export", "print every span as NDJSON, in commit order", "--db FILE",
+      {"export", "print every span as NDJSON, in commit order", "--db FILE | --postgres URL",
        "Prints every stored span, whoever owns it, one JSON object per line in commit order: every\n"
        "non-null column with keys sorted, i.e. the hashed fields plus curr_hash and signature.",
-       {{"db", "FILE", false, "SQLite database (must exist)"}},
+       {{"db", "FILE", false, "SQLite database (must exist)"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: export reads every span)"}},
        run_export},
-      {"verify", "check every hash, chain link and signature", "--db FILE [--trust KEY]... [--threads N] [--quiet]",
+      {"verify", "check every hash, chain link and signature", "(--db FILE | --postgres URL) [--trust KEY]... [--threads N] [--quiet]",
        "Recomputes every span's hash, checks its signature and its link to the previous span of its\n"
        "chain, and looks for gaps and forks. Each problem is printed on stdout as\n"
        "  <id> <seq> <reason>: <detail>\n"
        "Exit status 0 if everything checks out, 1 if there is any problem.",
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: verify reads every span)"},
         {"trust", "KEY", true, "accept only signatures by this public key (hex) or seed file; repeatable"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
         {"quiet", "", false, "no progress and no summary when everything checks out"}},
        run_verify},
-      {"schema", "print the SQLite DDL of the ledger", "",
-       "Prints the DDL that the ledger creates (checked in as sql/sqlite/0001_universal_registry.sql).",
-       {},
+      {"schema", "print the DDL of the ledger (SQLite, or PostgreSQL)", "[--postgres]",
+       "Prints the DDL that the ledger creates (checked in as sql/sqlite/0001_universal_registry.sql,\n"
+       "and with --postgres as sql/postgres/0001_universal_registry.sql).",
+       {{"postgres", "", false, "print the PostgreSQL DDL"}},
        run_schema},
   };
   return list;

@@ -44,10 +44,12 @@ struct timeline_page {
   std::string next_cursor;  // empty when there is nothing after this page
 };
 
-// One entry of the change feed: spans in commit order, each with its feed cursor.
+// One entry of the change feed, with its feed cursor: an opaque token (SQLite: the rowid;
+// PostgreSQL: "<xid>.<n>"). changes(cursor) resumes right after that entry; the empty cursor
+// means "from the beginning".
 template <class Span>
 struct change {
-  std::int64_t cursor = 0;
+  std::string cursor;
   Span span;
 };
 

@@ -151,8 +151,10 @@ class ledger {
     for (const auto& s : page->spans) LOGLINE_TRY_VOID(check_read(s));
     return page;
   }
-  // The change feed: visible spans committed after `after`, in commit order, with their cursor.
-  result<std::vector<change<Span>>> changes(std::int64_t after, std::size_t limit = 256) {
+  // The change feed: visible spans after feed cursor `after` (empty: from the beginning), in feed
+  // order, each with its cursor. No span is delivered twice or skipped, also under concurrent
+  // writers (docs/ledger.md, "Change feed").
+  result<std::vector<change<Span>>> changes(std::string_view after = {}, std::size_t limit = 256) {
     auto rows = store_.changes(after, limit, reader());
     if (!rows) return rows;
     for (const auto& c : *rows) LOGLINE_TRY_VOID(check_read(c.span));
@@ -218,6 +220,7 @@ class ledger {
   }
 
   const logline::identity* reader() const { return is_tenant_isolated ? &options_.identity : nullptr; }
+  const logline::identity* writer() const { return is_tenant_isolated ? &options_.identity : nullptr; }
 
   // After reading: the stored hash must match the content.
   result<void> check_read(const Span& s) const {
@@ -357,7 +360,7 @@ class ledger {
     LOGLINE_TRY_VOID(check_can_sign());
     bool fresh = false;
     LOGLINE_TRY_VOID(prepare(span, fresh));
-    return store_.write([&](typename store_type::transaction& tx) -> result<Span> {
+    return store_.write(writer(), [&](typename store_type::transaction& tx) -> result<Span> {
       batch_state st;
       LOGLINE_TRY_VOID(place(span, fresh, next_version, tx, st));
       sign(span);
@@ -375,7 +378,7 @@ class ledger {
       if (auto r = prepare(spans[i], f); !r) return with_context(r.error(), batch_prefix(i));
       fresh[i] = f;
     }
-    return store_.write([&](typename store_type::transaction& tx) -> result<std::vector<Span>> {
+    return store_.write(writer(), [&](typename store_type::transaction& tx) -> result<std::vector<Span>> {
       batch_state st;
       const std::size_t n = spans.size();
       auto place_one = [&](std::size_t i) -> result<void> {

@@ -324,6 +324,7 @@ struct column {
   column_kind kind;
   bool nullable;
   std::size_t hex_length;  // for column_kind::hex
+  bool int32;              // for column_kind::integer: std::int32_t (else std::int64_t)
   bool (*is_null)(const Span&);
   void (*bind)(const Span&, value_sink&);
   result<void> (*read)(Span&, value_source&);   // source is not null
@@ -378,6 +379,7 @@ column<Span> make_column() {
   c.kind = traits::kind;
   c.nullable = nullable;
   if constexpr (traits::kind == column_kind::hex) c.hex_length = traits::hex_length;
+  c.int32 = std::same_as<V, std::int32_t>;
   if constexpr (nullable) {
     c.is_null = [](const Span& s) {
       const auto& m = member<const Span, I>(s);

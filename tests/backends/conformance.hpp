@@ -6,8 +6,13 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
+
+#include <cstdlib>
+#include <stdexcept>
 
 #include <logline/logline.hpp>
+#include <logline/postgres.hpp>
 #include <logline/sqlite.hpp>
 
 namespace conformance {
@@ -37,6 +42,63 @@ struct sqlite_file {
     LOGLINE_TRY_VOID(db->exec("DROP TRIGGER IF EXISTS \"" + table + "_no_update\""));
     return db->exec("DROP TRIGGER IF EXISTS \"" + table + "_no_delete\"");
   }
+  // A stored value that logline cannot decode (the column is TEXT: anything goes).
+  static std::string undecodable_at() { return "at = '2025-13-45T99:99:99.999Z'"; }
+  static std::string uuid_type() { return "TEXT"; }
+  // How the DDL spells three columns of billing::payment (user_span_test.cpp).
+  static std::vector<std::string> payment_columns() {
+    return {"\"amount_cents\" INTEGER NOT NULL", "\"fx_rate\" REAL NOT NULL", "\"refunded\" INTEGER NOT NULL DEFAULT 0"};
+  }
+};
+
+// The PostgreSQL server of `make test` (scripts/pg-cluster.sh): LOGLINE_TEST_PG_DSN connects as
+// the owner role, LOGLINE_TEST_PG_APP_DSN as a member of logline_app. A missing variable fails
+// the test: PostgreSQL cases are never skipped.
+inline std::string pg_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v)
+    throw std::runtime_error(std::string(name) + " is not set: the PostgreSQL tests need the cluster of `make test` (scripts/pg-cluster.sh)");
+  return v;
+}
+
+// A fresh schema in the test database, dropped afterwards. The ledger connects as the
+// application role; migrations, verify, export and the raw SQL of tamper tests run as the owner.
+struct postgres_schema {
+  using backend = logline::postgres::backend;
+  static constexpr const char* name = "postgres";
+  std::string schema, owner_dsn, app_dsn;
+  std::unique_ptr<logline::postgres::database> db;
+  std::unique_ptr<logline::postgres::connection> owner;
+
+  postgres_schema() {
+    std::random_device rd;
+    schema = "t_" + std::to_string(rd()) + std::to_string(rd());
+    owner_dsn = pg_env("LOGLINE_TEST_PG_DSN") + " options=-csearch_path=" + schema;
+    app_dsn = pg_env("LOGLINE_TEST_PG_APP_DSN") + " options=-csearch_path=" + schema;
+    owner = logline::postgres::connection::open(owner_dsn).value();
+    owner->exec("CREATE SCHEMA " + schema + "; GRANT USAGE ON SCHEMA " + schema + " TO logline_app").value();
+    db = connect();
+  }
+  ~postgres_schema() {
+    db.reset();
+    (void)owner->exec("DROP SCHEMA " + schema + " CASCADE");
+  }
+  logline::postgres::database& database() { return *db; }
+  std::unique_ptr<logline::postgres::database> connect() {
+    return logline::postgres::database::open(app_dsn, {.pool_size = 4, .owner = owner_dsn}).value();
+  }
+  logline::result<void> exec_raw(const std::string& sql) { return owner->exec(sql); }
+  // As the table owner: the append-only triggers off, and row-level security no longer forced
+  // on the owner (who then bypasses it).
+  logline::result<void> drop_append_only_guards(const std::string& table) {
+    return owner->exec("ALTER TABLE \"" + table + "\" DISABLE TRIGGER USER; ALTER TABLE \"" + table + "\" NO FORCE ROW LEVEL SECURITY");
+  }
+  // A stored value that logline cannot decode (jsonb keeps a number no double can hold).
+  static std::string undecodable_at() { return "metadata = '{\"amount\": 1e400}'"; }
+  static std::string uuid_type() { return "uuid"; }
+  static std::vector<std::string> payment_columns() {
+    return {"\"amount_cents\" bigint NOT NULL", "\"fx_rate\" double precision NOT NULL", "\"refunded\" boolean NOT NULL DEFAULT false"};
+  }
 };
 
 template <class Backend>
@@ -58,4 +120,4 @@ inline logline::universal_span make_span(std::string entity_type = "note", std::
 
 }  // namespace conformance
 
-#define LOGLINE_BACKENDS conformance::sqlite_file
+#define LOGLINE_BACKENDS conformance::sqlite_file, conformance::postgres_schema

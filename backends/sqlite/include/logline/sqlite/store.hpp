@@ -240,9 +240,11 @@ class store {
     store& s_;
   };
 
-  // Runs fn(transaction&) -> result<R> inside one write transaction: all or nothing.
+  // Runs fn(transaction&) -> result<R> inside one write transaction: all or nothing. `who` is
+  // the writer's identity (SQLite checks it in the library, before this is called).
   template <class F>
-  auto write(F&& fn) -> decltype(fn(std::declval<transaction&>())) {
+  auto write(const identity* who, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
+    (void)who;
     std::lock_guard lock(db_->mutex());
     if (auto r = db_->exec("BEGIN IMMEDIATE"); !r) return std::move(r).error();
     transaction tx(*this);
@@ -358,7 +360,13 @@ class store {
 
   // Spans committed after feed position `after`, in commit order (SQLite: rowid order; writers
   // are serialized, so a rowid can never become visible after a larger one).
-  result<std::vector<change<Span>>> changes(std::int64_t after, std::size_t limit, const identity* who) {
+  result<std::vector<change<Span>>> changes(std::string_view cursor, std::size_t limit, const identity* who) {
+    std::int64_t after = 0;
+    if (!cursor.empty()) {
+      if (cursor.size() > 18 || cursor.find_first_not_of("0123456789") != std::string_view::npos)
+        return make_error(errc::invalid_argument, "malformed feed cursor '" + std::string(cursor.substr(0, 40)) + "'");
+      after = std::stoll(std::string(cursor));
+    }
     std::lock_guard lock(db_->mutex());
     auto st = cached("SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" + visible(who) +
                            " ORDER BY rowid LIMIT :limit");
@@ -373,7 +381,7 @@ class store {
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) return db_->last_error(rc, "reading the change feed");
       change<Span> c;
-      c.cursor = sqlite3_column_int64(s, 0);
+      c.cursor = std::to_string(sqlite3_column_int64(s, 0));
       LOGLINE_TRY_VOID(decode(s, 1, c.span));
       out.push_back(std::move(c));
     }

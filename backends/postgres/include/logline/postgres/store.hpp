@@ -1,0 +1,977 @@
+#pragma once
+// The PostgreSQL store of one span type: DDL derived from the schema and the policies (tables,
+// indexes, append-only triggers, row-level security, the notify trigger), recorded migrations,
+// and the operations the ledger needs.
+//
+// Tenancy is enforced twice: by row-level security (FORCE ROW LEVEL SECURITY; the identity is set
+// per transaction with set_config('app.user_id', $1, true)), which holds for every client of the
+// database, and by the same conditions in the library's own queries.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/blake3.hpp"
+#include "logline/json.hpp"
+#include "logline/policy/tenant_isolated.hpp"
+#include "logline/postgres/database.hpp"
+#include "logline/schema.hpp"
+
+namespace logline::postgres {
+
+// The group role that application logins are members of (GRANTs and policies name it).
+inline constexpr std::string_view application_role = "logline_app";
+// The notification channel of the change feed (DESIGN §6).
+inline constexpr std::string_view feed_channel = "timeline_updates";
+
+namespace detail {
+
+inline std::string quote(std::string_view name) { return "\"" + std::string(name) + "\""; }
+
+inline std::string column_type(column_kind k, bool int32) {
+  switch (k) {
+    case column_kind::integer: return int32 ? "integer" : "bigint";
+    case column_kind::boolean: return "boolean";
+    case column_kind::real: return "double precision";
+    case column_kind::uuid: return "uuid";
+    case column_kind::timestamp: return "timestamptz";
+    case column_kind::json: return "jsonb";
+    case column_kind::uuid_list: return "uuid[]";
+    default: return "text";
+  }
+}
+
+// Turns the values the schema binds (logline's text spellings) into PostgreSQL text input.
+class row_encoder final : public value_sink {
+ public:
+  explicit row_encoder(params& out) noexcept : out_(out) {}
+  void kind(column_kind k) noexcept { kind_ = k; }
+  void null() override { out_.add_null(); }
+  void integer(std::int64_t v) override {
+    if (kind_ == column_kind::boolean) out_.add(std::string_view(v ? "true" : "false"));
+    else out_.add(v);
+  }
+  void real(double v) override {
+    std::string t;
+    write_canonical_number(t, v);
+    out_.add(std::string_view(t));
+  }
+  void text(std::string_view v) override {
+    if (kind_ == column_kind::timestamp && v.size() == 24 && v.substr(0, 4) == "0000") {
+      // Year 0 (ISO 8601) is 1 BC for PostgreSQL.
+      std::string t = "0001";
+      t += v.substr(4);
+      t += " BC";
+      out_.add(std::string_view(t));
+    } else if (kind_ == column_kind::uuid_list) {
+      // ["u1","u2"] (as logline writes it) -> {u1,u2}
+      std::string t;
+      t.reserve(v.size());
+      for (char c : v) {
+        if (c == '[') t += '{';
+        else if (c == ']') t += '}';
+        else if (c != '"') t += c;
+      }
+      out_.add(std::string_view(t));
+    } else {
+      out_.add(v);
+    }
+  }
+
+ private:
+  params& out_;
+  column_kind kind_ = column_kind::text;
+};
+
+// One value of a result row, handed to the schema in logline's spellings.
+class cell final : public value_source {
+ public:
+  cell(const pg_result& r, int row) noexcept : r_(r), row_(row) {}
+  void at(int column, column_kind kind) noexcept {
+    col_ = column;
+    kind_ = kind;
+  }
+  // JSON columns come back as canonical JSON (verification) instead of PostgreSQL's jsonb text.
+  void canonical_json(bool on) noexcept { canonical_json_ = on; }
+  bool is_null() override { return r_.is_null(row_, col_); }
+  bool is_integer() override { return kind_ == column_kind::integer || kind_ == column_kind::boolean; }
+  std::int64_t integer() override {
+    const auto t = r_.text(row_, col_);
+    if (kind_ == column_kind::boolean) return !t.empty() && t[0] == 't' ? 1 : 0;
+    return std::strtoll(t.data(), nullptr, 10);
+  }
+  double real() override { return std::strtod(r_.text(row_, col_).data(), nullptr); }
+  std::string_view text() override {
+    const auto t = r_.text(row_, col_);
+    switch (kind_) {
+      case column_kind::timestamp: {  // selected as milliseconds since the epoch
+        const timestamp ts{std::strtoll(t.data(), nullptr, 10)};
+        buf_.clear();
+        if (ts.unix_ms < timestamp::min_ms || ts.unix_ms > timestamp::max_ms) buf_ = "out of range: " + std::string(t);
+        else ts.append_to(buf_);
+        return buf_;
+      }
+      case column_kind::uuid_list: {  // {u1,u2} -> ["u1","u2"]
+        buf_.assign("[");
+        std::string_view inner = t.size() >= 2 ? t.substr(1, t.size() - 2) : std::string_view();
+        bool first = true;
+        while (!inner.empty()) {
+          const auto comma = inner.find(',');
+          const auto item = inner.substr(0, comma);
+          if (!first) buf_ += ',';
+          first = false;
+          if (item == "NULL") buf_ += "null";
+          else buf_.append("\"").append(item).append("\"");
+          if (comma == std::string_view::npos) break;
+          inner.remove_prefix(comma + 1);
+        }
+        buf_ += ']';
+        return buf_;
+      }
+      case column_kind::json:
+        if (canonical_json_) {
+          if (auto j = parse_json(t)) {
+            buf_.clear();
+            write_canonical(buf_, *j);
+            return buf_;
+          }
+        }
+        return t;
+      default: return t;
+    }
+  }
+
+ private:
+  const pg_result& r_;
+  int row_;
+  int col_ = 0;
+  column_kind kind_ = column_kind::text;
+  bool canonical_json_ = false;
+  std::string buf_;
+};
+
+// COPY text format: tab-separated, \N for null, backslash escapes.
+inline void append_copy_value(std::string& out, std::string_view v) {
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
+// A 64-bit advisory lock key for a chain (hash collisions only serialize more).
+inline std::int64_t chain_lock_key(std::string_view table, const std::optional<std::string>& tenant) {
+  std::string k = "logline-chain:";
+  k += table;
+  if (tenant) k.append(":t:").append(*tenant);
+  else k += ":null";
+  const auto h = blake3(k);
+  std::int64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = static_cast<std::int64_t>((static_cast<std::uint64_t>(v) << 8) | h[i]);
+  return v;
+}
+
+}  // namespace detail
+
+template <class Span>
+class store {
+  using schema_t = schema<Span>;
+
+ public:
+  store(database& db, table_options options) : db_(&db), options_(options) { build_sql(); }
+
+  const table_options& options() const noexcept { return options_; }
+  database& db() const noexcept { return *db_; }
+
+  static bool row_security(const table_options& o) { return o.tenancy && has_tenancy_columns<Span>; }
+  static bool per_tenant_chain(const table_options& o) { return o.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id"); }
+
+  // The DDL for this span type and policy set (what sql/postgres/ checks in for the universal
+  // span). Every statement is idempotent: running the script twice changes nothing.
+  static std::string ddl(const table_options& o) {
+    const auto& cols = schema_t::columns();
+    const std::string tn(schema_t::table_name);
+    const std::string t = detail::quote(tn);
+    const std::string app(application_role);
+    auto has = [&](std::string_view n) { return schema_t::has_column(n); };
+    auto kind_of = [&](std::string_view n) { return cols[schema_t::index_of(n)].kind; };
+    std::string s;
+    s += "-- logline: table " + tn + " (generated from the span type; do not edit)\n";
+    s += "DO $$ BEGIN\n  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '" + app + "') THEN CREATE ROLE " + app +
+         " NOLOGIN; END IF;\nEND $$;\n";
+    s += "CREATE TABLE IF NOT EXISTS " + t + " (\n";
+    for (const auto& c : cols) {
+      const std::string q = detail::quote(c.name);
+      s += "  " + q + " " + detail::column_type(c.kind, c.int32);
+      if (!c.nullable) s += " NOT NULL";
+      switch (c.kind) {
+        case column_kind::visibility:
+          if (!c.nullable) s += " DEFAULT 'private'";
+          s += " CHECK (" + q + " IN ('private', 'tenant', 'public'))";
+          break;
+        case column_kind::boolean:
+          if (!c.nullable) s += " DEFAULT false";
+          break;
+        case column_kind::hex: s += " CHECK (length(" + q + ") = " + std::to_string(c.hex_length) + ")"; break;
+        default: break;
+      }
+      if (c.name == "seq" || c.name == "chain_position" || c.name == "duration_ms") s += " CHECK (" + q + " >= 0)";
+      s += ",\n";
+    }
+    // Feed position (DESIGN §6): the inserting transaction and an insertion counter.
+    s += "  \"logline_xid\" xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),\n";
+    s += "  \"logline_feed\" bigint GENERATED ALWAYS AS IDENTITY,\n";
+    s += "  PRIMARY KEY (\"id\", \"seq\")\n);\n";
+    auto index = [&](std::string_view suffix, std::string_view body, bool unique = false) {
+      s += std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX IF NOT EXISTS " + detail::quote(tn + "_" + std::string(suffix)) +
+           " ON " + t + " " + std::string(body) + ";\n";
+    };
+    if (has("at")) index("at", "(\"at\" DESC)");
+    if (has("entity_type") && has("at")) index("entity_type_at", "(\"entity_type\", \"at\" DESC)");
+    if (has("owner_id") && has("tenant_id")) index("owner_tenant", "(\"owner_id\", \"tenant_id\")");
+    if (has("trace_id")) index("trace", "(\"trace_id\")");
+    if (has("parent_id")) index("parent", "(\"parent_id\")");
+    if (has("related_to") && kind_of("related_to") == column_kind::uuid_list) index("related_to", "USING gin (\"related_to\")");
+    if (has("metadata") && kind_of("metadata") == column_kind::json) index("metadata", "USING gin (\"metadata\")");
+    if (has("parent_id") && has("entity_type") && has("status"))
+      index("one_scheduled_request", "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
+    if (o.chained) {
+      if (per_tenant_chain(o)) index("chain", "(\"tenant_id\", \"chain_position\") NULLS NOT DISTINCT", true);
+      else index("chain", "(\"chain_position\")", true);
+    }
+    index("feed", "(\"logline_xid\", \"logline_feed\")");
+
+    for (const auto& stmt : guard_statements(o)) s += stmt + "\n";
+
+    // Change feed: key fields only (never the row: 8000-byte limit, and NOTIFY ignores RLS).
+    s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_notify") +
+         "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM pg_catalog.pg_notify('" + std::string(feed_channel) +
+         "', pg_catalog.json_build_object('table', TG_TABLE_NAME";
+    for (const char* f : {"id", "seq", "entity_type", "tenant_id", "owner_id", "visibility", "at"})
+      if (has(f)) s += ", '" + std::string(f) + "', NEW." + detail::quote(f);
+    if (has("chain_position")) s += ", 'position', NEW.\"chain_position\"";
+    s += ", 'cursor', NEW.\"logline_xid\"::text || '.' || NEW.\"logline_feed\")::text);\n  RETURN NULL;\nEND $$;\n";
+    s += "CREATE OR REPLACE TRIGGER " + detail::quote(tn + "_notify") + " AFTER INSERT ON " + t +
+         " FOR EACH ROW EXECUTE FUNCTION " + detail::quote(tn + "_notify") + "();\n";
+
+    // Writers cannot see every row under RLS, but must find the chain head and the latest
+    // version: two functions that run as the owner and reveal only that.
+    if (o.chained) {
+      s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_lock_chain") +
+           "(lock_key bigint, chain_tenant text)\n  RETURNS TABLE (head_position bigint, head_hash text)\n"
+           "  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$\nBEGIN\n"
+           "  PERFORM pg_catalog.pg_advisory_xact_lock(lock_key);\n";
+      const std::string pick = "  RETURN QUERY SELECT r.\"chain_position\", r.\"curr_hash\" FROM " + t + " r";
+      const std::string order = " ORDER BY r.\"chain_position\" DESC LIMIT 1;\n";
+      if (per_tenant_chain(o)) {
+        s += "  IF chain_tenant IS NULL THEN\n  " + pick + " WHERE r.\"tenant_id\" IS NULL" + order + "  ELSE\n  " + pick +
+             " WHERE r.\"tenant_id\" = chain_tenant" + order + "  END IF;\n";
+      } else {
+        s += pick + order;
+      }
+      s += "END $$;\n";
+    }
+    s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_max_seq") +
+         "(span_id uuid) RETURNS integer\n  LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT max(\"seq\") FROM " +
+         t + " WHERE \"id\" = span_id $$;\n";
+
+    if (row_security(o)) {
+      const std::string user = "NULLIF(current_setting('app.user_id', true), '')";
+      const std::string tenant = "NULLIF(current_setting('app.tenant_id', true), '')";
+      auto policy = [&](std::string_view suffix, std::string_view body) {
+        const std::string name = detail::quote(tn + "_" + std::string(suffix));
+        s += "DROP POLICY IF EXISTS " + name + " ON " + t + ";\n";
+        s += "CREATE POLICY " + name + " ON " + t + " " + std::string(body) + ";\n";
+      };
+      // DESIGN §5: the rules of logline::may_read / may_write.
+      policy("read", "FOR SELECT USING (\"owner_id\" = " + user + " OR \"visibility\" = 'public' OR (\"tenant_id\" = " + tenant +
+                         " AND \"visibility\" = 'tenant'))");
+      policy("write", "FOR INSERT WITH CHECK (\"owner_id\" = " + user + " AND (\"tenant_id\" IS NULL OR \"tenant_id\" = " + tenant + "))");
+      // The owner (who runs this) reads everything: verification and export are its tasks.
+      policy("owner_read", "FOR SELECT TO CURRENT_USER USING (true)");
+    }
+    s += "GRANT SELECT, INSERT ON " + t + " TO " + app + ";\n";
+    s += "REVOKE UPDATE, DELETE, TRUNCATE ON " + t + " FROM " + app + ";\n";
+    return s;
+  }
+
+  // The guards: statement-level triggers that refuse UPDATE, DELETE and TRUNCATE (statement
+  // level, so that they fire even when row-level security leaves no row to change), and row-level
+  // security switched on and forced. Idempotent; re-applied when a ledger opens.
+  static std::vector<std::string> guard_statements(const table_options& o) {
+    std::vector<std::string> out;
+    const std::string tn(schema_t::table_name);
+    const std::string t = detail::quote(tn);
+    if (o.append_only) {
+      const std::string fn = detail::quote(tn + "_refuse_change");
+      out.push_back("CREATE OR REPLACE FUNCTION " + fn +
+                    "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  RAISE EXCEPTION 'logline: spans are append-only; % refused', TG_OP "
+                    "USING ERRCODE = 'insufficient_privilege';\nEND $$;");
+      for (std::string op : {"UPDATE", "DELETE", "TRUNCATE"}) {
+        std::string lower = op;
+        for (auto& ch : lower) ch = static_cast<char>(ch - 'A' + 'a');
+        const std::string name = detail::quote(tn + "_no_" + lower);
+        out.push_back("CREATE OR REPLACE TRIGGER " + name + " BEFORE " + op + " ON " + t + " FOR EACH STATEMENT EXECUTE FUNCTION " + fn + "();");
+        out.push_back("ALTER TABLE " + t + " ENABLE TRIGGER " + name + ";");
+      }
+    }
+    if (row_security(o)) {
+      out.push_back("ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY;");
+      out.push_back("ALTER TABLE " + t + " FORCE ROW LEVEL SECURITY;");
+    }
+    return out;
+  }
+  // SQL that returns true when every guard is in place.
+  static std::string guards_check_sql(const table_options& o) {
+    const std::string tn(schema_t::table_name);
+    std::string s = "SELECT true";
+    if (o.append_only)
+      s += " AND (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" + detail::quote(tn) + "'::regclass AND tgenabled <> 'D' AND tgname IN ('" +
+           tn + "_no_update', '" + tn + "_no_delete', '" + tn + "_no_truncate')) = 3";
+    if (row_security(o))
+      s += " AND (SELECT relrowsecurity AND relforcerowsecurity FROM pg_catalog.pg_class WHERE oid = '" + detail::quote(tn) + "'::regclass)";
+    return s;
+  }
+
+  // Creates the schema if it is not recorded yet (in one transaction, under an advisory lock so
+  // that concurrent openers wait), records it in logline_migrations, and refuses a table made
+  // for another span schema or policy set. A recorded migration is not run again.
+  result<void> migrate() {
+    auto c = db_->acquire_owner();
+    if (!c) return std::move(c).error();
+    connection& conn = **c;
+    const std::string sql = ddl(options_);
+    const std::string fingerprint = blake3_hex(sql);
+    const std::string name(schema_t::table_name);
+    auto fail = [&](error_info e) -> result<void> {
+      if (!conn.broken()) (void)conn.exec("ROLLBACK");
+      return e;
+    };
+    LOGLINE_TRY_VOID(conn.exec("BEGIN", "migrating"));
+    if (auto r = conn.query_once("SELECT pg_catalog.pg_advisory_xact_lock(7306080117256126464)", {}, "migrating"); !r) return fail(r.error());
+    auto exists = conn.query_once("SELECT pg_catalog.to_regclass('logline_migrations') IS NOT NULL", {}, "migrating");
+    if (!exists) return fail(exists.error());
+    if (exists->text(0, 0) == "t") {
+      auto rec = conn.query_once("SELECT ddl_blake3 FROM logline_migrations WHERE name = $1", params().add(name), "reading logline_migrations");
+      if (!rec) return fail(rec.error());
+      if (rec->rows() == 1) {
+        if (rec->text(0, 0) != fingerprint)
+          return fail(make_error(errc::storage_error, "table '" + name + "' was created for another span schema or policy set (DDL fingerprint differs)"));
+        // Guards removed outside logline are put back (this needs the owner).
+        auto intact = conn.query_once(guards_check_sql(options_), {}, "checking the append-only guards");
+        if (!intact) return fail(intact.error());
+        if (intact->text(0, 0) != "t") {
+          for (const auto& stmt : guard_statements(options_))
+            if (auto r = conn.exec(stmt, "restoring the guards of '" + name + "'"); !r)
+              return fail(with_context(r.error(), "the append-only triggers or row-level security of '" + name +
+                                                      "' were switched off; open the ledger with open_options.owner to restore them: "));
+        }
+        return conn.exec("COMMIT", "migrating");
+      }
+    }
+    const std::string record =
+        "CREATE TABLE IF NOT EXISTS logline_migrations (\n  name text PRIMARY KEY,\n  ddl_blake3 text NOT NULL,\n  ddl text NOT NULL,\n"
+        "  applied_at timestamptz NOT NULL DEFAULT now(),\n  applied_by text NOT NULL DEFAULT current_user\n);\nGRANT SELECT ON logline_migrations TO " +
+        std::string(application_role) + ";\n";
+    auto hint = [&](error_info e) {
+      if (!(e == errc::permission_denied)) return e;
+      return with_context(e, "migrating table '" + name + "' (open the database with open_options.owner, the role that owns the tables): ");
+    };
+    if (auto r = conn.exec(sql, "creating table '" + name + "'"); !r) return fail(hint(r.error()));
+    if (auto r = conn.exec(record, "creating logline_migrations"); !r) return fail(hint(r.error()));
+    auto ins = conn.query_once("INSERT INTO logline_migrations (name, ddl_blake3, ddl) VALUES ($1, $2, $3)",
+                               params().add(name).add(std::string_view(fingerprint)).add(std::string_view(sql)), "recording the migration");
+    if (!ins) return fail(ins.error());
+    return conn.exec("COMMIT", "migrating");
+  }
+
+  // ---- writing ---------------------------------------------------------------------------
+  // A write transaction. Statements are sent in as few round trips as possible: BEGIN and the
+  // identity go with the first query; inserts are buffered and sent with COMMIT (one INSERT, a
+  // multi-row INSERT under row-level security, else COPY).
+  class transaction {
+   public:
+    transaction(store& s, connection& c, const identity* who) : s_(s), c_(c) {
+      if (row_security(s_.options_) && who) {
+        identity_.add(std::string_view(who->user_id)).add(std::string_view(who->tenant_id.value_or("")));
+        has_identity_ = true;
+      }
+    }
+
+    result<std::optional<std::int32_t>> max_seq(const uuid& id) {
+      params p;
+      p.add(std::string_view(id.to_string()));
+      auto r = run(s_.max_seq_sql_, p, "reading the latest version");
+      if (!r) return std::move(r).error();
+      if (r->rows() != 1 || r->is_null(0, 0)) return std::optional<std::int32_t>();
+      return std::optional<std::int32_t>(static_cast<std::int32_t>(r->integer(0, 0)));
+    }
+
+    // Locks the chain a span belongs to (pg_advisory_xact_lock, held to the end of the
+    // transaction) and returns its head.
+    result<std::optional<chain_head>> head(const std::optional<std::string>& tenant) {
+      const bool per_tenant = per_tenant_chain(s_.options_);
+      params p;
+      p.add(detail::chain_lock_key(schema_t::table_name, per_tenant ? tenant : std::nullopt));
+      if (per_tenant) p.add(tenant);
+      else p.add_null();
+      auto r = run(s_.lock_chain_sql_, p, "locking the chain");
+      if (!r) return std::move(r).error();
+      if (r->rows() == 0) return std::optional<chain_head>();
+      chain_head h;
+      h.position = r->integer(0, 0);
+      if (r->is_null(0, 1)) return make_error(errc::integrity_violation, "the chain head has no curr_hash");
+      auto d = digest::parse(r->text(0, 1));
+      if (!d) return make_error(errc::integrity_violation, "the chain head's curr_hash is corrupt: " + d.error().message());
+      h.hash = *d;
+      return std::optional<chain_head>(h);
+    }
+
+    result<void> insert(const Span& span) {
+      detail::row_encoder enc(pending_);
+      for (const auto& c : schema_t::columns()) {
+        enc.kind(c.kind);
+        c.bind(span, enc);
+      }
+      pending_ids_.push_back(span.id);
+      pending_seqs_.push_back(span.seq);
+      return {};
+    }
+
+    // Sends what is buffered and commits.
+    result<void> commit() {
+      std::vector<connection::step> steps;
+      add_prelude(steps);
+      const std::size_t n = pending_ids_.size();
+      const std::size_t width = schema_t::size;
+      std::vector<params> chunks;
+      if (n > 1 && !row_security(s_.options_)) {
+        // COPY cannot run in a pipeline: send the prelude first.
+        if (!steps.empty()) LOGLINE_TRY_VOID(send(steps, "beginning the transaction"));
+        steps.clear();
+        std::string data;
+        data.reserve(n * width * 24);
+        for (std::size_t row = 0; row < n; ++row) {
+          for (std::size_t i = 0; i < width; ++i) {
+            if (i) data += '\t';
+            const std::size_t k = row * width + i;
+            if (pending_.is_null(k)) data += "\\N";
+            else detail::append_copy_value(data, pending_.value(k));
+          }
+          data += '\n';
+        }
+        std::string context;
+        if (auto r = c_.copy_in(s_.copy_sql_, data, "inserting the batch", &context); !r) return locate(r.error(), context);
+      } else if (n == 1) {
+        steps.push_back({&s_.insert_sql_, &pending_});
+      } else if (n > 1) {
+        // Row-level security forbids COPY FROM: multi-row INSERTs of up to chunk_rows rows.
+        for (std::size_t at = 0; at < n; at += chunk_rows) {
+          const std::size_t rows = std::min(chunk_rows, n - at);
+          params p;
+          for (std::size_t k = at * width; k < (at + rows) * width; ++k) {
+            if (pending_.is_null(k)) p.add_null();
+            else p.add(std::string_view(pending_.value(k)));
+          }
+          chunks.push_back(std::move(p));
+        }
+        for (std::size_t i = 0; i < chunks.size(); ++i) {
+          const std::size_t rows = std::min(chunk_rows, n - i * chunk_rows);
+          steps.push_back({&s_.multi_insert_sql(rows), &chunks[i]});
+        }
+      }
+      static const std::string commit_sql = "COMMIT";
+      static const params none;
+      if (began_ || !steps.empty()) steps.push_back({&commit_sql, &none});
+      if (steps.empty()) return {};
+      auto r = c_.pipeline(steps, "committing");
+      if (!r) return r.error() == errc::version_conflict && n == 1 ? conflict(0, r.error()) : std::move(r).error();
+      return {};
+    }
+
+    void abort() {
+      if (began_ && !c_.broken()) (void)c_.exec("ROLLBACK");
+    }
+
+   private:
+    static constexpr std::size_t chunk_rows = 500;
+
+    void add_prelude(std::vector<connection::step>& steps) {
+      static const std::string begin_sql = "BEGIN";
+      static const std::string identity_sql = "SELECT pg_catalog.set_config('app.user_id', $1, true), pg_catalog.set_config('app.tenant_id', $2, true)";
+      static const params none;
+      if (began_) return;
+      began_ = true;
+      steps.push_back({&begin_sql, &none});
+      if (has_identity_) steps.push_back({&identity_sql, &identity_});
+    }
+    result<void> send(std::vector<connection::step>& steps, std::string_view what) {
+      auto r = c_.pipeline(steps, what);
+      if (!r) return std::move(r).error();
+      return {};
+    }
+    result<pg_result> run(const std::string& sql, const params& p, std::string_view what) {
+      std::vector<connection::step> steps;
+      add_prelude(steps);
+      steps.push_back({&sql, &p});
+      auto r = c_.pipeline(steps, what);
+      if (!r) return std::move(r).error();
+      return std::move(r->back());
+    }
+    error_info conflict(std::size_t i, const error_info& e) const {
+      return make_error(errc::version_conflict, "span " + pending_ids_[i].to_string() + " version " + std::to_string(pending_seqs_[i]) +
+                                                    " already exists (" + e.message() + ")");
+    }
+    // COPY names the failing line in its context ("COPY t, line 3: ..."): name the span.
+    error_info locate(const error_info& e, const std::string& context) const {
+      const auto at = context.find(", line ");
+      if (at == std::string::npos) return e;
+      const std::size_t line = std::strtoull(context.c_str() + at + 7, nullptr, 10);
+      if (line == 0 || line > pending_ids_.size()) return e;
+      return with_context(e, "span #" + std::to_string(line - 1) + " of the batch (" + pending_ids_[line - 1].to_string() + " version " +
+                                 std::to_string(pending_seqs_[line - 1]) + "): ");
+    }
+
+    store& s_;
+    connection& c_;
+    params identity_;
+    bool has_identity_ = false;
+    bool began_ = false;
+    params pending_;  // schema_t::size values per buffered row
+    std::vector<uuid> pending_ids_;
+    std::vector<std::int32_t> pending_seqs_;
+  };
+
+  // Runs fn(transaction&) -> result<R> inside one transaction as `who`: all or nothing.
+  template <class F>
+  auto write(const identity* who, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
+    auto c = db_->acquire();
+    if (!c) return std::move(c).error();
+    transaction tx(*this, **c, who);
+    auto out = fn(tx);
+    if (!out) {
+      tx.abort();
+      return out;
+    }
+    if (auto r = tx.commit(); !r) {
+      tx.abort();
+      return std::move(r).error();
+    }
+    db_->notify_commit();
+    return out;
+  }
+
+  // ---- reading ---------------------------------------------------------------------------
+  result<std::optional<Span>> latest(const uuid& id, const identity* who) {
+    params p;
+    p.add(std::string_view(id.to_string()));
+    return one(select_ + " WHERE \"id\" = $1" + visible(who, 2) + " ORDER BY \"seq\" DESC LIMIT 1", p, who);
+  }
+  result<std::optional<Span>> version(const uuid& id, std::int32_t seq, const identity* who) {
+    params p;
+    p.add(std::string_view(id.to_string())).add(std::int64_t{seq});
+    return one(select_ + " WHERE \"id\" = $1 AND \"seq\" = $2" + visible(who, 3), p, who);
+  }
+  result<std::vector<Span>> history(const uuid& id, const identity* who) {
+    params p;
+    p.add(std::string_view(id.to_string()));
+    add_identity(p, who);
+    auto r = read(select_ + " WHERE \"id\" = $1" + visible(who, 2) + " ORDER BY \"seq\"", p, who);
+    if (!r) return std::move(r).error();
+    return collect(*r, 0);
+  }
+
+  result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
+    if (q.limit < 1 || q.limit > timeline_query::max_limit)
+      return make_error(errc::invalid_argument, "limit must be between 1 and " + std::to_string(timeline_query::max_limit));
+    if (!schema_t::has_column("at")) return make_error(errc::invalid_argument, "the timeline needs an `at` column");
+    params p;
+    std::string where = " WHERE true";
+    auto next = [&] { return "$" + std::to_string(p.size()); };
+    struct text_filter {
+      const char* column;
+      const std::optional<std::string>* value;
+    };
+    const text_filter filters[] = {{"entity_type", &q.entity_type}, {"status", &q.status}, {"owner_id", &q.owner_id},
+                                   {"tenant_id", &q.tenant_id}, {"trace_id", &q.trace_id}};
+    for (const auto& f : filters) {
+      if (!*f.value) continue;
+      if (!schema_t::has_column(f.column)) return make_error(errc::invalid_argument, std::string("no column '") + f.column + "' to filter on");
+      p.add(std::string_view(**f.value));
+      where += " AND " + detail::quote(f.column) + " = " + next();
+    }
+    if (q.parent_id) {
+      if (!schema_t::has_column("parent_id")) return make_error(errc::invalid_argument, "no column 'parent_id' to filter on");
+      p.add(std::string_view(q.parent_id->to_string()));
+      where += " AND \"parent_id\" = " + next() + "::uuid";
+    }
+    if (q.visibility) {
+      if (!schema_t::has_column("visibility")) return make_error(errc::invalid_argument, "no column 'visibility' to filter on");
+      p.add(to_string(*q.visibility));
+      where += " AND \"visibility\" = " + next();
+    }
+    if (q.since) {
+      p.add(std::string_view(pg_time(*q.since)));
+      where += " AND \"at\" >= " + next() + "::timestamptz";
+    }
+    if (q.until) {
+      p.add(std::string_view(pg_time(*q.until)));
+      where += " AND \"at\" < " + next() + "::timestamptz";
+    }
+    if (!q.cursor.empty()) {
+      // at|id|seq, as written below (the same cursor as on SQLite).
+      const auto p1 = q.cursor.find('|'), p2 = q.cursor.rfind('|');
+      bool ok = p1 != std::string::npos && p2 != p1;
+      std::optional<timestamp> at;
+      std::optional<uuid> id;
+      std::string seq;
+      if (ok) {
+        if (auto t = timestamp::parse(q.cursor.substr(0, p1))) at = *t;
+        if (auto u = uuid::parse(q.cursor.substr(p1 + 1, p2 - p1 - 1))) id = *u;
+        seq = q.cursor.substr(p2 + 1);
+        ok = at && id && !seq.empty() && seq.size() < 11 && seq.find_first_not_of("0123456789") == std::string::npos;
+      }
+      if (!ok) return make_error(errc::invalid_argument, "malformed cursor");
+      p.add(std::string_view(pg_time(*at)));
+      const std::string a = next();
+      p.add(std::string_view(id->to_string()));
+      const std::string b = next();
+      p.add(std::string_view(seq));
+      where += " AND (\"at\", \"id\", \"seq\") < (" + a + "::timestamptz, " + b + "::uuid, " + next() + "::integer)";
+    }
+    const std::string vis = visible(who, static_cast<int>(p.size()) + 1);
+    add_identity(p, who);
+    p.add(static_cast<std::int64_t>(q.limit) + 1);
+    auto r = read(select_ + where + vis + " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT " + next(), p, who);
+    if (!r) return std::move(r).error();
+    auto rows = collect(*r, 0);
+    if (!rows) return std::move(rows).error();
+    timeline_page<Span> page;
+    page.spans = std::move(*rows);
+    if (page.spans.size() > q.limit) {
+      page.spans.resize(q.limit);
+      const Span& last = page.spans.back();
+      if constexpr (requires { last.at; }) {
+        page.next_cursor = last.at.to_string() + "|" + last.id.to_string() + "|" + std::to_string(last.seq);
+      }
+    }
+    return page;
+  }
+
+  // The change feed. Cursor "<xid>.<n>": the inserting transaction's id and the row's insertion
+  // counter. Rows are delivered in (xid, n) order and only below the horizon xmin of the current
+  // snapshot: every transaction with a smaller xid has ended, so no row can later appear behind
+  // the cursor (a transaction that took its xid earlier but commits later holds the horizon back
+  // until it ends). See docs/postgres.md.
+  result<std::vector<change<Span>>> changes(std::string_view cursor, std::size_t limit, const identity* who) {
+    std::string xid = "0", n = "0";
+    if (!cursor.empty()) {
+      const auto dot = cursor.find('.');
+      auto digits = [](std::string_view s) { return !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string_view::npos; };
+      if (dot == std::string_view::npos || !digits(cursor.substr(0, dot)) || !digits(cursor.substr(dot + 1)))
+        return make_error(errc::invalid_argument, "malformed feed cursor '" + std::string(cursor.substr(0, 40)) + "'");
+      xid = cursor.substr(0, dot);
+      n = cursor.substr(dot + 1);
+    }
+    params p;
+    p.add(std::string_view(xid)).add(std::string_view(n));
+    const std::string vis = visible(who, 3);
+    add_identity(p, who);
+    p.add(static_cast<std::int64_t>(limit));
+    const std::string lim = "$" + std::to_string(p.size());
+    auto r = read("SELECT \"logline_xid\"::text, \"logline_feed\", " + select_list_ + " FROM " + table_ +
+                      " WHERE (\"logline_xid\", \"logline_feed\") > ($1::xid8, $2::bigint)"
+                      " AND \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" +
+                      vis + " ORDER BY \"logline_xid\", \"logline_feed\" LIMIT " + lim,
+                  p, who);
+    if (!r) return std::move(r).error();
+    std::vector<change<Span>> out;
+    out.reserve(static_cast<std::size_t>(r->rows()));
+    for (int row = 0; row < r->rows(); ++row) {
+      change<Span> c;
+      c.cursor.assign(r->text(row, 0));
+      c.cursor += '.';
+      c.cursor += r->text(row, 1);
+      LOGLINE_TRY_VOID(decode(*r, row, 2, c.span));
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // ---- verification scan -----------------------------------------------------------------
+  // Rows read as the owner in one REPEATABLE READ snapshot, through a server-side cursor.
+  class scanner {
+   public:
+    result<bool> next_batch(std::vector<scanned_row<Span>>& out, std::size_t max) {
+      while (out.size() < max) {
+        auto more = fetch(max - out.size());
+        if (!more) return std::move(more).error();
+        if (!*more) return false;
+        for (; row_ < batch_.rows() && out.size() < max; ++row_) {
+          scanned_row<Span> r;
+          r.row_number = batch_.integer(row_, 0);
+          place(r.chain, r.position);
+          if (auto d = decode(batch_, row_, 2, r.span); !d) r.decode_error = "row " + std::to_string(r.row_number) + ": " + d.error().message();
+          out.push_back(std::move(r));
+        }
+      }
+      return true;
+    }
+
+   private:
+    friend class store;
+    // Makes sure rows are buffered; false when the cursor is exhausted.
+    result<bool> fetch(std::size_t want) {
+      if (row_ < batch_.rows()) return true;
+      if (done_) return false;
+      auto r = conn_->query_once("FETCH FORWARD " + std::to_string(std::max<std::size_t>(want, 1000)) + " FROM logline_scan", {}, "scanning");
+      if (!r) return std::move(r).error();
+      batch_ = std::move(*r);
+      row_ = 0;
+      if (batch_.rows() == 0) {
+        done_ = true;
+        (void)conn_->exec("COMMIT");
+        return false;
+      }
+      return true;
+    }
+    void place(std::string& chain, std::optional<std::int64_t>& position) const {
+      if (tenant_column_ >= 0) chain = batch_.is_null(row_, tenant_column_) ? std::string("tenant:null") : "tenant:" + std::string(batch_.text(row_, tenant_column_));
+      else chain = "global";
+      position.reset();
+      if (position_column_ >= 0 && !batch_.is_null(row_, position_column_)) position = batch_.integer(row_, position_column_);
+    }
+    lease conn_;
+    pg_result batch_;
+    int row_ = 0;
+    bool done_ = false;
+    int tenant_column_ = -1, position_column_ = -1;
+  };
+
+  // Rows for the verifier, each with its canonical form written from the stored values.
+  class verify_scanner {
+   public:
+    result<bool> next_batch(std::vector<verify_row>& out, std::size_t max) {
+      std::size_t count = 0;
+      auto r = fill(out, max, count);
+      out.resize(count);
+      return r;
+    }
+
+   private:
+    result<bool> fill(std::vector<verify_row>& out, std::size_t max, std::size_t& count) {
+      const auto& cols = schema_t::columns();
+      const auto& order = schema_t::canonical_order();
+      scanner& b = base_;
+      while (count < max) {
+        auto more = b.fetch(max - count);
+        if (!more) return std::move(more).error();
+        if (!*more) return false;
+        for (; b.row_ < b.batch_.rows() && count < max; ++b.row_) {
+          if (count == out.size()) out.emplace_back();
+          verify_row& row = out[count++];
+          row = verify_row{};
+          row.row_number = b.batch_.integer(b.row_, 0);
+          b.place(row.chain, row.position);
+          detail::cell v(b.batch_, b.row_);
+          v.canonical_json(true);
+          auto at = [&](std::size_t i) { v.at(2 + static_cast<int>(i), cols[i].kind); };
+          std::string problem;
+          auto hex = [&]<class H>(std::size_t column, std::optional<H>& into) {
+            if (column >= schema_t::size) return;
+            at(column);
+            if (v.is_null()) return;
+            auto parsed = H::parse(v.text());
+            if (parsed) into = *parsed;
+            else problem = "column '" + std::string(cols[column].name) + "': " + parsed.error().message();
+          };
+          at(schema_t::index_of("id"));
+          if (auto id = uuid::parse(v.text())) row.id = *id;
+          else problem = "column 'id': " + id.error().message();
+          at(schema_t::index_of("seq"));
+          row.seq = static_cast<std::int32_t>(v.integer());
+          hex(curr_hash_, row.curr_hash);
+          hex(prev_hash_, row.prev_hash);
+          hex(signature_, row.signature);
+          hex(public_key_, row.public_key);
+          if (!problem.empty()) row.unreadable = "row " + std::to_string(row.row_number) + ": " + problem;
+          row.canonical += '{';
+          bool first = true;
+          for (std::size_t i : order) {
+            at(i);
+            if (v.is_null()) continue;
+            if (!first) row.canonical += ',';
+            first = false;
+            row.canonical += '"';
+            row.canonical += cols[i].name;
+            row.canonical += "\":";
+            write_stored_json(cols[i].kind, v, row.canonical);
+          }
+          row.canonical += '}';
+        }
+      }
+      return true;
+    }
+
+    friend class store;
+    scanner base_;
+    std::size_t curr_hash_ = schema_t::index_of("curr_hash"), prev_hash_ = schema_t::index_of("prev_hash"),
+                signature_ = schema_t::index_of("signature"), public_key_ = schema_t::index_of("public_key");
+  };
+
+  result<verify_scanner> verify_scan() {
+    auto sc = scan(true);
+    if (!sc) return std::move(sc).error();
+    verify_scanner v;
+    v.base_ = std::move(*sc);
+    return v;
+  }
+
+  // chain_order: rows by (chain, position) for verification; else in feed order.
+  result<scanner> scan(bool chain_order = true) {
+    scanner sc;
+    auto c = db_->acquire_owner();
+    if (!c) return std::move(c).error();
+    sc.conn_ = std::move(*c);
+    std::string order = " ORDER BY \"logline_xid\", \"logline_feed\"";
+    if (options_.chained && chain_order)
+      order = per_tenant_chain(options_) ? " ORDER BY \"tenant_id\", \"chain_position\"" : " ORDER BY \"chain_position\"";
+    LOGLINE_TRY_VOID(sc.conn_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "scanning"));
+    LOGLINE_TRY_VOID(sc.conn_->exec("DECLARE logline_scan NO SCROLL CURSOR FOR SELECT \"logline_feed\", 0, " + select_list_ + " FROM " +
+                                        table_ + order,
+                                    "scanning"));
+    if (per_tenant_chain(options_)) sc.tenant_column_ = 2 + static_cast<int>(schema_t::index_of("tenant_id"));
+    if (schema_t::has_column("chain_position")) sc.position_column_ = 2 + static_cast<int>(schema_t::index_of("chain_position"));
+    return sc;
+  }
+
+  // Decodes the columns of row `row` starting at result column `first`.
+  static result<void> decode(const pg_result& r, int row, int first, Span& span) {
+    detail::cell v(r, row);
+    int i = first;
+    for (const auto& c : schema_t::columns()) {
+      v.at(i++, c.kind);
+      if (v.is_null()) {
+        if (!c.nullable) return make_error(errc::integrity_violation, "column '" + std::string(c.name) + "' is null");
+        c.set_null(span);
+        continue;
+      }
+      if (auto res = c.read(span, v); !res)
+        return make_error(errc::integrity_violation, "column '" + std::string(c.name) + "': " + res.error().message());
+    }
+    return {};
+  }
+
+  // The multi-row INSERT for `rows` rows (kept per row count).
+  const std::string& multi_insert_sql(std::size_t rows) {
+    auto it = multi_insert_.find(rows);
+    if (it != multi_insert_.end()) return it->second;
+    std::string s = insert_head_;
+    std::size_t k = 1;
+    for (std::size_t r = 0; r < rows; ++r) {
+      s += r ? ", (" : " (";
+      for (std::size_t i = 0; i < schema_t::size; ++i) {
+        if (i) s += ", ";
+        s += '$';
+        s += std::to_string(k++);
+      }
+      s += ')';
+    }
+    if (multi_insert_.size() > 8) multi_insert_.clear();
+    return multi_insert_.emplace(rows, std::move(s)).first->second;
+  }
+
+ private:
+  void build_sql() {
+    const auto& cols = schema_t::columns();
+    table_ = detail::quote(schema_t::table_name);
+    std::string names, values;
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+      const std::string q = detail::quote(cols[i].name);
+      if (i) {
+        select_list_ += ", ";
+        names += ", ";
+        values += ", ";
+      }
+      if (cols[i].kind == column_kind::timestamp) select_list_ += "floor(extract(epoch FROM " + q + ") * 1000)::bigint";
+      else select_list_ += q;
+      names += q;
+      values += "$" + std::to_string(i + 1);
+    }
+    select_ = "SELECT " + select_list_ + " FROM " + table_;
+    insert_head_ = "INSERT INTO " + table_ + " (" + names + ") VALUES";
+    insert_sql_ = insert_head_ + " (" + values + ")";
+    copy_sql_ = "COPY " + table_ + " (" + names + ") FROM STDIN";
+    max_seq_sql_ = "SELECT " + detail::quote(std::string(schema_t::table_name) + "_max_seq") + "($1::uuid)";
+    lock_chain_sql_ = "SELECT head_position, head_hash FROM " + detail::quote(std::string(schema_t::table_name) + "_lock_chain") + "($1::bigint, $2::text)";
+  }
+
+  static std::string pg_time(const timestamp& t) {
+    params p;
+    detail::row_encoder enc(p);
+    enc.kind(column_kind::timestamp);
+    value_traits<timestamp>::bind(t, enc);
+    return p.value(0);
+  }
+
+  // The tenancy rules in the library's own queries ($first = user, $first+1 = tenant), on top of
+  // row-level security.
+  std::string visible(const identity* who, int first) const {
+    if (!who || !row_security(options_)) return {};
+    const std::string u = "$" + std::to_string(first), t = "$" + std::to_string(first + 1);
+    return " AND (\"owner_id\" = " + u + " OR \"visibility\" = 'public' OR (\"tenant_id\" = " + t + " AND \"visibility\" = 'tenant'))";
+  }
+  void add_identity(params& p, const identity* who) const {
+    if (!who || !row_security(options_)) return;
+    p.add(std::string_view(who->user_id)).add(who->tenant_id);
+  }
+
+  // A read as `who`: the identity is set in the same implicit transaction (one round trip).
+  result<pg_result> read(const std::string& sql, params& p, const identity* who) {
+    auto c = db_->acquire();
+    if (!c) return std::move(c).error();
+    if (!who || !row_security(options_)) return (*c)->query(sql, p, "reading spans");
+    static const std::string identity_sql =
+        "SELECT pg_catalog.set_config('app.user_id', $1, true), pg_catalog.set_config('app.tenant_id', $2, true)";
+    params id;
+    id.add(std::string_view(who->user_id)).add(std::string_view(who->tenant_id.value_or("")));
+    auto r = (*c)->pipeline({{&identity_sql, &id}, {&sql, &p}}, "reading spans");
+    if (!r) return std::move(r).error();
+    return std::move(r->back());
+  }
+  result<std::optional<Span>> one(const std::string& sql, params& p, const identity* who) {
+    add_identity(p, who);
+    auto r = read(sql, p, who);
+    if (!r) return std::move(r).error();
+    if (r->rows() == 0) return std::optional<Span>();
+    Span s{};
+    LOGLINE_TRY_VOID(decode(*r, 0, 0, s));
+    return std::optional<Span>(std::move(s));
+  }
+  result<std::vector<Span>> collect(const pg_result& r, int first) {
+    std::vector<Span> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int row = 0; row < r.rows(); ++row) {
+      Span s{};
+      LOGLINE_TRY_VOID(decode(r, row, first, s));
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  database* db_;
+  table_options options_;
+  std::string table_, select_list_, select_, insert_head_, insert_sql_, copy_sql_, max_seq_sql_, lock_chain_sql_;
+  std::unordered_map<std::size_t, std::string> multi_insert_;
+};
+
+}  // namespace logline::postgres
