@@ -7,7 +7,8 @@
 #                   ctest --output-on-failure with build/pg/env loaded (LOGLINE_TEST_PG_*), then
 #                   stop and remove the cluster (test-teardown, also after failures); exits
 #                   non-zero on any failure, including a cluster that does not start
-#   make bench      build, then run every benchmark; JSON results in build/bench/<name>.json
+#   make bench      build, then run every benchmark (with a durable throwaway PostgreSQL cluster
+#                   in build/pg-bench for postgres_bench); JSON results in build/bench/<name>.json
 #   make fuzz       clang++-14 + libFuzzer build in build/fuzz/, each fuzzer runs FUZZ_SECONDS
 #                   (default 60) on a copy of its corpus (build/fuzz/corpus/<name>/)
 #   make clean      remove build/
@@ -106,16 +107,26 @@ test: build
 	else echo "==> make test: FAILED (failures above; full log: $(BUILD_DIR)/Testing/Temporary/LastTest.log)"; fi; \
 	exit $$status
 
+# The benchmarks run beside a durable throwaway PostgreSQL cluster ($(BUILD_DIR)/pg-bench: fsync
+# on, as in production) for postgres_bench; it is stopped and removed afterwards.
+PG_BENCH_DIR := $(BUILD_DIR)/pg-bench
+
 bench: configure
 	@echo "==> build benchmarks"
 	@cmake --build $(BUILD_DIR) -j $(JOBS) $(if $(BENCH_NAMES),--target $(BENCH_NAMES))
 	@mkdir -p $(BUILD_DIR)/bench
 	@status=0; \
-	for name in $(BENCH_NAMES); do \
-	  echo "==> $$name -> $(BUILD_DIR)/bench/$$name.json"; \
-	  ( cd $(BUILD_DIR)/bench && ../bin/$$name --benchmark_out=$$name.json \
-	      --benchmark_out_format=json $(BENCH_ARGS) ) || { echo "==> $$name FAILED"; status=1; }; \
-	done; \
+	trap 'status=130' INT TERM HUP; \
+	LOGLINE_PG_DURABLE=1 scripts/pg-cluster.sh start $(PG_BENCH_DIR) || status=1; \
+	if [ $$status -eq 0 ]; then \
+	  set -a; . $(PG_BENCH_DIR)/env; set +a; \
+	  for name in $(BENCH_NAMES); do \
+	    echo "==> $$name -> $(BUILD_DIR)/bench/$$name.json"; \
+	    ( cd $(BUILD_DIR)/bench && ../bin/$$name --benchmark_out=$$name.json \
+	        --benchmark_out_format=json $(BENCH_ARGS) ) || { echo "==> $$name FAILED"; status=1; }; \
+	  done; \
+	fi; \
+	scripts/pg-cluster.sh stop $(PG_BENCH_DIR) || status=1; \
 	if [ -z "$(BENCH_NAMES)" ]; then echo "==> no benchmarks/*_bench.cpp"; fi; \
 	exit $$status
 

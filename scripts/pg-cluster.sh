@@ -13,7 +13,8 @@
 # LOGLINE_TEST_PG_ADMIN_DSN (superuser logline_admin) and LOGLINE_TEST_PG_BIN; load it with
 #   set -a; . DIR/env; set +a
 # The server listens on 127.0.0.1 only (random free port in 20000-60000, trust authentication)
-# and runs without fsync. Its log: DIR/server.log.
+# and runs without fsync, unless LOGLINE_PG_DURABLE=1 (the benchmarks: durable commits, as in
+# production). Its log: DIR/server.log.
 #
 # As root, initdb/pg_ctl/postgres run as the `postgres` system user (package postgresql-common).
 # When that user cannot write DIR (e.g. DIR lies below a directory it cannot traverse) or DIR is
@@ -200,13 +201,16 @@ cmd_start() {
     die "initdb failed (log above: $root/initdb.log)"
   fi
 
+  if [[ "${LOGLINE_PG_DURABLE:-0}" == 1 ]]; then
+    durability="# durable (LOGLINE_PG_DURABLE=1): fsync, synchronous_commit and full_page_writes as shipped"
+  else
+    durability=$'fsync = off\nsynchronous_commit = off\nfull_page_writes = off'
+  fi
   cat <<EOF | write_as_server "$data/logline.conf"
-# Throwaway test cluster (scripts/pg-cluster.sh): loopback only, no durability.
+# Throwaway cluster (scripts/pg-cluster.sh): loopback only.
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$data'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 max_connections = 200
 shared_buffers = 128MB
 include_if_exists = 'logline-port.conf'

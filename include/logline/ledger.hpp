@@ -293,8 +293,18 @@ class ledger {
     return std::nullopt;
   }
 
-  // Assigns seq and the chain fields, then hashes. Runs inside the write transaction.
+  // Assigns seq and the chain fields, then hashes. Runs inside the write transaction, and again
+  // from the start if the store retries the transaction: everything it sets is reset first.
   result<void> place(Span& s, bool fresh, bool next_version, typename store_type::transaction& tx, batch_state& st) {
+    if constexpr (has_content_hash<Span>) s.curr_hash.reset();
+    if constexpr (has_chain_columns<Span>) {
+      s.prev_hash.reset();
+      s.chain_position.reset();
+    }
+    if constexpr (has_signature_columns<Span>) {
+      s.signature.reset();
+      s.public_key.reset();
+    }
     std::int32_t next = 0;
     if (fresh) {
       next = 0;
@@ -360,14 +370,17 @@ class ledger {
     LOGLINE_TRY_VOID(check_can_sign());
     bool fresh = false;
     LOGLINE_TRY_VOID(prepare(span, fresh));
-    return store_.write(writer(), [&](typename store_type::transaction& tx) -> result<Span> {
+    // The store may run the transaction function again (a fresh transaction after an optimistic
+    // attempt failed): it only reads and completes `span`, and place() starts from scratch.
+    auto written = store_.write(writer(), [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
       LOGLINE_TRY_VOID(place(span, fresh, next_version, tx, st));
       sign(span);
       assert_sealed(span);
-      LOGLINE_TRY_VOID(tx.insert(span));
-      return span;
+      return tx.insert(span);
     });
+    if (!written) return std::move(written).error();
+    return span;
   }
 
   result<std::vector<Span>> append_many(std::vector<Span> spans, std::vector<bool> next_version) {
@@ -378,7 +391,7 @@ class ledger {
       if (auto r = prepare(spans[i], f); !r) return with_context(r.error(), batch_prefix(i));
       fresh[i] = f;
     }
-    return store_.write(writer(), [&](typename store_type::transaction& tx) -> result<std::vector<Span>> {
+    auto written = store_.write(writer(), [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
       const std::size_t n = spans.size();
       auto place_one = [&](std::size_t i) -> result<void> {
@@ -412,7 +425,7 @@ class ledger {
               if (r == 0) std::this_thread::yield();
           });
         }
-        auto fail = [&](error_info e) -> result<std::vector<Span>> {
+        auto fail = [&](error_info e) -> result<void> {
           stop.store(true);
           if (pool) pool->help_until_done();
           return e;
@@ -435,8 +448,10 @@ class ledger {
           if (auto r = tx.insert(spans[i]); !r) return with_context(r.error(), batch_prefix(i));
         }
       }
-      return std::move(spans);
+      return {};
     });
+    if (!written) return std::move(written).error();
+    return spans;
   }
 
   static std::string batch_prefix(std::size_t i) { return "span #" + std::to_string(i) + " of the batch: "; }

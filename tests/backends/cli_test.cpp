@@ -1,6 +1,7 @@
 // Tests of logline-cli (examples/cli/logline_cli.cpp), run as a real process: keygen, append,
 // export, verify, exit codes, all-or-nothing appends, versions, tenancy, and tampering done
-// behind the ledger's back with the sqlite3 command-line tool.
+// behind the ledger's back with the sqlite3 command-line tool (and, with --postgres, as the table
+// owner of a PostgreSQL schema).
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/conformance.hpp"
 #include "catch.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/json.hpp"
@@ -638,4 +640,58 @@ TEST_CASE("logline-cli verify: tampering is caught at exactly the tampered span"
     box.sql("ledger.db", unlock + "UPDATE universal_registry SET name = 'forged', curr_hash = '" + forged_hash + "'" + at(6));
     expect_tampered(box, {ids[6]}, "bad signature");
   }
+}
+
+TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad input", "[.postgres][cli]") {
+  conformance::postgres_schema pg;
+  sandbox box;
+  make_key(box);
+  const std::string url = " --postgres " + sh_quote(pg.owner_dsn);
+  auto r = box.cli("append" + url + " --key signing.key --user alice --tenant acme", span_line("a") + span_line("b") + span_line("c"));
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  REQUIRE(lines_of(r.out).size() == 3);
+  for (int i = 0; i < 7; ++i) REQUIRE(box.cli("append" + url + " --key signing.key --user alice --tenant acme", span_line("more")).code == 0);
+
+  auto ex = box.cli("export" + url);
+  INFO(ex.err);
+  REQUIRE(ex.code == 0);
+  const auto lines = lines_of(ex.out);
+  REQUIRE(lines.size() == 10);
+  std::vector<std::string> ids(10);
+  for (const auto& l : lines) {
+    const auto j = parse(l);
+    ids.at(j.at("chain_position").get<std::size_t>()) = j.at("id").get<std::string>();
+    auto span = logline::span_from_json_text<logline::universal_span>(l);
+    REQUIRE(span.has_value());
+    CHECK(logline::span_hash(*span).to_string() == j.at("curr_hash").get<std::string>());
+  }
+  auto ok = box.cli("verify" + url);
+  INFO(ok.err);
+  CHECK(ok.code == 0);
+
+  // A bad line: exit 2, nothing written.
+  auto bad = box.cli("append" + url + " --key signing.key --user alice --tenant acme", span_line("fine") + "{\"entity_type\":1}\n");
+  CHECK(bad.code == 2);
+  CHECK(lines_of(box.cli("export" + url).out).size() == 10);
+
+  // Tampering as the table owner, triggers off: verify names exactly that span.
+  REQUIRE(pg.drop_append_only_guards("universal_registry"));
+  REQUIRE(pg.exec_raw("UPDATE universal_registry SET name = 'x' WHERE chain_position = 6"));
+  auto v = box.cli("verify" + url);
+  INFO(v.out << v.err);
+  REQUIRE(v.code == 1);
+  const auto f = findings(v.out);
+  CHECK(ids_of(f) == std::set<std::string>{ids[6]});
+  CHECK(reasons_of(f) == std::set<std::string>{"hash mismatch"});
+
+  // A database without the ledger's table is an error, and nothing is created.
+  conformance::postgres_schema empty;
+  auto missing = box.cli("verify --postgres " + sh_quote(empty.owner_dsn));
+  CHECK(missing.code == 2);
+  CHECK_THAT(missing.err, Catch::Contains("no universal_registry table"));
+  auto tables = empty.owner->query_once("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()").value();
+  CHECK(tables.text(0, 0) == "0");
+  // Both --db and --postgres: a usage error.
+  CHECK(box.cli("export --db x.db" + url).code == 2);
 }

@@ -8,6 +8,9 @@
 // database, and by the same conditions in the library's own queries.
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -400,7 +403,7 @@ class store {
   // multi-row INSERT under row-level security, else COPY).
   class transaction {
    public:
-    transaction(store& s, connection& c, const identity* who) : s_(s), c_(c) {
+    transaction(store& s, connection& c, const identity* who, bool optimistic) : s_(s), c_(c), optimistic_(optimistic) {
       if (row_security(s_.options_) && who) {
         identity_.add(std::string_view(who->user_id)).add(std::string_view(who->tenant_id.value_or("")));
         has_identity_ = true;
@@ -420,10 +423,20 @@ class store {
     // transaction) and returns its head.
     result<std::optional<chain_head>> head(const std::optional<std::string>& tenant) {
       const bool per_tenant = per_tenant_chain(s_.options_);
+      const std::optional<std::string> key = per_tenant ? tenant : std::nullopt;
       params p;
-      p.add(detail::chain_lock_key(schema_t::table_name, per_tenant ? tenant : std::nullopt));
+      p.add(detail::chain_lock_key(schema_t::table_name, key));
       if (per_tenant) p.add(tenant);
       else p.add_null();
+      // This process wrote the chain's last span: take that head without a round trip, and send
+      // the lock with the inserts. Under the lock, the unique chain index refuses our position
+      // if anyone appended meanwhile, and the transaction is run again without the guess.
+      if (optimistic_) {
+        if (auto cached = s_.cached_head(key)) {
+          guesses_.push_back({key, *cached, std::move(p)});
+          return std::optional<chain_head>(*cached);
+        }
+      }
       auto r = run(s_.lock_chain_sql_, p, "locking the chain");
       if (!r) return std::move(r).error();
       if (r->rows() == 0) return std::optional<chain_head>();
@@ -444,19 +457,35 @@ class store {
       }
       pending_ids_.push_back(span.id);
       pending_seqs_.push_back(span.seq);
+      if constexpr (has_chain_columns<Span>) {
+        if (s_.options_.chained && span.chain_position && span.curr_hash) {
+          std::optional<std::string> key;
+          if constexpr (requires { span.tenant_id; })
+            if (per_tenant_chain(s_.options_)) key = span.tenant_id;
+          written_heads_[key] = chain_head{*span.chain_position, *span.curr_hash};
+        }
+      }
       return {};
     }
+    bool guessed() const noexcept { return !guesses_.empty(); }
+    const std::map<std::optional<std::string>, chain_head>& written_heads() const noexcept { return written_heads_; }
 
     // Sends what is buffered and commits.
     result<void> commit() {
       std::vector<connection::step> steps;
       add_prelude(steps);
+      for (const auto& g : guesses_) steps.push_back({&s_.lock_chain_sql_, &g.lock});
       const std::size_t n = pending_ids_.size();
       const std::size_t width = schema_t::size;
       std::vector<params> chunks;
       if (n > 1 && !row_security(s_.options_)) {
         // COPY cannot run in a pipeline: send the prelude first.
-        if (!steps.empty()) LOGLINE_TRY_VOID(send(steps, "beginning the transaction"));
+        if (!steps.empty()) {
+          auto r = c_.pipeline(steps, "beginning the transaction");
+          if (!r) return std::move(r).error();
+          // The guessed heads are checked before anything is written.
+          LOGLINE_TRY_VOID(check_guesses(*r, r->size() - guesses_.size(), false));
+        }
         steps.clear();
         std::string data;
         data.reserve(n * width * 24);
@@ -493,8 +522,10 @@ class store {
       static const params none;
       if (began_ || !steps.empty()) steps.push_back({&commit_sql, &none});
       if (steps.empty()) return {};
+      const std::size_t first_guess = guesses_sent_ ? 0 : (began_now_ ? 1 + (has_identity_ ? 1 : 0) : 0);
       auto r = c_.pipeline(steps, "committing");
-      if (!r) return r.error() == errc::version_conflict && n == 1 ? conflict(0, r.error()) : std::move(r).error();
+      if (!r) return r.error() == errc::version_conflict && n == 1 && guesses_.empty() ? conflict(0, r.error()) : std::move(r).error();
+      if (!guesses_sent_) LOGLINE_TRY_VOID(check_guesses(*r, first_guess, true));
       return {};
     }
 
@@ -505,12 +536,33 @@ class store {
    private:
     static constexpr std::size_t chunk_rows = 500;
 
+    struct guess {
+      std::optional<std::string> key;
+      chain_head head;
+      params lock;
+    };
+    // The heads the lock calls returned must be the guessed ones. Where the rows were already
+    // written, the unique chain index guarantees it (a moved head makes the insert fail), so a
+    // difference there is a broken invariant; before writing, it means "run again".
+    result<void> check_guesses(const std::vector<pg_result>& results, std::size_t first, bool written) {
+      guesses_sent_ = true;
+      for (std::size_t i = 0; i < guesses_.size(); ++i) {
+        const pg_result& r = results[first + i];
+        const bool same = r.rows() == 1 && r.integer(0, 0) == guesses_[i].head.position && !r.is_null(0, 1) &&
+                          r.text(0, 1) == guesses_[i].head.hash.to_string();
+        if (written) LOGLINE_ASSERT(same, "a chain head guessed from this process's last append moved, yet the insert succeeded");
+        if (!same) return make_error(errc::version_conflict, "the chain moved (another writer appended)");
+      }
+      return {};
+    }
+
     void add_prelude(std::vector<connection::step>& steps) {
       static const std::string begin_sql = "BEGIN";
       static const std::string identity_sql = "SELECT pg_catalog.set_config('app.user_id', $1, true), pg_catalog.set_config('app.tenant_id', $2, true)";
       static const params none;
       if (began_) return;
       began_ = true;
+      began_now_ = true;
       steps.push_back({&begin_sql, &none});
       if (has_identity_) steps.push_back({&identity_sql, &identity_});
     }
@@ -522,6 +574,7 @@ class store {
     result<pg_result> run(const std::string& sql, const params& p, std::string_view what) {
       std::vector<connection::step> steps;
       add_prelude(steps);
+      began_now_ = false;
       steps.push_back({&sql, &p});
       auto r = c_.pipeline(steps, what);
       if (!r) return std::move(r).error();
@@ -543,31 +596,43 @@ class store {
 
     store& s_;
     connection& c_;
+    bool optimistic_;
     params identity_;
     bool has_identity_ = false;
     bool began_ = false;
+    bool began_now_ = false;  // BEGIN (and the identity) go with the next pipeline
+    bool guesses_sent_ = false;
+    std::vector<guess> guesses_;
+    std::map<std::optional<std::string>, chain_head> written_heads_;
     params pending_;  // schema_t::size values per buffered row
     std::vector<uuid> pending_ids_;
     std::vector<std::int32_t> pending_seqs_;
   };
 
-  // Runs fn(transaction&) -> result<R> inside one transaction as `who`: all or nothing.
+  // Runs fn(transaction&) -> result<R> inside one transaction as `who`: all or nothing. When a
+  // chain head guessed from this process's last append turns out to have moved, nothing was
+  // written and fn runs once more in a fresh transaction, without guessing.
   template <class F>
   auto write(const identity* who, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
     auto c = db_->acquire();
     if (!c) return std::move(c).error();
-    transaction tx(*this, **c, who);
-    auto out = fn(tx);
-    if (!out) {
-      tx.abort();
+    for (int attempt = 0;; ++attempt) {
+      transaction tx(*this, **c, who, attempt == 0);
+      auto out = fn(tx);
+      if (!out) {
+        tx.abort();
+        return out;
+      }
+      if (auto r = tx.commit(); !r) {
+        tx.abort();
+        forget_heads(tx.written_heads(), tx.guessed());
+        if (tx.guessed() && attempt == 0 && !(*c)->broken()) continue;
+        return std::move(r).error();
+      }
+      remember_heads(tx.written_heads());
+      db_->notify_commit();
       return out;
     }
-    if (auto r = tx.commit(); !r) {
-      tx.abort();
-      return std::move(r).error();
-    }
-    db_->notify_commit();
-    return out;
   }
 
   // ---- reading ---------------------------------------------------------------------------
@@ -891,6 +956,44 @@ class store {
   }
 
  private:
+  // Chain heads this process wrote last (per chain key), used as guesses by the next append.
+  // A chain whose guess failed is not guessed for the next few appends (it has other writers).
+  std::optional<chain_head> cached_head(const std::optional<std::string>& key) {
+    std::lock_guard lock(heads_->mutex);
+    auto it = heads_->map.find(key);
+    if (it == heads_->map.end()) return std::nullopt;
+    if (it->second.cooldown > 0) {
+      --it->second.cooldown;
+      return std::nullopt;
+    }
+    if (it->second.head.position < 0) return std::nullopt;
+    return it->second.head;
+  }
+  void remember_heads(const std::map<std::optional<std::string>, chain_head>& written) {
+    std::lock_guard lock(heads_->mutex);
+    for (const auto& [key, head] : written) {
+      auto& e = heads_->map[key];
+      e.head = head;
+    }
+  }
+  void forget_heads(const std::map<std::optional<std::string>, chain_head>& written, bool missed) {
+    std::lock_guard lock(heads_->mutex);
+    for (const auto& [key, head] : written) {
+      auto& e = heads_->map[key];
+      e.head.position = -1;
+      if (missed) e.cooldown = 16;
+    }
+  }
+  struct head_entry {
+    chain_head head;
+    int cooldown = 0;
+  };
+  struct head_cache {
+    std::mutex mutex;
+    std::map<std::optional<std::string>, head_entry> map;
+  };
+  std::unique_ptr<head_cache> heads_ = std::make_unique<head_cache>();
+
   void build_sql() {
     const auto& cols = schema_t::columns();
     table_ = detail::quote(schema_t::table_name);
