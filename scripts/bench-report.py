@@ -36,6 +36,25 @@ RATIOS = [
      "BM_append_single_chain_sign_sqlite_durable", "BM_append_single_chain_sign_sqlite", 1, None),
     ("verify, 1 thread ÷ raw Ed25519 verify",
      "BM_verify_sqlite/threads:1", "BM_raw_ed25519_verify", 1, None),
+    # PostgreSQL (postgres_bench). "Within 1.3x of a raw INSERT round trip" is a rate ratio >= 1/1.3.
+    ("PostgreSQL: batched chain append ÷ raw COPY",
+     "BM_pg_batch_chain", "BM_pg_raw_copy_batch", 1, 0.7),
+    ("PostgreSQL: single none append ÷ raw single INSERT (1/1.3 = 0.769)",
+     "BM_pg_single_none", "BM_pg_raw_insert_single", 1, 0.769),
+    ("PostgreSQL: single chain append ÷ raw single INSERT (1/1.3 = 0.769)",
+     "BM_pg_single_chain", "BM_pg_raw_insert_single", 1, 0.769),
+    ("PostgreSQL: single chain+sign append ÷ raw single INSERT (1/1.3 = 0.769)",
+     "BM_pg_single_chain_sign", "BM_pg_raw_insert_single", 1, 0.769),
+    ("PostgreSQL: batched none append ÷ raw COPY",
+     "BM_pg_batch_none", "BM_pg_raw_copy_batch", 1, None),
+    ("PostgreSQL: batched chain+sign append ÷ raw COPY",
+     "BM_pg_batch_chain_sign", "BM_pg_raw_copy_batch", 1, None),
+    ("PostgreSQL: batched chain, row-level security (multi-row INSERT) ÷ raw COPY",
+     "BM_pg_batch_chain_tenant", "BM_pg_raw_copy_batch", 1, None),
+    ("PostgreSQL: 2 writers on 2 tenants ÷ 1 writer",
+     "BM_pg_tenants/threads:2", "BM_pg_tenants/threads:1", 1, None),
+    ("PostgreSQL: 8 writers on 8 tenants ÷ 1 writer",
+     "BM_pg_tenants/threads:8", "BM_pg_tenants/threads:1", 1, None),
 ]
 
 # Suffixes Google Benchmark appends to a name for run settings (not part of the benchmark's name).

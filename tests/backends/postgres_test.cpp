@@ -419,3 +419,36 @@ TEST_CASE("a subscriber resumes after its listening connection is terminated, lo
   CHECK(received == expected);
   CHECK(std::set<logline::uuid>(received.begin(), received.end()).size() == received.size());
 }
+
+TEST_CASE("the connection pool is bounded; an unreachable server is a clear error", "[.postgres][pool]") {
+  conformance::postgres_schema f;
+  auto db = logline::postgres::database::open(f.app_dsn, {.pool_size = 1, .acquire_timeout = 200ms}).value();
+  {
+    auto held = db->acquire().value();
+    auto second = db->acquire();
+    REQUIRE_FALSE(second);
+    CHECK(second.error() == errc::busy);
+    CHECK_THAT(second.error().message(), Catch::Contains("pool_size 1"));
+  }
+  CHECK(db->acquire().has_value());  // handed back when the lease ends
+
+  // A connection killed under the pool is replaced, not handed out again.
+  {
+    auto c = db->acquire().value();
+    auto admin = logline::postgres::connection::open(conformance::pg_env("LOGLINE_TEST_PG_ADMIN_DSN")).value();
+    logline::postgres::params p;
+    p.add(std::int64_t{c->backend_pid()});
+    admin->query_once("SELECT pg_terminate_backend($1::int)", p).value();
+    std::this_thread::sleep_for(100ms);
+    auto r = c->query_once("SELECT 1");
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::busy);
+  }
+  auto fresh = db->acquire().value();
+  CHECK(fresh->query_once("SELECT 1").has_value());
+
+  auto down = logline::postgres::database::open("host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2");
+  REQUIRE_FALSE(down);
+  CHECK(down.error() == errc::busy);
+  CHECK_THAT(down.error().message(), Catch::Contains("cannot connect to PostgreSQL"));
+}
