@@ -452,3 +452,24 @@ TEST_CASE("the connection pool is bounded; an unreachable server is a clear erro
   CHECK(down.error() == errc::busy);
   CHECK_THAT(down.error().message(), Catch::Contains("cannot connect to PostgreSQL"));
 }
+
+TEST_CASE("a chain head guessed from this process's last append is refused when another writer moved it", "[.postgres][chain]") {
+  conformance::postgres_schema f;
+  auto other_db = f.connect();
+  auto a = make_ledger(f, "u1", "t1");
+  L b(*other_db, {.identity = {"u2", "t1"}, .signing_key = conformance::test_key()});
+  CHECK(a.append(conformance::make_span()).value().chain_position == 0);  // a remembers head 0
+  CHECK(b.append(conformance::make_span()).value().chain_position == 1);  // b moves it
+  // a guesses head 0, position 1 is taken: nothing is written, and a runs again with the real head.
+  auto third = a.append(conformance::make_span()).value();
+  CHECK(third.chain_position == 2);
+  auto second = b.get(third.id);  // tenant-private span of u1: not visible to u2
+  CHECK(second.error() == errc::not_found);
+  auto again = a.append(conformance::make_span()).value();  // the chain is not guessed right after a miss
+  CHECK(again.chain_position == 3);
+  auto report = a.verify().value();
+  CHECK(report.ok());
+  CHECK(report.spans_checked == 4);
+  auto positions = f.owner->query_once("SELECT string_agg(chain_position::text, ',' ORDER BY chain_position) FROM universal_registry").value();
+  CHECK(positions.text(0, 0) == "0,1,2,3");
+}
