@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "logline/detail/commit_signal.hpp"
 #include "logline/error.hpp"
 #include "logline/postgres/connection.hpp"
 
@@ -122,22 +123,11 @@ class database {
     return lease(this, std::move(*c), true);
   }
 
-  // In-process change notification (the cross-process feed is LISTEN/NOTIFY, see feed.hpp).
-  void notify_commit() {
-    {
-      std::lock_guard lock(feed_mutex_);
-      ++commits_;
-    }
-    feed_cv_.notify_all();
-  }
-  std::uint64_t commits() const {
-    std::lock_guard lock(feed_mutex_);
-    return commits_;
-  }
-  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const {
-    std::unique_lock lock(feed_mutex_);
-    return feed_cv_.wait_for(lock, timeout, [&] { return commits_ != seen; });
-  }
+  // In-process change notification: writers call notify_commit after each commit; readers of
+  // the feed wait for the counter to move (across processes: LISTEN/NOTIFY, feed.hpp).
+  void notify_commit() { commits_.notify(); }
+  std::uint64_t commits() const { return commits_.count(); }
+  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const { return commits_.wait(seen, timeout); }
 
  private:
   friend class lease;
@@ -161,9 +151,7 @@ class database {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<connection>> idle_, owner_idle_;
   std::size_t open_ = 0;
-  mutable std::mutex feed_mutex_;
-  mutable std::condition_variable feed_cv_;
-  std::uint64_t commits_ = 0;
+  logline::detail::commit_signal commits_;
 };
 
 inline void lease::release() {

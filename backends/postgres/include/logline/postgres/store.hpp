@@ -20,6 +20,7 @@
 
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
+#include "logline/detail/stored_row.hpp"
 #include "logline/json.hpp"
 #include "logline/policy/tenant_isolated.hpp"
 #include "logline/postgres/database.hpp"
@@ -815,7 +816,6 @@ class store {
    private:
     result<bool> fill(std::vector<verify_row>& out, std::size_t max, std::size_t& count) {
       const auto& cols = schema_t::columns();
-      const auto& order = schema_t::canonical_order();
       scanner& b = base_;
       while (count < max) {
         auto more = b.fetch(max - count);
@@ -824,44 +824,11 @@ class store {
         for (; b.row_ < b.batch_.rows() && count < max; ++b.row_) {
           if (count == out.size()) out.emplace_back();
           verify_row& row = out[count++];
-          row = verify_row{};
           row.row_number = b.batch_.integer(b.row_, 0);
           b.place(row.chain, row.position);
           detail::cell v(b.batch_, b.row_);
           v.canonical_json(true);
-          auto at = [&](std::size_t i) { v.at(2 + static_cast<int>(i), cols[i].kind); };
-          std::string problem;
-          auto hex = [&]<class H>(std::size_t column, std::optional<H>& into) {
-            if (column >= schema_t::size) return;
-            at(column);
-            if (v.is_null()) return;
-            auto parsed = H::parse(v.text());
-            if (parsed) into = *parsed;
-            else problem = "column '" + std::string(cols[column].name) + "': " + parsed.error().message();
-          };
-          at(schema_t::index_of("id"));
-          if (auto id = uuid::parse(v.text())) row.id = *id;
-          else problem = "column 'id': " + id.error().message();
-          at(schema_t::index_of("seq"));
-          row.seq = static_cast<std::int32_t>(v.integer());
-          hex(curr_hash_, row.curr_hash);
-          hex(prev_hash_, row.prev_hash);
-          hex(signature_, row.signature);
-          hex(public_key_, row.public_key);
-          if (!problem.empty()) row.unreadable = "row " + std::to_string(row.row_number) + ": " + problem;
-          row.canonical += '{';
-          bool first = true;
-          for (std::size_t i : order) {
-            at(i);
-            if (v.is_null()) continue;
-            if (!first) row.canonical += ',';
-            first = false;
-            row.canonical += '"';
-            row.canonical += cols[i].name;
-            row.canonical += "\":";
-            write_stored_json(cols[i].kind, v, row.canonical);
-          }
-          row.canonical += '}';
+          logline::detail::read_stored_row<Span>(row, v, [&](std::size_t i) { v.at(2 + static_cast<int>(i), cols[i].kind); });
         }
       }
       return true;
@@ -869,8 +836,6 @@ class store {
 
     friend class store;
     scanner base_;
-    std::size_t curr_hash_ = schema_t::index_of("curr_hash"), prev_hash_ = schema_t::index_of("prev_hash"),
-                signature_ = schema_t::index_of("signature"), public_key_ = schema_t::index_of("public_key");
   };
 
   result<verify_scanner> verify_scan() {

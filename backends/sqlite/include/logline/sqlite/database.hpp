@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "logline/detail/commit_signal.hpp"
 #include "logline/error.hpp"
 #include "logline/schema.hpp"
 
@@ -175,22 +176,9 @@ class database {
 
   // In-process change notification: writers call notify_commit after each commit; readers of
   // the feed wait for the counter to move.
-  void notify_commit() {
-    {
-      std::lock_guard lock(feed_mutex_);
-      ++commits_;
-    }
-    feed_cv_.notify_all();
-  }
-  std::uint64_t commits() const {
-    std::lock_guard lock(feed_mutex_);
-    return commits_;
-  }
-  // Waits until a commit after `seen` happens in this process, or the timeout passes.
-  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const {
-    std::unique_lock lock(feed_mutex_);
-    return feed_cv_.wait_for(lock, timeout, [&] { return commits_ != seen; });
-  }
+  void notify_commit() { commits_.notify(); }
+  std::uint64_t commits() const { return commits_.count(); }
+  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const { return commits_.wait(seen, timeout); }
 
  private:
   database() = default;
@@ -198,9 +186,7 @@ class database {
   std::string path_;
   open_options options_;
   mutable std::mutex mutex_;
-  mutable std::mutex feed_mutex_;
-  mutable std::condition_variable feed_cv_;
-  std::uint64_t commits_ = 0;
+  logline::detail::commit_signal commits_;
 };
 
 }  // namespace logline::sqlite

@@ -15,6 +15,7 @@
 
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
+#include "logline/detail/stored_row.hpp"
 #include "logline/schema.hpp"
 #include "logline/sqlite/database.hpp"
 
@@ -444,8 +445,6 @@ class store {
    private:
     result<bool> fill(std::vector<verify_row>& out, std::size_t max, std::size_t& count) {
       sqlite3_stmt* s = base_.stmt_.get();
-      const auto& cols = schema_t::columns();
-      const auto& order = schema_t::canonical_order();
       while (count < max) {
         const int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE) return false;
@@ -453,62 +452,16 @@ class store {
         if (count == out.size()) out.emplace_back();
         verify_row& row = out[count++];
         row.position.reset();
-        row.id = {};
-        row.curr_hash.reset();
-        row.prev_hash.reset();
-        row.signature.reset();
-        row.public_key.reset();
-        row.unreadable.clear();
         row.row_number = sqlite3_column_int64(s, 0);
         base_.place(s, row.chain, row.position);
         column_reader r(s, 0);
-        auto text_of = [&](std::size_t column) -> std::optional<std::string_view> {
-          r.at(1 + static_cast<int>(column));
-          if (r.is_null()) return std::nullopt;
-          return r.text();
-        };
-        std::string problem;
-        auto hex = [&]<class H>(std::size_t column, std::optional<H>& into) {
-          if (column >= schema_t::size) return;
-          auto t = text_of(column);
-          if (!t) return;
-          auto parsed = H::parse(*t);
-          if (parsed) into = *parsed;
-          else problem = "column '" + std::string(cols[column].name) + "': " + parsed.error().message();
-        };
-        if (auto t = text_of(schema_t::index_of("id")); t) {
-          if (auto id = uuid::parse(*t)) row.id = *id;
-          else problem = "column 'id': " + id.error().message();
-        }
-        r.at(1 + static_cast<int>(schema_t::index_of("seq")));
-        row.seq = static_cast<std::int32_t>(r.integer());
-        hex(curr_hash_, row.curr_hash);
-        hex(prev_hash_, row.prev_hash);
-        hex(signature_, row.signature);
-        hex(public_key_, row.public_key);
-        if (!problem.empty()) row.unreadable = "row " + std::to_string(row.row_number) + ": " + problem;
-        row.canonical.clear();
-        row.canonical += '{';
-        bool first = true;
-        for (std::size_t i : order) {
-          r.at(1 + static_cast<int>(i));
-          if (sqlite3_column_type(s, 1 + static_cast<int>(i)) == SQLITE_NULL) continue;
-          if (!first) row.canonical += ',';
-          first = false;
-          row.canonical += '"';
-          row.canonical += cols[i].name;
-          row.canonical += "\":";
-          write_stored_json(cols[i].kind, r, row.canonical);
-        }
-        row.canonical += '}';
+        logline::detail::read_stored_row<Span>(row, r, [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
       }
       return true;
     }
 
     friend class store;
     scanner base_;
-    std::size_t curr_hash_ = schema_t::index_of("curr_hash"), prev_hash_ = schema_t::index_of("prev_hash"),
-                signature_ = schema_t::index_of("signature"), public_key_ = schema_t::index_of("public_key");
   };
 
   result<verify_scanner> verify_scan() {
