@@ -121,45 +121,60 @@ class ledger {
 
   // Appends a new entity (seq 0, id generated if nil) or the next version of one (seq must be
   // exactly latest + 1; anything else is errc::version_conflict).
-  result<Span> append(Span span) { return append_one(std::move(span), false); }
+  result<Span> append(Span span) { return append_one(std::move(span), false, options_.identity); }
   // Appends the next version of span.id whatever its seq says (seq is set to latest + 1).
-  result<Span> append_version(Span span) { return append_one(std::move(span), true); }
+  result<Span> append_version(Span span) { return append_one(std::move(span), true, options_.identity); }
 
   // Appends spans in one transaction: all or nothing. Signatures are computed in parallel.
-  result<std::vector<Span>> append_batch(std::vector<Span> spans) { return append_many(std::move(spans), {}); }
+  result<std::vector<Span>> append_batch(std::vector<Span> spans) { return append_many(std::move(spans), {}, options_.identity); }
   // The same, where take_next_version[i] makes span i an append_version() (its seq is set to
   // the next version, counting versions earlier in the batch) instead of an append().
   result<std::vector<Span>> append_batch(std::vector<Span> spans, std::vector<bool> take_next_version) {
-    if (take_next_version.size() != spans.size())
-      return make_error(errc::invalid_argument, "take_next_version must have one flag per span");
-    return append_many(std::move(spans), std::move(take_next_version));
+    return append_flagged(std::move(spans), std::move(take_next_version), options_.identity);
   }
 
   // The latest version visible to this identity.
-  result<Span> get(const uuid& id) { return found(store_.latest(id, reader()), id); }
-  result<Span> get(const uuid& id, std::int32_t seq) { return found(store_.version(id, seq, reader()), id); }
+  result<Span> get(const uuid& id) { return get_as(options_.identity, id); }
+  result<Span> get(const uuid& id, std::int32_t seq) { return get_as(options_.identity, id, seq); }
   // Every visible version, oldest first.
-  result<std::vector<Span>> history(const uuid& id) {
-    auto rows = store_.history(id, reader());
-    if (!rows) return rows;
-    for (const auto& s : *rows) LOGLINE_TRY_VOID(check_read(s));
-    return rows;
-  }
-  result<timeline_page<Span>> timeline(const timeline_query& q) {
-    auto page = store_.timeline(q, reader());
-    if (!page) return page;
-    for (const auto& s : page->spans) LOGLINE_TRY_VOID(check_read(s));
-    return page;
-  }
+  result<std::vector<Span>> history(const uuid& id) { return history_as(options_.identity, id); }
+  result<timeline_page<Span>> timeline(const timeline_query& q) { return timeline_as(options_.identity, q); }
   // The change feed: visible spans after feed cursor `after` (empty: from the beginning), in feed
   // order, each with its cursor. No span is delivered twice or skipped, also under concurrent
   // writers (docs/ledger.md, "Change feed").
   result<std::vector<change<Span>>> changes(std::string_view after = {}, std::size_t limit = 256) {
-    auto rows = store_.changes(after, limit, reader());
-    if (!rows) return rows;
-    for (const auto& c : *rows) LOGLINE_TRY_VOID(check_read(c.span));
-    return rows;
+    return changes_as(options_.identity, after, limit);
   }
+
+  // The same ledger acting as another identity: a server serving many users opens one ledger
+  // and makes a session per request. A session shares the ledger's store and connections (cheap
+  // to make; use it from one thread at a time, the ledger from many) and signs with the ledger's
+  // key. It must not outlive the ledger.
+  class session {
+   public:
+    const logline::identity& identity() const noexcept { return who_; }
+    result<Span> append(Span span) { return l_->append_one(std::move(span), false, who_); }
+    result<Span> append_version(Span span) { return l_->append_one(std::move(span), true, who_); }
+    result<std::vector<Span>> append_batch(std::vector<Span> spans) { return l_->append_many(std::move(spans), {}, who_); }
+    result<std::vector<Span>> append_batch(std::vector<Span> spans, std::vector<bool> take_next_version) {
+      return l_->append_flagged(std::move(spans), std::move(take_next_version), who_);
+    }
+    result<Span> get(const uuid& id) { return l_->get_as(who_, id); }
+    result<Span> get(const uuid& id, std::int32_t seq) { return l_->get_as(who_, id, seq); }
+    result<std::vector<Span>> history(const uuid& id) { return l_->history_as(who_, id); }
+    result<timeline_page<Span>> timeline(const timeline_query& q) { return l_->timeline_as(who_, q); }
+    result<std::vector<change<Span>>> changes(std::string_view after = {}, std::size_t limit = 256) {
+      return l_->changes_as(who_, after, limit);
+    }
+
+   private:
+    friend class ledger;
+    session(ledger& l, logline::identity who) : l_(&l), who_(std::move(who)) {}
+    ledger* l_;
+    logline::identity who_;
+  };
+  session as(logline::identity who) { return session(*this, std::move(who)); }
+
   // Waits for a commit in this process after the `commits()` value seen (or the timeout).
   std::uint64_t commits() const { return store_.db().commits(); }
   bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const { return store_.db().wait_for_commit(seen, timeout); }
@@ -211,6 +226,34 @@ class ledger {
  private:
   result<void> init() { return store_.migrate(); }
 
+  result<std::vector<Span>> append_flagged(std::vector<Span> spans, std::vector<bool> take_next_version, const logline::identity& who) {
+    if (take_next_version.size() != spans.size())
+      return make_error(errc::invalid_argument, "take_next_version must have one flag per span");
+    return append_many(std::move(spans), std::move(take_next_version), who);
+  }
+  result<Span> get_as(const logline::identity& who, const uuid& id) { return found(store_.latest(id, reader(who)), id); }
+  result<Span> get_as(const logline::identity& who, const uuid& id, std::int32_t seq) {
+    return found(store_.version(id, seq, reader(who)), id);
+  }
+  result<std::vector<Span>> history_as(const logline::identity& who, const uuid& id) {
+    auto rows = store_.history(id, reader(who));
+    if (!rows) return rows;
+    for (const auto& s : *rows) LOGLINE_TRY_VOID(check_read(s));
+    return rows;
+  }
+  result<timeline_page<Span>> timeline_as(const logline::identity& who, const timeline_query& q) {
+    auto page = store_.timeline(q, reader(who));
+    if (!page) return page;
+    for (const auto& s : page->spans) LOGLINE_TRY_VOID(check_read(s));
+    return page;
+  }
+  result<std::vector<change<Span>>> changes_as(const logline::identity& who, std::string_view after, std::size_t limit) {
+    auto rows = store_.changes(after, limit, reader(who));
+    if (!rows) return rows;
+    for (const auto& c : *rows) LOGLINE_TRY_VOID(check_read(c.span));
+    return rows;
+  }
+
   // A signed ledger opens without a key (to read and verify) but cannot append without one.
   result<void> check_can_sign() const {
     if constexpr (is_signed) {
@@ -219,8 +262,8 @@ class ledger {
     return {};
   }
 
-  const logline::identity* reader() const { return is_tenant_isolated ? &options_.identity : nullptr; }
-  const logline::identity* writer() const { return is_tenant_isolated ? &options_.identity : nullptr; }
+  static const logline::identity* reader(const logline::identity& who) { return is_tenant_isolated ? &who : nullptr; }
+  static const logline::identity* writer(const logline::identity& who) { return is_tenant_isolated ? &who : nullptr; }
 
   // After reading: the stored hash must match the content.
   result<void> check_read(const Span& s) const {
@@ -243,7 +286,7 @@ class ledger {
 
   // Checks and completes what does not depend on the stored state. `fresh` is set when the id
   // was generated here (a new UUIDv7 cannot have stored versions).
-  result<void> prepare(Span& s, bool& fresh) const {
+  result<void> prepare(Span& s, bool& fresh, const logline::identity& who) const {
     fresh = false;
     auto owned = [](std::string_view field) {
       return make_error(errc::invalid_span, "field '" + std::string(field) + "' is set by the ledger; leave it unset");
@@ -264,7 +307,6 @@ class ledger {
     }
     if (s.seq < 0) return make_error(errc::invalid_span, "field 'seq' must be >= 0");
     if constexpr (is_tenant_isolated) {
-      const auto& who = options_.identity;
       if (!s.owner_id) s.owner_id = who.user_id;
       if (!s.tenant_id) s.tenant_id = who.tenant_id;
       if (!may_write(who, s))
@@ -366,13 +408,13 @@ class ledger {
     }
   }
 
-  result<Span> append_one(Span span, bool next_version) {
+  result<Span> append_one(Span span, bool next_version, const logline::identity& who) {
     LOGLINE_TRY_VOID(check_can_sign());
     bool fresh = false;
-    LOGLINE_TRY_VOID(prepare(span, fresh));
+    LOGLINE_TRY_VOID(prepare(span, fresh, who));
     // The store may run the transaction function again (a fresh transaction after an optimistic
     // attempt failed): it only reads and completes `span`, and place() starts from scratch.
-    auto written = store_.write(writer(), [&](typename store_type::transaction& tx) -> result<void> {
+    auto written = store_.write(writer(who), [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
       LOGLINE_TRY_VOID(place(span, fresh, next_version, tx, st));
       sign(span);
@@ -383,15 +425,15 @@ class ledger {
     return span;
   }
 
-  result<std::vector<Span>> append_many(std::vector<Span> spans, std::vector<bool> next_version) {
+  result<std::vector<Span>> append_many(std::vector<Span> spans, std::vector<bool> next_version, const logline::identity& who) {
     LOGLINE_TRY_VOID(check_can_sign());
     std::vector<char> fresh(spans.size(), 0);
     for (std::size_t i = 0; i < spans.size(); ++i) {
       bool f = false;
-      if (auto r = prepare(spans[i], f); !r) return with_context(r.error(), batch_prefix(i));
+      if (auto r = prepare(spans[i], f, who); !r) return with_context(r.error(), batch_prefix(i));
       fresh[i] = f;
     }
-    auto written = store_.write(writer(), [&](typename store_type::transaction& tx) -> result<void> {
+    auto written = store_.write(writer(who), [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
       const std::size_t n = spans.size();
       auto place_one = [&](std::size_t i) -> result<void> {

@@ -648,3 +648,37 @@ TEMPLATE_TEST_CASE("verify checks every span on several threads and streams its 
   CHECK(streamed.size() == 3);
   CHECK(last_progress == 10);
 }
+
+TEMPLATE_TEST_CASE("sessions act as other identities on one ledger", "[backend][ledger][tenancy]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f, "server", std::nullopt);
+  auto alice = ledger.as({"alice", "acme"});
+  auto bob = ledger.as({"bob", "acme"});
+  auto eve = ledger.as({"eve", "other"});
+  auto mine = conformance::make_span();
+  auto shared = conformance::make_span();
+  shared.visibility = logline::visibility::tenant;
+  auto a1 = alice.append(mine).value();
+  auto a2 = alice.append(shared).value();
+  CHECK(a1.owner_id == "alice");
+  CHECK(a1.tenant_id == "acme");
+  CHECK(bob.get(a1.id).error() == errc::not_found);  // private to alice
+  CHECK(bob.get(a2.id).value().id == a2.id);          // tenant-visible
+  CHECK(eve.get(a2.id).error() == errc::not_found);   // another tenant
+  CHECK(alice.history(a1.id).value().size() == 1);
+  logline::timeline_query q;
+  CHECK(bob.timeline(q).value().spans.size() == 1);
+  CHECK(eve.changes().value().empty());
+  // Writing as someone else is refused for a session as for a ledger.
+  auto forged = conformance::make_span();
+  forged.owner_id = "alice";
+  CHECK(bob.append(forged).error() == errc::permission_denied);
+  // A version by its owner, in a batch.
+  auto next = a1;
+  next.prev_hash.reset(); next.curr_hash.reset(); next.signature.reset(); next.public_key.reset();
+  next.chain_position.reset(); next.at = {};
+  next.name = "v1";
+  auto v = alice.append_batch({next}, {true}).value();
+  CHECK(v.front().seq == 1);
+  CHECK(ledger.verify().value().ok());
+}

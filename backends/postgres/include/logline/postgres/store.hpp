@@ -512,10 +512,10 @@ class store {
           }
           chunks.push_back(std::move(p));
         }
-        for (std::size_t i = 0; i < chunks.size(); ++i) {
-          const std::size_t rows = std::min(chunk_rows, n - i * chunk_rows);
-          steps.push_back({&s_.multi_insert_sql(rows), &chunks[i]});
-        }
+        chunk_sql_.clear();
+        chunk_sql_.reserve(chunks.size());
+        for (std::size_t i = 0; i < chunks.size(); ++i) chunk_sql_.push_back(s_.multi_insert_sql(std::min(chunk_rows, n - i * chunk_rows)));
+        for (std::size_t i = 0; i < chunks.size(); ++i) steps.push_back({&chunk_sql_[i], &chunks[i]});
       }
       static const std::string commit_sql = "COMMIT";
       static const params none;
@@ -586,6 +586,7 @@ class store {
     std::vector<guess> guesses_;
     std::map<std::optional<std::string>, chain_head> written_heads_;
     params pending_;  // schema_t::size values per buffered row
+    std::vector<std::string> chunk_sql_;
     std::vector<uuid> pending_ids_;
     std::vector<std::int32_t> pending_seqs_;
   };
@@ -881,8 +882,9 @@ class store {
     return {};
   }
 
-  // The multi-row INSERT for `rows` rows (kept per row count).
-  const std::string& multi_insert_sql(std::size_t rows) {
+  // The multi-row INSERT for `rows` rows (kept per row count; the store is shared by threads).
+  std::string multi_insert_sql(std::size_t rows) {
+    std::lock_guard lock(heads_->mutex);
     auto it = multi_insert_.find(rows);
     if (it != multi_insert_.end()) return it->second;
     std::string s = insert_head_;
