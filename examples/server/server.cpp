@@ -1,0 +1,184 @@
+// logline-server: LogLineOS's HTTP API over a ledger of universal spans (DESIGN §8).
+//
+//   logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE]
+//                  [--demo-token] [--cors ORIGIN] [--threads N] [--tls-cert F --tls-key F] [--quiet]
+//
+// Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
+// failing both, a new key for this run. --demo-token issues a token (user demo, tenant demo, every
+// scope) and prints it. SIGTERM / SIGINT: open streams end, in-flight requests finish, exit 0.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <logline/http/server.hpp>
+#include <logline/logline.hpp>
+#include <logline/postgres.hpp>
+#include <logline/sqlite.hpp>
+
+namespace {
+
+template <class Backend>
+using ledger_on = logline::ledger<logline::universal_span, Backend, logline::append_only, logline::hash_chained<>,
+                                  logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+
+std::atomic<bool> stop_requested{false};
+extern "C" void on_signal(int) { stop_requested = true; }
+
+struct config {
+  std::string db = "logline.db";
+  std::optional<std::string> postgres;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::optional<std::string> key_file, tls_cert, tls_key, cors;
+  bool demo_token = false, quiet = false;
+  int threads = 64;
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::cerr << "logline-server: " << problem << "\n"
+            << "usage: logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE] [--demo-token]\n"
+               "                      [--cors ORIGIN] [--threads N] [--tls-cert FILE --tls-key FILE] [--quiet]\n";
+  std::exit(2);
+}
+
+config parse(int argc, char** argv) {
+  config c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage("missing value after " + a);
+      return argv[++i];
+    };
+    if (a == "--db") c.db = value();
+    else if (a == "--postgres") c.postgres = value();
+    else if (a == "--host") c.host = value();
+    else if (a == "--port") c.port = std::atoi(value().c_str());
+    else if (a == "--key") c.key_file = value();
+    else if (a == "--tls-cert") c.tls_cert = value();
+    else if (a == "--tls-key") c.tls_key = value();
+    else if (a == "--cors") c.cors = value();
+    else if (a == "--threads") c.threads = std::atoi(value().c_str());
+    else if (a == "--demo-token") c.demo_token = true;
+    else if (a == "--quiet") c.quiet = true;
+    else if (a == "--help" || a == "-h") usage("help");
+    else usage("unknown argument '" + a + "'");
+  }
+  if (c.port < 0 || c.port > 65535) usage("--port must be in 0..65535");
+  if (c.threads < 2) usage("--threads must be at least 2");
+  if (c.tls_cert.has_value() != c.tls_key.has_value()) usage("--tls-cert and --tls-key go together");
+  return c;
+}
+
+logline::ed25519::key signing_key(const config& c) {
+  if (c.key_file) {
+    auto k = logline::ed25519::key::from_file(*c.key_file);
+    if (!k) usage("--key: " + k.error().message());
+    return *k;
+  }
+  if (std::getenv("LOGLINE_SIGNING_KEY")) {
+    auto k = logline::ed25519::key::from_env();
+    if (!k) usage("LOGLINE_SIGNING_KEY: " + k.error().message());
+    return *k;
+  }
+  std::cerr << "logline-server: no --key and no $LOGLINE_SIGNING_KEY: signing with a new key for this run\n";
+  return logline::ed25519::key::generate();
+}
+
+template <class Ledger, class Database>
+int serve(const config& c, Database& db, std::function<void()> on_tick) {
+  Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = signing_key(c)});
+  logline::http::server_options o;
+  o.cors_origin = c.cors;
+  if (!c.quiet) o.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  logline::http::api<Ledger> api(ledger, o);
+
+  std::unique_ptr<httplib::Server> svr;
+  if (c.tls_cert) svr = std::make_unique<httplib::SSLServer>(c.tls_cert->c_str(), c.tls_key->c_str());
+  else svr = std::make_unique<httplib::Server>();
+  if (!svr->is_valid()) {
+    std::cerr << "logline-server: cannot load the TLS certificate or key\n";
+    return 2;
+  }
+  const int threads = c.threads;
+  svr->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  svr->set_read_timeout(std::chrono::seconds(10));
+  svr->set_write_timeout(std::chrono::seconds(10));
+  api.mount(*svr);
+
+  const int port = c.port == 0 ? svr->bind_to_any_port(c.host) : (svr->bind_to_port(c.host, c.port) ? c.port : -1);
+  if (port < 0) {
+    std::cerr << "logline-server: cannot listen on " << c.host << ":" << c.port << "\n";
+    return 2;
+  }
+  const std::string url = std::string(c.tls_cert ? "https" : "http") + "://" + c.host + ":" + std::to_string(port);
+  std::cout << "logline-server listening on " << url << " (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
+  if (c.demo_token) {
+    const std::string token = logline::http::generate_token();
+    const std::set<std::string> scopes(std::begin(logline::http::all_scopes), std::end(logline::http::all_scopes));
+    auto issued = ledger.append(logline::http::token_span(token, {"demo", "demo"}, scopes, "demo"));
+    if (!issued) {
+      std::cerr << "logline-server: cannot issue the demo token: " << issued.error().message() << "\n";
+      return 2;
+    }
+    std::cout << "demo token (user demo, tenant demo, every scope): " << token << "\n\n"
+              << "  curl -s -H 'Authorization: Bearer " << token << "' -H 'Content-Type: application/json' \\\n"
+              << "       -d '{\"entity_type\":\"note\",\"who\":\"demo\",\"this\":\"hello\"}' " << url << "/api/spans\n"
+              << "  curl -s -H 'Authorization: Bearer " << token << "' '" << url << "/api/timeline?limit=5'\n"
+              << "  curl -sN -H 'Authorization: Bearer " << token << "' " << url << "/api/timeline/stream\n"
+              << std::endl;
+  }
+
+  std::thread stopper([&] {
+    while (!stop_requested) {
+      if (on_tick) on_tick();
+      else std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    api.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));  // streams see the flag and end
+    svr->stop();
+  });
+  const bool ok = svr->listen_after_bind();
+  stop_requested = true;
+  stopper.join();
+  if (!c.quiet) std::cerr << "logline-server: stopped\n";
+  return ok || stop_requested ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const config c = parse(argc, argv);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  try {
+    if (c.postgres) {
+      auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 16, .owner = *c.postgres});
+      if (!db) usage(db.error().message());
+      // Commits of other processes reach the streams through LISTEN/NOTIFY.
+      auto listener = logline::postgres::listener::open(*c.postgres);
+      if (!listener) usage(listener.error().message());
+      auto& database = **db;
+      return serve<ledger_on<logline::postgres::backend>>(c, database, [&] {
+        auto woke = (*listener)->wait(std::chrono::milliseconds(200));
+        if (woke && *woke) database.notify_commit();
+      });
+    }
+    auto db = logline::sqlite::database::open(c.db);
+    if (!db) usage(db.error().message());
+    return serve<ledger_on<logline::sqlite::backend>>(c, **db, {});
+  } catch (const std::exception& e) {
+    std::cerr << "logline-server: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,579 @@
+#pragma once
+// logline::http::api: LogLineOS's HTTP API (DESIGN §8) over a ledger of universal spans, mounted
+// on a cpp-httplib server. The only logline header that includes httplib.h.
+//
+//   Ledger ledger{db, {.identity = logline::http::token_admin, .signing_key = key}};
+//   logline::http::api<Ledger> api(ledger, {});
+//   httplib::Server svr;
+//   api.mount(svr);
+//   svr.listen("127.0.0.1", 8080);
+//
+// Every request runs as the identity of its bearer token (ledger.as(identity)), so the tenancy
+// rules hold through HTTP. Errors are JSON {"error":{"code","message"}} with the status of
+// their kind; a failed request stores nothing.
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/ed25519.hpp"
+#include "logline/error.hpp"
+#include "logline/http/tokens.hpp"
+#include "logline/json.hpp"
+#include "logline/schema.hpp"
+#include "logline/span.hpp"
+
+namespace logline::http {
+
+struct server_options {
+  std::size_t max_body_bytes = 1 << 20;  // larger bodies: 413
+  std::size_t max_batch = 1000;          // spans in one POST
+  double rate_per_second = 200;          // per token (token bucket); over it: 429
+  double rate_burst = 400;
+  std::chrono::seconds keep_alive{15};   // SSE comment interval
+  std::optional<std::string> cors_origin;  // none by default; "*" allows every origin
+  std::function<void(const std::string&)> access_log;  // one JSON line per request
+};
+
+// The HTTP status for an error kind.
+inline int status_of(const error_info& e) {
+  if (e == errc::invalid_span || e == errc::invalid_json || e == errc::invalid_argument || e == errc::invalid_key) return 400;
+  if (e == errc::not_found) return 404;
+  if (e == errc::version_conflict) return 409;
+  if (e == errc::permission_denied || e == errc::unknown_key) return 403;
+  if (e == errc::too_large) return 413;
+  if (e == errc::busy) return 503;
+  return 500;
+}
+inline std::string code_of(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 413: return "payload_too_large";
+    case 415: return "unsupported_media_type";
+    case 429: return "rate_limited";
+    case 503: return "unavailable";
+    default: return status >= 500 ? "internal_error" : "error";
+  }
+}
+inline std::string error_body(int status, std::string_view message) {
+  json j{{"error", {{"code", code_of(status)}, {"message", std::string(message)}}}};
+  return canonical(j);
+}
+
+// One route of the API: what /openapi.json documents and what mount() registers, from one table.
+struct route_doc {
+  const char* method;
+  const char* path;        // OpenAPI path template
+  const char* scope;       // required scope, "" for none
+  const char* summary;
+};
+inline const std::vector<route_doc>& routes() {
+  static const std::vector<route_doc> table = {
+      {"post", "/api/spans", "spans:write", "Append one span (object) or a batch (array), all or nothing"},
+      {"get", "/api/spans/{id}", "spans:read", "The latest visible version of a span (?seq= for a version)"},
+      {"get", "/api/spans/{id}/history", "spans:read", "Every visible version, oldest first"},
+      {"get", "/api/timeline", "spans:read", "A page of the timeline, newest first: {spans, next_cursor}"},
+      {"get", "/api/timeline/stream", "spans:read", "Server-sent events: every new visible span, id = feed cursor"},
+      {"get", "/api/manifest/{name}", "spans:read", "The latest manifest span of that name"},
+      {"post", "/api/execute", "execute", "Schedule a function: appends a request span {request_id, scheduled_for}"},
+      {"get", "/api/verify/{id}", "spans:read", "Re-checks the hash and signature of every visible version"},
+      {"get", "/health", "", "Liveness and database reachability"},
+      {"get", "/metrics", "", "Prometheus text metrics"},
+      {"get", "/openapi.json", "", "This document"},
+  };
+  return table;
+}
+
+inline std::string openapi_document() {
+  json paths = json::object();
+  for (const auto& r : routes()) {
+    json op{{"summary", r.summary}, {"responses", {{"200", {{"description", "OK"}}}, {"default", {{"description", "{\"error\":{\"code\",\"message\"}}"}}}}}};
+    if (*r.scope) op["security"] = json::array({json{{"bearer", json::array({r.scope})}}});
+    json params = json::array();
+    const std::string p = r.path;
+    for (const char* name : {"id", "name"})
+      if (p.find(std::string("{") + name + "}") != std::string::npos)
+        params.push_back({{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
+    if (!params.empty()) op["parameters"] = params;
+    paths[r.path][r.method] = op;
+  }
+  json doc{{"openapi", "3.1.0"},
+           {"info", {{"title", "logline"}, {"version", "0.1.0"}, {"description", "LogLineOS's API over a logline ledger"}}},
+           {"paths", paths},
+           {"components", {{"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
+  return doc.dump(2);
+}
+
+// Counters for /metrics.
+struct metrics {
+  std::mutex mutex;
+  std::map<std::pair<std::string, int>, std::uint64_t> requests;  // (route, status)
+  static constexpr double bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  std::uint64_t buckets[std::size(bounds)] = {};
+  std::uint64_t latency_count = 0;
+  double latency_sum = 0;
+  std::atomic<std::uint64_t> appends{0}, verify_failures{0};
+  std::atomic<std::int64_t> sse_clients{0};
+
+  void observe(const std::string& route, int status, double seconds) {
+    std::lock_guard lock(mutex);
+    ++requests[{route, status}];
+    for (std::size_t i = 0; i < std::size(bounds); ++i)
+      if (seconds <= bounds[i]) ++buckets[i];
+    ++latency_count;
+    latency_sum += seconds;
+  }
+  std::string text() {
+    std::lock_guard lock(mutex);
+    std::string s = "# HELP logline_http_requests_total HTTP requests by route and status.\n# TYPE logline_http_requests_total counter\n";
+    for (const auto& [k, n] : requests)
+      s += "logline_http_requests_total{route=\"" + k.first + "\",status=\"" + std::to_string(k.second) + "\"} " + std::to_string(n) + "\n";
+    s += "# HELP logline_http_request_duration_seconds Request latency.\n# TYPE logline_http_request_duration_seconds histogram\n";
+    for (std::size_t i = 0; i < std::size(bounds); ++i) {
+      std::string b;
+      write_canonical_number(b, bounds[i]);
+      s += "logline_http_request_duration_seconds_bucket{le=\"" + b + "\"} " + std::to_string(buckets[i]) + "\n";
+    }
+    s += "logline_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(latency_count) + "\n";
+    std::string sum;
+    write_canonical_number(sum, latency_sum);
+    s += "logline_http_request_duration_seconds_sum " + sum + "\nlogline_http_request_duration_seconds_count " + std::to_string(latency_count) + "\n";
+    s += "# HELP logline_appends_total Spans appended through the API.\n# TYPE logline_appends_total counter\nlogline_appends_total " +
+         std::to_string(appends.load()) + "\n";
+    s += "# HELP logline_verify_failures_total Spans that failed /api/verify.\n# TYPE logline_verify_failures_total counter\nlogline_verify_failures_total " +
+         std::to_string(verify_failures.load()) + "\n";
+    s += "# HELP logline_sse_clients Open timeline streams.\n# TYPE logline_sse_clients gauge\nlogline_sse_clients " + std::to_string(sse_clients.load()) + "\n";
+    return s;
+  }
+};
+
+// Per-token token bucket.
+class rate_limiter {
+ public:
+  rate_limiter(double per_second, double burst) : rate_(per_second), burst_(burst) {}
+  bool allow(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    auto [it, fresh] = buckets_.try_emplace(key, bucket{burst_, now});
+    bucket& b = it->second;
+    if (!fresh) {
+      b.tokens = std::min(burst_, b.tokens + rate_ * std::chrono::duration<double>(now - b.at).count());
+      b.at = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+ private:
+  struct bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point at;
+  };
+  double rate_, burst_;
+  std::mutex mutex_;
+  std::map<std::string, bucket> buckets_;
+};
+
+template <class Ledger>
+class api {
+  static_assert(std::is_same_v<typename Ledger::span_type, universal_span>, "logline: the HTTP API serves ledgers of logline::universal_span");
+
+ public:
+  using session = typename Ledger::session;
+
+  api(Ledger& ledger, server_options o = {})
+      : ledger_(ledger), options_(std::move(o)), tokens_(ledger), limiter_(options_.rate_per_second, options_.rate_burst) {}
+
+  metrics& stats() noexcept { return metrics_; }
+  token_registry<Ledger>& tokens() noexcept { return tokens_; }
+  // Ends open streams (call before httplib::Server::stop, e.g. on SIGTERM).
+  void stop() { stopping_ = true; }
+
+  void mount(httplib::Server& svr) {
+    svr.set_payload_max_length(options_.max_body_bytes);
+    svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+      if (res.body.empty()) {
+        const std::string msg = res.status == 404 ? "no route " + req.method + " " + req.path
+                                : res.status == 413 ? "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes"
+                                                    : "HTTP " + std::to_string(res.status);
+        res.set_content(error_body(res.status, msg), "application/json");
+        log(req, res, "-", 0, "");
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+      res.status = 500;
+      res.set_content(error_body(500, "internal error"), "application/json");
+    });
+    if (options_.cors_origin) {
+      svr.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Access-Control-Allow-Origin", *options_.cors_origin);
+        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      });
+      svr.Options(R"(/.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+    }
+
+    handle(svr, "post", "/api/spans", R"(/api/spans)", [this](const httplib::Request& req, httplib::Response& res, session& s) { post_spans(req, res, s); });
+    handle(svr, "get", "/api/spans/{id}/history", R"(/api/spans/([^/]+)/history)", [this](const httplib::Request& req, httplib::Response& res, session& s) {
+      auto id = parse_id(req.matches[1]);
+      auto rows = s.history(id);
+      if (!rows) return fail(res, rows.error());
+      if (rows->empty()) return fail(res, make_error(errc::not_found, "span " + id.to_string() + " not found"));
+      send_spans(res, *rows, 200);
+    });
+    handle(svr, "get", "/api/spans/{id}", R"(/api/spans/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, session& s) {
+      auto id = parse_id(req.matches[1]);
+      result<universal_span> r = make_error(errc::not_found, "");
+      if (req.has_param("seq")) r = s.get(id, parse_int<std::int32_t>(req.get_param_value("seq"), "seq", 0, INT32_MAX));
+      else r = s.get(id);
+      if (!r) return fail(res, r.error());
+      res.set_content(span_to_json_text(*r), "application/json");
+    });
+    handle(svr, "get", "/api/timeline", R"(/api/timeline)", [this](const httplib::Request& req, httplib::Response& res, session& s) {
+      auto page = s.timeline(timeline_from(req));
+      if (!page) return fail(res, page.error());
+      std::string body = "{\"next_cursor\":";
+      if (page->next_cursor.empty()) body += "null";
+      else write_canonical_string(body, page->next_cursor);
+      body += ",\"spans\":[";
+      for (std::size_t i = 0; i < page->spans.size(); ++i) {
+        if (i) body += ',';
+        body += span_to_json_text(page->spans[i]);
+      }
+      body += "]}";
+      res.set_content(body, "application/json");
+    });
+    handle(svr, "get", "/api/timeline/stream", R"(/api/timeline/stream)", [this](const httplib::Request& req, httplib::Response& res, session& s) {
+      stream(req, res, s);
+    });
+    handle(svr, "get", "/api/manifest/{name}", R"(/api/manifest/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, session& s) {
+      timeline_query q;
+      q.entity_type = "manifest";
+      q.limit = timeline_query::max_limit;
+      const std::string name = req.matches[1];
+      for (;;) {
+        auto page = s.timeline(q);
+        if (!page) return fail(res, page.error());
+        for (const auto& m : page->spans)
+          if (m.name == name) return res.set_content(span_to_json_text(m), "application/json");  // newest first
+        if (page->next_cursor.empty()) break;
+        q.cursor = page->next_cursor;
+      }
+      fail(res, make_error(errc::not_found, "no manifest named '" + name + "'"));
+    });
+    handle(svr, "post", "/api/execute", R"(/api/execute)", [this](const httplib::Request& req, httplib::Response& res, session& s) { execute(req, res, s); });
+    handle(svr, "get", "/api/verify/{id}", R"(/api/verify/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, session& s) { verify(req, res, s); });
+    handle(svr, "get", "/health", R"(/health)", [this](const httplib::Request&, httplib::Response& res, session& s) {
+      timeline_query q;
+      q.limit = 1;
+      auto probe = s.timeline(q);
+      if (!probe) return fail(res, make_error(errc::busy, "database unreachable: " + probe.error().message()));
+      res.set_content("{\"status\":\"ok\"}", "application/json");
+    });
+    handle(svr, "get", "/metrics", R"(/metrics)", [this](const httplib::Request&, httplib::Response& res, session&) {
+      res.set_content(metrics_.text(), "text/plain; version=0.0.4");
+    });
+    handle(svr, "get", "/openapi.json", R"(/openapi.json)", [](const httplib::Request&, httplib::Response& res, session&) {
+      res.set_content(openapi_document(), "application/json");
+    });
+  }
+
+ private:
+  // A request error thrown by parsing helpers inside a handler.
+  struct bad_request {
+    error_info error;
+  };
+  using handler = std::function<void(const httplib::Request&, httplib::Response&, session&)>;
+
+  const route_doc& doc(std::string_view method, std::string_view path) const {
+    for (const auto& r : routes())
+      if (method == r.method && path == r.path) return r;
+    LOGLINE_ASSERT(false, "every mounted route is documented in http::routes()");
+    return routes().front();
+  }
+
+  void handle(httplib::Server& svr, const char* method, const char* path, const char* pattern, handler h) {
+    const route_doc& d = doc(method, path);
+    auto wrapped = [this, &d, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
+      const auto start = std::chrono::steady_clock::now();
+      const std::string request_id = std::to_string(++request_counter_);
+      res.set_header("X-Request-Id", request_id);
+      std::string user = "-";
+      [&] {
+        logline::identity who = token_admin;
+        if (*d.scope) {
+          const std::string auth = req.get_header_value("Authorization");
+          if (auth.rfind("Bearer ", 0) != 0) return reply_error(res, 401, "missing bearer token (Authorization: Bearer <token>)");
+          const std::string token = auth.substr(7);
+          auto record = tokens_.find(token);
+          if (!record) return reply_error(res, 401, "unknown or revoked token");
+          user = record->identity.user_id;
+          if (!record->allows(d.scope)) return reply_error(res, 403, std::string("this token lacks the scope '") + d.scope + "'");
+          if (!limiter_.allow(token_hash(token))) {
+            res.set_header("Retry-After", "1");
+            return reply_error(res, 429, "rate limit of this token exceeded");
+          }
+          who = record->identity;
+        }
+        if (std::string_view(d.method) == "post") {
+          const std::string type = req.get_header_value("Content-Type");
+          if (type.rfind("application/json", 0) != 0) return reply_error(res, 415, "the body must be application/json");
+        }
+        auto s = ledger_.as(who);
+        try {
+          h(req, res, s);
+        } catch (const bad_request& e) {
+          fail(res, e.error);
+        }
+      }();
+      if (res.status == -1) res.status = 200;
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      metrics_.observe(d.path, res.status, seconds);
+      log(req, res, request_id, seconds, user);
+    };
+    if (std::string_view(method) == "post") svr.Post(pattern, wrapped);
+    else svr.Get(pattern, wrapped);
+  }
+
+  void log(const httplib::Request& req, const httplib::Response& res, const std::string& request_id, double seconds, const std::string& user) {
+    if (!options_.access_log) return;
+    json line{{"ts", timestamp::now().to_string()}, {"request_id", request_id}, {"method", req.method}, {"path", req.path},
+              {"status", res.status}, {"duration_ms", static_cast<double>(static_cast<std::int64_t>(seconds * 1e6)) / 1000.0},
+              {"user", user}, {"remote", req.remote_addr}};
+    options_.access_log(canonical(line));
+  }
+
+  static void reply_error(httplib::Response& res, int status, std::string_view message) {
+    res.status = status;
+    res.set_content(error_body(status, message), "application/json");
+  }
+  void fail(httplib::Response& res, const error_info& e) {
+    const int status = status_of(e);
+    if (e == errc::integrity_violation) metrics_.verify_failures++;
+    reply_error(res, status, e.message());
+  }
+
+  static uuid parse_id(const std::string& text) {
+    auto id = uuid::parse(text);
+    if (!id) throw bad_request{make_error(errc::invalid_argument, "'" + text.substr(0, 40) + "' is not a uuid")};
+    return *id;
+  }
+  template <class Int>
+  static Int parse_int(const std::string& text, const char* name, std::int64_t lo, std::int64_t hi) {
+    std::int64_t v = 0;
+    bool ok = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
+    if (ok) v = std::stoll(text);
+    if (!ok || v < lo || v > hi)
+      throw bad_request{make_error(errc::invalid_argument, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]")};
+    return static_cast<Int>(v);
+  }
+
+  static timeline_query timeline_from(const httplib::Request& req) {
+    timeline_query q;
+    for (const auto& [key, value] : req.params) {
+      if (key == "entity_type") q.entity_type = value;
+      else if (key == "status") q.status = value;
+      else if (key == "owner_id") q.owner_id = value;
+      else if (key == "tenant_id") q.tenant_id = value;
+      else if (key == "trace_id") q.trace_id = value;
+      else if (key == "parent_id") q.parent_id = parse_id(value);
+      else if (key == "since" || key == "until") {
+        auto t = timestamp::parse(value);
+        if (!t) throw bad_request{make_error(errc::invalid_argument, key + ": " + t.error().message())};
+        (key == "since" ? q.since : q.until) = *t;
+      } else if (key == "visibility") {
+        auto v = parse_visibility(value);
+        if (!v) throw bad_request{make_error(errc::invalid_argument, "visibility: " + v.error().message())};
+        q.visibility = *v;
+      } else if (key == "limit") q.limit = parse_int<std::size_t>(value, "limit", 1, timeline_query::max_limit);
+      else if (key == "cursor") q.cursor = value;
+      else throw bad_request{make_error(errc::invalid_argument, "unknown query parameter '" + key.substr(0, 40) + "'")};
+    }
+    return q;
+  }
+
+  static void send_spans(httplib::Response& res, const std::vector<universal_span>& spans, int status) {
+    std::string body = "[";
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      if (i) body += ',';
+      body += span_to_json_text(spans[i]);
+    }
+    body += ']';
+    res.status = status;
+    res.set_content(body, "application/json");
+  }
+
+  // A span from a request object: known keys, right types, required fields present.
+  static universal_span span_from(const json& j, const std::string& where) {
+    field_set<universal_span> present{};
+    auto s = span_from_json<universal_span>(j, &present);
+    if (!s) throw bad_request{with_context(s.error(), where)};
+    for (const char* required : {"entity_type", "who", "this"})
+      if (!present[schema<universal_span>::index_of(required)])
+        throw bad_request{make_error(errc::invalid_span, where + "missing required field '" + required + "'")};
+    return std::move(*s);
+  }
+
+  void post_spans(const httplib::Request& req, httplib::Response& res, session& s) {
+    auto body = parse_json(req.body);
+    if (!body) return fail(res, body.error());
+    if (body->is_array()) {
+      if (body->empty()) return fail(res, make_error(errc::invalid_span, "an empty batch"));
+      if (body->size() > options_.max_batch)
+        return fail(res, make_error(errc::too_large, "a batch holds at most " + std::to_string(options_.max_batch) + " spans"));
+      std::vector<universal_span> spans;
+      std::vector<bool> next;
+      spans.reserve(body->size());
+      for (std::size_t i = 0; i < body->size(); ++i) {
+        spans.push_back(span_from((*body)[i], "span #" + std::to_string(i) + " of the batch: "));
+        next.push_back(false);
+      }
+      auto stored = s.append_batch(std::move(spans), std::move(next));
+      if (!stored) return fail(res, stored.error());
+      metrics_.appends += stored->size();
+      return send_spans(res, *stored, 201);
+    }
+    auto span = span_from(*body, "");
+    auto stored = s.append(std::move(span));
+    if (!stored) return fail(res, stored.error());
+    ++metrics_.appends;
+    res.status = 201;
+    res.set_content(span_to_json_text(*stored), "application/json");
+  }
+
+  void execute(const httplib::Request& req, httplib::Response& res, session& s) {
+    auto body = parse_json(req.body);
+    if (!body) return fail(res, body.error());
+    if (!body->is_object() || !body->contains("span_id") || !(*body)["span_id"].is_string())
+      return fail(res, make_error(errc::invalid_span, "expected {\"span_id\": \"<uuid>\"}"));
+    for (const auto& [k, v] : body->items())
+      if (k != "span_id") return fail(res, make_error(errc::invalid_span, "unknown field '" + k.substr(0, 40) + "'"));
+    const uuid target = parse_id((*body)["span_id"].get<std::string>());
+    auto function = s.get(target);
+    if (!function) return fail(res, function.error());
+    const timestamp scheduled_for = timestamp::now();
+    universal_span request;
+    request.entity_type = "request";
+    request.who = s.identity().user_id;
+    request.did = "scheduled";
+    request.this_ = "execute " + target.to_string();
+    request.status = "scheduled";
+    request.parent_id = target;
+    request.trace_id = function->trace_id;
+    request.metadata = json{{"scheduled_for", scheduled_for.to_string()}};
+    auto stored = s.append(std::move(request));
+    if (!stored) {
+      if (stored.error() == errc::version_conflict)
+        return fail(res, make_error(errc::version_conflict, "span " + target.to_string() + " already has a scheduled request"));
+      return fail(res, stored.error());
+    }
+    ++metrics_.appends;
+    res.status = 202;
+    res.set_content(canonical(json{{"request_id", stored->id.to_string()}, {"scheduled_for", scheduled_for.to_string()}}), "application/json");
+  }
+
+  void verify(const httplib::Request& req, httplib::Response& res, session& s) {
+    const uuid id = parse_id(req.matches[1]);
+    auto rows = s.history(id);
+    bool ok = true;
+    json versions = json::array();
+    if (!rows) {
+      if (!(rows.error() == errc::integrity_violation)) return fail(res, rows.error());
+      ++metrics_.verify_failures;
+      res.set_content(canonical(json{{"id", id.to_string()}, {"ok", false}, {"error", rows.error().message()}}), "application/json");
+      return;
+    }
+    if (rows->empty()) return fail(res, make_error(errc::not_found, "span " + id.to_string() + " not found"));
+    for (const auto& v : *rows) {
+      const bool hash_ok = v.curr_hash && span_hash(v) == *v.curr_hash;
+      bool signature_ok = false;
+      if (v.curr_hash && v.signature && v.public_key) signature_ok = ed25519::verify(*v.signature, *v.curr_hash, *v.public_key);
+      ok = ok && hash_ok && signature_ok;
+      versions.push_back({{"seq", v.seq}, {"hash_ok", hash_ok}, {"signature_ok", signature_ok}});
+    }
+    if (!ok) ++metrics_.verify_failures;
+    res.set_content(canonical(json{{"id", id.to_string()}, {"ok", ok}, {"versions", versions}}), "application/json");
+  }
+
+  // Server-sent events: every new visible span (optionally of one entity_type), id = its feed
+  // cursor. Resumes after Last-Event-ID (or ?after=) with no loss and no duplicate; the stream
+  // reads the feed as the caller, so it only ever holds one page per client.
+  void stream(const httplib::Request& req, httplib::Response& res, session& s) {
+    std::optional<std::string> entity_type;
+    std::string cursor = req.get_header_value("Last-Event-ID");
+    for (const auto& [key, value] : req.params) {
+      if (key == "entity_type") entity_type = value;
+      else if (key == "after") cursor = value;
+      else throw bad_request{make_error(errc::invalid_argument, "unknown query parameter '" + key.substr(0, 40) + "'")};
+    }
+    // The cursor is checked before the stream starts: a malformed one is a 400.
+    if (auto probe = s.changes(cursor, 1); !probe) return fail(res, probe.error());
+    struct state {
+      session s;
+      std::string cursor;
+      std::optional<std::string> entity_type;
+      std::chrono::steady_clock::time_point last_write;
+    };
+    auto st = std::make_shared<state>(state{s, cursor, entity_type, std::chrono::steady_clock::now()});
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    ++metrics_.sse_clients;
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, st](std::size_t, httplib::DataSink& sink) {
+          const auto seen = ledger_.commits();
+          auto batch = st->s.changes(st->cursor, 256);
+          if (!batch) {
+            sink.done();
+            return false;
+          }
+          std::string out;
+          for (const auto& c : *batch) {
+            st->cursor = c.cursor;
+            if (st->entity_type && c.span.entity_type != *st->entity_type) continue;
+            out += "id: " + c.cursor + "\nevent: span\ndata: " + span_to_json_text(c.span) + "\n\n";
+          }
+          const auto now = std::chrono::steady_clock::now();
+          if (out.empty() && now - st->last_write >= options_.keep_alive) out = ": keep-alive\n\n";
+          if (!out.empty()) {
+            if (!sink.write(out.data(), out.size())) return false;
+            st->last_write = now;
+          }
+          if (stopping_) {
+            sink.done();
+            return true;
+          }
+          if (batch->size() < 256) ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
+          return true;
+        },
+        [this](bool) { --metrics_.sse_clients; });
+  }
+
+  Ledger& ledger_;
+  server_options options_;
+  token_registry<Ledger> tokens_;
+  rate_limiter limiter_;
+  metrics metrics_;
+  std::atomic<std::uint64_t> request_counter_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace logline::http

@@ -1,0 +1,173 @@
+#pragma once
+// API tokens, kept in the ledger itself: a token is an `api_token` span owned by the token
+// administrator identity (user "logline-admin", no tenant), whose metadata holds the BLAKE3 hash
+// of the token (never the token), the identity it stands for and its scopes. Revoking appends a
+// new version with status "revoked". Tokens are thus append-only, hashed, signed and verified
+// like every other span.
+#include <sodium.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/blake3.hpp"
+#include "logline/error.hpp"
+#include "logline/json.hpp"
+#include "logline/span.hpp"
+#include "logline/types.hpp"
+
+namespace logline::http {
+
+inline const logline::identity token_admin{"logline-admin", std::nullopt};
+inline constexpr std::string_view token_entity_type = "api_token";
+inline constexpr std::string_view all_scopes[] = {"spans:read", "spans:write", "execute", "admin"};
+
+struct token_record {
+  uuid id{};                        // the api_token span
+  logline::identity identity;
+  std::set<std::string> scopes;
+  bool active = true;
+  bool allows(std::string_view scope) const { return scopes.count(std::string(scope)) != 0 || scopes.count("admin") != 0; }
+};
+
+// A new random token: "llt_" + 64 hex characters (32 bytes from libsodium).
+inline std::string generate_token() {
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  std::string out = "llt_";
+  static constexpr char digits[] = "0123456789abcdef";
+  for (unsigned char b : raw) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  sodium_memzero(raw, sizeof raw);
+  return out;
+}
+inline std::string token_hash(std::string_view token) { return blake3_hex(token); }
+
+inline result<std::set<std::string>> parse_scopes(std::string_view list) {
+  std::set<std::string> out;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const std::string scope(list.substr(0, comma));
+    bool known = false;
+    for (auto s : all_scopes) known = known || s == scope;
+    if (!known) return make_error(errc::invalid_argument, "unknown scope '" + scope + "' (spans:read, spans:write, execute, admin)");
+    out.insert(scope);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  if (out.empty()) return make_error(errc::invalid_argument, "no scope given");
+  return out;
+}
+
+// The span that records a new token (append it as token_admin).
+inline universal_span token_span(std::string_view token, const logline::identity& who, const std::set<std::string>& scopes,
+                                 std::string label = {}) {
+  universal_span s;
+  s.entity_type = std::string(token_entity_type);
+  s.who = token_admin.user_id;
+  s.did = "issued";
+  s.this_ = "api token for " + who.user_id;
+  s.status = "active";
+  if (!label.empty()) s.name = std::move(label);
+  json sc = json::array();
+  for (const auto& x : scopes) sc.push_back(x);
+  s.metadata = json{{"token_blake3", token_hash(token)},
+                    {"user_id", who.user_id},
+                    {"tenant_id", who.tenant_id ? json(*who.tenant_id) : json(nullptr)},
+                    {"scopes", sc}};
+  return s;
+}
+
+// The token hash and record an api_token span holds (nothing if it is not a well-formed one).
+inline std::optional<std::pair<std::string, token_record>> read_token_span(const universal_span& s) {
+  if (!s.metadata || !s.metadata->is_object()) return std::nullopt;
+  const json& m = *s.metadata;
+  auto text = [&](const char* key) -> const std::string* {
+    auto it = m.find(key);
+    return it != m.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+  };
+  const std::string* hash = text("token_blake3");
+  const std::string* user = text("user_id");
+  if (!hash || !user) return std::nullopt;
+  token_record r;
+  r.id = s.id;
+  r.identity.user_id = *user;
+  if (const std::string* tenant = text("tenant_id")) r.identity.tenant_id = *tenant;
+  if (auto it = m.find("scopes"); it != m.end() && it->is_array())
+    for (const auto& x : *it)
+      if (x.is_string()) r.scopes.insert(x.get_ref<const std::string&>());
+  r.active = s.status == "active";
+  return std::pair<std::string, token_record>(*hash, std::move(r));
+}
+
+// The token table of a server: loaded from the api_token spans (latest version of each wins),
+// reloaded when an unknown token is presented (at most once a second) and every `refresh`, so
+// that tokens issued or revoked by another process take effect.
+template <class Ledger>
+class token_registry {
+ public:
+  explicit token_registry(Ledger& ledger, std::chrono::milliseconds refresh = std::chrono::seconds(2))
+      : ledger_(ledger), refresh_(refresh) {}
+
+  // The record of an active token, or nothing.
+  std::optional<token_record> find(std::string_view token) {
+    const std::string h = token_hash(token);
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    auto it = by_hash_.find(h);
+    const bool stale = now - loaded_ > refresh_;
+    const bool may_retry = it == by_hash_.end() && now - loaded_ > std::chrono::seconds(1);
+    if (stale || may_retry) {
+      if (reload_locked()) it = by_hash_.find(h);
+    }
+    if (it == by_hash_.end() || !it->second.active) return std::nullopt;
+    return it->second;
+  }
+  result<void> reload() {
+    std::lock_guard lock(mutex_);
+    if (!reload_locked()) return make_error(errc::busy, "cannot read the api tokens");
+    return {};
+  }
+
+ private:
+  bool reload_locked() {
+    auto admin = ledger_.as(token_admin);
+    timeline_query q;
+    q.entity_type = std::string(token_entity_type);
+    q.limit = timeline_query::max_limit;
+    std::map<uuid, universal_span> latest;
+    for (;;) {
+      auto page = admin.timeline(q);
+      if (!page) return false;
+      for (auto& s : page->spans) {
+        auto& slot = latest[s.id];
+        if (slot.id.is_nil() || s.seq > slot.seq) slot = std::move(s);
+      }
+      if (page->next_cursor.empty()) break;
+      q.cursor = page->next_cursor;
+    }
+    std::map<std::string, token_record> table;
+    for (const auto& entry : latest)
+      if (auto t = read_token_span(entry.second)) table[t->first] = std::move(t->second);
+    by_hash_ = std::move(table);
+    loaded_ = std::chrono::steady_clock::now();
+    return true;
+  }
+
+  Ledger& ledger_;
+  std::chrono::milliseconds refresh_;
+  std::mutex mutex_;
+  std::map<std::string, token_record> by_hash_;
+  std::chrono::steady_clock::time_point loaded_{};
+};
+
+}  // namespace logline::http

@@ -1,0 +1,347 @@
+// The HTTP API over real HTTP on loopback (an httplib client against a server on a free port),
+// on both backends: endpoints, tokens and scopes, error statuses that store nothing, tenancy
+// through the API, the SSE stream and its resume, concurrent clients.
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include <logline/http/server.hpp>
+
+#include "backends/conformance.hpp"
+#include "support/catch.hpp"
+
+using namespace std::chrono_literals;
+using logline::json;
+
+namespace {
+
+template <class F>
+struct http_bench {
+  using ledger_type = conformance::full_ledger<typename F::backend>;
+  F f;
+  ledger_type ledger{f.database(), {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
+  logline::http::api<ledger_type> api;
+  httplib::Server svr;
+  std::thread thread;
+  int port = 0;
+
+  explicit http_bench(logline::http::server_options o = {}) : api(ledger, std::move(o)) {
+    svr.new_task_queue = [] { return new httplib::ThreadPool(16); };
+    api.mount(svr);
+    port = svr.bind_to_any_port("127.0.0.1");
+    REQUIRE(port > 0);
+    thread = std::thread([this] { svr.listen_after_bind(); });
+    while (!svr.is_running()) std::this_thread::sleep_for(1ms);
+  }
+  ~http_bench() {
+    api.stop();
+    svr.stop();
+    thread.join();
+  }
+  httplib::Client client() {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(10s);
+    return c;
+  }
+  // A token for an identity with some scopes.
+  std::string token(std::string user, std::optional<std::string> tenant, std::set<std::string> scopes = {"spans:read", "spans:write", "execute"}) {
+    const auto t = logline::http::generate_token();
+    ledger.append(logline::http::token_span(t, {std::move(user), std::move(tenant)}, scopes)).value();
+    api.tokens().reload().value();
+    return t;
+  }
+  // Rows stored, whoever owns them (the operator's view).
+  std::size_t stored() {
+    std::size_t n = 0;
+    ledger.export_all([&](const logline::universal_span&) -> logline::result<void> {
+      ++n;
+      return {};
+    }).value();
+    return n;
+  }
+};
+
+httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+
+json body_of(const httplib::Result& r) {
+  REQUIRE(r);
+  auto j = logline::parse_json(r->body);
+  INFO(r->body);
+  REQUIRE(j.has_value());
+  return *j;
+}
+
+std::string note(const std::string& text, const std::string& extra = "") {
+  return R"({"entity_type":"note","who":"tester","this":")" + text + "\"" + extra + "}";
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, execute", "[backend][http]", LOGLINE_BACKENDS) {
+  http_bench<TestType> b;
+  const auto alice = b.token("alice", "acme");
+  auto c = b.client();
+
+  auto created = c.Post("/api/spans", bearer(alice), note("first", R"(,"visibility":"tenant","metadata":{"n":1})"), "application/json");
+  REQUIRE(created);
+  CHECK(created->status == 201);
+  const auto span = body_of(created);
+  const std::string id = span["id"].template get<std::string>();
+  CHECK(span["owner_id"] == "alice");
+  CHECK(span["tenant_id"] == "acme");
+  CHECK(span.contains("signature"));
+
+  auto batch = c.Post("/api/spans", bearer(alice), "[" + note("b1") + "," + R"({"entity_type":"note","who":"t","this":"v1","id":")" + id + R"(","seq":1})" + "]",
+                      "application/json");
+  REQUIRE(batch);
+  CHECK(batch->status == 201);
+  CHECK(body_of(batch).size() == 2);
+
+  auto latest = c.Get("/api/spans/" + id, bearer(alice));
+  CHECK(body_of(latest)["seq"] == 1);
+  CHECK(body_of(c.Get("/api/spans/" + id + "?seq=0", bearer(alice)))["this"] == "first");
+  CHECK(body_of(c.Get("/api/spans/" + id + "/history", bearer(alice))).size() == 2);
+
+  auto page = body_of(c.Get("/api/timeline?entity_type=note&limit=2", bearer(alice)));
+  CHECK(page["spans"].size() == 2);
+  REQUIRE(page["next_cursor"].is_string());
+  auto rest = body_of(c.Get("/api/timeline?entity_type=note&limit=2&cursor=" + page["next_cursor"].template get<std::string>(), bearer(alice)));
+  CHECK(rest["spans"].size() == 1);
+  CHECK(rest["next_cursor"].is_null());
+
+  auto v = body_of(c.Get("/api/verify/" + id, bearer(alice)));
+  CHECK(v["ok"] == true);
+  CHECK(v["versions"].size() == 2);
+
+  // A manifest span, and a request scheduled for a function.
+  REQUIRE(c.Post("/api/spans", bearer(alice), R"({"entity_type":"manifest","who":"alice","this":"m","name":"kernel","visibility":"public"})", "application/json")->status == 201);
+  CHECK(body_of(c.Get("/api/manifest/kernel", bearer(alice)))["name"] == "kernel");
+  CHECK(c.Get("/api/manifest/none", bearer(alice))->status == 404);
+  auto fn = body_of(c.Post("/api/spans", bearer(alice), R"({"entity_type":"function","who":"alice","this":"f","status":"scheduled"})", "application/json"));
+  auto exec = c.Post("/api/execute", bearer(alice), R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json");
+  REQUIRE(exec);
+  CHECK(exec->status == 202);
+  const auto req = body_of(exec);
+  auto request = body_of(c.Get("/api/spans/" + req["request_id"].template get<std::string>(), bearer(alice)));
+  CHECK(request["entity_type"] == "request");
+  CHECK(request["status"] == "scheduled");
+  CHECK(request["parent_id"] == fn["id"]);
+  // One scheduled request per function (the unique partial index): 409, nothing stored.
+  const auto before = b.stored();
+  CHECK(c.Post("/api/execute", bearer(alice), R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json")->status == 409);
+  CHECK(b.stored() == before);
+
+  CHECK(c.Get("/health")->status == 200);
+  auto metrics = c.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK_THAT(metrics->body, Catch::Contains("logline_appends_total 6"));
+  CHECK_THAT(metrics->body, Catch::Contains("logline_http_requests_total{route=\"/api/spans\",status=\"201\"}"));
+  CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("HTTP: every documented route exists and every route is documented", "[backend][http]", LOGLINE_BACKENDS) {
+  http_bench<TestType> b;
+  const auto admin = b.token("root", std::nullopt, {"admin"});
+  auto c = b.client();
+  auto doc = body_of(c.Get("/openapi.json"));
+  CHECK(doc["openapi"] == "3.1.0");
+  std::size_t documented = 0;
+  for (const auto& [path, ops] : doc["paths"].items()) {
+    for (const auto& [method, op] : ops.items()) {
+      ++documented;
+      std::string concrete = path;
+      for (const char* p : {"{id}", "{name}"})
+        if (auto at = concrete.find(p); at != std::string::npos) concrete.replace(at, std::strlen(p), "00000000-0000-4000-8000-000000000000");
+      INFO(method << " " << concrete);
+      if (concrete == "/api/timeline/stream") concrete += "?after=not-a-cursor";  // answered at once (400), not streamed
+      auto r = method == "get" ? c.Get(concrete, bearer(admin)) : c.Post(concrete, bearer(admin), "{}", "application/json");
+      REQUIRE(r);
+      // The route exists: whatever it answers, it is not "no route".
+      CHECK_THAT(r->body, !Catch::Contains("no route"));
+    }
+  }
+  CHECK(documented == logline::http::routes().size());
+  // Anything else has no route.
+  for (const char* path : {"/api", "/api/span", "/api/spans/x/y/z", "/admin"}) {
+    auto r = c.Get(path, bearer(admin));
+    REQUIRE(r);
+    CHECK(r->status == 404);
+    CHECK(body_of(r)["error"]["code"] == "not_found");
+  }
+}
+
+TEMPLATE_TEST_CASE("HTTP: every error has its status and stores nothing", "[backend][http]", LOGLINE_BACKENDS) {
+  logline::http::server_options o;
+  o.max_body_bytes = 4096;
+  o.rate_per_second = 0.001;  // a bucket refills once in 1000 s
+  o.rate_burst = 40;
+  http_bench<TestType> b(o);
+  const auto alice = b.token("alice", "acme");
+  const auto reader = b.token("reader", "acme", {"spans:read"});
+  const auto limited = b.token("limited", "acme");
+  auto c = b.client();
+  auto existing = body_of(c.Post("/api/spans", bearer(alice), note("x"), "application/json"));
+  const std::string id = existing["id"].template get<std::string>();
+  const std::size_t before = b.stored();
+
+  auto expect = [&](const httplib::Result& r, int status, const char* code) {
+    REQUIRE(r);
+    INFO(r->body);
+    CHECK(r->status == status);
+    auto j = body_of(r);
+    CHECK(j["error"]["code"] == code);
+    CHECK(j["error"]["message"].is_string());
+    CHECK(b.stored() == before);
+  };
+  const std::string json_type = "application/json";
+  expect(c.Post("/api/spans", bearer(alice), "{not json", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","this":"dup"})", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","metadata":{"n":12345678901234567890}})", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w"})", json_type), 400, "bad_request");  // missing "this"
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","seq":"1"})", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","colour":"red"})", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), "[" + note("ok") + R"(,{"entity_type":"note"}])", json_type), 400, "bad_request");  // batch: all or nothing
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","curr_hash":")" + std::string(64, 'a') + "\"}", json_type), 400,
+         "bad_request");
+  expect(c.Get("/api/timeline?limit=5000", bearer(alice)), 400, "bad_request");
+  expect(c.Get("/api/timeline?colour=red", bearer(alice)), 400, "bad_request");
+  expect(c.Get("/api/spans/not-a-uuid", bearer(alice)), 400, "bad_request");
+  expect(c.Post("/api/spans", {}, note("y"), json_type), 401, "unauthorized");
+  expect(c.Post("/api/spans", bearer("llt_" + std::string(64, '0')), note("y"), json_type), 401, "unauthorized");
+  expect(c.Post("/api/spans", bearer(reader), note("y"), json_type), 403, "forbidden");
+  expect(c.Post("/api/spans", bearer(alice), note("y", R"(,"owner_id":"bob")"), json_type), 403, "forbidden");
+  expect(c.Get("/api/spans/00000000-0000-4000-8000-000000000001", bearer(alice)), 404, "not_found");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","id":")" + id + R"(","seq":0})", json_type), 409, "conflict");
+  expect(c.Post("/api/spans", bearer(alice), note(std::string(5000, 'x')), json_type), 413, "payload_too_large");
+  expect(c.Post("/api/spans", bearer(alice), note("y"), "text/plain"), 415, "unsupported_media_type");
+  for (int i = 0; i < 40; ++i) REQUIRE(c.Get("/api/timeline", bearer(limited))->status == 200);
+  auto throttled = c.Get("/api/timeline", bearer(limited));
+  expect(throttled, 429, "rate_limited");
+  CHECK(throttled->get_header_value("Retry-After") == "1");
+  CHECK(c.Get("/api/timeline", bearer(alice))->status == 200);  // other tokens are not limited by it
+}
+
+TEMPLATE_TEST_CASE("HTTP: a revoked token stops working", "[backend][http]", LOGLINE_BACKENDS) {
+  http_bench<TestType> b;
+  const auto t = b.token("alice", "acme");
+  auto c = b.client();
+  CHECK(c.Get("/api/timeline", bearer(t))->status == 200);
+  auto record = b.api.tokens().find(t);
+  REQUIRE(record);
+  auto span = b.ledger.get(record->id).value();
+  auto next = logline::http::token_span(t, record->identity, record->scopes);
+  next.id = span.id;
+  next.status = "revoked";
+  next.did = "revoked";
+  b.ledger.append_version(next).value();
+  b.api.tokens().reload().value();
+  CHECK(c.Get("/api/timeline", bearer(t))->status == 401);
+}
+
+TEMPLATE_TEST_CASE("HTTP: tenancy holds through the API", "[backend][http][tenancy]", LOGLINE_BACKENDS) {
+  http_bench<TestType> b;
+  const auto alice = b.token("alice", "acme"), bob = b.token("bob", "acme"), eve = b.token("eve", "evil");
+  auto c = b.client();
+  const auto priv = body_of(c.Post("/api/spans", bearer(alice), note("private"), "application/json"))["id"].template get<std::string>();
+  const auto tenant = body_of(c.Post("/api/spans", bearer(alice), note("tenant", R"(,"visibility":"tenant")"), "application/json"))["id"].template get<std::string>();
+  CHECK(c.Get("/api/spans/" + priv, bearer(bob))->status == 404);
+  CHECK(c.Get("/api/spans/" + tenant, bearer(bob))->status == 200);
+  CHECK(c.Get("/api/spans/" + tenant, bearer(eve))->status == 404);
+  CHECK(body_of(c.Get("/api/timeline", bearer(eve)))["spans"].empty());
+  CHECK(body_of(c.Get("/api/timeline", bearer(bob)))["spans"].size() == 1);
+  CHECK(body_of(c.Get("/api/timeline", bearer(alice)))["spans"].size() == 2);
+  CHECK(c.Get("/api/verify/" + priv, bearer(eve))->status == 404);
+}
+
+namespace {
+// Reads an SSE stream until `want` span events arrived (or the timeout); returns (id, span id).
+std::vector<std::pair<std::string, std::string>> read_events(httplib::Client& c, const std::string& path, const httplib::Headers& h,
+                                                             std::size_t want, std::chrono::milliseconds timeout) {
+  std::vector<std::pair<std::string, std::string>> events;
+  std::string buffer;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  c.Get(path, h, [&](const char* data, std::size_t n) {
+    buffer.append(data, n);
+    for (std::size_t end; events.size() < want && (end = buffer.find("\n\n")) != std::string::npos;) {
+      const std::string event = buffer.substr(0, end);
+      buffer.erase(0, end + 2);
+      if (event.rfind("id: ", 0) != 0) continue;
+      const auto nl = event.find('\n');
+      const std::string id = event.substr(4, nl - 4);
+      const auto data_at = event.find("data: ");
+      auto j = logline::parse_json(event.substr(data_at + 6));
+      if (j) events.emplace_back(id, (*j)["id"].template get<std::string>());
+    }
+    return events.size() < want && std::chrono::steady_clock::now() < deadline;
+  });
+  return events;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes from Last-Event-ID", "[backend][http][feed]", LOGLINE_BACKENDS) {
+  http_bench<TestType> b;
+  const auto alice = b.token("alice", "acme");
+  const auto bob = b.token("bob", "acme");
+  auto c = b.client();
+  std::vector<std::string> posted;
+  auto post = [&](const std::string& type, const char* visibility) {
+    auto r = body_of(c.Post("/api/spans", bearer(alice), R"({"entity_type":")" + type + R"(","who":"a","this":"t","visibility":")" + visibility + "\"}",
+                            "application/json"));
+    return r["id"].template get<std::string>();
+  };
+  // bob sees alice's tenant spans of type note, not her private ones, nor other types.
+  std::vector<std::string> expected;
+  for (int i = 0; i < 4; ++i) expected.push_back(post("note", "tenant"));
+  post("note", "private");
+  post("order", "tenant");
+  auto reader = b.client();
+  auto first = read_events(reader, "/api/timeline/stream?entity_type=note", bearer(bob), 2, 10s);
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].second == expected[0]);
+  CHECK(first[1].second == expected[1]);
+  // Resume after the second event, with more appended meanwhile (some while the stream is open).
+  for (int i = 0; i < 2; ++i) expected.push_back(post("note", "tenant"));
+  auto h = bearer(bob);
+  h.emplace("Last-Event-ID", first[1].first);
+  std::thread late([&] {
+    std::this_thread::sleep_for(300ms);
+    auto writer = b.client();
+    auto r = body_of(writer.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"a","this":"late","visibility":"tenant"})", "application/json"));
+    (void)r;
+  });
+  auto rest = read_events(reader, "/api/timeline/stream?entity_type=note", h, 5, 15s);
+  late.join();
+  REQUIRE(rest.size() == 5);
+  for (std::size_t i = 0; i < 4; ++i) CHECK(rest[i].second == expected[2 + i]);
+  // The same through ?after=, and no event twice.
+  std::set<std::string> ids;
+  for (const auto& e : first) ids.insert(e.second);
+  for (const auto& e : rest) ids.insert(e.second);
+  CHECK(ids.size() == 7);
+  auto again = read_events(reader, "/api/timeline/stream?entity_type=note&after=" + rest[4].first, bearer(bob), 1, 1500ms);
+  CHECK(again.empty());
+  CHECK(c.Get("/api/timeline/stream?after=bogus", bearer(bob))->status == 400);
+}
+
+TEMPLATE_TEST_CASE("HTTP: concurrent clients append and read", "[backend][http]", LOGLINE_BACKENDS) {
+  http_bench<TestType> b;
+  const auto alice = b.token("alice", "acme");
+  constexpr int clients = 8, per_client = 25;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i)
+    threads.emplace_back([&, i] {
+      auto c = b.client();
+      for (int k = 0; k < per_client; ++k) {
+        auto r = c.Post("/api/spans", bearer(alice), note("c" + std::to_string(i)), "application/json");
+        if (r && r->status == 201) ++ok;
+        auto t = c.Get("/api/timeline?limit=5", bearer(alice));
+        if (!t || t->status != 200) --ok;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(ok == clients * per_client);
+  auto report = b.ledger.verify().value();
+  CHECK(report.ok());
+  CHECK(report.spans_checked == clients * per_client + 1);  // + the token span
+}
