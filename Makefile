@@ -2,7 +2,8 @@
 #
 #   make            deps + configure + build everything (library tests, examples, CLI, benchmarks)
 #   make deps       install missing Debian packages (scripts/install-deps.sh; apt only if needed)
-#   make run        build, then run the quickstart example (working directory build/run/)
+#   make run        build, then start the example REST server on a SQLite ledger (build/run/),
+#                   printing its URL and a demo token (PORT=8080)
 #   make test       build, start a throwaway PostgreSQL 15 cluster in build/pg (test-setup), run
 #                   ctest --output-on-failure with build/pg/env loaded (LOGLINE_TEST_PG_*), then
 #                   stop and remove the cluster (test-teardown, also after failures); exits
@@ -15,6 +16,7 @@
 #
 # Where things land (stable paths):
 #   build/bin/logline-cli          the CLI            build/bin/logline-quickstart   quickstart
+#   build/bin/logline-server       the REST server
 #   build/bin/<name>_bench         benchmarks         build/bench/<name>_bench.json  their results
 #   build/fuzz/bin/<name>_fuzz     fuzzers            build/fuzz/artifacts/<name>/   their crashes
 #   build/compile_commands.json    for tools (clangd, clang-tidy)
@@ -74,10 +76,14 @@ build: configure
 	@echo "==> build $(BUILD_DIR) (-j$(JOBS))"
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The example REST server on an embedded SQLite ledger (build/run/logline.db, signing key
+# build/run/server.key), with a demo token; Ctrl-C stops it. PORT=8080 by default.
+PORT ?= 8080
 run: build
 	@mkdir -p $(BUILD_DIR)/run
-	@echo "==> run $(BUILD_DIR)/bin/logline-quickstart (in $(BUILD_DIR)/run)"
-	@cd $(BUILD_DIR)/run && ../bin/logline-quickstart
+	@cd $(BUILD_DIR)/run && { test -f server.key || ../bin/logline-cli keygen --out server.key >/dev/null; }
+	@echo "==> run $(BUILD_DIR)/bin/logline-server (in $(BUILD_DIR)/run; Ctrl-C stops it)"
+	@cd $(BUILD_DIR)/run && exec ../bin/logline-server --db logline.db --key server.key --port $(PORT) --demo-token
 
 # Hooks around ctest; keep them idempotent. test-setup starts a throwaway PostgreSQL 15 cluster
 # (loopback, random port) and writes $(BUILD_DIR)/pg/env with LOGLINE_TEST_PG_DSN,

@@ -14,6 +14,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev libsodium-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
   catch2 libbenchmark-dev b3sum
+  openssl curl
 )
 # ---- Later additions (DESIGN.md §2): PostgreSQL backend, HTTP server, scheduler, Lua sandbox.
 # ---- Installed already so that adding their targets needs no change here; append new ones here.

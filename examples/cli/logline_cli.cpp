@@ -7,6 +7,8 @@
 //   logline-cli export --db FILE                     every span as NDJSON, in commit order
 //   logline-cli verify --db FILE [--trust KEY]...    hashes, chain links, signatures
 //   logline-cli schema [--postgres]                  the DDL (SQLite, or PostgreSQL)
+//   logline-cli token issue --db FILE --key FILE --user U [--tenant T] --scopes S   an API token
+//   logline-cli token revoke --db FILE --key FILE --id UUID
 //
 // Exit codes: 0 success, 1 verification found problems, 2 bad usage, bad input or I/O error.
 #include <fcntl.h>
@@ -34,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include <logline/http/tokens.hpp>
 #include <logline/logline.hpp>
 #include <logline/postgres.hpp>
 #include <logline/sqlite.hpp>
@@ -594,6 +597,52 @@ int run_schema(const arguments& a) {
   return finish_stdout(exit_ok);
 }
 
+// ---- token -------------------------------------------------------------------------------------
+
+// API tokens for logline-server are api_token spans written as the token administrator
+// (logline::http::token_admin); only the token's hash is stored.
+int run_token_issue(const arguments& a) {
+  logline::identity who{a.required("user"), std::nullopt};
+  if (a.has("tenant")) who.tenant_id = a.required("tenant");
+  auto scopes = logline::http::parse_scopes(a.required("scopes"));
+  if (!scopes) throw cli_error("--scopes: " + scopes.error().message(), true);
+  auto key = load_key(a);
+  auto t = open_target(a, false);
+  const std::string token = logline::http::generate_token();
+  return with_ledger(t, logline::http::token_admin, std::move(key), [&](auto& ledger) {
+    auto stored = ledger.append(logline::http::token_span(token, who, *scopes, a.get("label").value_or("")));
+    if (!stored) throw cli_error("cannot issue the token: " + stored.error().message());
+    out(token + "\n");
+    err("token " + stored->id.to_string() + " issued for " + who.user_id + (who.tenant_id ? " (tenant " + *who.tenant_id + ")" : std::string()) +
+        "; it is shown once: only its hash is stored\n");
+    return finish_stdout(exit_ok);
+  });
+}
+
+int run_token_revoke(const arguments& a) {
+  auto id = logline::uuid::parse(a.required("id"));
+  if (!id) throw cli_error("--id: " + id.error().message(), true);
+  auto key = load_key(a);
+  auto t = open_target(a, false);
+  return with_ledger(t, logline::http::token_admin, std::move(key), [&](auto& ledger) {
+    auto current = ledger.get(*id);
+    if (!current || current->entity_type != logline::http::token_entity_type) throw cli_error("no api token " + id->to_string());
+    if (current->status == "revoked") throw cli_error("token " + id->to_string() + " is already revoked");
+    auto next = logline::universal_span{};
+    next.id = current->id;
+    next.entity_type = current->entity_type;
+    next.who = logline::http::token_admin.user_id;
+    next.did = "revoked";
+    next.this_ = current->this_;
+    next.status = "revoked";
+    next.metadata = current->metadata;
+    auto stored = ledger.append_version(std::move(next));
+    if (!stored) throw cli_error("cannot revoke: " + stored.error().message());
+    err("token " + id->to_string() + " revoked (version " + std::to_string(stored->seq) + ")\n");
+    return finish_stdout(exit_ok);
+  });
+}
+
 // ---- commands ----------------------------------------------------------------------------------
 
 const std::vector<command>& commands() {
@@ -641,6 +690,30 @@ const std::vector<command>& commands() {
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
         {"quiet", "", false, "no progress and no summary when everything checks out"}},
        run_verify},
+      {"token issue", "issue an API token for logline-server (printed once; only its hash is stored)",
+       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] --scopes LIST [--label TEXT]",
+       "Appends an api_token span (as the token administrator) holding the BLAKE3 hash of a new random\n"
+       "token, the identity it stands for and its scopes, and prints the token. Scopes (comma-separated):\n"
+       "spans:read, spans:write, execute, admin.",
+       {{"db", "FILE", false, "SQLite database"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db"},
+        {"key", "FILE", false, "Ed25519 seed file of the server's ledger"},
+        {"key-env", "VAR", false, "environment variable holding the seed"},
+        {"user", "USER", false, "the identity the token stands for"},
+        {"tenant", "TENANT", false, "its tenant"},
+        {"scopes", "LIST", false, "comma-separated scopes"},
+        {"label", "TEXT", false, "a name for the token"}},
+       run_token_issue},
+      {"token revoke", "revoke an API token (a new version with status revoked)",
+       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --id UUID",
+       "Appends a new version of the api_token span with status \"revoked\"; servers stop accepting the\n"
+       "token within seconds.",
+       {{"db", "FILE", false, "SQLite database"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db"},
+        {"key", "FILE", false, "Ed25519 seed file of the server's ledger"},
+        {"key-env", "VAR", false, "environment variable holding the seed"},
+        {"id", "UUID", false, "the token's span id (printed by token issue)"}},
+       run_token_revoke},
       {"schema", "print the DDL of the ledger (SQLite, or PostgreSQL)", "[--postgres]",
        "Prints the DDL that the ledger creates (checked in as sql/sqlite/0001_universal_registry.sql,\n"
        "and with --postgres as sql/postgres/0001_universal_registry.sql).",
@@ -670,7 +743,13 @@ int run(int argc, char** argv) {
     err(main_usage());
     return exit_error;
   }
-  const std::string_view name = argv[1];
+  std::string name = argv[1];
+  int first = 2;
+  if (name == "token" && argc > 2 && argv[2][0] != '-') {  // two-word commands: token issue|revoke
+    name += ' ';
+    name += argv[2];
+    first = 3;
+  }
   if (name == "--help" || name == "-h" || name == "help") {
     if (name == "help" && argc > 2) {
       for (const auto& c : commands())
@@ -689,7 +768,7 @@ int run(int argc, char** argv) {
     return exit_error;
   }
   try {
-    return c->run(parse_arguments(*c, argc, argv, 2));
+    return c->run(parse_arguments(*c, argc, argv, first));
   } catch (const cli_error& e) {
     err("logline-cli " + std::string(c->name) + ": " + e.what() + "\n");
     if (e.show_usage) err("\n" + command_help(*c));

@@ -1,0 +1,248 @@
+// logline-server and `logline-cli token` as real processes: tokens issued and revoked from the
+// CLI, JSON access logs, CORS off by default and opened by a flag, TLS with a self-signed pair
+// made here, and SIGTERM ending open streams and the process cleanly.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <logline/http/server.hpp>
+
+#include "logline/json.hpp"
+#include "support/catch.hpp"
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string sh(const std::string& command) {
+  std::array<char, 4096> buf{};
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  REQUIRE(p);
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  INFO(command << "\n" << out);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  return out;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A logline-server child process; its stdout and stderr go to files in `dir`.
+struct server_process {
+  pid_t pid = -1;
+  int port = 0;
+  fs::path dir;
+  server_process(const fs::path& d, std::vector<std::string> args) : dir(d) {
+    args.insert(args.begin(), LOGLINE_SERVER_PATH);
+    args.push_back("--port");
+    args.push_back("0");
+    std::error_code ec;
+    fs::remove(dir / "server.out", ec);  // not an earlier server's address
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::freopen((dir / "server.out").c_str(), "w", stdout);
+      std::freopen((dir / "server.err").c_str(), "w", stderr);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string out = slurp(dir / "server.out");
+      if (auto at = out.find("listening on "); at != std::string::npos) {
+        const auto colon = out.find(':', out.find("//", at) + 2);
+        port = std::atoi(out.c_str() + colon + 1);
+        if (port > 0) return;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("logline-server did not start: " << slurp(dir / "server.err"));
+  }
+  // Sends SIGTERM; returns the exit status (or -1 if it does not end within 15 s).
+  int terminate() {
+    if (pid <= 0) return -1;
+    kill(pid, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    pid = -1;
+    return -1;
+  }
+  ~server_process() { terminate(); }
+};
+
+struct sandbox {
+  fs::path dir;
+  sandbox() {
+    std::string t = (fs::current_path() / "server-test-XXXXXX").string();
+    REQUIRE(mkdtemp(t.data()));
+    dir = t;
+  }
+  ~sandbox() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string cli(const std::string& args) { return sh(std::string(LOGLINE_CLI_PATH) + " " + args + " 2>&1"); }
+};
+
+httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+
+}  // namespace
+
+TEST_CASE("logline-server: tokens from the CLI, access logs, CORS, SIGTERM", "[cli][http]") {
+  sandbox box;
+  const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "server.key").string();
+  box.cli("keygen --out " + key);
+  auto issued = box.cli("token issue --db " + db + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write");
+  const auto token_at = issued.find("llt_");
+  REQUIRE(token_at != std::string::npos);
+  const std::string token = issued.substr(token_at, 68);
+  const auto id_at = issued.find("token ");
+  REQUIRE(id_at != std::string::npos);
+  const std::string token_id = issued.substr(id_at + 6, 36);
+
+  {
+    server_process server(box.dir, {"--db", db, "--key", key});
+    httplib::Client c("127.0.0.1", server.port);
+    auto created = c.Post("/api/spans", bearer(token), R"({"entity_type":"note","who":"alice","this":"over http"})", "application/json");
+    REQUIRE(created);
+    CHECK(created->status == 201);
+    CHECK(created->get_header_value("Access-Control-Allow-Origin").empty());  // CORS is off by default
+    const std::string request_id = created->get_header_value("X-Request-Id");
+    CHECK_FALSE(request_id.empty());
+
+    // An open stream, then SIGTERM: the stream ends and the process exits 0.
+    std::atomic<bool> stream_ended{false};
+    std::string received;
+    std::thread stream([&] {
+      httplib::Client s("127.0.0.1", server.port);
+      s.set_read_timeout(30s);
+      s.Get("/api/timeline/stream", bearer(token), [&](const char* d, std::size_t n) {
+        received.append(d, n);
+        return true;
+      });
+      stream_ended = true;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (received.find("over http") == std::string::npos && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    CHECK(received.find("over http") != std::string::npos);
+
+    box.cli("token revoke --db " + db + " --key " + key + " --id " + token_id);
+    bool refused = false;
+    for (int i = 0; i < 100 && !refused; ++i) {  // the server re-reads its tokens every 2 s
+      refused = c.Get("/api/timeline", bearer(token))->status == 401;
+      if (!refused) std::this_thread::sleep_for(100ms);
+    }
+    CHECK(refused);
+
+    CHECK(server.terminate() == 0);
+    stream.join();
+    CHECK(stream_ended);
+    const std::string log = slurp(box.dir / "server.err");
+    CHECK_THAT(log, Catch::Contains("\"request_id\":\"" + request_id + "\""));
+    CHECK_THAT(log, Catch::Contains("\"duration_ms\":"));
+    CHECK_THAT(log, Catch::Contains("\"path\":\"/api/spans\""));
+  }
+  {
+    server_process server(box.dir, {"--db", db, "--key", key, "--cors", "*"});
+    httplib::Client c("127.0.0.1", server.port);
+    auto r = c.Get("/health");
+    REQUIRE(r);
+    CHECK(r->get_header_value("Access-Control-Allow-Origin") == "*");
+    auto pre = c.Options("/api/spans");
+    REQUIRE(pre);
+    CHECK(pre->status == 204);
+  }
+}
+
+TEST_CASE("logline-server: TLS with a certificate and key", "[cli][http]") {
+  sandbox box;
+  const std::string cert = (box.dir / "cert.pem").string(), pkey = (box.dir / "key.pem").string();
+  sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " + pkey + " -out " + cert + " 2>&1");
+  server_process server(box.dir, {"--db", (box.dir / "tls.db").string(), "--tls-cert", cert, "--tls-key", pkey});
+  CHECK_THAT(slurp(box.dir / "server.out"), Catch::Contains("https://"));
+  httplib::SSLClient c("127.0.0.1", server.port);
+  c.enable_server_certificate_verification(false);
+  auto r = c.Get("/health");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  // Plain HTTP on the TLS port gets nothing useful.
+  httplib::Client plain("127.0.0.1", server.port);
+  plain.set_read_timeout(2s);
+  auto p = plain.Get("/health");
+  CHECK((!p || p->status != 200));
+  CHECK(server.terminate() == 0);
+}
+
+TEST_CASE("logline-server: the README's three curl lines work against make run's server", "[cli][http]") {
+  sandbox box;
+  const std::string readme = slurp(fs::path(LOGLINE_SOURCE_DIR) / "README.md");
+  // The commands of the block that follows "## The REST server".
+  const auto section = readme.find("## The REST server");
+  REQUIRE(section != std::string::npos);
+  const auto start = readme.find("```sh\n", section) + 6, end = readme.find("```", start);
+  std::string block = readme.substr(start, end - start);
+  std::vector<std::string> commands;
+  std::string current;
+  std::istringstream lines(block);
+  for (std::string line; std::getline(lines, line);) {
+    if (auto hash = line.find("   # "); hash != std::string::npos) line = line.substr(0, hash);
+    current += line;
+    if (!current.empty() && current.back() == '\\') {
+      current.pop_back();
+      continue;
+    }
+    commands.push_back(current);
+    current.clear();
+  }
+  REQUIRE(commands.size() == 3);
+  server_process server(box.dir, {"--db", (box.dir / "run.db").string(), "--demo-token"});
+  const std::string out = slurp(box.dir / "server.out");
+  const auto t = out.find("llt_");
+  REQUIRE(t != std::string::npos);
+  const std::string env = "T=" + out.substr(t, 68) + "; ";
+  auto local = [&](std::string c) {
+    for (std::size_t at; (at = c.find("127.0.0.1:8080")) != std::string::npos;) c.replace(at, 14, "127.0.0.1:" + std::to_string(server.port));
+    return c;
+  };
+  auto posted = logline::parse_json(sh(env + local(commands[0])));
+  REQUIRE(posted.has_value());
+  CHECK((*posted)["this"] == "hello");
+  CHECK((*posted)["owner_id"] == "demo");
+  auto page = logline::parse_json(sh(env + local(commands[1])));
+  REQUIRE(page.has_value());
+  CHECK((*page)["spans"].size() == 1);
+  const std::string streamed = sh(env + "timeout 2 " + local(commands[2]) + " || true");
+  CHECK_THAT(streamed, Catch::Contains("event: span"));
+  CHECK_THAT(streamed, Catch::Contains((*posted)["id"].get<std::string>()));
+}
