@@ -33,6 +33,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -154,6 +155,7 @@ arguments parse_arguments(const command& c, int argc, char** argv, int first) {
   arguments a;
   for (int i = first; i < argc; ++i) {
     std::string_view token = argv[i];
+    if (token == "-f") token = "--follow";
     if (token == "--help" || token == "-h") {
       out(command_help(c));
       std::exit(finish_stdout(exit_ok));
@@ -486,13 +488,82 @@ int run_append(const arguments& a) {
   });
 }
 
+// ---- progress ----------------------------------------------------------------------------------
+
+// Progress of a long operation on stderr: a bar with rate and ETA on a terminal, redrawn at most
+// every 200 ms; a plain line every 5 s otherwise. Nothing for operations shorter than that.
+class progress {
+ public:
+  progress(std::string label, std::optional<std::uint64_t> total, bool quiet = false)
+      : label_(std::move(label)), total_(total), tty_(::isatty(STDERR_FILENO) == 1), quiet_(quiet) {}
+  ~progress() { clear(); }
+  void update(std::uint64_t done) {
+    if (quiet_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < (tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000))) return;
+    last_ = now;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+    std::string text = label_ + ": ";
+    if (total_ && *total_ > 0) {
+      const double f = std::min(1.0, static_cast<double>(done) / static_cast<double>(*total_));
+      if (tty_) {
+        const int filled = static_cast<int>(f * 30);
+        text += "[" + std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(30 - filled), ' ') + "] ";
+      }
+      text += std::to_string(done) + " of " + std::to_string(*total_);
+      const double eta = rate > 0 ? static_cast<double>(*total_ - std::min(done, *total_)) / rate : 0;
+      text += " (" + std::to_string(static_cast<std::uint64_t>(rate)) + " spans/s, ETA " + std::to_string(static_cast<std::uint64_t>(eta + 0.5)) + " s)";
+    } else {
+      text += std::to_string(done) + " spans (" + std::to_string(static_cast<std::uint64_t>(rate)) + " spans/s)";
+    }
+    if (tty_) {
+      err("\r" + text + "\033[K");
+      shown_ = true;
+    } else {
+      err(text + "\n");
+    }
+  }
+  void clear() {
+    if (shown_) err("\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  std::string label_;
+  std::optional<std::uint64_t> total_;
+  bool tty_, quiet_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+};
+
+// How many spans a target holds (for progress; an estimate is fine).
+std::optional<std::uint64_t> span_count(target& t) {
+  if (t.sqlite) return count_spans(*t.sqlite);
+  auto c = t.postgres->acquire_owner();
+  if (!c) return std::nullopt;
+  auto r = (*c)->query_once("SELECT count(*) FROM \"" + std::string(span::span_name) + "\"");
+  if (!r) return std::nullopt;
+  return static_cast<std::uint64_t>(r->integer(0, 0));
+}
+
 // ---- export ------------------------------------------------------------------------------------
 
 int run_export(const arguments& a) {
+  std::optional<logline::timestamp> since;
+  if (a.has("since")) {
+    auto ts = logline::timestamp::parse(a.required("since"));
+    if (!ts) throw cli_error("--since: " + ts.error().message() + " (use YYYY-MM-DDTHH:MM:SS.mmmZ)", true);
+    since = *ts;
+  }
   auto t = open_target(a, true);
+  progress bar("export", span_count(t));
+  std::uint64_t seen = 0;
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
     std::string line;
     auto r = ledger.export_all([&](const span& s) -> logline::result<void> {
+      bar.update(++seen);
+      if (since && s.at < *since) return {};
       line = logline::span_to_json_text(s);
       line += '\n';
       out(line);
@@ -523,50 +594,34 @@ logline::public_key trusted_key(const std::string& arg) {
 }
 
 template <class Ledger>
-int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool progress);
+int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool show_progress);
 
 int run_verify(const arguments& a) {
   logline::verify_options options;
   for (const auto& t : a.all("trust")) options.trusted_keys.push_back(trusted_key(t));
   if (a.has("threads")) options.threads = parse_count(a.required("threads"), "threads", 1, 1024);
   const bool quiet = a.has("quiet");
-  const bool progress = !quiet && ::isatty(STDERR_FILENO) == 1;
+  const bool show_progress = !quiet && ::isatty(STDERR_FILENO) == 1;
 
   auto t = open_target(a, true);
-  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) { return verify_ledger(ledger, t, options, quiet, progress); });
+  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) { return verify_ledger(ledger, t, options, quiet, show_progress); });
 }
 
 template <class Ledger>
-int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool progress) {
+int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool show_progress) {
   // Findings stream out as they are found (nothing is kept in memory).
   options.max_findings_kept = 0;
   const auto start = std::chrono::steady_clock::now();
-  auto last_progress = start;
-  bool progress_shown = false;
-  auto clear_progress = [&] {
-    if (progress_shown) err("\r\033[K");
-    progress_shown = false;
-  };
+  progress bar("verify", span_count(t), quiet);
   options.on_finding = [&](const logline::finding& f) {
-    clear_progress();
+    bar.clear();
     out(f.id.to_string() + " " + std::to_string(f.seq) + " " + std::string(logline::to_string(f.kind)) + ": " + one_line(f.detail) + "\n");
-    if (progress) std::fflush(stdout);
+    if (show_progress) std::fflush(stdout);
   };
-  if (progress) {
-    const std::string total = t.sqlite ? " of " + std::to_string(count_spans(*t.sqlite)) : std::string();
-    options.on_progress = [&, total](std::uint64_t checked) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last_progress < std::chrono::milliseconds(200)) return;
-      last_progress = now;
-      const double seconds = std::chrono::duration<double>(now - start).count();
-      const auto rate = static_cast<std::uint64_t>(seconds > 0 ? static_cast<double>(checked) / seconds : 0);
-      err("\rverify: " + std::to_string(checked) + total + " spans checked (" + std::to_string(rate) + " spans/s)\033[K");
-      progress_shown = true;
-    };
-  }
+  options.on_progress = [&](std::uint64_t checked) { bar.update(checked); };
 
   auto report = ledger.verify(options);
-  clear_progress();
+  bar.clear();
   if (!report) throw cli_error("verification could not run: " + report.error().message());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string counts = std::to_string(report->spans_checked) + " spans in " + std::to_string(report->chains) + " chain" +
@@ -595,6 +650,99 @@ int run_schema(const arguments& a) {
   else
     out(header + "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n" + ledger_type::store_type::ddl(ledger_type::table()));
   return finish_stdout(exit_ok);
+}
+
+// ---- get, tail, import -----------------------------------------------------------------------
+
+void print_span(const span& s) {
+  std::string line = logline::span_to_json_text(s);
+  line += '\n';
+  out(line);
+}
+
+int run_get(const arguments& a) {
+  auto id = logline::uuid::parse(a.required("id"));
+  if (!id) throw cli_error("--id: " + id.error().message(), true);
+  std::optional<std::int32_t> seq;
+  if (a.has("seq")) seq = static_cast<std::int32_t>(parse_count(a.required("seq"), "seq", 0, INT32_MAX));
+  auto t = open_target(a, true);
+  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
+    if (a.has("history")) {
+      auto rows = ledger.history_any(*id);
+      if (!rows) throw cli_error(rows.error().message());
+      if (rows->empty()) throw cli_error("span " + id->to_string() + " not found");
+      for (const auto& s : *rows) print_span(s);
+    } else {
+      auto r = seq ? ledger.get_any(*id, *seq) : ledger.get_any(*id);
+      if (!r) throw cli_error(r.error().message());
+      print_span(*r);
+    }
+    return finish_stdout(exit_ok);
+  });
+}
+
+int run_tail(const arguments& a) {
+  std::string cursor = a.get("after").value_or("");
+  const bool follow = a.has("follow");
+  const std::optional<std::string> type = a.get("entity-type");
+  const bool cursors = a.has("cursors");
+  auto t = open_target(a, true);
+  std::unique_ptr<logline::postgres::listener> listener;
+  if (follow && t.postgres) {
+    auto l = logline::postgres::listener::open(a.required("postgres"));
+    if (!l) throw cli_error(l.error().message());
+    listener = std::move(*l);
+  }
+  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
+    for (;;) {
+      auto batch = ledger.changes_any(cursor, 500);
+      if (!batch) throw cli_error(batch.error().message());
+      for (const auto& c : *batch) {
+        cursor = c.cursor;
+        if (type && c.span.entity_type != *type) continue;
+        if (cursors) out(c.cursor + "\t");
+        print_span(c.span);
+      }
+      if (std::fflush(stdout) != 0 || std::ferror(stdout)) return finish_stdout(exit_ok);
+      if (batch->size() == 500) continue;
+      if (!follow) return finish_stdout(exit_ok);
+      // Other processes' commits: LISTEN on PostgreSQL, a short poll on SQLite.
+      if (listener) (void)listener->wait(std::chrono::seconds(1));
+      else std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+}
+
+int run_import(const arguments& a) {
+  std::vector<span> spans;
+  std::vector<std::string> problems;
+  std::string text;
+  for (std::size_t line = 1; std::getline(std::cin, text); ++line) {
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto s = logline::span_from_json_text<span>(text);
+    if (!s) problems.push_back(line_problem(line, s.error().message()));
+    else spans.push_back(std::move(*s));
+  }
+  if (std::cin.bad()) throw cli_error("cannot read stdin");
+  if (!problems.empty()) {
+    report_bad_lines(problems);
+    return exit_error;
+  }
+  auto t = open_target(a, false);
+  progress bar("import", spans.size());
+  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
+    // Checked in full (hashes, signatures, versions, chain links) before anything is written;
+    // written in one transaction.
+    const std::size_t n = spans.size();
+    auto stored = ledger.import_batch(std::move(spans));
+    bar.clear();
+    if (!stored) {
+      err("logline-cli import: nothing imported: " + one_line(stored.error().message()) + "\n");
+      return exit_error;
+    }
+    err("import: " + std::to_string(n) + " spans imported\n");
+    return finish_stdout(exit_ok);
+  });
 }
 
 // ---- token -------------------------------------------------------------------------------------
@@ -673,11 +821,12 @@ const std::vector<command>& commands() {
         {"user", "USER", false, "identity that writes (default owner_id)"},
         {"tenant", "TENANT", false, "tenant of that identity (default tenant_id)"}},
        run_append},
-      {"export", "print every span as NDJSON, in commit order", "--db FILE | --postgres URL",
+      {"export", "print every span as NDJSON, in commit order", "(--db FILE | --postgres URL) [--since TIME]",
        "Prints every stored span, whoever owns it, one JSON object per line in commit order: every\n"
        "non-null column with keys sorted, i.e. the hashed fields plus curr_hash and signature.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
-        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: export reads every span)"}},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: export reads every span)"},
+        {"since", "TIME", false, "only spans with at >= TIME (YYYY-MM-DDTHH:MM:SS.mmmZ)"}},
        run_export},
       {"verify", "check every hash, chain link and signature", "(--db FILE | --postgres URL) [--trust KEY]... [--threads N] [--quiet]",
        "Recomputes every span's hash, checks its signature and its link to the previous span of its\n"
@@ -690,6 +839,35 @@ const std::vector<command>& commands() {
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
         {"quiet", "", false, "no progress and no summary when everything checks out"}},
        run_verify},
+      {"get", "print a span (its latest version, one version, or its history) as NDJSON",
+       "(--db FILE | --postgres URL) --id UUID [--seq N | --history]",
+       "Reads as the operator: every span, whoever owns it.",
+       {{"db", "FILE", false, "SQLite database (must exist)"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"id", "UUID", false, "the span's id"},
+        {"seq", "N", false, "that version"},
+        {"history", "", false, "every version, oldest first"}},
+       run_get},
+      {"tail", "print the change feed as NDJSON; with -f, keep following it",
+       "(--db FILE | --postgres URL) [--after CURSOR] [-f | --follow] [--entity-type T] [--cursors]",
+       "Prints every span after the feed cursor CURSOR (from the beginning without --after), in feed\n"
+       "order, reading as the operator. With --follow, waits for new spans (LISTEN/NOTIFY on PostgreSQL,\n"
+       "a 200 ms poll on SQLite) until interrupted. --cursors prefixes each line with its cursor and a tab.",
+       {{"db", "FILE", false, "SQLite database (must exist)"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"after", "CURSOR", false, "start after this feed cursor"},
+        {"follow", "", false, "keep following (-f)"},
+        {"entity-type", "T", false, "only spans of this entity_type"},
+        {"cursors", "", false, "print each span's cursor, then a tab, before it"}},
+       run_tail},
+      {"import", "append sealed spans (an export) read as NDJSON from stdin, all or nothing",
+       "(--db FILE | --postgres URL) < spans.ndjson",
+       "Reads spans in the export form (hashed, signed, chained). Before anything is written, every\n"
+       "span must hash to its curr_hash and carry a valid signature; in one transaction, each must be\n"
+       "its id's next version and continue its chain exactly. Any failure: nothing is imported, exit 2.",
+       {{"db", "FILE", false, "SQLite database (created if missing)"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"}},
+       run_import},
       {"token issue", "issue an API token for logline-server (printed once; only its hash is stored)",
        "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] --scopes LIST [--label TEXT]",
        "Appends an api_token span (as the token administrator) holding the BLAKE3 hash of a new random\n"

@@ -175,6 +175,92 @@ class ledger {
   };
   session as(logline::identity who) { return session(*this, std::move(who)); }
 
+  // An operator's reads: every span whoever owns it (like verify and export_all), for tools such
+  // as `logline-cli get` and `tail`. On PostgreSQL they go through the owner's connection.
+  result<Span> get_any(const uuid& id) { return found(store_.latest(id, nullptr), id); }
+  result<Span> get_any(const uuid& id, std::int32_t seq) { return found(store_.version(id, seq, nullptr), id); }
+  result<std::vector<Span>> history_any(const uuid& id) {
+    auto rows = store_.history(id, nullptr);
+    if (!rows) return rows;
+    for (const auto& s : *rows) LOGLINE_TRY_VOID(check_read(s));
+    return rows;
+  }
+  result<std::vector<change<Span>>> changes_any(std::string_view after = {}, std::size_t limit = 256) {
+    auto rows = store_.changes(after, limit, nullptr);
+    if (!rows) return rows;
+    for (const auto& c : *rows) LOGLINE_TRY_VOID(check_read(c.span));
+    return rows;
+  }
+
+  // Appends spans sealed elsewhere (an export of another ledger with the same policies), as they
+  // are: nothing is re-hashed or re-signed. Before anything is written, every span must be valid,
+  // hash to its curr_hash and (signed ledgers) carry a valid signature; inside the one write
+  // transaction, each must be its id's next version and continue its chain exactly (position =
+  // head + 1, prev_hash = the head's curr_hash, counting the spans before it). All or nothing.
+  // Tenancy rules do not apply: importing is an operator's task.
+  result<std::vector<Span>> import_batch(std::vector<Span> spans) {
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      const Span& s = spans[i];
+      auto fail = [&](std::string why) { return with_context(make_error(errc::integrity_violation, std::move(why)), batch_prefix(i)); };
+      if (auto v = validate_span(s); !v) return with_context(v.error(), batch_prefix(i));
+      if constexpr (has_content_hash<Span>) {
+        if (!s.curr_hash) return fail("no curr_hash");
+        if (span_hash(s) != *s.curr_hash) return fail("span " + s.id.to_string() + " does not hash to its curr_hash");
+      }
+      if constexpr (is_signed) {
+        if (!s.signature || !s.public_key) return fail("span " + s.id.to_string() + " is not signed");
+        if (!ed25519::verify(*s.signature, *s.curr_hash, *s.public_key)) return fail("span " + s.id.to_string() + " has a bad signature");
+      }
+      if constexpr (is_chained) {
+        if (!s.chain_position) return fail("span " + s.id.to_string() + " has no chain_position");
+      }
+      if constexpr (requires { s.at; }) {
+        if (!s.at.is_set()) return fail("span " + s.id.to_string() + " has no at");
+      }
+    }
+    auto written = store_.write(nullptr, [&](typename store_type::transaction& tx) -> result<void> {
+      batch_state st;
+      for (std::size_t i = 0; i < spans.size(); ++i) {
+        const Span& s = spans[i];
+        auto fail = [&](std::string why) { return with_context(make_error(errc::integrity_violation, std::move(why)), batch_prefix(i)); };
+        std::int32_t next = 0;
+        if (auto it = st.next_seq.find(s.id); it != st.next_seq.end()) {
+          next = it->second;
+        } else {
+          auto latest = tx.max_seq(s.id);
+          if (!latest) return std::move(latest).error();
+          next = *latest ? **latest + 1 : 0;
+        }
+        if (s.seq != next)
+          return with_context(make_error(errc::version_conflict, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
+                                                                     " is not the next version (" + std::to_string(next) + ")"),
+                              batch_prefix(i));
+        st.next_seq[s.id] = next + 1;
+        if constexpr (is_chained) {
+          const auto key = chain_key(s);
+          auto it = st.heads.find(key);
+          if (it == st.heads.end()) {
+            auto h = tx.head(key);
+            if (!h) return std::move(h).error();
+            it = st.heads.emplace(key, h->value_or(chain_head{})).first;
+          }
+          chain_head& head = it->second;
+          if (*s.chain_position != head.position + 1)
+            return fail("span " + s.id.to_string() + " is at chain position " + std::to_string(*s.chain_position) + "; the chain continues at " +
+                        std::to_string(head.position + 1));
+          if (head.position >= 0 ? (!s.prev_hash || *s.prev_hash != head.hash) : s.prev_hash.has_value())
+            return fail("span " + s.id.to_string() + " does not link to the head of its chain (prev_hash)");
+          head.position = *s.chain_position;
+          head.hash = *s.curr_hash;
+        }
+        if (auto r = tx.insert(s); !r) return with_context(r.error(), batch_prefix(i));
+      }
+      return {};
+    });
+    if (!written) return std::move(written).error();
+    return spans;
+  }
+
   // Waits for a commit in this process after the `commits()` value seen (or the timeout).
   std::uint64_t commits() const { return store_.db().commits(); }
   bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const { return store_.db().wait_for_commit(seen, timeout); }

@@ -986,8 +986,10 @@ class store {
   }
 
   // A read as `who`: the identity is set in the same implicit transaction (one round trip).
+  // A read without an identity on a table with row-level security is an operator's read (every
+  // span, whoever owns it): it goes through the owner's connection.
   result<pg_result> read(const std::string& sql, params& p, const identity* who) {
-    auto c = db_->acquire();
+    auto c = !who && row_security(options_) ? db_->acquire_owner() : db_->acquire();
     if (!c) return std::move(c).error();
     if (!who || !row_security(options_)) return (*c)->query(sql, p, "reading spans");
     static const std::string identity_sql =
