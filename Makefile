@@ -10,6 +10,7 @@
 #                   non-zero on any failure, including a cluster that does not start
 #   make bench      build, then run every benchmark (with a durable throwaway PostgreSQL cluster
 #                   in build/pg-bench for postgres_bench); JSON results in build/bench/<name>.json
+#   make load       HTTP load on loopback (POST, timeline, 1000 SSE subscribers); build/bench/http_load.json
 #   make fuzz       clang++-14 + libFuzzer build in build/fuzz/, each fuzzer runs FUZZ_SECONDS
 #                   (default 60) on a copy of its corpus (build/fuzz/corpus/<name>/)
 #   make clean      remove build/
@@ -61,7 +62,7 @@ define configure
 	  $(2) $(CMAKE_ARGS) > "$(1)/configure.log" 2>&1 || { cat "$(1)/configure.log"; exit 1; }
 endef
 
-.PHONY: all deps configure build run test test-setup test-teardown bench fuzz clean
+.PHONY: all deps configure build run test test-setup test-teardown bench load fuzz clean
 
 all: build
 
@@ -135,6 +136,14 @@ bench: configure
 	scripts/pg-cluster.sh stop $(PG_BENCH_DIR) || status=1; \
 	if [ -z "$(BENCH_NAMES)" ]; then echo "==> no benchmarks/*_bench.cpp"; fi; \
 	exit $$status
+
+# HTTP load on loopback (benchmarks/http_load.cpp): batched POSTs and timeline GETs on 64
+# connections, then 1000 SSE subscribers; JSON in build/bench/http_load.json. LOAD_ARGS adds flags.
+LOAD_ARGS ?=
+load: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target http_load
+	@mkdir -p $(BUILD_DIR)/bench
+	@ulimit -n 65536 2>/dev/null || true; $(BUILD_DIR)/bin/http_load $(LOAD_ARGS) | tee $(BUILD_DIR)/bench/http_load.json
 
 fuzz:
 	@scripts/install-deps.sh fuzz

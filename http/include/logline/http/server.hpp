@@ -208,6 +208,7 @@ class api {
 
   void mount(httplib::Server& svr) {
     svr.set_payload_max_length(options_.max_body_bytes);
+    svr.set_tcp_nodelay(true);  // responses go out in two writes: no Nagle + delayed-ACK stalls
     svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
       if (res.body.empty()) {
         const std::string msg = res.status == 404 ? "no route " + req.method + " " + req.path

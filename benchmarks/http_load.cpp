@@ -1,0 +1,229 @@
+// HTTP load on loopback (DESIGN §9): a logline::http server in this process on a SQLite ledger
+// (or PostgreSQL with --postgres URL), driven by client threads of this process.
+//
+//   build/bin/http_load [--seconds S] [--connections C] [--batch B] [--subscribers N] [--postgres URL]
+//
+//   1. POST /api/spans, batches of B spans, C connections for S seconds: appends/s, request p50/p99
+//   2. GET /api/timeline?limit=50, C connections for S seconds: requests/s, p50/p99
+//   3. SSE fan-out: N subscribers on /api/timeline/stream; one writer appends a span every 50 ms for
+//      S seconds; delivery latency (receipt - the span's `at`) p50/p99 over every delivery, and
+//      whether every subscriber got every span.
+// `make load` runs it with the defaults (S=10, C=64, B=100, N=1000). Results on stdout as JSON.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <logline/http/server.hpp>
+#include <logline/logline.hpp>
+#include <logline/postgres.hpp>
+#include <logline/sqlite.hpp>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct settings {
+  int seconds = 10, connections = 64, batch = 100, subscribers = 1000;
+  std::optional<std::string> postgres;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  return v[i];
+}
+
+std::string span_json(int i) {
+  return R"({"entity_type":"load","who":"http_load","this":"span )" + std::to_string(i) +
+         R"(","visibility":"tenant","metadata":{"amount":12.5,"currency":"EUR","i":)" + std::to_string(i) + "}}";
+}
+
+template <class Ledger, class Database>
+int run(const settings& s, Database& db) {
+  Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = logline::ed25519::key::generate()});
+  logline::http::server_options o;
+  o.rate_per_second = 1e9;
+  o.rate_burst = 1e9;
+  logline::http::api<Ledger> api(ledger, o);
+  const std::string token = logline::http::generate_token();
+  const std::set<std::string> scopes{"admin"};
+  ledger.append(logline::http::token_span(token, {"load", "load"}, scopes)).value();
+  api.tokens().reload().value();
+  httplib::Server svr;
+  const int pool = s.connections + s.subscribers + 16;
+  svr.new_task_queue = [pool] { return new httplib::ThreadPool(static_cast<std::size_t>(pool)); };
+  api.mount(svr);
+  const int port = svr.bind_to_any_port("127.0.0.1");
+  std::thread server([&] { svr.listen_after_bind(); });
+  while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const httplib::Headers auth{{"Authorization", "Bearer " + token}};
+
+  auto hammer = [&](auto&& request, const char* what, int items_per_request) {
+    std::mutex m;
+    std::vector<double> latencies;
+    std::atomic<long> ok{0}, failed{0};
+    const auto end = clock_type::now() + std::chrono::seconds(s.seconds);
+    std::vector<std::thread> threads;
+    for (int c = 0; c < s.connections; ++c)
+      threads.emplace_back([&, c] {
+        httplib::Client cl("127.0.0.1", port);
+        cl.set_keep_alive(true);
+        cl.set_tcp_nodelay(true);
+        std::vector<double> mine;
+        int i = 0;
+        while (clock_type::now() < end) {
+          const auto t0 = clock_type::now();
+          const bool good = request(cl, c, i++);
+          mine.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+          (good ? ok : failed)++;
+        }
+        std::lock_guard lock(m);
+        latencies.insert(latencies.end(), mine.begin(), mine.end());
+      });
+    for (auto& t : threads) t.join();
+    const double per_second = static_cast<double>(ok.load()) * items_per_request / s.seconds;
+    std::printf("  \"%s\": {\"connections\": %d, \"requests\": %ld, \"failed\": %ld, \"items_per_second\": %.0f, \"p50_ms\": %.2f, \"p99_ms\": %.2f},\n", what,
+                s.connections, ok.load(), failed.load(), per_second, percentile(latencies, 0.5), percentile(latencies, 0.99));
+    std::fflush(stdout);
+  };
+
+  std::printf("{\n  \"backend\": \"%s\",\n", s.postgres ? "postgres" : "sqlite");
+  hammer(
+      [&](httplib::Client& cl, int c, int i) {
+        std::string body = "[";
+        for (int k = 0; k < s.batch; ++k) body += (k ? "," : "") + span_json(c * 1000000 + i * s.batch + k);
+        body += "]";
+        auto r = cl.Post("/api/spans", auth, body, "application/json");
+        return r && r->status == 201;
+      },
+      "post_batch", s.batch);
+  hammer(
+      [&](httplib::Client& cl, int, int) {
+        auto r = cl.Get("/api/timeline?limit=50", auth);
+        return r && r->status == 200;
+      },
+      "get_timeline", 1);
+
+  // SSE fan-out.
+  std::atomic<int> connected{0};
+  std::atomic<bool> stop{false};
+  std::mutex m;
+  std::vector<double> delivery;
+  std::vector<int> received(static_cast<std::size_t>(s.subscribers), 0);
+  std::map<std::string, int> errors;  // subscribers that never got a byte, by client error
+  std::vector<std::thread> subs;
+  // Start after everything appended so far (resume from the current end of the feed).
+  std::string start_cursor;
+  for (;;) {
+    auto page = ledger.changes_any(start_cursor, 5000).value();
+    if (page.empty()) break;
+    start_cursor = page.back().cursor;
+  }
+  for (int i = 0; i < s.subscribers; ++i)
+    subs.emplace_back([&, i] {
+      httplib::Client cl("127.0.0.1", port);
+      cl.set_read_timeout(std::chrono::seconds(s.seconds + 30));
+      std::string buffer;
+      std::vector<double> mine;
+      bool counted = false;
+      auto res = cl.Get("/api/timeline/stream?entity_type=probe&after=" + start_cursor, auth, [&](const char* d, std::size_t n) {
+        if (!counted) {
+          counted = true;
+          ++connected;
+        }
+        buffer.append(d, n);
+        for (std::size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+          const std::string event = buffer.substr(0, end);
+          buffer.erase(0, end + 2);
+          const auto at = event.find("\"at\":\"");
+          if (at == std::string::npos) continue;
+          auto ts = logline::timestamp::parse(event.substr(at + 6, 24));
+          if (!ts) continue;
+          const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+          mine.push_back(static_cast<double>(now_ms - ts->unix_ms));
+          ++received[static_cast<std::size_t>(i)];
+        }
+        return !stop;
+      });
+      std::lock_guard lock(m);
+      if (!counted) ++errors[httplib::to_string(res.error())];
+      delivery.insert(delivery.end(), mine.begin(), mine.end());
+    });
+  // The streams answer with headers once the first chunk (a keep-alive or an event) is written:
+  // announce them with one probe span and wait until every subscriber has its first bytes.
+  const auto deadline = clock_type::now() + std::chrono::seconds(60);
+  httplib::Client writer("127.0.0.1", port);
+  int probes = 0;
+  auto probe = [&] {
+    auto r = writer.Post("/api/spans", auth, R"({"entity_type":"probe","who":"http_load","this":"probe )" + std::to_string(probes++) + R"(","visibility":"tenant"})",
+                         "application/json");
+    return r && r->status == 201;
+  };
+  probe();
+  while (connected < s.subscribers && clock_type::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto end = clock_type::now() + std::chrono::seconds(s.seconds);
+  while (clock_type::now() < end) {
+    probe();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the last deliveries
+  stop = true;
+  // A last span wakes every stream so that it sees `stop`.
+  probe();
+  for (auto& t : subs) t.join();
+  for (const auto& [e, n] : errors) std::fprintf(stderr, "http_load: %d subscribers failed: %s\n", n, e.c_str());
+  int complete = 0;
+  for (int r : received) complete += r >= probes - 1 ? 1 : 0;
+  std::printf("  \"sse\": {\"subscribers\": %d, \"connected\": %d, \"spans\": %d, \"subscribers_with_every_span\": %d, \"deliveries\": %zu, \"p50_ms\": %.1f, \"p99_ms\": %.1f}\n}\n",
+              s.subscribers, connected.load(), probes - 1, complete, delivery.size(), percentile(delivery, 0.5), percentile(delivery, 0.99));
+  api.stop();
+  svr.stop();
+  server.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    const std::string v = argv[i + 1];
+    if (a == "--seconds") s.seconds = std::atoi(v.c_str());
+    else if (a == "--connections") s.connections = std::atoi(v.c_str());
+    else if (a == "--batch") s.batch = std::atoi(v.c_str());
+    else if (a == "--subscribers") s.subscribers = std::atoi(v.c_str());
+    else if (a == "--postgres") s.postgres = v;
+    else {
+      std::cerr << "http_load: unknown argument " << a << "\n";
+      return 2;
+    }
+  }
+  using sqlite_ledger = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only, logline::hash_chained<>,
+                                        logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+  using pg_ledger = logline::ledger<logline::universal_span, logline::postgres::backend, logline::append_only, logline::hash_chained<>,
+                                    logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+  if (s.postgres) {
+    auto db = logline::postgres::database::open(*s.postgres, {.pool_size = 16, .owner = *s.postgres}).value();
+    return run<pg_ledger>(s, *db);
+  }
+  const auto dir = std::filesystem::temp_directory_path() / ("logline-http-load-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  int rc = 0;
+  {
+    auto db = logline::sqlite::database::open((dir / "load.db").string(), {.sync = logline::sqlite::durability::normal}).value();
+    rc = run<sqlite_ledger>(s, *db);
+  }
+  std::filesystem::remove_all(dir);
+  return rc;
+}
