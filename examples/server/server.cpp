@@ -118,6 +118,7 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
     std::cerr << "logline-server: cannot listen on " << c.host << ":" << c.port << "\n";
     return 2;
   }
+  logline::http::widen_listen_backlog(port);
   const std::string url = std::string(c.tls_cert ? "https" : "http") + "://" + c.host + ":" + std::to_string(port);
   std::cout << "logline-server listening on " << url << " (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
   if (c.demo_token) {

@@ -12,6 +12,8 @@
 // rules hold through HTTP. Errors are JSON {"error":{"code","message"}} with the status of
 // their kind; a failed request stores nothing.
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -74,6 +76,26 @@ inline std::string code_of(int status) {
 inline std::string error_body(int status, std::string_view message) {
   json j{{"error", {{"code", code_of(status)}, {"message", std::string(message)}}}};
   return canonical(j);
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5 (compiled into Debian's library): a burst of
+// connections (hundreds of stream clients reconnecting at once) overflows it and connections
+// fail. Call this after bind_to_port / bind_to_any_port: it finds the listening socket of `port`
+// and listens again with `backlog`. Returns false if no such socket was found.
+inline bool widen_listen_backlog(int port, int backlog = 4096) {
+  for (int fd = 0; fd < 65536; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = -1;
+    if (addr.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    else if (addr.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (p == port) return ::listen(fd, backlog) == 0;
+  }
+  return false;
 }
 
 // One route of the API: what /openapi.json documents and what mount() registers, from one table.
