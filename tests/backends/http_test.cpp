@@ -1,6 +1,11 @@
 // The HTTP API over real HTTP on loopback (an httplib client against a server on a free port),
 // on both backends: endpoints, tokens and scopes, error statuses that store nothing, tenancy
 // through the API, the SSE stream and its resume, concurrent clients.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <set>
 #include <thread>
@@ -344,4 +349,54 @@ TEMPLATE_TEST_CASE("HTTP: concurrent clients append and read", "[backend][http]"
   auto report = b.ledger.verify().value();
   CHECK(report.ok());
   CHECK(report.spans_checked == clients * per_client + 1);  // + the token span
+}
+
+TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor other streams", "[backend][http][feed]", LOGLINE_BACKENDS) {
+  http_bench<TestType> b;
+  const auto alice = b.token("alice", "acme");
+  // A client that opens the stream and never reads: a raw socket that sends the request only.
+  httplib::Client probe("127.0.0.1", b.port);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(b.port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string request = "GET /api/timeline/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice + "\r\n\r\n";
+  REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+  // Writers append large spans (far more than the socket buffers hold) while it does not read,
+  // and a normal reader receives every one of them.
+  constexpr int spans = 300;
+  const std::string payload(4000, 'p');
+  std::vector<std::string> expected;
+  auto c = b.client();
+  for (int i = 0; i < spans; ++i) {
+    auto r = c.Post("/api/spans", bearer(alice), note(payload + std::to_string(i)), "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 201);
+    expected.push_back(body_of(r)["id"].template get<std::string>());
+  }
+  auto reader = b.client();
+  auto events = read_events(reader, "/api/timeline/stream", bearer(alice), spans, 30s);
+  REQUIRE(events.size() == spans);  // (the token span is the administrator's, not alice's)
+  for (int i = 0; i < spans; ++i) CHECK(events[static_cast<std::size_t>(i)].second == expected[static_cast<std::size_t>(i)]);
+  ::close(fd);
+}
+
+TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored", "[backend][http]") {
+  // SQLite: another connection holds the write lock past the busy timeout (5 s).
+  http_bench<conformance::sqlite_file> b;
+  const auto alice = b.token("alice", "acme");
+  auto c = b.client();
+  const std::size_t before = b.stored();
+  auto other = b.f.connect();
+  REQUIRE(other->exec("BEGIN IMMEDIATE"));
+  auto r = c.Post("/api/spans", bearer(alice), note("blocked"), "application/json");
+  REQUIRE(other->exec("ROLLBACK"));
+  REQUIRE(r);
+  CHECK(r->status == 503);
+  CHECK(body_of(r)["error"]["code"] == "unavailable");
+  CHECK(b.stored() == before);
+  CHECK(c.Post("/api/spans", bearer(alice), note("later"), "application/json")->status == 201);
 }
