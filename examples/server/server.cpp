@@ -1,7 +1,7 @@
 // logline-server: LogLineOS's HTTP API over a ledger of universal spans (DESIGN §8).
 //
 //   logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE]
-//                  [--demo-token] [--cors ORIGIN] [--threads N] [--tls-cert F --tls-key F] [--quiet]
+//                  [--demo-token] [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert F --tls-key F] [--quiet]
 //
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
 // failing both, a new key for this run. --demo-token issues a token (user demo, tenant demo, every
@@ -40,12 +40,13 @@ struct config {
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
   bool demo_token = false, quiet = false;
   int threads = 64;
+  double rate = 200;  // requests per second per token (burst: twice that)
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-server: " << problem << "\n"
             << "usage: logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE] [--demo-token]\n"
-               "                      [--cors ORIGIN] [--threads N] [--tls-cert FILE --tls-key FILE] [--quiet]\n";
+               "                      [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n";
   std::exit(2);
 }
 
@@ -66,6 +67,7 @@ config parse(int argc, char** argv) {
     else if (a == "--tls-key") c.tls_key = value();
     else if (a == "--cors") c.cors = value();
     else if (a == "--threads") c.threads = std::atoi(value().c_str());
+    else if (a == "--rate") c.rate = std::atof(value().c_str());
     else if (a == "--demo-token") c.demo_token = true;
     else if (a == "--quiet") c.quiet = true;
     else if (a == "--help" || a == "-h") usage("help");
@@ -73,6 +75,7 @@ config parse(int argc, char** argv) {
   }
   if (c.port < 0 || c.port > 65535) usage("--port must be in 0..65535");
   if (c.threads < 2) usage("--threads must be at least 2");
+  if (!(c.rate > 0)) usage("--rate must be a positive number of requests per second");
   if (c.tls_cert.has_value() != c.tls_key.has_value()) usage("--tls-cert and --tls-key go together");
   return c;
 }
@@ -97,6 +100,8 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
   Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = signing_key(c)});
   logline::http::server_options o;
   o.cors_origin = c.cors;
+  o.rate_per_second = c.rate;
+  o.rate_burst = 2 * c.rate;
   if (!c.quiet) o.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   logline::http::api<Ledger> api(ledger, o);
 
