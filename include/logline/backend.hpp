@@ -2,11 +2,13 @@
 // Backend-neutral vocabulary shared by the ledger and every storage backend.
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "logline/ed25519.hpp"
+#include "logline/error.hpp"
 #include "logline/policy/hash_chained.hpp"
 #include "logline/types.hpp"
 
@@ -43,6 +45,40 @@ struct timeline_page {
   std::vector<Span> spans;
   std::string next_cursor;  // empty when there is nothing after this page
 };
+
+// The timeline cursor every backend writes and reads: "<at>|<id>|<seq>" of the page's last span
+// (pages run by (at, id, seq) descending, so the next page is everything below that key).
+struct timeline_key {
+  timestamp at;
+  uuid id;
+  std::int32_t seq = 0;
+  static result<timeline_key> parse(std::string_view cursor) {
+    const auto p1 = cursor.find('|'), p2 = cursor.rfind('|');
+    if (p1 != std::string_view::npos && p2 != p1) {
+      auto at = timestamp::parse(cursor.substr(0, p1));
+      auto id = uuid::parse(cursor.substr(p1 + 1, p2 - p1 - 1));
+      const auto seq = cursor.substr(p2 + 1);
+      if (at && id && !seq.empty() && seq.size() < 11 && seq.find_first_not_of("0123456789") == std::string_view::npos) {
+        const long long v = std::stoll(std::string(seq));
+        if (v <= INT32_MAX) return timeline_key{*at, *id, static_cast<std::int32_t>(v)};
+      }
+    }
+    return make_error(errc::invalid_argument, "malformed cursor");
+  }
+};
+
+// A page from up to limit + 1 rows (newest first): the extra row only says that there is more.
+template <class Span>
+timeline_page<Span> make_timeline_page(std::vector<Span> rows, std::size_t limit) {
+  timeline_page<Span> page;
+  page.spans = std::move(rows);
+  if (page.spans.size() > limit) {
+    page.spans.resize(limit);
+    const Span& last = page.spans.back();
+    if constexpr (requires { last.at; }) page.next_cursor = last.at.to_string() + "|" + last.id.to_string() + "|" + std::to_string(last.seq);
+  }
+  return page;
+}
 
 // One entry of the change feed, with its feed cursor: an opaque token (SQLite: the rowid;
 // PostgreSQL: "<xid>.<n>"). changes(cursor) resumes right after that entry; the empty cursor

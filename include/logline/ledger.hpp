@@ -223,28 +223,18 @@ class ledger {
       for (std::size_t i = 0; i < spans.size(); ++i) {
         const Span& s = spans[i];
         auto fail = [&](std::string why) { return with_context(make_error(errc::integrity_violation, std::move(why)), batch_prefix(i)); };
-        std::int32_t next = 0;
-        if (auto it = st.next_seq.find(s.id); it != st.next_seq.end()) {
-          next = it->second;
-        } else {
-          auto latest = tx.max_seq(s.id);
-          if (!latest) return std::move(latest).error();
-          next = *latest ? **latest + 1 : 0;
-        }
+        auto n = next_version_of(s.id, tx, st);
+        if (!n) return std::move(n).error();
+        const std::int32_t next = *n;
         if (s.seq != next)
           return with_context(make_error(errc::version_conflict, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
                                                                      " is not the next version (" + std::to_string(next) + ")"),
                               batch_prefix(i));
         st.next_seq[s.id] = next + 1;
         if constexpr (is_chained) {
-          const auto key = chain_key(s);
-          auto it = st.heads.find(key);
-          if (it == st.heads.end()) {
-            auto h = tx.head(key);
-            if (!h) return std::move(h).error();
-            it = st.heads.emplace(key, h->value_or(chain_head{})).first;
-          }
-          chain_head& head = it->second;
+          auto h = head_of(chain_key(s), tx, st);
+          if (!h) return std::move(h).error();
+          chain_head& head = **h;
           if (*s.chain_position != head.position + 1)
             return fail("span " + s.id.to_string() + " is at chain position " + std::to_string(*s.chain_position) + "; the chain continues at " +
                         std::to_string(head.position + 1));
@@ -421,6 +411,24 @@ class ledger {
     return std::nullopt;
   }
 
+  // The next version of an id inside a write transaction (counting versions placed before).
+  static result<std::int32_t> next_version_of(const uuid& id, typename store_type::transaction& tx, batch_state& st) {
+    if (auto it = st.next_seq.find(id); it != st.next_seq.end()) return it->second;
+    auto latest = tx.max_seq(id);
+    if (!latest) return std::move(latest).error();
+    return *latest ? **latest + 1 : 0;
+  }
+  // The head of a chain inside a write transaction (as left by the spans placed before).
+  static result<chain_head*> head_of(const std::optional<std::string>& key, typename store_type::transaction& tx, batch_state& st) {
+    auto it = st.heads.find(key);
+    if (it == st.heads.end()) {
+      auto h = tx.head(key);
+      if (!h) return std::move(h).error();
+      it = st.heads.emplace(key, h->value_or(chain_head{})).first;
+    }
+    return &it->second;
+  }
+
   // Assigns seq and the chain fields, then hashes. Runs inside the write transaction, and again
   // from the start if the store retries the transaction: everything it sets is reset first.
   result<void> place(Span& s, bool fresh, bool next_version, typename store_type::transaction& tx, batch_state& st) {
@@ -434,14 +442,10 @@ class ledger {
       s.public_key.reset();
     }
     std::int32_t next = 0;
-    if (fresh) {
-      next = 0;
-    } else if (auto it = st.next_seq.find(s.id); it != st.next_seq.end()) {
-      next = it->second;
-    } else {
-      auto latest = tx.max_seq(s.id);
-      if (!latest) return std::move(latest).error();
-      next = *latest ? **latest + 1 : 0;
+    if (!fresh) {
+      auto n = next_version_of(s.id, tx, st);
+      if (!n) return std::move(n).error();
+      next = *n;
     }
     if (next_version) {
       s.seq = next;
@@ -451,14 +455,9 @@ class ledger {
     }
     if (!fresh) st.next_seq[s.id] = next + 1;
     if constexpr (is_chained) {
-      const auto key = chain_key(s);
-      auto it = st.heads.find(key);
-      if (it == st.heads.end()) {
-        auto h = tx.head(key);
-        if (!h) return std::move(h).error();
-        it = st.heads.emplace(key, h->value_or(chain_head{})).first;
-      }
-      chain_head& head = it->second;
+      auto h = head_of(chain_key(s), tx, st);
+      if (!h) return std::move(h).error();
+      chain_head& head = **h;
       s.chain_position = head.position + 1;
       if (head.position >= 0) s.prev_hash = head.hash;
       // Assert the link before writing: the new span continues its chain exactly.

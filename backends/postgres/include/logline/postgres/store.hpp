@@ -675,24 +675,13 @@ class store {
       where += " AND \"at\" < " + next() + "::timestamptz";
     }
     if (!q.cursor.empty()) {
-      // at|id|seq, as written below (the same cursor as on SQLite).
-      const auto p1 = q.cursor.find('|'), p2 = q.cursor.rfind('|');
-      bool ok = p1 != std::string::npos && p2 != p1;
-      std::optional<timestamp> at;
-      std::optional<uuid> id;
-      std::string seq;
-      if (ok) {
-        if (auto t = timestamp::parse(q.cursor.substr(0, p1))) at = *t;
-        if (auto u = uuid::parse(q.cursor.substr(p1 + 1, p2 - p1 - 1))) id = *u;
-        seq = q.cursor.substr(p2 + 1);
-        ok = at && id && !seq.empty() && seq.size() < 11 && seq.find_first_not_of("0123456789") == std::string::npos;
-      }
-      if (!ok) return make_error(errc::invalid_argument, "malformed cursor");
-      p.add(std::string_view(pg_time(*at)));
+      auto key = timeline_key::parse(q.cursor);
+      if (!key) return std::move(key).error();
+      p.add(std::string_view(pg_time(key->at)));
       const std::string a = next();
-      p.add(std::string_view(id->to_string()));
+      p.add(std::string_view(key->id.to_string()));
       const std::string b = next();
-      p.add(std::string_view(seq));
+      p.add(std::int64_t{key->seq});
       where += " AND (\"at\", \"id\", \"seq\") < (" + a + "::timestamptz, " + b + "::uuid, " + next() + "::integer)";
     }
     const std::string vis = visible(who, static_cast<int>(p.size()) + 1);
@@ -702,16 +691,7 @@ class store {
     if (!r) return std::move(r).error();
     auto rows = collect(*r, 0);
     if (!rows) return std::move(rows).error();
-    timeline_page<Span> page;
-    page.spans = std::move(*rows);
-    if (page.spans.size() > q.limit) {
-      page.spans.resize(q.limit);
-      const Span& last = page.spans.back();
-      if constexpr (requires { last.at; }) {
-        page.next_cursor = last.at.to_string() + "|" + last.id.to_string() + "|" + std::to_string(last.seq);
-      }
-    }
-    return page;
+    return make_timeline_page(std::move(*rows), q.limit);
   }
 
   // The change feed. Cursor "<xid>.<n>": the inserting transaction's id and the row's insertion

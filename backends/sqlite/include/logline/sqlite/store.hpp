@@ -305,26 +305,11 @@ class store {
     }
     if (q.since) where += " AND \"at\" >= :since";
     if (q.until) where += " AND \"at\" < :until";
-    struct cursor_t {
-      std::string at, id;
-      std::int32_t seq;
-    };
-    std::optional<cursor_t> cursor;
+    std::optional<timeline_key> cursor;
     if (!q.cursor.empty()) {
-      // at|id|seq, as written by this function.
-      const auto p1 = q.cursor.find('|'), p2 = q.cursor.rfind('|');
-      bool ok = p1 != std::string::npos && p2 != p1;
-      cursor_t c;
-      if (ok) {
-        c.at = q.cursor.substr(0, p1);
-        c.id = q.cursor.substr(p1 + 1, p2 - p1 - 1);
-        const std::string seq = q.cursor.substr(p2 + 1);
-        ok = timestamp::parse(c.at).has_value() && uuid::parse(c.id).has_value() && !seq.empty() && seq.size() < 11 &&
-             seq.find_first_not_of("0123456789") == std::string::npos;
-        if (ok) c.seq = static_cast<std::int32_t>(std::stoll(seq));
-      }
-      if (!ok) return make_error(errc::invalid_argument, "malformed cursor");
-      cursor = c;
+      auto k = timeline_key::parse(q.cursor);
+      if (!k) return std::move(k).error();
+      cursor = *k;
       where += " AND (\"at\", \"id\", \"seq\") < (:c_at, :c_id, :c_seq)";
     }
     std::lock_guard lock(db_->mutex());
@@ -339,24 +324,15 @@ class store {
     if (q.since) bind_text(s, ":since", q.since->to_string());
     if (q.until) bind_text(s, ":until", q.until->to_string());
     if (cursor) {
-      bind_text(s, ":c_at", cursor->at);
-      bind_text(s, ":c_id", cursor->id);
+      bind_text(s, ":c_at", cursor->at.to_string());
+      bind_text(s, ":c_id", cursor->id.to_string());
       sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":c_seq"), cursor->seq);
     }
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), static_cast<std::int64_t>(q.limit) + 1);
     bind_identity(s, who);
     auto rows = collect(s);
     if (!rows) return std::move(rows).error();
-    timeline_page<Span> page;
-    page.spans = std::move(*rows);
-    if (page.spans.size() > q.limit) {
-      page.spans.resize(q.limit);
-      const Span& last = page.spans.back();
-      if constexpr (requires { last.at; }) {
-        page.next_cursor = last.at.to_string() + "|" + last.id.to_string() + "|" + std::to_string(last.seq);
-      }
-    }
-    return page;
+    return make_timeline_page(std::move(*rows), q.limit);
   }
 
   // Spans committed after feed position `after`, in commit order (SQLite: rowid order; writers
