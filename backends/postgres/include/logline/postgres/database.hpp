@@ -27,6 +27,9 @@ struct open_options {
   // libpq connection string (or URL) of the role that owns the tables. Migrations, verify and
   // export run as this role; without it they run on the application connections.
   std::optional<std::string> owner;
+  // How long a statement may wait for a lock (a chain's advisory lock, a row being inserted by
+  // another transaction) before it fails with errc::busy instead of waiting on (0: forever).
+  std::chrono::milliseconds lock_timeout{30000};
 };
 
 class database;
@@ -67,12 +70,12 @@ class database {
     db->conninfo_ = std::move(conninfo);
     db->options_ = std::move(options);
     // Connect once now, so that a wrong address is an error here, not at the first append.
-    auto first = connection::open(db->conninfo_);
+    auto first = db->open_connection(db->conninfo_);
     if (!first) return std::move(first).error();
     db->idle_.push_back(std::move(*first));
     db->open_ = 1;
     if (db->options_.owner) {
-      auto owner = connection::open(*db->options_.owner);
+      auto owner = db->open_connection(*db->options_.owner);
       if (!owner) return with_context(owner.error(), "owner connection: ");
       db->owner_idle_.push_back(std::move(*owner));
     }
@@ -98,7 +101,7 @@ class database {
     }
     ++open_;
     lock.unlock();
-    auto c = connection::open(conninfo_);
+    auto c = open_connection(conninfo_);
     if (!c) {
       std::lock_guard relock(mutex_);
       --open_;
@@ -118,7 +121,7 @@ class database {
         return lease(this, std::move(c), true);
       }
     }
-    auto c = connection::open(*options_.owner);
+    auto c = open_connection(*options_.owner);
     if (!c) return with_context(c.error(), "owner connection: ");
     return lease(this, std::move(*c), true);
   }
@@ -132,6 +135,13 @@ class database {
  private:
   friend class lease;
   database() = default;
+
+  result<std::unique_ptr<connection>> open_connection(const std::string& conninfo) const {
+    auto c = connection::open(conninfo);
+    if (!c) return c;
+    LOGLINE_TRY_VOID((*c)->exec("SET lock_timeout = " + std::to_string(options_.lock_timeout.count()), "setting lock_timeout"));
+    return c;
+  }
 
   void give_back(std::unique_ptr<connection> c, bool owner) {
     const bool healthy = c && !c->broken() && c->idle();
