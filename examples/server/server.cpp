@@ -125,7 +125,6 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
   }
   logline::http::widen_listen_backlog(port);
   const std::string url = std::string(c.tls_cert ? "https" : "http") + "://" + c.host + ":" + std::to_string(port);
-  std::cout << "logline-server listening on " << url << " (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
   if (c.demo_token) {
     const std::string token = logline::http::generate_token();
     const std::set<std::string> scopes(std::begin(logline::http::all_scopes), std::end(logline::http::all_scopes));
@@ -142,6 +141,7 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
               << std::endl;
   }
 
+  std::cout << "logline-server listening on " << url << " (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
   std::thread stopper([&] {
     while (!stop_requested) {
       if (on_tick) on_tick();

@@ -35,6 +35,10 @@ struct open_options {
   // WAL pages before an automatic checkpoint (SQLite's default is 1000): fewer, larger
   // checkpoints, each with its fsync. Durability is set by `sync` alone.
   int wal_autocheckpoint_pages = 10000;
+  // Read-only connections a ledger opens beside this one for its reads (get, history, timeline,
+  // changes), so that readers run in parallel with each other and with the writer (WAL).
+  // File databases only; 0 reads on this connection.
+  unsigned read_readers = 2;
 };
 
 // The PRAGMAs database::open applies for these options (besides journal_mode and synchronous);

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -271,12 +272,12 @@ class store {
     return one("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id AND \"seq\" = :seq" + visible(who), id, seq, who);
   }
   result<std::vector<Span>> history(const uuid& id, const identity* who) {
-    std::lock_guard lock(db_->mutex());
-    auto st = cached("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) + " ORDER BY \"seq\"");
+    auto r = acquire_reader();
+    auto st = cached(r, "SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) + " ORDER BY \"seq\"");
     if (!st) return std::move(st).error();
     bind_named(st->get(), ":id", id);
     bind_identity(st->get(), who);
-    return collect(st->get());
+    return collect(*r.conn, st->get());
   }
 
   result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
@@ -312,9 +313,9 @@ class store {
       cursor = *k;
       where += " AND (\"at\", \"id\", \"seq\") < (:c_at, :c_id, :c_seq)";
     }
-    std::lock_guard lock(db_->mutex());
-    auto st = cached("SELECT " + select_list_ + " FROM " + table_ + where + visible(who) +
-                           " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT :limit");
+    auto rd = acquire_reader();
+    auto st = cached(rd, "SELECT " + select_list_ + " FROM " + table_ + where + visible(who) +
+                             " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT :limit");
     if (!st) return std::move(st).error();
     sqlite3_stmt* s = st->get();
     for (const auto& f : filters)
@@ -330,7 +331,7 @@ class store {
     }
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), static_cast<std::int64_t>(q.limit) + 1);
     bind_identity(s, who);
-    auto rows = collect(s);
+    auto rows = collect(*rd.conn, s);
     if (!rows) return std::move(rows).error();
     return make_timeline_page(std::move(*rows), q.limit);
   }
@@ -344,9 +345,9 @@ class store {
         return make_error(errc::invalid_argument, "malformed feed cursor '" + std::string(cursor.substr(0, 40)) + "'");
       after = std::stoll(std::string(cursor));
     }
-    std::lock_guard lock(db_->mutex());
-    auto st = cached("SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" + visible(who) +
-                           " ORDER BY rowid LIMIT :limit");
+    auto rd = acquire_reader();
+    auto st = cached(rd, "SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" + visible(who) +
+                             " ORDER BY rowid LIMIT :limit");
     if (!st) return std::move(st).error();
     sqlite3_stmt* s = st->get();
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":after"), after);
@@ -356,7 +357,7 @@ class store {
     for (;;) {
       const int rc = sqlite3_step(s);
       if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) return db_->last_error(rc, "reading the change feed");
+      if (rc != SQLITE_ROW) return rd.conn->last_error(rc, "reading the change feed");
       change<Span> c;
       c.cursor = std::to_string(sqlite3_column_int64(s, 0));
       LOGLINE_TRY_VOID(decode(s, 1, c.span));
@@ -518,6 +519,19 @@ class store {
       if (!hd) return std::move(hd).error();
       head_ = std::move(*hd);
     }
+    // Read-only connections for reads (file databases only: an in-memory one is private to its
+    // connection).
+    if (!db_->is_memory() && db_->options().read_readers > 0) {
+      for (unsigned i = 0; i < db_->options().read_readers; ++i) {
+        auto o = db_->options();
+        o.read_only = true;
+        auto conn = database::open(db_->path(), o);
+        if (!conn) return std::move(conn).error();
+        auto slot = std::make_unique<read_slot>();
+        slot->conn = std::move(*conn);
+        readers_.push_back(std::move(slot));
+      }
+    }
     return {};
   }
 
@@ -538,13 +552,33 @@ class store {
    private:
     sqlite3_stmt* s_;
   };
-  result<statement_ref> cached(const std::string& sql) {
-    auto it = cache_.find(sql);
-    if (it == cache_.end()) {
-      if (cache_.size() >= 64) cache_.clear();  // timeline filter combinations are bounded, but stay small
-      auto st = db_->prepare(sql);
+  // A connection to read on, locked for the caller, with its statement cache: one of the store's
+  // read-only connections (file databases: WAL readers run in parallel, and see every commit
+  // made before their statement starts), or the main connection.
+  struct reader {
+    std::unique_lock<std::mutex> lock;
+    database* conn;
+    std::unordered_map<std::string, statement>* cache;
+  };
+  reader acquire_reader() {
+    if (readers_.empty()) return {std::unique_lock(db_->mutex()), db_, &cache_};
+    const std::size_t start = next_reader_->fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t k = 0; k < readers_.size(); ++k) {
+      auto& slot = *readers_[(start + k) % readers_.size()];
+      std::unique_lock lock(slot.mutex, std::try_to_lock);
+      if (lock.owns_lock()) return {std::move(lock), slot.conn.get(), &slot.cache};
+    }
+    auto& slot = *readers_[start % readers_.size()];
+    return {std::unique_lock(slot.mutex), slot.conn.get(), &slot.cache};
+  }
+  result<statement_ref> cached(reader& r, const std::string& sql) {
+    auto& cache = *r.cache;
+    auto it = cache.find(sql);
+    if (it == cache.end()) {
+      if (cache.size() >= 64) cache.clear();  // timeline filter combinations are bounded, but stay small
+      auto st = r.conn->prepare(sql);
       if (!st) return std::move(st).error();
-      it = cache_.emplace(sql, std::move(*st)).first;
+      it = cache.emplace(sql, std::move(*st)).first;
     }
     return statement_ref(it->second.get());
   }
@@ -563,12 +597,12 @@ class store {
   }
   static void bind_named(sqlite3_stmt* s, const char* name, const uuid& id) { bind_text(s, name, id.to_string()); }
 
-  result<std::vector<Span>> collect(sqlite3_stmt* s) {
+  result<std::vector<Span>> collect(database& conn, sqlite3_stmt* s) {
     std::vector<Span> out;
     for (;;) {
       const int rc = sqlite3_step(s);
       if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) return db_->last_error(rc, "reading spans");
+      if (rc != SQLITE_ROW) return conn.last_error(rc, "reading spans");
       Span span{};
       LOGLINE_TRY_VOID(decode(s, 0, span));
       out.push_back(std::move(span));
@@ -576,23 +610,31 @@ class store {
     return out;
   }
   result<std::optional<Span>> one(const std::string& sql, const uuid& id, std::optional<std::int32_t> seq, const identity* who) {
-    std::lock_guard lock(db_->mutex());
-    auto st = cached(sql);
+    auto rd = acquire_reader();
+    auto st = cached(rd, sql);
     if (!st) return std::move(st).error();
     bind_named(st->get(), ":id", id);
     if (seq) sqlite3_bind_int64(st->get(), sqlite3_bind_parameter_index(st->get(), ":seq"), *seq);
     bind_identity(st->get(), who);
-    auto rows = collect(st->get());
+    auto rows = collect(*rd.conn, st->get());
     if (!rows) return std::move(rows).error();
     if (rows->empty()) return std::optional<Span>();
     return std::optional<Span>(std::move(rows->front()));
   }
 
+  struct read_slot {
+    std::unique_ptr<database> conn;
+    std::mutex mutex;
+    std::unordered_map<std::string, statement> cache;
+  };
+
   database* db_;
   table_options options_;
   std::string table_, select_list_;
   statement insert_, max_seq_, head_;
-  std::unordered_map<std::string, statement> cache_;
+  std::unordered_map<std::string, statement> cache_;  // the main connection's (under its mutex)
+  std::vector<std::unique_ptr<read_slot>> readers_;
+  std::unique_ptr<std::atomic<std::size_t>> next_reader_ = std::make_unique<std::atomic<std::size_t>>(0);
 };
 
 }  // namespace logline::sqlite
