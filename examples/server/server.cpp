@@ -118,9 +118,9 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
   svr->set_write_timeout(std::chrono::seconds(10));
   api.mount(*svr);
 
-  const int port = c.port == 0 ? svr->bind_to_any_port(c.host) : (svr->bind_to_port(c.host, c.port) ? c.port : -1);
+  const int port = logline::http::bind_exclusive(*svr, c.host, c.port);
   if (port < 0) {
-    std::cerr << "logline-server: cannot listen on " << c.host << ":" << c.port << "\n";
+    std::cerr << "logline-server: cannot listen on " << c.host << ":" << c.port << " (in use, or not an IPv4 address)\n";
     return 2;
   }
   logline::http::widen_listen_backlog(port);

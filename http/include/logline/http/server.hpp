@@ -12,8 +12,10 @@
 // rules hold through HTTP. Errors are JSON {"error":{"code","message"}} with the status of
 // their kind; a failed request stores nothing.
 #include <httplib.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -76,6 +78,30 @@ inline std::string code_of(int status) {
 inline std::string error_body(int status, std::string_view message) {
   json j{{"error", {{"code", code_of(status)}, {"message", std::string(message)}}}};
   return canonical(j);
+}
+
+// Binds svr to host:port (0: a free port) and returns the port, or -1. cpp-httplib 0.11 sets
+// SO_REUSEPORT on its listening socket, with which a second server binds a port that another
+// one already holds and the kernel splits the connections between them; and a port-0 bind may
+// land on such a port. So the port is first claimed by a plain socket (no SO_REUSEPORT), which
+// fails if anything holds it, and only then handed to cpp-httplib. IPv4 hosts only.
+inline int bind_exclusive(httplib::Server& svr, const std::string& host, int port) {
+  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (probe < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    ::close(probe);
+    return -1;
+  }
+  socklen_t len = sizeof addr;
+  const bool free = ::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                    ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(probe);
+  if (!free) return -1;
+  const int chosen = ntohs(addr.sin_port);
+  return svr.bind_to_port(host, chosen) ? chosen : -1;
 }
 
 // cpp-httplib 0.11 listens with a backlog of 5 (compiled into Debian's library): a burst of
