@@ -64,7 +64,6 @@ int run(const settings& s, Database& db) {
   svr.new_task_queue = [pool] { return new httplib::ThreadPool(static_cast<std::size_t>(pool)); };
   api.mount(svr);
   const int port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
-  if (!logline::http::widen_listen_backlog(port)) std::fprintf(stderr, "http_load: could not widen the listen backlog\n");
   std::thread server([&] { svr.listen_after_bind(); });
   while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const httplib::Headers auth{{"Authorization", "Bearer " + token}};

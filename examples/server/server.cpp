@@ -123,7 +123,6 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
     std::cerr << "logline-server: cannot listen on " << c.host << ":" << c.port << " (in use, or not an IPv4 address)\n";
     return 2;
   }
-  logline::http::widen_listen_backlog(port);
   const std::string url = std::string(c.tls_cert ? "https" : "http") + "://" + c.host + ":" + std::to_string(port);
   if (c.demo_token) {
     const std::string token = logline::http::generate_token();

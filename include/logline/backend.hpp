@@ -2,9 +2,10 @@
 // Backend-neutral vocabulary shared by the ledger and every storage backend.
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 #include <optional>
+#include <string_view>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "logline/ed25519.hpp"
@@ -66,6 +67,32 @@ struct timeline_key {
     return make_error(errc::invalid_argument, "malformed cursor");
   }
 };
+
+// The equality filters of a timeline query (column = value, values in logline's spellings), after
+// the checks every backend makes: the limit is in range and the span type has the columns used.
+struct timeline_filter {
+  std::string_view column;
+  std::string value;
+};
+template <class HasColumn>
+result<std::vector<timeline_filter>> timeline_filters(const timeline_query& q, HasColumn&& has_column) {
+  if (q.limit < 1 || q.limit > timeline_query::max_limit)
+    return make_error(errc::invalid_argument, "limit must be between 1 and " + std::to_string(timeline_query::max_limit));
+  if (!has_column("at")) return make_error(errc::invalid_argument, "the timeline needs an `at` column");
+  std::vector<timeline_filter> out;
+  auto add = [&](std::string_view column, std::string value) -> result<void> {
+    if (!has_column(column)) return make_error(errc::invalid_argument, "no column '" + std::string(column) + "' to filter on");
+    out.push_back({column, std::move(value)});
+    return {};
+  };
+  const std::pair<std::string_view, const std::optional<std::string>*> text[] = {
+      {"entity_type", &q.entity_type}, {"status", &q.status}, {"owner_id", &q.owner_id}, {"tenant_id", &q.tenant_id}, {"trace_id", &q.trace_id}};
+  for (const auto& [column, value] : text)
+    if (*value) LOGLINE_TRY_VOID(add(column, **value));
+  if (q.parent_id) LOGLINE_TRY_VOID(add("parent_id", q.parent_id->to_string()));
+  if (q.visibility) LOGLINE_TRY_VOID(add("visibility", std::string(to_string(*q.visibility))));
+  return out;
+}
 
 // A page from up to limit + 1 rows (newest first): the extra row only says that there is more.
 template <class Span>

@@ -307,24 +307,24 @@ class ledger {
       return make_error(errc::invalid_argument, "take_next_version must have one flag per span");
     return append_many(std::move(spans), std::move(take_next_version), who);
   }
-  result<Span> get_as(const logline::identity& who, const uuid& id) { return found(store_.latest(id, reader(who)), id); }
+  result<Span> get_as(const logline::identity& who, const uuid& id) { return found(store_.latest(id, tenancy_of(who)), id); }
   result<Span> get_as(const logline::identity& who, const uuid& id, std::int32_t seq) {
-    return found(store_.version(id, seq, reader(who)), id);
+    return found(store_.version(id, seq, tenancy_of(who)), id);
   }
   result<std::vector<Span>> history_as(const logline::identity& who, const uuid& id) {
-    auto rows = store_.history(id, reader(who));
+    auto rows = store_.history(id, tenancy_of(who));
     if (!rows) return rows;
     for (const auto& s : *rows) LOGLINE_TRY_VOID(check_read(s));
     return rows;
   }
   result<timeline_page<Span>> timeline_as(const logline::identity& who, const timeline_query& q) {
-    auto page = store_.timeline(q, reader(who));
+    auto page = store_.timeline(q, tenancy_of(who));
     if (!page) return page;
     for (const auto& s : page->spans) LOGLINE_TRY_VOID(check_read(s));
     return page;
   }
   result<std::vector<change<Span>>> changes_as(const logline::identity& who, std::string_view after, std::size_t limit) {
-    auto rows = store_.changes(after, limit, reader(who));
+    auto rows = store_.changes(after, limit, tenancy_of(who));
     if (!rows) return rows;
     for (const auto& c : *rows) LOGLINE_TRY_VOID(check_read(c.span));
     return rows;
@@ -338,8 +338,8 @@ class ledger {
     return {};
   }
 
-  static const logline::identity* reader(const logline::identity& who) { return is_tenant_isolated ? &who : nullptr; }
-  static const logline::identity* writer(const logline::identity& who) { return is_tenant_isolated ? &who : nullptr; }
+  // The identity the store applies tenancy rules for (none without tenant_isolated).
+  static const logline::identity* tenancy_of(const logline::identity& who) { return is_tenant_isolated ? &who : nullptr; }
 
   // After reading: the stored hash must match the content.
   result<void> check_read(const Span& s) const {
@@ -499,7 +499,7 @@ class ledger {
     LOGLINE_TRY_VOID(prepare(span, fresh, who));
     // The store may run the transaction function again (a fresh transaction after an optimistic
     // attempt failed): it only reads and completes `span`, and place() starts from scratch.
-    auto written = store_.write(writer(who), [&](typename store_type::transaction& tx) -> result<void> {
+    auto written = store_.write(tenancy_of(who), [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
       LOGLINE_TRY_VOID(place(span, fresh, next_version, tx, st));
       sign(span);
@@ -518,7 +518,7 @@ class ledger {
       if (auto r = prepare(spans[i], f, who); !r) return with_context(r.error(), batch_prefix(i));
       fresh[i] = f;
     }
-    auto written = store_.write(writer(who), [&](typename store_type::transaction& tx) -> result<void> {
+    auto written = store_.write(tenancy_of(who), [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
       const std::size_t n = spans.size();
       auto place_one = [&](std::size_t i) -> result<void> {

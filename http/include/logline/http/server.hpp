@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <filesystem>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -80,12 +82,38 @@ inline std::string error_body(int status, std::string_view message) {
   return canonical(j);
 }
 
+namespace detail {
+// Listens again with `backlog` on this process's listening socket of `port` (found among the
+// open descriptors); false if there is none.
+inline bool relisten(int port, int backlog) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    const std::string name = entry.path().filename().string();
+    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = -1;
+    if (addr.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    else if (addr.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (p == port) return ::listen(fd, backlog) == 0;
+  }
+  return false;
+}
+}  // namespace detail
+
 // Binds svr to host:port (0: a free port) and returns the port, or -1. cpp-httplib 0.11 sets
 // SO_REUSEPORT on its listening socket, with which a second server binds a port that another
 // one already holds and the kernel splits the connections between them; and a port-0 bind may
 // land on such a port. So the port is first claimed by a plain socket (no SO_REUSEPORT), which
-// fails if anything holds it, and only then handed to cpp-httplib. IPv4 hosts only.
-inline int bind_exclusive(httplib::Server& svr, const std::string& host, int port) {
+// fails if anything holds it, and only then handed to cpp-httplib. It also listens with a
+// backlog of `backlog` instead of cpp-httplib's 5 (compiled into Debian's library), which a burst
+// of connections (hundreds of stream clients reconnecting at once) overflowed. IPv4 hosts only.
+inline int bind_exclusive(httplib::Server& svr, const std::string& host, int port, int backlog = 4096) {
   const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
   if (probe < 0) return -1;
   sockaddr_in addr{};
@@ -101,28 +129,11 @@ inline int bind_exclusive(httplib::Server& svr, const std::string& host, int por
   ::close(probe);
   if (!free) return -1;
   const int chosen = ntohs(addr.sin_port);
-  return svr.bind_to_port(host, chosen) ? chosen : -1;
+  if (!svr.bind_to_port(host, chosen)) return -1;
+  detail::relisten(chosen, backlog);  // best effort: a failure leaves the default backlog
+  return chosen;
 }
 
-// cpp-httplib 0.11 listens with a backlog of 5 (compiled into Debian's library): a burst of
-// connections (hundreds of stream clients reconnecting at once) overflows it and connections
-// fail. Call this after bind_to_port / bind_to_any_port: it finds the listening socket of `port`
-// and listens again with `backlog`. Returns false if no such socket was found.
-inline bool widen_listen_backlog(int port, int backlog = 4096) {
-  for (int fd = 0; fd < 65536; ++fd) {
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
-    sockaddr_storage addr{};
-    socklen_t alen = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
-    int p = -1;
-    if (addr.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-    else if (addr.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-    if (p == port) return ::listen(fd, backlog) == 0;
-  }
-  return false;
-}
 
 // One route of the API: what /openapi.json documents and what mount() registers, from one table.
 struct route_doc {
@@ -148,24 +159,27 @@ inline const std::vector<route_doc>& routes() {
   return table;
 }
 
-inline std::string openapi_document() {
-  json paths = json::object();
-  for (const auto& r : routes()) {
-    json op{{"summary", r.summary}, {"responses", {{"200", {{"description", "OK"}}}, {"default", {{"description", "{\"error\":{\"code\",\"message\"}}"}}}}}};
-    if (*r.scope) op["security"] = json::array({json{{"bearer", json::array({r.scope})}}});
-    json params = json::array();
-    const std::string p = r.path;
-    for (const char* name : {"id", "name"})
-      if (p.find(std::string("{") + name + "}") != std::string::npos)
-        params.push_back({{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
-    if (!params.empty()) op["parameters"] = params;
-    paths[r.path][r.method] = op;
-  }
-  json doc{{"openapi", "3.1.0"},
-           {"info", {{"title", "logline"}, {"version", "0.1.0"}, {"description", "LogLineOS's API over a logline ledger"}}},
-           {"paths", paths},
-           {"components", {{"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
-  return doc.dump(2);
+inline const std::string& openapi_document() {
+  static const std::string text = [] {
+    json paths = json::object();
+    for (const auto& r : routes()) {
+      json op{{"summary", r.summary}, {"responses", {{"200", {{"description", "OK"}}}, {"default", {{"description", "{\"error\":{\"code\",\"message\"}}"}}}}}};
+      if (*r.scope) op["security"] = json::array({json{{"bearer", json::array({r.scope})}}});
+      json params = json::array();
+      const std::string p = r.path;
+      for (const char* name : {"id", "name"})
+        if (p.find(std::string("{") + name + "}") != std::string::npos)
+          params.push_back({{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
+      if (!params.empty()) op["parameters"] = params;
+      paths[r.path][r.method] = op;
+    }
+    json doc{{"openapi", "3.1.0"},
+             {"info", {{"title", "logline"}, {"version", "0.1.0"}, {"description", "LogLineOS's API over a logline ledger"}}},
+             {"paths", paths},
+             {"components", {{"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
+    return doc.dump(2);
+  }();
+  return text;
 }
 
 // Counters for /metrics.
@@ -376,7 +390,7 @@ class api {
           if (!record) return reply_error(res, 401, "unknown or revoked token");
           user = record->identity.user_id;
           if (!record->allows(d.scope)) return reply_error(res, 403, std::string("this token lacks the scope '") + d.scope + "'");
-          if (!limiter_.allow(token_hash(token))) {
+          if (!limiter_.allow(record->id.to_string())) {  // one bucket per token
             res.set_header("Retry-After", "1");
             return reply_error(res, 429, "rate limit of this token exceeded");
           }

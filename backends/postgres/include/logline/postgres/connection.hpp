@@ -78,10 +78,6 @@ class params {
   }
   const std::string& value(std::size_t i) const noexcept { return values_[i]; }
   bool is_null(std::size_t i) const noexcept { return null_[i] != 0; }
-  void append(const params& o) {
-    values_.insert(values_.end(), o.values_.begin(), o.values_.end());
-    null_.insert(null_.end(), o.null_.begin(), o.null_.end());
-  }
 
  private:
   std::vector<std::string> values_;

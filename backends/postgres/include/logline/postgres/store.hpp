@@ -436,7 +436,7 @@ class store {
         if (auto cached = s_.cached_head(key)) {
           params lock;
           lock.add(p.value(0));
-          guesses_.push_back({key, *cached, std::move(lock)});
+          guessed_locks_.push_back(std::move(lock));
           return std::optional<chain_head>(*cached);
         }
       }
@@ -470,7 +470,7 @@ class store {
       }
       return {};
     }
-    bool guessed() const noexcept { return !guesses_.empty(); }
+    bool guessed() const noexcept { return !guessed_locks_.empty(); }
     const std::map<std::optional<std::string>, chain_head>& written_heads() const noexcept { return written_heads_; }
 
     // Sends what is buffered and commits.
@@ -478,7 +478,7 @@ class store {
       std::vector<connection::step> steps;
       add_prelude(steps);
       static const std::string lock_sql = "SELECT pg_catalog.pg_advisory_xact_lock($1::bigint)";
-      for (const auto& g : guesses_) steps.push_back({&lock_sql, &g.lock});
+      for (const auto& lock : guessed_locks_) steps.push_back({&lock_sql, &lock});
       const std::size_t n = pending_ids_.size();
       const std::size_t width = schema_t::size;
       std::vector<params> chunks;
@@ -522,7 +522,7 @@ class store {
       if (began_ || !steps.empty()) steps.push_back({&commit_sql, &none});
       if (steps.empty()) return {};
       auto r = c_.pipeline(steps, "committing");
-      if (!r) return r.error() == errc::version_conflict && n == 1 && guesses_.empty() ? conflict(0, r.error()) : std::move(r).error();
+      if (!r) return r.error() == errc::version_conflict && n == 1 && !guessed() ? conflict(0, r.error()) : std::move(r).error();
       return {};
     }
 
@@ -533,14 +533,6 @@ class store {
    private:
     static constexpr std::size_t chunk_rows = 500;
 
-    // A guessed head: the chain's lock is taken with the inserts. The guess needs no check of
-    // its own: under the lock, the unique chain index refuses the guessed position if anyone
-    // appended since this process did (and the transaction runs again, without guessing).
-    struct guess {
-      std::optional<std::string> key;
-      chain_head head;
-      params lock;
-    };
     void add_prelude(std::vector<connection::step>& steps) {
       static const std::string begin_sql = "BEGIN";
       static const std::string identity_sql = "SELECT pg_catalog.set_config('app.user_id', $1, true), pg_catalog.set_config('app.tenant_id', $2, true)";
@@ -583,7 +575,10 @@ class store {
     params identity_;
     bool has_identity_ = false;
     bool began_ = false;
-    std::vector<guess> guesses_;
+    // The locks of guessed heads, taken with the inserts. A guess needs no check of its own:
+    // under the lock, the unique chain index refuses the guessed position if anyone appended
+    // since this process did (and the transaction runs again, without guessing).
+    std::vector<params> guessed_locks_;
     std::map<std::optional<std::string>, chain_head> written_heads_;
     params pending_;  // schema_t::size values per buffered row
     std::vector<std::string> chunk_sql_;
@@ -638,33 +633,14 @@ class store {
   }
 
   result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
-    if (q.limit < 1 || q.limit > timeline_query::max_limit)
-      return make_error(errc::invalid_argument, "limit must be between 1 and " + std::to_string(timeline_query::max_limit));
-    if (!schema_t::has_column("at")) return make_error(errc::invalid_argument, "the timeline needs an `at` column");
+    auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
+    if (!filters) return std::move(filters).error();
     params p;
     std::string where = " WHERE true";
     auto next = [&] { return "$" + std::to_string(p.size()); };
-    struct text_filter {
-      const char* column;
-      const std::optional<std::string>* value;
-    };
-    const text_filter filters[] = {{"entity_type", &q.entity_type}, {"status", &q.status}, {"owner_id", &q.owner_id},
-                                   {"tenant_id", &q.tenant_id}, {"trace_id", &q.trace_id}};
-    for (const auto& f : filters) {
-      if (!*f.value) continue;
-      if (!schema_t::has_column(f.column)) return make_error(errc::invalid_argument, std::string("no column '") + f.column + "' to filter on");
-      p.add(std::string_view(**f.value));
+    for (const auto& f : *filters) {  // untyped parameters take the column's type (uuid, text)
+      p.add(f.value);
       where += " AND " + detail::quote(f.column) + " = " + next();
-    }
-    if (q.parent_id) {
-      if (!schema_t::has_column("parent_id")) return make_error(errc::invalid_argument, "no column 'parent_id' to filter on");
-      p.add(std::string_view(q.parent_id->to_string()));
-      where += " AND \"parent_id\" = " + next() + "::uuid";
-    }
-    if (q.visibility) {
-      if (!schema_t::has_column("visibility")) return make_error(errc::invalid_argument, "no column 'visibility' to filter on");
-      p.add(to_string(*q.visibility));
-      where += " AND \"visibility\" = " + next();
     }
     if (q.since) {
       p.add(std::string_view(pg_time(*q.since)));
@@ -864,9 +840,10 @@ class store {
 
   // The multi-row INSERT for `rows` rows (kept per row count; the store is shared by threads).
   std::string multi_insert_sql(std::size_t rows) {
-    std::lock_guard lock(heads_->mutex);
-    auto it = multi_insert_.find(rows);
-    if (it != multi_insert_.end()) return it->second;
+    std::lock_guard lock(shared_->mutex);
+    auto& cache = shared_->multi_insert;
+    auto it = cache.find(rows);
+    if (it != cache.end()) return it->second;
     std::string s = insert_head_;
     std::size_t k = 1;
     for (std::size_t r = 0; r < rows; ++r) {
@@ -878,17 +855,17 @@ class store {
       }
       s += ')';
     }
-    if (multi_insert_.size() > 8) multi_insert_.clear();
-    return multi_insert_.emplace(rows, std::move(s)).first->second;
+    if (cache.size() > 8) cache.clear();
+    return cache.emplace(rows, std::move(s)).first->second;
   }
 
  private:
   // Chain heads this process wrote last (per chain key), used as guesses by the next append.
   // A chain whose guess failed is not guessed for the next few appends (it has other writers).
   std::optional<chain_head> cached_head(const std::optional<std::string>& key) {
-    std::lock_guard lock(heads_->mutex);
-    auto it = heads_->map.find(key);
-    if (it == heads_->map.end()) return std::nullopt;
+    std::lock_guard lock(shared_->mutex);
+    auto it = shared_->heads.find(key);
+    if (it == shared_->heads.end()) return std::nullopt;
     if (it->second.cooldown > 0) {
       --it->second.cooldown;
       return std::nullopt;
@@ -897,16 +874,16 @@ class store {
     return it->second.head;
   }
   void remember_heads(const std::map<std::optional<std::string>, chain_head>& written) {
-    std::lock_guard lock(heads_->mutex);
+    std::lock_guard lock(shared_->mutex);
     for (const auto& [key, head] : written) {
-      auto& e = heads_->map[key];
+      auto& e = shared_->heads[key];
       e.head = head;
     }
   }
   void forget_heads(const std::map<std::optional<std::string>, chain_head>& written, bool missed) {
-    std::lock_guard lock(heads_->mutex);
+    std::lock_guard lock(shared_->mutex);
     for (const auto& [key, head] : written) {
-      auto& e = heads_->map[key];
+      auto& e = shared_->heads[key];
       e.head.position = -1;
       if (missed) e.cooldown = 16;
     }
@@ -915,11 +892,13 @@ class store {
     chain_head head;
     int cooldown = 0;
   };
-  struct head_cache {
+  // State the store's users share across threads (behind a pointer: the store is movable).
+  struct shared_state {
     std::mutex mutex;
-    std::map<std::optional<std::string>, head_entry> map;
+    std::map<std::optional<std::string>, head_entry> heads;
+    std::unordered_map<std::size_t, std::string> multi_insert;  // multi-row INSERT text by row count
   };
-  std::unique_ptr<head_cache> heads_ = std::make_unique<head_cache>();
+  std::unique_ptr<shared_state> shared_ = std::make_unique<shared_state>();
 
   void build_sql() {
     const auto& cols = schema_t::columns();
@@ -1003,7 +982,6 @@ class store {
   database* db_;
   table_options options_;
   std::string table_, select_list_, select_, insert_head_, insert_sql_, copy_sql_, max_seq_sql_, lock_chain_sql_;
-  std::unordered_map<std::size_t, std::string> multi_insert_;
 };
 
 }  // namespace logline::postgres

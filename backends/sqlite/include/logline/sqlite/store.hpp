@@ -281,29 +281,10 @@ class store {
   }
 
   result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
-    if (q.limit < 1 || q.limit > timeline_query::max_limit)
-      return make_error(errc::invalid_argument, "limit must be between 1 and " + std::to_string(timeline_query::max_limit));
-    if (!schema_t::has_column("at")) return make_error(errc::invalid_argument, "the timeline needs an `at` column");
+    auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
+    if (!filters) return std::move(filters).error();
     std::string where = " WHERE 1 = 1";
-    struct text_filter {
-      const char* column;
-      const std::optional<std::string>* value;
-    };
-    const text_filter filters[] = {{"entity_type", &q.entity_type}, {"status", &q.status}, {"owner_id", &q.owner_id},
-                                   {"tenant_id", &q.tenant_id}, {"trace_id", &q.trace_id}};
-    for (const auto& f : filters) {
-      if (!*f.value) continue;
-      if (!schema_t::has_column(f.column)) return make_error(errc::invalid_argument, std::string("no column '") + f.column + "' to filter on");
-      where += " AND " + detail::quote(f.column) + " = :" + f.column;
-    }
-    if (q.parent_id) {
-      if (!schema_t::has_column("parent_id")) return make_error(errc::invalid_argument, "no column 'parent_id' to filter on");
-      where += " AND \"parent_id\" = :parent_id";
-    }
-    if (q.visibility) {
-      if (!schema_t::has_column("visibility")) return make_error(errc::invalid_argument, "no column 'visibility' to filter on");
-      where += " AND \"visibility\" = :visibility";
-    }
+    for (const auto& f : *filters) where += " AND " + detail::quote(f.column) + " = :" + std::string(f.column);
     if (q.since) where += " AND \"at\" >= :since";
     if (q.until) where += " AND \"at\" < :until";
     std::optional<timeline_key> cursor;
@@ -318,10 +299,7 @@ class store {
                              " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT :limit");
     if (!st) return std::move(st).error();
     sqlite3_stmt* s = st->get();
-    for (const auto& f : filters)
-      if (*f.value) bind_text(s, std::string(":") + f.column, **f.value);
-    if (q.parent_id) bind_named(s, ":parent_id", *q.parent_id);
-    if (q.visibility) bind_text(s, ":visibility", std::string(to_string(*q.visibility)));
+    for (const auto& f : *filters) bind_text(s, ":" + std::string(f.column), f.value);
     if (q.since) bind_text(s, ":since", q.since->to_string());
     if (q.until) bind_text(s, ":until", q.until->to_string());
     if (cursor) {
