@@ -359,6 +359,36 @@ TEST_CASE("the feed delivers spans committed out of order exactly once", "[.post
   CHECK(last[0].span.id == d.id);
 }
 
+TEST_CASE("the feed keeps append order when transaction ids gain a digit", "[.postgres][feed]") {
+  // The cursor carries the transaction id as text; ordered as text, "1000" sorts before "999"
+  // and a page boundary there loses and repeats spans. Burn ids up to just below the next power
+  // of ten, then append across it.
+  conformance::postgres_schema f;
+  using plain = logline::ledger<universal_span, logline::postgres::backend, logline::append_only>;
+  plain ledger(f.database(), {});
+  const auto current = [&] { return std::stoull(std::string(f.owner->query_once("SELECT pg_catalog.pg_current_xact_id()::text").value().text(0, 0))); };
+  const std::uint64_t now = current();
+  std::uint64_t boundary = 10;
+  while (boundary <= now + 8) boundary *= 10;
+  f.owner->exec("DO $$ BEGIN FOR i IN 1.." + std::to_string(boundary - now - 5) + " LOOP PERFORM pg_catalog.pg_current_xact_id(); COMMIT; END LOOP; END $$").value();
+  const std::uint64_t before = current();
+  REQUIRE(before < boundary);
+  REQUIRE(boundary <= before + 8);  // the 8 appends take the next ids: they straddle the boundary
+  std::vector<logline::uuid> appended;
+  for (int i = 0; i < 8; ++i) appended.push_back(ledger.append(conformance::make_span()).value().id);
+  std::vector<logline::uuid> fed;
+  std::string cursor;
+  for (int page = 0; page < 8; ++page) {
+    auto batch = ledger.changes(cursor, 3).value();
+    if (batch.empty()) break;
+    for (const auto& c : batch) {
+      fed.push_back(c.span.id);
+      cursor = c.cursor;
+    }
+  }
+  CHECK(fed == appended);
+}
+
 TEST_CASE("a subscriber resumes after its listening connection is terminated, losing and repeating nothing", "[.postgres][feed]") {
   conformance::postgres_schema f;
   auto writer = make_ledger(f, "u1", "t1");

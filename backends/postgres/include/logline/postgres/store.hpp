@@ -691,7 +691,9 @@ class store {
     add_identity(p, who);
     p.add(static_cast<std::int64_t>(limit));
     const std::string lim = "$" + std::to_string(p.size());
-    auto r = read("SELECT \"logline_xid\"::text, \"logline_feed\", " + select_list_ + " FROM " + table_ +
+    // (The text column gets its own name: ORDER BY "logline_xid" would otherwise sort by the
+    // output column, as text, and "1000" < "999" broke the feed when xids gained a digit.)
+    auto r = read("SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\", " + select_list_ + " FROM " + table_ +
                       " WHERE (\"logline_xid\", \"logline_feed\") > ($1::xid8, $2::bigint)"
                       " AND \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" +
                       vis + " ORDER BY \"logline_xid\", \"logline_feed\" LIMIT " + lim,
