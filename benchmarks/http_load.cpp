@@ -1,10 +1,15 @@
 // HTTP load on loopback (DESIGN §9): a logline::http server in this process on a SQLite ledger
 // (or PostgreSQL with --postgres URL), driven by client threads of this process.
 //
-//   build/bin/http_load [--seconds S] [--connections C] [--batch B] [--subscribers N] [--postgres URL]
+//   build/bin/http_load [--seconds S] [--connections C] [--batch B] [--subscribers N] [--rate R]
+//                       [--postgres URL]
 //
 //   1. POST /api/spans, batches of B spans, C connections for S seconds: appends/s, request p50/p99
 //   2. GET /api/timeline?limit=50, C connections for S seconds: requests/s, p50/p99
+//   (1 and 2 as fast as the server answers: each connection sends its next request when the last
+//   one is answered. Then, at a fixed rate of R requests/s spread over the C connections, open
+//   loop, each latency counted from the moment its request was due, so a stalled server is not
+//   hidden by requests that were never sent: POST of one span, and GET /api/timeline?limit=50.)
 //   3. SSE fan-out: N subscribers on /api/timeline/stream; one writer appends a span every 50 ms for
 //      S seconds; delivery latency (receipt - the span's `at`) p50/p99 over every delivery, and
 //      whether every subscriber got every span.
@@ -33,6 +38,7 @@ using clock_type = std::chrono::steady_clock;
 
 struct settings {
   int seconds = 10, connections = 64, batch = 100, subscribers = 1000;
+  double rate = 2000;
   std::optional<std::string> postgres;
 };
 
@@ -68,7 +74,8 @@ int run(const settings& s, Database& db) {
   while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const httplib::Headers auth{{"Authorization", "Bearer " + token}};
 
-  auto hammer = [&](auto&& request, const char* what, int items_per_request) {
+  // rate > 0: connection c sends request i at start + (i * C + c) / rate (open loop).
+  auto hammer = [&](auto&& request, const char* what, int items_per_request, double rate = 0) {
     std::mutex m;
     std::vector<double> latencies;
     std::atomic<long> ok{0}, failed{0};
@@ -81,8 +88,16 @@ int run(const settings& s, Database& db) {
         cl.set_tcp_nodelay(true);
         std::vector<double> mine;
         int i = 0;
+        const auto start = clock_type::now();
         while (clock_type::now() < end) {
-          const auto t0 = clock_type::now();
+          auto t0 = clock_type::now();
+          if (rate > 0) {
+            const auto due = start + std::chrono::duration_cast<clock_type::duration>(
+                                         std::chrono::duration<double>((static_cast<double>(i) * s.connections + c) / rate));
+            if (due >= end) break;
+            std::this_thread::sleep_until(due);
+            t0 = due;
+          }
           const bool good = request(cl, c, i++);
           mine.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
           (good ? ok : failed)++;
@@ -92,8 +107,10 @@ int run(const settings& s, Database& db) {
       });
     for (auto& t : threads) t.join();
     const double per_second = static_cast<double>(ok.load()) * items_per_request / s.seconds;
-    std::printf("  \"%s\": {\"connections\": %d, \"requests\": %ld, \"failed\": %ld, \"items_per_second\": %.0f, \"p50_ms\": %.2f, \"p99_ms\": %.2f},\n", what,
-                s.connections, ok.load(), failed.load(), per_second, percentile(latencies, 0.5), percentile(latencies, 0.99));
+    std::printf("  \"%s\": {\"connections\": %d, \"offered_per_second\": %.0f, \"requests\": %ld, \"failed\": %ld, \"items_per_second\": %.0f, \"p50_ms\": %.2f, "
+                "\"p99_ms\": %.2f, \"max_ms\": %.2f},\n",
+                what, s.connections, rate, ok.load(), failed.load(), per_second, percentile(latencies, 0.5), percentile(latencies, 0.99),
+                percentile(latencies, 1.0));
     std::fflush(stdout);
   };
 
@@ -113,6 +130,21 @@ int run(const settings& s, Database& db) {
         return r && r->status == 200;
       },
       "get_timeline", 1);
+
+  if (s.rate > 0) {
+    hammer(
+        [&](httplib::Client& cl, int c, int i) {
+          auto r = cl.Post("/api/spans", auth, span_json(2000000000 + c * 100000 + i), "application/json");
+          return r && r->status == 201;
+        },
+        "post_one_paced", 1, s.rate);
+    hammer(
+        [&](httplib::Client& cl, int, int) {
+          auto r = cl.Get("/api/timeline?limit=50", auth);
+          return r && r->status == 200;
+        },
+        "get_timeline_paced", 1, s.rate);
+  }
 
   // SSE fan-out.
   std::atomic<int> connected{0};
@@ -203,6 +235,7 @@ int main(int argc, char** argv) {
     else if (a == "--connections") s.connections = std::atoi(v.c_str());
     else if (a == "--batch") s.batch = std::atoi(v.c_str());
     else if (a == "--subscribers") s.subscribers = std::atoi(v.c_str());
+    else if (a == "--rate") s.rate = std::atof(v.c_str());
     else if (a == "--postgres") s.postgres = v;
     else {
       std::cerr << "http_load: unknown argument " << a << "\n";

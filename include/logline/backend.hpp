@@ -47,6 +47,24 @@ struct timeline_page {
   std::string next_cursor;  // empty when there is nothing after this page
 };
 
+// Change-feed cursors: every store writes one or more decimal numbers separated by dots (SQLite
+// "<n>", PostgreSQL "<xid>.<n>"), ordered as tuples of numbers; the empty cursor (the start of
+// the feed) comes before all. Whether a comes before b in the feed:
+inline bool feed_cursor_before(std::string_view a, std::string_view b) noexcept {
+  for (;;) {
+    if (b.empty()) return false;
+    if (a.empty()) return true;
+    const auto da = a.find('.'), db = b.find('.');
+    auto pa = a.substr(0, da), pb = b.substr(0, db);
+    while (pa.size() > 1 && pa.front() == '0') pa.remove_prefix(1);
+    while (pb.size() > 1 && pb.front() == '0') pb.remove_prefix(1);
+    if (pa.size() != pb.size()) return pa.size() < pb.size();
+    if (pa != pb) return pa < pb;
+    a = da == std::string_view::npos ? std::string_view{} : a.substr(da + 1);
+    b = db == std::string_view::npos ? std::string_view{} : b.substr(db + 1);
+  }
+}
+
 // The timeline cursor every backend writes and reads: "<at>|<id>|<seq>" of the page's last span
 // (pages run by (at, id, seq) descending, so the next page is everything below that key).
 struct timeline_key {

@@ -389,6 +389,63 @@ TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor o
   ::close(fd);
 }
 
+TEMPLATE_TEST_CASE("HTTP: a stream whose client falls behind is ended, and its client resumes from its last event", "[backend][http][feed]", LOGLINE_BACKENDS) {
+  http_bench<TestType> b({.stream_queue = 8});
+  const auto alice = b.token("alice", "acme");
+  auto c = b.client();
+  std::vector<std::string> expected;
+  auto post = [&](const std::string& text) {
+    auto r = c.Post("/api/spans", bearer(alice), note(text), "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 201);
+    expected.push_back(body_of(r)["id"].template get<std::string>());
+  };
+  // The slow client: a small receive buffer, and it stops reading after its first event until
+  // every span is posted, so the server's writes to it block and its queue (8 events) overflows.
+  std::atomic<bool> got_first{false}, posted{false};
+  std::vector<std::pair<std::string, std::string>> events;
+  std::thread slow([&] {
+    httplib::Client s("127.0.0.1", b.port);
+    s.set_read_timeout(30s);
+    s.set_socket_options([](socket_t fd) {
+      int size = 4096;
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    });
+    std::string buffer;
+    s.Get("/api/timeline/stream", bearer(alice), [&](const char* data, std::size_t n) {
+      buffer.append(data, n);
+      for (std::size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+        const std::string event = buffer.substr(0, end);
+        buffer.erase(0, end + 2);
+        if (event.rfind("id: ", 0) != 0) continue;
+        auto j = logline::parse_json(event.substr(event.find("data: ") + 6));
+        if (j) events.emplace_back(event.substr(4, event.find('\n') - 4), (*j)["id"].template get<std::string>());
+      }
+      got_first = !events.empty();
+      while (got_first && !posted) std::this_thread::sleep_for(10ms);
+      return true;
+    });
+  });
+  post("first");
+  while (!got_first) std::this_thread::sleep_for(5ms);
+  // Writers are not held up by it: 200 spans of 50 kB (far more than the socket buffers hold).
+  const std::string payload(50000, 'p');
+  for (int i = 0; i < 200; ++i) post(payload + std::to_string(i));
+  posted = true;
+  slow.join();  // the server ended the stream
+  REQUIRE(!events.empty());
+  CHECK(events.size() < expected.size());
+  CHECK_THAT(c.Get("/metrics")->body, Catch::Contains("logline_sse_overflows_total 1"));
+  // It resumes after the last event it got: the rest, in order, none twice.
+  auto reader = b.client();
+  auto h = bearer(alice);
+  h.emplace("Last-Event-ID", events.back().first);
+  auto rest = read_events(reader, "/api/timeline/stream", h, expected.size() - events.size(), 30s);
+  events.insert(events.end(), rest.begin(), rest.end());
+  REQUIRE(events.size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(events[i].second == expected[i]);
+}
+
 TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored", "[backend][http]") {
   // SQLite: another connection holds the write lock past the busy timeout (5 s).
   http_bench<conformance::sqlite_file> b;

@@ -151,3 +151,17 @@ TEST_CASE("LOGLINE_ASSERT stays on and goes through a replaceable handler", "[co
   logline::set_assert_handler(previous);
   CHECK(caught);
 }
+
+TEST_CASE("feed cursors compare as tuples of numbers, not as text", "[core]") {
+  using logline::feed_cursor_before;
+  CHECK(feed_cursor_before("", "0"));
+  CHECK_FALSE(feed_cursor_before("", ""));
+  CHECK_FALSE(feed_cursor_before("5", ""));
+  CHECK(feed_cursor_before("999", "1000"));  // as text "1000" < "999"
+  CHECK_FALSE(feed_cursor_before("1000", "999"));
+  CHECK(feed_cursor_before("999.7", "1000.2"));
+  CHECK(feed_cursor_before("1000.2", "1000.10"));
+  CHECK_FALSE(feed_cursor_before("1000.10", "1000.10"));
+  CHECK(feed_cursor_before("1000", "1000.1"));  // a prefix comes first
+  CHECK(feed_cursor_before("007", "10"));       // leading zeros do not count
+}

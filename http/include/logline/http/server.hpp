@@ -35,6 +35,7 @@
 #include "logline/backend.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/error.hpp"
+#include "logline/http/stream_hub.hpp"
 #include "logline/http/tokens.hpp"
 #include "logline/json.hpp"
 #include "logline/schema.hpp"
@@ -48,6 +49,7 @@ struct server_options {
   double rate_per_second = 200;          // per token (token bucket); over it: 429
   double rate_burst = 400;
   std::chrono::seconds keep_alive{15};   // SSE comment interval
+  std::size_t stream_queue = 4096;       // events queued for one SSE client; beyond it the stream ends
   std::optional<std::string> cors_origin;  // none by default; "*" allows every origin
   std::function<void(const std::string&)> access_log;  // one JSON line per request
 };
@@ -192,6 +194,7 @@ struct metrics {
   double latency_sum = 0;
   std::atomic<std::uint64_t> appends{0}, verify_failures{0};
   std::atomic<std::int64_t> sse_clients{0};
+  std::atomic<std::uint64_t> sse_overflows{0};
 
   void observe(const std::string& route, int status, double seconds) {
     std::lock_guard lock(mutex);
@@ -221,6 +224,8 @@ struct metrics {
     s += "# HELP logline_verify_failures_total Spans that failed /api/verify.\n# TYPE logline_verify_failures_total counter\nlogline_verify_failures_total " +
          std::to_string(verify_failures.load()) + "\n";
     s += "# HELP logline_sse_clients Open timeline streams.\n# TYPE logline_sse_clients gauge\nlogline_sse_clients " + std::to_string(sse_clients.load()) + "\n";
+    s += "# HELP logline_sse_overflows_total Streams ended because their client fell behind.\n# TYPE logline_sse_overflows_total counter\nlogline_sse_overflows_total " +
+         std::to_string(sse_overflows.load()) + "\n";
     return s;
   }
 };
@@ -266,7 +271,10 @@ class api {
   metrics& stats() noexcept { return metrics_; }
   token_registry<Ledger>& tokens() noexcept { return tokens_; }
   // Ends open streams (call before httplib::Server::stop, e.g. on SIGTERM).
-  void stop() { stopping_ = true; }
+  void stop() {
+    stopping_ = true;
+    hub_.stop();
+  }
 
   void mount(httplib::Server& svr) {
     svr.set_payload_max_length(options_.max_body_bytes);
@@ -577,8 +585,10 @@ class api {
   }
 
   // Server-sent events: every new visible span (optionally of one entity_type), id = its feed
-  // cursor. Resumes after Last-Event-ID (or ?after=) with no loss and no duplicate; the stream
-  // reads the feed as the caller, so it only ever holds one page per client.
+  // cursor. Resumes after Last-Event-ID (or ?after=) with no loss and no duplicate. A stream
+  // reads the feed as its caller until it has caught up, then takes events from the hub (one
+  // reader per identity, a bounded queue per stream; see stream_hub.hpp). A stream that falls
+  // `stream_queue` events behind is ended; its client resumes from its last event id.
   void stream(const httplib::Request& req, httplib::Response& res, session& s) {
     std::optional<std::string> entity_type;
     std::string cursor = req.get_header_value("Last-Event-ID");
@@ -592,27 +602,40 @@ class api {
     struct state {
       session s;
       std::string cursor;
-      std::optional<std::string> entity_type;
+      std::shared_ptr<stream_client> client;
+      bool live = false;
       std::chrono::steady_clock::time_point last_write;
     };
-    auto st = std::make_shared<state>(state{s, cursor, entity_type, std::chrono::steady_clock::now()});
+    auto st = std::make_shared<state>(state{s, cursor, std::make_shared<stream_client>(entity_type, options_.stream_queue), false,
+                                            std::chrono::steady_clock::now()});
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     ++metrics_.sse_clients;
     res.set_chunked_content_provider(
         "text/event-stream",
         [this, st](std::size_t, httplib::DataSink& sink) {
-          const auto seen = ledger_.commits();
-          auto batch = st->s.changes(st->cursor, 256);
-          if (!batch) {
-            sink.done();
-            return false;
-          }
           std::string out;
-          for (const auto& c : *batch) {
-            st->cursor = c.cursor;
-            if (st->entity_type && c.span.entity_type != *st->entity_type) continue;
-            out += "id: " + c.cursor + "\nevent: span\ndata: " + span_to_json_text(c.span) + "\n\n";
+          bool overflowed = false;
+          if (!st->live) {
+            // Catching up: the feed as the caller, a page at a time.
+            auto batch = st->s.changes(st->cursor, hub_page);
+            if (!batch) {
+              sink.done();
+              return true;
+            }
+            for (const auto& c : *batch) {
+              st->cursor = c.cursor;
+              if (st->client->wants(c.span.entity_type)) out += stream_event_text(c);
+            }
+            if (batch->size() < hub_page) {
+              st->client->set_after(st->cursor);
+              st->live = hub_.join(st->s.identity(), st->client);
+            }
+          } else {
+            auto [events, over] = st->client->take(std::chrono::milliseconds(500));
+            for (const auto& e : events) out += e->text;
+            overflowed = over;
+            if (overflowed) ++metrics_.sse_overflows;
           }
           const auto now = std::chrono::steady_clock::now();
           if (out.empty() && now - st->last_write >= options_.keep_alive) out = ": keep-alive\n\n";
@@ -620,14 +643,21 @@ class api {
             if (!sink.write(out.data(), out.size())) return false;
             st->last_write = now;
           }
-          if (stopping_) {
+          if (overflowed) {
+            const std::string bye = ": this stream fell behind by more than " + std::to_string(options_.stream_queue) +
+                                    " events; reconnect with Last-Event-ID\n\n";
+            sink.write(bye.data(), bye.size());
+          }
+          if (overflowed || stopping_) {
             sink.done();
             return true;
           }
-          if (batch->size() < 256) ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
           return true;
         },
-        [this](bool) { --metrics_.sse_clients; });
+        [this, st](bool) {
+          if (st->live) hub_.leave(st->s.identity(), st->client);
+          --metrics_.sse_clients;
+        });
   }
 
   Ledger& ledger_;
@@ -637,6 +667,8 @@ class api {
   metrics metrics_;
   std::atomic<std::uint64_t> request_counter_{0};
   std::atomic<bool> stopping_{false};
+  static constexpr std::size_t hub_page = 256;
+  stream_hub<Ledger> hub_{ledger_, {.recent = 1024, .page = hub_page}};
 };
 
 }  // namespace logline::http

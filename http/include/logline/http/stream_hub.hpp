@@ -1,0 +1,238 @@
+#pragma once
+// logline::http::stream_hub: the fan-out behind GET /api/timeline/stream.
+//
+// Streams of one identity share one reader: a hub thread reads the change feed as that identity
+// (so the tenancy rules, and on PostgreSQL row-level security, decide what it sees) once per
+// commit, renders each event once and offers it to every stream of the identity. Each stream has
+// a bounded queue; a stream whose queue is full (its client reads slower than spans arrive) is
+// marked overflowed and ended: its client reconnects with Last-Event-ID and loses nothing. A
+// slow client therefore costs its own queue and nothing else: writers never wait for streams and
+// other streams never wait for it.
+//
+// A stream starts (or resumes) by reading the feed itself until it has caught up, then joins the
+// hub at its cursor. The hub keeps the last `recent` events of each identity, so a stream that
+// caught up a little behind the hub's reader takes the difference from memory.
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/schema.hpp"
+#include "logline/types.hpp"
+
+namespace logline::http {
+
+// One SSE event, rendered once and shared by every stream that gets it.
+struct stream_event {
+  std::string cursor;
+  std::string entity_type;
+  std::string text;  // "id: <cursor>\nevent: span\ndata: <span JSON>\n\n"
+};
+
+template <class Span>
+std::string stream_event_text(const change<Span>& c) {
+  return "id: " + c.cursor + "\nevent: span\ndata: " + span_to_json_text(c.span) + "\n\n";
+}
+
+template <class Span>
+std::shared_ptr<const stream_event> make_stream_event(const change<Span>& c) {
+  return std::make_shared<const stream_event>(stream_event{c.cursor, c.span.entity_type, stream_event_text(c)});
+}
+
+// One open stream: filled by the hub, drained by the stream's connection.
+class stream_client {
+ public:
+  stream_client(std::optional<std::string> entity_type, std::size_t capacity)
+      : entity_type_(std::move(entity_type)), capacity_(std::max<std::size_t>(capacity, 1)) {}
+
+  bool wants(std::string_view entity_type) const { return !entity_type_ || entity_type == *entity_type_; }
+
+  // The hub's side: queues e unless it is at or before the client's cursor, or filtered out.
+  void offer(const std::shared_ptr<const stream_event>& e) {
+    std::lock_guard lock(mutex_);
+    if (overflowed_ || !feed_cursor_before(after_, e->cursor)) return;
+    if (!wants(e->entity_type)) return;
+    if (queue_.size() >= capacity_) {
+      overflowed_ = true;
+      queue_.clear();
+    } else {
+      queue_.push_back(e);
+    }
+    ready_.notify_one();
+  }
+
+  // The connection's side: waits up to `timeout` for events; returns them (in feed order) and
+  // whether the stream overflowed (then it must end; the events before the overflow were
+  // delivered or are returned here, none after).
+  std::pair<std::vector<std::shared_ptr<const stream_event>>, bool> take(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    ready_.wait_for(lock, timeout, [&] { return !queue_.empty() || overflowed_ || woken_; });
+    woken_ = false;
+    std::vector<std::shared_ptr<const stream_event>> out(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    return {std::move(out), overflowed_};
+  }
+  void wake() {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+    ready_.notify_one();
+  }
+
+  // Everything up to this cursor has reached the client (set before it joins the hub).
+  void set_after(std::string cursor) {
+    std::lock_guard lock(mutex_);
+    after_ = std::move(cursor);
+  }
+  std::string after() const {
+    std::lock_guard lock(mutex_);
+    return after_;
+  }
+
+ private:
+  const std::optional<std::string> entity_type_;
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::shared_ptr<const stream_event>> queue_;
+  std::string after_;
+  bool overflowed_ = false, woken_ = false;
+};
+
+template <class Ledger>
+class stream_hub {
+ public:
+  struct options {
+    std::size_t recent = 1024;  // events kept per identity for streams joining a little behind
+    std::size_t page = 256;     // feed rows read at a time
+  };
+
+  explicit stream_hub(Ledger& ledger, options o) : ledger_(ledger), options_(o) {}
+  explicit stream_hub(Ledger& ledger) : stream_hub(ledger, options{}) {}
+  stream_hub(const stream_hub&) = delete;
+  stream_hub& operator=(const stream_hub&) = delete;
+  ~stream_hub() { stop(); }
+
+  // Joins client c of identity `who`, which has read the feed up to c.after(). False when the
+  // hub's reader is past that cursor and its recent events do not reach back to it: the client
+  // reads more of the feed itself and joins again.
+  bool join(const identity& who, const std::shared_ptr<stream_client>& c) {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return false;
+    const std::string after = c->after();
+    auto& g = groups_[key_of(who)];
+    if (!g) {
+      g = std::make_shared<group>();
+      g->who = who;
+      g->cursor = g->recent_from = after;
+    } else if (feed_cursor_before(after, g->cursor)) {
+      // The reader is ahead: hand over what the client missed, if the recent events reach back.
+      if (feed_cursor_before(after, g->recent_from)) return false;
+      for (const auto& e : g->recent) c->offer(e);
+    }
+    g->clients.push_back(c);
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    return true;
+  }
+
+  void leave(const identity& who, const std::shared_ptr<stream_client>& c) {
+    std::lock_guard lock(mutex_);
+    auto it = groups_.find(key_of(who));
+    if (it == groups_.end()) return;
+    auto& clients = it->second->clients;
+    clients.erase(std::remove(clients.begin(), clients.end(), c), clients.end());
+    if (clients.empty()) groups_.erase(it);
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopped_) return;
+      stopped_ = true;
+      for (auto& [k, g] : groups_)
+        for (auto& c : g->clients) c->wake();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::size_t identities() const {
+    std::lock_guard lock(mutex_);
+    return groups_.size();
+  }
+
+ private:
+  struct group {
+    identity who;
+    std::string cursor;       // the reader has read the feed up to here
+    std::string recent_from;  // `recent` holds every event after this cursor, up to `cursor`
+    std::deque<std::shared_ptr<const stream_event>> recent;
+    std::vector<std::shared_ptr<stream_client>> clients;
+  };
+
+  static std::string key_of(const identity& who) {
+    std::string k = who.user_id;
+    k += '\0';
+    if (who.tenant_id) k += '+' + *who.tenant_id;
+    return k;
+  }
+
+  // The hub's reader: one feed read per identity per commit (and at least every 500 ms, for
+  // commits made by other processes).
+  void run() {
+    for (;;) {
+      const auto seen = ledger_.commits();
+      std::vector<std::shared_ptr<group>> groups;
+      {
+        std::lock_guard lock(mutex_);
+        if (stopped_) return;
+        for (auto& [k, g] : groups_) groups.push_back(g);
+      }
+      bool more = false;
+      for (auto& g : groups) more = read(*g) || more;
+      if (!more) ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
+    }
+  }
+
+  // Reads one page for g's identity and offers it; true when the page was full.
+  bool read(group& g) {
+    std::string cursor;
+    {
+      std::lock_guard lock(mutex_);
+      cursor = g.cursor;
+    }
+    auto batch = ledger_.as(g.who).changes(cursor, options_.page);
+    if (!batch || batch->empty()) return false;  // an error: the next round retries
+    std::vector<std::shared_ptr<const stream_event>> events;
+    events.reserve(batch->size());
+    for (const auto& c : *batch) events.push_back(make_stream_event(c));
+    std::lock_guard lock(mutex_);
+    for (auto& e : events) {
+      for (auto& c : g.clients) c->offer(e);
+      g.cursor = e->cursor;
+      g.recent.push_back(std::move(e));
+      if (g.recent.size() > options_.recent) {
+        g.recent_from = g.recent.front()->cursor;
+        g.recent.pop_front();
+      }
+    }
+    return batch->size() == options_.page;
+  }
+
+  Ledger& ledger_;
+  const options options_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<group>> groups_;
+  std::thread thread_;
+  bool stopped_ = false;
+};
+
+}  // namespace logline::http
