@@ -138,7 +138,8 @@ bench: configure
 	exit $$status
 
 # HTTP load on loopback (benchmarks/http_load.cpp): batched POSTs and timeline GETs on 64
-# connections, then 1000 SSE subscribers; JSON in build/bench/http_load.json. LOAD_ARGS adds flags.
+# connections, single POSTs and timeline GETs at a paced 1500/s, then 1000 SSE subscribers; JSON in
+# build/bench/http_load.json. LOAD_ARGS adds flags (e.g. --rate 1000 --postgres URL).
 LOAD_ARGS ?=
 load: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target http_load

@@ -38,7 +38,7 @@ using clock_type = std::chrono::steady_clock;
 
 struct settings {
   int seconds = 10, connections = 64, batch = 100, subscribers = 1000;
-  double rate = 2000;
+  double rate = 1500;
   std::optional<std::string> postgres;
 };
 
@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   int rc = 0;
   {
-    auto db = logline::sqlite::database::open((dir / "load.db").string(), {.sync = logline::sqlite::durability::normal}).value();
+    auto db = logline::sqlite::database::open((dir / "load.db").string(), {.sync = logline::sqlite::durability::normal, .wal_autocheckpoint_pages = 1000}).value();  // as logline-server
     rc = run<sqlite_ledger>(s, *db);
   }
   std::filesystem::remove_all(dir);

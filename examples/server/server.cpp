@@ -179,7 +179,9 @@ int main(int argc, char** argv) {
         if (woke && *woke) database.notify_commit();
       });
     }
-    auto db = logline::sqlite::database::open(c.db);
+    // Smaller, more frequent WAL checkpoints than the library's default: the commit that crosses
+    // the threshold runs the checkpoint, and a server's clients wait on it (decision 25).
+    auto db = logline::sqlite::database::open(c.db, {.wal_autocheckpoint_pages = 1000});
     if (!db) usage(db.error().message());
     return serve<ledger_on<logline::sqlite::backend>>(c, **db, {});
   } catch (const std::exception& e) {

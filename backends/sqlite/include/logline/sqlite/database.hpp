@@ -33,7 +33,10 @@ struct open_options {
   // Reads through a memory map of up to this many bytes (address space, not memory).
   std::int64_t mmap_bytes = std::int64_t{1} << 30;
   // WAL pages before an automatic checkpoint (SQLite's default is 1000): fewer, larger
-  // checkpoints, each with its fsync. Durability is set by `sync` alone.
+  // checkpoints, each with its fsync. Durability is set by `sync` alone. The commit that crosses
+  // the threshold runs the checkpoint: 10000 favours throughput (batched appends 46 k/s against
+  // 31 k/s at 1000), 1000 bounds a writer's worst stall (single appends at 2000/s over HTTP:
+  // p99 6-8 ms against 37-39 ms), which is what logline-server uses.
   int wal_autocheckpoint_pages = 10000;
   // Read-only connections a ledger opens beside this one for its reads (get, history, timeline,
   // changes), so that readers run in parallel with each other and with the writer (WAL).
