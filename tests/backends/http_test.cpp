@@ -446,6 +446,60 @@ TEMPLATE_TEST_CASE("HTTP: a stream whose client falls behind is ended, and its c
   for (std::size_t i = 0; i < expected.size(); ++i) CHECK(events[i].second == expected[i]);
 }
 
+TEMPLATE_TEST_CASE("the stream hub: joining at, behind and far behind its reader; a full queue overflows", "[backend][http][feed]", LOGLINE_BACKENDS) {
+  TestType f;
+  conformance::full_ledger<typename TestType::backend> ledger(f.database(), {.identity = {"alice", "acme"}, .signing_key = conformance::test_key()});
+  logline::http::stream_hub<decltype(ledger)> hub(ledger, {.recent = 4, .page = 256});
+  const logline::identity alice{"alice", "acme"};
+  std::vector<std::string> cursors;  // of every span, in feed order
+  auto append = [&](int n) {
+    for (int i = 0; i < n; ++i) ledger.append(conformance::make_span()).value();
+    cursors.clear();
+    for (const auto& c : ledger.changes({}, 1000).value()) cursors.push_back(c.cursor);
+  };
+  // Takes events until `n` arrived (or 5 s); returns their cursors.
+  auto take = [](logline::http::stream_client& c, std::size_t n) {
+    std::vector<std::string> got;
+    for (int i = 0; i < 50 && got.size() < n; ++i)
+      for (const auto& e : c.take(100ms).first) got.push_back(e->cursor);
+    return got;
+  };
+  append(3);
+  auto a = std::make_shared<logline::http::stream_client>(std::nullopt, 100);
+  REQUIRE(hub.join(alice, a));  // the first stream of alice: the hub reads from its cursor
+  CHECK(take(*a, 3) == cursors);
+  // Behind the reader, within what it remembers: the difference comes from memory.
+  auto b = std::make_shared<logline::http::stream_client>(std::nullopt, 100);
+  b->set_after(cursors[0]);
+  REQUIRE(hub.join(alice, b));
+  CHECK(take(*b, 2) == std::vector<std::string>(cursors.begin() + 1, cursors.end()));
+  append(5);  // the hub remembers the last 4 of 8
+  CHECK(take(*a, 5) == std::vector<std::string>(cursors.begin() + 3, cursors.end()));
+  auto c = std::make_shared<logline::http::stream_client>(std::nullopt, 100);
+  c->set_after(cursors[1]);
+  CHECK_FALSE(hub.join(alice, c));  // further behind: it must read on by itself
+  c->set_after(cursors[3]);
+  REQUIRE(hub.join(alice, c));
+  CHECK(take(*c, 4) == std::vector<std::string>(cursors.begin() + 4, cursors.end()));
+  // A stream that takes nothing overflows its queue of 2, and gets nothing more.
+  auto d = std::make_shared<logline::http::stream_client>(std::nullopt, 2);
+  d->set_after(cursors.back());
+  REQUIRE(hub.join(alice, d));
+  append(3);
+  CHECK(take(*a, 3) == std::vector<std::string>(cursors.end() - 3, cursors.end()));
+  auto [events, overflowed] = d->take(100ms);
+  CHECK(overflowed);
+  CHECK(events.empty());
+  // Another identity has its own reader, under its own visibility: bob sees none of alice's
+  // private spans.
+  auto e = std::make_shared<logline::http::stream_client>(std::nullopt, 100);
+  REQUIRE(hub.join({"bob", "acme"}, e));
+  CHECK(hub.identities() == 2);
+  append(1);
+  CHECK(take(*a, 1) == std::vector<std::string>{cursors.back()});
+  CHECK(e->take(300ms).first.empty());
+}
+
 TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored", "[backend][http]") {
   // SQLite: another connection holds the write lock past the busy timeout (5 s).
   http_bench<conformance::sqlite_file> b;

@@ -618,6 +618,7 @@ class api {
           bool overflowed = false;
           if (!st->live) {
             // Catching up: the feed as the caller, a page at a time.
+            const auto seen = ledger_.commits();
             auto batch = st->s.changes(st->cursor, hub_page);
             if (!batch) {
               sink.done();
@@ -630,6 +631,9 @@ class api {
             if (batch->size() < hub_page) {
               st->client->set_after(st->cursor);
               st->live = hub_.join(st->s.identity(), st->client);
+              // Not joined (the hub's reader of this identity is past its cursor by more than
+              // the hub remembers, or its cursor lies ahead of the feed): go on reading alone.
+              if (!st->live && !stopping_) ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
             }
           } else {
             auto [events, over] = st->client->take(std::chrono::milliseconds(500));
