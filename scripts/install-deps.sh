@@ -21,7 +21,7 @@ packages=(
 packages+=(
   libpq-dev postgresql-15
   libcpp-httplib-dev
-  libhowardhinnant-date-dev
+  libhowardhinnant-date-dev tzdata
   liblua5.4-dev
 )
 # Fuzzing (make fuzz) only: clang and its libFuzzer/sanitizer runtimes.
