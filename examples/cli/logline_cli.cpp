@@ -40,6 +40,7 @@
 #include <logline/http/tokens.hpp>
 #include <logline/logline.hpp>
 #include <logline/postgres.hpp>
+#include <logline/runtime/manifest.hpp>
 #include <logline/sqlite.hpp>
 
 namespace {
@@ -791,6 +792,18 @@ int run_token_revoke(const arguments& a) {
   });
 }
 
+int run_seed(const arguments& a) {
+  auto key = load_key(a);
+  auto t = open_target(a, false);
+  return with_ledger(t, logline::identity{"logline", std::nullopt}, std::move(key), [&](auto& ledger) {
+    auto appended = logline::runtime::seed(ledger);
+    if (!appended) throw cli_error("cannot seed: " + appended.error().message());
+    err(*appended ? "seeded the manifest and kernels: " + std::to_string(*appended) + " spans appended\n"
+                  : std::string("the manifest and kernels are there already: nothing appended\n"));
+    return finish_stdout(exit_ok);
+  });
+}
+
 // ---- commands ----------------------------------------------------------------------------------
 
 const std::vector<command>& commands() {
@@ -892,6 +905,16 @@ const std::vector<command>& commands() {
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"id", "UUID", false, "the token's span id (printed by token issue)"}},
        run_token_revoke},
+      {"seed", "append LogLineOS's manifest and kernel function spans (once)",
+       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR)",
+       "Appends the kernel function spans run_code, observer_bot, request_worker, policy_agent and\n"
+       "provider_exec and the manifest, with LogLineOS's ids, public, signed by the key (which also\n"
+       "becomes the manifest's override key). Spans that exist already are not appended again.",
+       {{"db", "FILE", false, "SQLite database (created if missing)"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db"},
+        {"key", "FILE", false, "Ed25519 seed file"},
+        {"key-env", "VAR", false, "environment variable holding the seed"}},
+       run_seed},
       {"schema", "print the DDL of the ledger (SQLite, or PostgreSQL)", "[--postgres]",
        "Prints the DDL that the ledger creates (checked in as sql/sqlite/0001_universal_registry.sql,\n"
        "and with --postgres as sql/postgres/0001_universal_registry.sql).",

@@ -27,6 +27,8 @@ enum class errc {
   busy,                   // the backend is locked or unreachable; retry later
   invalid_key,            // a signing key that cannot be read or parsed
   invalid_argument,       // an API argument out of range (limit, cursor, option)
+  execution_failed,       // user code (a Lua function or policy) failed: syntax or runtime error
+  limit_exceeded,         // user code ran out of its instruction budget, memory or time
 };
 
 namespace detail {
@@ -48,6 +50,8 @@ class logline_category_impl final : public std::error_category {
       case errc::busy: return "busy";
       case errc::invalid_key: return "invalid key";
       case errc::invalid_argument: return "invalid argument";
+      case errc::execution_failed: return "execution failed";
+      case errc::limit_exceeded: return "limit exceeded";
     }
     return "unknown logline error";
   }

@@ -753,3 +753,29 @@ TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad i
   // Both --db and --postgres: a usage error.
   CHECK(box.cli("export --db x.db" + url).code == 2);
 }
+
+TEST_CASE("logline-cli seed: LogLineOS's manifest and kernels, signed, once", "[cli]") {
+  sandbox box;
+  make_key(box);
+  auto first = box.cli("seed --db ledger.db --key signing.key");
+  INFO(first.err);
+  REQUIRE(first.code == 0);
+  CHECK_THAT(first.err, Catch::Contains("6 spans appended"));
+  auto again = box.cli("seed --db ledger.db --key signing.key");
+  REQUIRE(again.code == 0);
+  CHECK_THAT(again.err, Catch::Contains("nothing appended"));
+  CHECK(lines_of(box.cli("export --db ledger.db").out).size() == 6);
+  CHECK(box.cli("verify --db ledger.db --quiet").code == 0);
+  auto manifest = parse(box.cli("get --db ledger.db --id 00000000-0000-4000-8000-0000000000aa").out);
+  CHECK(manifest.at("entity_type") == "manifest");
+  CHECK(manifest.at("visibility") == "public");
+  CHECK(manifest.at("metadata").at("kernels").at("run_code") == "00000000-0000-4000-8000-000000000001");
+  CHECK(manifest.at("metadata").at("override_pubkey_hex") == manifest.at("public_key"));
+  auto kernel = parse(box.cli("get --db ledger.db --id 00000000-0000-4000-8000-000000000005").out);
+  CHECK(kernel.at("name") == "provider_exec");
+  CHECK(kernel.at("entity_type") == "function");
+  // Without a key: a clear error, nothing written.
+  auto keyless = box.cli("seed --db other.db");
+  CHECK(keyless.code == 2);
+  CHECK_FALSE(fs::exists(box.path("other.db")));
+}

@@ -1,0 +1,194 @@
+#pragma once
+// The LogLineOS manifest and seed spans (DESIGN §7).
+//
+// The manifest is the latest visible span with entity_type "manifest"; its metadata says which
+// kernels exist, which function ids Stage-0 may boot, the per-tenant daily execution quota, the
+// slow threshold, the override key and whether signatures are required:
+//
+//   {"kernels": {"run_code": "<id>", ...}, "allowed_boot_ids": ["<id>", ...],
+//    "throttle": {"per_tenant_daily_exec_limit": 100}, "policy": {"slow_ms": 5000},
+//    "override_pubkey_hex": "<64 hex>", "features": {"signatures_required": true}}
+//
+// `seed(ledger)` appends LogLineOS's manifest and its five kernel function spans, with
+// LogLineOS's ids, signed by the ledger's key; seeding twice appends nothing.
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/error.hpp"
+#include "logline/json.hpp"
+#include "logline/span.hpp"
+#include "logline/types.hpp"
+
+namespace logline::runtime {
+
+// LogLineOS's ids.
+namespace ids {
+inline const uuid manifest = uuid::parse("00000000-0000-4000-8000-0000000000aa").value();
+inline const uuid run_code = uuid::parse("00000000-0000-4000-8000-000000000001").value();
+inline const uuid observer_bot = uuid::parse("00000000-0000-4000-8000-000000000002").value();
+inline const uuid request_worker = uuid::parse("00000000-0000-4000-8000-000000000003").value();
+inline const uuid policy_agent = uuid::parse("00000000-0000-4000-8000-000000000004").value();
+inline const uuid provider_exec = uuid::parse("00000000-0000-4000-8000-000000000005").value();
+}  // namespace ids
+
+struct manifest {
+  uuid id;
+  std::int32_t seq = 0;
+  std::map<std::string, uuid> kernels;  // name -> function id
+  std::vector<uuid> allowed_boot_ids;
+  std::int64_t per_tenant_daily_exec_limit = 100;
+  std::int64_t slow_ms = 5000;
+  std::optional<public_key> override_key;
+  bool signatures_required = true;
+
+  bool may_boot(const uuid& id) const { return std::find(allowed_boot_ids.begin(), allowed_boot_ids.end(), id) != allowed_boot_ids.end(); }
+
+  // Reads a manifest span's metadata; a field of the wrong type is an error naming it.
+  static result<manifest> from_span(const universal_span& s) {
+    manifest m;
+    m.id = s.id;
+    m.seq = s.seq;
+    if (!s.metadata || !s.metadata->is_object()) return bad("metadata is not an object");
+    const json& md = *s.metadata;
+    if (auto it = md.find("kernels"); it != md.end()) {
+      if (!it->is_object()) return bad("kernels is not an object");
+      for (const auto& [name, value] : it->items()) {
+        auto id = value.is_string() ? uuid::parse(value.get<std::string>()) : result<uuid>(make_error(errc::invalid_span, ""));
+        if (!id) return bad("kernels." + name + " is not a uuid");
+        m.kernels[name] = *id;
+      }
+    }
+    if (auto it = md.find("allowed_boot_ids"); it != md.end()) {
+      if (!it->is_array()) return bad("allowed_boot_ids is not an array");
+      for (const auto& value : *it) {
+        auto id = value.is_string() ? uuid::parse(value.get<std::string>()) : result<uuid>(make_error(errc::invalid_span, ""));
+        if (!id) return bad("allowed_boot_ids holds something that is not a uuid");
+        m.allowed_boot_ids.push_back(*id);
+      }
+    }
+    if (auto v = integer_at(md, "throttle", "per_tenant_daily_exec_limit"); !v) return std::move(v).error();
+    else if (*v) m.per_tenant_daily_exec_limit = **v;
+    if (auto v = integer_at(md, "policy", "slow_ms"); !v) return std::move(v).error();
+    else if (*v) m.slow_ms = **v;
+    if (auto it = md.find("override_pubkey_hex"); it != md.end() && !it->is_null()) {
+      auto key = it->is_string() ? public_key::parse(it->get<std::string>()) : result<public_key>(make_error(errc::invalid_span, ""));
+      if (!key) return bad("override_pubkey_hex is not 64 hex digits");
+      m.override_key = *key;
+    }
+    if (auto f = md.find("features"); f != md.end()) {
+      if (!f->is_object()) return bad("features is not an object");
+      if (auto it = f->find("signatures_required"); it != f->end()) {
+        if (!it->is_boolean()) return bad("features.signatures_required is not a boolean");
+        m.signatures_required = it->get<bool>();
+      }
+    }
+    return m;
+  }
+
+ private:
+  static error_info bad(const std::string& what) { return make_error(errc::invalid_span, "manifest: " + what); }
+  static result<std::optional<std::int64_t>> integer_at(const json& md, const char* object, const char* field) {
+    auto o = md.find(object);
+    if (o == md.end()) return std::optional<std::int64_t>{};
+    if (!o->is_object()) return bad(std::string(object) + " is not an object");
+    auto it = o->find(field);
+    if (it == o->end()) return std::optional<std::int64_t>{};
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0) return bad(std::string(object) + "." + field + " is not a non-negative integer");
+    return std::optional<std::int64_t>{it->get<std::int64_t>()};
+  }
+};
+
+// The latest manifest visible to `reader` (a ledger or a session): the newest manifest span.
+template <class Reader>
+result<manifest> load_manifest(Reader& reader) {
+  timeline_query q;
+  q.entity_type = "manifest";
+  q.limit = 1;
+  auto page = reader.timeline(q);
+  if (!page) return std::move(page).error();
+  if (page->spans.empty()) return make_error(errc::not_found, "no manifest span: seed the ledger first (logline-cli seed)");
+  return manifest::from_span(page->spans.front());
+}
+
+// LogLineOS's kernel function spans and manifest, as `seed` appends them.
+inline std::vector<universal_span> seed_kernels() {
+  const std::pair<const uuid*, const char*> kernels[] = {
+      {&ids::run_code, "run_code"},         {&ids::observer_bot, "observer_bot"}, {&ids::request_worker, "request_worker"},
+      {&ids::policy_agent, "policy_agent"}, {&ids::provider_exec, "provider_exec"},
+  };
+  std::vector<universal_span> out;
+  for (const auto& [id, name] : kernels) {
+    universal_span s;
+    s.id = *id;
+    s.entity_type = "function";
+    s.who = "logline";
+    s.did = "seeded";
+    s.this_ = name;
+    s.name = name;
+    s.language = "native";
+    s.runtime = "logline";
+    s.code = std::string("native kernel ") + name;
+    s.status = "active";
+    s.visibility = visibility::public_;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+inline universal_span seed_manifest(const std::optional<public_key>& override_key) {
+  universal_span s;
+  s.id = ids::manifest;
+  s.entity_type = "manifest";
+  s.who = "logline";
+  s.did = "seeded";
+  s.this_ = "kernel_manifest";
+  s.name = "kernel_manifest";
+  s.status = "active";
+  s.visibility = visibility::public_;
+  json kernels = json::object();
+  json allowed = json::array();
+  for (const auto& k : seed_kernels()) {
+    kernels[*k.name] = k.id.to_string();
+    allowed.push_back(k.id.to_string());
+  }
+  s.metadata = json{{"kernels", kernels},
+                    {"allowed_boot_ids", allowed},
+                    {"throttle", {{"per_tenant_daily_exec_limit", 100}}},
+                    {"policy", {{"slow_ms", 5000}}},
+                    {"override_pubkey_hex", override_key ? json(override_key->to_string()) : json(nullptr)},
+                    {"features", {{"signatures_required", true}}}};
+  return s;
+}
+
+// Appends the kernel function spans and the manifest unless they exist already (by id). The
+// manifest's override key is the seeding key. Returns the number of spans appended.
+template <class Ledger>
+result<std::size_t> seed(Ledger& ledger) {
+  std::size_t appended = 0;
+  std::optional<public_key> key;
+  for (auto& k : seed_kernels()) {
+    if (auto existing = ledger.get_any(k.id); existing) {
+      key = existing->public_key;
+      continue;
+    } else if (!(existing.error() == errc::not_found)) {
+      return std::move(existing).error();
+    }
+    auto stored = ledger.append(std::move(k));
+    if (!stored) return std::move(stored).error();
+    key = stored->public_key;
+    ++appended;
+  }
+  if (auto existing = ledger.get_any(ids::manifest); !existing) {
+    if (!(existing.error() == errc::not_found)) return std::move(existing).error();
+    auto stored = ledger.append(seed_manifest(key));
+    if (!stored) return std::move(stored).error();
+    ++appended;
+  }
+  return appended;
+}
+
+}  // namespace logline::runtime

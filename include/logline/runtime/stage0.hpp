@@ -1,0 +1,151 @@
+#pragma once
+// Stage-0 (DESIGN §7): boots a function span by id.
+//
+//   runtime::stage0<Ledger> boot(ledger);
+//   boot.register_kernel(runtime::ids::run_code, run_code_kernel);
+//   auto execution = boot.boot(runtime::ids::run_code, input, {"alice", "acme"});
+//
+// 1. load the manifest (the latest manifest span);
+// 2. refuse an id that is not in its allowed_boot_ids (errc::permission_denied);
+// 3. load the latest version of the function span, as the caller (errc::not_found if there is
+//    none it may see; the ledger verifies every span it reads, errc::integrity_violation for a
+//    stored span that does not hash to its curr_hash);
+// 4. check its hash and, when the manifest requires signatures (or the span carries one), its
+//    Ed25519 signature (errc::bad_signature);
+// 5. append a `boot_event` span, run the function, append an `execution` span (parent_id = the
+//    function, status complete or error, input, output or error, duration_ms, trace_id),
+//    hashed and signed by the ledger's policies.
+// Steps 1-4 failing append nothing. A function that fails while running is not a boot error:
+// the execution span records it (status "error") and boot returns that span.
+//
+// Functions run as native kernels registered under their ids, or through a language runner
+// (e.g. "lua") given to register_language. A function whose language has no runner is an
+// error execution.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "logline/error.hpp"
+#include "logline/json.hpp"
+#include "logline/ed25519.hpp"
+#include "logline/runtime/manifest.hpp"
+#include "logline/schema.hpp"
+#include "logline/span.hpp"
+#include "logline/verify.hpp"
+
+namespace logline::runtime {
+
+template <class Ledger>
+class stage0 {
+ public:
+  using session = typename Ledger::session;
+
+  // What a running function gets.
+  struct call {
+    session& as;                     // the caller's session: reads and writes under its identity
+    const universal_span& function;  // the verified function span
+    const json& input;
+    const runtime::manifest& manifest;
+    const std::string& trace_id;
+  };
+  using runner = std::function<result<json>(call&)>;
+
+  explicit stage0(Ledger& ledger) : ledger_(ledger) {}
+
+  void register_kernel(const uuid& function_id, runner r) { kernels_[function_id] = std::move(r); }
+  void register_language(std::string language, runner r) { languages_[std::move(language)] = std::move(r); }
+
+  // Boots `function_id` as `who`; returns the execution span.
+  result<universal_span> boot(const uuid& function_id, json input, const identity& who, std::optional<std::string> trace_id = {}) {
+    auto as = ledger_.as(who);
+    auto m = load_manifest(as);
+    if (!m) return std::move(m).error();
+    if (!m->may_boot(function_id))
+      return make_error(errc::permission_denied, "function " + function_id.to_string() + " is not in the manifest's allowed_boot_ids");
+    auto function = as.get(function_id);
+    if (!function) {
+      if (function.error() == errc::not_found) return make_error(errc::not_found, "function " + function_id.to_string() + " not found");
+      return std::move(function).error();
+    }
+    if (function->entity_type != "function")
+      return make_error(errc::invalid_argument, "span " + function_id.to_string() + " is a " + function->entity_type + ", not a function");
+    if (auto ok = authentic(*function, m->signatures_required); !ok) return std::move(ok).error();
+
+    const std::string trace = trace_id ? *trace_id : uuid::v7().to_string();
+    universal_span boot_event;
+    boot_event.entity_type = "boot_event";
+    boot_event.who = "stage0";
+    boot_event.did = "booted";
+    boot_event.this_ = function->name.value_or(function_id.to_string());
+    boot_event.parent_id = function_id;
+    boot_event.trace_id = trace;
+    boot_event.status = "complete";
+    boot_event.metadata = json{{"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
+    if (auto b = as.append(std::move(boot_event)); !b) return std::move(b).error();
+
+    call c{as, *function, input, *m, trace};
+    const auto started = std::chrono::steady_clock::now();
+    result<json> out = run(c);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+
+    universal_span execution;
+    execution.entity_type = "execution";
+    execution.who = "stage0";
+    execution.did = "executed";
+    execution.this_ = function->name.value_or(function_id.to_string());
+    execution.parent_id = function_id;
+    execution.trace_id = trace;
+    execution.input = std::move(input);
+    execution.duration_ms = elapsed.count();
+    if (out) {
+      execution.status = "complete";
+      execution.output = std::move(*out);
+    } else {
+      execution.status = "error";
+      execution.error = json{{"code", error_code_name(out.error())}, {"message", out.error().message()}};
+    }
+    return as.append(std::move(execution));
+  }
+
+  // Whether a span is what it claims: its content hashes to curr_hash and, when signatures are
+  // required or present, the signature verifies.
+  static result<void> authentic(const universal_span& s, bool signatures_required) {
+    if (!s.curr_hash || span_hash(s) != *s.curr_hash)
+      return make_error(errc::integrity_violation, "function " + s.id.to_string() + " does not hash to its curr_hash");
+    if (signatures_required || s.signature) {
+      if (!s.signature || !s.public_key) return make_error(errc::bad_signature, "function " + s.id.to_string() + " is not signed");
+      if (!ed25519::verify(*s.signature, *s.curr_hash, *s.public_key))
+        return make_error(errc::bad_signature, "function " + s.id.to_string() + ": the signature does not verify");
+    }
+    return {};
+  }
+
+ private:
+  result<json> run(call& c) {
+    try {
+      if (auto k = kernels_.find(c.function.id); k != kernels_.end()) return k->second(c);
+      const std::string language = c.function.language.value_or("");
+      if (auto l = languages_.find(language); l != languages_.end()) return l->second(c);
+      return make_error(errc::execution_failed, "no runner for language '" + language + "' (function " + c.function.id.to_string() + ")");
+    } catch (const std::exception& e) {
+      return make_error(errc::execution_failed, std::string("the function threw: ") + e.what());
+    }
+  }
+
+  static std::string error_code_name(const error_info& e) {
+    if (e == errc::limit_exceeded) return "limit_exceeded";
+    if (e == errc::execution_failed) return "execution_failed";
+    if (e == errc::permission_denied) return "permission_denied";
+    if (e == errc::not_found) return "not_found";
+    if (e == errc::invalid_json) return "invalid_json";
+    return "error";
+  }
+
+  Ledger& ledger_;
+  std::map<uuid, runner> kernels_;
+  std::map<std::string, runner> languages_;
+};
+
+}  // namespace logline::runtime
