@@ -105,6 +105,17 @@ template <class Backend>
 using full_ledger = logline::ledger<logline::universal_span, Backend, logline::append_only, logline::hash_chained<>,
                                     logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
 
+// Every stored span, whoever owns it (the operator's view), in commit order.
+template <class Ledger>
+std::vector<logline::universal_span> all_spans(Ledger& ledger) {
+  std::vector<logline::universal_span> out;
+  ledger.export_all([&](const logline::universal_span& s) -> logline::result<void> {
+    out.push_back(s);
+    return {};
+  }).value();
+  return out;
+}
+
 inline const logline::ed25519::key& test_key() {
   static const auto key = logline::ed25519::key::from_seed_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").value();
   return key;

@@ -1,48 +1,13 @@
 // Seeds and Stage-0 on both backends: the manifest and kernels with LogLineOS's ids, booting a
 // kernel (boot_event, then a hashed and signed execution), and the refusals that append nothing:
 // an id the manifest does not allow, an unknown id, a tampered function, a forged signature.
-#include <logline/runtime/stage0.hpp>
-
-#include "backends/conformance.hpp"
-#include "support/catch.hpp"
+#include "runtime/runtime_bench.hpp"
 
 namespace runtime = logline::runtime;
 using logline::errc;
 using logline::json;
 
-namespace {
-
-template <class F>
-struct bench {
-  F f;
-  using ledger_type = conformance::full_ledger<typename F::backend>;
-  ledger_type ledger{f.database(), {.identity = {"logline", std::nullopt}, .signing_key = conformance::test_key()}};
-  runtime::stage0<ledger_type> stage0{ledger};
-  const logline::identity alice{"alice", "acme"};
-
-  std::size_t stored() {
-    std::size_t n = 0;
-    ledger.export_all([&](const logline::universal_span&) -> logline::result<void> {
-      ++n;
-      return {};
-    }).value();
-    return n;
-  }
-  std::vector<logline::universal_span> of_type(const std::string& type) {
-    std::vector<logline::universal_span> out;
-    ledger.export_all([&](const logline::universal_span& s) -> logline::result<void> {
-      if (s.entity_type == type) out.push_back(s);
-      return {};
-    }).value();
-    return out;
-  }
-  logline::result<void> tamper(const std::string& sql) {
-    LOGLINE_TRY_VOID(f.drop_append_only_guards("universal_registry"));
-    return f.exec_raw(sql);
-  }
-};
-
-}  // namespace
+using runtime_test::bench;
 
 TEMPLATE_TEST_CASE("seed: LogLineOS's manifest and kernels, once", "[runtime][stage0]", LOGLINE_BACKENDS) {
   bench<TestType> b;
@@ -69,7 +34,7 @@ TEMPLATE_TEST_CASE("stage0: a kernel boots, runs and leaves a boot_event and a s
   bench<TestType> b;
   runtime::seed(b.ledger).value();
   std::string seen_user;
-  b.stage0.register_kernel(runtime::ids::run_code, [&](typename runtime::stage0<typename bench<TestType>::ledger_type>::call& c) -> logline::result<json> {
+  b.stage0.register_kernel(runtime::ids::run_code, [&](typename bench<TestType>::call& c) -> logline::result<json> {
     seen_user = c.as.identity().user_id;
     return json{{"doubled", c.input["n"].template get<int>() * 2}, {"kernel", *c.function.name}};
   });
@@ -85,7 +50,7 @@ TEMPLATE_TEST_CASE("stage0: a kernel boots, runs and leaves a boot_event and a s
   CHECK(*execution.duration_ms >= 0);
   CHECK(execution.owner_id == "alice");
   CHECK(execution.tenant_id == "acme");
-  CHECK(runtime::stage0<typename bench<TestType>::ledger_type>::authentic(execution, true));
+  CHECK(bench<TestType>::authentic(execution));
   auto boots = b.of_type("boot_event");
   REQUIRE(boots.size() == 1);
   CHECK(boots[0].parent_id == runtime::ids::run_code);

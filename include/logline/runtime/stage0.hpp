@@ -74,13 +74,7 @@ class stage0 {
     if (auto ok = authentic(*function, m->signatures_required); !ok) return std::move(ok).error();
 
     const std::string trace = trace_id ? *trace_id : uuid::v7().to_string();
-    universal_span boot_event;
-    boot_event.entity_type = "boot_event";
-    boot_event.who = "stage0";
-    boot_event.did = "booted";
-    boot_event.this_ = function->name.value_or(function_id.to_string());
-    boot_event.parent_id = function_id;
-    boot_event.trace_id = trace;
+    universal_span boot_event = record("boot_event", "booted", *function, trace);
     boot_event.status = "complete";
     boot_event.metadata = json{{"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
     if (auto b = as.append(std::move(boot_event)); !b) return std::move(b).error();
@@ -90,13 +84,7 @@ class stage0 {
     result<json> out = run(c);
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
 
-    universal_span execution;
-    execution.entity_type = "execution";
-    execution.who = "stage0";
-    execution.did = "executed";
-    execution.this_ = function->name.value_or(function_id.to_string());
-    execution.parent_id = function_id;
-    execution.trace_id = trace;
+    universal_span execution = record("execution", "executed", *function, trace);
     execution.input = std::move(input);
     execution.duration_ms = elapsed.count();
     if (out) {
@@ -132,6 +120,18 @@ class stage0 {
     } catch (const std::exception& e) {
       return make_error(errc::execution_failed, std::string("the function threw: ") + e.what());
     }
+  }
+
+  // A span Stage-0 writes about a function: a boot_event or an execution.
+  static universal_span record(const char* entity_type, const char* did, const universal_span& function, const std::string& trace) {
+    universal_span s;
+    s.entity_type = entity_type;
+    s.who = "stage0";
+    s.did = did;
+    s.this_ = function.name.value_or(function.id.to_string());
+    s.parent_id = function.id;
+    s.trace_id = trace;
+    return s;
   }
 
   static std::string error_code_name(const error_info& e) {
