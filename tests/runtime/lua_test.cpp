@@ -1,6 +1,7 @@
 // The Lua sandbox (logline/runtime/lua.hpp): what the sandbox holds and refuses, its three limits
 // (each also behind pcall loops), error messages, the JSON bridge both ways, host functions, the
 // built-ins, and that a run after any failure starts clean.
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <iterator>
@@ -8,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <csignal>
 #include <sys/wait.h>
@@ -52,9 +54,10 @@ logline::error_info run_fail(std::string_view code, const rt::lua_context& ctx =
 
 std::string message_of(const logline::error_info& e) { return e.message(); }
 
-// Runs code in a child process and returns its error. Code that escapes the limits then fails
-// the test (killed after `patience`) instead of hanging the whole test run.
-logline::error_info must_stop(std::string_view code, const rt::lua_limits& limits, std::chrono::seconds patience = 60s) {
+// Runs code in a child process, killed after `patience`: code that escapes the limits then fails
+// the test instead of hanging the whole test run.
+logline::result<json> run_in_child(std::string_view code, const rt::lua_limits& limits,
+                                   std::chrono::seconds patience = 60s) {
   INFO("code: " << code);
   int fds[2];
   REQUIRE(pipe(fds) == 0);
@@ -88,8 +91,18 @@ logline::error_info must_stop(std::string_view code, const rt::lua_limits& limit
   REQUIRE(stopped);  // else the code escaped the limits
   REQUIRE(WIFEXITED(status));
   const int exit_code = WEXITSTATUS(status);
-  REQUIRE(exit_code > 100);  // failed, with an error code
+  if (exit_code == 0) return json::parse(text);
+  REQUIRE(exit_code > 100);
   return logline::make_error(static_cast<errc>(exit_code - 100), text);
+}
+
+// The same, for code that must fail: its error.
+logline::error_info must_stop(std::string_view code, const rt::lua_limits& limits) {
+  auto r = run_in_child(code, limits);
+  INFO("code: " << code);
+  INFO("result: " << (r ? r->dump() : std::string()));
+  REQUIRE_FALSE(r);
+  return r.error();
 }
 
 }  // namespace
@@ -189,7 +202,9 @@ TEST_CASE("lua: library functions that loop in C are guarded", "[runtime][lua]")
     CHECK_THAT(message_of(run_fail("table.move(nil, 1, 2, 3)")), Catch::Contains("bad argument #1 to 'move'"));
   }
   SECTION("string.rep of empty pieces returns at once") {
-    CHECK(run_ok("return string.rep('', math.maxinteger)") == "");
+    const auto empty = run_in_child("return string.rep('', math.maxinteger) .. (''):rep(2^62, '')", small_limits());
+    REQUIRE(empty);
+    CHECK(*empty == "");
     CHECK(run_ok("return ('x'):rep(0) .. ('x'):rep(-5) .. ('ab'):rep(3, ',')") == "ab,ab,ab");
     CHECK(run_ok("return ('-'):rep(3, '')") == "---");
   }
@@ -390,6 +405,10 @@ TEST_CASE("lua: JSON into Lua", "[runtime][lua]") {
     "empty_object": {}, "empty_array": []
   })");
   ctx.values["now"] = "2026-03-29T01:00:00Z";
+  ctx.values["holes"] = json::array({1, nullptr, 3});
+  ctx.values["huge"] = std::numeric_limits<std::uint64_t>::max();
+  CHECK(run_ok("return { ctx.holes[2] == nil, ctx.holes[3], math.type(ctx.huge), ctx.huge == 2^64 }", ctx) ==
+        json::array({true, 3, "float", true}));  // documented: a null leaves a hole; above 2^63-1, a float
   const json seen = run_ok(R"(
     local i = ctx.input
     return {
@@ -627,6 +646,28 @@ TEST_CASE("lua: built-ins ctx.blake3 and ctx.uuid", "[runtime][lua]") {
   rt::lua_context fixed;  // a host function may replace a built-in
   fixed.functions["uuid"] = [](const json&) -> logline::result<json> { return json("fixed"); };
   CHECK(run_ok("return ctx.uuid()", fixed) == "fixed");
+}
+
+TEST_CASE("lua: sandboxes run side by side in threads", "[runtime][lua]") {
+  rt::lua_context ctx;
+  ctx.functions["twice"] = [](const json& args) -> logline::result<json> { return args.at(0).get<int>() * 2; };
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const auto ok = rt::run_lua("return ctx.twice(" + std::to_string(t * 100 + i) + ")", ctx, small_limits());
+        const auto stopped = rt::run_lua("while true do end", ctx, [] {
+          rt::lua_limits l = small_limits();
+          l.instructions = 100'000;
+          return l;
+        }());
+        if (ok && *ok == 2 * (t * 100 + i) && !stopped && stopped.error() == errc::limit_exceeded) ++good;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(good == 100);
 }
 
 TEST_CASE("lua: every failure leaves the next run clean", "[runtime][lua]") {
