@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -250,6 +251,11 @@ class ledger {
     if (!written) return std::move(written).error();
     return spans;
   }
+
+  // An exclusive lock on `key`, held until the returned handle is dropped (PostgreSQL: an
+  // advisory lock other processes respect; SQLite: within this process). The runtime holds one
+  // on a function for the whole of its run.
+  result<std::shared_ptr<void>> hold(std::string_view key) { return store_.hold(key); }
 
   // Waits for a commit in this process after the `commits()` value seen (or the timeout).
   std::uint64_t commits() const { return store_.db().commits(); }

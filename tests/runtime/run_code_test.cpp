@@ -2,6 +2,9 @@
 // (reads and writes under the caller's identity), its output becomes a signed execution, and
 // infinite loops, memory bombs and syntax errors become error executions while the process
 // carries on.
+#include <atomic>
+#include <thread>
+
 #include <logline/runtime/run_code.hpp>
 
 #include "runtime/runtime_bench.hpp"
@@ -92,4 +95,31 @@ TEMPLATE_TEST_CASE("run_code: infinite loops, memory bombs and errors are error 
   CHECK(fine.status == "complete");
   CHECK(fine.output == json{{"ok", true}});
   CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("run_code: two runs of one function never overlap (the lock is held for the whole run)", "[runtime][run_code]", LOGLINE_BACKENDS) {
+  code_bench<TestType> b;
+  // Each run marks its start and its end with a span; a busy loop in between (well within the
+  // budget) keeps it running long enough for the other to try.
+  const auto fn = b.function(R"(
+    ctx.insert_span({entity_type = "mark", who = "lua", this = "begin"})
+    local x = 0
+    for i = 1, 1000000 do x = x + i end
+    ctx.insert_span({entity_type = "mark", who = "lua", this = "end"})
+    return {x = x}
+  )");
+  std::vector<std::thread> runs;
+  std::atomic<int> complete{0};
+  for (int i = 0; i < 2; ++i)
+    runs.emplace_back([&] {
+      if (b.run(fn, json::object(), b.alice).status == "complete") ++complete;
+    });
+  for (auto& t : runs) t.join();
+  CHECK(complete == 2);
+  std::vector<std::string> marks;
+  for (const auto& s : b.of_type("mark")) marks.push_back(s.this_);
+  CHECK(marks == std::vector<std::string>{"begin", "end", "begin", "end"});
+  // Another function is not held up by it: its lock is its own.
+  const auto other = b.function("return 1");
+  CHECK(b.run(other, json::object(), b.alice).status == "complete");
 }

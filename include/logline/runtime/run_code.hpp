@@ -16,8 +16,9 @@
 //   ctx.insert_span(s) appends a span as the caller (hashed, chained, signed by the ledger); returns it
 //   ctx.blake3(s), ctx.uuid()
 //
-// Its return value is the execution's output. Still to come (see CHANGELOG): the per-tenant daily
-// quota, the lock held for the whole run and the slow status patch.
+// Its return value is the execution's output. The function is locked for the whole run
+// (Ledger::hold: an advisory lock on PostgreSQL), so two runs of one function never overlap.
+// Still to come (see CHANGELOG): the per-tenant daily quota and the slow status patch.
 #include <string>
 
 #include "logline/backend.hpp"
@@ -59,6 +60,9 @@ struct run_code {
     if (function->entity_type != "function" || function->language != "lua" || !function->code)
       return make_error(errc::invalid_argument, "run_code: span " + id->to_string() + " is not a Lua function (entity_type function, language lua, code)");
     if (auto ok = stage0<Ledger>::authentic(*function, c.manifest.signatures_required); !ok) return std::move(ok).error();
+    // One run of a function at a time, for the whole run (LogLineOS released its lock at once).
+    auto held = c.ledger.hold("function:" + id->to_string());
+    if (!held) return std::move(held).error();
 
     lua_context ctx;
     ctx.values["input"] = c.input.contains("input") ? c.input["input"] : json(nullptr);

@@ -49,6 +49,7 @@ class stage0 {
     const json& input;
     const runtime::manifest& manifest;
     const std::string& trace_id;
+    Ledger& ledger;                  // for what runs beside the caller's identity (locks)
   };
   using runner = std::function<result<json>(call&)>;
 
@@ -79,7 +80,7 @@ class stage0 {
     boot_event.metadata = json{{"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
     if (auto b = as.append(std::move(boot_event)); !b) return std::move(b).error();
 
-    call c{as, *function, input, *m, trace};
+    call c{as, *function, input, *m, trace, ledger_};
     const auto started = std::chrono::steady_clock::now();
     result<json> out = run(c);
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);

@@ -172,17 +172,23 @@ inline void append_copy_value(std::string& out, std::string_view v) {
   }
 }
 
-// A 64-bit advisory lock key for a chain (hash collisions only serialize more).
+// A 64-bit advisory lock key for a text (hash collisions only serialize more).
+inline std::int64_t advisory_key(std::string_view text) {
+  const auto h = blake3(text);
+  std::int64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = static_cast<std::int64_t>((static_cast<std::uint64_t>(v) << 8) | h[i]);
+  return v;
+}
+
+// The advisory lock key of a chain.
 inline std::int64_t chain_lock_key(std::string_view table, const std::optional<std::string>& tenant) {
   std::string k = "logline-chain:";
   k += table;
   if (tenant) k.append(":t:").append(*tenant);
   else k += ":null";
-  const auto h = blake3(k);
-  std::int64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = static_cast<std::int64_t>((static_cast<std::uint64_t>(v) << 8) | h[i]);
-  return v;
+  return advisory_key(k);
 }
+
 
 }  // namespace detail
 
@@ -668,6 +674,21 @@ class store {
     auto rows = collect(*r, 0);
     if (!rows) return std::move(rows).error();
     return make_timeline_page(std::move(*rows), q.limit);
+  }
+
+  // An exclusive lock on `key` until the returned handle is dropped: a transaction-level advisory
+  // lock on a pooled connection of its own, so other processes wait for it too (lock_timeout
+  // bounds the wait: errc::busy).
+  result<std::shared_ptr<void>> hold(std::string_view key) {
+    auto c = db_->acquire();
+    if (!c) return std::move(c).error();
+    auto held = std::make_shared<lease>(std::move(*c));
+    LOGLINE_TRY_VOID((*held)->exec("BEGIN", "locking"));
+    params p;
+    p.add(detail::advisory_key(std::string("logline-hold:") + std::string(key)));
+    auto r = (*held)->query_once("SELECT pg_catalog.pg_advisory_xact_lock($1::bigint)", p, "locking");
+    if (!r) return std::move(r).error();
+    return std::shared_ptr<void>(std::move(held));  // dropping it rolls back: the lock goes
   }
 
   // The change feed. Cursor "<xid>.<n>": the inserting transaction's id and the row's insertion

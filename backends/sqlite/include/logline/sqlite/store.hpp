@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <atomic>
 #include <mutex>
@@ -316,6 +317,20 @@ class store {
 
   // Spans committed after feed position `after`, in commit order (SQLite: rowid order; writers
   // are serialized, so a rowid can never become visible after a larger one).
+  // An exclusive lock on `key` until the returned handle is dropped. In process: other users of
+  // this store wait (SQLite has no lock a process could hold across its transactions).
+  result<std::shared_ptr<void>> hold(std::string_view key) {
+    std::shared_ptr<std::mutex> m;
+    {
+      std::lock_guard lock(holds_->mutex);
+      auto& slot = holds_->locks[std::string(key)];
+      if (!slot) slot = std::make_shared<std::mutex>();
+      m = slot;
+    }
+    m->lock();
+    return std::shared_ptr<void>(static_cast<void*>(nullptr), [m](void*) { m->unlock(); });
+  }
+
   result<std::vector<change<Span>>> changes(std::string_view cursor, std::size_t limit, const identity* who) {
     std::int64_t after = 0;
     if (!cursor.empty()) {
@@ -613,6 +628,11 @@ class store {
   std::unordered_map<std::string, statement> cache_;  // the main connection's (under its mutex)
   std::vector<std::unique_ptr<read_slot>> readers_;
   std::unique_ptr<std::atomic<std::size_t>> next_reader_ = std::make_unique<std::atomic<std::size_t>>(0);
+  struct hold_state {
+    std::mutex mutex;
+    std::map<std::string, std::shared_ptr<std::mutex>> locks;
+  };
+  std::unique_ptr<hold_state> holds_ = std::make_unique<hold_state>();
 };
 
 }  // namespace logline::sqlite
