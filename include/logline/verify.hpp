@@ -19,6 +19,7 @@
 #include "logline/blake3.hpp"
 #include "logline/detail/parallel.hpp"
 #include "logline/ed25519.hpp"
+#include "logline/schema.hpp"
 
 namespace logline {
 
@@ -83,6 +84,24 @@ struct verify_profile {
   bool chained = false;
   bool signed_ = false;
 };
+
+// Whether a span is what it says, from the span alone: its content hashes to its curr_hash, and
+// its signature verifies with its public_key over that hash (false where a column is missing).
+struct authenticity {
+  bool hash_ok = false;
+  bool signature_ok = false;
+};
+template <class Span>
+authenticity authenticity_of(const Span& s) {
+  authenticity a;
+  if constexpr (requires { s.curr_hash; }) {
+    if (!s.curr_hash) return a;
+    a.hash_ok = span_hash(s) == *s.curr_hash;
+    if constexpr (requires { s.signature; s.public_key; })
+      a.signature_ok = s.signature && s.public_key && ed25519::verify(*s.signature, *s.curr_hash, *s.public_key);
+  }
+  return a;
+}
 
 namespace detail {
 

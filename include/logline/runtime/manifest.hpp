@@ -57,7 +57,7 @@ struct manifest {
     if (auto it = md.find("kernels"); it != md.end()) {
       if (!it->is_object()) return bad("kernels is not an object");
       for (const auto& [name, value] : it->items()) {
-        auto id = value.is_string() ? uuid::parse(value.get<std::string>()) : result<uuid>(make_error(errc::invalid_span, ""));
+        auto id = uuid_of(value);
         if (!id) return bad("kernels." + name + " is not a uuid");
         m.kernels[name] = *id;
       }
@@ -65,7 +65,7 @@ struct manifest {
     if (auto it = md.find("allowed_boot_ids"); it != md.end()) {
       if (!it->is_array()) return bad("allowed_boot_ids is not an array");
       for (const auto& value : *it) {
-        auto id = value.is_string() ? uuid::parse(value.get<std::string>()) : result<uuid>(make_error(errc::invalid_span, ""));
+        auto id = uuid_of(value);
         if (!id) return bad("allowed_boot_ids holds something that is not a uuid");
         m.allowed_boot_ids.push_back(*id);
       }
@@ -91,6 +91,11 @@ struct manifest {
 
  private:
   static error_info bad(const std::string& what) { return make_error(errc::invalid_span, "manifest: " + what); }
+  static std::optional<uuid> uuid_of(const json& v) {
+    if (!v.is_string()) return std::nullopt;
+    auto id = uuid::parse(v.get<std::string>());
+    return id ? std::optional<uuid>(*id) : std::nullopt;
+  }
   static result<std::optional<std::int64_t>> integer_at(const json& md, const char* object, const char* field) {
     auto o = md.find(object);
     if (o == md.end()) return std::optional<std::int64_t>{};

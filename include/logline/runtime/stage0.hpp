@@ -29,9 +29,7 @@
 
 #include "logline/error.hpp"
 #include "logline/json.hpp"
-#include "logline/ed25519.hpp"
 #include "logline/runtime/manifest.hpp"
-#include "logline/schema.hpp"
 #include "logline/span.hpp"
 #include "logline/verify.hpp"
 
@@ -101,12 +99,11 @@ class stage0 {
   // Whether a span is what it claims: its content hashes to curr_hash and, when signatures are
   // required or present, the signature verifies.
   static result<void> authentic(const universal_span& s, bool signatures_required) {
-    if (!s.curr_hash || span_hash(s) != *s.curr_hash)
-      return make_error(errc::integrity_violation, "function " + s.id.to_string() + " does not hash to its curr_hash");
+    const auto a = authenticity_of(s);
+    if (!a.hash_ok) return make_error(errc::integrity_violation, "function " + s.id.to_string() + " does not hash to its curr_hash");
     if (signatures_required || s.signature) {
       if (!s.signature || !s.public_key) return make_error(errc::bad_signature, "function " + s.id.to_string() + " is not signed");
-      if (!ed25519::verify(*s.signature, *s.curr_hash, *s.public_key))
-        return make_error(errc::bad_signature, "function " + s.id.to_string() + ": the signature does not verify");
+      if (!a.signature_ok) return make_error(errc::bad_signature, "function " + s.id.to_string() + ": the signature does not verify");
     }
     return {};
   }

@@ -18,11 +18,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
-#include <filesystem>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,6 +40,7 @@
 #include "logline/json.hpp"
 #include "logline/schema.hpp"
 #include "logline/span.hpp"
+#include "logline/verify.hpp"
 
 namespace logline::http {
 
@@ -135,7 +136,6 @@ inline int bind_exclusive(httplib::Server& svr, const std::string& host, int por
   detail::relisten(chosen, backlog);  // best effort: a failure leaves the default backlog
   return chosen;
 }
-
 
 // One route of the API: what /openapi.json documents and what mount() registers, from one table.
 struct route_doc {
@@ -574,11 +574,9 @@ class api {
     }
     if (rows->empty()) return fail(res, make_error(errc::not_found, "span " + id.to_string() + " not found"));
     for (const auto& v : *rows) {
-      const bool hash_ok = v.curr_hash && span_hash(v) == *v.curr_hash;
-      bool signature_ok = false;
-      if (v.curr_hash && v.signature && v.public_key) signature_ok = ed25519::verify(*v.signature, *v.curr_hash, *v.public_key);
-      ok = ok && hash_ok && signature_ok;
-      versions.push_back({{"seq", v.seq}, {"hash_ok", hash_ok}, {"signature_ok", signature_ok}});
+      const auto a = authenticity_of(v);
+      ok = ok && a.hash_ok && a.signature_ok;
+      versions.push_back({{"seq", v.seq}, {"hash_ok", a.hash_ok}, {"signature_ok", a.signature_ok}});
     }
     if (!ok) ++metrics_.verify_failures;
     res.set_content(canonical(json{{"id", id.to_string()}, {"ok", ok}, {"versions", versions}}), "application/json");

@@ -72,8 +72,8 @@ class stream_client {
   }
 
   // The connection's side: waits up to `timeout` for events; returns them (in feed order) and
-  // whether the stream overflowed (then it must end; the events before the overflow were
-  // delivered or are returned here, none after).
+  // whether the stream overflowed. An overflow drops what was queued: the stream must end, and
+  // its client resumes after the last event it received.
   std::pair<std::vector<std::shared_ptr<const stream_event>>, bool> take(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     ready_.wait_for(lock, timeout, [&] { return !queue_.empty() || overflowed_ || woken_; });

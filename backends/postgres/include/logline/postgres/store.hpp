@@ -189,7 +189,6 @@ inline std::int64_t chain_lock_key(std::string_view table, const std::optional<s
   return advisory_key(k);
 }
 
-
 }  // namespace detail
 
 template <class Span>

@@ -5,9 +5,9 @@
 #include <sqlite3.h>
 
 #include <functional>
+#include <atomic>
 #include <map>
 #include <memory>
-#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -315,8 +315,6 @@ class store {
     return make_timeline_page(std::move(*rows), q.limit);
   }
 
-  // Spans committed after feed position `after`, in commit order (SQLite: rowid order; writers
-  // are serialized, so a rowid can never become visible after a larger one).
   // An exclusive lock on `key` until the returned handle is dropped. In process: other users of
   // this store wait (SQLite has no lock a process could hold across its transactions).
   result<std::shared_ptr<void>> hold(std::string_view key) {
@@ -331,6 +329,8 @@ class store {
     return std::shared_ptr<void>(static_cast<void*>(nullptr), [m](void*) { m->unlock(); });
   }
 
+  // Spans committed after feed position `after`, in commit order (SQLite: rowid order; writers
+  // are serialized, so a rowid can never become visible after a larger one).
   result<std::vector<change<Span>>> changes(std::string_view cursor, std::size_t limit, const identity* who) {
     std::int64_t after = 0;
     if (!cursor.empty()) {
