@@ -2,7 +2,7 @@
 // (or PostgreSQL with --postgres URL), driven by client threads of this process.
 //
 //   build/bin/http_load [--seconds S] [--connections C] [--batch B] [--subscribers N] [--rate R]
-//                       [--postgres URL]
+//                       [--wal-pages P] [--postgres URL]
 //
 //   1. POST /api/spans, batches of B spans, C connections for S seconds: appends/s, request p50/p99
 //   2. GET /api/timeline?limit=50, C connections for S seconds: requests/s, p50/p99
@@ -39,6 +39,7 @@ using clock_type = std::chrono::steady_clock;
 struct settings {
   int seconds = 10, connections = 64, batch = 100, subscribers = 1000;
   double rate = 1500;
+  int wal_pages = 1000;  // SQLite: WAL checkpoint threshold (logline-server's 1000; the library's default is 10000)
   std::optional<std::string> postgres;
 };
 
@@ -236,6 +237,7 @@ int main(int argc, char** argv) {
     else if (a == "--batch") s.batch = std::atoi(v.c_str());
     else if (a == "--subscribers") s.subscribers = std::atoi(v.c_str());
     else if (a == "--rate") s.rate = std::atof(v.c_str());
+    else if (a == "--wal-pages") s.wal_pages = std::atoi(v.c_str());
     else if (a == "--postgres") s.postgres = v;
     else {
       std::cerr << "http_load: unknown argument " << a << "\n";
@@ -254,7 +256,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   int rc = 0;
   {
-    auto db = logline::sqlite::database::open((dir / "load.db").string(), {.sync = logline::sqlite::durability::normal, .wal_autocheckpoint_pages = 1000}).value();  // as logline-server
+    auto db = logline::sqlite::database::open((dir / "load.db").string(), {.sync = logline::sqlite::durability::normal, .wal_autocheckpoint_pages = s.wal_pages}).value();
     rc = run<sqlite_ledger>(s, *db);
   }
   std::filesystem::remove_all(dir);
