@@ -29,6 +29,7 @@ enum class errc {
   invalid_argument,       // an API argument out of range (limit, cursor, option)
   execution_failed,       // user code (a Lua function or policy) failed: syntax or runtime error
   limit_exceeded,         // user code ran out of its instruction budget, memory or time
+  policy_violation,       // the runtime refused a run: over the tenant's daily quota
 };
 
 namespace detail {
@@ -52,6 +53,7 @@ class logline_category_impl final : public std::error_category {
       case errc::invalid_argument: return "invalid argument";
       case errc::execution_failed: return "execution failed";
       case errc::limit_exceeded: return "limit exceeded";
+      case errc::policy_violation: return "policy violation";
     }
     return "unknown logline error";
   }

@@ -64,6 +64,23 @@ template <class>
 inline constexpr bool dependent_false = false;
 }  // namespace detail
 
+// A stored span's content without the fields the ledger sets (at, hashes, chain position,
+// signature): what to change and hand to append_version (or to append with an explicit seq).
+template <class Span>
+Span unsealed(Span s) {
+  if constexpr (requires { s.at; }) s.at = timestamp{};
+  if constexpr (has_content_hash<Span>) s.curr_hash.reset();
+  if constexpr (has_chain_columns<Span>) {
+    s.prev_hash.reset();
+    s.chain_position.reset();
+  }
+  if constexpr (has_signature_columns<Span>) {
+    s.signature.reset();
+    s.public_key.reset();
+  }
+  return s;
+}
+
 template <class Span, class Backend, class... Policies>
 class ledger {
  public:
@@ -181,6 +198,7 @@ class ledger {
   result<Span> get_any(const uuid& id) { return found(store_.latest(id, nullptr), id); }
   result<Span> get_any(const uuid& id, std::int32_t seq) { return found(store_.version(id, seq, nullptr), id); }
   result<std::vector<Span>> history_any(const uuid& id) { return history_for(nullptr, id); }
+  result<timeline_page<Span>> timeline_any(const timeline_query& q) { return timeline_for(nullptr, q); }
   result<std::vector<change<Span>>> changes_any(std::string_view after = {}, std::size_t limit = 256) {
     return changes_for(nullptr, after, limit);
   }
@@ -311,8 +329,9 @@ class ledger {
     return found(store_.version(id, seq, tenancy_of(who)), id);
   }
   result<std::vector<Span>> history_as(const logline::identity& who, const uuid& id) { return history_for(tenancy_of(who), id); }
-  result<timeline_page<Span>> timeline_as(const logline::identity& who, const timeline_query& q) {
-    auto page = store_.timeline(q, tenancy_of(who));
+  result<timeline_page<Span>> timeline_as(const logline::identity& who, const timeline_query& q) { return timeline_for(tenancy_of(who), q); }
+  result<timeline_page<Span>> timeline_for(const logline::identity* tenancy, const timeline_query& q) {
+    auto page = store_.timeline(q, tenancy);
     if (!page) return page;
     for (const auto& s : page->spans) LOGLINE_TRY_VOID(check_read(s));
     return page;

@@ -124,15 +124,20 @@ TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, exe
   CHECK(request["entity_type"] == "request");
   CHECK(request["status"] == "scheduled");
   CHECK(request["parent_id"] == fn["id"]);
-  // One scheduled request per function (the unique partial index): 409, nothing stored.
+  // Without a key every call enqueues a run; a repeated idempotency key is a 409 (the unique
+  // partial index), nothing stored.
+  const auto again = body_of(c.Post("/api/execute", bearer(alice), R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json"));
+  CHECK(again["request_id"] != req["request_id"]);
+  REQUIRE(c.Post("/api/execute", bearer(alice), R"({"key":"k1","span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json")->status == 202);
   const auto before = b.stored();
-  CHECK(c.Post("/api/execute", bearer(alice), R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json")->status == 409);
+  CHECK(c.Post("/api/execute", bearer(alice), R"({"key":"k1","span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json")->status == 409);
+  CHECK(c.Post("/api/execute", bearer(alice), R"({"key":7,"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json")->status == 400);
   CHECK(b.stored() == before);
 
   CHECK(c.Get("/health")->status == 200);
   auto metrics = c.Get("/metrics");
   REQUIRE(metrics);
-  CHECK_THAT(metrics->body, Catch::Contains("logline_appends_total 6"));
+  CHECK_THAT(metrics->body, Catch::Contains("logline_appends_total 8"));
   CHECK_THAT(metrics->body, Catch::Contains("logline_http_requests_total{route=\"/api/spans\",status=\"201\"}"));
   CHECK(b.ledger.verify().value().ok());
 }

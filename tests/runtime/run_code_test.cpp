@@ -123,3 +123,139 @@ TEMPLATE_TEST_CASE("run_code: two runs of one function never overlap (the lock i
   const auto other = b.function("return 1");
   CHECK(b.run(other, json::object(), b.alice).status == "complete");
 }
+
+namespace {
+// A new version of the manifest with `edit` applied to its metadata (the latest manifest wins).
+template <class Bench>
+void edit_manifest(Bench& b, const std::function<void(json&)>& edit) {
+  auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
+  edit(*m.metadata);
+  b.ledger.append_version(m).value();
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("run_code: the per-tenant daily quota refuses runs with a policy_violation; a valid override grant passes", "[runtime][run_code]", LOGLINE_BACKENDS) {
+  code_bench<TestType> b;
+  edit_manifest(b, [](json& md) { md["throttle"]["per_tenant_daily_exec_limit"] = 2; });
+  const auto fn = b.function("return {ok = true}");
+  CHECK(b.run(fn, json::object(), b.alice).status == "complete");
+  CHECK(b.run(fn, json::object(), b.alice).status == "complete");
+  const auto before_violation = b.of_type("execution").size();
+  const auto refused = b.run(fn, json::object(), b.alice);
+  CHECK(refused.status == "error");
+  CHECK((*refused.error)["code"] == "policy_violation");
+  CHECK_THAT((*refused.error)["message"].template get<std::string>(), Catch::Contains("daily quota of 2"));
+  CHECK(b.of_type("execution").size() == before_violation + 1);  // the refusal, nothing run
+  auto violations = b.of_type("policy_violation");
+  REQUIRE(violations.size() == 1);
+  CHECK(violations[0].parent_id == fn);
+  CHECK(violations[0].tenant_id == "acme");
+  CHECK(violations[0].status == "refused");
+  CHECK((*violations[0].metadata)["limit"] == 2);
+  CHECK((*violations[0].metadata)["time_zone"] == "UTC");
+
+  // Another tenant has its own count.
+  logline::universal_span public_fn = conformance::make_span("function", "alice");
+  public_fn.language = "lua";
+  public_fn.code = "return 7";
+  public_fn.visibility = logline::visibility::public_;
+  const auto shared = b.ledger.as(b.alice).append(public_fn).value();
+  CHECK(b.run(shared.id, json::object(), b.bob).status == "complete");
+
+  // metadata.force with a grant by a key that is not the override key: still refused.
+  auto forced = [&](const logline::ed25519::key& key) {
+    logline::universal_span f = conformance::make_span("function", "alice");
+    f.language = "lua";
+    f.code = "return {forced = true}";
+    f.id = logline::uuid::v7();
+    f.metadata = json{{"force", {{"signature", runtime::force_grant(key, f.id, *f.code)}}}};
+    return b.ledger.as(b.alice).append(f).value().id;
+  };
+  const auto other_key = logline::ed25519::key::generate();
+  const auto forged = b.run(forced(other_key), json::object(), b.alice);
+  CHECK((*forged.error)["code"] == "policy_violation");
+  // A grant for other code (the function's code changed after the grant): refused.
+  logline::universal_span changed = conformance::make_span("function", "alice");
+  changed.language = "lua";
+  changed.code = "return {changed = true}";
+  changed.id = logline::uuid::v7();
+  changed.metadata = json{{"force", {{"signature", runtime::force_grant(conformance::test_key(), changed.id, "return {forced = true}")}}}};
+  const auto changed_id = b.ledger.as(b.alice).append(changed).value().id;
+  CHECK((*b.run(changed_id, json::object(), b.alice).error)["code"] == "policy_violation");
+  // A grant by the override key (the seeding key): runs, and the override is on record.
+  const auto granted = b.run(forced(conformance::test_key()), json::object(), b.alice);
+  CHECK(granted.status == "complete");
+  CHECK(granted.output == json{{"forced", true}});
+  violations = b.of_type("policy_violation");
+  CHECK(std::count_if(violations.begin(), violations.end(), [](const auto& v) { return v.status == "overridden"; }) == 1);
+  CHECK(b.ledger.verify().value().ok());
+}
+
+TEST_CASE("run_code: the quota day runs from midnight to midnight in the tenant's time zone", "[runtime][run_code]") {
+  auto at = [](const char* text) { return logline::timestamp::parse(text).value(); };
+  const auto* utc = runtime::find_time_zone("UTC").value();
+  const auto* paris = runtime::find_time_zone("Europe/Paris").value();
+  auto d = runtime::day_of(at("2026-06-10T23:30:00.000Z"), utc);
+  CHECK(d.start == at("2026-06-10T00:00:00.000Z"));
+  CHECK(d.end == at("2026-06-11T00:00:00.000Z"));
+  // 23:30 UTC is already the next day in Paris (UTC+2 in summer).
+  d = runtime::day_of(at("2026-06-10T23:30:00.000Z"), paris);
+  CHECK(d.start == at("2026-06-10T22:00:00.000Z"));
+  CHECK(d.end == at("2026-06-11T22:00:00.000Z"));
+  // Spring forward: a 23-hour day; fall back: a 25-hour day.
+  d = runtime::day_of(at("2026-03-29T12:00:00.000Z"), paris);
+  CHECK(d.start == at("2026-03-28T23:00:00.000Z"));
+  CHECK(d.end == at("2026-03-29T22:00:00.000Z"));
+  d = runtime::day_of(at("2026-10-25T12:00:00.000Z"), paris);
+  CHECK(d.start == at("2026-10-24T22:00:00.000Z"));
+  CHECK(d.end == at("2026-10-25T23:00:00.000Z"));
+}
+
+TEMPLATE_TEST_CASE("run_code: the tenant's time zone comes from the manifest; an unknown zone is a clear error", "[runtime][run_code]", LOGLINE_BACKENDS) {
+  code_bench<TestType> b;
+  edit_manifest(b, [](json& md) {
+    md["throttle"]["per_tenant_daily_exec_limit"] = 1;
+    md["throttle"]["time_zones"] = {{"acme", "Europe/Paris"}, {"other", "Mars/Olympus"}};
+  });
+  const auto fn = b.function("return 1");
+  CHECK(b.run(fn, json::object(), b.alice).status == "complete");
+  CHECK((*b.run(fn, json::object(), b.alice).error)["code"] == "policy_violation");
+  CHECK((*b.of_type("policy_violation").front().metadata)["time_zone"] == "Europe/Paris");
+  logline::universal_span public_fn = conformance::make_span("function", "alice");
+  public_fn.language = "lua";
+  public_fn.code = "return 7";
+  public_fn.visibility = logline::visibility::public_;
+  const auto shared = b.ledger.as(b.alice).append(public_fn).value();
+  const auto bad_zone = b.run(shared.id, json::object(), b.bob);
+  CHECK(bad_zone.status == "error");
+  CHECK_THAT((*bad_zone.error)["message"].template get<std::string>(), Catch::Contains("unknown time zone 'Mars/Olympus'"));
+}
+
+TEMPLATE_TEST_CASE("run_code: a run that succeeds after more than slow_ms adds a status_patch with status slow", "[runtime][run_code]", LOGLINE_BACKENDS) {
+  code_bench<TestType> b;
+  edit_manifest(b, [](json& md) { md["policy"]["slow_ms"] = 50; });
+  runtime::run_code<typename code_bench<TestType>::ledger_type> kernel;
+  // A host call the sandbox cannot interrupt (as a slow query would be).
+  kernel.extend = [](runtime::lua_context& ctx, auto&) {
+    ctx.functions["pause"] = [](const json& args) -> logline::result<json> {
+      std::this_thread::sleep_for(std::chrono::milliseconds(args[0].get<int>()));
+      return json(nullptr);
+    };
+  };
+  b.stage0.register_kernel(runtime::ids::run_code, kernel);
+  const auto fast = b.function("return 1");
+  CHECK(b.run(fast, json::object(), b.alice).status == "complete");
+  CHECK(b.of_type("status_patch").empty());
+  const auto slow = b.function("ctx.pause(120) return 2");
+  const auto e = b.run(slow, json::object(), b.alice);
+  CHECK(e.status == "complete");
+  auto patches = b.of_type("status_patch");
+  REQUIRE(patches.size() == 1);
+  CHECK(patches[0].parent_id == slow);
+  CHECK(patches[0].status == "slow");
+  CHECK((*patches[0].metadata)["duration_ms"].template get<long>() >= 120);
+  // A Lua loop longer than slow_ms is cut off: an error, no patch.
+  const auto cut = b.run(b.function("while true do end"), json::object(), b.alice);
+  CHECK((*cut.error)["code"] == "limit_exceeded");
+  CHECK(b.of_type("status_patch").size() == 1);
+}

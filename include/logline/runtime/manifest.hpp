@@ -6,7 +6,8 @@
 // slow threshold, the override key and whether signatures are required:
 //
 //   {"kernels": {"run_code": "<id>", ...}, "allowed_boot_ids": ["<id>", ...],
-//    "throttle": {"per_tenant_daily_exec_limit": 100}, "policy": {"slow_ms": 5000},
+//    "throttle": {"per_tenant_daily_exec_limit": 100, "time_zones": {"<tenant>": "Europe/Paris"}},
+//    "policy": {"slow_ms": 5000},
 //    "override_pubkey_hex": "<64 hex>", "features": {"signatures_required": true}}
 //
 // `seed(ledger)` appends LogLineOS's manifest and its five kernel function spans, with
@@ -41,6 +42,7 @@ struct manifest {
   std::map<std::string, uuid> kernels;  // name -> function id
   std::vector<uuid> allowed_boot_ids;
   std::int64_t per_tenant_daily_exec_limit = 100;
+  std::map<std::string, std::string> tenant_time_zones;  // throttle.time_zones: tenant -> IANA zone (default UTC)
   std::int64_t slow_ms = 5000;
   std::optional<public_key> override_key;
   bool signatures_required = true;
@@ -72,6 +74,15 @@ struct manifest {
     }
     if (auto v = integer_at(md, "throttle", "per_tenant_daily_exec_limit"); !v) return std::move(v).error();
     else if (*v) m.per_tenant_daily_exec_limit = **v;
+    if (auto t = md.find("throttle"); t != md.end() && t->is_object()) {
+      if (auto z = t->find("time_zones"); z != t->end()) {
+        if (!z->is_object()) return bad("throttle.time_zones is not an object");
+        for (const auto& [tenant, zone] : z->items()) {
+          if (!zone.is_string()) return bad("throttle.time_zones." + tenant + " is not a string");
+          m.tenant_time_zones[tenant] = zone.get<std::string>();
+        }
+      }
+    }
     if (auto v = integer_at(md, "policy", "slow_ms"); !v) return std::move(v).error();
     else if (*v) m.slow_ms = **v;
     if (auto it = md.find("override_pubkey_hex"); it != md.end() && !it->is_null()) {

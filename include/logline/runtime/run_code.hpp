@@ -18,16 +18,93 @@
 //
 // Its return value is the execution's output. The function is locked for the whole run
 // (Ledger::hold: an advisory lock on PostgreSQL), so two runs of one function never overlap.
-// Still to come (see CHANGELOG): the per-tenant daily quota and the slow status patch.
+//
+// Quota: a tenant may boot run_code `throttle.per_tenant_daily_exec_limit` times per day, the
+// day running from midnight to midnight in the tenant's time zone (manifest
+// `throttle.time_zones`, default UTC). Boots are counted by their boot_event spans, this one
+// included, so two boots at once can both be refused but never both pass over the limit. Over
+// it, a `policy_violation` span is appended and the run is refused (errc::policy_violation),
+// unless the function carries `metadata.force = {"signature": "<hex>"}`: an Ed25519 signature by
+// the manifest's override key over force_message(function id, code) (make one with
+// force_grant or `logline-cli force`). The function's own signature is the ledger's, so it says
+// nothing about the override key.
+//
+// Slow runs: the Lua timeout is slow_ms; a run that still succeeds after more than slow_ms (time
+// spent in host calls, which the sandbox cannot interrupt) adds a `status_patch` span with
+// status "slow" for the function.
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include "logline/backend.hpp"
+#include "logline/blake3.hpp"
+#include "logline/ed25519.hpp"
 #include "logline/json.hpp"
+#include "logline/runtime/cron.hpp"
 #include "logline/runtime/lua.hpp"
 #include "logline/runtime/stage0.hpp"
 #include "logline/schema.hpp"
 
 namespace logline::runtime {
+
+// What an override grant signs: BLAKE3 of "logline.force.v1\n<function id>\n<code>".
+inline digest force_message(const uuid& function_id, std::string_view code) {
+  std::string m = "logline.force.v1\n" + function_id.to_string() + "\n";
+  m.append(code);
+  digest d;
+  d.bytes = blake3(m);
+  return d;
+}
+// The override grant for a function's code, as metadata.force.signature (hex).
+inline std::string force_grant(const ed25519::key& override_key, const uuid& function_id, std::string_view code) {
+  return override_key.sign(force_message(function_id, code)).to_string();
+}
+// Whether `fn` carries a valid grant by the manifest's override key.
+inline bool force_granted(const universal_span& fn, const manifest& m) {
+  if (!m.override_key || !fn.metadata || !fn.metadata->is_object() || !fn.code) return false;
+  auto f = fn.metadata->find("force");
+  if (f == fn.metadata->end() || !f->is_object()) return false;
+  auto sig = f->find("signature");
+  if (sig == f->end() || !sig->is_string()) return false;
+  auto parsed = signature::parse(sig->get<std::string>());
+  return parsed && ed25519::verify(*parsed, force_message(fn.id, *fn.code), *m.override_key);
+}
+
+// The tenant's day holding `now`: [local midnight, next local midnight) in `tz`, as UTC instants
+// (23 or 25 hours long on daylight-saving days).
+struct day_bounds {
+  timestamp start, end;
+};
+inline day_bounds day_of(timestamp now, const date::time_zone* tz) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(now.unix_ms)};
+  const auto local = tz->to_local(t);
+  const auto midnight = date::floor<date::days>(local);
+  auto instant = [&](date::local_days d) {
+    return timestamp{duration_cast<milliseconds>(tz->to_sys(d, date::choose::earliest).time_since_epoch()).count()};
+  };
+  return {instant(midnight), instant(midnight + date::days(1))};
+}
+
+// Boots of run_code in `tenant` during `day`, counted up to `stop_at` (operator read).
+template <class Ledger>
+result<std::int64_t> boots_in(Ledger& ledger, const std::string& tenant, const day_bounds& day, std::int64_t stop_at) {
+  timeline_query q;
+  q.entity_type = "boot_event";
+  q.tenant_id = tenant;
+  q.parent_id = ids::run_code;
+  q.since = day.start;
+  q.until = day.end;
+  q.limit = timeline_query::max_limit;
+  std::int64_t n = 0;
+  for (;;) {
+    auto page = ledger.timeline_any(q);
+    if (!page) return std::move(page).error();
+    n += static_cast<std::int64_t>(page->spans.size());
+    if (n >= stop_at || page->next_cursor.empty()) return n;
+    q.cursor = page->next_cursor;
+  }
+}
 
 // ctx.query's argument: {entity_type=, status=, owner_id=, trace_id=, limit=} (all optional).
 inline result<timeline_query> query_of(const json& q) {
@@ -48,7 +125,10 @@ inline result<timeline_query> query_of(const json& q) {
 
 template <class Ledger>
 struct run_code {
+  using call = typename stage0<Ledger>::call;
   lua_limits limits{};  // timeout is replaced by the manifest's slow_ms
+  // Adds host functions or values to ctx before a run (e.g. ctx.fetch of your own).
+  std::function<void(lua_context&, call&)> extend;
 
   result<json> operator()(typename stage0<Ledger>::call& c) const {
     if (!c.input.is_object() || !c.input.contains("span_id") || !c.input["span_id"].is_string())
@@ -60,6 +140,7 @@ struct run_code {
     if (function->entity_type != "function" || function->language != "lua" || !function->code)
       return make_error(errc::invalid_argument, "run_code: span " + id->to_string() + " is not a Lua function (entity_type function, language lua, code)");
     if (auto ok = stage0<Ledger>::authentic(*function, c.manifest.signatures_required); !ok) return std::move(ok).error();
+    if (auto ok = within_quota(c, *function); !ok) return std::move(ok).error();
     // One run of a function at a time, for the whole run (LogLineOS released its lock at once).
     auto held = c.ledger.hold("function:" + id->to_string());
     if (!held) return std::move(held).error();
@@ -92,9 +173,55 @@ struct run_code {
       if (!stored) return std::move(stored).error();
       return parse_json(span_to_json_text(*stored));
     };
+    if (extend) extend(ctx, c);
     lua_limits l = limits;
     l.timeout = std::chrono::milliseconds(c.manifest.slow_ms);
-    return run_lua(*function->code, ctx, l);
+    const auto started = std::chrono::steady_clock::now();
+    auto out = run_lua(*function->code, ctx, l);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    if (out && took > c.manifest.slow_ms) {
+      universal_span patch = about(*function, "status_patch", "flagged slow", c.trace_id);
+      patch.status = "slow";
+      patch.metadata = json{{"duration_ms", took}, {"slow_ms", c.manifest.slow_ms}};
+      if (auto p = c.as.append(std::move(patch)); !p) return std::move(p).error();
+    }
+    return out;
+  }
+
+ private:
+  static universal_span about(const universal_span& function, const char* entity_type, const char* did, const std::string& trace) {
+    universal_span s;
+    s.entity_type = entity_type;
+    s.who = "run_code";
+    s.did = did;
+    s.this_ = function.name.value_or(function.id.to_string());
+    s.parent_id = function.id;
+    s.trace_id = trace;
+    return s;
+  }
+
+  // The per-tenant daily quota (see the top of this file).
+  static result<void> within_quota(call& c, const universal_span& function) {
+    const auto& tenant = c.as.identity().tenant_id;
+    if (!tenant) return {};  // identities without a tenant (operators) have no quota
+    const std::int64_t limit = c.manifest.per_tenant_daily_exec_limit;
+    std::string zone = "UTC";
+    if (auto z = c.manifest.tenant_time_zones.find(*tenant); z != c.manifest.tenant_time_zones.end()) zone = z->second;
+    auto tz = find_time_zone(zone);
+    if (!tz) return std::move(tz).error();
+    const day_bounds day = day_of(timestamp::now(), *tz);
+    auto n = boots_in(c.ledger, *tenant, day, limit + 1);
+    if (!n) return std::move(n).error();
+    if (*n <= limit) return {};
+    const bool forced = force_granted(function, c.manifest);
+    universal_span v = about(function, "policy_violation", forced ? "overridden" : "refused", c.trace_id);
+    v.status = forced ? "overridden" : "refused";
+    v.metadata = json{{"policy", "per_tenant_daily_exec_limit"}, {"limit", limit}, {"tenant_id", *tenant}, {"time_zone", zone},
+                      {"day_start", day.start.to_string()}, {"forced", forced}};
+    if (auto a = c.as.append(std::move(v)); !a) return std::move(a).error();
+    if (forced) return {};
+    return make_error(errc::policy_violation, "tenant '" + *tenant + "' is over its daily quota of " + std::to_string(limit) + " runs (day from " +
+                                                  day.start.to_string() + ", " + zone + ")");
   }
 };
 

@@ -134,6 +134,7 @@ class stage0 {
 
   static std::string error_code_name(const error_info& e) {
     if (e == errc::limit_exceeded) return "limit_exceeded";
+    if (e == errc::policy_violation) return "policy_violation";
     if (e == errc::execution_failed) return "execution_failed";
     if (e == errc::permission_denied) return "permission_denied";
     if (e == errc::not_found) return "not_found";

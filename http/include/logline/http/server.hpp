@@ -152,7 +152,7 @@ inline const std::vector<route_doc>& routes() {
       {"get", "/api/timeline", "spans:read", "A page of the timeline, newest first: {spans, next_cursor}"},
       {"get", "/api/timeline/stream", "spans:read", "Server-sent events: every new visible span, id = feed cursor"},
       {"get", "/api/manifest/{name}", "spans:read", "The latest manifest span of that name"},
-      {"post", "/api/execute", "execute", "Schedule a function: appends a request span {request_id, scheduled_for}"},
+      {"post", "/api/execute", "execute", "Schedule a function: appends a request span {request_id, scheduled_for}; body {span_id, key?}, a repeated key is a 409"},
       {"get", "/api/verify/{id}", "spans:read", "Re-checks the hash and signature of every visible version"},
       {"get", "/health", "", "Liveness and database reachability"},
       {"get", "/metrics", "", "Prometheus text metrics"},
@@ -534,9 +534,19 @@ class api {
     auto body = parse_json(req.body);
     if (!body) return fail(res, body.error());
     if (!body->is_object() || !body->contains("span_id") || !(*body)["span_id"].is_string())
-      return fail(res, make_error(errc::invalid_span, "expected {\"span_id\": \"<uuid>\"}"));
+      return fail(res, make_error(errc::invalid_span, "expected {\"span_id\": \"<uuid>\", \"key\": \"<optional idempotency key>\"}"));
     for (const auto& [k, v] : body->items())
-      if (k != "span_id") return fail(res, make_error(errc::invalid_span, "unknown field '" + k.substr(0, 40) + "'"));
+      if (k != "span_id" && k != "key") return fail(res, make_error(errc::invalid_span, "unknown field '" + k.substr(0, 40) + "'"));
+    // The request key (the unique index's third column): the client's idempotency key, or a fresh
+    // one, so every call without a key enqueues a run.
+    std::string key;
+    if (auto k = body->find("key"); k != body->end()) {
+      if (!k->is_string() || k->get<std::string>().empty() || k->get<std::string>().size() > 200)
+        return fail(res, make_error(errc::invalid_span, "key must be a string of 1 to 200 characters"));
+      key = "api:" + k->get<std::string>();
+    } else {
+      key = "api:" + uuid::v7().to_string();
+    }
     const uuid target = parse_id((*body)["span_id"].get<std::string>());
     auto function = s.get(target);
     if (!function) return fail(res, function.error());
@@ -549,11 +559,11 @@ class api {
     request.status = "scheduled";
     request.parent_id = target;
     request.trace_id = function->trace_id;
-    request.metadata = json{{"scheduled_for", scheduled_for.to_string()}};
+    request.metadata = json{{"scheduled_for", scheduled_for.to_string()}, {"request_key", key}};
     auto stored = s.append(std::move(request));
     if (!stored) {
       if (stored.error() == errc::version_conflict)
-        return fail(res, make_error(errc::version_conflict, "span " + target.to_string() + " already has a scheduled request"));
+        return fail(res, make_error(errc::version_conflict, "span " + target.to_string() + " already has a request with this key"));
       return fail(res, stored.error());
     }
     ++metrics_.appends;

@@ -251,7 +251,12 @@ class store {
     if (has("parent_id")) index("parent", "(\"parent_id\")");
     if (has("related_to") && kind_of("related_to") == column_kind::uuid_list) index("related_to", "USING gin (\"related_to\")");
     if (has("metadata") && kind_of("metadata") == column_kind::json) index("metadata", "USING gin (\"metadata\")");
-    if (has("parent_id") && has("entity_type") && has("status"))
+    // One scheduled request per (parent, owner, metadata.request_key): docs/runtime.md, "Requests".
+    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") && has("metadata") && kind_of("metadata") == column_kind::json)
+      index("one_scheduled_request",
+            "(\"parent_id\", coalesce(\"owner_id\", ''), coalesce(\"metadata\" ->> 'request_key', '')) WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
+            true);
+    else if (has("parent_id") && has("entity_type") && has("status"))
       index("one_scheduled_request", "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
     if (o.chained) {
       if (per_tenant_chain(o)) index("chain", "(\"tenant_id\", \"chain_position\") NULLS NOT DISTINCT", true);

@@ -88,7 +88,12 @@ class store {
     if (has("owner_id") && has("tenant_id")) index("owner_tenant", "(\"owner_id\", \"tenant_id\")");
     if (has("trace_id")) index("trace", "(\"trace_id\")");
     if (has("parent_id")) index("parent", "(\"parent_id\")");
-    if (has("parent_id") && has("entity_type") && has("status"))
+    // One scheduled request per (parent, owner, metadata.request_key): docs/runtime.md, "Requests".
+    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") && has("metadata") && schema_t::columns()[schema_t::index_of("metadata")].kind == column_kind::json)
+      index("one_scheduled_request",
+            "(\"parent_id\", coalesce(\"owner_id\", ''), coalesce(json_extract(\"metadata\", '$.request_key'), '')) WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
+            true);
+    else if (has("parent_id") && has("entity_type") && has("status"))
       index("one_scheduled_request", "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
     if (o.chained) {
       if (o.scope == chain_scope::per_tenant && has("tenant_id"))

@@ -1,0 +1,192 @@
+// The request pipeline on both backends: observer_bot turns scheduled functions into one request
+// each (also with two observers at once, and after a restart), request_worker executes each
+// request at most once (also with two workers at once) and consumes it (running → complete or
+// error).
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include <logline/runtime/pipeline.hpp>
+#include <logline/runtime/run_code.hpp>
+
+#include "runtime/runtime_bench.hpp"
+
+namespace runtime = logline::runtime;
+using logline::json;
+
+namespace {
+
+template <class F>
+struct pipeline_bench : runtime_test::bench<F> {
+  using typename runtime_test::bench<F>::ledger_type;
+  using runtime_test::bench<F>::ledger;
+  using runtime_test::bench<F>::stage0;
+  using runtime_test::bench<F>::alice;
+  using runtime_test::bench<F>::of_type;
+  const logline::identity system{"logline", std::nullopt};
+
+  pipeline_bench() {
+    runtime::seed(ledger).value();
+    runtime::run_code<ledger_type> kernel;
+    kernel.limits.instructions = 5'000'000;
+    kernel.limits.memory_bytes = 16u << 20;
+    stage0.register_kernel(runtime::ids::run_code, kernel);
+    stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<ledger_type>{});
+    stage0.register_kernel(runtime::ids::request_worker, runtime::request_worker<ledger_type>{stage0});
+  }
+  logline::universal_span scheduled_function(const std::string& code, const logline::identity& who) {
+    logline::universal_span s = conformance::make_span("function", who.user_id);
+    s.language = "lua";
+    s.code = code;
+    s.status = "scheduled";
+    return ledger.as(who).append(s).value();
+  }
+  json boot(const logline::uuid& kernel) {
+    auto execution = stage0.boot(kernel, nullptr, system).value();
+    INFO(execution.error.value_or(json(nullptr)).dump());
+    REQUIRE(execution.status == "complete");
+    return *execution.output;
+  }
+  // Every version of every request, by id.
+  std::map<logline::uuid, std::vector<logline::universal_span>> requests() {
+    std::map<logline::uuid, std::vector<logline::universal_span>> out;
+    for (auto& s : of_type("request")) out[s.id].push_back(std::move(s));
+    for (auto& [id, versions] : out)
+      std::sort(versions.begin(), versions.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    return out;
+  }
+  std::size_t user_executions() {
+    std::size_t n = 0;
+    for (const auto& s : of_type("execution"))
+      if (s.parent_id == runtime::ids::run_code) ++n;
+    return n;
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("pipeline: a scheduled function becomes one request, which runs once and is consumed", "[runtime][pipeline]", LOGLINE_BACKENDS) {
+  pipeline_bench<TestType> b;
+  const auto fn = b.scheduled_function("return {sum = 2 + 3, user = ctx.env.user_id}", b.alice);
+  b.scheduled_function("return 1", b.bob);
+  // A function that is not scheduled gets nothing.
+  logline::universal_span idle = conformance::make_span("function", "alice");
+  idle.language = "lua";
+  idle.code = "return 0";
+  b.ledger.as(b.alice).append(idle).value();
+
+  auto observed = b.boot(runtime::ids::observer_bot);
+  CHECK(observed["requests_created"] == 2);
+  auto requests = b.requests();
+  REQUIRE(requests.size() == 2);
+  const logline::universal_span* alices = nullptr;
+  for (const auto& [id, versions] : requests)
+    if (versions.front().parent_id == fn.id) alices = &versions.front();
+  REQUIRE(alices);
+  CHECK(alices->owner_id == "alice");
+  CHECK(alices->tenant_id == "acme");
+  CHECK(alices->status == "scheduled");
+  CHECK((*alices->metadata)["request_key"] == "scheduled@0");
+  const auto alice_request = alices->id;
+
+  // Observing again, or from a new observer (a restarted process), creates nothing.
+  CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 0);
+  runtime::observer_bot<typename pipeline_bench<TestType>::ledger_type> fresh;
+  b.stage0.register_kernel(runtime::ids::observer_bot, fresh);
+  auto again = b.boot(runtime::ids::observer_bot);
+  CHECK(again["requests_created"] == 0);
+  CHECK(again["already_requested"] == 2);
+  CHECK(b.requests().size() == 2);
+
+  // The worker runs both, as their owners, and consumes them: versions scheduled, running, complete.
+  auto worked = b.boot(runtime::ids::request_worker);
+  CHECK(worked["executed"] == 2);
+  requests = b.requests();
+  const auto& versions = requests.at(alice_request);
+  REQUIRE(versions.size() == 3);
+  CHECK(versions[0].status == "scheduled");
+  CHECK(versions[1].status == "running");
+  CHECK(versions[2].status == "complete");
+  const auto execution_id = logline::uuid::parse((*versions[2].output)["execution_id"].template get<std::string>()).value();
+  const auto execution = b.ledger.as(b.alice).get(execution_id).value();
+  CHECK(execution.status == "complete");
+  CHECK(*execution.output == json{{"sum", 5}, {"user", "alice"}});
+  CHECK(execution.tenant_id == "acme");
+  CHECK(execution.trace_id == versions[0].trace_id);
+  CHECK(b.user_executions() == 2);
+
+  // Nothing re-runs: not from this worker, not from a new one.
+  CHECK(b.boot(runtime::ids::request_worker)["executed"] == 0);
+  b.stage0.register_kernel(runtime::ids::request_worker, runtime::request_worker<typename pipeline_bench<TestType>::ledger_type>{b.stage0});
+  CHECK(b.boot(runtime::ids::request_worker)["executed"] == 0);
+  CHECK(b.user_executions() == 2);
+
+  // A new version with status scheduled is a new request; one that failed ends as an error.
+  logline::universal_span next = logline::unsealed(b.ledger.as(b.alice).get(fn.id).value());
+  next.code = "while true do end";
+  b.ledger.as(b.alice).append_version(next).value();
+  CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 1);
+  CHECK(b.boot(runtime::ids::request_worker)["executed"] == 1);
+  requests = b.requests();
+  CHECK(requests.size() == 3);
+  for (const auto& [id, vs] : requests) {
+    if (id == alice_request || vs.front().parent_id != fn.id) continue;
+    CHECK((*vs.front().metadata)["request_key"] == "scheduled@1");
+    REQUIRE(vs.size() == 3);
+    CHECK(vs[2].status == "error");
+    CHECK((*vs[2].error)["code"] == "limit_exceeded");
+  }
+  CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("pipeline: two observers and two workers at once: one request per function, each executed once", "[runtime][pipeline]", LOGLINE_BACKENDS) {
+  pipeline_bench<TestType> b;
+  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  constexpr int functions = 12;
+  for (int i = 0; i < functions; ++i) b.scheduled_function("return {n = " + std::to_string(i) + "}", i % 2 ? b.alice : b.bob);
+
+  // Two observers (each its own state, as two processes) run at the same time.
+  {
+    runtime::observer_bot<ledger_type> one, two;
+    std::vector<std::thread> threads;
+    for (auto* o : {&one, &two})
+      threads.emplace_back([&b, o] {
+        logline::runtime::stage0<ledger_type> boot(b.ledger);
+        boot.register_kernel(runtime::ids::observer_bot, *o);
+        for (int round = 0; round < 3; ++round) CHECK(boot.boot(runtime::ids::observer_bot, nullptr, b.system).value().status == "complete");
+      });
+    for (auto& t : threads) t.join();
+  }
+  auto requests = b.requests();
+  CHECK(requests.size() == functions);
+  std::set<logline::uuid> parents;
+  for (const auto& [id, vs] : requests) parents.insert(*vs.front().parent_id);
+  CHECK(parents.size() == functions);
+
+  // Two workers at the same time, each with its own Stage-0 and state.
+  std::atomic<long> executed{0};
+  {
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 2; ++w)
+      threads.emplace_back([&b, &executed] {
+        logline::runtime::stage0<ledger_type> boot(b.ledger);
+        runtime::run_code<ledger_type> kernel;
+        boot.register_kernel(runtime::ids::run_code, kernel);
+        boot.register_kernel(runtime::ids::request_worker, runtime::request_worker<ledger_type>{boot});
+        for (int round = 0; round < 3; ++round) {
+          auto e = boot.boot(runtime::ids::request_worker, nullptr, b.system).value();
+          REQUIRE(e.status == "complete");
+          executed += (*e.output)["executed"].template get<long>();
+        }
+      });
+    for (auto& t : threads) t.join();
+  }
+  CHECK(executed == functions);
+  CHECK(b.user_executions() == functions);
+  for (const auto& [id, vs] : b.requests()) {
+    REQUIRE(vs.size() == 3);
+    CHECK(vs[1].status == "running");
+    CHECK(vs[2].status == "complete");
+  }
+  CHECK(b.ledger.verify().value().ok());
+}
