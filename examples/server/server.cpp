@@ -2,10 +2,14 @@
 //
 //   logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE]
 //                  [--demo-token] [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert F --tls-key F] [--quiet]
+//                  [--with-scheduler [--runtime-every S]]
 //
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
 // failing both, a new key for this run. --demo-token issues a token (user demo, tenant demo, every
-// scope) and prints it. SIGTERM / SIGINT: open streams end, in-flight requests finish, exit 0.
+// scope) and prints it. --with-scheduler runs the LogLineOS runtime beside the API (observer_bot
+// and request_worker every 10 s, or every S seconds: what /api/execute enqueues gets executed; seed the ledger first
+// with `logline-cli seed`). SIGTERM / SIGINT: open streams end, in-flight requests finish, the
+// running kernels finish, exit 0.
 #include <signal.h>
 
 #include <atomic>
@@ -21,7 +25,10 @@
 #include <logline/http/server.hpp>
 #include <logline/logline.hpp>
 #include <logline/postgres.hpp>
+#include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
+
+#include "../common/signing_key.hpp"
 
 namespace {
 
@@ -38,7 +45,8 @@ struct config {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
-  bool demo_token = false, quiet = false;
+  bool demo_token = false, quiet = false, with_scheduler = false;
+  long runtime_every = 10;
   int threads = 64;
   double rate = 200;  // requests per second per token (burst: twice that)
 };
@@ -46,7 +54,8 @@ struct config {
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-server: " << problem << "\n"
             << "usage: logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE] [--demo-token]\n"
-               "                      [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n";
+               "                      [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
+               "                      [--with-scheduler [--runtime-every S]]\n";
   std::exit(2);
 }
 
@@ -70,34 +79,22 @@ config parse(int argc, char** argv) {
     else if (a == "--rate") c.rate = std::atof(value().c_str());
     else if (a == "--demo-token") c.demo_token = true;
     else if (a == "--quiet") c.quiet = true;
+    else if (a == "--with-scheduler") c.with_scheduler = true;
+    else if (a == "--runtime-every") c.runtime_every = std::atol(value().c_str());
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
   if (c.port < 0 || c.port > 65535) usage("--port must be in 0..65535");
   if (c.threads < 2) usage("--threads must be at least 2");
   if (!(c.rate > 0)) usage("--rate must be a positive number of requests per second");
+  if (c.runtime_every < 1 || c.runtime_every > 86400) usage("--runtime-every must be a number of seconds in 1..86400");
   if (c.tls_cert.has_value() != c.tls_key.has_value()) usage("--tls-cert and --tls-key go together");
   return c;
 }
 
-logline::ed25519::key signing_key(const config& c) {
-  if (c.key_file) {
-    auto k = logline::ed25519::key::from_file(*c.key_file);
-    if (!k) usage("--key: " + k.error().message());
-    return *k;
-  }
-  if (std::getenv("LOGLINE_SIGNING_KEY")) {
-    auto k = logline::ed25519::key::from_env();
-    if (!k) usage("LOGLINE_SIGNING_KEY: " + k.error().message());
-    return *k;
-  }
-  std::cerr << "logline-server: no --key and no $LOGLINE_SIGNING_KEY: signing with a new key for this run\n";
-  return logline::ed25519::key::generate();
-}
-
 template <class Ledger, class Database>
 int serve(const config& c, Database& db, std::function<void()> on_tick) {
-  Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = signing_key(c)});
+  Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = logline_examples::signing_key("logline-server", c.key_file, true)});
   logline::http::server_options o;
   o.cors_origin = c.cors;
   o.rate_per_second = c.rate;
@@ -140,6 +137,14 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
               << std::endl;
   }
 
+  std::unique_ptr<logline::runtime::node<Ledger>> runtime;
+  if (c.with_scheduler) {
+    typename logline::runtime::node<Ledger>::options ro;
+    ro.observer_every = ro.worker_every = std::chrono::seconds(c.runtime_every);
+    runtime = std::make_unique<logline::runtime::node<Ledger>>(ledger, ro);
+    runtime->start();
+    std::cout << "runtime: observer_bot and request_worker every " << c.runtime_every << " s" << std::endl;
+  }
   std::cout << "logline-server listening on " << url << " (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
   std::thread stopper([&] {
     while (!stop_requested) {
@@ -153,6 +158,7 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
   const bool ok = svr->listen_after_bind();
   stop_requested = true;
   stopper.join();
+  if (runtime) runtime->stop();
   if (!c.quiet) std::cerr << "logline-server: stopped\n";
   return ok || stop_requested ? 0 : 1;
 }

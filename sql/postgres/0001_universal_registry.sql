@@ -47,7 +47,7 @@ CREATE INDEX IF NOT EXISTS "universal_registry_trace" ON "universal_registry" ("
 CREATE INDEX IF NOT EXISTS "universal_registry_parent" ON "universal_registry" ("parent_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_related_to" ON "universal_registry" USING gin ("related_to");
 CREATE INDEX IF NOT EXISTS "universal_registry_metadata" ON "universal_registry" USING gin ("metadata");
-CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id") WHERE "entity_type" = 'request' AND "status" = 'scheduled';
+CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''), coalesce("metadata" ->> 'request_key', '')) WHERE "entity_type" = 'request' AND "status" = 'scheduled';
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" ("tenant_id", "chain_position") NULLS NOT DISTINCT;
 CREATE INDEX IF NOT EXISTS "universal_registry_feed" ON "universal_registry" ("logline_xid", "logline_feed");
 CREATE OR REPLACE FUNCTION "universal_registry_refuse_change"() RETURNS trigger LANGUAGE plpgsql AS $$

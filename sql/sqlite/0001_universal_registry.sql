@@ -39,7 +39,7 @@ CREATE INDEX IF NOT EXISTS "universal_registry_entity_type_at" ON "universal_reg
 CREATE INDEX IF NOT EXISTS "universal_registry_owner_tenant" ON "universal_registry" ("owner_id", "tenant_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_trace" ON "universal_registry" ("trace_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_parent" ON "universal_registry" ("parent_id");
-CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id") WHERE "entity_type" = 'request' AND "status" = 'scheduled';
+CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''), coalesce(json_extract("metadata", '$.request_key'), '')) WHERE "entity_type" = 'request' AND "status" = 'scheduled';
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" (coalesce("tenant_id", x''), "chain_position");
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_update" BEFORE UPDATE ON "universal_registry" BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_delete" BEFORE DELETE ON "universal_registry" BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; DELETE refused'); END;

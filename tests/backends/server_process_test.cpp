@@ -246,3 +246,58 @@ TEST_CASE("logline-server: the README's three curl lines work against make run's
   CHECK_THAT(streamed, Catch::Contains("event: span"));
   CHECK_THAT(streamed, Catch::Contains((*posted)["id"].get<std::string>()));
 }
+
+TEST_CASE("logline-server --with-scheduler: a Lua function posted and executed over HTTP runs and is consumed", "[cli][http]") {
+  sandbox box;
+  const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "server.key").string();
+  box.cli("keygen --out " + key);
+  box.cli("seed --db " + db + " --key " + key);
+  auto issued = box.cli("token issue --db " + db + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write,execute");
+  const std::string token = issued.substr(issued.find("llt_"), 68);
+
+  server_process server(box.dir, {"--db", db, "--key", key, "--with-scheduler", "--runtime-every", "1"});
+  httplib::Client c("127.0.0.1", server.port);
+  auto fn = c.Post("/api/spans", bearer(token),
+                   R"({"entity_type":"function","who":"alice","this":"square","language":"lua","code":"return {square = 12 * 12}"})",
+                   "application/json");
+  REQUIRE(fn);
+  REQUIRE(fn->status == 201);
+  const auto fn_id = logline::parse_json(fn->body).value()["id"].get<std::string>();
+  auto exec = c.Post("/api/execute", bearer(token), R"({"span_id":")" + fn_id + "\"}", "application/json");
+  REQUIRE(exec);
+  REQUIRE(exec->status == 202);
+  const auto request_id = logline::parse_json(exec->body).value()["request_id"].get<std::string>();
+  logline::json request;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    request = logline::parse_json(c.Get("/api/spans/" + request_id, bearer(token))->body).value();
+    if (request["status"] == "complete" || request["status"] == "error") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(request.dump() << slurp(box.dir / "server.err"));
+  REQUIRE(request["status"] == "complete");
+  CHECK(request["seq"] == 2);
+  auto execution = logline::parse_json(c.Get("/api/spans/" + request["output"]["execution_id"].get<std::string>(), bearer(token))->body).value();
+  CHECK(execution["output"] == logline::json{{"square", 144}});
+  CHECK(server.terminate() == 0);
+  CHECK_THAT(box.cli("verify --db " + db), Catch::Contains("ok"));
+}
+
+TEST_CASE("logline-scheduler: --seed and --once over a SQLite file; bad arguments exit 2", "[cli]") {
+  sandbox box;
+  const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "k.key").string();
+  box.cli("keygen --out " + key);
+  const std::string scheduler = std::string(LOGLINE_SCHEDULER_PATH);
+  const auto first = sh(scheduler + " --db " + db + " --key " + key + " --seed --once 2>&1");
+  CHECK_THAT(first, Catch::Contains("seeded: 6 spans appended"));
+  CHECK_THAT(first, Catch::Contains("observer_bot: complete"));
+  CHECK_THAT(first, Catch::Contains("request_worker: complete"));
+  CHECK_THAT(sh(scheduler + " --db " + db + " --key " + key + " --seed --once 2>&1"), Catch::Contains("seeded: 0 spans appended"));
+  for (const std::string bad : {" --observer-every 0", " --bogus", " --worker-every x"}) {
+    const int status = std::system((scheduler + " --db " + db + " --key " + key + bad + " --once > /dev/null 2>&1").c_str());
+    CHECK(WEXITSTATUS(status) == 2);
+  }
+  // Without a key it refuses to run.
+  const int status = std::system(("env -u LOGLINE_SIGNING_KEY " + scheduler + " --db " + db + " --once > /dev/null 2>&1").c_str());
+  CHECK(WEXITSTATUS(status) == 2);
+}

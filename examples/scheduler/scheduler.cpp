@@ -1,0 +1,140 @@
+// logline-scheduler: the LogLineOS runtime on its own (DESIGN §7): Stage-0 with the built-in
+// kernels, and a scheduler booting observer_bot and request_worker, over a SQLite file or
+// PostgreSQL. Functions with status "scheduled" and requests from POST /api/execute get executed.
+//
+//   logline-scheduler [--db FILE | --postgres URL] [--key FILE] [--seed]
+//                     [--observer-every S] [--worker-every S] [--once]
+//
+// --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required.
+// --seed appends the LogLineOS manifest and kernel spans first (as `logline-cli seed`; the key
+// becomes the manifest's override key), nothing if they exist. --once boots the observer and the
+// worker once each and exits (for cron or tests). SIGTERM / SIGINT: the running kernels finish,
+// exit 0. Exit 2 on bad arguments or a database that cannot be opened.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <logline/logline.hpp>
+#include <logline/postgres.hpp>
+#include <logline/runtime/node.hpp>
+#include <logline/sqlite.hpp>
+
+#include "../common/signing_key.hpp"
+
+namespace {
+
+template <class Backend>
+using ledger_on = logline::ledger<logline::universal_span, Backend, logline::append_only, logline::hash_chained<>,
+                                  logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+
+std::atomic<bool> stop_requested{false};
+extern "C" void on_signal(int) { stop_requested = true; }
+
+struct config {
+  std::string db = "logline.db";
+  std::optional<std::string> postgres, key_file;
+  bool seed = false, once = false;
+  long observer_every = 10, worker_every = 10;
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::cerr << "logline-scheduler: " << problem << "\n"
+            << "usage: logline-scheduler [--db FILE | --postgres URL] [--key FILE] [--seed]\n"
+               "                         [--observer-every S] [--worker-every S] [--once]\n";
+  std::exit(2);
+}
+
+config parse(int argc, char** argv) {
+  config c;
+  bool db_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage("missing value after " + a);
+      return argv[++i];
+    };
+    auto seconds = [&]() {
+      const std::string v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > 86400) usage(a + " must be a whole number of seconds in 1..86400");
+      return n;
+    };
+    if (a == "--db") c.db = value(), db_given = true;
+    else if (a == "--postgres") c.postgres = value();
+    else if (a == "--key") c.key_file = value();
+    else if (a == "--seed") c.seed = true;
+    else if (a == "--once") c.once = true;
+    else if (a == "--observer-every") c.observer_every = seconds();
+    else if (a == "--worker-every") c.worker_every = seconds();
+    else if (a == "--help" || a == "-h") usage("help");
+    else usage("unknown argument '" + a + "'");
+  }
+  if (db_given && c.postgres) usage("give one of --db FILE or --postgres URL");
+  return c;
+}
+
+template <class Ledger, class Database>
+int run(const config& c, Database& db) {
+  Ledger ledger(db, {.identity = {"logline", std::nullopt}, .signing_key = logline_examples::signing_key("logline-scheduler", c.key_file, false)});
+  if (c.seed) {
+    auto seeded = logline::runtime::seed(ledger);
+    if (!seeded) usage("seed: " + seeded.error().message());
+    std::cout << "seeded: " << *seeded << " spans appended" << std::endl;
+  }
+  typename logline::runtime::node<Ledger>::options o;
+  o.observer_every = std::chrono::seconds(c.observer_every);
+  o.worker_every = std::chrono::seconds(c.worker_every);
+  logline::runtime::node<Ledger> node(ledger, o);
+  if (c.once) {
+    int failures = 0;
+    for (const auto& kernel : {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker}) {
+      auto e = node.boot(kernel);
+      if (!e) {
+        std::cerr << "logline-scheduler: " << kernel.to_string() << ": " << e.error().message() << "\n";
+        ++failures;
+      } else {
+        std::cout << e->this_ << ": " << e->status.value_or("") << " " << (e->output ? e->output->dump() : e->error.value_or(nullptr).dump())
+                  << std::endl;
+        if (e->status != "complete") ++failures;
+      }
+    }
+    return failures == 0 ? 0 : 1;
+  }
+  node.start();
+  std::cout << "logline-scheduler: observer_bot every " << c.observer_every << " s, request_worker every " << c.worker_every << " s ("
+            << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
+  while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  node.stop();
+  std::cerr << "logline-scheduler: stopped\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const config c = parse(argc, argv);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  try {
+    if (c.postgres) {
+      auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 4, .owner = *c.postgres});
+      if (!db) usage(db.error().message());
+      return run<ledger_on<logline::postgres::backend>>(c, **db);
+    }
+    auto db = logline::sqlite::database::open(c.db);
+    if (!db) usage(db.error().message());
+    return run<ledger_on<logline::sqlite::backend>>(c, **db);
+  } catch (const std::exception& e) {
+    std::cerr << "logline-scheduler: " << e.what() << "\n";
+    return 2;
+  }
+}

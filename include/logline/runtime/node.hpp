@@ -1,0 +1,88 @@
+#pragma once
+// A LogLineOS node: a Stage-0 with the built-in kernels registered (run_code, observer_bot,
+// request_worker) and a scheduler that boots the pipeline's kernels as the operator.
+//
+//   runtime::node<Ledger> node(ledger);          // observer every 10 s, worker every 10 s
+//   node.start();  ...  node.stop();             // stop waits for running kernels
+//
+// Tests drive it with a manual clock and tick() (node::options::scheduling.inline_runs).
+// Every boot is on the ledger (boot_event + execution); a boot that fails before it runs (no
+// manifest yet, a kernel refused by the manifest, a tampered kernel span) is reported to
+// options::on_error (stderr by default) and tried again at the next boundary.
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "logline/runtime/manifest.hpp"
+#include "logline/runtime/pipeline.hpp"
+#include "logline/runtime/run_code.hpp"
+#include "logline/runtime/scheduler.hpp"
+#include "logline/runtime/stage0.hpp"
+
+namespace logline::runtime {
+
+template <class Ledger>
+class node {
+ public:
+  struct options {
+    identity as{"logline", std::nullopt};  // the operator identity the kernels boot as
+    std::chrono::seconds observer_every{10}, worker_every{10};
+    lua_limits limits{};                   // for run_code (its timeout is the manifest's slow_ms)
+    scheduler::options scheduling{};
+    std::function<void(const std::string& job, const error_info&)> on_error = [](const std::string& job, const error_info& e) {
+      std::fprintf(stderr, "logline runtime: %s: %s\n", job.c_str(), e.message().c_str());
+    };
+  };
+
+  explicit node(Ledger& ledger) : node(ledger, options{}) {}
+  node(Ledger& ledger, options o) : node(ledger, std::move(o), system_clock(), own_state_) {}
+  node(Ledger& ledger, options o, const runtime::clock& c, runtime::state& st)
+      : ledger_(ledger), options_(std::move(o)), stage0_(ledger), scheduler_(c, st, options_.scheduling) {
+    run_code<Ledger> code;
+    code.limits = options_.limits;
+    stage0_.register_kernel(ids::run_code, code);
+    stage0_.register_kernel(ids::observer_bot, observer_bot<Ledger>{});
+    stage0_.register_kernel(ids::request_worker, request_worker<Ledger>{stage0_});
+    add_job("observer_bot", schedule::every(options_.observer_every), ids::observer_bot);
+    add_job("request_worker", schedule::every(options_.worker_every), ids::request_worker);
+  }
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+  ~node() { stop(); }
+
+  runtime::stage0<Ledger>& stage0() noexcept { return stage0_; }
+  runtime::scheduler& jobs() noexcept { return scheduler_; }
+
+  // Boots a kernel now, as the operator.
+  result<universal_span> boot(const uuid& kernel, json input = nullptr) { return stage0_.boot(kernel, std::move(input), options_.as); }
+
+  std::size_t tick() { return scheduler_.tick(); }
+  void start() { scheduler_.start(); }
+  void stop() { scheduler_.stop(); }
+
+ private:
+  void add_job(const std::string& name, schedule when, const uuid& kernel) {
+    auto added = scheduler_.add(name, std::move(when), [this, name, kernel](const run&) {
+      auto e = boot(kernel);
+      if (!e) {
+        if (options_.on_error) options_.on_error(name, e.error());
+      } else if (e->status != "complete" && e->error && options_.on_error) {
+        options_.on_error(name, make_error(errc::execution_failed, e->error->dump()));
+      }
+    });
+    LOGLINE_ASSERT(bool(added), "the node's job names are distinct");
+  }
+  static const runtime::clock& system_clock() {
+    static const runtime::clock c;
+    return c;
+  }
+
+  Ledger& ledger_;
+  options options_;
+  memory_state own_state_;
+  runtime::stage0<Ledger> stage0_;
+  runtime::scheduler scheduler_;
+};
+
+}  // namespace logline::runtime

@@ -1,0 +1,164 @@
+// End to end on both backends, time driven by a manual clock (no sleeps): seed → a Lua function
+// with status scheduled → scheduler ticks → observer_bot's request → request_worker's execution,
+// whose spans `logline-cli verify` accepts; the quota → a policy_violation; a refused id →
+// nothing executed; an infinite loop and a memory bomb → error executions, and the node goes on.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <logline/runtime/node.hpp>
+
+#include "runtime/runtime_bench.hpp"
+
+namespace runtime = logline::runtime;
+using logline::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string cli_target(const conformance::sqlite_file& f) { return "--db '" + f.path + "'"; }
+std::string cli_target(const conformance::postgres_schema& f) { return "--postgres '" + f.owner_dsn + "'"; }
+
+// Runs `logline-cli verify` on the fixture's database: its exit code and output.
+template <class F>
+std::pair<int, std::string> cli_verify(F& f) {
+  const auto out = std::filesystem::temp_directory_path() / ("logline-node-verify-" + std::to_string(::getpid()) + ".txt");
+  const std::string command = std::string("'") + LOGLINE_CLI_PATH + "' verify " + cli_target(f) + " > '" + out.string() + "' 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::filesystem::remove(out);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+template <class F>
+struct node_bench : runtime_test::bench<F> {
+  using typename runtime_test::bench<F>::ledger_type;
+  using runtime_test::bench<F>::ledger;
+  using runtime_test::bench<F>::alice;
+  using runtime_test::bench<F>::of_type;
+
+  runtime::manual_clock clock{date::sys_days{date::year{2026} / 3 / 28} + 23h};
+  runtime::memory_state state;
+  std::vector<std::string> errors;
+  std::unique_ptr<runtime::node<ledger_type>> node;
+
+  node_bench() {
+    runtime::seed(ledger).value();
+    typename runtime::node<ledger_type>::options o;
+    o.scheduling.inline_runs = true;
+    o.limits.instructions = 5'000'000;
+    o.limits.memory_bytes = 16u << 20;
+    o.on_error = [this](const std::string& job, const logline::error_info& e) { errors.push_back(job + ": " + e.message()); };
+    node = std::make_unique<runtime::node<ledger_type>>(ledger, o, clock, state);
+  }
+  logline::universal_span scheduled(const std::string& code) {
+    logline::universal_span s = conformance::make_span("function", "alice");
+    s.language = "lua";
+    s.code = code;
+    s.status = "scheduled";
+    return ledger.as(alice).append(s).value();
+  }
+  // The latest version of the request for function `fn`.
+  std::optional<logline::universal_span> request_for(const logline::uuid& fn) {
+    std::optional<logline::universal_span> out;
+    for (auto& s : of_type("request"))
+      if (s.parent_id == fn && (!out || s.seq > out->seq)) out = std::move(s);
+    return out;
+  }
+  logline::universal_span execution_of(const logline::universal_span& request) {
+    REQUIRE(request.output);
+    const auto id = logline::uuid::parse((*request.output)["execution_id"].template get<std::string>()).value();
+    return ledger.get_any(id).value();
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the scheduler's clock", "[runtime][node]", LOGLINE_BACKENDS) {
+  node_bench<TestType> b;
+  const auto fn = b.scheduled("local t = {} for i = 1, 10 do t[i] = i * i end return {squares = t, by = ctx.env.user_id}");
+
+  // The first tick starts both fixed-rate jobs at once: the observer requests, the worker runs.
+  CHECK(b.node->tick() == 2);
+  auto request = b.request_for(fn.id);
+  REQUIRE(request);
+  CHECK(request->status == "complete");
+  CHECK(request->seq == 2);
+  auto execution = b.execution_of(*request);
+  CHECK(execution.status == "complete");
+  CHECK((*execution.output)["by"] == "alice");
+  CHECK((*execution.output)["squares"] == json::array({1, 4, 9, 16, 25, 36, 49, 64, 81, 100}));
+  CHECK(execution.tenant_id == "acme");
+
+  // Nothing is due until 10 s later; then nothing new to do.
+  CHECK(b.node->tick() == 0);
+  b.clock.advance(10s);
+  CHECK(b.node->tick() == 2);
+  std::size_t user_runs = 0;
+  for (const auto& e : b.of_type("execution"))
+    if (e.parent_id == runtime::ids::run_code) ++user_runs;
+  CHECK(user_runs == 1);
+
+  // An infinite loop and a memory bomb: error executions; the node carries on.
+  const auto loop = b.scheduled("while true do end");
+  const auto bomb = b.scheduled("local t = {} while true do t[#t + 1] = ('x'):rep(4096) .. #t end");
+  const auto fine = b.scheduled("return {ok = true}");
+  b.clock.advance(10s);
+  CHECK(b.node->tick() == 2);
+  for (const auto& [id, code] : {std::pair{loop.id, "limit_exceeded"}, std::pair{bomb.id, "limit_exceeded"}}) {
+    auto r = b.request_for(id);
+    REQUIRE(r);
+    CHECK(r->status == "error");
+    CHECK((*r->error)["code"] == code);
+    CHECK(b.execution_of(*r).status == "error");
+  }
+  CHECK(b.request_for(fine.id)->status == "complete");
+
+  // Over the tenant's daily quota: a policy_violation, and the function does not run.
+  auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
+  (*m.metadata)["throttle"]["per_tenant_daily_exec_limit"] = 4;
+  b.ledger.append_version(m).value();
+  const auto over = b.scheduled("return {ran = true}");
+  b.clock.advance(10s);
+  b.node->tick();
+  auto refused = b.request_for(over.id);
+  REQUIRE(refused);
+  CHECK(refused->status == "error");
+  CHECK((*refused->error)["code"] == "policy_violation");
+  CHECK_FALSE(b.execution_of(*refused).output);
+  CHECK(b.of_type("policy_violation").size() == 1);
+
+  // Every span verifies, with the command-line tool as well.
+  CHECK(b.ledger.verify().value().ok());
+  const auto [code, out] = cli_verify(b.f);
+  INFO(out);
+  CHECK(code == 0);
+  CHECK(b.errors.empty());
+}
+
+TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the error is reported", "[runtime][node]", LOGLINE_BACKENDS) {
+  node_bench<TestType> b;
+  // A manifest that no longer allows request_worker.
+  auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
+  (*m.metadata)["allowed_boot_ids"] = json::array({runtime::ids::run_code.to_string(), runtime::ids::observer_bot.to_string()});
+  b.ledger.append_version(m).value();
+  const auto fn = b.scheduled("return 1");
+  const auto executions_before = b.of_type("execution").size();
+  b.node->tick();
+  // The observer ran and requested; the worker was refused before anything ran.
+  auto request = b.request_for(fn.id);
+  REQUIRE(request);
+  CHECK(request->status == "scheduled");
+  CHECK(b.of_type("execution").size() == executions_before + 1);  // the observer's own
+  REQUIRE(b.errors.size() == 1);
+  CHECK_THAT(b.errors[0], Catch::Contains("request_worker") && Catch::Contains("allowed_boot_ids"));
+  // Booting a refused id directly: a permission error, nothing appended.
+  const auto stored = b.stored();
+  auto refused = b.node->boot(runtime::ids::request_worker);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == logline::errc::permission_denied);
+  CHECK(b.stored() == stored);
+}
