@@ -199,6 +199,9 @@ class ledger {
   result<Span> get_any(const uuid& id, std::int32_t seq) { return found(store_.version(id, seq, nullptr), id); }
   result<std::vector<Span>> history_any(const uuid& id) { return history_for(nullptr, id); }
   result<timeline_page<Span>> timeline_any(const timeline_query& q) { return timeline_for(nullptr, q); }
+  // How many spans match q's filters (cursor and limit aside), counting up to `cap`: one SQL
+  // count, the rows not read (so not verified either; for quotas, not for evidence).
+  result<std::int64_t> count_any(const timeline_query& q, std::int64_t cap) { return store_.count(q, nullptr, cap); }
   result<std::vector<change<Span>>> changes_any(std::string_view after = {}, std::size_t limit = 256) {
     return changes_for(nullptr, after, limit);
   }

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS "universal_registry" (
 CREATE INDEX IF NOT EXISTS "universal_registry_at" ON "universal_registry" ("at" DESC);
 CREATE INDEX IF NOT EXISTS "universal_registry_entity_type_at" ON "universal_registry" ("entity_type", "at" DESC);
 CREATE INDEX IF NOT EXISTS "universal_registry_owner_tenant" ON "universal_registry" ("owner_id", "tenant_id");
+CREATE INDEX IF NOT EXISTS "universal_registry_tenant_type_at" ON "universal_registry" ("tenant_id", "entity_type", "at" DESC);
 CREATE INDEX IF NOT EXISTS "universal_registry_trace" ON "universal_registry" ("trace_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_parent" ON "universal_registry" ("parent_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_related_to" ON "universal_registry" USING gin ("related_to");

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS "universal_registry" (
 CREATE INDEX IF NOT EXISTS "universal_registry_at" ON "universal_registry" ("at" DESC);
 CREATE INDEX IF NOT EXISTS "universal_registry_entity_type_at" ON "universal_registry" ("entity_type", "at" DESC);
 CREATE INDEX IF NOT EXISTS "universal_registry_owner_tenant" ON "universal_registry" ("owner_id", "tenant_id");
+CREATE INDEX IF NOT EXISTS "universal_registry_tenant_type_at" ON "universal_registry" ("tenant_id", "entity_type", "at" DESC);
 CREATE INDEX IF NOT EXISTS "universal_registry_trace" ON "universal_registry" ("trace_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_parent" ON "universal_registry" ("parent_id");
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''), coalesce(json_extract("metadata", '$.request_key'), '')) WHERE "entity_type" = 'request' AND "status" = 'scheduled';

@@ -86,7 +86,7 @@ inline day_bounds day_of(timestamp now, const date::time_zone* tz) {
   return {instant(midnight), instant(midnight + date::days(1))};
 }
 
-// Boots of run_code in `tenant` during `day`, counted up to `stop_at` (operator read).
+// Boots of run_code in `tenant` during `day`, counted up to `stop_at` (an operator count).
 template <class Ledger>
 result<std::int64_t> boots_in(Ledger& ledger, const std::string& tenant, const day_bounds& day, std::int64_t stop_at) {
   timeline_query q;
@@ -95,15 +95,7 @@ result<std::int64_t> boots_in(Ledger& ledger, const std::string& tenant, const d
   q.parent_id = ids::run_code;
   q.since = day.start;
   q.until = day.end;
-  q.limit = timeline_query::max_limit;
-  std::int64_t n = 0;
-  for (;;) {
-    auto page = ledger.timeline_any(q);
-    if (!page) return std::move(page).error();
-    n += static_cast<std::int64_t>(page->spans.size());
-    if (n >= stop_at || page->next_cursor.empty()) return n;
-    q.cursor = page->next_cursor;
-  }
+  return ledger.count_any(q, stop_at);
 }
 
 // ctx.query's argument: {entity_type=, status=, owner_id=, trace_id=, limit=} (all optional).

@@ -247,6 +247,8 @@ class store {
     if (has("at")) index("at", "(\"at\" DESC)");
     if (has("entity_type") && has("at")) index("entity_type_at", "(\"entity_type\", \"at\" DESC)");
     if (has("owner_id") && has("tenant_id")) index("owner_tenant", "(\"owner_id\", \"tenant_id\")");
+    // A tenant's spans of one type in a time range: the runtime's quota count, tenant timelines.
+    if (has("tenant_id") && has("entity_type") && has("at")) index("tenant_type_at", "(\"tenant_id\", \"entity_type\", \"at\" DESC)");
     if (has("trace_id")) index("trace", "(\"trace_id\")");
     if (has("parent_id")) index("parent", "(\"parent_id\")");
     if (has("related_to") && kind_of("related_to") == column_kind::uuid_list) index("related_to", "USING gin (\"related_to\")");
@@ -642,10 +644,10 @@ class store {
     return collect(*r, 0);
   }
 
-  result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
+  // The WHERE clause of a timeline query's filters and time range; their values go into `p`.
+  static result<std::string> filter_sql(const timeline_query& q, params& p) {
     auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
     if (!filters) return std::move(filters).error();
-    params p;
     std::string where = " WHERE true";
     auto next = [&] { return "$" + std::to_string(p.size()); };
     for (const auto& f : *filters) {  // untyped parameters take the column's type (uuid, text)
@@ -660,6 +662,30 @@ class store {
       p.add(std::string_view(pg_time(*q.until)));
       where += " AND \"at\" < " + next() + "::timestamptz";
     }
+    return where;
+  }
+
+  // How many spans match q's filters (its cursor and limit aside), counting up to `cap`.
+  result<std::int64_t> count(const timeline_query& q, const identity* who, std::int64_t cap) {
+    params p;
+    auto where = filter_sql(q, p);
+    if (!where) return std::move(where).error();
+    const std::string vis = visible(who, static_cast<int>(p.size()) + 1);
+    add_identity(p, who);
+    p.add(cap);
+    auto r = read("SELECT count(*) FROM (SELECT 1 FROM " + detail::quote(schema_t::table_name) + *where + vis + " LIMIT $" +
+                      std::to_string(p.size()) + ") AS capped",
+                  p, who);
+    if (!r) return std::move(r).error();
+    return std::stoll(std::string(r->text(0, 0)));
+  }
+
+  result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
+    params p;
+    auto filtered = filter_sql(q, p);
+    if (!filtered) return std::move(filtered).error();
+    std::string where = std::move(*filtered);
+    auto next = [&] { return "$" + std::to_string(p.size()); };
     if (!q.cursor.empty()) {
       auto key = timeline_key::parse(q.cursor);
       if (!key) return std::move(key).error();

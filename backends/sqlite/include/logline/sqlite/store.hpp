@@ -86,6 +86,8 @@ class store {
     if (has("at")) index("at", "(\"at\" DESC)");
     if (has("entity_type") && has("at")) index("entity_type_at", "(\"entity_type\", \"at\" DESC)");
     if (has("owner_id") && has("tenant_id")) index("owner_tenant", "(\"owner_id\", \"tenant_id\")");
+    // A tenant's spans of one type in a time range: the runtime's quota count, tenant timelines.
+    if (has("tenant_id") && has("entity_type") && has("at")) index("tenant_type_at", "(\"tenant_id\", \"entity_type\", \"at\" DESC)");
     if (has("trace_id")) index("trace", "(\"trace_id\")");
     if (has("parent_id")) index("parent", "(\"parent_id\")");
     // One scheduled request per (parent, owner, metadata.request_key): docs/runtime.md, "Requests".
@@ -286,13 +288,26 @@ class store {
     return collect(*r.conn, st->get());
   }
 
+  // How many spans match q's filters (its cursor and limit aside), counting up to `cap`.
+  result<std::int64_t> count(const timeline_query& q, const identity* who, std::int64_t cap) {
+    auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
+    if (!filters) return std::move(filters).error();
+    auto rd = acquire_reader();
+    auto st = cached(rd, "SELECT count(*) FROM (SELECT 1 FROM " + table_ + filter_sql(q, *filters) + visible(who) + " LIMIT :limit)");
+    if (!st) return std::move(st).error();
+    sqlite3_stmt* s = st->get();
+    bind_filters(s, q, *filters);
+    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), cap);
+    bind_identity(s, who);
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) return rd.conn->last_error(rc, "counting spans");
+    return sqlite3_column_int64(s, 0);
+  }
+
   result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
     auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
     if (!filters) return std::move(filters).error();
-    std::string where = " WHERE 1 = 1";
-    for (const auto& f : *filters) where += " AND " + detail::quote(f.column) + " = :" + std::string(f.column);
-    if (q.since) where += " AND \"at\" >= :since";
-    if (q.until) where += " AND \"at\" < :until";
+    std::string where = filter_sql(q, *filters);
     std::optional<timeline_key> cursor;
     if (!q.cursor.empty()) {
       auto k = timeline_key::parse(q.cursor);
@@ -305,9 +320,7 @@ class store {
                              " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT :limit");
     if (!st) return std::move(st).error();
     sqlite3_stmt* s = st->get();
-    for (const auto& f : *filters) bind_text(s, ":" + std::string(f.column), f.value);
-    if (q.since) bind_text(s, ":since", q.since->to_string());
-    if (q.until) bind_text(s, ":until", q.until->to_string());
+    bind_filters(s, q, *filters);
     if (cursor) {
       bind_text(s, ":c_at", cursor->at.to_string());
       bind_text(s, ":c_id", cursor->id.to_string());
@@ -594,6 +607,22 @@ class store {
     sqlite3_bind_text64(s, sqlite3_bind_parameter_index(s, name.c_str()), value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   }
   static void bind_named(sqlite3_stmt* s, const char* name, const uuid& id) { bind_text(s, name, id.to_string()); }
+
+  // The WHERE clause of a timeline query's filters and time range, and its bindings.
+  template <class Filters>
+  static std::string filter_sql(const timeline_query& q, const Filters& filters) {
+    std::string where = " WHERE 1 = 1";
+    for (const auto& f : filters) where += " AND " + detail::quote(f.column) + " = :" + std::string(f.column);
+    if (q.since) where += " AND \"at\" >= :since";
+    if (q.until) where += " AND \"at\" < :until";
+    return where;
+  }
+  template <class Filters>
+  static void bind_filters(sqlite3_stmt* s, const timeline_query& q, const Filters& filters) {
+    for (const auto& f : filters) bind_text(s, ":" + std::string(f.column), f.value);
+    if (q.since) bind_text(s, ":since", q.since->to_string());
+    if (q.until) bind_text(s, ":until", q.until->to_string());
+  }
 
   result<std::vector<Span>> collect(database& conn, sqlite3_stmt* s) {
     std::vector<Span> out;
