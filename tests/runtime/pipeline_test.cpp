@@ -89,11 +89,12 @@ TEMPLATE_TEST_CASE("pipeline: a scheduled function becomes one request, which ru
   CHECK((*alices->metadata)["request_key"] == "scheduled@0");
   const auto alice_request = alices->id;
 
-  // Observing again, or from a new observer (a restarted process), creates nothing.
+  // Observing again, or from a new observer (a restarted process) that reads the feed from its
+  // start, creates nothing: the unique index answers for requests made before.
   CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 0);
-  runtime::observer_bot<typename pipeline_bench<TestType>::ledger_type> fresh;
-  b.stage0.register_kernel(runtime::ids::observer_bot, fresh);
-  auto again = b.boot(runtime::ids::observer_bot);
+  // (Another operator identity: no execution of its own to resume from.)
+  b.stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<typename pipeline_bench<TestType>::ledger_type>{});
+  auto again = *b.stage0.boot(runtime::ids::observer_bot, nullptr, {"operator2", std::nullopt}).value().output;
   CHECK(again["requests_created"] == 0);
   CHECK(again["already_requested"] == 2);
   CHECK(b.requests().size() == 2);
@@ -189,4 +190,56 @@ TEMPLATE_TEST_CASE("pipeline: two observers and two workers at once: one request
     CHECK(vs[2].status == "complete");
   }
   CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("pipeline: a restarted observer or worker resumes where the last run left off; nothing lost, nothing twice", "[runtime][pipeline]", LOGLINE_BACKENDS) {
+  pipeline_bench<TestType> b;
+  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  for (int i = 0; i < 5; ++i) b.scheduled_function("return {i = " + std::to_string(i) + "}", b.alice);
+  const auto before = b.stored();
+  const json first = b.boot(runtime::ids::observer_bot);
+  CHECK(first["requests_created"] == 5);
+  CHECK(first["feed_read"].template get<std::size_t>() == before + 1);  // the whole feed, and its boot_event
+
+  runtime::request_worker<ledger_type> worker{b.stage0};
+  worker.batch = 2;
+  b.stage0.register_kernel(runtime::ids::request_worker, worker);
+  auto run = b.boot(runtime::ids::request_worker);
+  CHECK(run["executed"] == 2);
+  CHECK(run["queued"] == 3);
+
+  // "Restart": new kernel objects, no state. Each reads the feed only from its last resume cursor.
+  auto resumes_at = [&](const std::string& cursor) { return b.ledger.changes_any(cursor, 100000).value().size() + 1; };  // + its boot_event
+  for (int restart = 0; restart < 2; ++restart) {
+    runtime::request_worker<ledger_type> fresh{b.stage0};
+    fresh.batch = 2;
+    b.stage0.register_kernel(runtime::ids::request_worker, fresh);
+    const auto expected_read = resumes_at(run["resume_cursor"].template get<std::string>());
+    run = b.boot(runtime::ids::request_worker);
+    CHECK(run["feed_read"].template get<std::size_t>() == expected_read);
+    CHECK(run["executed"] == 2 - restart);
+  }
+  CHECK(b.boot(runtime::ids::request_worker)["executed"] == 0);
+  CHECK(b.user_executions() == 5);
+  for (const auto& [id, vs] : b.requests()) {
+    REQUIRE(vs.size() == 3);
+    CHECK(vs[2].status == "complete");
+  }
+
+  b.stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<ledger_type>{});
+  const auto expected_read = resumes_at(first["resume_cursor"].template get<std::string>());
+  const json again = b.boot(runtime::ids::observer_bot);
+  CHECK(again["feed_read"].template get<std::size_t>() == expected_read);
+  CHECK(again["requests_created"] == 0);
+  CHECK(b.requests().size() == 5);
+
+  // A resume cursor in a span someone else wrote is not taken: only the operator's executions count.
+  logline::universal_span fake = conformance::make_span("execution", "alice");
+  fake.parent_id = runtime::ids::observer_bot;
+  fake.status = "complete";
+  fake.output = json{{"resume_cursor", "999999999.999999999"}};
+  b.ledger.as(b.alice).append(fake).value();
+  b.scheduled_function("return 6", b.alice);
+  b.stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<ledger_type>{});
+  CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 1);
 }

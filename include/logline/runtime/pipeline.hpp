@@ -8,9 +8,11 @@
 //   boot.register_kernel(runtime::ids::request_worker, runtime::request_worker<Ledger>{boot});
 //   boot.boot(runtime::ids::observer_bot, nullptr, operator_identity);   // what the scheduler does
 //
-// Both follow the ledger's change feed as the operator (every tenant), from where they stopped;
-// a new process starts from the beginning of the feed, which is safe because both steps are
-// idempotent (below), and costs one pass over the feed.
+// Both follow the ledger's change feed as the operator (every tenant), from where they stopped.
+// Each run's execution records `resume_cursor` in its output: the feed position before the
+// oldest span still to be acted on. A new process (fresh kernel state) resumes from the latest
+// complete execution of its kernel written by the operator identity; without one it reads the
+// feed from the start. Resuming early is safe: both steps are idempotent (below).
 //
 // observer_bot: a function whose latest version has status "scheduled" gets one `request` span,
 // owned by the function's owner in its tenant, with metadata.request_key "scheduled@<seq>". The
@@ -41,20 +43,57 @@
 namespace logline::runtime {
 
 namespace detail {
-// Reads the operator's change feed from a remembered cursor, at most `budget` spans per call.
-template <class Ledger, class F>
-result<void> follow_feed(Ledger& ledger, std::string& cursor, std::size_t budget, F&& on_span) {
-  while (budget > 0) {
-    auto page = ledger.changes_any(cursor, std::min<std::size_t>(budget, 256));
-    if (!page) return std::move(page).error();
-    if (page->empty()) return {};
-    for (auto& c : *page) {
-      on_span(c.span);
-      cursor = c.cursor;
-    }
-    budget -= std::min(budget, page->size());
+// A span a kernel has yet to act on, and the feed cursor before it.
+struct waiting {
+  universal_span span;
+  std::string before;
+};
+
+// A kernel's place in the operator's change feed.
+struct feed_position {
+  std::string cursor;  // after the last span read
+  bool resumed = false;
+};
+
+// Where the kernel's last complete run, written by `who`, said to resume (empty: the start).
+template <class Ledger>
+result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const identity& who) {
+  timeline_query q;
+  q.entity_type = "execution";
+  q.parent_id = kernel;
+  q.status = "complete";
+  q.owner_id = who.user_id;
+  q.limit = 1;
+  auto page = ledger.timeline_any(q);
+  if (!page) return std::move(page).error();
+  if (page->spans.empty() || !page->spans.front().output) return std::string();
+  const json& out = *page->spans.front().output;
+  auto it = out.find("resume_cursor");
+  return it != out.end() && it->is_string() ? it->template get<std::string>() : std::string();
+}
+
+// Reads the feed from `pos` (resuming first if this process has not read yet), at most `budget`
+// spans; on_span(span, cursor before it). Returns how many spans were read.
+template <class Ledger, class Call, class F>
+result<std::size_t> follow_feed(Call& c, feed_position& pos, std::size_t budget, F&& on_span) {
+  if (!pos.resumed) {
+    auto r = last_resume_cursor(c.ledger, c.function.id, c.as.identity());
+    if (!r) return std::move(r).error();
+    pos.cursor = std::move(*r);
+    pos.resumed = true;
   }
-  return {};
+  std::size_t read = 0;
+  while (read < budget) {
+    auto page = c.ledger.changes_any(pos.cursor, std::min<std::size_t>(budget - read, 256));
+    if (!page) return std::move(page).error();
+    if (page->empty()) break;
+    for (auto& ch : *page) {
+      on_span(ch.span, pos.cursor);
+      pos.cursor = ch.cursor;
+    }
+    read += page->size();
+  }
+  return read;
 }
 
 inline identity owner_of(const universal_span& s, const identity& fallback) {
@@ -71,16 +110,16 @@ struct observer_bot {
   result<json> operator()(call& c) const {
     std::lock_guard lock(state_->mutex);
     auto& st = *state_;
-    auto read = detail::follow_feed(c.ledger, st.cursor, feed_budget, [&](const universal_span& s) {
+    auto read = detail::follow_feed<Ledger>(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
       if (s.entity_type != "function") return;
-      if (s.status == "scheduled") st.scheduled[s.id] = s;
+      if (s.status == "scheduled") st.scheduled[s.id] = {s, before};
       else st.scheduled.erase(s.id);
     });
     if (!read) return std::move(read).error();
     std::int64_t created = 0, existing = 0;
     json failed = json::array();
     for (auto it = st.scheduled.begin(); it != st.scheduled.end();) {
-      const universal_span& fn = it->second;
+      const universal_span& fn = it->second.span;
       universal_span request;
       request.entity_type = "request";
       request.who = "observer_bot";
@@ -104,14 +143,19 @@ struct observer_bot {
       }
       it = st.scheduled.erase(it);
     }
-    return json{{"requests_created", created}, {"already_requested", existing}, {"failed", failed}};
+    // Resume before the oldest function still waiting for its request.
+    std::string resume = st.feed.cursor;
+    for (const auto& [id, w] : st.scheduled)
+      if (feed_cursor_before(w.before, resume)) resume = w.before;
+    return json{{"requests_created", created}, {"already_requested", existing}, {"failed", failed},
+                {"feed_read", *read}, {"resume_cursor", resume}};
   }
 
  private:
   struct state {
     std::mutex mutex;
-    std::string cursor;
-    std::map<uuid, universal_span> scheduled;  // latest version scheduled, not yet requested
+    detail::feed_position feed;
+    std::map<uuid, detail::waiting> scheduled;  // latest version scheduled, not yet requested
   };
   std::shared_ptr<state> state_ = std::make_shared<state>();
 };
@@ -126,11 +170,11 @@ struct request_worker {
   result<json> operator()(call& c) const {
     std::lock_guard lock(state_->mutex);
     auto& st = *state_;
-    auto read = detail::follow_feed(c.ledger, st.cursor, feed_budget, [&](const universal_span& s) {
+    auto read = detail::follow_feed<Ledger>(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
       if (s.entity_type != "request") return;
       if (s.seq == 0 && s.status == "scheduled") {
         st.queue.push_back(s.id);
-        st.pending[s.id] = s;
+        st.pending[s.id] = {s, before};
       } else {
         st.pending.erase(s.id);  // claimed (here or by another worker)
       }
@@ -143,14 +187,18 @@ struct request_worker {
       st.queue.pop_front();
       auto p = st.pending.find(id);
       if (p == st.pending.end()) continue;
-      universal_span request = std::move(p->second);
+      universal_span request = std::move(p->second.span);
       st.pending.erase(p);
       auto r = execute(c, std::move(request));
       if (!r) failed.push_back({{"request", id.to_string()}, {"error", r.error().message()}});
       else if (*r) ++executed;
       else ++taken;
     }
-    return json{{"executed", executed}, {"taken_by_another_worker", taken}, {"failed", failed}, {"queued", st.pending.size()}};
+    // Resume before the oldest request still queued (the queue is in feed order).
+    while (!st.queue.empty() && !st.pending.count(st.queue.front())) st.queue.pop_front();
+    const std::string resume = st.queue.empty() ? st.feed.cursor : st.pending.at(st.queue.front()).before;
+    return json{{"executed", executed}, {"taken_by_another_worker", taken}, {"failed", failed}, {"queued", st.pending.size()},
+                {"feed_read", *read}, {"resume_cursor", resume}};
   }
 
  private:
@@ -195,9 +243,9 @@ struct request_worker {
 
   struct state {
     std::mutex mutex;
-    std::string cursor;
-    std::deque<uuid> queue;                   // feed order
-    std::map<uuid, universal_span> pending;   // seq 0 seen, no later version seen
+    detail::feed_position feed;
+    std::deque<uuid> queue;            // feed order
+    std::map<uuid, detail::waiting> pending;   // seq 0 seen, no later version seen
   };
   stage0<Ledger>* boot_;
   std::shared_ptr<state> state_ = std::make_shared<state>();
