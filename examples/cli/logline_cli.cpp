@@ -9,6 +9,9 @@
 //   logline-cli schema [--postgres]                  the DDL (SQLite, or PostgreSQL)
 //   logline-cli token issue --db FILE --key FILE --user U [--tenant T] --scopes S   an API token
 //   logline-cli token revoke --db FILE --key FILE --id UUID
+//   logline-cli seed --db FILE --key FILE            LogLineOS's manifest and kernels
+//   logline-cli seed --sql sqlite|postgres --key FILE   the same, as a SQL script for an empty ledger
+//   logline-cli force --db FILE --key FILE --function UUID   the override grant for a function's code
 //
 // Exit codes: 0 success, 1 verification found problems, 2 bad usage, bad input or I/O error.
 #include <fcntl.h>
@@ -41,6 +44,7 @@
 #include <logline/logline.hpp>
 #include <logline/postgres.hpp>
 #include <logline/runtime/manifest.hpp>
+#include <logline/runtime/run_code.hpp>
 #include <logline/sqlite.hpp>
 
 namespace {
@@ -649,7 +653,9 @@ int run_schema(const arguments& a) {
     out(header + "-- Regenerate with: logline-cli schema --postgres > sql/postgres/0001_universal_registry.sql\n" +
         pg_ledger_type::store_type::ddl(pg_ledger_type::table()));
   else
-    out(header + "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n" + ledger_type::store_type::ddl(ledger_type::table()));
+    out(header + "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n" + ledger_type::store_type::ddl(ledger_type::table()) +
+        "-- The table is logline's, made from the DDL above (logline refuses a table made for another schema):\n" +
+        ledger_type::store_type::record_sql(ledger_type::table()));
   return finish_stdout(exit_ok);
 }
 
@@ -792,14 +798,151 @@ int run_token_revoke(const arguments& a) {
   });
 }
 
+// ---- seed and force ----------------------------------------------------------------------------
+
+// The seed spans are owned by "logline" and go in the chain of spans without a tenant.
+const logline::identity seed_identity{"logline", std::nullopt};
+
+template <class Ledger>
+std::size_t seed_ledger(Ledger& ledger) {
+  auto appended = logline::runtime::seed(ledger);
+  if (!appended) throw cli_error("cannot seed: " + appended.error().message());
+  return *appended;
+}
+
+// A SQL string literal: single quotes doubled. Spans hold valid UTF-8 without U+0000
+// (validate_span), and backslashes are plain characters (standard_conforming_strings, set by the
+// PostgreSQL script).
+std::string sql_string(std::string_view v) {
+  if (v.find('\0') != std::string_view::npos) throw cli_error("a value holds U+0000, which has no SQL literal");
+  std::string s = "'";
+  for (char c : v) {
+    if (c == '\'') s += '\'';
+    s += c;
+  }
+  return s + "'";
+}
+
+// The values SQLite's store binds, as literals.
+class sqlite_literal final : public logline::value_sink {
+ public:
+  std::string value;
+  void null() override { value = "NULL"; }
+  void integer(std::int64_t v) override { value = std::to_string(v); }
+  void real(double v) override {
+    value.clear();
+    logline::write_canonical_number(value, v);
+  }
+  void text(std::string_view v) override { value = sql_string(v); }
+};
+
+// One row of an INSERT's VALUES: every column of the stored span, as the backend's own insert
+// binds it (on PostgreSQL, the text input the store sends; untyped literals take the column's type).
+std::string sql_row(const span& s, bool postgres) {
+  std::string row;
+  auto add = [&](const std::string& value) { row += (row.empty() ? "(" : ", ") + value; };
+  const auto& columns = logline::schema<span>::columns();
+  if (postgres) {
+    logline::postgres::params p;
+    logline::postgres::detail::row_encoder enc(p);
+    for (const auto& c : columns) {
+      enc.kind(c.kind);
+      c.bind(s, enc);
+    }
+    for (std::size_t i = 0; i < p.size(); ++i) add(p.is_null(i) ? "NULL" : sql_string(p.value(i)));
+  } else {
+    sqlite_literal literal;
+    for (const auto& c : columns) {
+      c.bind(s, literal);
+      add(literal.value);
+    }
+  }
+  return row + ")";
+}
+
+// The seed spans as a SQL script for an empty ledger: sealed (hashed, chained, signed) by seeding
+// a throwaway in-memory ledger, then written as one INSERT, so that they all go in or none does.
+int run_seed_sql(const arguments& a) {
+  const std::string dialect = a.required("sql");
+  if (dialect != "sqlite" && dialect != "postgres") throw cli_error("--sql must be sqlite or postgres, not '" + one_line(dialect) + "'", true);
+  if (a.has("db") || a.has("postgres")) throw cli_error("--sql prints a script: it takes no --db or --postgres", true);
+  const bool postgres = dialect == "postgres";
+  auto key = load_key(a);
+  const std::string public_key = key.public_key().to_string();
+
+  auto db = logline::sqlite::database::open(":memory:");
+  if (!db) throw cli_error(db.error().message());
+  target scratch;
+  scratch.sqlite = std::move(*db);
+  std::vector<span> spans;
+  with_ledger(scratch, seed_identity, std::move(key), [&](auto& ledger) {
+    seed_ledger(ledger);
+    auto r = ledger.export_all([&](const span& s) -> logline::result<void> {
+      spans.push_back(s);
+      return {};
+    });
+    if (!r) throw cli_error(r.error().message());
+    return exit_ok;
+  });
+
+  const std::string file = "sql/" + dialect + "/0001_universal_registry.sql";
+  std::string script =
+      "-- LogLineOS's seed spans (the kernels run_code, observer_bot, request_worker, policy_agent,\n"
+      "-- provider_exec and the manifest), signed by " + public_key + ",\n"
+      "-- which is also the manifest's override key. Generated by: logline-cli seed --sql " + dialect + " --key FILE\n"
+      "-- For an EMPTY ledger created with " + file + ": these are the first spans\n"
+      "-- (chain positions 0-" + std::to_string(spans.size() - 1) + ") of the chain of spans without a tenant. On a ledger where that chain\n"
+      "-- has spans, the one INSERT fails on a unique index (the chain's, or the primary key) and nothing is written.\n";
+  script += postgres ? "-- Apply as the table owner (or a member of logline_app): psql -v ON_ERROR_STOP=1 -f seed.sql URL\n"
+                       "BEGIN;\n"
+                       "SET LOCAL standard_conforming_strings = on;\n"
+                       "SET LOCAL client_encoding = 'UTF8';\n"
+                       // The row-level security policy for INSERT: owner_id = app.user_id.
+                       "SET LOCAL app.user_id = " + sql_string(seed_identity.user_id) + ";\n"
+                     : "-- Apply with: sqlite3 ledger.db < seed.sql\n"
+                       "BEGIN;\n";
+  script += "INSERT INTO \"" + std::string(span::span_name) + "\" (";
+  const auto& columns = logline::schema<span>::columns();
+  for (std::size_t i = 0; i < columns.size(); ++i) script += (i ? ", \"" : "\"") + std::string(columns[i].name) + "\"";
+  script += ") VALUES\n";
+  for (std::size_t i = 0; i < spans.size(); ++i) script += "  " + sql_row(spans[i], postgres) + (i + 1 < spans.size() ? ",\n" : ";\n");
+  script += "COMMIT;\n";
+  out(script);
+  return finish_stdout(exit_ok);
+}
+
 int run_seed(const arguments& a) {
+  if (a.has("sql")) return run_seed_sql(a);
   auto key = load_key(a);
   auto t = open_target(a, false);
-  return with_ledger(t, logline::identity{"logline", std::nullopt}, std::move(key), [&](auto& ledger) {
-    auto appended = logline::runtime::seed(ledger);
-    if (!appended) throw cli_error("cannot seed: " + appended.error().message());
-    err(*appended ? "seeded the manifest and kernels: " + std::to_string(*appended) + " spans appended\n"
-                  : std::string("the manifest and kernels are there already: nothing appended\n"));
+  return with_ledger(t, seed_identity, std::move(key), [&](auto& ledger) {
+    const std::size_t appended = seed_ledger(ledger);
+    err(appended ? "seeded the manifest and kernels: " + std::to_string(appended) + " spans appended\n"
+                 : std::string("the manifest and kernels are there already: nothing appended\n"));
+    return finish_stdout(exit_ok);
+  });
+}
+
+// The override grant for a function's current code (run_code.hpp): signed by the manifest's
+// override key, it lets the function's runs past the daily quota.
+int run_force(const arguments& a) {
+  auto id = logline::uuid::parse(a.required("function"));
+  if (!id) throw cli_error("--function: " + id.error().message(), true);
+  auto key = load_key(a);
+  auto t = open_target(a, true);
+  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
+    auto fn = ledger.get_any(*id);
+    if (!fn) throw cli_error(fn.error().message());
+    if (fn->entity_type != "function")
+      throw cli_error("span " + id->to_string() + " is not a function (entity_type '" + one_line(fn->entity_type) + "')");
+    if (!fn->code || fn->code->empty()) throw cli_error("function " + id->to_string() + " has no code to grant");
+    if (auto m = logline::runtime::load_manifest(ledger); m && m->override_key != key.public_key())
+      err("logline-cli force: warning: the manifest's override_pubkey_hex is " + (m->override_key ? m->override_key->to_string() : "null") +
+          ", not this key's " + key.public_key().to_string() + ": run_code will refuse the grant\n");
+    const logline::json grant{{"force", {{"signature", logline::runtime::force_grant(key, *id, *fn->code)}}}};
+    out(logline::canonical(grant) + "\n");
+    err("grant for the code of " + id->to_string() + " version " + std::to_string(fn->seq) +
+        ": put it in the function's metadata (a new version with the same code); changed code needs a new grant\n");
     return finish_stdout(exit_ok);
   });
 }
@@ -905,16 +1048,32 @@ const std::vector<command>& commands() {
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"id", "UUID", false, "the token's span id (printed by token issue)"}},
        run_token_revoke},
-      {"seed", "append LogLineOS's manifest and kernel function spans (once)",
-       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR)",
+      {"seed", "append LogLineOS's manifest and kernel function spans (once), or print them as SQL",
+       "(--db FILE | --postgres URL | --sql sqlite|postgres) (--key FILE | --key-env VAR)",
        "Appends the kernel function spans run_code, observer_bot, request_worker, policy_agent and\n"
        "provider_exec and the manifest, with LogLineOS's ids, public, signed by the key (which also\n"
-       "becomes the manifest's override key). Spans that exist already are not appended again.",
+       "becomes the manifest's override key). Spans that exist already are not appended again.\n"
+       "With --sql, writes nothing: prints a SQL script that inserts those spans, sealed, into an EMPTY\n"
+       "ledger created with sql/<dialect>/0001_universal_registry.sql (chain positions 0-5 of the chain\n"
+       "without a tenant). On a ledger where that chain has spans, the script fails and inserts nothing.",
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
+        {"sql", "DIALECT", false, "print the seed spans as a SQL script for sqlite or postgres instead"},
         {"key", "FILE", false, "Ed25519 seed file"},
         {"key-env", "VAR", false, "environment variable holding the seed"}},
        run_seed},
+      {"force", "print the override grant that lets a function run past the daily quota",
+       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --function UUID",
+       "Reads the function's latest version (as the operator) and prints {\"force\":{\"signature\":...}}:\n"
+       "the override key's signature over the function's id and code. Put it in the function's\n"
+       "metadata (a new version); run_code accepts it while the code is unchanged and the key is the\n"
+       "manifest's override_pubkey_hex.",
+       {{"db", "FILE", false, "SQLite database (must exist)"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"key", "FILE", false, "the manifest's override key (Ed25519 seed file)"},
+        {"key-env", "VAR", false, "environment variable holding it"},
+        {"function", "UUID", false, "the function span's id"}},
+       run_force},
       {"schema", "print the DDL of the ledger (SQLite, or PostgreSQL)", "[--postgres]",
        "Prints the DDL that the ledger creates (checked in as sql/sqlite/0001_universal_registry.sql,\n"
        "and with --postgres as sql/postgres/0001_universal_registry.sql).",

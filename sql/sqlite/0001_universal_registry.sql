@@ -44,3 +44,50 @@ CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON 
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" (coalesce("tenant_id", x''), "chain_position");
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_update" BEFORE UPDATE ON "universal_registry" BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_delete" BEFORE DELETE ON "universal_registry" BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; DELETE refused'); END;
+-- The table is logline's, made from the DDL above (logline refuses a table made for another schema):
+CREATE TABLE IF NOT EXISTS logline_schema (table_name TEXT PRIMARY KEY, ddl_blake3 TEXT NOT NULL, ddl TEXT NOT NULL) STRICT;
+INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('universal_registry', '8b9a0b4ad4e85241f2e64736b935c1b553dd65393296ae988e88a9eade80d922', 'CREATE TABLE IF NOT EXISTS "universal_registry" (
+  "id" TEXT NOT NULL CHECK (length("id") = 36),
+  "seq" INTEGER NOT NULL CHECK ("seq" >= 0),
+  "entity_type" TEXT NOT NULL,
+  "who" TEXT NOT NULL,
+  "did" TEXT,
+  "this" TEXT NOT NULL,
+  "at" TEXT NOT NULL CHECK (length("at") = 24),
+  "parent_id" TEXT CHECK (length("parent_id") = 36),
+  "related_to" TEXT CHECK ("related_to" IS NULL OR json_valid("related_to")),
+  "owner_id" TEXT,
+  "tenant_id" TEXT,
+  "visibility" TEXT NOT NULL DEFAULT ''private'' CHECK ("visibility" IN (''private'', ''tenant'', ''public'')),
+  "status" TEXT,
+  "name" TEXT,
+  "description" TEXT,
+  "code" TEXT,
+  "language" TEXT,
+  "runtime" TEXT,
+  "trace_id" TEXT,
+  "is_deleted" INTEGER NOT NULL DEFAULT 0 CHECK ("is_deleted" IN (0, 1)),
+  "input" TEXT CHECK ("input" IS NULL OR json_valid("input")),
+  "output" TEXT CHECK ("output" IS NULL OR json_valid("output")),
+  "error" TEXT CHECK ("error" IS NULL OR json_valid("error")),
+  "metadata" TEXT CHECK ("metadata" IS NULL OR json_valid("metadata")),
+  "content" TEXT CHECK ("content" IS NULL OR json_valid("content")),
+  "duration_ms" INTEGER CHECK ("duration_ms" >= 0),
+  "prev_hash" TEXT CHECK (length("prev_hash") = 64),
+  "curr_hash" TEXT CHECK (length("curr_hash") = 64),
+  "signature" TEXT CHECK (length("signature") = 128),
+  "public_key" TEXT CHECK (length("public_key") = 64),
+  "chain_position" INTEGER CHECK ("chain_position" >= 0),
+  PRIMARY KEY ("id", "seq")
+) STRICT;
+CREATE INDEX IF NOT EXISTS "universal_registry_at" ON "universal_registry" ("at" DESC);
+CREATE INDEX IF NOT EXISTS "universal_registry_entity_type_at" ON "universal_registry" ("entity_type", "at" DESC);
+CREATE INDEX IF NOT EXISTS "universal_registry_owner_tenant" ON "universal_registry" ("owner_id", "tenant_id");
+CREATE INDEX IF NOT EXISTS "universal_registry_tenant_type_at" ON "universal_registry" ("tenant_id", "entity_type", "at" DESC);
+CREATE INDEX IF NOT EXISTS "universal_registry_trace" ON "universal_registry" ("trace_id");
+CREATE INDEX IF NOT EXISTS "universal_registry_parent" ON "universal_registry" ("parent_id");
+CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''''), coalesce(json_extract("metadata", ''$.request_key''), '''')) WHERE "entity_type" = ''request'' AND "status" = ''scheduled'';
+CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" (coalesce("tenant_id", x''''), "chain_position");
+CREATE TRIGGER IF NOT EXISTS "universal_registry_no_update" BEFORE UPDATE ON "universal_registry" BEGIN SELECT RAISE(ABORT, ''logline: spans are append-only; UPDATE refused''); END;
+CREATE TRIGGER IF NOT EXISTS "universal_registry_no_delete" BEFORE DELETE ON "universal_registry" BEGIN SELECT RAISE(ABORT, ''logline: spans are append-only; DELETE refused''); END;
+');

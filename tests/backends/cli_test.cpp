@@ -21,6 +21,8 @@
 #include "catch.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/json.hpp"
+#include "logline/runtime/manifest.hpp"
+#include "logline/runtime/run_code.hpp"
 #include "logline/schema.hpp"
 #include "logline/span.hpp"
 
@@ -778,4 +780,197 @@ TEST_CASE("logline-cli seed: LogLineOS's manifest and kernels, signed, once", "[
   auto keyless = box.cli("seed --db other.db");
   CHECK(keyless.code == 2);
   CHECK_FALSE(fs::exists(box.path("other.db")));
+}
+
+TEST_CASE("logline-cli seed --sql sqlite: a script that seeds an empty ledger, all or nothing", "[cli]") {
+  sandbox box;
+  make_key(box);
+  auto script = box.cli("seed --sql sqlite --key signing.key");
+  INFO(script.err);
+  REQUIRE(script.code == 0);
+  CHECK_THAT(script.out, Catch::StartsWith("--") && Catch::Contains("\nBEGIN;\nINSERT INTO \"universal_registry\" (") &&
+                             Catch::EndsWith(";\nCOMMIT;\n"));
+
+  // An empty ledger made from the DDL alone (sql/sqlite/0001_universal_registry.sql, which also
+  // records the table in logline_schema): read-only commands open it as it is.
+  auto ddl = box.cli("schema");
+  REQUIRE(ddl.code == 0);
+  auto created = box.shell("sqlite3 ledger.db", ddl.out);
+  INFO(created.err);
+  REQUIRE(created.code == 0);
+  auto applied = box.shell("sqlite3 ledger.db", script.out);
+  INFO(applied.err);
+  REQUIRE(applied.code == 0);
+
+  auto v = box.cli("verify --db ledger.db");
+  INFO(v.out << v.err);
+  CHECK(v.code == 0);
+  CHECK_THAT(v.err, Catch::Contains("6 spans in 1 chain"));
+  const auto spans = exported(box);
+  REQUIRE(spans.size() == 6);
+  const std::string pub = lines_of(box.cli("keygen --public --key signing.key").out).at(0);
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    CHECK(spans[i].at("chain_position") == i);
+    CHECK(spans[i].at("public_key") == pub);
+    CHECK(spans[i].at("owner_id") == "logline");
+    CHECK_FALSE(spans[i].contains("tenant_id"));
+  }
+  const auto manifest = spans.back();
+  CHECK(manifest.at("id") == "00000000-0000-4000-8000-0000000000aa");
+  CHECK(manifest.at("metadata").at("override_pubkey_hex") == pub);
+  // What `seed --db` would have appended, apart from the time and what is hashed over it.
+  auto direct = box.cli("seed --db direct.db --key signing.key");
+  REQUIRE(direct.code == 0);
+  const auto expected = exported(box, "direct.db");
+  REQUIRE(expected.size() == spans.size());
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    auto a = spans[i], b = expected[i];
+    for (const char* k : {"at", "prev_hash", "curr_hash", "signature"}) a.erase(k), b.erase(k);
+    CHECK(a == b);
+  }
+  // `seed --db` on the scripted ledger finds everything there already.
+  auto reseed = box.cli("seed --db ledger.db --key signing.key");
+  CHECK(reseed.code == 0);
+  CHECK_THAT(reseed.err, Catch::Contains("nothing appended"));
+
+  // Applied again: the script fails and changes nothing.
+  const std::string before = box.cli("export --db ledger.db").out;
+  auto again = box.shell("sqlite3 ledger.db", script.out);
+  CHECK(again.code != 0);
+  CHECK_THAT(again.err, Catch::Contains("UNIQUE constraint failed"));
+  CHECK(box.cli("export --db ledger.db").out == before);
+  // On a ledger whose chain without a tenant has a span (other ids): fails on the chain index,
+  // and none of the six rows goes in.
+  REQUIRE(box.cli("append --db other.db --key signing.key --user bob", span_line("first")).code == 0);
+  auto taken = box.shell("sqlite3 other.db", script.out);
+  CHECK(taken.code != 0);
+  CHECK_THAT(taken.err, Catch::Contains("universal_registry_chain"));
+  CHECK(exported(box, "other.db").size() == 1);
+
+  // Bad usage: exit 2, nothing printed, nothing created.
+  for (const char* args : {"seed --sql mysql --key signing.key", "seed --sql sqlite", "seed --sql sqlite --db x.db --key signing.key",
+                           "seed --sql postgres --key missing.key"}) {
+    INFO(args);
+    auto r = box.cli(args);
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+  }
+  CHECK_FALSE(fs::exists(box.path("x.db")));
+}
+
+TEST_CASE("logline-cli seed --sql postgres: a script that seeds an empty ledger, all or nothing", "[.postgres][cli]") {
+  conformance::postgres_schema pg;
+  sandbox box;
+  make_key(box);
+  const std::string url = " --postgres " + sh_quote(pg.owner_dsn);
+  auto ddl = box.cli("schema --postgres");
+  REQUIRE(ddl.code == 0);
+  REQUIRE(pg.exec_raw(ddl.out));  // sql/postgres/0001_universal_registry.sql, as the table owner
+  auto script = box.cli("seed --sql postgres --key signing.key");
+  INFO(script.err);
+  REQUIRE(script.code == 0);
+  auto applied = pg.exec_raw(script.out);
+  INFO((applied ? std::string() : applied.error().message()));
+  REQUIRE(applied);
+
+  auto v = box.cli("verify" + url);
+  INFO(v.out << v.err);
+  CHECK(v.code == 0);
+  CHECK_THAT(v.err, Catch::Contains("6 spans in 1 chain"));
+  auto ex = box.cli("export" + url);
+  REQUIRE(ex.code == 0);
+  const auto lines = lines_of(ex.out);
+  REQUIRE(lines.size() == 6);
+  const auto manifest = parse(lines.back());
+  CHECK(manifest.at("id") == "00000000-0000-4000-8000-0000000000aa");
+  CHECK(manifest.at("metadata").at("override_pubkey_hex") == lines_of(box.cli("keygen --public --key signing.key").out).at(0));
+  // Spans the application appends next continue the chain.
+  auto next = box.cli("append" + url + " --key signing.key --user operator", span_line("after the seeds"));
+  INFO(next.err);
+  REQUIRE(next.code == 0);
+  CHECK(parse(next.out).at("chain_position") == 6);
+  CHECK(box.cli("verify" + url + " --quiet").code == 0);
+
+  // Applied again: fails (the transaction is left aborted on this connection), nothing changes.
+  const std::string before = box.cli("export" + url).out;
+  CHECK_FALSE(pg.exec_raw(script.out));
+  REQUIRE(pg.exec_raw("ROLLBACK"));
+  CHECK(box.cli("export" + url).out == before);
+}
+
+TEST_CASE("logline-cli force: the override grant for a function's code", "[cli]") {
+  sandbox box;
+  make_key(box);
+  REQUIRE(box.cli("keygen --out override.key").code == 0);
+  REQUIRE(box.cli("seed --db ledger.db --key override.key").code == 0);  // the manifest's override key
+  auto fn_line = box.cli("append " + ledger_args, R"({"entity_type":"function","who":"alice","this":"f","language":"lua","code":"return 42"})" "\n");
+  INFO(fn_line.err);
+  REQUIRE(fn_line.code == 0);
+  auto fn = logline::span_from_json_text<logline::universal_span>(lines_of(fn_line.out).at(0));
+  REQUIRE(fn.has_value());
+  auto manifest_span = logline::span_from_json_text<logline::universal_span>(
+      lines_of(box.cli("get --db ledger.db --id 00000000-0000-4000-8000-0000000000aa").out).at(0));
+  REQUIRE(manifest_span.has_value());
+  auto manifest = logline::runtime::manifest::from_span(*manifest_span);
+  REQUIRE(manifest.has_value());
+
+  auto r = box.cli("force --db ledger.db --key override.key --function " + fn->id.to_string());
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.err, !Catch::Contains("warning"));
+  const auto grant = parse(r.out);
+  const auto key = logline::ed25519::key::from_file(box.path("override.key").string()).value();
+  CHECK(grant == logline::json{{"force", {{"signature", logline::runtime::force_grant(key, fn->id, "return 42")}}}});
+  fn->metadata = grant;
+  CHECK(logline::runtime::force_granted(*fn, *manifest));
+  fn->code = "return 43";  // other code: the grant no longer holds
+  CHECK_FALSE(logline::runtime::force_granted(*fn, *manifest));
+
+  // A key that is not the manifest's: a grant, with a warning, that run_code would refuse.
+  auto other = box.cli("force --db ledger.db --key signing.key --function " + fn->id.to_string());
+  CHECK(other.code == 0);
+  CHECK_THAT(other.err, Catch::Contains("warning"));
+  fn->code = "return 42";
+  fn->metadata = parse(other.out);
+  CHECK_FALSE(logline::runtime::force_granted(*fn, *manifest));
+
+  // Refused, exit 2, nothing on stdout: no such span, not a function, a function without code,
+  // bad usage, a missing database (not created).
+  auto no_code = box.cli("append " + ledger_args, R"({"entity_type":"function","who":"alice","this":"empty"})" "\n");
+  REQUIRE(no_code.code == 0);
+  const std::string no_code_id = parse(no_code.out).at("id").get<std::string>();
+  const std::pair<std::string, std::string> refusals[] = {
+      {"--db ledger.db --key override.key --function 00000000-0000-4000-8000-0000000000ff", "not found"},
+      {"--db ledger.db --key override.key --function 00000000-0000-4000-8000-0000000000aa", "is not a function"},
+      {"--db ledger.db --key override.key --function " + no_code_id, "has no code"},
+      {"--db ledger.db --key override.key --function nonsense", "--function"},
+      {"--db ledger.db --function " + fn->id.to_string(), "--key"},
+      {"--db missing.db --key override.key --function " + fn->id.to_string(), "missing.db"},
+  };
+  for (const auto& [args, message] : refusals) {
+    INFO(args);
+    auto bad = box.cli("force " + args);
+    CHECK(bad.code == 2);
+    CHECK(bad.out.empty());
+    CHECK_THAT(bad.err, Catch::Contains(message));
+  }
+  CHECK_FALSE(fs::exists(box.path("missing.db")));
+}
+
+TEST_CASE("logline-cli force with --postgres", "[.postgres][cli]") {
+  conformance::postgres_schema pg;
+  sandbox box;
+  make_key(box);
+  const std::string url = " --postgres " + sh_quote(pg.owner_dsn);
+  auto fn_line = box.cli("append" + url + " --key signing.key --user alice --tenant acme",
+                         R"({"entity_type":"function","who":"alice","this":"f","language":"lua","code":"return 1"})" "\n");
+  INFO(fn_line.err);
+  REQUIRE(fn_line.code == 0);
+  const std::string id = parse(fn_line.out).at("id").get<std::string>();
+  auto r = box.cli("force" + url + " --key signing.key --function " + id);  // a private function: read as the operator
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto key = logline::ed25519::key::from_file(box.path("signing.key").string()).value();
+  CHECK(parse(r.out) == logline::json{{"force", {{"signature", logline::runtime::force_grant(key, logline::uuid::parse(id).value(), "return 1")}}}});
+  CHECK(box.cli("force" + url + " --key signing.key --function 00000000-0000-4000-8000-0000000000ff").code == 2);
 }

@@ -133,6 +133,17 @@ class store {
 
   // Creates the table if missing and records the DDL it was made with; refuses to run against a
   // table made for another schema or policy set.
+  // Statements that record a table made from ddl(o) as logline's (what migrate does after
+  // creating it), so that a database created from a DDL script opens, also read-only.
+  static std::string record_sql(const table_options& o) {
+    const std::string sql = ddl(o);
+    std::string quoted = "'";
+    for (char c : sql) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    quoted += "'";
+    return std::string(schema_table_sql) + ";\nINSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('" + std::string(schema_t::table_name) +
+           "', '" + blake3_hex(sql) + "', " + quoted + ");\n";
+  }
+
   result<void> migrate() {
     {
       std::lock_guard lock(db_->mutex());
@@ -142,6 +153,9 @@ class store {
   }
 
  private:
+  static constexpr const char* schema_table_sql =
+      "CREATE TABLE IF NOT EXISTS logline_schema (table_name TEXT PRIMARY KEY, ddl_blake3 TEXT NOT NULL, ddl TEXT NOT NULL) STRICT";
+
   result<void> create_table() {
     const std::string sql = ddl(options_);
     const std::string fingerprint = blake3_hex(sql);
@@ -150,7 +164,7 @@ class store {
       (void)db_->exec("ROLLBACK");
       return e;
     };
-    if (auto r = db_->exec("CREATE TABLE IF NOT EXISTS logline_schema (table_name TEXT PRIMARY KEY, ddl_blake3 TEXT NOT NULL, ddl TEXT NOT NULL) STRICT"); !r)
+    if (auto r = db_->exec(schema_table_sql); !r)
       return fail(r.error());
     auto sel = db_->prepare("SELECT ddl_blake3 FROM logline_schema WHERE table_name = ?1");
     if (!sel) return fail(sel.error());
