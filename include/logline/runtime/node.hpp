@@ -6,12 +6,18 @@
 //   node.start();  ...  node.stop();             // stop waits for running kernels
 //
 // Tests drive it with a manual clock and tick() (node::options::scheduling.inline_runs).
-// Every boot is on the ledger (boot_event + execution); a boot that fails before it runs (no
-// manifest yet, a kernel refused by the manifest, a tampered kernel span) is reported to
-// options::on_error (stderr by default) and tried again at the next boundary.
+// Every boot is on the ledger (boot_event + execution), so a job whose kernel has nothing to do
+// is not booted: when nothing but the pipeline's own boot_events and executions arrived in the
+// feed since the job's last run, the run is skipped (`idle_runs()`), and an idle ledger stays
+// quiet. A boot that fails before it runs (no manifest yet, a kernel refused by the manifest,
+// a tampered kernel span) is reported to options::on_error (stderr by default) and tried again
+// at the next boundary.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "logline/runtime/manifest.hpp"
@@ -58,13 +64,44 @@ class node {
   result<universal_span> boot(const uuid& kernel, json input = nullptr) { return stage0_.boot(kernel, std::move(input), options_.as); }
 
   std::size_t tick() { return scheduler_.tick(); }
+  std::uint64_t idle_runs() const noexcept { return idle_runs_.load(); }
   void start() { scheduler_.start(); }
   void stop() { scheduler_.stop(); }
 
  private:
+  // Whether s is one of the records the pipeline's own runs leave.
+  static bool bookkeeping(const universal_span& s) {
+    return (s.entity_type == "boot_event" || s.entity_type == "execution") && s.parent_id &&
+           (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker);
+  }
+  // Whether the feed after `cursor` holds only bookkeeping (nothing for the kernel); moves
+  // `cursor` over it.
+  bool idle_after(std::string& cursor) {
+    for (;;) {
+      auto page = ledger_.changes_any(cursor, 256);
+      if (!page) return false;
+      if (page->empty()) return true;
+      for (const auto& c : *page) {
+        if (!bookkeeping(c.span)) return false;
+        cursor = c.cursor;
+      }
+    }
+  }
+
   void add_job(const std::string& name, schedule when, const uuid& kernel) {
-    auto added = scheduler_.add(name, std::move(when), [this, name, kernel](const run&) {
+    // Where the kernel's last complete run will resume (its execution's output.resume_cursor):
+    // anything after it that is not bookkeeping is work. Unknown until a run completes.
+    auto resume = std::make_shared<std::optional<std::string>>();
+    auto added = scheduler_.add(name, std::move(when), [this, name, kernel, resume](const run&) {
+      if (*resume && idle_after(**resume)) {
+        ++idle_runs_;
+        return;
+      }
       auto e = boot(kernel);
+      if (e && e->status == "complete" && e->output && e->output->contains("resume_cursor") && (*e->output)["resume_cursor"].is_string())
+        *resume = (*e->output)["resume_cursor"].template get<std::string>();
+      else
+        resume->reset();
       if (!e) {
         if (options_.on_error) options_.on_error(name, e.error());
       } else if (e->status != "complete" && e->error && options_.on_error) {
@@ -81,6 +118,7 @@ class node {
   Ledger& ledger_;
   options options_;
   memory_state own_state_;
+  std::atomic<std::uint64_t> idle_runs_{0};
   runtime::stage0<Ledger> stage0_;
   runtime::scheduler scheduler_;
 };
