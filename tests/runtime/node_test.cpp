@@ -49,6 +49,7 @@ struct node_bench : runtime_test::bench<F> {
     runtime::seed(ledger).value();
     typename runtime::node<ledger_type>::options o;
     o.scheduling.inline_runs = true;
+    o.policy_every = 10s;  // all three jobs on every tick
     o.limits.instructions = 5'000'000;
     o.limits.memory_bytes = 16u << 20;
     o.on_error = [this](const std::string& job, const logline::error_info& e) { errors.push_back(job + ": " + e.message()); };
@@ -81,8 +82,8 @@ TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the 
   node_bench<TestType> b;
   const auto fn = b.scheduled("local t = {} for i = 1, 10 do t[i] = i * i end return {squares = t, by = ctx.env.user_id}");
 
-  // The first tick starts both fixed-rate jobs at once: the observer requests, the worker runs.
-  CHECK(b.node->tick() == 2);
+  // The first tick starts the fixed-rate jobs at once: the observer requests, the worker runs.
+  CHECK(b.node->tick() == 3);
   auto request = b.request_for(fn.id);
   REQUIRE(request);
   CHECK(request->status == "complete");
@@ -98,16 +99,16 @@ TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the 
   CHECK(b.node->tick() == 0);
   for (int i = 0; i < 2; ++i) {
     b.clock.advance(10s);
-    CHECK(b.node->tick() == 2);
+    CHECK(b.node->tick() == 3);
   }
   const auto quiet = b.stored();
   const auto idle_before = b.node->idle_runs();
   for (int i = 0; i < 3; ++i) {
     b.clock.advance(10s);
-    CHECK(b.node->tick() == 2);
+    CHECK(b.node->tick() == 3);
   }
   CHECK(b.stored() == quiet);
-  CHECK(b.node->idle_runs() == idle_before + 6);
+  CHECK(b.node->idle_runs() == idle_before + 9);
   std::size_t user_runs = 0;
   for (const auto& e : b.of_type("execution"))
     if (e.parent_id == runtime::ids::run_code) ++user_runs;
@@ -118,7 +119,7 @@ TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the 
   const auto bomb = b.scheduled("local t = {} while true do t[#t + 1] = ('x'):rep(4096) .. #t end");
   const auto fine = b.scheduled("return {ok = true}");
   b.clock.advance(10s);
-  CHECK(b.node->tick() == 2);
+  CHECK(b.node->tick() == 3);
   for (const auto& [id, code] : {std::pair{loop.id, "limit_exceeded"}, std::pair{bomb.id, "limit_exceeded"}}) {
     auto r = b.request_for(id);
     REQUIRE(r);
@@ -154,7 +155,8 @@ TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the err
   node_bench<TestType> b;
   // A manifest that no longer allows request_worker.
   auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
-  (*m.metadata)["allowed_boot_ids"] = json::array({runtime::ids::run_code.to_string(), runtime::ids::observer_bot.to_string()});
+  (*m.metadata)["allowed_boot_ids"] =
+      json::array({runtime::ids::run_code.to_string(), runtime::ids::observer_bot.to_string(), runtime::ids::policy_agent.to_string()});
   b.ledger.append_version(m).value();
   const auto fn = b.scheduled("return 1");
   const auto executions_before = b.of_type("execution").size();
@@ -163,7 +165,7 @@ TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the err
   auto request = b.request_for(fn.id);
   REQUIRE(request);
   CHECK(request->status == "scheduled");
-  CHECK(b.of_type("execution").size() == executions_before + 1);  // the observer's own
+  CHECK(b.of_type("execution").size() == executions_before + 2);  // the observer's and the policy agent's
   REQUIRE(b.errors.size() == 1);
   CHECK_THAT(b.errors[0], Catch::Contains("request_worker") && Catch::Contains("allowed_boot_ids"));
   // Booting a refused id directly: a permission error, nothing appended.

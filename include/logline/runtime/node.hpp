@@ -1,15 +1,15 @@
 #pragma once
 // A LogLineOS node: a Stage-0 with the built-in kernels registered (run_code, observer_bot,
-// request_worker) and a scheduler that boots the pipeline's kernels as the operator.
+// request_worker, policy_agent) and a scheduler that boots them as the operator.
 //
-//   runtime::node<Ledger> node(ledger);          // observer every 10 s, worker every 10 s
+//   runtime::node<Ledger> node(ledger);          // observer and worker every 10 s, policies every 30 s
 //   node.start();  ...  node.stop();             // stop waits for running kernels
 //
 // Tests drive it with a manual clock and tick() (node::options::scheduling.inline_runs).
 // Every boot is on the ledger (boot_event + execution), so a job whose kernel has nothing to do
-// is not booted: when nothing but the pipeline's own boot_events and executions arrived in the
-// feed since the job's last run, the run is skipped (`idle_runs()`), and an idle ledger stays
-// quiet. A boot that fails before it runs (no manifest yet, a kernel refused by the manifest,
+// is not booted: when nothing but the kernels' own boot_events, executions and policy cursors
+// arrived in the feed since the job's last run, the run is skipped (`idle_runs()`), and an idle
+// ledger stays quiet. A boot that fails before it runs (no manifest yet, a kernel refused by the manifest,
 // a tampered kernel span) is reported to options::on_error (stderr by default) and tried again
 // at the next boundary.
 #include <atomic>
@@ -22,6 +22,7 @@
 
 #include "logline/runtime/manifest.hpp"
 #include "logline/runtime/pipeline.hpp"
+#include "logline/runtime/policy_agent.hpp"
 #include "logline/runtime/run_code.hpp"
 #include "logline/runtime/scheduler.hpp"
 #include "logline/runtime/stage0.hpp"
@@ -33,7 +34,7 @@ class node {
  public:
   struct options {
     identity as{"logline", std::nullopt};  // the operator identity the kernels boot as
-    std::chrono::seconds observer_every{10}, worker_every{10};
+    std::chrono::seconds observer_every{10}, worker_every{10}, policy_every{30};
     lua_limits limits{};                   // for run_code (its timeout is the manifest's slow_ms)
     scheduler::options scheduling{};
     std::function<void(const std::string& job, const error_info&)> on_error = [](const std::string& job, const error_info& e) {
@@ -50,8 +51,10 @@ class node {
     stage0_.register_kernel(ids::run_code, code);
     stage0_.register_kernel(ids::observer_bot, observer_bot<Ledger>{});
     stage0_.register_kernel(ids::request_worker, request_worker<Ledger>{stage0_});
+    stage0_.register_kernel(ids::policy_agent, policy_agent<Ledger>{});
     add_job("observer_bot", schedule::every(options_.observer_every), ids::observer_bot);
     add_job("request_worker", schedule::every(options_.worker_every), ids::request_worker);
+    add_job("policy_agent", schedule::every(options_.policy_every), ids::policy_agent);
   }
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -69,10 +72,11 @@ class node {
   void stop() { scheduler_.stop(); }
 
  private:
-  // Whether s is one of the records the pipeline's own runs leave.
+  // Whether s is one of the records the scheduled kernels' own runs leave.
   static bool bookkeeping(const universal_span& s) {
+    if (s.entity_type == "policy_cursor") return true;
     return (s.entity_type == "boot_event" || s.entity_type == "execution") && s.parent_id &&
-           (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker);
+           (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker || *s.parent_id == ids::policy_agent);
   }
   // Whether the feed after `cursor` holds only bookkeeping (nothing for the kernel); moves
   // `cursor` over it.

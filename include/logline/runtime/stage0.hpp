@@ -35,6 +35,17 @@
 
 namespace logline::runtime {
 
+// The name an execution's error.code gives an error.
+inline std::string error_code_name(const error_info& e) {
+  if (e == errc::limit_exceeded) return "limit_exceeded";
+  if (e == errc::policy_violation) return "policy_violation";
+  if (e == errc::execution_failed) return "execution_failed";
+  if (e == errc::permission_denied) return "permission_denied";
+  if (e == errc::not_found) return "not_found";
+  if (e == errc::invalid_json) return "invalid_json";
+  return "error";
+}
+
 template <class Ledger>
 class stage0 {
  public:
@@ -132,15 +143,6 @@ class stage0 {
     return s;
   }
 
-  static std::string error_code_name(const error_info& e) {
-    if (e == errc::limit_exceeded) return "limit_exceeded";
-    if (e == errc::policy_violation) return "policy_violation";
-    if (e == errc::execution_failed) return "execution_failed";
-    if (e == errc::permission_denied) return "permission_denied";
-    if (e == errc::not_found) return "not_found";
-    if (e == errc::invalid_json) return "invalid_json";
-    return "error";
-  }
 
   Ledger& ledger_;
   std::map<uuid, runner> kernels_;

@@ -1,0 +1,302 @@
+#pragma once
+// The policy agent (LogLineOS id …004): runs active policies over the spans that arrived since
+// each policy last ran.
+//
+//   boot.register_kernel(runtime::ids::policy_agent, runtime::policy_agent<Ledger>{});
+//
+// A policy is a span with entity_type "policy", status "active" (its latest version), language
+// "lua" and code that defines `on(span)`, returning a list of actions:
+//
+//   function on(span)
+//     if span.entity_type == "execution" and (span.duration_ms or 0) > 1000 then
+//       return {{emit_span = {entity_type = "alert", this = "slow run", parent_id = span.id}}}
+//     end
+//     return {}
+//   end
+//
+// For each policy, as its owner: the spans the owner may read in the policy's tenant that
+// arrived in the change feed after the policy's cursor, oldest first, at most `batch` (500) per
+// run, each evaluated in a fresh sandbox (ctx.span, ctx.policy {id, name}, ctx.now; a 3 s
+// limit). Actions:
+//   {run = "run_code", span_id = "<function>", input = ...}  → a `request` span (status
+//       scheduled, parent_id = the function, metadata.request_key "policy:<policy>:<span>:<seq>:<n>")
+//   {emit_span = {...}}  → that span with entity_type required, `who` "policy_agent", `this`
+//       the entity_type and `did` "emitted" by default; owner, tenant and visibility are the
+//       policy's.
+// Every span the agent writes for a policy has the policy's id in related_to, and the policy
+// does not see its own output (no feedback loops). A failing evaluation (a Lua error, a limit,
+// an action that is not one of the above) becomes a `policy_error` span (parent_id = the policy,
+// error {code, message}, metadata.target {id, seq}) and the agent moves on.
+//
+// The cursor is a `policy_cursor` span (parent_id = the policy, one entity per policy: its id is
+// derived from the policy's) whose metadata records the feed position of the last span
+// processed. The outputs of a batch and the cursor's next version are one append_batch: all or
+// nothing. A crash before it leaves nothing written and the batch is evaluated again; after
+// it, the cursor is past the batch. Two agents at once: the second batch conflicts on the
+// cursor's version and writes nothing. No span is missed or processed twice.
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/blake3.hpp"
+#include "logline/json.hpp"
+#include "logline/ledger.hpp"
+#include "logline/runtime/lua.hpp"
+#include "logline/runtime/manifest.hpp"
+#include "logline/runtime/pipeline.hpp"
+#include "logline/runtime/stage0.hpp"
+#include "logline/schema.hpp"
+
+namespace logline::runtime {
+
+// The id of a policy's cursor entity: BLAKE3 of the policy id, as a UUIDv8.
+inline uuid policy_cursor_id(const uuid& policy) {
+  const auto h = blake3("logline.policy_cursor\n" + policy.to_string());
+  uuid u;
+  std::copy_n(h.begin(), 16, u.bytes.begin());
+  u.bytes[6] = static_cast<std::uint8_t>((u.bytes[6] & 0x0f) | 0x80);
+  u.bytes[8] = static_cast<std::uint8_t>((u.bytes[8] & 0x3f) | 0x80);
+  return u;
+}
+
+template <class Ledger>
+struct policy_agent {
+  using call = typename stage0<Ledger>::call;
+  std::size_t batch = 500;
+  lua_limits limits = [] {
+    lua_limits l;
+    l.timeout = std::chrono::seconds(3);
+    return l;
+  }();
+  // Called after a batch is evaluated, before it is written (tests simulate a crash here).
+  std::function<result<void>(const universal_span& policy)> before_write;
+
+  result<json> operator()(call& c) const {
+    std::lock_guard lock(state_->mutex);
+    // The operator's feed, read up to its end: where to resume when every policy is there (or
+    // there is none), so an idle ledger does not wake the agent (runtime::node).
+    auto read = detail::follow_feed<Ledger>(c, state_->feed, std::size_t{1} << 20, [](const universal_span&, const std::string&) {});
+    if (!read) return std::move(read).error();
+    auto policies = active_policies(c.ledger);
+    if (!policies) return std::move(policies).error();
+    std::int64_t evaluated = 0, written = 0, errors = 0;
+    json failed = json::array();
+    std::string resume = state_->feed.cursor;  // the least position of the feed and the policies
+    for (const auto& p : *policies) {
+      auto r = run_policy(c, p);
+      if (!r) {
+        failed.push_back({{"policy", p.id.to_string()}, {"error", r.error().message()}});  // tried again when something arrives
+        continue;
+      }
+      evaluated += r->evaluated;
+      written += r->written;
+      errors += r->errors;
+      if (feed_cursor_before(r->position, resume)) resume = r->position;
+    }
+    return json{{"policies", policies->size()}, {"evaluated", evaluated}, {"spans_written", written}, {"policy_errors", errors},
+                {"failed", failed}, {"resume_cursor", resume}};
+  }
+
+ private:
+  struct state {
+    std::mutex mutex;
+    detail::feed_position feed;
+  };
+  std::shared_ptr<state> state_ = std::make_shared<state>();
+
+  struct outcome {
+    std::int64_t evaluated = 0, written = 0, errors = 0;
+    std::string position;  // the policy's feed position after this run
+  };
+
+  // The latest version of every policy whose latest version is active.
+  static result<std::vector<universal_span>> active_policies(Ledger& ledger) {
+    timeline_query q;
+    q.entity_type = "policy";
+    q.status = "active";
+    q.limit = timeline_query::max_limit;
+    std::map<uuid, std::int32_t> seen;
+    std::vector<universal_span> out;
+    for (;;) {
+      auto page = ledger.timeline_any(q);
+      if (!page) return std::move(page).error();
+      for (auto& s : page->spans) {
+        if (seen.count(s.id)) continue;
+        seen[s.id] = s.seq;
+        auto latest = ledger.get_any(s.id);
+        if (!latest) return std::move(latest).error();
+        if (latest->seq == s.seq) out.push_back(std::move(*latest));
+      }
+      if (page->next_cursor.empty()) break;
+      q.cursor = page->next_cursor;
+    }
+    return out;
+  }
+
+  static void relate(universal_span& s, const uuid& id) {
+    if (!s.related_to) s.related_to.emplace();
+    s.related_to->push_back(id);
+  }
+
+  static bool own_output(const universal_span& s, const universal_span& policy) {
+    if ((s.entity_type == "policy_cursor" || s.entity_type == "policy_error") && s.parent_id == policy.id) return true;
+    return s.related_to && std::find(s.related_to->begin(), s.related_to->end(), policy.id) != s.related_to->end();
+  }
+
+  result<outcome> run_policy(call& c, const universal_span& policy) const {
+    outcome o;
+    if (policy.language != "lua" || !policy.code || !policy.owner_id) return make_error(errc::invalid_span, "a policy needs language lua, code and an owner");
+    if (auto ok = stage0<Ledger>::authentic(policy, c.manifest.signatures_required); !ok) return std::move(ok).error();
+    auto held = c.ledger.hold("policy:" + policy.id.to_string());
+    if (!held) return std::move(held).error();
+    auto as = c.ledger.as(identity{*policy.owner_id, policy.tenant_id});
+
+    const uuid cursor_id = policy_cursor_id(policy.id);
+    std::optional<universal_span> cursor;
+    if (auto existing = c.ledger.get_any(cursor_id); existing) {
+      if (existing->owner_id != policy.owner_id || existing->parent_id != policy.id)
+        return make_error(errc::integrity_violation, "policy " + policy.id.to_string() + ": its cursor span is not the policy owner's");
+      cursor = std::move(*existing);
+    } else if (!(existing.error() == errc::not_found)) {
+      return std::move(existing).error();
+    }
+    std::string position;
+    if (cursor && cursor->metadata && cursor->metadata->contains("cursor") && (*cursor->metadata)["cursor"].is_string())
+      position = (*cursor->metadata)["cursor"].template get<std::string>();
+
+    auto page = as.changes(position, batch);
+    if (!page) return std::move(page).error();
+    o.position = position;
+    if (page->empty()) return o;
+
+    std::vector<universal_span> out;
+    std::optional<universal_span> last;
+    for (const auto& ch : *page) {
+      position = ch.cursor;
+      const universal_span& s = ch.span;
+      if (s.tenant_id != policy.tenant_id || own_output(s, policy)) continue;
+      last = s;
+      ++o.evaluated;
+      auto produced = evaluate(policy, s);
+      if (produced) {
+        for (auto& p : *produced) out.push_back(std::move(p));
+      } else {
+        universal_span e = made_by(policy, "policy_error", "failed");
+        e.parent_id = policy.id;
+        e.status = "open";
+        e.error = json{{"code", error_code_name(produced.error())}, {"message", produced.error().message()}};
+        e.metadata = json{{"policy_id", policy.id.to_string()}, {"target", {{"id", s.id.to_string()}, {"seq", s.seq}}}};
+        relate(e, s.id);
+        out.push_back(std::move(e));
+        ++o.errors;
+      }
+    }
+
+    // Nothing evaluated (only the policy's own output, or other tenants' public spans): the cursor
+    // moves only when a whole batch was skipped, so that writing it does not feed the next run.
+    if (o.evaluated == 0 && page->size() < batch) return o;
+    o.position = position;
+    universal_span next = cursor ? unsealed(*cursor) : made_by(policy, "policy_cursor", "advanced");
+    if (cursor) {
+      next.seq = cursor->seq + 1;
+    } else {
+      next.id = cursor_id;
+      next.parent_id = policy.id;
+      next.this_ = "cursor of " + policy.name.value_or(policy.id.to_string());
+    }
+    next.status = "active";
+    json md{{"cursor", position}};
+    if (last) md["last_span"] = {{"id", last->id.to_string()}, {"seq", last->seq}};
+    else if (next.metadata && next.metadata->contains("last_span")) md["last_span"] = (*next.metadata)["last_span"];
+    next.metadata = std::move(md);
+
+    if (before_write)
+      if (auto ok = before_write(policy); !ok) return std::move(ok).error();
+    o.written = static_cast<std::int64_t>(out.size()) + 1;
+    out.push_back(std::move(next));
+    std::vector<bool> next_version(out.size(), false);  // explicit seqs: a concurrent batch conflicts
+    auto stored = as.append_batch(std::move(out), std::move(next_version));
+    if (!stored) return std::move(stored).error();
+    return o;
+  }
+
+  // A span the agent writes for `policy`: the policy's owner, tenant and visibility, and its id
+  // in related_to.
+  static universal_span made_by(const universal_span& policy, const std::string& entity_type, const char* did) {
+    universal_span s;
+    s.entity_type = entity_type;
+    s.who = "policy_agent";
+    s.did = did;
+    s.this_ = entity_type;
+    s.owner_id = policy.owner_id;
+    s.tenant_id = policy.tenant_id;
+    s.visibility = policy.visibility;
+    relate(s, policy.id);
+    return s;
+  }
+
+  // Evaluates the policy on one span: the spans its actions produce.
+  result<std::vector<universal_span>> evaluate(const universal_span& policy, const universal_span& s) const {
+    lua_context ctx;
+    auto span_json = parse_json(span_to_json_text(s));
+    if (!span_json) return std::move(span_json).error();
+    ctx.values["span"] = std::move(*span_json);
+    ctx.values["policy"] = json{{"id", policy.id.to_string()}, {"name", policy.name.value_or("")}};
+    ctx.values["now"] = timestamp::now().to_string();
+    auto r = run_lua(*policy.code + "\nreturn on(ctx.span)", ctx, limits);
+    if (!r) return std::move(r).error();
+    std::vector<universal_span> out;
+    if (r->is_null() || (r->is_object() && r->empty())) return out;  // nothing (nil, {})
+    if (!r->is_array()) return make_error(errc::execution_failed, "on(span) must return a list of actions");
+    int n = 0;
+    for (const auto& a : *r) {
+      const std::string where = "action " + std::to_string(n + 1) + ": ";
+      if (!a.is_object()) return make_error(errc::execution_failed, where + "not a table");
+      if (a.contains("run")) {
+        if (a["run"] != "run_code" || !a.contains("span_id") || !a["span_id"].is_string())
+          return make_error(errc::execution_failed, where + "expected {run = \"run_code\", span_id = \"<function id>\"}");
+        auto fn = uuid::parse(a["span_id"].template get<std::string>());
+        if (!fn) return make_error(errc::execution_failed, where + "span_id is not a uuid");
+        universal_span req = made_by(policy, "request", "scheduled");
+        req.this_ = "run " + fn->to_string();
+        req.status = "scheduled";
+        req.parent_id = *fn;
+        if (a.contains("input")) req.input = a["input"];
+        relate(req, s.id);
+        req.metadata = json{{"request_key", "policy:" + policy.id.to_string() + ":" + s.id.to_string() + ":" + std::to_string(s.seq) + ":" +
+                                                 std::to_string(n)},
+                            {"policy_id", policy.id.to_string()}};
+        out.push_back(std::move(req));
+      } else if (a.contains("emit_span")) {
+        json fields = a["emit_span"];
+        if (!fields.is_object() || !fields.contains("entity_type") || !fields["entity_type"].is_string())
+          return make_error(errc::execution_failed, where + "emit_span needs a table with entity_type");
+        const std::string type = fields["entity_type"].template get<std::string>();
+        for (const char* owned : {"owner_id", "tenant_id", "visibility"}) fields.erase(owned);
+        if (!fields.contains("who")) fields["who"] = "policy_agent";
+        if (!fields.contains("this")) fields["this"] = type;
+        if (!fields.contains("did")) fields["did"] = "emitted";
+        auto emitted = span_from_json<universal_span>(fields);
+        if (!emitted) return make_error(errc::execution_failed, where + emitted.error().message());
+        emitted->owner_id = policy.owner_id;
+        emitted->tenant_id = policy.tenant_id;
+        emitted->visibility = policy.visibility;
+        relate(*emitted, policy.id);
+        out.push_back(std::move(*emitted));
+      } else {
+        return make_error(errc::execution_failed, where + "unknown action (run = \"run_code\" or emit_span)");
+      }
+      ++n;
+    }
+    return out;
+  }
+};
+
+}  // namespace logline::runtime

@@ -1,0 +1,203 @@
+// The policy agent on both backends: active Lua policies see their tenant's new spans once,
+// oldest first; their actions become spans; failures become policy_error spans; the cursor and
+// a batch's outputs are written together, so a crash in between, batches, restarts and two
+// agents at once neither miss nor repeat a span.
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include <logline/runtime/policy_agent.hpp>
+
+#include "runtime/runtime_bench.hpp"
+
+namespace runtime = logline::runtime;
+using logline::json;
+
+namespace {
+
+template <class F>
+struct policy_bench : runtime_test::bench<F> {
+  using typename runtime_test::bench<F>::ledger_type;
+  using runtime_test::bench<F>::ledger;
+  using runtime_test::bench<F>::stage0;
+  using runtime_test::bench<F>::alice;
+  using runtime_test::bench<F>::bob;
+  using runtime_test::bench<F>::of_type;
+  const logline::identity system{"logline", std::nullopt};
+
+  explicit policy_bench(runtime::policy_agent<ledger_type> agent = {}) {
+    runtime::seed(ledger).value();
+    agent.limits.instructions = 2'000'000;
+    stage0.register_kernel(runtime::ids::policy_agent, agent);
+  }
+  logline::universal_span policy(const std::string& code, const logline::identity& who, const std::string& status = "active") {
+    logline::universal_span p = conformance::make_span("policy", who.user_id);
+    p.name = "test policy";
+    p.language = "lua";
+    p.code = code;
+    p.status = status;
+    return ledger.as(who).append(p).value();
+  }
+  logline::universal_span note(const std::string& type, const std::string& text, const logline::identity& who, json metadata = nullptr) {
+    logline::universal_span s = conformance::make_span(type, who.user_id);
+    s.this_ = text;
+    s.visibility = logline::visibility::tenant;
+    if (!metadata.is_null()) s.metadata = std::move(metadata);
+    return ledger.as(who).append(s).value();
+  }
+  logline::result<json> run() {
+    auto e = stage0.boot(runtime::ids::policy_agent, nullptr, system);
+    if (!e) return std::move(e).error();
+    if (e->status != "complete") return logline::make_error(logline::errc::execution_failed, e->error.value_or(json(nullptr)).dump());
+    return *e->output;
+  }
+};
+
+// Emits an alert for every span of type "note", naming it.
+constexpr const char* alert_every_note = R"(
+  function on(span)
+    if span.entity_type ~= "note" then return {} end
+    if span.this == "boom" then error("cannot handle boom") end
+    if span.this == "loop" then while true do end end
+    return {{emit_span = {entity_type = "alert", this = "saw " .. span.this, parent_id = span.id}}}
+  end
+)";
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("policy_agent: actions become spans, failures policy_errors, each span is seen once", "[runtime][policy]", LOGLINE_BACKENDS) {
+  policy_bench<TestType> b;
+  const auto fn = b.note("function", "a function", b.alice);
+  const auto p = b.policy(std::string(R"(
+    function on(span)
+      if span.entity_type == "payment" and span.metadata.amount > 100 then
+        return {{emit_span = {entity_type = "alert", this = "big payment", parent_id = span.id, metadata = {amount = span.metadata.amount}}}}
+      end
+      if span.entity_type == "order" then
+        return {{run = "run_code", span_id = ")") + fn.id.to_string() + R"(", input = {order = span.this}}}
+      end
+      if span.this == "boom" then error("cannot handle boom") end
+      return {}
+    end
+  )", b.alice);
+  const auto small = b.note("payment", "small", b.alice, json{{"metadata_is", "x"}, {"amount", 5}});
+  const auto big = b.note("payment", "big", b.alice, json{{"amount", 500}});
+  const auto order = b.note("order", "order-1", b.alice);
+  b.note("note", "boom", b.alice);
+  b.note("payment", "other tenant", b.bob, json{{"amount", 900}});  // bob's tenant: not the policy's
+
+  auto out = b.run().value();
+  CHECK(out["policies"] == 1);
+  CHECK(out["policy_errors"] == 1);
+  auto alerts = b.of_type("alert");
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0].parent_id == big.id);
+  CHECK(alerts[0].owner_id == "alice");
+  CHECK(alerts[0].tenant_id == "acme");
+  CHECK(alerts[0].who == "policy_agent");
+  CHECK((*alerts[0].metadata)["amount"] == 500);
+  REQUIRE(alerts[0].related_to);
+  CHECK(std::find(alerts[0].related_to->begin(), alerts[0].related_to->end(), p.id) != alerts[0].related_to->end());
+  auto requests = b.of_type("request");
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].parent_id == fn.id);
+  CHECK(requests[0].status == "scheduled");
+  CHECK(*requests[0].input == json{{"order", "order-1"}});
+  CHECK((*requests[0].metadata)["request_key"] == "policy:" + p.id.to_string() + ":" + order.id.to_string() + ":0:0");
+  auto errors = b.of_type("policy_error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].parent_id == p.id);
+  CHECK_THAT((*errors[0].error)["message"].template get<std::string>(), Catch::Contains("cannot handle boom"));
+  auto cursor = b.ledger.get_any(runtime::policy_cursor_id(p.id)).value();
+  CHECK(cursor.entity_type == "policy_cursor");
+  CHECK(cursor.parent_id == p.id);
+  (void)small;
+
+  // Again: nothing new (its own output is not fed back to it), nothing written.
+  const auto stored = b.stored();
+  out = b.run().value();
+  CHECK(out["evaluated"] == 0);
+  CHECK(b.stored() == stored + 2);  // only the agent's boot_event and execution
+  b.note("payment", "bigger", b.alice, json{{"amount", 1000}});
+  out = b.run().value();
+  CHECK(out["evaluated"] == 1);
+  CHECK(b.of_type("alert").size() == 2);
+  CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("policy_agent: a crash between evaluation and cursor, batches and restarts: every span once", "[runtime][policy]", LOGLINE_BACKENDS) {
+  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  std::atomic<bool> crash{true};
+  runtime::policy_agent<ledger_type> agent;
+  agent.batch = 3;
+  agent.before_write = [&](const logline::universal_span&) -> logline::result<void> {
+    if (crash.exchange(false)) return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
+    return {};
+  };
+  policy_bench<TestType> b(agent);
+  b.policy(alert_every_note, b.alice);
+  for (int i = 0; i < 7; ++i) b.note("note", "n" + std::to_string(i), b.alice);
+
+  // The crash: the batch was evaluated, nothing was written.
+  auto out = b.run().value();
+  CHECK(out["failed"].size() == 1);
+  CHECK(b.of_type("alert").empty());
+  CHECK(b.of_type("policy_cursor").empty());
+  // Restarted (a new agent, no memory): batches of 3 until done, each note once.
+  // (Batches of the feed as alice sees it: the public seed spans and the policy come first.)
+  // Ten runs are more than enough; the extra ones find nothing.
+  for (int run = 0; run < 10; ++run) {
+    runtime::policy_agent<ledger_type> fresh;
+    fresh.batch = 3;
+    b.stage0.register_kernel(runtime::ids::policy_agent, fresh);
+    b.run().value();
+  }
+  auto alerts = b.of_type("alert");
+  CHECK(alerts.size() == 7);
+  std::set<std::string> seen;
+  for (const auto& a : alerts) seen.insert(a.this_);
+  CHECK(seen.size() == 7);
+  CHECK(seen.count("saw n0") == 1);
+  CHECK(seen.count("saw n6") == 1);
+  // The cursor records the last span processed.
+  auto cursor = b.of_type("policy_cursor");
+  REQUIRE_FALSE(cursor.empty());
+  CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop and an error", "[runtime][policy]", LOGLINE_BACKENDS) {
+  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  policy_bench<TestType> b;
+  b.policy(alert_every_note, b.alice);
+  auto retired = b.policy(alert_every_note, b.alice);
+  auto off = logline::unsealed(retired);
+  off.status = "inactive";
+  b.ledger.as(b.alice).append_version(off).value();  // its latest version is not active
+  for (int i = 0; i < 20; ++i) b.note("note", "n" + std::to_string(i), b.alice);
+  b.note("note", "boom", b.alice);
+  b.note("note", "loop", b.alice);
+
+  std::vector<std::thread> agents;
+  for (int a = 0; a < 2; ++a)
+    agents.emplace_back([&b] {
+      logline::runtime::stage0<ledger_type> boot(b.ledger);
+      runtime::policy_agent<ledger_type> agent;
+      agent.batch = 4;
+      agent.limits.instructions = 2'000'000;
+      boot.register_kernel(runtime::ids::policy_agent, agent);
+      for (int round = 0; round < 8; ++round) CHECK(boot.boot(runtime::ids::policy_agent, nullptr, b.system).value().status == "complete");
+    });
+  for (auto& t : agents) t.join();
+  b.run().value();
+  auto alerts = b.of_type("alert");
+  CHECK(alerts.size() == 20);  // one policy, each note once
+  std::set<std::string> seen;
+  for (const auto& a : alerts) seen.insert(a.this_);
+  CHECK(seen.size() == 20);
+  auto errors = b.of_type("policy_error");
+  REQUIRE(errors.size() == 2);
+  std::set<std::string> codes;
+  for (const auto& e : errors) codes.insert((*e.error)["code"].template get<std::string>());
+  CHECK(codes == std::set<std::string>{"limit_exceeded", "execution_failed"});
+  CHECK(b.ledger.verify().value().ok());
+}
