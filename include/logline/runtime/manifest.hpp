@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "logline/backend.hpp"
+#include "logline/blake3.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
 #include "logline/span.hpp"
@@ -35,6 +36,17 @@ inline const uuid request_worker = uuid::parse("00000000-0000-4000-8000-00000000
 inline const uuid policy_agent = uuid::parse("00000000-0000-4000-8000-000000000004").value();
 inline const uuid provider_exec = uuid::parse("00000000-0000-4000-8000-000000000005").value();
 }  // namespace ids
+
+// A stable id for an entity the runtime keeps one of per name (a policy's cursor, a job's state,
+// a law decision): BLAKE3 of the name as a UUIDv8 (RFC 9562).
+inline uuid derived_uuid(std::string_view name) {
+  const auto h = blake3(name);
+  uuid u;
+  std::copy_n(h.begin(), 16, u.bytes.begin());
+  u.bytes[6] = static_cast<std::uint8_t>((u.bytes[6] & 0x0f) | 0x80);
+  u.bytes[8] = static_cast<std::uint8_t>((u.bytes[8] & 0x3f) | 0x80);
+  return u;
+}
 
 struct manifest {
   uuid id;

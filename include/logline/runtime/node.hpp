@@ -2,7 +2,8 @@
 // A LogLineOS node: a Stage-0 with the built-in kernels registered (run_code, observer_bot,
 // request_worker, policy_agent) and a scheduler that boots them as the operator.
 //
-//   runtime::node<Ledger> node(ledger);          // observer and worker every 10 s, policies every 30 s
+//   runtime::node<Ledger> node(ledger);          // observer and worker every 10 s, policies every
+//                                                // 30 s, the midnight ruler at 00:00 Europe/Paris
 //   node.start();  ...  node.stop();             // stop waits for running kernels
 //
 // Tests drive it with a manual clock and tick() (node::options::scheduling.inline_runs).
@@ -21,6 +22,7 @@
 #include <string>
 
 #include "logline/runtime/manifest.hpp"
+#include "logline/runtime/midnight_ruler.hpp"
 #include "logline/runtime/pipeline.hpp"
 #include "logline/runtime/policy_agent.hpp"
 #include "logline/runtime/run_code.hpp"
@@ -35,6 +37,7 @@ class node {
   struct options {
     identity as{"logline", std::nullopt};  // the operator identity the kernels boot as
     std::chrono::seconds observer_every{10}, worker_every{10}, policy_every{30};
+    std::string ruler_cron = "0 0 * * *", ruler_zone = "Europe/Paris";  // the midnight ruler ("" cron: none)
     lua_limits limits{};                   // for run_code (its timeout is the manifest's slow_ms)
     scheduler::options scheduling{};
     std::function<void(const std::string& job, const error_info&)> on_error = [](const std::string& job, const error_info& e) {
@@ -43,6 +46,8 @@ class node {
   };
 
   explicit node(Ledger& ledger) : node(ledger, options{}) {}
+  // The midnight ruler's next due time is kept on the ledger (a missed midnight is made up
+  // once after a restart); the other jobs' in memory.
   node(Ledger& ledger, options o) : node(ledger, std::move(o), system_clock(), own_state_) {}
   node(Ledger& ledger, options o, const runtime::clock& c, runtime::state& st)
       : ledger_(ledger), options_(std::move(o)), stage0_(ledger), scheduler_(c, st, options_.scheduling) {
@@ -55,6 +60,15 @@ class node {
     add_job("observer_bot", schedule::every(options_.observer_every), ids::observer_bot);
     add_job("request_worker", schedule::every(options_.worker_every), ids::request_worker);
     add_job("policy_agent", schedule::every(options_.policy_every), ids::policy_agent);
+    if (!options_.ruler_cron.empty()) {
+      auto when = schedule::cron(options_.ruler_cron, options_.ruler_zone);
+      LOGLINE_ASSERT(bool(when), "the midnight ruler's cron expression and zone are valid");
+      auto added = scheduler_.add("midnight_ruler", std::move(*when), [this](const run& r) {
+        auto done = midnight_ruler<Ledger>{}(ledger_, timestamp{r.due.time_since_epoch().count() * 1000});
+        if (!done && options_.on_error) options_.on_error("midnight_ruler", done.error());
+      });
+      LOGLINE_ASSERT(bool(added), "the node's job names are distinct");
+    }
   }
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -74,7 +88,7 @@ class node {
  private:
   // Whether s is one of the records the scheduled kernels' own runs leave.
   static bool bookkeeping(const universal_span& s) {
-    if (s.entity_type == "policy_cursor") return true;
+    if (s.entity_type == "policy_cursor" || s.entity_type == "schedule_state") return true;
     return (s.entity_type == "boot_event" || s.entity_type == "execution") && s.parent_id &&
            (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker || *s.parent_id == ids::policy_agent);
   }
@@ -121,7 +135,7 @@ class node {
 
   Ledger& ledger_;
   options options_;
-  memory_state own_state_;
+  ledger_state<Ledger> own_state_{ledger_, {"midnight_ruler"}};
   std::atomic<std::uint64_t> idle_runs_{0};
   runtime::stage0<Ledger> stage0_;
   runtime::scheduler scheduler_;

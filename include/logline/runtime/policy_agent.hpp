@@ -56,15 +56,8 @@
 
 namespace logline::runtime {
 
-// The id of a policy's cursor entity: BLAKE3 of the policy id, as a UUIDv8.
-inline uuid policy_cursor_id(const uuid& policy) {
-  const auto h = blake3("logline.policy_cursor\n" + policy.to_string());
-  uuid u;
-  std::copy_n(h.begin(), 16, u.bytes.begin());
-  u.bytes[6] = static_cast<std::uint8_t>((u.bytes[6] & 0x0f) | 0x80);
-  u.bytes[8] = static_cast<std::uint8_t>((u.bytes[8] & 0x3f) | 0x80);
-  return u;
-}
+// The id of a policy's cursor entity.
+inline uuid policy_cursor_id(const uuid& policy) { return derived_uuid("logline.policy_cursor\n" + policy.to_string()); }
 
 template <class Ledger>
 struct policy_agent {

@@ -1,0 +1,197 @@
+#pragma once
+// The midnight ruler (DESIGN §7): at a boundary (00:00 Europe/Paris, a cron job of
+// runtime::node), every governable span is judged by the laws that apply to it and each
+// decision is recorded.
+//
+//   runtime::midnight_ruler<Ledger> ruler;
+//   auto summary = ruler(ledger, boundary);     // what the node's job does at each midnight
+//
+// - Laws: spans with entity_type "law", status "active" (their latest version), whose `code` is a
+//   law text (law.hpp). A law that does not parse is skipped and reported.
+// - Governable spans: the latest version has status "open", and it has metadata.deadline_at or
+//   some law's `scope:` is its entity_type. The laws that apply to a span are those whose scope
+//   is its entity_type or "*".
+// - Variables: the span as JSON, plus `now` (the boundary, RFC 3339) and, when deadline_at is
+//   set, `overdue` (deadline_at <= boundary).
+// - Records, written as the span's owner (parent_id = the span, related_to = the laws):
+//   one `law.decision` per applicable law (the record of laws::decision_record, status = its
+//   triage) and one `law.verdict` with laws::compose over them (a governable span with no law
+//   gets the default doubt). Their ids derive from the idempotency keys, so judging the same
+//   span version at the same boundary again appends nothing.
+// - A run missed while the node was down is made up once, for its intended boundary: the node
+//   keeps this job's next due time on the ledger (ledger_state).
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "logline/backend.hpp"
+#include "logline/json.hpp"
+#include "logline/ledger.hpp"
+#include "logline/runtime/law.hpp"
+#include "logline/runtime/manifest.hpp"
+#include "logline/runtime/scheduler.hpp"
+
+namespace logline::runtime {
+
+namespace detail {
+// The latest version of every entity whose latest version matches q (operator reads).
+template <class Ledger>
+result<std::vector<universal_span>> latest_matching(Ledger& ledger, timeline_query q) {
+  q.limit = timeline_query::max_limit;
+  std::set<uuid> seen;
+  std::vector<universal_span> out;
+  for (;;) {
+    auto page = ledger.timeline_any(q);
+    if (!page) return std::move(page).error();
+    for (auto& s : page->spans) {
+      if (!seen.insert(s.id).second) continue;
+      auto latest = ledger.get_any(s.id);
+      if (!latest) return std::move(latest).error();
+      if (latest->seq == s.seq) out.push_back(std::move(*latest));
+    }
+    if (page->next_cursor.empty()) return out;
+    q.cursor = page->next_cursor;
+  }
+}
+}  // namespace detail
+
+template <class Ledger>
+struct midnight_ruler {
+  result<json> operator()(Ledger& ledger, timestamp boundary) const {
+    const std::string at = boundary.to_string();
+    timeline_query lq;
+    lq.entity_type = "law";
+    lq.status = "active";
+    auto law_spans = detail::latest_matching(ledger, lq);
+    if (!law_spans) return std::move(law_spans).error();
+    struct parsed_law {
+      universal_span span;
+      laws::law law;
+    };
+    std::vector<parsed_law> in_force;
+    json skipped = json::array();
+    for (auto& s : *law_spans) {
+      auto l = laws::parse(s.code.value_or(""));
+      if (!l) {
+        skipped.push_back({{"law", s.id.to_string()}, {"error", l.error().message()}});
+        continue;
+      }
+      in_force.push_back({std::move(s), std::move(*l)});
+    }
+
+    timeline_query oq;
+    oq.status = "open";
+    auto open = detail::latest_matching(ledger, oq);
+    if (!open) return std::move(open).error();
+    std::int64_t judged = 0, recorded = 0, existing = 0;
+    json failed = json::array();
+    for (const auto& s : *open) {
+      std::vector<const parsed_law*> applicable;
+      for (const auto& l : in_force)
+        if (l.law.scope == s.entity_type || l.law.scope == "*") applicable.push_back(&l);
+      const json* deadline = s.metadata && s.metadata->is_object() && s.metadata->contains("deadline_at") ? &(*s.metadata)["deadline_at"] : nullptr;
+      if (applicable.empty() && !deadline) continue;
+      if (!s.owner_id) continue;
+      ++judged;
+      auto vars = parse_json(span_to_json_text(s));
+      if (!vars) return std::move(vars).error();
+      (*vars)["now"] = at;
+      if (deadline) {
+        auto d = deadline->is_string() ? timestamp::parse(deadline->template get<std::string>()) : result<timestamp>(make_error(errc::invalid_span, ""));
+        (*vars)["overdue"] = d ? json(*d <= boundary) : json(nullptr);
+      }
+      const std::string subject = laws::subject_key(s.id.to_string(), s.seq);
+      std::vector<laws::decision> decisions;
+      std::vector<universal_span> records;
+      for (const auto* l : applicable) {
+        decisions.push_back(laws::evaluate(l->law, *vars));
+        auto record = laws::decision_record(l->law, decisions.back(), subject, at);
+        if (!record) return std::move(record).error();
+        records.push_back(made_for(s, "law.decision", *record, {l->span.id}));
+      }
+      const laws::decision verdict = laws::compose(decisions);
+      json v = laws::to_json(verdict);
+      v["subject"] = subject;
+      v["boundary"] = at;
+      json law_ids = json::array();
+      std::vector<uuid> related;
+      for (const auto* l : applicable) {
+        law_ids.push_back({{"id", l->law.id}, {"version", l->law.version}, {"hash", l->law.hash}});
+        related.push_back(l->span.id);
+      }
+      v["laws"] = law_ids;
+      v["idempotency_key"] = blake3_hex("logline.law.verdict/1\n" + subject + "\n" + at + "\n" + canonical(v));
+      records.push_back(made_for(s, "law.verdict", v, related));
+
+      auto as = ledger.as(identity{*s.owner_id, s.tenant_id});
+      for (auto& r : records) {
+        auto stored = as.append(std::move(r));
+        if (stored) ++recorded;
+        else if (stored.error() == errc::version_conflict) ++existing;  // judged before
+        else failed.push_back({{"span", s.id.to_string()}, {"error", stored.error().message()}});
+      }
+    }
+    return json{{"boundary", at},         {"laws", in_force.size()},         {"judged", judged},
+                {"recorded", recorded},   {"already_recorded", existing},    {"skipped_laws", skipped},
+                {"failed", failed}};
+  }
+
+ private:
+  // A decision or verdict span about `s`: its id derives from the record's idempotency key.
+  static universal_span made_for(const universal_span& s, const char* entity_type, const json& record, const std::vector<uuid>& laws_used) {
+    universal_span r;
+    r.id = derived_uuid(std::string(entity_type) + "\n" + record["idempotency_key"].template get<std::string>());
+    r.entity_type = entity_type;
+    r.who = "midnight_ruler";
+    r.did = "judged";
+    r.this_ = std::string(entity_type) + " on " + s.this_;
+    r.status = record["triage"].template get<std::string>();
+    r.parent_id = s.id;
+    r.related_to = laws_used;
+    r.owner_id = s.owner_id;
+    r.tenant_id = s.tenant_id;
+    r.visibility = s.visibility;
+    r.metadata = record;
+    return r;
+  }
+};
+
+// A scheduler state that keeps the jobs named in `persistent` on the ledger (a `schedule_state`
+// span per job, owned by the operator; a new version at each change) and the others in memory.
+// With it a restarted node makes up a missed midnight once.
+template <class Ledger>
+class ledger_state : public state {
+ public:
+  ledger_state(Ledger& ledger, std::set<std::string> persistent) : ledger_(ledger), persistent_(std::move(persistent)) {}
+
+  std::optional<sys_seconds> next_due(const std::string& job) override {
+    if (!persistent_.count(job)) return memory_.next_due(job);
+    auto s = ledger_.get_any(id_of(job));
+    if (!s || !s->metadata || !s->metadata->contains("next_due")) return std::nullopt;
+    auto t = timestamp::parse((*s->metadata)["next_due"].template get<std::string>());
+    if (!t) return std::nullopt;
+    return sys_seconds(std::chrono::seconds(t->unix_ms / 1000));
+  }
+  void set_next_due(const std::string& job, sys_seconds at) override {
+    if (!persistent_.count(job)) return memory_.set_next_due(job, at);
+    universal_span s;
+    s.id = id_of(job);
+    s.entity_type = "schedule_state";
+    s.who = "scheduler";
+    s.did = "scheduled";
+    s.this_ = job;
+    s.name = job;
+    s.metadata = json{{"job", job}, {"next_due", timestamp{at.time_since_epoch().count() * 1000}.to_string()}};
+    (void)ledger_.append_version(std::move(s));  // a failure leaves the previous due time: the run is made up later
+  }
+
+ private:
+  static uuid id_of(const std::string& job) { return derived_uuid("logline.schedule_state\n" + job); }
+  Ledger& ledger_;
+  std::set<std::string> persistent_;
+  memory_state memory_;
+};
+
+}  // namespace logline::runtime
