@@ -1,6 +1,7 @@
 #pragma once
 // A LogLineOS node: a Stage-0 with the built-in kernels registered (run_code, observer_bot,
-// request_worker, policy_agent) and a scheduler that boots them as the operator.
+// request_worker, policy_agent, provider_exec) and a scheduler that boots the first four's
+// periodic ones as the operator.
 //
 //   runtime::node<Ledger> node(ledger);          // observer and worker every 10 s, policies every
 //                                                // 30 s, the midnight ruler at 00:00 Europe/Paris
@@ -25,6 +26,7 @@
 #include "logline/runtime/midnight_ruler.hpp"
 #include "logline/runtime/pipeline.hpp"
 #include "logline/runtime/policy_agent.hpp"
+#include "logline/runtime/provider_exec.hpp"
 #include "logline/runtime/run_code.hpp"
 #include "logline/runtime/scheduler.hpp"
 #include "logline/runtime/stage0.hpp"
@@ -57,6 +59,7 @@ class node {
     stage0_.register_kernel(ids::observer_bot, observer_bot<Ledger>{});
     stage0_.register_kernel(ids::request_worker, request_worker<Ledger>{stage0_});
     stage0_.register_kernel(ids::policy_agent, policy_agent<Ledger>{});
+    stage0_.register_kernel(ids::provider_exec, provider_exec<Ledger>{});  // booted on demand
     add_job("observer_bot", schedule::every(options_.observer_every), ids::observer_bot);
     add_job("request_worker", schedule::every(options_.worker_every), ids::request_worker);
     add_job("policy_agent", schedule::every(options_.policy_every), ids::policy_agent);

@@ -1,6 +1,6 @@
 #pragma once
 // logline::http::api: LogLineOS's HTTP API (DESIGN §8) over a ledger of universal spans, mounted
-// on a cpp-httplib server. The only logline header that includes httplib.h.
+// on a cpp-httplib server. (The runtime's provider_exec uses cpp-httplib's client.)
 //
 //   Ledger ledger{db, {.identity = logline::http::token_admin, .signing_key = key}};
 //   logline::http::api<Ledger> api(ledger, {});
