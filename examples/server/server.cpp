@@ -7,7 +7,8 @@
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
 // failing both, a new key for this run. --demo-token issues a token (user demo, tenant demo, every
 // scope) and prints it. --with-scheduler runs the LogLineOS runtime beside the API (observer_bot
-// and request_worker every 10 s, or every S seconds: what /api/execute enqueues gets executed; seed the ledger first
+// and request_worker every 10 s, or every S seconds: what /api/execute enqueues gets executed;
+// policy_agent every 30 s; the midnight ruler at 00:00 Europe/Paris; seed the ledger first
 // with `logline-cli seed`). SIGTERM / SIGINT: open streams end, in-flight requests finish, the
 // running kernels finish, exit 0.
 #include <signal.h>
@@ -143,7 +144,8 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
     ro.observer_every = ro.worker_every = std::chrono::seconds(c.runtime_every);
     runtime = std::make_unique<logline::runtime::node<Ledger>>(ledger, ro);
     runtime->start();
-    std::cout << "runtime: observer_bot and request_worker every " << c.runtime_every << " s" << std::endl;
+    std::cout << "runtime: observer_bot and request_worker every " << c.runtime_every
+              << " s, policy_agent every 30 s, the midnight ruler at 00:00 Europe/Paris" << std::endl;
   }
   std::cout << "logline-server listening on " << url << " (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
   std::thread stopper([&] {
