@@ -47,12 +47,12 @@
 #include <logline/runtime/run_code.hpp>
 #include <logline/sqlite.hpp>
 
+#include "../common/ledger_on.hpp"
+
 namespace {
 
 using span = logline::universal_span;
-template <class Backend>
-using ledger_on = logline::ledger<span, Backend, logline::append_only, logline::hash_chained<>, logline::signed_by<logline::ed25519>,
-                                  logline::tenant_isolated>;
+using logline_examples::ledger_on;
 using ledger_type = ledger_on<logline::sqlite::backend>;
 using pg_ledger_type = ledger_on<logline::postgres::backend>;
 

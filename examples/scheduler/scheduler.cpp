@@ -25,13 +25,12 @@
 #include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
 
+#include "../common/ledger_on.hpp"
 #include "../common/signing_key.hpp"
 
 namespace {
 
-template <class Backend>
-using ledger_on = logline::ledger<logline::universal_span, Backend, logline::append_only, logline::hash_chained<>,
-                                  logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+using logline_examples::ledger_on;
 
 std::atomic<bool> stop_requested{false};
 extern "C" void on_signal(int) { stop_requested = true; }

@@ -64,11 +64,10 @@ template <class>
 inline constexpr bool dependent_false = false;
 }  // namespace detail
 
-// A stored span's content without the fields the ledger sets (at, hashes, chain position,
-// signature): what to change and hand to append_version (or to append with an explicit seq).
+namespace detail {
+// Clears what sealing sets: the content hash, the chain fields and the signature.
 template <class Span>
-Span unsealed(Span s) {
-  if constexpr (requires { s.at; }) s.at = timestamp{};
+void clear_seal(Span& s) {
   if constexpr (has_content_hash<Span>) s.curr_hash.reset();
   if constexpr (has_chain_columns<Span>) {
     s.prev_hash.reset();
@@ -78,6 +77,15 @@ Span unsealed(Span s) {
     s.signature.reset();
     s.public_key.reset();
   }
+}
+}  // namespace detail
+
+// A stored span's content without the fields the ledger sets (at, hashes, chain position,
+// signature): what to change and hand to append_version (or to append with an explicit seq).
+template <class Span>
+Span unsealed(Span s) {
+  if constexpr (requires { s.at; }) s.at = timestamp{};
+  detail::clear_seal(s);
   return s;
 }
 
@@ -458,15 +466,7 @@ class ledger {
   // Assigns seq and the chain fields, then hashes. Runs inside the write transaction, and again
   // from the start if the store retries the transaction: everything it sets is reset first.
   result<void> place(Span& s, bool fresh, bool next_version, typename store_type::transaction& tx, batch_state& st) {
-    if constexpr (has_content_hash<Span>) s.curr_hash.reset();
-    if constexpr (has_chain_columns<Span>) {
-      s.prev_hash.reset();
-      s.chain_position.reset();
-    }
-    if constexpr (has_signature_columns<Span>) {
-      s.signature.reset();
-      s.public_key.reset();
-    }
+    detail::clear_seal(s);
     std::int32_t next = 0;
     if (!fresh) {
       auto n = next_version_of(s.id, tx, st);

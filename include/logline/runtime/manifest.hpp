@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -141,6 +142,28 @@ result<manifest> load_manifest(Reader& reader) {
   if (page->spans.empty()) return make_error(errc::not_found, "no manifest span: seed the ledger first (logline-cli seed)");
   return manifest::from_span(page->spans.front());
 }
+
+namespace detail {
+// The latest version of every entity whose latest version matches q (operator reads).
+template <class Ledger>
+result<std::vector<universal_span>> latest_matching(Ledger& ledger, timeline_query q) {
+  q.limit = timeline_query::max_limit;
+  std::set<uuid> seen;
+  std::vector<universal_span> out;
+  for (;;) {
+    auto page = ledger.timeline_any(q);
+    if (!page) return std::move(page).error();
+    for (auto& s : page->spans) {
+      if (!seen.insert(s.id).second) continue;
+      auto latest = ledger.get_any(s.id);
+      if (!latest) return std::move(latest).error();
+      if (latest->seq == s.seq) out.push_back(std::move(*latest));
+    }
+    if (page->next_cursor.empty()) return out;
+    q.cursor = page->next_cursor;
+  }
+}
+}  // namespace detail
 
 // LogLineOS's kernel function spans and manifest, as `seed` appends them.
 inline std::vector<universal_span> seed_kernels() {

@@ -74,7 +74,7 @@ result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const
 
 // Reads the feed from `pos` (resuming first if this process has not read yet), at most `budget`
 // spans; on_span(span, cursor before it). Returns how many spans were read.
-template <class Ledger, class Call, class F>
+template <class Call, class F>
 result<std::size_t> follow_feed(Call& c, feed_position& pos, std::size_t budget, F&& on_span) {
   if (!pos.resumed) {
     auto r = last_resume_cursor(c.ledger, c.function.id, c.as.identity());
@@ -110,7 +110,7 @@ struct observer_bot {
   result<json> operator()(call& c) const {
     std::lock_guard lock(state_->mutex);
     auto& st = *state_;
-    auto read = detail::follow_feed<Ledger>(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
+    auto read = detail::follow_feed(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
       if (s.entity_type != "function") return;
       if (s.status == "scheduled") st.scheduled[s.id] = {s, before};
       else st.scheduled.erase(s.id);
@@ -170,7 +170,7 @@ struct request_worker {
   result<json> operator()(call& c) const {
     std::lock_guard lock(state_->mutex);
     auto& st = *state_;
-    auto read = detail::follow_feed<Ledger>(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
+    auto read = detail::follow_feed(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
       if (s.entity_type != "request") return;
       if (s.seq == 0 && s.status == "scheduled") {
         st.queue.push_back(s.id);

@@ -37,7 +37,6 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -75,7 +74,7 @@ struct policy_agent {
     std::lock_guard lock(state_->mutex);
     // The operator's feed, read up to its end: where to resume when every policy is there (or
     // there is none), so an idle ledger does not wake the agent (runtime::node).
-    auto read = detail::follow_feed<Ledger>(c, state_->feed, std::size_t{1} << 20, [](const universal_span&, const std::string&) {});
+    auto read = detail::follow_feed(c, state_->feed, std::size_t{1} << 20, [](const universal_span&, const std::string&) {});
     if (!read) return std::move(read).error();
     auto policies = active_policies(c.ledger);
     if (!policies) return std::move(policies).error();
@@ -114,23 +113,7 @@ struct policy_agent {
     timeline_query q;
     q.entity_type = "policy";
     q.status = "active";
-    q.limit = timeline_query::max_limit;
-    std::map<uuid, std::int32_t> seen;
-    std::vector<universal_span> out;
-    for (;;) {
-      auto page = ledger.timeline_any(q);
-      if (!page) return std::move(page).error();
-      for (auto& s : page->spans) {
-        if (seen.count(s.id)) continue;
-        seen[s.id] = s.seq;
-        auto latest = ledger.get_any(s.id);
-        if (!latest) return std::move(latest).error();
-        if (latest->seq == s.seq) out.push_back(std::move(*latest));
-      }
-      if (page->next_cursor.empty()) break;
-      q.cursor = page->next_cursor;
-    }
-    return out;
+    return detail::latest_matching(ledger, q);
   }
 
   static void relate(universal_span& s, const uuid& id) {

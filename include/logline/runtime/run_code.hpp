@@ -172,7 +172,7 @@ struct run_code {
     auto out = run_lua(*function->code, ctx, l);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     if (out && took > c.manifest.slow_ms) {
-      universal_span patch = about(*function, "status_patch", "flagged slow", c.trace_id);
+      universal_span patch = about_function(*function, "status_patch", "run_code", "flagged slow", c.trace_id);
       patch.status = "slow";
       patch.metadata = json{{"duration_ms", took}, {"slow_ms", c.manifest.slow_ms}};
       if (auto p = c.as.append(std::move(patch)); !p) return std::move(p).error();
@@ -181,17 +181,6 @@ struct run_code {
   }
 
  private:
-  static universal_span about(const universal_span& function, const char* entity_type, const char* did, const std::string& trace) {
-    universal_span s;
-    s.entity_type = entity_type;
-    s.who = "run_code";
-    s.did = did;
-    s.this_ = function.name.value_or(function.id.to_string());
-    s.parent_id = function.id;
-    s.trace_id = trace;
-    return s;
-  }
-
   // The per-tenant daily quota (see the top of this file).
   static result<void> within_quota(call& c, const universal_span& function) {
     const auto& tenant = c.as.identity().tenant_id;
@@ -206,7 +195,7 @@ struct run_code {
     if (!n) return std::move(n).error();
     if (*n <= limit) return {};
     const bool forced = force_granted(function, c.manifest);
-    universal_span v = about(function, "policy_violation", forced ? "overridden" : "refused", c.trace_id);
+    universal_span v = about_function(function, "policy_violation", "run_code", forced ? "overridden" : "refused", c.trace_id);
     v.status = forced ? "overridden" : "refused";
     v.metadata = json{{"policy", "per_tenant_daily_exec_limit"}, {"limit", limit}, {"tenant_id", *tenant}, {"time_zone", zone},
                       {"day_start", day.start.to_string()}, {"forced", forced}};

@@ -46,6 +46,19 @@ inline std::string error_code_name(const error_info& e) {
   return "error";
 }
 
+// A span a kernel (`who`) writes about a function: a boot_event, an execution, a patch.
+inline universal_span about_function(const universal_span& function, const char* entity_type, const char* who, const char* did,
+                                     const std::string& trace) {
+  universal_span s;
+  s.entity_type = entity_type;
+  s.who = who;
+  s.did = did;
+  s.this_ = function.name.value_or(function.id.to_string());
+  s.parent_id = function.id;
+  s.trace_id = trace;
+  return s;
+}
+
 template <class Ledger>
 class stage0 {
  public:
@@ -84,7 +97,7 @@ class stage0 {
     if (auto ok = authentic(*function, m->signatures_required); !ok) return std::move(ok).error();
 
     const std::string trace = trace_id ? *trace_id : uuid::v7().to_string();
-    universal_span boot_event = record("boot_event", "booted", *function, trace);
+    universal_span boot_event = about_function(*function, "boot_event", "stage0", "booted", trace);
     boot_event.status = "complete";
     boot_event.metadata = json{{"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
     if (auto b = as.append(std::move(boot_event)); !b) return std::move(b).error();
@@ -94,7 +107,7 @@ class stage0 {
     result<json> out = run(c);
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
 
-    universal_span execution = record("execution", "executed", *function, trace);
+    universal_span execution = about_function(*function, "execution", "stage0", "executed", trace);
     execution.input = std::move(input);
     execution.duration_ms = elapsed.count();
     if (out) {
@@ -131,17 +144,6 @@ class stage0 {
     }
   }
 
-  // A span Stage-0 writes about a function: a boot_event or an execution.
-  static universal_span record(const char* entity_type, const char* did, const universal_span& function, const std::string& trace) {
-    universal_span s;
-    s.entity_type = entity_type;
-    s.who = "stage0";
-    s.did = did;
-    s.this_ = function.name.value_or(function.id.to_string());
-    s.parent_id = function.id;
-    s.trace_id = trace;
-    return s;
-  }
 
 
   Ledger& ledger_;
