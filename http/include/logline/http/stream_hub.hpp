@@ -82,6 +82,10 @@ class stream_client {
     queue_.clear();
     return {std::move(out), overflowed_};
   }
+  bool overflowed() const {
+    std::lock_guard lock(mutex_);
+    return overflowed_;
+  }
   void wake() {
     std::lock_guard lock(mutex_);
     woken_ = true;
