@@ -11,6 +11,7 @@
 //   logline-cli token revoke --db FILE --key FILE --id UUID
 //   logline-cli seed --db FILE --key FILE            LogLineOS's manifest and kernels
 //   logline-cli seed --sql sqlite|postgres --key FILE   the same, as a SQL script for an empty ledger
+//   logline-cli seed --db FILE --key FILE --policies --user U [--tenant T]   the seed policies
 //   logline-cli force --db FILE --key FILE --function UUID   the override grant for a function's code
 //
 // Exit codes: 0 success, 1 verification found problems, 2 bad usage, bad input or I/O error.
@@ -45,6 +46,7 @@
 #include <logline/postgres.hpp>
 #include <logline/runtime/manifest.hpp>
 #include <logline/runtime/run_code.hpp>
+#include <logline/runtime/seed_policies.hpp>
 #include <logline/sqlite.hpp>
 
 #include "../common/ledger_on.hpp"
@@ -911,7 +913,27 @@ int run_seed_sql(const arguments& a) {
   return finish_stdout(exit_ok);
 }
 
+// The seed policies (ttl_reaper, slow_execution) for one owner and tenant.
+int run_seed_policies(const arguments& a) {
+  if (a.has("sql")) throw cli_error("--policies appends to a ledger: it has no --sql form", true);
+  logline::identity who{a.required("user"), std::nullopt};
+  if (a.has("tenant")) who.tenant_id = a.required("tenant");
+  auto key = load_key(a);
+  auto t = open_target(a, false);
+  return with_ledger(t, who, std::move(key), [&](auto& ledger) {
+    auto appended = logline::runtime::install_seed_policies(ledger, who);
+    if (!appended) throw cli_error("cannot install the seed policies: " + appended.error().message());
+    err(*appended ? "installed the seed policies for " + who.user_id + (who.tenant_id ? " (tenant " + *who.tenant_id + ")" : std::string()) + ": " +
+                        std::to_string(*appended) + " spans appended\n"
+                  : std::string("the seed policies are there already: nothing appended\n"));
+    for (const char* name : {"ttl_reaper", "slow_execution"}) out(std::string(name) + " " + logline::runtime::seed_policy_id(name, who).to_string() + "\n");
+    return finish_stdout(exit_ok);
+  });
+}
+
 int run_seed(const arguments& a) {
+  if (a.has("policies")) return run_seed_policies(a);
+  if (a.has("user") || a.has("tenant")) throw cli_error("--user and --tenant go with --policies", true);
   if (a.has("sql")) return run_seed_sql(a);
   auto key = load_key(a);
   auto t = open_target(a, false);
@@ -1048,17 +1070,23 @@ const std::vector<command>& commands() {
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"id", "UUID", false, "the token's span id (printed by token issue)"}},
        run_token_revoke},
-      {"seed", "append LogLineOS's manifest and kernel function spans (once), or print them as SQL",
-       "(--db FILE | --postgres URL | --sql sqlite|postgres) (--key FILE | --key-env VAR)",
+      {"seed", "append LogLineOS's manifest and kernel function spans (once), or print them as SQL; or the seed policies",
+       "(--db FILE | --postgres URL | --sql sqlite|postgres) (--key FILE | --key-env VAR) | (--db FILE | --postgres URL) "
+       "(--key FILE | --key-env VAR) --policies --user USER [--tenant TENANT]",
        "Appends the kernel function spans run_code, observer_bot, request_worker, policy_agent and\n"
        "provider_exec and the manifest, with LogLineOS's ids, public, signed by the key (which also\n"
        "becomes the manifest's override key). Spans that exist already are not appended again.\n"
        "With --sql, writes nothing: prints a SQL script that inserts those spans, sealed, into an EMPTY\n"
        "ledger created with sql/<dialect>/0001_universal_registry.sql (chain positions 0-5 of the chain\n"
-       "without a tenant). On a ledger where that chain has spans, the script fails and inserts nothing.",
+       "without a tenant). On a ledger where that chain has spans, the script fails and inserts nothing.\n"
+       "With --policies, appends the seed policies ttl_reaper and slow_execution instead, owned by USER\n"
+       "in TENANT (once per owner and tenant), and prints their ids; the policy agent runs them.",
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
         {"sql", "DIALECT", false, "print the seed spans as a SQL script for sqlite or postgres instead"},
+        {"policies", "", false, "append the seed policies (ttl_reaper, slow_execution) instead"},
+        {"user", "USER", false, "owner of the seed policies (with --policies)"},
+        {"tenant", "TENANT", false, "their tenant (with --policies)"},
         {"key", "FILE", false, "Ed25519 seed file"},
         {"key-env", "VAR", false, "environment variable holding the seed"}},
        run_seed},

@@ -782,6 +782,37 @@ TEST_CASE("logline-cli seed: LogLineOS's manifest and kernels, signed, once", "[
   CHECK_FALSE(fs::exists(box.path("other.db")));
 }
 
+TEST_CASE("logline-cli seed --policies: the seed policies for one owner and tenant, once", "[cli]") {
+  sandbox box;
+  make_key(box);
+  REQUIRE(box.cli("seed --db ledger.db --key signing.key").code == 0);
+  auto first = box.cli("seed --db ledger.db --key signing.key --policies --user ops --tenant acme");
+  INFO(first.err);
+  REQUIRE(first.code == 0);
+  CHECK_THAT(first.err, Catch::Contains("2 spans appended"));
+  auto ids = lines_of(first.out);
+  REQUIRE(ids.size() == 2);
+  CHECK(ids[0].rfind("ttl_reaper ", 0) == 0);
+  auto again = box.cli("seed --db ledger.db --key signing.key --policies --user ops --tenant acme");
+  CHECK(again.code == 0);
+  CHECK_THAT(again.err, Catch::Contains("nothing appended"));
+  CHECK(again.out == first.out);
+  auto policy = parse(box.cli("get --db ledger.db --id " + ids[0].substr(std::string("ttl_reaper ").size())).out);
+  CHECK(policy.at("entity_type") == "policy");
+  CHECK(policy.at("name") == "ttl_reaper");
+  CHECK(policy.at("owner_id") == "ops");
+  CHECK(policy.at("tenant_id") == "acme");
+  CHECK(policy.at("status") == "active");
+  CHECK(box.cli("verify --db ledger.db --quiet").code == 0);
+  // Usage errors, nothing written: no owner; --sql; --user without --policies.
+  const auto before = lines_of(box.cli("export --db ledger.db").out).size();
+  CHECK(before == 8);
+  for (const char* args : {"seed --db ledger.db --key signing.key --policies", "seed --sql sqlite --key signing.key --policies --user ops",
+                           "seed --db ledger.db --key signing.key --user ops"})
+    CHECK(box.cli(args).code == 2);
+  CHECK(lines_of(box.cli("export --db ledger.db").out).size() == before);
+}
+
 TEST_CASE("logline-cli seed --sql sqlite: a script that seeds an empty ledger, all or nothing", "[cli]") {
   sandbox box;
   make_key(box);

@@ -201,3 +201,112 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop
   CHECK(codes == std::set<std::string>{"limit_exceeded", "execution_failed"});
   CHECK(b.ledger.verify().value().ok());
 }
+
+namespace {
+// A manual clock that starts at the system clock's second: the spans' `at` is the ledger's
+// (real) time, the agent's "now" moves only when told.
+runtime::manual_clock clock_at_now() { return runtime::manual_clock(date::floor<std::chrono::seconds>(std::chrono::system_clock::now())); }
+
+template <class F>
+std::vector<logline::universal_span> latest_of_type(policy_bench<F>& b, const std::string& type) {
+  std::map<logline::uuid, logline::universal_span> latest;
+  for (auto& s : b.of_type(type)) {
+    auto [it, fresh] = latest.try_emplace(s.id, s);
+    if (!fresh && it->second.seq < s.seq) it->second = std::move(s);
+  }
+  std::vector<logline::universal_span> out;
+  for (auto& [id, s] : latest) out.push_back(std::move(s));
+  return out;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due, across a crash", "[runtime][policy]", LOGLINE_BACKENDS) {
+  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  using namespace std::chrono_literals;
+  auto clock = clock_at_now();
+  std::atomic<bool> crash{false};
+  runtime::policy_agent<ledger_type> agent;
+  agent.time = &clock;
+  agent.before_write = [&](const logline::universal_span&) -> logline::result<void> {
+    if (crash.exchange(false)) return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
+    return {};
+  };
+  policy_bench<TestType> b(agent);
+  const auto p = b.policy(R"(
+    function on(span)
+      if span.entity_type ~= "note" then return {} end
+      if span.this == "bad time" then return {{revisit_at = "yesterday"}} end
+      if ctx.revisit then
+        -- asking again for the revisit being evaluated is the same revisit: nothing new
+        return {{emit_span = {entity_type = "alert", this = "revisited " .. span.this, parent_id = span.id,
+                              metadata = {due = ctx.revisit.at, seq = span.seq}}},
+                {revisit_at = ctx.revisit.at}}
+      end
+      local due = ctx.timestamp(ctx.now_ms + 60000)
+      return {{revisit_at = due}, {revisit_at = due}}
+    end
+  )", b.alice);
+  const auto n = b.note("note", "n", b.alice);
+  b.note("note", "bad time", b.alice);
+
+  auto out = b.run().value();
+  CHECK(out["policy_errors"] == 1);
+  CHECK_THAT(b.of_type("policy_error").at(0).error->at("message").template get<std::string>(), Catch::Contains("revisit_at must be a timestamp"));
+  const std::string due = logline::timestamp{(clock.now().time_since_epoch().count() + 60) * 1000}.to_string();
+  CHECK(out["wake_at"] == due);
+  auto revisits = b.of_type("policy_revisit");
+  REQUIRE(revisits.size() == 1);  // asked twice, one revisit
+  CHECK(revisits[0].id == runtime::policy_revisit_id(p.id, n.id, logline::timestamp::parse(due).value()));
+  CHECK(revisits[0].status == "scheduled");
+  CHECK(revisits[0].parent_id == p.id);
+  CHECK((*revisits[0].metadata)["due_at"] == due);
+
+  // Not due yet: nothing. A new version of the note meanwhile (the revisit sees the latest).
+  clock.advance(30s);
+  out = b.run().value();
+  CHECK(out["revisited"] == 0);
+  CHECK(out["wake_at"] == due);
+  CHECK(b.of_type("alert").empty());
+  auto v1 = logline::unsealed(n);
+  v1.this_ = "n v1";
+  b.ledger.as(b.alice).append_version(v1).value();
+  out = b.run().value();  // the new version asks for a revisit a minute from now: a second one
+  CHECK(b.of_type("policy_revisit").size() == 2);
+
+  // Due, but the agent crashes before writing: nothing written. Then once, and never again.
+  clock.advance(31s);
+  crash = true;
+  out = b.run().value();
+  CHECK(out["failed"].size() == 1);
+  CHECK(b.of_type("alert").empty());
+  out = b.run().value();
+  CHECK(out["revisited"] == 1);
+  auto alerts = b.of_type("alert");
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0].this_ == "revisited n v1");  // the note's latest version
+  CHECK((*alerts[0].metadata)["due"] == due);
+  CHECK((*alerts[0].metadata)["seq"] == 1);
+  out = b.run().value();
+  CHECK(out["revisited"] == 0);
+  CHECK(b.of_type("alert").size() == 1);
+  std::size_t done = 0;
+  for (const auto& r : latest_of_type(b, "policy_revisit"))
+    if (r.status == "done") {
+      ++done;
+      CHECK((*r.metadata)["outcome"] == "evaluated");
+    }
+  CHECK(done == 1);
+
+  // The second revisit, 30 s later; then nothing is pending.
+  clock.advance(30s);
+  out = b.run().value();
+  CHECK(out["revisited"] == 1);
+  CHECK(out["wake_at"].is_null());
+  CHECK(b.of_type("alert").size() == 2);
+  for (int i = 0; i < 2; ++i) {
+    clock.advance(120s);
+    CHECK(b.run().value()["revisited"] == 0);
+  }
+  CHECK(b.of_type("alert").size() == 2);
+  CHECK(b.ledger.verify().value().ok());
+}

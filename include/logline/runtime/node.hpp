@@ -9,9 +9,10 @@
 //
 // Tests drive it with a manual clock and tick() (node::options::scheduling.inline_runs).
 // Every boot is on the ledger (boot_event + execution), so a job whose kernel has nothing to do
-// is not booted: when nothing but the kernels' own boot_events, executions and policy cursors
-// arrived in the feed since the job's last run, the run is skipped (`idle_runs()`), and an idle
-// ledger stays quiet. A boot that fails before it runs (no manifest yet, a kernel refused by the manifest,
+// is not booted: when nothing but the kernels' own boot_events, executions, policy cursors and
+// revisits arrived in the feed since the job's last run, the run is skipped (`idle_runs()`), and
+// an idle ledger stays quiet, except that the policy agent is booted when a revisit it
+// scheduled falls due (its output's wake_at). A boot that fails before it runs (no manifest yet, a kernel refused by the manifest,
 // a tampered kernel span) is reported to options::on_error (stderr by default) and tried again
 // at the next boundary.
 #include <atomic>
@@ -58,7 +59,9 @@ class node {
     stage0_.register_kernel(ids::run_code, code);
     stage0_.register_kernel(ids::observer_bot, observer_bot<Ledger>{});
     stage0_.register_kernel(ids::request_worker, request_worker<Ledger>{stage0_});
-    stage0_.register_kernel(ids::policy_agent, policy_agent<Ledger>{});
+    policy_agent<Ledger> policies;
+    policies.time = &c;  // revisits fall due by the scheduler's clock
+    stage0_.register_kernel(ids::policy_agent, policies);
     stage0_.register_kernel(ids::provider_exec, provider_exec<Ledger>{});  // booted on demand
     add_job("observer_bot", schedule::every(options_.observer_every), ids::observer_bot);
     add_job("request_worker", schedule::every(options_.worker_every), ids::request_worker);
@@ -91,7 +94,7 @@ class node {
  private:
   // Whether s is one of the records the scheduled kernels' own runs leave.
   static bool bookkeeping(const universal_span& s) {
-    if (s.entity_type == "policy_cursor" || s.entity_type == "schedule_state") return true;
+    if (s.entity_type == "policy_cursor" || s.entity_type == "policy_revisit" || s.entity_type == "schedule_state") return true;
     return (s.entity_type == "boot_event" || s.entity_type == "execution") && s.parent_id &&
            (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker || *s.parent_id == ids::policy_agent);
   }
@@ -111,18 +114,27 @@ class node {
 
   void add_job(const std::string& name, schedule when, const uuid& kernel) {
     // Where the kernel's last complete run will resume (its execution's output.resume_cursor):
-    // anything after it that is not bookkeeping is work. Unknown until a run completes.
-    auto resume = std::make_shared<std::optional<std::string>>();
-    auto added = scheduler_.add(name, std::move(when), [this, name, kernel, resume](const run&) {
-      if (*resume && idle_after(**resume)) {
+    // anything after it that is not bookkeeping is work. Unknown until a run completes. And when
+    // it has work whatever arrives (output.wake_at: the policy agent's next revisit).
+    struct progress {
+      std::optional<std::string> resume;
+      std::optional<timestamp> wake;
+    };
+    auto last = std::make_shared<progress>();
+    auto added = scheduler_.add(name, std::move(when), [this, name, kernel, last](const run& r) {
+      const bool woken = last->wake && last->wake->unix_ms <= std::int64_t{r.started.time_since_epoch().count()} * 1000;
+      if (last->resume && !woken && idle_after(*last->resume)) {
         ++idle_runs_;
         return;
       }
       auto e = boot(kernel);
-      if (e && e->status == "complete" && e->output && e->output->contains("resume_cursor") && (*e->output)["resume_cursor"].is_string())
-        *resume = (*e->output)["resume_cursor"].template get<std::string>();
-      else
-        resume->reset();
+      *last = {};
+      if (e && e->status == "complete" && e->output && e->output->is_object()) {
+        const json& out = *e->output;
+        if (out.contains("resume_cursor") && out["resume_cursor"].is_string()) last->resume = out["resume_cursor"].template get<std::string>();
+        if (out.contains("wake_at") && out["wake_at"].is_string())
+          if (auto t = timestamp::parse(out["wake_at"].template get<std::string>())) last->wake = *t;
+      }
       if (!e) {
         if (options_.on_error) options_.on_error(name, e.error());
       } else if (e->status != "complete" && e->error && options_.on_error) {

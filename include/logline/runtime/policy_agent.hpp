@@ -16,13 +16,24 @@
 //
 // For each policy, as its owner: the spans the owner may read in the policy's tenant that
 // arrived in the change feed after the policy's cursor, oldest first, at most `batch` (500) per
-// run, each evaluated in a fresh sandbox (ctx.span, ctx.policy {id, name}, ctx.now; a 3 s
-// limit). Actions:
+// run, each evaluated in a fresh sandbox (a 3 s limit) with
+//   ctx.span, ctx.policy {id, name, metadata}, ctx.now (a timestamp), ctx.now_ms (ms since the
+//   epoch), ctx.revisit (null, or {at = "<due time>"} when this is a revisit), and the host
+//   functions ctx.epoch_ms("<timestamp>") -> ms since the epoch, ctx.timestamp(ms) -> timestamp.
+// Actions:
 //   {run = "run_code", span_id = "<function>", input = ...}  → a `request` span (status
 //       scheduled, parent_id = the function, metadata.request_key "policy:<policy>:<span>:<seq>:<n>")
 //   {emit_span = {...}}  → that span with entity_type required, `who` "policy_agent", `this`
 //       the entity_type and `did` "emitted" by default; owner, tenant and visibility are the
 //       policy's.
+//   {revisit_at = "<timestamp>"}  → the policy sees the span again at that time (its latest
+//       version, with ctx.revisit set): a `policy_revisit` span (parent_id = the policy, status
+//       scheduled, metadata {policy_id, target {id, seq}, due_at}) whose id is derived from the
+//       policy, the span and the time, so asking twice for the same revisit is one revisit. When
+//       it is due, the agent evaluates the policy on the span and writes the revisit's next
+//       version (status done, metadata.outcome) in the same batch as the evaluation's output:
+//       each revisit is evaluated once. This is how a policy acts on time passing (the TTL
+//       reaper): a policy sees each arriving span once, and nothing arrives when a TTL expires.
 // Every span the agent writes for a policy has the policy's id in related_to, and the policy
 // does not see its own output (no feedback loops). A failing evaluation (a Lua error, a limit,
 // an action that is not one of the above) becomes a `policy_error` span (parent_id = the policy,
@@ -33,10 +44,15 @@
 // processed. The outputs of a batch and the cursor's next version are one append_batch: all or
 // nothing. A crash before it leaves nothing written and the batch is evaluated again; after
 // it, the cursor is past the batch. Two agents at once: the second batch conflicts on the
-// cursor's version and writes nothing. No span is missed or processed twice.
+// cursor's version and writes nothing. No span is missed or processed twice. The cursor also
+// keeps `revisit_since`, the `at` of the oldest pending revisit, so that looking for due revisits
+// reads only the revisits written since. The agent's output says when the next revisit is due
+// (`wake_at`); runtime::node boots the agent then even if nothing arrives.
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,6 +66,7 @@
 #include "logline/runtime/lua.hpp"
 #include "logline/runtime/manifest.hpp"
 #include "logline/runtime/pipeline.hpp"
+#include "logline/runtime/scheduler.hpp"
 #include "logline/runtime/stage0.hpp"
 #include "logline/schema.hpp"
 
@@ -57,6 +74,11 @@ namespace logline::runtime {
 
 // The id of a policy's cursor entity.
 inline uuid policy_cursor_id(const uuid& policy) { return derived_uuid("logline.policy_cursor\n" + policy.to_string()); }
+
+// The id of a policy's revisit of a span at a time.
+inline uuid policy_revisit_id(const uuid& policy, const uuid& target, const timestamp& due) {
+  return derived_uuid("logline.policy_revisit\n" + policy.to_string() + "\n" + target.to_string() + "\n" + due.to_string());
+}
 
 template <class Ledger>
 struct policy_agent {
@@ -69,6 +91,9 @@ struct policy_agent {
   }();
   // Called after a batch is evaluated, before it is written (tests simulate a crash here).
   std::function<result<void>(const universal_span& policy)> before_write;
+  // What "now" is for ctx.now and for whether a revisit is due (runtime::node passes its
+  // scheduler's clock; tests a manual one). Null: the system clock.
+  const runtime::clock* time = nullptr;
 
   result<json> operator()(call& c) const {
     std::lock_guard lock(state_->mutex);
@@ -78,11 +103,13 @@ struct policy_agent {
     if (!read) return std::move(read).error();
     auto policies = active_policies(c.ledger);
     if (!policies) return std::move(policies).error();
-    std::int64_t evaluated = 0, written = 0, errors = 0;
+    std::int64_t evaluated = 0, written = 0, errors = 0, revisited = 0;
     json failed = json::array();
     std::string resume = state_->feed.cursor;  // the least position of the feed and the policies
+    std::optional<timestamp> wake;             // the earliest pending revisit
+    const timestamp now = now_ms();
     for (const auto& p : *policies) {
-      auto r = run_policy(c, p);
+      auto r = run_policy(c, p, now);
       if (!r) {
         failed.push_back({{"policy", p.id.to_string()}, {"error", r.error().message()}});  // tried again when something arrives
         continue;
@@ -90,10 +117,18 @@ struct policy_agent {
       evaluated += r->evaluated;
       written += r->written;
       errors += r->errors;
+      revisited += r->revisited;
       if (feed_cursor_before(r->position, resume)) resume = r->position;
+      if (r->wake && (!wake || r->wake->unix_ms < wake->unix_ms)) wake = r->wake;
     }
-    return json{{"policies", policies->size()}, {"evaluated", evaluated}, {"spans_written", written}, {"policy_errors", errors},
-                {"failed", failed}, {"resume_cursor", resume}};
+    return json{{"policies", policies->size()},
+                {"evaluated", evaluated},
+                {"revisited", revisited},
+                {"spans_written", written},
+                {"policy_errors", errors},
+                {"failed", failed},
+                {"resume_cursor", resume},
+                {"wake_at", wake ? json(wake->to_string()) : json(nullptr)}};
   }
 
  private:
@@ -104,9 +139,77 @@ struct policy_agent {
   std::shared_ptr<state> state_ = std::make_shared<state>();
 
   struct outcome {
-    std::int64_t evaluated = 0, written = 0, errors = 0;
-    std::string position;  // the policy's feed position after this run
+    std::int64_t evaluated = 0, written = 0, errors = 0, revisited = 0;
+    std::string position;            // the policy's feed position after this run
+    std::optional<timestamp> wake;   // when its next pending revisit is due
   };
+
+  timestamp now_ms() const {
+    if (time) return timestamp{time->now().time_since_epoch().count() * 1000};
+    return timestamp::now();
+  }
+
+  // A revisit whose latest version is still scheduled.
+  struct pending_revisit {
+    universal_span latest;
+    uuid target;
+    timestamp due;
+  };
+  // A revisit the policy asked for: what is in its scheduled span.
+  static std::optional<pending_revisit> revisit_of(const universal_span& s) {
+    if (!s.metadata || !s.metadata->is_object()) return std::nullopt;
+    const json& md = *s.metadata;
+    if (!md.contains("due_at") || !md["due_at"].is_string() || !md.contains("target") || !md["target"].is_object()) return std::nullopt;
+    const json& t = md["target"];
+    if (!t.contains("id") || !t["id"].is_string()) return std::nullopt;
+    auto due = timestamp::parse(md["due_at"].template get<std::string>());
+    auto target = uuid::parse(t["id"].template get<std::string>());
+    if (!due || !target) return std::nullopt;
+    return pending_revisit{s, *target, *due};
+  }
+
+  static std::optional<timestamp> timestamp_at(const std::optional<json>& md, const char* key) {
+    if (!md || !md->is_object() || !md->contains(key) || !(*md)[key].is_string()) return std::nullopt;
+    auto t = timestamp::parse((*md)[key].template get<std::string>());
+    return t ? std::optional<timestamp>(*t) : std::nullopt;
+  }
+
+  // Margin for clock steps between the writes of revisits: the search for pending ones starts
+  // this much before the oldest known pending one.
+  static constexpr std::int64_t revisit_margin_ms = 5 * 60 * 1000;
+
+  // The policy's revisits written since `since` whose latest version is still scheduled, by due
+  // time; `newest_at` becomes the newest `at` among the revisits read.
+  template <class Session>
+  static result<std::vector<pending_revisit>> pending_revisits(Session& as, const universal_span& policy, const std::optional<timestamp>& since,
+                                                               std::optional<timestamp>& newest_at) {
+    timeline_query q;
+    q.entity_type = "policy_revisit";
+    q.parent_id = policy.id;
+    q.tenant_id = policy.tenant_id;
+    q.limit = timeline_query::max_limit;
+    if (since) q.since = timestamp{since->unix_ms - revisit_margin_ms};
+    std::map<uuid, universal_span> latest;
+    for (;;) {
+      auto page = as.timeline(q);
+      if (!page) return std::move(page).error();
+      for (auto& s : page->spans) {
+        if (s.owner_id != policy.owner_id) continue;
+        if (!newest_at || newest_at->unix_ms < s.at.unix_ms) newest_at = s.at;
+        auto [it, fresh] = latest.try_emplace(s.id, s);
+        if (!fresh && it->second.seq < s.seq) it->second = std::move(s);
+      }
+      if (page->next_cursor.empty()) break;
+      q.cursor = page->next_cursor;
+    }
+    std::vector<pending_revisit> out;
+    for (auto& [id, s] : latest) {
+      if (s.status != "scheduled") continue;
+      if (auto r = revisit_of(s)) out.push_back(std::move(*r));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.due.unix_ms < b.due.unix_ms; });
+    return out;
+  }
 
   // The latest version of every policy whose latest version is active.
   static result<std::vector<universal_span>> active_policies(Ledger& ledger) {
@@ -122,11 +225,12 @@ struct policy_agent {
   }
 
   static bool own_output(const universal_span& s, const universal_span& policy) {
-    if ((s.entity_type == "policy_cursor" || s.entity_type == "policy_error") && s.parent_id == policy.id) return true;
+    if ((s.entity_type == "policy_cursor" || s.entity_type == "policy_error" || s.entity_type == "policy_revisit") && s.parent_id == policy.id)
+      return true;
     return s.related_to && std::find(s.related_to->begin(), s.related_to->end(), policy.id) != s.related_to->end();
   }
 
-  result<outcome> run_policy(call& c, const universal_span& policy) const {
+  result<outcome> run_policy(call& c, const universal_span& policy, const timestamp& now) const {
     outcome o;
     if (policy.language != "lua" || !policy.code || !policy.owner_id) return make_error(errc::invalid_span, "a policy needs language lua, code and an owner");
     if (auto ok = stage0<Ledger>::authentic(policy, c.manifest.signatures_required); !ok) return std::move(ok).error();
@@ -150,9 +254,22 @@ struct policy_agent {
     auto page = as.changes(position, batch);
     if (!page) return std::move(page).error();
     o.position = position;
-    if (page->empty()) return o;
+    std::optional<timestamp> revisit_since = cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
+    std::optional<timestamp> newest_revisit;
+    auto pending = pending_revisits(as, policy, revisit_since, newest_revisit);
+    if (!pending) return std::move(pending).error();
 
     std::vector<universal_span> out;
+    auto record_failure = [&](const universal_span& s, const error_info& failure) {
+      universal_span e = made_by(policy, "policy_error", "failed");
+      e.parent_id = policy.id;
+      e.status = "open";
+      e.error = json{{"code", error_code_name(failure)}, {"message", failure.message()}};
+      e.metadata = json{{"policy_id", policy.id.to_string()}, {"target", {{"id", s.id.to_string()}, {"seq", s.seq}}}};
+      relate(e, s.id);
+      out.push_back(std::move(e));
+      ++o.errors;
+    };
     std::optional<universal_span> last;
     for (const auto& ch : *page) {
       position = ch.cursor;
@@ -160,24 +277,72 @@ struct policy_agent {
       if (s.tenant_id != policy.tenant_id || own_output(s, policy)) continue;
       last = s;
       ++o.evaluated;
-      auto produced = evaluate(policy, s);
+      auto produced = evaluate(policy, s, now, std::nullopt);
       if (produced) {
         for (auto& p : *produced) out.push_back(std::move(p));
       } else {
-        universal_span e = made_by(policy, "policy_error", "failed");
-        e.parent_id = policy.id;
-        e.status = "open";
-        e.error = json{{"code", error_code_name(produced.error())}, {"message", produced.error().message()}};
-        e.metadata = json{{"policy_id", policy.id.to_string()}, {"target", {{"id", s.id.to_string()}, {"seq", s.seq}}}};
-        relate(e, s.id);
-        out.push_back(std::move(e));
-        ++o.errors;
+        record_failure(s, produced.error());
       }
     }
 
+    // Revisits that are due, oldest first, at most `batch`: evaluated on the target's latest
+    // version; each one's next version (done) goes in this batch.
+    std::optional<timestamp> oldest_pending_at, wake;
+    std::set<uuid> planned;  // revisits scheduled or done by this batch
+    for (const auto& r : *pending) {
+      planned.insert(r.latest.id);
+      if (r.due.unix_ms > now.unix_ms || o.revisited >= static_cast<std::int64_t>(batch)) {
+        if (!oldest_pending_at || r.latest.at.unix_ms < oldest_pending_at->unix_ms) oldest_pending_at = r.latest.at;
+        if (!wake || r.due.unix_ms < wake->unix_ms) wake = r.due;
+        continue;
+      }
+      ++o.revisited;
+      universal_span done = unsealed(r.latest);
+      done.seq = r.latest.seq + 1;
+      done.status = "done";
+      done.did = "revisited";
+      json md = *done.metadata;
+      md["revisited_at"] = now.to_string();
+      auto target = as.get(r.target);
+      if (!target) {
+        if (!(target.error() == errc::not_found)) return std::move(target).error();
+        md["outcome"] = "target not found";
+      } else {
+        auto produced = evaluate(policy, *target, now, r.due);
+        if (produced) {
+          md["outcome"] = "evaluated";
+          for (auto& p : *produced) out.push_back(std::move(p));
+        } else {
+          md["outcome"] = "policy_error";
+          record_failure(*target, produced.error());
+        }
+        md["target"]["seq"] = target->seq;
+      }
+      done.metadata = std::move(md);
+      out.push_back(std::move(done));
+    }
+
+    // The revisits asked for in this batch: one per (span, time), whatever asked for it.
+    std::vector<universal_span> kept;
+    for (auto& s : out) {
+      if (s.entity_type == "policy_revisit" && s.seq == 0 && s.status == "scheduled") {
+        if (planned.count(s.id)) continue;
+        if (auto existing = c.ledger.get_any(s.id); existing) {
+          continue;
+        } else if (!(existing.error() == errc::not_found)) {
+          return std::move(existing).error();
+        }
+        planned.insert(s.id);
+        if (auto due = timestamp_at(s.metadata, "due_at"); due && (!wake || due->unix_ms < wake->unix_ms)) wake = due;
+      }
+      kept.push_back(std::move(s));
+    }
+    out = std::move(kept);
+    o.wake = wake;
+
     // Nothing evaluated (only the policy's own output, or other tenants' public spans): the cursor
     // moves only when a whole batch was skipped, so that writing it does not feed the next run.
-    if (o.evaluated == 0 && page->size() < batch) return o;
+    if (o.evaluated == 0 && o.revisited == 0 && page->size() < batch) return o;
     o.position = position;
     universal_span next = cursor ? unsealed(*cursor) : made_by(policy, "policy_cursor", "advanced");
     if (cursor) {
@@ -191,6 +356,11 @@ struct policy_agent {
     json md{{"cursor", position}};
     if (last) md["last_span"] = {{"id", last->id.to_string()}, {"seq", last->seq}};
     else if (next.metadata && next.metadata->contains("last_span")) md["last_span"] = (*next.metadata)["last_span"];
+    // Where the next search for pending revisits starts: the oldest one still pending, or (none
+    // pending) the newest one read; the revisits this batch writes come after both.
+    if (oldest_pending_at) revisit_since = oldest_pending_at;
+    else if (newest_revisit) revisit_since = newest_revisit;
+    if (revisit_since) md["revisit_since"] = revisit_since->to_string();
     next.metadata = std::move(md);
 
     if (before_write)
@@ -218,14 +388,29 @@ struct policy_agent {
     return s;
   }
 
-  // Evaluates the policy on one span: the spans its actions produce.
-  result<std::vector<universal_span>> evaluate(const universal_span& policy, const universal_span& s) const {
+  // Evaluates the policy on one span (at a revisit due at `revisit`): the spans its actions produce.
+  result<std::vector<universal_span>> evaluate(const universal_span& policy, const universal_span& s, const timestamp& now,
+                                               const std::optional<timestamp>& revisit) const {
     lua_context ctx;
     auto span_json = parse_json(span_to_json_text(s));
     if (!span_json) return std::move(span_json).error();
     ctx.values["span"] = std::move(*span_json);
-    ctx.values["policy"] = json{{"id", policy.id.to_string()}, {"name", policy.name.value_or("")}};
-    ctx.values["now"] = timestamp::now().to_string();
+    ctx.values["policy"] = json{{"id", policy.id.to_string()}, {"name", policy.name.value_or("")}, {"metadata", policy.metadata.value_or(json(nullptr))}};
+    ctx.values["now"] = now.to_string();
+    ctx.values["now_ms"] = now.unix_ms;
+    ctx.values["revisit"] = revisit ? json{{"at", revisit->to_string()}} : json(nullptr);
+    ctx.functions["epoch_ms"] = [](const json& args) -> result<json> {
+      if (args.size() != 1 || !args[0].is_string()) return make_error(errc::invalid_argument, "expected a timestamp string");
+      auto t = timestamp::parse(args[0].template get<std::string>());
+      if (!t) return std::move(t).error();
+      return json(t->unix_ms);
+    };
+    ctx.functions["timestamp"] = [](const json& args) -> result<json> {
+      if (args.size() != 1 || !args[0].is_number()) return make_error(errc::invalid_argument, "expected milliseconds since the epoch");
+      const double ms = args[0].template get<double>();
+      if (!(ms >= 0 && ms < 253402300800000.0)) return make_error(errc::invalid_argument, "milliseconds out of range (years 1970-9999)");
+      return json(timestamp{static_cast<std::int64_t>(ms)}.to_string());
+    };
     auto r = run_lua(*policy.code + "\nreturn on(ctx.span)", ctx, limits);
     if (!r) return std::move(r).error();
     std::vector<universal_span> out;
@@ -266,8 +451,21 @@ struct policy_agent {
         emitted->visibility = policy.visibility;
         relate(*emitted, policy.id);
         out.push_back(std::move(*emitted));
+      } else if (a.contains("revisit_at")) {
+        auto due = a["revisit_at"].is_string() ? timestamp::parse(a["revisit_at"].template get<std::string>())
+                                               : result<timestamp>(make_error(errc::invalid_argument, "not a string"));
+        if (!due) return make_error(errc::execution_failed, where + "revisit_at must be a timestamp: " + due.error().message());
+        universal_span r = made_by(policy, "policy_revisit", "scheduled");
+        r.id = policy_revisit_id(policy.id, s.id, *due);
+        r.seq = 0;
+        r.parent_id = policy.id;
+        r.status = "scheduled";
+        r.this_ = "revisit " + s.id.to_string() + " at " + due->to_string();
+        r.metadata = json{{"policy_id", policy.id.to_string()}, {"target", {{"id", s.id.to_string()}, {"seq", s.seq}}}, {"due_at", due->to_string()}};
+        relate(r, s.id);
+        out.push_back(std::move(r));
       } else {
-        return make_error(errc::execution_failed, where + "unknown action (run = \"run_code\" or emit_span)");
+        return make_error(errc::execution_failed, where + "unknown action (run = \"run_code\", emit_span or revisit_at)");
       }
       ++n;
     }
