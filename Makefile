@@ -3,7 +3,8 @@
 #   make            deps + configure + build everything (library tests, examples, CLI, benchmarks)
 #   make deps       install missing Debian packages (scripts/install-deps.sh; apt only if needed)
 #   make run        build, then seed a SQLite ledger (build/run/) with the LogLineOS manifest and
-#                   kernels and start the example REST server on it with the runtime
+#                   kernels (and the seed policies for the demo user) and start the example REST
+#                   server on it with the runtime
 #                   (--with-scheduler), printing its URL and a demo token (PORT=8080)
 #   make test       build, start a throwaway PostgreSQL 15 cluster in build/pg (test-setup), run
 #                   ctest --output-on-failure with build/pg/env loaded (LOGLINE_TEST_PG_*), then
@@ -86,6 +87,7 @@ run: build
 	@cd $(BUILD_DIR)/run && { test -f server.key || ../bin/logline-cli keygen --out server.key >/dev/null; }
 	@echo "==> run $(BUILD_DIR)/bin/logline-server (in $(BUILD_DIR)/run; Ctrl-C stops it)"
 	@cd $(BUILD_DIR)/run && ../bin/logline-cli seed --db logline.db --key server.key
+	@cd $(BUILD_DIR)/run && ../bin/logline-cli seed --db logline.db --key server.key --policies --user demo --tenant demo >/dev/null
 	@cd $(BUILD_DIR)/run && exec ../bin/logline-server --db logline.db --key server.key --port $(PORT) --demo-token --with-scheduler
 
 # Hooks around ctest; keep them idempotent. test-setup starts a throwaway PostgreSQL 15 cluster

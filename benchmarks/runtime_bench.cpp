@@ -9,6 +9,12 @@
 //   BM_pipeline/sync:{full,normal}     requests/s through request_worker: rounds of 500 scheduled
 //                                      requests, each claimed, executed and consumed (two request
 //                                      versions + a Stage-0 boot of run_code: four signed appends)
+//   BM_policies/sync:{full,normal}     spans/s through the seed policies (ttl_reaper, slow_execution)
+//                                      as the policy agent runs them: rounds of 500 spans with
+//                                      metadata.ttl_minutes 0, each evaluated by both policies on
+//                                      arrival (ttl_reaper asks for a revisit) and revisited once
+//                                      (a status_patch archived): 1000 Lua evaluations on arrival,
+//                                      500 at the revisits, 1000 signed appends per round
 //
 // Ledgers are SQLite files in build/bench (removed after each benchmark): `sync:full` is the
 // library's durable default (an fsync per commit), `sync:normal` is WAL's synchronous=NORMAL
@@ -22,6 +28,7 @@
 
 #include <logline/logline.hpp>
 #include <logline/runtime/node.hpp>
+#include <logline/runtime/seed_policies.hpp>
 #include <logline/sqlite.hpp>
 
 #include "bench_support.hpp"
@@ -165,5 +172,37 @@ void BM_pipeline(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * requests);
 }
 BENCHMARK(BM_pipeline)->ArgName("sync")->Arg(1)->Arg(0)->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+
+void BM_policies(benchmark::State& state) {
+  constexpr int spans = 500;
+  runtime_fixture f(static_cast<int>(state.range(0)));
+  runtime::install_seed_policies(*f.ledger, f.alice).value();
+  f.node->stage0().register_kernel(runtime::ids::policy_agent, runtime::policy_agent<ledger_type>{});  // the system clock, in ms
+  auto as = f.ledger->as(f.alice);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (int i = 0; i < spans; ++i) {
+      logline::universal_span s;
+      s.entity_type = "note";
+      s.who = "alice";
+      s.this_ = "short-lived";
+      s.visibility = logline::visibility::tenant;
+      s.metadata = json{{"ttl_minutes", 0}};
+      if (!as.append(std::move(s))) state.SkipWithError("could not append a note");
+    }
+    state.ResumeTiming();
+    long revisited = 0;
+    for (int boots = 0; revisited < spans; ++boots) {
+      auto e = f.node->boot(runtime::ids::policy_agent);
+      if (!e || e->status != "complete" || boots > 20) {
+        state.SkipWithError("the policy agent failed or did not archive every note");
+        break;
+      }
+      revisited += (*e->output)["revisited"].get<long>();
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * spans);
+}
+BENCHMARK(BM_policies)->ArgName("sync")->Arg(1)->Arg(0)->UseRealTime()->Iterations(10)->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -273,12 +273,19 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
   out = b.run().value();  // the new version asks for a revisit a minute from now: a second one
   CHECK(b.of_type("policy_revisit").size() == 2);
 
-  // Due, but the agent crashes before writing: nothing written. Then once, and never again.
+  // Due, but the agent crashes before writing: nothing written. Restarted (a new agent that
+  // finds the pending revisits on the ledger): once, and never again.
   clock.advance(31s);
   crash = true;
   out = b.run().value();
   CHECK(out["failed"].size() == 1);
   CHECK(b.of_type("alert").empty());
+  auto restart = [&] {
+    runtime::policy_agent<ledger_type> fresh;
+    fresh.time = &clock;
+    b.stage0.register_kernel(runtime::ids::policy_agent, fresh);
+  };
+  restart();
   out = b.run().value();
   CHECK(out["revisited"] == 1);
   auto alerts = b.of_type("alert");
@@ -297,8 +304,9 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
     }
   CHECK(done == 1);
 
-  // The second revisit, 30 s later; then nothing is pending.
+  // The second revisit, 30 s later, by another restarted agent; then nothing is pending.
   clock.advance(30s);
+  restart();
   out = b.run().value();
   CHECK(out["revisited"] == 1);
   CHECK(out["wake_at"].is_null());

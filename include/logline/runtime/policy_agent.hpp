@@ -35,7 +35,8 @@
 //       each revisit is evaluated once. This is how a policy acts on time passing (the TTL
 //       reaper): a policy sees each arriving span once, and nothing arrives when a TTL expires.
 // Every span the agent writes for a policy has the policy's id in related_to, and the policy
-// does not see its own output (no feedback loops). A failing evaluation (a Lua error, a limit,
+// does not see its own output (no feedback loops); no policy sees the agent's records of where
+// policies are (policy_cursor and policy_revisit spans). A failing evaluation (a Lua error, a limit,
 // an action that is not one of the above) becomes a `policy_error` span (parent_id = the policy,
 // error {code, message}, metadata.target {id, seq}) and the agent moves on.
 //
@@ -46,7 +47,8 @@
 // it, the cursor is past the batch. Two agents at once: the second batch conflicts on the
 // cursor's version and writes nothing. No span is missed or processed twice. The cursor also
 // keeps `revisit_since`, the `at` of the oldest pending revisit, so that looking for due revisits
-// reads only the revisits written since. The agent's output says when the next revisit is due
+// after a restart reads only the revisits written since; between runs, an agent remembers a
+// policy's pending revisits as long as the cursor is at the version it wrote. The agent's output says when the next revisit is due
 // (`wake_at`); runtime::node boots the agent then even if nothing arrives.
 #include <algorithm>
 #include <chrono>
@@ -132,9 +134,24 @@ struct policy_agent {
   }
 
  private:
+  // A revisit whose latest version is still scheduled.
+  struct pending_revisit {
+    universal_span latest;
+    uuid target;
+    timestamp due;
+  };
+  // What this agent knows of a policy's pending revisits as of a cursor version: every batch
+  // that schedules or completes a revisit writes the cursor's next version (explicit seq), so
+  // while the cursor is at the version this agent wrote, the list is exact and the ledger need
+  // not be searched. Another version (another agent, or none cached): search it.
+  struct revisit_cache {
+    std::int32_t cursor_seq = -1;  // -1: no cursor yet
+    std::vector<pending_revisit> pending;
+  };
   struct state {
     std::mutex mutex;
     detail::feed_position feed;
+    std::map<uuid, revisit_cache> revisits;  // by policy
   };
   std::shared_ptr<state> state_ = std::make_shared<state>();
 
@@ -149,12 +166,6 @@ struct policy_agent {
     return timestamp::now();
   }
 
-  // A revisit whose latest version is still scheduled.
-  struct pending_revisit {
-    universal_span latest;
-    uuid target;
-    timestamp due;
-  };
   // A revisit the policy asked for: what is in its scheduled span.
   static std::optional<pending_revisit> revisit_of(const universal_span& s) {
     if (!s.metadata || !s.metadata->is_object()) return std::nullopt;
@@ -179,10 +190,9 @@ struct policy_agent {
   static constexpr std::int64_t revisit_margin_ms = 5 * 60 * 1000;
 
   // The policy's revisits written since `since` whose latest version is still scheduled, by due
-  // time; `newest_at` becomes the newest `at` among the revisits read.
+  // time.
   template <class Session>
-  static result<std::vector<pending_revisit>> pending_revisits(Session& as, const universal_span& policy, const std::optional<timestamp>& since,
-                                                               std::optional<timestamp>& newest_at) {
+  static result<std::vector<pending_revisit>> pending_revisits(Session& as, const universal_span& policy, const std::optional<timestamp>& since) {
     timeline_query q;
     q.entity_type = "policy_revisit";
     q.parent_id = policy.id;
@@ -195,7 +205,6 @@ struct policy_agent {
       if (!page) return std::move(page).error();
       for (auto& s : page->spans) {
         if (s.owner_id != policy.owner_id) continue;
-        if (!newest_at || newest_at->unix_ms < s.at.unix_ms) newest_at = s.at;
         auto [it, fresh] = latest.try_emplace(s.id, s);
         if (!fresh && it->second.seq < s.seq) it->second = std::move(s);
       }
@@ -223,6 +232,9 @@ struct policy_agent {
     if (!s.related_to) s.related_to.emplace();
     s.related_to->push_back(id);
   }
+
+  // The agent's records of where policies are (any policy's cursor and revisits): not events.
+  static bool agent_record(const universal_span& s) { return s.entity_type == "policy_cursor" || s.entity_type == "policy_revisit"; }
 
   static bool own_output(const universal_span& s, const universal_span& policy) {
     if ((s.entity_type == "policy_cursor" || s.entity_type == "policy_error" || s.entity_type == "policy_revisit") && s.parent_id == policy.id)
@@ -254,10 +266,17 @@ struct policy_agent {
     auto page = as.changes(position, batch);
     if (!page) return std::move(page).error();
     o.position = position;
-    std::optional<timestamp> revisit_since = cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
-    std::optional<timestamp> newest_revisit;
-    auto pending = pending_revisits(as, policy, revisit_since, newest_revisit);
-    if (!pending) return std::move(pending).error();
+    const std::optional<timestamp> revisit_since = cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
+    const std::int32_t cursor_seq = cursor ? cursor->seq : -1;
+    std::optional<std::vector<pending_revisit>> pending;
+    if (auto known = state_->revisits.find(policy.id); known != state_->revisits.end() && known->second.cursor_seq == cursor_seq) {
+      pending = known->second.pending;
+    } else {
+      auto found = pending_revisits(as, policy, revisit_since);
+      if (!found) return std::move(found).error();
+      pending = std::move(*found);
+      state_->revisits[policy.id] = {cursor_seq, *pending};
+    }
 
     std::vector<universal_span> out;
     auto record_failure = [&](const universal_span& s, const error_info& failure) {
@@ -274,7 +293,7 @@ struct policy_agent {
     for (const auto& ch : *page) {
       position = ch.cursor;
       const universal_span& s = ch.span;
-      if (s.tenant_id != policy.tenant_id || own_output(s, policy)) continue;
+      if (s.tenant_id != policy.tenant_id || own_output(s, policy) || agent_record(s)) continue;
       last = s;
       ++o.evaluated;
       auto produced = evaluate(policy, s, now, std::nullopt);
@@ -288,12 +307,14 @@ struct policy_agent {
     // Revisits that are due, oldest first, at most `batch`: evaluated on the target's latest
     // version; each one's next version (done) goes in this batch.
     std::optional<timestamp> oldest_pending_at, wake;
-    std::set<uuid> planned;  // revisits scheduled or done by this batch
+    std::set<uuid> planned;                // revisits scheduled or done by this batch
+    std::vector<pending_revisit> waiting;  // still pending after it
     for (const auto& r : *pending) {
       planned.insert(r.latest.id);
       if (r.due.unix_ms > now.unix_ms || o.revisited >= static_cast<std::int64_t>(batch)) {
         if (!oldest_pending_at || r.latest.at.unix_ms < oldest_pending_at->unix_ms) oldest_pending_at = r.latest.at;
         if (!wake || r.due.unix_ms < wake->unix_ms) wake = r.due;
+        waiting.push_back(r);
         continue;
       }
       ++o.revisited;
@@ -356,20 +377,26 @@ struct policy_agent {
     json md{{"cursor", position}};
     if (last) md["last_span"] = {{"id", last->id.to_string()}, {"seq", last->seq}};
     else if (next.metadata && next.metadata->contains("last_span")) md["last_span"] = (*next.metadata)["last_span"];
-    // Where the next search for pending revisits starts: the oldest one still pending, or (none
-    // pending) the newest one read; the revisits this batch writes come after both.
-    if (oldest_pending_at) revisit_since = oldest_pending_at;
-    else if (newest_revisit) revisit_since = newest_revisit;
-    if (revisit_since) md["revisit_since"] = revisit_since->to_string();
+    // Where a search for pending revisits starts: the oldest one still pending, or (none) now,
+    // by the ledger's clock, which stamps the revisits this batch writes.
+    md["revisit_since"] = (oldest_pending_at ? *oldest_pending_at : timestamp::now()).to_string();
     next.metadata = std::move(md);
 
     if (before_write)
       if (auto ok = before_write(policy); !ok) return std::move(ok).error();
     o.written = static_cast<std::int64_t>(out.size()) + 1;
+    const std::int32_t next_seq = next.seq;
     out.push_back(std::move(next));
     std::vector<bool> next_version(out.size(), false);  // explicit seqs: a concurrent batch conflicts
     auto stored = as.append_batch(std::move(out), std::move(next_version));
-    if (!stored) return std::move(stored).error();
+    if (!stored) {
+      state_->revisits.erase(policy.id);  // search again next time
+      return std::move(stored).error();
+    }
+    for (const auto& s : *stored)
+      if (s.entity_type == "policy_revisit" && s.status == "scheduled")
+        if (auto r = revisit_of(s)) waiting.push_back(std::move(*r));
+    state_->revisits[policy.id] = {next_seq, std::move(waiting)};
     return o;
   }
 
