@@ -1,14 +1,14 @@
 // logline-scheduler: the LogLineOS runtime on its own (DESIGN §7): Stage-0 with the built-in
-// kernels, and a scheduler booting observer_bot and request_worker, over a SQLite file or
-// PostgreSQL. Functions with status "scheduled" and requests from POST /api/execute get executed.
+// kernels, and a scheduler booting observer_bot, request_worker and policy_agent (and the
+// midnight ruler), over a SQLite file or PostgreSQL. Functions with status "scheduled" and requests from POST /api/execute get executed.
 //
 //   logline-scheduler [--db FILE | --postgres URL] [--key FILE] [--seed]
-//                     [--observer-every S] [--worker-every S] [--once]
+//                     [--observer-every S] [--worker-every S] [--policy-every S] [--once]
 //
 // --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required.
 // --seed appends the LogLineOS manifest and kernel spans first (as `logline-cli seed`; the key
-// becomes the manifest's override key), nothing if they exist. --once boots the observer and the
-// worker once each and exits (for cron or tests). SIGTERM / SIGINT: the running kernels finish,
+// becomes the manifest's override key), nothing if they exist. --once boots the observer, the
+// worker and the policy agent once each and exits (for cron or tests). SIGTERM / SIGINT: the running kernels finish,
 // exit 0. Exit 2 on bad arguments or a database that cannot be opened.
 #include <signal.h>
 
@@ -39,13 +39,13 @@ struct config {
   std::string db = "logline.db";
   std::optional<std::string> postgres, key_file;
   bool seed = false, once = false;
-  long observer_every = 10, worker_every = 10;
+  long observer_every = 10, worker_every = 10, policy_every = 30;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-scheduler: " << problem << "\n"
             << "usage: logline-scheduler [--db FILE | --postgres URL] [--key FILE] [--seed]\n"
-               "                         [--observer-every S] [--worker-every S] [--once]\n";
+               "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n";
   std::exit(2);
 }
 
@@ -72,6 +72,7 @@ config parse(int argc, char** argv) {
     else if (a == "--once") c.once = true;
     else if (a == "--observer-every") c.observer_every = seconds();
     else if (a == "--worker-every") c.worker_every = seconds();
+    else if (a == "--policy-every") c.policy_every = seconds();
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
@@ -90,10 +91,11 @@ int run(const config& c, Database& db) {
   typename logline::runtime::node<Ledger>::options o;
   o.observer_every = std::chrono::seconds(c.observer_every);
   o.worker_every = std::chrono::seconds(c.worker_every);
+  o.policy_every = std::chrono::seconds(c.policy_every);
   logline::runtime::node<Ledger> node(ledger, o);
   if (c.once) {
     int failures = 0;
-    for (const auto& kernel : {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker}) {
+    for (const auto& kernel : {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker, logline::runtime::ids::policy_agent}) {
       auto e = node.boot(kernel);
       if (!e) {
         std::cerr << "logline-scheduler: " << kernel.to_string() << ": " << e.error().message() << "\n";
@@ -107,7 +109,8 @@ int run(const config& c, Database& db) {
     return failures == 0 ? 0 : 1;
   }
   node.start();
-  std::cout << "logline-scheduler: observer_bot every " << c.observer_every << " s, request_worker every " << c.worker_every << " s ("
+  std::cout << "logline-scheduler: observer_bot every " << c.observer_every << " s, request_worker every " << c.worker_every
+            << " s, policy_agent every " << c.policy_every << " s ("
             << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
   while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   node.stop();

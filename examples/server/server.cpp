@@ -2,7 +2,7 @@
 //
 //   logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE]
 //                  [--demo-token] [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert F --tls-key F] [--quiet]
-//                  [--with-scheduler [--runtime-every S]]
+//                  [--with-scheduler [--runtime-every S] [--policy-every S]]
 //
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
 // failing both, a new key for this run. --demo-token issues a token (user demo, tenant demo, every
@@ -46,7 +46,7 @@ struct config {
   int port = 8080;
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
   bool demo_token = false, quiet = false, with_scheduler = false;
-  long runtime_every = 10;
+  long runtime_every = 10, policy_every = 30;
   int threads = 64;
   double rate = 200;  // requests per second per token (burst: twice that)
 };
@@ -55,7 +55,7 @@ struct config {
   std::cerr << "logline-server: " << problem << "\n"
             << "usage: logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE] [--demo-token]\n"
                "                      [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
-               "                      [--with-scheduler [--runtime-every S]]\n";
+               "                      [--with-scheduler [--runtime-every S] [--policy-every S]]\n";
   std::exit(2);
 }
 
@@ -81,6 +81,7 @@ config parse(int argc, char** argv) {
     else if (a == "--quiet") c.quiet = true;
     else if (a == "--with-scheduler") c.with_scheduler = true;
     else if (a == "--runtime-every") c.runtime_every = std::atol(value().c_str());
+    else if (a == "--policy-every") c.policy_every = std::atol(value().c_str());
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
@@ -88,6 +89,7 @@ config parse(int argc, char** argv) {
   if (c.threads < 2) usage("--threads must be at least 2");
   if (!(c.rate > 0)) usage("--rate must be a positive number of requests per second");
   if (c.runtime_every < 1 || c.runtime_every > 86400) usage("--runtime-every must be a number of seconds in 1..86400");
+  if (c.policy_every < 1 || c.policy_every > 86400) usage("--policy-every must be a number of seconds in 1..86400");
   if (c.tls_cert.has_value() != c.tls_key.has_value()) usage("--tls-cert and --tls-key go together");
   return c;
 }
@@ -141,10 +143,11 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
   if (c.with_scheduler) {
     typename logline::runtime::node<Ledger>::options ro;
     ro.observer_every = ro.worker_every = std::chrono::seconds(c.runtime_every);
+    ro.policy_every = std::chrono::seconds(c.policy_every);
     runtime = std::make_unique<logline::runtime::node<Ledger>>(ledger, ro);
     runtime->start();
     std::cout << "runtime: observer_bot and request_worker every " << c.runtime_every
-              << " s, policy_agent every 30 s, the midnight ruler at 00:00 Europe/Paris" << std::endl;
+              << " s, policy_agent every " << c.policy_every << " s, the midnight ruler at 00:00 Europe/Paris" << std::endl;
   }
   std::cout << "logline-server listening on " << url << " (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
   std::thread stopper([&] {

@@ -283,6 +283,46 @@ TEST_CASE("logline-server --with-scheduler: a Lua function posted and executed o
   CHECK_THAT(box.cli("verify --db " + db), Catch::Contains("ok"));
 }
 
+TEST_CASE("logline-server --with-scheduler: the seed ttl_reaper archives a span posted with a TTL", "[cli][http]") {
+  sandbox box;
+  const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "server.key").string();
+  box.cli("keygen --out " + key);
+  box.cli("seed --db " + db + " --key " + key);
+  box.cli("seed --db " + db + " --key " + key + " --policies --user alice --tenant acme");
+  auto issued = box.cli("token issue --db " + db + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write");
+  const std::string token = issued.substr(issued.find("llt_"), 68);
+
+  server_process server(box.dir, {"--db", db, "--key", key, "--with-scheduler", "--runtime-every", "1", "--policy-every", "1"});
+  httplib::Client c("127.0.0.1", server.port);
+  auto note = c.Post("/api/spans", bearer(token),
+                     R"({"entity_type":"note","who":"alice","this":"gone soon","visibility":"tenant","metadata":{"ttl_minutes":0}})",
+                     "application/json");
+  REQUIRE(note);
+  REQUIRE(note->status == 201);
+  const auto note_id = logline::parse_json(note->body).value()["id"].get<std::string>();
+  auto kept = c.Post("/api/spans", bearer(token), R"({"entity_type":"note","who":"alice","this":"stays","visibility":"tenant"})",
+                     "application/json");
+  REQUIRE(kept);
+  REQUIRE(kept->status == 201);
+  // Arrival: a revisit at the expiry; the next policy run: the status_patch.
+  logline::json patches;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    patches = logline::parse_json(c.Get("/api/timeline?entity_type=status_patch", bearer(token))->body).value()["spans"];
+    if (!patches.empty()) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  INFO(patches.dump() << slurp(box.dir / "server.err"));
+  REQUIRE(patches.size() == 1);
+  CHECK(patches[0]["parent_id"] == note_id);
+  CHECK(patches[0]["status"] == "archived");
+  CHECK(patches[0]["owner_id"] == "alice");
+  std::this_thread::sleep_for(2500ms);  // more policy runs: still one patch
+  CHECK(logline::parse_json(c.Get("/api/timeline?entity_type=status_patch", bearer(token))->body).value()["spans"].size() == 1);
+  CHECK(server.terminate() == 0);
+  CHECK_THAT(box.cli("verify --db " + db), Catch::Contains("ok"));
+}
+
 TEST_CASE("logline-scheduler: --seed and --once over a SQLite file; bad arguments exit 2", "[cli]") {
   sandbox box;
   const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "k.key").string();
@@ -292,6 +332,7 @@ TEST_CASE("logline-scheduler: --seed and --once over a SQLite file; bad argument
   CHECK_THAT(first, Catch::Contains("seeded: 6 spans appended"));
   CHECK_THAT(first, Catch::Contains("observer_bot: complete"));
   CHECK_THAT(first, Catch::Contains("request_worker: complete"));
+  CHECK_THAT(first, Catch::Contains("policy_agent: complete"));
   CHECK_THAT(sh(scheduler + " --db " + db + " --key " + key + " --seed --once 2>&1"), Catch::Contains("seeded: 0 spans appended"));
   for (const std::string bad : {" --observer-every 0", " --bogus", " --worker-every x"}) {
     const int status = std::system((scheduler + " --db " + db + " --key " + key + bad + " --once > /dev/null 2>&1").c_str());
