@@ -134,9 +134,11 @@ struct policy_agent {
   }
 
  private:
-  // A revisit whose latest version is still scheduled.
+  // A revisit whose latest version is still scheduled (what is needed to write its next one).
   struct pending_revisit {
-    universal_span latest;
+    uuid id;
+    std::int32_t seq = 0;
+    timestamp at;  // of that version
     uuid target;
     timestamp due;
   };
@@ -176,7 +178,20 @@ struct policy_agent {
     auto due = timestamp::parse(md["due_at"].template get<std::string>());
     auto target = uuid::parse(t["id"].template get<std::string>());
     if (!due || !target) return std::nullopt;
-    return pending_revisit{s, *target, *due};
+    return pending_revisit{s.id, s.seq, s.at, *target, *due};
+  }
+
+  // A version of the policy's revisit of span `target` (version `target_seq`) at `due`.
+  static universal_span revisit_span(const universal_span& policy, const uuid& target, std::int32_t target_seq, const timestamp& due,
+                                     const char* status) {
+    universal_span r = made_by(policy, "policy_revisit", status);
+    r.id = policy_revisit_id(policy.id, target, due);
+    r.parent_id = policy.id;
+    r.status = status;
+    r.this_ = "revisit " + target.to_string() + " at " + due.to_string();
+    r.metadata = json{{"policy_id", policy.id.to_string()}, {"target", {{"id", target.to_string()}, {"seq", target_seq}}}, {"due_at", due.to_string()}};
+    relate(r, target);
+    return r;
   }
 
   static std::optional<timestamp> timestamp_at(const std::optional<json>& md, const char* key) {
@@ -269,13 +284,16 @@ struct policy_agent {
     const std::optional<timestamp> revisit_since = cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
     const std::int32_t cursor_seq = cursor ? cursor->seq : -1;
     std::optional<std::vector<pending_revisit>> pending;
+    // Taken out of the cache for this run and put back when it ends well (a failed run searches
+    // the ledger again next time).
     if (auto known = state_->revisits.find(policy.id); known != state_->revisits.end() && known->second.cursor_seq == cursor_seq) {
-      pending = known->second.pending;
+      pending = std::move(known->second.pending);
+      state_->revisits.erase(known);
     } else {
+      state_->revisits.erase(policy.id);
       auto found = pending_revisits(as, policy, revisit_since);
       if (!found) return std::move(found).error();
       pending = std::move(*found);
-      state_->revisits[policy.id] = {cursor_seq, *pending};
     }
 
     std::vector<universal_span> out;
@@ -310,36 +328,31 @@ struct policy_agent {
     std::set<uuid> planned;                // revisits scheduled or done by this batch
     std::vector<pending_revisit> waiting;  // still pending after it
     for (const auto& r : *pending) {
-      planned.insert(r.latest.id);
+      planned.insert(r.id);
       if (r.due.unix_ms > now.unix_ms || o.revisited >= static_cast<std::int64_t>(batch)) {
-        if (!oldest_pending_at || r.latest.at.unix_ms < oldest_pending_at->unix_ms) oldest_pending_at = r.latest.at;
+        if (!oldest_pending_at || r.at.unix_ms < oldest_pending_at->unix_ms) oldest_pending_at = r.at;
         if (!wake || r.due.unix_ms < wake->unix_ms) wake = r.due;
         waiting.push_back(r);
         continue;
       }
       ++o.revisited;
-      universal_span done = unsealed(r.latest);
-      done.seq = r.latest.seq + 1;
-      done.status = "done";
-      done.did = "revisited";
-      json md = *done.metadata;
-      md["revisited_at"] = now.to_string();
       auto target = as.get(r.target);
+      if (!target && !(target.error() == errc::not_found)) return std::move(target).error();
+      universal_span done = revisit_span(policy, r.target, target ? target->seq : -1, r.due, "done");
+      done.seq = r.seq + 1;
+      done.did = "revisited";
+      json& md = *done.metadata;
+      md["revisited_at"] = now.to_string();
       if (!target) {
-        if (!(target.error() == errc::not_found)) return std::move(target).error();
         md["outcome"] = "target not found";
+        md["target"].erase("seq");
+      } else if (auto produced = evaluate(policy, *target, now, r.due)) {
+        md["outcome"] = "evaluated";
+        for (auto& p : *produced) out.push_back(std::move(p));
       } else {
-        auto produced = evaluate(policy, *target, now, r.due);
-        if (produced) {
-          md["outcome"] = "evaluated";
-          for (auto& p : *produced) out.push_back(std::move(p));
-        } else {
-          md["outcome"] = "policy_error";
-          record_failure(*target, produced.error());
-        }
-        md["target"]["seq"] = target->seq;
+        md["outcome"] = "policy_error";
+        record_failure(*target, produced.error());
       }
-      done.metadata = std::move(md);
       out.push_back(std::move(done));
     }
 
@@ -363,7 +376,10 @@ struct policy_agent {
 
     // Nothing evaluated (only the policy's own output, or other tenants' public spans): the cursor
     // moves only when a whole batch was skipped, so that writing it does not feed the next run.
-    if (o.evaluated == 0 && o.revisited == 0 && page->size() < batch) return o;
+    if (o.evaluated == 0 && o.revisited == 0 && page->size() < batch) {
+      state_->revisits[policy.id] = {cursor_seq, std::move(waiting)};  // nothing new, nothing done
+      return o;
+    }
     o.position = position;
     universal_span next = cursor ? unsealed(*cursor) : made_by(policy, "policy_cursor", "advanced");
     if (cursor) {
@@ -389,10 +405,7 @@ struct policy_agent {
     out.push_back(std::move(next));
     std::vector<bool> next_version(out.size(), false);  // explicit seqs: a concurrent batch conflicts
     auto stored = as.append_batch(std::move(out), std::move(next_version));
-    if (!stored) {
-      state_->revisits.erase(policy.id);  // search again next time
-      return std::move(stored).error();
-    }
+    if (!stored) return std::move(stored).error();
     for (const auto& s : *stored)
       if (s.entity_type == "policy_revisit" && s.status == "scheduled")
         if (auto r = revisit_of(s)) waiting.push_back(std::move(*r));
@@ -482,15 +495,7 @@ struct policy_agent {
         auto due = a["revisit_at"].is_string() ? timestamp::parse(a["revisit_at"].template get<std::string>())
                                                : result<timestamp>(make_error(errc::invalid_argument, "not a string"));
         if (!due) return make_error(errc::execution_failed, where + "revisit_at must be a timestamp: " + due.error().message());
-        universal_span r = made_by(policy, "policy_revisit", "scheduled");
-        r.id = policy_revisit_id(policy.id, s.id, *due);
-        r.seq = 0;
-        r.parent_id = policy.id;
-        r.status = "scheduled";
-        r.this_ = "revisit " + s.id.to_string() + " at " + due->to_string();
-        r.metadata = json{{"policy_id", policy.id.to_string()}, {"target", {{"id", s.id.to_string()}, {"seq", s.seq}}}, {"due_at", due->to_string()}};
-        relate(r, s.id);
-        out.push_back(std::move(r));
+        out.push_back(revisit_span(policy, s.id, s.seq, *due, "scheduled"));
       } else {
         return make_error(errc::execution_failed, where + "unknown action (run = \"run_code\", emit_span or revisit_at)");
       }
