@@ -318,3 +318,44 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
   CHECK(b.of_type("alert").size() == 2);
   CHECK(b.ledger.verify().value().ok());
 }
+
+TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once", "[runtime][policy]", LOGLINE_BACKENDS) {
+  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  auto clock = clock_at_now();
+  runtime::policy_agent<ledger_type> agent;
+  agent.time = &clock;
+  policy_bench<TestType> b(agent);
+  b.policy(R"(
+    function on(span)
+      if span.entity_type ~= "note" then return {} end
+      if ctx.revisit then return {{emit_span = {entity_type = "alert", this = "revisited " .. span.this, parent_id = span.id}}} end
+      return {{revisit_at = ctx.timestamp(ctx.now_ms + 1000)}}
+    end
+  )", b.alice);
+  for (int i = 0; i < 12; ++i) b.note("note", "n" + std::to_string(i), b.alice);
+  b.run().value();  // every note asks for a revisit a second from now
+  REQUIRE(b.of_type("policy_revisit").size() == 12);
+  clock.advance(std::chrono::seconds(2));
+  std::vector<std::thread> agents;
+  for (int a = 0; a < 2; ++a)
+    agents.emplace_back([&b, &clock] {
+      logline::runtime::stage0<ledger_type> boot(b.ledger);
+      runtime::policy_agent<ledger_type> each;
+      each.batch = 5;  // revisits in batches of 5: the agents interleave
+      each.time = &clock;
+      each.limits.instructions = 2'000'000;
+      boot.register_kernel(runtime::ids::policy_agent, each);
+      for (int round = 0; round < 8; ++round) CHECK(boot.boot(runtime::ids::policy_agent, nullptr, b.system).value().status == "complete");
+    });
+  for (auto& t : agents) t.join();
+  b.run().value();
+  auto alerts = b.of_type("alert");
+  CHECK(alerts.size() == 12);
+  std::set<std::string> seen;
+  for (const auto& a : alerts) seen.insert(a.this_);
+  CHECK(seen.size() == 12);
+  std::size_t done = 0;
+  for (const auto& r : latest_of_type(b, "policy_revisit")) done += r.status == "done";
+  CHECK(done == 12);
+  CHECK(b.ledger.verify().value().ok());
+}
