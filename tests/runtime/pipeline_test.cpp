@@ -23,7 +23,7 @@ struct pipeline_bench : runtime_test::bench<F> {
   using runtime_test::bench<F>::stage0;
   using runtime_test::bench<F>::alice;
   using runtime_test::bench<F>::of_type;
-  const logline::identity system{"logline", std::nullopt};
+  using runtime_test::bench<F>::system;
 
   pipeline_bench() {
     runtime::seed(ledger).value();

@@ -8,50 +8,13 @@
 
 #include <logline/runtime/policy_agent.hpp>
 
-#include "runtime/runtime_bench.hpp"
+#include "runtime/policy_bench.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
+using runtime_test::policy_bench;
 
 namespace {
-
-template <class F>
-struct policy_bench : runtime_test::bench<F> {
-  using typename runtime_test::bench<F>::ledger_type;
-  using runtime_test::bench<F>::ledger;
-  using runtime_test::bench<F>::stage0;
-  using runtime_test::bench<F>::alice;
-  using runtime_test::bench<F>::bob;
-  using runtime_test::bench<F>::of_type;
-  const logline::identity system{"logline", std::nullopt};
-
-  explicit policy_bench(runtime::policy_agent<ledger_type> agent = {}) {
-    runtime::seed(ledger).value();
-    agent.limits.instructions = 2'000'000;
-    stage0.register_kernel(runtime::ids::policy_agent, agent);
-  }
-  logline::universal_span policy(const std::string& code, const logline::identity& who, const std::string& status = "active") {
-    logline::universal_span p = conformance::make_span("policy", who.user_id);
-    p.name = "test policy";
-    p.language = "lua";
-    p.code = code;
-    p.status = status;
-    return ledger.as(who).append(p).value();
-  }
-  logline::universal_span note(const std::string& type, const std::string& text, const logline::identity& who, json metadata = nullptr) {
-    logline::universal_span s = conformance::make_span(type, who.user_id);
-    s.this_ = text;
-    s.visibility = logline::visibility::tenant;
-    if (!metadata.is_null()) s.metadata = std::move(metadata);
-    return ledger.as(who).append(s).value();
-  }
-  logline::result<json> run() {
-    auto e = stage0.boot(runtime::ids::policy_agent, nullptr, system);
-    if (!e) return std::move(e).error();
-    if (e->status != "complete") return logline::make_error(logline::errc::execution_failed, e->error.value_or(json(nullptr)).dump());
-    return *e->output;
-  }
-};
 
 // Emits an alert for every span of type "note", naming it.
 constexpr const char* alert_every_note = R"(
@@ -149,7 +112,7 @@ TEMPLATE_TEST_CASE("policy_agent: a crash between evaluation and cursor, batches
   for (int run = 0; run < 10; ++run) {
     runtime::policy_agent<ledger_type> fresh;
     fresh.batch = 3;
-    b.stage0.register_kernel(runtime::ids::policy_agent, fresh);
+    b.restart(fresh);
     b.run().value();
   }
   auto alerts = b.of_type("alert");
@@ -202,36 +165,17 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop
   CHECK(b.ledger.verify().value().ok());
 }
 
-namespace {
-// A manual clock that starts at the system clock's second: the spans' `at` is the ledger's
-// (real) time, the agent's "now" moves only when told.
-runtime::manual_clock clock_at_now() { return runtime::manual_clock(date::floor<std::chrono::seconds>(std::chrono::system_clock::now())); }
-
-template <class F>
-std::vector<logline::universal_span> latest_of_type(policy_bench<F>& b, const std::string& type) {
-  std::map<logline::uuid, logline::universal_span> latest;
-  for (auto& s : b.of_type(type)) {
-    auto [it, fresh] = latest.try_emplace(s.id, s);
-    if (!fresh && it->second.seq < s.seq) it->second = std::move(s);
-  }
-  std::vector<logline::universal_span> out;
-  for (auto& [id, s] : latest) out.push_back(std::move(s));
-  return out;
-}
-}  // namespace
-
 TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due, across a crash", "[runtime][policy]", LOGLINE_BACKENDS) {
   using ledger_type = typename policy_bench<TestType>::ledger_type;
   using namespace std::chrono_literals;
-  auto clock = clock_at_now();
   std::atomic<bool> crash{false};
   runtime::policy_agent<ledger_type> agent;
-  agent.time = &clock;
   agent.before_write = [&](const logline::universal_span&) -> logline::result<void> {
     if (crash.exchange(false)) return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
     return {};
   };
   policy_bench<TestType> b(agent);
+  auto& clock = b.clock;
   const auto p = b.policy(R"(
     function on(span)
       if span.entity_type ~= "note" then return {} end
@@ -280,12 +224,7 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
   out = b.run().value();
   CHECK(out["failed"].size() == 1);
   CHECK(b.of_type("alert").empty());
-  auto restart = [&] {
-    runtime::policy_agent<ledger_type> fresh;
-    fresh.time = &clock;
-    b.stage0.register_kernel(runtime::ids::policy_agent, fresh);
-  };
-  restart();
+  b.restart();
   out = b.run().value();
   CHECK(out["revisited"] == 1);
   auto alerts = b.of_type("alert");
@@ -297,7 +236,7 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
   CHECK(out["revisited"] == 0);
   CHECK(b.of_type("alert").size() == 1);
   std::size_t done = 0;
-  for (const auto& r : latest_of_type(b, "policy_revisit"))
+  for (const auto& r : b.latest_of_type("policy_revisit"))
     if (r.status == "done") {
       ++done;
       CHECK((*r.metadata)["outcome"] == "evaluated");
@@ -306,7 +245,7 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
 
   // The second revisit, 30 s later, by another restarted agent; then nothing is pending.
   clock.advance(30s);
-  restart();
+  b.restart();
   out = b.run().value();
   CHECK(out["revisited"] == 1);
   CHECK(out["wake_at"].is_null());
@@ -321,10 +260,8 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
 
 TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once", "[runtime][policy]", LOGLINE_BACKENDS) {
   using ledger_type = typename policy_bench<TestType>::ledger_type;
-  auto clock = clock_at_now();
-  runtime::policy_agent<ledger_type> agent;
-  agent.time = &clock;
-  policy_bench<TestType> b(agent);
+  policy_bench<TestType> b;
+  auto& clock = b.clock;
   b.policy(R"(
     function on(span)
       if span.entity_type ~= "note" then return {} end
@@ -355,7 +292,7 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once"
   for (const auto& a : alerts) seen.insert(a.this_);
   CHECK(seen.size() == 12);
   std::size_t done = 0;
-  for (const auto& r : latest_of_type(b, "policy_revisit")) done += r.status == "done";
+  for (const auto& r : b.latest_of_type("policy_revisit")) done += r.status == "done";
   CHECK(done == 12);
   CHECK(b.ledger.verify().value().ok());
 }

@@ -16,6 +16,7 @@ struct bench {
   ledger_type ledger{f.database(), {.identity = {"logline", std::nullopt}, .signing_key = conformance::test_key()}};
   logline::runtime::stage0<ledger_type> stage0{ledger};
   const logline::identity alice{"alice", "acme"}, bob{"bob", "other"};
+  const logline::identity system{"logline", std::nullopt};  // the operator the kernels boot as
 
   std::size_t stored() { return conformance::all_spans(ledger).size(); }
   std::vector<logline::universal_span> of_type(const std::string& type) {

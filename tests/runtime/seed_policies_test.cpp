@@ -7,7 +7,7 @@
 #include <logline/runtime/node.hpp>
 #include <logline/runtime/seed_policies.hpp>
 
-#include "runtime/runtime_bench.hpp"
+#include "runtime/policy_bench.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
@@ -15,50 +15,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <class F>
-struct seeded_bench : runtime_test::bench<F> {
-  using typename runtime_test::bench<F>::ledger_type;
-  using runtime_test::bench<F>::ledger;
-  using runtime_test::bench<F>::stage0;
-  using runtime_test::bench<F>::alice;
-  using runtime_test::bench<F>::of_type;
-  const logline::identity system{"logline", std::nullopt};
-  runtime::manual_clock clock{date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
+using runtime_test::policy_bench;
 
-  seeded_bench() {
-    runtime::seed(ledger).value();
-    runtime::policy_agent<ledger_type> agent;
-    agent.time = &clock;
-    stage0.register_kernel(runtime::ids::policy_agent, agent);
+// status_patch spans by target; each must archive.
+template <class F>
+std::map<logline::uuid, int> archived(policy_bench<F>& b) {
+  std::map<logline::uuid, int> out;
+  for (const auto& s : b.of_type("status_patch")) {
+    CHECK(s.status == "archived");
+    ++out[*s.parent_id];
   }
-  logline::universal_span note(const std::string& type, const std::string& text, json metadata = nullptr) {
-    logline::universal_span s = conformance::make_span(type, alice.user_id);
-    s.this_ = text;
-    s.status = "open";
-    s.visibility = logline::visibility::tenant;
-    if (!metadata.is_null()) s.metadata = std::move(metadata);
-    return ledger.as(alice).append(s).value();
-  }
-  json run() {
-    auto e = stage0.boot(runtime::ids::policy_agent, nullptr, system).value();
-    REQUIRE(e.status == "complete");
-    return *e.output;
-  }
-  // status_patch spans by target.
-  std::map<logline::uuid, int> archived() {
-    std::map<logline::uuid, int> out;
-    for (const auto& s : of_type("status_patch")) {
-      CHECK(s.status == "archived");
-      ++out[*s.parent_id];
-    }
-    return out;
-  }
-};
+  return out;
+}
 
 }  // namespace
 
 TEMPLATE_TEST_CASE("seed policies: installed once per owner and tenant, signed, active", "[runtime][policy][seed]", LOGLINE_BACKENDS) {
-  seeded_bench<TestType> b;
+  policy_bench<TestType> b;
   CHECK(runtime::install_seed_policies(b.ledger, b.alice).value() == 2);
   CHECK(runtime::install_seed_policies(b.ledger, b.alice).value() == 0);
   CHECK(runtime::install_seed_policies(b.ledger, b.bob).value() == 2);  // another tenant: its own
@@ -80,24 +53,24 @@ TEMPLATE_TEST_CASE("seed policies: installed once per owner and tenant, signed, 
 }
 
 TEMPLATE_TEST_CASE("seed policies: ttl_reaper archives each expired span once", "[runtime][policy][seed]", LOGLINE_BACKENDS) {
-  seeded_bench<TestType> b;
+  policy_bench<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
-  const auto five = b.note("note", "five", json{{"ttl_minutes", 5}});
-  const auto ten = b.note("note", "ten", json{{"ttl_minutes", 10}});
-  const auto forever = b.note("note", "no ttl", json{{"kind", "x"}});
-  const auto zero = b.note("note", "already expired", json{{"ttl_minutes", 0}});
-  const auto junk = b.note("note", "not a number", json{{"ttl_minutes", "soon"}});
+  const auto five = b.note("note", "five", b.alice, json{{"ttl_minutes", 5}});
+  const auto ten = b.note("note", "ten", b.alice, json{{"ttl_minutes", 10}});
+  const auto forever = b.note("note", "no ttl", b.alice, json{{"kind", "x"}});
+  const auto zero = b.note("note", "already expired", b.alice, json{{"ttl_minutes", 0}});
+  const auto junk = b.note("note", "not a number", b.alice, json{{"ttl_minutes", "soon"}});
 
-  auto out = b.run();
+  auto out = b.run().value();
   CHECK(out["policy_errors"] == 0);
   CHECK(b.of_type("policy_revisit").size() == 3);  // five, ten, zero
-  CHECK(b.archived().empty());                      // archiving happens at the revisit
+  CHECK(archived(b).empty());                      // archiving happens at the revisit
 
   // The next run (the clock started before the spans were written): the zero-TTL span is due.
   b.clock.advance(1s);
-  out = b.run();
+  out = b.run().value();
   CHECK(out["revisited"] == 1);
-  CHECK(b.archived() == std::map<logline::uuid, int>{{zero.id, 1}});
+  CHECK(archived(b) == std::map<logline::uuid, int>{{zero.id, 1}});
   const auto patch = b.of_type("status_patch").at(0);
   CHECK(patch.owner_id == "alice");
   CHECK(patch.tenant_id == "acme");
@@ -108,38 +81,38 @@ TEMPLATE_TEST_CASE("seed policies: ttl_reaper archives each expired span once", 
   auto longer = logline::unsealed(ten);
   (*longer.metadata)["ttl_minutes"] = 20;
   b.ledger.as(b.alice).append_version(longer).value();
-  b.run();
+  b.run().value();
 
   b.clock.advance(4min);  // 6 min: "five" expired
-  out = b.run();
+  out = b.run().value();
   CHECK(out["revisited"] == 1);
-  CHECK(b.archived() == std::map<logline::uuid, int>{{zero.id, 1}, {five.id, 1}});
+  CHECK(archived(b) == std::map<logline::uuid, int>{{zero.id, 1}, {five.id, 1}});
 
   b.clock.advance(5min);  // 11 min: ten's first expiry, moved by its new version: not archived
-  out = b.run();
+  out = b.run().value();
   CHECK(out["revisited"] == 1);
-  CHECK(b.archived().count(ten.id) == 0);
+  CHECK(archived(b).count(ten.id) == 0);
 
   b.clock.advance(12min);  // 23 min: past the new expiry (20 min after the version at 2 min)
-  out = b.run();
+  out = b.run().value();
   CHECK(out["revisited"] == 1);
-  CHECK(b.archived() == std::map<logline::uuid, int>{{zero.id, 1}, {five.id, 1}, {ten.id, 1}});
+  CHECK(archived(b) == std::map<logline::uuid, int>{{zero.id, 1}, {five.id, 1}, {ten.id, 1}});
   CHECK(out["wake_at"].is_null());
 
   // Nothing more, ever; the spans without a usable TTL were never touched.
   b.clock.advance(60min);
-  out = b.run();
+  out = b.run().value();
   CHECK(out["revisited"] == 0);
   CHECK(b.of_type("status_patch").size() == 3);
-  CHECK(b.archived().count(forever.id) == 0);
-  CHECK(b.archived().count(junk.id) == 0);
+  CHECK(archived(b).count(forever.id) == 0);
+  CHECK(archived(b).count(junk.id) == 0);
   CHECK(b.ledger.verify().value().ok());
 }
 
 TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the threshold", "[runtime][policy][seed]", LOGLINE_BACKENDS) {
-  seeded_bench<TestType> b;
+  policy_bench<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
-  const auto fn = b.note("function", "some function");
+  const auto fn = b.note("function", "some function", b.alice);
   auto execution = [&](std::int64_t ms) {
     logline::universal_span s = conformance::make_span("execution", "alice");
     s.parent_id = fn.id;
@@ -151,7 +124,7 @@ TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the 
   const auto slow = execution(1500);
   execution(200);
   execution(1000);  // at the threshold: not above it
-  b.run();
+  b.run().value();
   auto alerts = b.of_type("alert");
   REQUIRE(alerts.size() == 1);
   CHECK(alerts[0].parent_id == slow.id);
@@ -165,14 +138,14 @@ TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the 
   (*policy.metadata)["threshold_ms"] = 100;
   b.ledger.as(b.alice).append_version(policy).value();
   execution(150);
-  b.run();
+  b.run().value();
   CHECK(b.of_type("alert").size() == 2);
 }
 
 TEMPLATE_TEST_CASE("seed policies: a node boots the policy agent when a revisit falls due on an idle ledger", "[runtime][policy][seed][node]",
                    LOGLINE_BACKENDS) {
-  using ledger_type = typename seeded_bench<TestType>::ledger_type;
-  seeded_bench<TestType> b;
+  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  policy_bench<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
   runtime::memory_state state;
   typename runtime::node<ledger_type>::options o;
@@ -182,7 +155,7 @@ TEMPLATE_TEST_CASE("seed policies: a node boots the policy agent when a revisit 
   std::vector<std::string> errors;
   o.on_error = [&](const std::string& job, const logline::error_info& e) { errors.push_back(job + ": " + e.message()); };
   runtime::node<ledger_type> node(b.ledger, o, b.clock, state);
-  const auto note = b.note("note", "short-lived", json{{"ttl_minutes", 1}});
+  const auto note = b.note("note", "short-lived", b.alice, json{{"ttl_minutes", 1}});
 
   node.tick();  // the policy agent schedules the revisit
   REQUIRE(b.of_type("policy_revisit").size() == 1);
@@ -199,10 +172,10 @@ TEMPLATE_TEST_CASE("seed policies: a node boots the policy agent when a revisit 
   }
   CHECK(b.stored() == quiet);
   CHECK(node.idle_runs() == idle + 9);
-  CHECK(b.archived().empty());
+  CHECK(archived(b).empty());
   // Past the minute: the agent is booted although nothing arrived, and archives the note.
   b.clock.advance(20s);
   node.tick();
-  CHECK(b.archived() == std::map<logline::uuid, int>{{note.id, 1}});
+  CHECK(archived(b) == std::map<logline::uuid, int>{{note.id, 1}});
   CHECK(errors.empty());
 }

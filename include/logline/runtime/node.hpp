@@ -12,9 +12,9 @@
 // is not booted: when nothing but the kernels' own boot_events, executions, policy cursors and
 // revisits arrived in the feed since the job's last run, the run is skipped (`idle_runs()`), and
 // an idle ledger stays quiet, except that the policy agent is booted when a revisit it
-// scheduled falls due (its output's wake_at). A boot that fails before it runs (no manifest yet, a kernel refused by the manifest,
-// a tampered kernel span) is reported to options::on_error (stderr by default) and tried again
-// at the next boundary.
+// scheduled falls due (its output's wake_at). A boot that fails before it runs (no manifest
+// yet, a kernel refused by the manifest, a tampered kernel span) is reported to
+// options::on_error (stderr by default) and tried again at the next boundary.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -94,7 +94,7 @@ class node {
  private:
   // Whether s is one of the records the scheduled kernels' own runs leave.
   static bool bookkeeping(const universal_span& s) {
-    if (s.entity_type == "policy_cursor" || s.entity_type == "policy_revisit" || s.entity_type == "schedule_state") return true;
+    if (policy_agent_record(s) || s.entity_type == "schedule_state") return true;
     return (s.entity_type == "boot_event" || s.entity_type == "execution") && s.parent_id &&
            (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker || *s.parent_id == ids::policy_agent);
   }

@@ -36,9 +36,9 @@
 //       reaper): a policy sees each arriving span once, and nothing arrives when a TTL expires.
 // Every span the agent writes for a policy has the policy's id in related_to, and the policy
 // does not see its own output (no feedback loops); no policy sees the agent's records of where
-// policies are (policy_cursor and policy_revisit spans). A failing evaluation (a Lua error, a limit,
-// an action that is not one of the above) becomes a `policy_error` span (parent_id = the policy,
-// error {code, message}, metadata.target {id, seq}) and the agent moves on.
+// policies are (policy_cursor and policy_revisit spans). A failing evaluation (a Lua error, a
+// limit, an action that is not one of the above) becomes a `policy_error` span (parent_id = the
+// policy, error {code, message}, metadata.target {id, seq}) and the agent moves on.
 //
 // The cursor is a `policy_cursor` span (parent_id = the policy, one entity per policy: its id is
 // derived from the policy's) whose metadata records the feed position of the last span
@@ -48,8 +48,9 @@
 // cursor's version and writes nothing. No span is missed or processed twice. The cursor also
 // keeps `revisit_since`, the `at` of the oldest pending revisit, so that looking for due revisits
 // after a restart reads only the revisits written since; between runs, an agent remembers a
-// policy's pending revisits as long as the cursor is at the version it wrote. The agent's output says when the next revisit is due
-// (`wake_at`); runtime::node boots the agent then even if nothing arrives.
+// policy's pending revisits as long as the cursor is at the version it wrote. The agent's
+// output says when the next revisit is due (`wake_at`); runtime::node boots the agent then
+// even if nothing arrives.
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -59,6 +60,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "logline/backend.hpp"
@@ -76,6 +78,10 @@ namespace logline::runtime {
 
 // The id of a policy's cursor entity.
 inline uuid policy_cursor_id(const uuid& policy) { return derived_uuid("logline.policy_cursor\n" + policy.to_string()); }
+
+// Whether s is one of the policy agent's records of where policies are (any policy's cursor and
+// revisits): bookkeeping, not events; no policy is shown them.
+inline bool policy_agent_record(const universal_span& s) { return s.entity_type == "policy_cursor" || s.entity_type == "policy_revisit"; }
 
 // The id of a policy's revisit of a span at a time.
 inline uuid policy_revisit_id(const uuid& policy, const uuid& target, const timestamp& due) {
@@ -121,7 +127,7 @@ struct policy_agent {
       errors += r->errors;
       revisited += r->revisited;
       if (feed_cursor_before(r->position, resume)) resume = r->position;
-      if (r->wake && (!wake || r->wake->unix_ms < wake->unix_ms)) wake = r->wake;
+      if (r->wake && (!wake || *r->wake < *wake)) wake = r->wake;
     }
     return json{{"policies", policies->size()},
                 {"evaluated", evaluated},
@@ -142,13 +148,22 @@ struct policy_agent {
     uuid target;
     timestamp due;
   };
+  // Pending revisits are kept in (due, id) order: the due ones are a prefix, the next one due is
+  // the first after it, and since a revisit's id derives from its time, it is found by its time.
+  static bool by_due(const pending_revisit& a, const pending_revisit& b) { return std::tie(a.due, a.id) < std::tie(b.due, b.id); }
+  static bool pending_has(const std::vector<pending_revisit>& pending, const timestamp& due, const uuid& id) {
+    pending_revisit key;
+    key.due = due;
+    key.id = id;
+    return std::binary_search(pending.begin(), pending.end(), key, by_due);
+  }
   // What this agent knows of a policy's pending revisits as of a cursor version: every batch
   // that schedules or completes a revisit writes the cursor's next version (explicit seq), so
   // while the cursor is at the version this agent wrote, the list is exact and the ledger need
   // not be searched. Another version (another agent, or none cached): search it.
   struct revisit_cache {
     std::int32_t cursor_seq = -1;  // -1: no cursor yet
-    std::vector<pending_revisit> pending;
+    std::vector<pending_revisit> pending;  // by_due
   };
   struct state {
     std::mutex mutex;
@@ -231,7 +246,7 @@ struct policy_agent {
       if (s.status != "scheduled") continue;
       if (auto r = revisit_of(s)) out.push_back(std::move(*r));
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.due.unix_ms < b.due.unix_ms; });
+    std::sort(out.begin(), out.end(), by_due);
     return out;
   }
 
@@ -248,12 +263,9 @@ struct policy_agent {
     s.related_to->push_back(id);
   }
 
-  // The agent's records of where policies are (any policy's cursor and revisits): not events.
-  static bool agent_record(const universal_span& s) { return s.entity_type == "policy_cursor" || s.entity_type == "policy_revisit"; }
-
+  // What the agent wrote for this policy (its errors, and whatever relates to it).
   static bool own_output(const universal_span& s, const universal_span& policy) {
-    if ((s.entity_type == "policy_cursor" || s.entity_type == "policy_error" || s.entity_type == "policy_revisit") && s.parent_id == policy.id)
-      return true;
+    if (s.entity_type == "policy_error" && s.parent_id == policy.id) return true;
     return s.related_to && std::find(s.related_to->begin(), s.related_to->end(), policy.id) != s.related_to->end();
   }
 
@@ -283,7 +295,7 @@ struct policy_agent {
     o.position = position;
     const std::optional<timestamp> revisit_since = cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
     const std::int32_t cursor_seq = cursor ? cursor->seq : -1;
-    std::optional<std::vector<pending_revisit>> pending;
+    std::vector<pending_revisit> pending;
     // Taken out of the cache for this run and put back when it ends well (a failed run searches
     // the ledger again next time).
     if (auto known = state_->revisits.find(policy.id); known != state_->revisits.end() && known->second.cursor_seq == cursor_seq) {
@@ -311,7 +323,7 @@ struct policy_agent {
     for (const auto& ch : *page) {
       position = ch.cursor;
       const universal_span& s = ch.span;
-      if (s.tenant_id != policy.tenant_id || own_output(s, policy) || agent_record(s)) continue;
+      if (s.tenant_id != policy.tenant_id || policy_agent_record(s) || own_output(s, policy)) continue;
       last = s;
       ++o.evaluated;
       auto produced = evaluate(policy, s, now, std::nullopt);
@@ -324,18 +336,9 @@ struct policy_agent {
 
     // Revisits that are due, oldest first, at most `batch`: evaluated on the target's latest
     // version; each one's next version (done) goes in this batch.
-    std::optional<timestamp> oldest_pending_at, wake;
-    std::set<uuid> planned;                // revisits scheduled or done by this batch
-    std::vector<pending_revisit> waiting;  // still pending after it
-    for (const auto& r : *pending) {
-      planned.insert(r.id);
-      if (r.due.unix_ms > now.unix_ms || o.revisited >= static_cast<std::int64_t>(batch)) {
-        if (!oldest_pending_at || r.at.unix_ms < oldest_pending_at->unix_ms) oldest_pending_at = r.at;
-        if (!wake || r.due.unix_ms < wake->unix_ms) wake = r.due;
-        waiting.push_back(r);
-        continue;
-      }
-      ++o.revisited;
+    std::size_t fired = 0;
+    for (; fired < pending.size() && fired < batch && pending[fired].due <= now; ++fired) {
+      const pending_revisit& r = pending[fired];
       auto target = as.get(r.target);
       if (!target && !(target.error() == errc::not_found)) return std::move(target).error();
       universal_span done = revisit_span(policy, r.target, target ? target->seq : -1, r.due, "done");
@@ -355,29 +358,35 @@ struct policy_agent {
       }
       out.push_back(std::move(done));
     }
+    o.revisited = static_cast<std::int64_t>(fired);
 
-    // The revisits asked for in this batch: one per (span, time), whatever asked for it.
+    // The revisits asked for in this batch: one per (span, time), whatever asked for it, and
+    // none that is pending, done in this batch, or done before.
+    std::optional<timestamp> wake;
+    std::set<uuid> asked;
     std::vector<universal_span> kept;
     for (auto& s : out) {
-      if (s.entity_type == "policy_revisit" && s.seq == 0 && s.status == "scheduled") {
-        if (planned.count(s.id)) continue;
-        if (auto existing = c.ledger.get_any(s.id); existing) {
-          continue;
-        } else if (!(existing.error() == errc::not_found)) {
-          return std::move(existing).error();
+      if (s.entity_type == "policy_revisit" && s.status == "scheduled")
+        if (auto r = revisit_of(s)) {
+          if (pending_has(pending, r->due, s.id) || !asked.insert(s.id).second) continue;
+          if (auto existing = c.ledger.get_any(s.id); existing) {
+            continue;
+          } else if (!(existing.error() == errc::not_found)) {
+            return std::move(existing).error();
+          }
+          if (!wake || r->due < *wake) wake = r->due;
         }
-        planned.insert(s.id);
-        if (auto due = timestamp_at(s.metadata, "due_at"); due && (!wake || due->unix_ms < wake->unix_ms)) wake = due;
-      }
       kept.push_back(std::move(s));
     }
     out = std::move(kept);
+    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(fired));  // what still waits
+    if (!pending.empty() && (!wake || pending.front().due < *wake)) wake = pending.front().due;
     o.wake = wake;
 
     // Nothing evaluated (only the policy's own output, or other tenants' public spans): the cursor
     // moves only when a whole batch was skipped, so that writing it does not feed the next run.
     if (o.evaluated == 0 && o.revisited == 0 && page->size() < batch) {
-      state_->revisits[policy.id] = {cursor_seq, std::move(waiting)};  // nothing new, nothing done
+      state_->revisits[policy.id] = {cursor_seq, std::move(pending)};  // nothing new, nothing done
       return o;
     }
     o.position = position;
@@ -395,7 +404,9 @@ struct policy_agent {
     else if (next.metadata && next.metadata->contains("last_span")) md["last_span"] = (*next.metadata)["last_span"];
     // Where a search for pending revisits starts: the oldest one still pending, or (none) now,
     // by the ledger's clock, which stamps the revisits this batch writes.
-    md["revisit_since"] = (oldest_pending_at ? *oldest_pending_at : timestamp::now()).to_string();
+    timestamp since = timestamp::now();
+    for (const auto& r : pending) since = std::min(since, r.at);
+    md["revisit_since"] = since.to_string();
     next.metadata = std::move(md);
 
     if (before_write)
@@ -406,10 +417,13 @@ struct policy_agent {
     std::vector<bool> next_version(out.size(), false);  // explicit seqs: a concurrent batch conflicts
     auto stored = as.append_batch(std::move(out), std::move(next_version));
     if (!stored) return std::move(stored).error();
+    const auto old_end = static_cast<std::ptrdiff_t>(pending.size());
     for (const auto& s : *stored)
       if (s.entity_type == "policy_revisit" && s.status == "scheduled")
-        if (auto r = revisit_of(s)) waiting.push_back(std::move(*r));
-    state_->revisits[policy.id] = {next_seq, std::move(waiting)};
+        if (auto r = revisit_of(s)) pending.push_back(std::move(*r));
+    std::sort(pending.begin() + old_end, pending.end(), by_due);
+    std::inplace_merge(pending.begin(), pending.begin() + old_end, pending.end(), by_due);
+    state_->revisits[policy.id] = {next_seq, std::move(pending)};
     return o;
   }
 
@@ -448,7 +462,7 @@ struct policy_agent {
     ctx.functions["timestamp"] = [](const json& args) -> result<json> {
       if (args.size() != 1 || !args[0].is_number()) return make_error(errc::invalid_argument, "expected milliseconds since the epoch");
       const double ms = args[0].template get<double>();
-      if (!(ms >= 0 && ms < 253402300800000.0)) return make_error(errc::invalid_argument, "milliseconds out of range (years 1970-9999)");
+      if (!(ms >= 0 && ms < static_cast<double>(timestamp::max_ms) + 1)) return make_error(errc::invalid_argument, "milliseconds out of range (years 1970-9999)");
       return json(timestamp{static_cast<std::int64_t>(ms)}.to_string());
     };
     auto r = run_lua(*policy.code + "\nreturn on(ctx.span)", ctx, limits);
