@@ -5,7 +5,8 @@
 //   logline-cli keygen --public --key FILE           public key of an existing seed
 //   logline-cli append --db FILE --key FILE --user U [--tenant T] < spans.ndjson
 //   logline-cli export --db FILE                     every span as NDJSON, in commit order
-//   logline-cli verify --db FILE [--trust KEY]...    hashes, chain links, signatures
+//   logline-cli verify --db FILE [--trust KEY]... [--checkpoint FILE]   hashes, chain links, signatures
+//   logline-cli checkpoint --db FILE [--key FILE]    verify, then print every chain's head (JSON)
 //   logline-cli schema [--postgres]                  the DDL (SQLite, or PostgreSQL)
 //   logline-cli token issue --db FILE --key FILE --user U [--tenant T] --scopes S   an API token
 //   logline-cli token revoke --db FILE --key FILE --id UUID
@@ -600,13 +601,36 @@ logline::public_key trusted_key(const std::string& arg) {
   return *pk;
 }
 
+// A checkpoint file (checkpoint's output), read whole; with trusted keys it must be signed by one.
+logline::checkpoint read_checkpoint(const std::string& path, const std::vector<logline::public_key>& trusted) {
+  constexpr std::size_t max_size = 256u << 20;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw cli_error("--checkpoint: cannot open '" + path + "': " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() <= max_size) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) throw cli_error("--checkpoint: cannot read '" + path + "'");
+  if (text.size() > max_size) throw cli_error("--checkpoint: '" + path + "' is larger than 256 MiB");
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  auto c = logline::checkpoint::parse(text);
+  if (!c) throw cli_error("--checkpoint '" + path + "': " + c.error().message());
+  if (!trusted.empty() && (!c->public_key || std::find(trusted.begin(), trusted.end(), *c->public_key) == trusted.end()))
+    throw cli_error("--checkpoint '" + path + "' is not signed by a key given with --trust");
+  return std::move(*c);
+}
+
 template <class Ledger>
-int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool show_progress);
+int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool show_progress,
+                  logline::verify_report* kept = nullptr);
 
 int run_verify(const arguments& a) {
   logline::verify_options options;
   for (const auto& t : a.all("trust")) options.trusted_keys.push_back(trusted_key(t));
   if (a.has("threads")) options.threads = parse_count(a.required("threads"), "threads", 1, 1024);
+  if (a.has("checkpoint")) options.expected_heads = read_checkpoint(a.required("checkpoint"), options.trusted_keys).heads;
   const bool quiet = a.has("quiet");
   const bool show_progress = !quiet && ::isatty(STDERR_FILENO) == 1;
 
@@ -614,15 +638,47 @@ int run_verify(const arguments& a) {
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) { return verify_ledger(ledger, t, options, quiet, show_progress); });
 }
 
+// Verifies everything, then prints the heads of every chain as a checkpoint (signed with --key):
+// only for a ledger that checks out, so a checkpoint never vouches for damage.
+int run_checkpoint(const arguments& a) {
+  std::optional<logline::ed25519::key> key;
+  if (a.has("key") || a.has("key-env")) key = load_key(a);
+  logline::verify_options options;
+  if (a.has("threads")) options.threads = parse_count(a.required("threads"), "threads", 1, 1024);
+  const bool quiet = a.has("quiet");
+  const bool show_progress = !quiet && ::isatty(STDERR_FILENO) == 1;
+  auto t = open_target(a, true);
+  logline::verify_report report;
+  const auto taken = logline::timestamp::now();
+  const int code = with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
+    return verify_ledger(ledger, t, options, quiet, show_progress, &report);
+  });
+  if (code != exit_ok) {
+    err("checkpoint: not taken: the ledger does not verify (" + std::to_string(report.problems) + " problem" + (report.problems == 1 ? "" : "s") +
+        ", listed above)\n");
+    return code;
+  }
+  auto c = logline::checkpoint::of(report, taken);
+  if (key) c.sign(*key);
+  out(c.to_text() + "\n");
+  if (!quiet)
+    err("checkpoint: " + std::to_string(c.heads.size()) + " chain head" + (c.heads.size() == 1 ? "" : "s") + " of " +
+        std::to_string(report.spans_checked) + " verified spans" + (key ? ", signed by " + key->public_key().to_string() : std::string()) + "\n");
+  return finish_stdout(exit_ok);
+}
+
 template <class Ledger>
-int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool show_progress) {
-  // Findings stream out as they are found (nothing is kept in memory).
+int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool show_progress, logline::verify_report* kept) {
+  // Findings stream out as they are found (nothing is kept in memory): on stdout, or on stderr
+  // when stdout carries something else (a checkpoint).
   options.max_findings_kept = 0;
   const auto start = std::chrono::steady_clock::now();
-  progress bar("verify", span_count(t), quiet);
+  progress bar(kept ? "checkpoint" : "verify", span_count(t), quiet);
   options.on_finding = [&](const logline::finding& f) {
     bar.clear();
-    out(f.id.to_string() + " " + std::to_string(f.seq) + " " + std::string(logline::to_string(f.kind)) + ": " + one_line(f.detail) + "\n");
+    const std::string line = f.id.to_string() + " " + std::to_string(f.seq) + " " + std::string(logline::to_string(f.kind)) + ": " + one_line(f.detail) + "\n";
+    if (kept) err(line);
+    else out(line);
     if (show_progress) std::fflush(stdout);
   };
   options.on_progress = [&](std::uint64_t checked) { bar.update(checked); };
@@ -630,21 +686,23 @@ int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, b
   auto report = ledger.verify(options);
   bar.clear();
   if (!report) throw cli_error("verification could not run: " + report.error().message());
+  if (kept) *kept = *report;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string counts = std::to_string(report->spans_checked) + " spans in " + std::to_string(report->chains) + " chain" +
                              (report->chains == 1 ? "" : "s");
   if (!report->ok()) {
-    const int code = finish_stdout(exit_verify_failed);
+    const int code = kept ? exit_verify_failed : finish_stdout(exit_verify_failed);
     err("verify: FAILED: " + std::to_string(report->problems) + " problem" + (report->problems == 1 ? "" : "s") + " in " + counts + "\n");
     return code;
   }
-  if (!quiet) {
+  if (!quiet && !kept) {
     char elapsed[32];
     std::snprintf(elapsed, sizeof elapsed, "%.2f", seconds);
     err("verify: ok: " + counts + " check out (hashes, links, signatures" + (options.trusted_keys.empty() ? "" : ", trusted keys") +
-        ") in " + elapsed + " s\n");
+        (options.expected_heads.empty() ? "" : ", the checkpoint's " + std::to_string(options.expected_heads.size()) + " chain heads") + ") in " +
+        elapsed + " s\n");
   }
-  return finish_stdout(exit_ok);
+  return kept ? exit_ok : finish_stdout(exit_ok);
 }
 
 // ---- schema ------------------------------------------------------------------------------------
@@ -1014,9 +1072,24 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: verify reads every span)"},
         {"trust", "KEY", true, "accept only signatures by this public key (hex) or seed file; repeatable"},
+        {"checkpoint", "FILE", false, "also require every chain to still hold the head recorded in FILE (see checkpoint)"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
         {"quiet", "", false, "no progress and no summary when everything checks out"}},
        run_verify},
+      {"checkpoint", "verify, then print the head of every chain (a checkpoint to keep elsewhere)",
+       "(--db FILE | --postgres URL) [--key FILE | --key-env VAR] [--threads N] [--quiet]",
+       "Verifies the whole ledger; if it checks out, prints one JSON line on stdout: the time and, for\n"
+       "every chain, its last span (position, id, seq, curr_hash), signed with --key if given. Keep it\n"
+       "outside the ledger; 'verify --checkpoint FILE' later reports a chain whose last spans were\n"
+       "removed (truncated) or replaced (head mismatch) since. If the ledger does not verify, the\n"
+       "problems go to stderr, nothing to stdout, and the exit status is 1.",
+       {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"key", "FILE", false, "sign the checkpoint with this Ed25519 seed file"},
+        {"key-env", "VAR", false, "environment variable holding the seed"},
+        {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
+        {"quiet", "", false, "no progress and no summary"}},
+       run_checkpoint},
       {"get", "print a span (its latest version, one version, or its history) as NDJSON",
        "(--db FILE | --postgres URL) --id UUID [--seq N | --history]",
        "Reads as the operator: every span, whoever owns it.",

@@ -4,6 +4,7 @@
 #include "logline/assert.hpp"
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
+#include "logline/checkpoint.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"

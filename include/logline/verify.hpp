@@ -7,9 +7,15 @@
 // check out. A span whose content was altered is reported as a hash mismatch, and the link from
 // its successor (which then no longer matches) is not reported again: each finding names the
 // span that was changed, not its innocent neighbours.
+//
+// What a walk of the ledger alone cannot see is the removal of a chain's last spans: the shorter
+// chain is still valid. verify_report::heads gives the last span of every chain; kept outside the
+// ledger (a checkpoint, see logline/checkpoint.hpp) and passed back as
+// verify_options::expected_heads, it makes truncation and a rewritten tail findings too.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +40,8 @@ enum class problem {
   fork,               // another span holds the same chain position
   missing_position,   // a chained ledger's span without chain_position
   unreadable,         // the stored row cannot be decoded
+  truncated,          // the chain ends before an expected head (its last spans were removed)
+  head_mismatch,      // the chain holds another span at an expected head's position (history rewritten)
 };
 
 constexpr std::string_view to_string(problem p) noexcept {
@@ -48,6 +56,8 @@ constexpr std::string_view to_string(problem p) noexcept {
     case problem::fork: return "fork";
     case problem::missing_position: return "missing position";
     case problem::unreadable: return "unreadable";
+    case problem::truncated: return "truncated";
+    case problem::head_mismatch: return "head mismatch";
   }
   return "unknown";
 }
@@ -61,6 +71,16 @@ struct finding {
   std::string detail;
 };
 
+// The last span of a chain, as a verification saw it.
+struct verified_head {
+  std::string chain;  // "tenant:<id>", "tenant:null" or "global"
+  std::int64_t position = 0;
+  uuid id;
+  std::int32_t seq = 0;
+  digest curr_hash;
+  friend bool operator==(const verified_head&, const verified_head&) = default;
+};
+
 struct verify_options {
   unsigned threads = detail::default_threads();        // including the calling thread
   std::vector<public_key> trusted_keys;                // empty: any key is accepted
@@ -68,6 +88,10 @@ struct verify_options {
   std::size_t max_findings_kept = 100000;              // findings beyond are counted, not kept
   std::function<void(const finding&)> on_finding;      // streaming report
   std::function<void(std::uint64_t spans_checked)> on_progress;
+  // Heads recorded earlier (a checkpoint's): each chain must still hold that very span at that
+  // position. A chain that ends before it is `truncated`; another span there is `head_mismatch`.
+  // Chains not named here are checked as usual. Needs a hash-chained ledger.
+  std::vector<verified_head> expected_heads;
 };
 
 struct verify_report {
@@ -75,6 +99,7 @@ struct verify_report {
   std::uint64_t chains = 0;
   std::uint64_t problems = 0;  // all findings, kept or not
   std::vector<finding> findings;
+  std::vector<verified_head> heads;  // hash-chained ledgers: the last span of each chain, in chain order
   bool ok() const noexcept { return problems == 0; }
 };
 
@@ -165,8 +190,24 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
   std::vector<verify_row> current, next;
   std::vector<detail::row_check> checks;
 
+  // Expected heads, by chain, and what the walk found at their positions.
+  struct expectation {
+    const verified_head* head = nullptr;
+    bool chain_seen = false;
+    bool matched = false;
+    std::optional<finding> mismatch;  // the first span at the head's position that is not the head
+  };
+  std::map<std::string, expectation, std::less<>> expectations;
+  if (!options.expected_heads.empty() && !profile.chained)
+    return make_error(errc::invalid_argument, "logline: expected chain heads can only be checked on a hash-chained ledger");
+  for (const auto& h : options.expected_heads)
+    if (!expectations.emplace(h.chain, expectation{&h}).second)
+      return make_error(errc::invalid_argument, "logline: the expected heads name chain '" + h.chain + "' twice");
+
   // Chain state carried across batches.
   std::string chain;
+  expectation* expecting = nullptr;  // the current chain's, if any
+  std::optional<verified_head> last;  // the current chain's last span, if it has a position and a hash
   bool in_chain = false;
   std::int64_t expected = 0;
   bool have_prev = false;
@@ -174,25 +215,57 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
   std::optional<digest> prev_hash_stored;
   bool prev_authentic = true;
 
+  // At the end of a chain: its head, and whether it still reaches its expected head.
+  auto end_chain = [&] {
+    if (!in_chain || !profile.chained) return;
+    if (last) report.heads.push_back(*last);
+    if (!expecting || expecting->matched) return;
+    if (expecting->mismatch) return emit(std::move(*expecting->mismatch));
+    const verified_head& h = *expecting->head;
+    const std::string want = "the expected head is position " + std::to_string(h.position) + " (curr_hash " + h.curr_hash.to_string() + ")";
+    if (!have_prev || prev_position < h.position)
+      emit(finding{problem::truncated, h.id, h.seq, h.chain, h.position,
+                   (have_prev ? "the chain ends at position " + std::to_string(prev_position) : std::string("the chain has no positioned span")) + "; " + want});
+    else
+      emit(finding{problem::head_mismatch, h.id, h.seq, h.chain, h.position, "no span holds position " + std::to_string(h.position) + "; " + want});
+  };
+
   auto finalize = [&](const verify_row& row, const detail::row_check& check) {
     const bool decoded = row.unreadable.empty();
     const std::optional<std::int64_t> position = profile.chained ? row.position : std::nullopt;
     auto make = [&](problem p, std::string d) { return finding{p, row.id, row.seq, row.chain, position, std::move(d)}; };
-    for (const auto& [p, d] : check.problems) emit(make(p, d));
     if (!in_chain || row.chain != chain) {
+      end_chain();
       chain = row.chain;
       in_chain = true;
       ++report.chains;
       expected = 0;
       have_prev = false;
       prev_authentic = true;
+      last.reset();
+      expecting = nullptr;
+      if (auto it = expectations.find(chain); it != expectations.end()) {
+        expecting = &it->second;
+        expecting->chain_seen = true;
+      }
     }
+    for (const auto& [p, d] : check.problems) emit(make(p, d));
     if (!profile.chained) return;
     if (!row.position) {
       emit(make(problem::missing_position, "chain_position is null"));
       return;
     }
     const std::int64_t pos = *row.position;
+    if (expecting && !expecting->matched && pos == expecting->head->position) {
+      const verified_head& h = *expecting->head;
+      if (decoded && row.curr_hash == h.curr_hash) {
+        expecting->matched = true;
+      } else if (!expecting->mismatch) {
+        expecting->mismatch = make(problem::head_mismatch, "the expected head at position " + std::to_string(pos) + " is " + h.id.to_string() + " seq " +
+                                                               std::to_string(h.seq) + " with curr_hash " + h.curr_hash.to_string() +
+                                                               "; this span is there instead");
+      }
+    }
     if (have_prev && pos == prev_position) {
       emit(make(problem::fork, "another span also holds position " + std::to_string(pos)));
       return;
@@ -214,6 +287,8 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
     if (decoded) prev_hash_stored = row.curr_hash;
     prev_authentic = decoded && check.authentic;
     expected = pos + 1;
+    last.reset();
+    if (decoded && row.curr_hash) last = verified_head{row.chain, pos, row.id, row.seq, *row.curr_hash};
   };
 
   auto read = [&](std::vector<verify_row>& into) -> result<bool> { return source.next_batch(into, batch_rows); };
@@ -233,6 +308,12 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
     std::swap(current, next);
     more = next_more;
   }
+  end_chain();
+  for (const auto& [name, e] : expectations)
+    if (!e.chain_seen)
+      emit(finding{problem::truncated, e.head->id, e.head->seq, name, e.head->position,
+                   "no span of this chain is left; the expected head is position " + std::to_string(e.head->position) + " (curr_hash " +
+                       e.head->curr_hash.to_string() + ")"});
   return report;
 }
 

@@ -559,6 +559,74 @@ TEST_CASE("logline-cli verify: trusted keys", "[cli]") {
   CHECK(box.cli("verify --db ledger.db --trust 1234").code == 2);
 }
 
+// Checkpoints: removing the last spans of a chain leaves a valid, shorter chain, which only a
+// record of the chain heads kept elsewhere can reveal.
+TEST_CASE("logline-cli checkpoint: the heads of a verified ledger, and verify --checkpoint", "[cli]") {
+  sandbox box;
+  make_key(box);
+  const auto ids = populate(box, 10);
+  REQUIRE(box.cli("keygen --out auditor.key").code == 0);
+
+  auto taken = box.cli("checkpoint --db ledger.db --key auditor.key");
+  INFO(taken.err);
+  REQUIRE(taken.code == 0);
+  REQUIRE(lines_of(taken.out).size() == 1);
+  const auto cp = parse(taken.out);
+  REQUIRE(cp.at("heads").size() == 1);
+  CHECK(cp.at("heads")[0].at("chain") == "tenant:acme");
+  CHECK(cp.at("heads")[0].at("position") == 9);
+  CHECK(cp.at("heads")[0].at("id") == ids[9]);
+  CHECK(cp.at("public_key") == box.cli("keygen --public --key auditor.key").out.substr(0, 64));
+  CHECK_THAT(taken.err, Catch::Contains("1 chain head of 10 verified spans"));
+  write_file(box.path("cp.json"), taken.out);
+  // Unsigned, --quiet: the checkpoint alone.
+  auto plain = box.cli("checkpoint --db ledger.db --quiet");
+  REQUIRE(plain.code == 0);
+  CHECK(plain.err.empty());
+  CHECK_FALSE(parse(plain.out).contains("signature"));
+
+  // The ledger grows: the checkpoint still holds.
+  REQUIRE(box.cli("append " + ledger_args, span_line("later")).code == 0);
+  auto grown = box.cli("verify --db ledger.db --checkpoint cp.json --trust auditor.key --trust signing.key");
+  INFO(grown.out << grown.err);
+  CHECK(grown.code == 0);
+  CHECK_THAT(grown.err, Catch::Contains("the checkpoint's 1 chain heads"));
+
+  // The last three spans removed behind the ledger's back.
+  box.sql("ledger.db", "DROP TRIGGER universal_registry_no_delete; DELETE FROM universal_registry WHERE chain_position >= 8");
+  CHECK(box.cli("verify --db ledger.db").code == 0);  // what the chain alone shows
+  auto cut = box.cli("verify --db ledger.db --checkpoint cp.json");
+  INFO(cut.out << cut.err);
+  REQUIRE(cut.code == 1);
+  const auto f = findings(cut.out);
+  CHECK(ids_of(f) == std::set<std::string>{ids[9]});
+  CHECK(reasons_of(f) == std::set<std::string>{"truncated"});
+  CHECK_THAT(cut.out, Catch::Contains("the chain ends at position 7"));
+
+  // A damaged ledger gets no checkpoint: its problems on stderr, nothing on stdout.
+  box.sql("ledger.db", "DROP TRIGGER universal_registry_no_update; UPDATE universal_registry SET name = 'x' WHERE chain_position = 3");
+  auto refused = box.cli("checkpoint --db ledger.db");
+  CHECK(refused.code == 1);
+  CHECK(refused.out.empty());
+  CHECK_THAT(refused.err, Catch::Contains(ids[3] + " 0 hash mismatch") && Catch::Contains("not taken"));
+
+  // Bad checkpoints are refused (exit 2) before anything is verified.
+  const std::string text = read_file(box.path("cp.json"));
+  write_file(box.path("forged.json"), std::string(text).replace(text.find("\"position\":9"), 12, "\"position\":7"));
+  write_file(box.path("junk.json"), "{\"at\":1}");
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--checkpoint forged.json", "the signature does not verify"},
+           {"--checkpoint junk.json", "'at' must be a timestamp string"},
+           {"--checkpoint missing.json", "cannot open"},
+           {"--checkpoint cp.json --trust signing.key", "not signed by a key given with --trust"}}) {
+    auto r = box.cli("verify --db ledger.db " + args);
+    INFO(args << ": " << r.err);
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::Contains(message));
+  }
+}
+
 // Tampering: an attacker with write access to the database file (but not the signing key)
 // changes history with the sqlite3 tool. The append_only triggers stop casual UPDATE/DELETE, so
 // they are dropped first. verify must exit 1 and name exactly the spans touched.
@@ -729,6 +797,12 @@ TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad i
   auto ok = box.cli("verify" + url);
   INFO(ok.err);
   CHECK(ok.code == 0);
+  auto cp = box.cli("checkpoint" + url + " --key signing.key");
+  INFO(cp.err);
+  REQUIRE(cp.code == 0);
+  CHECK(parse(cp.out).at("heads").at(0).at("id") == ids[9]);
+  write_file(box.path("cp.json"), cp.out);
+  CHECK(box.cli("verify" + url + " --checkpoint cp.json --trust signing.key").code == 0);
 
   // A bad line: exit 2, nothing written.
   auto bad = box.cli("append" + url + " --key signing.key --user alice --tenant acme", span_line("fine") + "{\"entity_type\":1}\n");
@@ -744,6 +818,14 @@ TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad i
   const auto f = findings(v.out);
   CHECK(ids_of(f) == std::set<std::string>{ids[6]});
   CHECK(reasons_of(f) == std::set<std::string>{"hash mismatch"});
+  // The last two spans removed: only the checkpoint shows it.
+  REQUIRE(pg.drop_append_only_guards("universal_registry"));  // opening a ledger put them back
+  REQUIRE(pg.exec_raw("DELETE FROM universal_registry WHERE chain_position >= 8"));
+  auto cut = box.cli("verify" + url + " --checkpoint cp.json");
+  INFO(cut.out << cut.err);
+  REQUIRE(cut.code == 1);
+  CHECK(ids_of(findings(cut.out)) == std::set<std::string>{ids[6], ids[9]});
+  CHECK(reasons_of(findings(cut.out)) == std::set<std::string>{"hash mismatch", "truncated"});
 
   // A database without the ledger's table is an error, and nothing is created.
   conformance::postgres_schema empty;

@@ -576,6 +576,84 @@ TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork",
     if (kind == P::hash_mismatch) CHECK(index == -1);  // the forged copy, not the original
 }
 
+TEMPLATE_TEST_CASE("verify against a checkpoint names a truncated chain at its recorded head", "[backend][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  auto ledger = make_ledger(t.f);
+  auto report = ledger.verify().value();
+  REQUIRE(report.heads.size() == 1);
+  const auto head = report.heads[0];
+  CHECK(head.chain == "tenant:t1");
+  CHECK(head.position == 9);
+  CHECK(head.id == t.spans[9].id);
+  CHECK(head.seq == 0);
+  CHECK(head.curr_hash == *t.spans[9].curr_hash);
+  logline::verify_options against;
+  against.expected_heads = report.heads;
+
+  // The chain grows past its recorded head: still fine.
+  auto later = ledger.append_batch(std::vector<universal_span>(3, conformance::make_span())).value();
+  CHECK(t.findings(against).empty());
+  CHECK(ledger.verify().value().heads.at(0).position == 12);
+
+  // The last five spans removed: the chain alone still verifies, the checkpoint does not.
+  REQUIRE(t.tamper("DELETE FROM universal_registry WHERE chain_position >= 8"));
+  CHECK(t.findings().empty());
+  CHECK(t.findings(against) == found{{9, P::truncated}});
+  auto cut = make_ledger(t.f).verify(against).value();
+  REQUIRE(cut.findings.size() == 1);
+  CHECK(cut.findings[0].position == 9);
+  CHECK(cut.findings[0].chain == "tenant:t1");
+  CHECK_THAT(cut.findings[0].detail, Catch::Contains("the chain ends at position 7"));
+  CHECK(cut.heads.at(0).position == 7);
+}
+
+TEMPLATE_TEST_CASE("verify against a checkpoint names the span that replaced a recorded head", "[backend][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  logline::verify_options against;
+  against.expected_heads = make_ledger(t.f).verify().value().heads;
+  // Someone with the key removes the last span and appends another in its place: a valid chain.
+  // (Appends go through a new connection: one that wrote the chain would guess its old head.)
+  REQUIRE(t.tamper("DELETE FROM universal_registry WHERE id = " + t.id(9)));
+  auto connection = t.f.connect();
+  conformance::full_ledger<typename TestType::backend> insider{*connection, {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
+  auto forged = insider.append(conformance::make_span()).value();
+  REQUIRE(forged.chain_position == 9);
+  CHECK(t.findings().empty());
+  auto report = make_ledger(t.f).verify(against).value();
+  REQUIRE(report.findings.size() == 1);
+  CHECK(report.findings[0].kind == P::head_mismatch);
+  CHECK(report.findings[0].id == forged.id);
+  CHECK(report.findings[0].position == 9);
+  CHECK_THAT(report.findings[0].detail, Catch::Contains(t.spans[9].id.to_string()));
+  // The recorded position left empty while the chain goes on past it: a gap, and the head named.
+  insider.append_batch(std::vector<universal_span>(2, conformance::make_span())).value();
+  REQUIRE(t.tamper("DELETE FROM universal_registry WHERE id = '" + forged.id.to_string() + "'"));
+  CHECK(t.findings(against) == found{{-1, P::gap}, {9, P::head_mismatch}});
+}
+
+TEMPLATE_TEST_CASE("verify against a checkpoint names a chain that is gone", "[backend][tamper]", LOGLINE_BACKENDS) {
+  tamper_bench<TestType> t;
+  auto other = make_ledger(t.f, "u2", "t2");
+  auto t2 = other.append_batch(std::vector<universal_span>(2, conformance::make_span())).value();
+  auto report = other.verify().value();
+  REQUIRE(report.heads.size() == 2);
+  CHECK(report.chains == 2);
+  logline::verify_options against;
+  against.expected_heads = report.heads;
+  REQUIRE(t.tamper("DELETE FROM universal_registry WHERE tenant_id = 't2'"));
+  auto gone = make_ledger(t.f).verify(against).value();
+  REQUIRE(gone.findings.size() == 1);
+  CHECK(gone.findings[0].kind == P::truncated);
+  CHECK(gone.findings[0].id == t2[1].id);
+  CHECK(gone.findings[0].chain == "tenant:t2");
+  CHECK_THAT(gone.findings[0].detail, Catch::Contains("no span of this chain is left"));
+  // Expected heads naming one chain twice are refused.
+  against.expected_heads.push_back(against.expected_heads[0]);
+  auto twice = make_ledger(t.f).verify(against);
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error() == errc::invalid_argument);
+}
+
 TEMPLATE_TEST_CASE("append-only guards dropped outside logline are put back when a ledger opens", "[backend][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   REQUIRE(t.f.drop_append_only_guards("universal_registry"));
