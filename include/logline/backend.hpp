@@ -134,12 +134,20 @@ struct change {
   Span span;
 };
 
+// The name of a chain in findings and checkpoints: "tenant:<id>" for a tenant's chain, "no tenant"
+// for the spans without one (a tenant may be called anything, "null" included), "global" for the
+// one chain of a ledger chained globally.
+inline std::string tenant_chain_name(std::optional<std::string_view> tenant) {
+  return tenant ? "tenant:" + std::string(*tenant) : std::string("no tenant");
+}
+inline constexpr std::string_view global_chain_name = "global";
+
 // A stored row as the verifier sees it: decoded span (or why it could not be decoded), plus
 // where it sits.
 template <class Span>
 struct scanned_row {
   std::int64_t row_number = 0;
-  std::string chain;                     // "tenant:<id>", "tenant:null" or "global", read raw
+  std::string chain;                     // tenant_chain_name() or global_chain_name, read raw
   std::optional<std::int64_t> position;  // chain_position, read raw (also when decoding fails)
   Span span{};
   std::string decode_error;  // non-empty: the row could not be decoded
@@ -150,7 +158,7 @@ struct scanned_row {
 // and the columns verification needs. A tampered value simply makes `canonical` differ.
 struct verify_row {
   std::int64_t row_number = 0;
-  std::string chain;                     // "tenant:<id>", "tenant:null" or "global"
+  std::string chain;                     // tenant_chain_name() or global_chain_name
   std::optional<std::int64_t> position;  // chain_position
   uuid id{};
   std::int32_t seq = 0;

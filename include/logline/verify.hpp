@@ -66,14 +66,14 @@ struct finding {
   problem kind;
   uuid id;
   std::int32_t seq = 0;
-  std::string chain;                    // "tenant:<id>", "tenant:null" or "global"
+  std::string chain;                    // tenant_chain_name() or global_chain_name (backend.hpp)
   std::optional<std::int64_t> position;
   std::string detail;
 };
 
 // The last span of a chain, as a verification saw it.
 struct verified_head {
-  std::string chain;  // "tenant:<id>", "tenant:null" or "global"
+  std::string chain;  // tenant_chain_name() or global_chain_name (backend.hpp)
   std::int64_t position = 0;
   uuid id;
   std::int32_t seq = 0;

@@ -576,6 +576,22 @@ TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork",
     if (kind == P::hash_mismatch) CHECK(index == -1);  // the forged copy, not the original
 }
 
+TEMPLATE_TEST_CASE("a tenant named null has a chain of its own, apart from the spans without a tenant", "[backend][tamper]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto none = make_ledger(f, "u1", std::nullopt);
+  auto named = make_ledger(f, "u2", "null");
+  none.append_batch(std::vector<universal_span>(3, conformance::make_span())).value();
+  named.append_batch(std::vector<universal_span>(2, conformance::make_span())).value();
+  none.append(conformance::make_span()).value();
+  auto report = none.verify().value();
+  CHECK(report.findings.empty());
+  CHECK(report.chains == 2);
+  REQUIRE(report.heads.size() == 2);
+  std::set<std::pair<std::string, std::int64_t>> heads;
+  for (const auto& h : report.heads) heads.emplace(h.chain, h.position);
+  CHECK(heads == std::set<std::pair<std::string, std::int64_t>>{{"no tenant", 3}, {"tenant:null", 1}});
+}
+
 TEMPLATE_TEST_CASE("verify against a checkpoint names a truncated chain at its recorded head", "[backend][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   auto ledger = make_ledger(t.f);

@@ -801,8 +801,9 @@ class store {
       return true;
     }
     void place(std::string& chain, std::optional<std::int64_t>& position) const {
-      if (tenant_column_ >= 0) chain = batch_.is_null(row_, tenant_column_) ? std::string("tenant:null") : "tenant:" + std::string(batch_.text(row_, tenant_column_));
-      else chain = "global";
+      if (tenant_column_ >= 0)
+        chain = tenant_chain_name(batch_.is_null(row_, tenant_column_) ? std::nullopt : std::optional<std::string_view>(batch_.text(row_, tenant_column_)));
+      else chain = global_chain_name;
       position.reset();
       if (position_column_ >= 0 && !batch_.is_null(row_, position_column_)) position = batch_.integer(row_, position_column_);
     }

@@ -417,9 +417,9 @@ class store {
     void place(sqlite3_stmt* s, std::string& chain, std::optional<std::int64_t>& position) const {
       if (tenant_column_ >= 0) {
         column_reader t(s, tenant_column_);
-        chain = t.is_null() ? std::string("tenant:null") : "tenant:" + std::string(t.text());
+        chain = tenant_chain_name(t.is_null() ? std::nullopt : std::optional<std::string_view>(t.text()));
       } else {
-        chain = "global";
+        chain = global_chain_name;
       }
       if (position_column_ >= 0 && sqlite3_column_type(s, position_column_) == SQLITE_INTEGER)
         position = sqlite3_column_int64(s, position_column_);
