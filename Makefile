@@ -13,6 +13,7 @@
 #   make bench      build, then run every benchmark (with a durable throwaway PostgreSQL cluster
 #                   in build/pg-bench for postgres_bench); JSON results in build/bench/<name>.json
 #   make load       HTTP load on loopback (POST, timeline, 1000 SSE subscribers); build/bench/http_load.json
+#   make sanitize   the tests (both backends, fuzz corpora) built with ASan + UBSan in build/asan
 #   make fuzz       clang++-14 + libFuzzer build in build/fuzz/, each fuzzer runs FUZZ_SECONDS
 #                   (default 60) on a copy of its corpus (build/fuzz/corpus/<name>/)
 #   make clean      remove build/
@@ -64,7 +65,7 @@ define configure
 	  $(2) $(CMAKE_ARGS) > "$(1)/configure.log" 2>&1 || { cat "$(1)/configure.log"; exit 1; }
 endef
 
-.PHONY: all deps configure build run test test-setup test-teardown bench load fuzz clean
+.PHONY: all deps configure build run test test-setup test-teardown sanitize bench load fuzz clean
 
 all: build
 
@@ -102,21 +103,44 @@ test-setup:
 test-teardown:
 	@scripts/pg-cluster.sh stop $(PG_DIR)
 
-test: build
+# ctest in build tree $(1) with a throwaway PostgreSQL cluster in $(1)/pg, which is stopped and
+# removed whatever happened before (setup failure, ctest failure, Ctrl-C). $(2): more ctest
+# arguments; $(3): the name in the verdict line.
+define ctest_with_pg
 	@status=0; \
 	trap 'status=130' INT TERM HUP; \
-	if $(MAKE) --no-print-directory test-setup; then \
-	  echo "==> ctest ($(BUILD_DIR), -j$(JOBS))"; \
-	  ( set -a; . $(PG_DIR)/env; set +a; \
-	    ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(JOBS) $(CTEST_ARGS) ) || status=$$?; \
+	if scripts/pg-cluster.sh start $(1)/pg; then \
+	  echo "==> ctest ($(1), -j$(JOBS))"; \
+	  ( set -a; . $(1)/pg/env; set +a; \
+	    ctest --test-dir $(1) --output-on-failure --no-tests=error -j $(JOBS) $(2) ) || status=$$?; \
 	else \
-	  echo "==> test-setup FAILED (PostgreSQL cluster in $(PG_DIR))"; status=1; \
+	  echo "==> test-setup FAILED (PostgreSQL cluster in $(1)/pg)"; status=1; \
 	fi; \
 	echo "==> test-teardown"; \
-	$(MAKE) --no-print-directory test-teardown || status=1; \
-	if [ $$status -eq 0 ]; then echo "==> make test: PASSED"; \
-	else echo "==> make test: FAILED (failures above; full log: $(BUILD_DIR)/Testing/Temporary/LastTest.log)"; fi; \
+	scripts/pg-cluster.sh stop $(1)/pg || status=1; \
+	if [ $$status -eq 0 ]; then echo "==> make $(3): PASSED"; \
+	else echo "==> make $(3): FAILED (failures above; full log: $(1)/Testing/Temporary/LastTest.log)"; fi; \
 	exit $$status
+endef
+
+test: build
+	$(call ctest_with_pg,$(BUILD_DIR),$(CTEST_ARGS),test)
+
+# The tests under AddressSanitizer and UndefinedBehaviorSanitizer (GCC, -O1) in build/asan: every
+# Catch2 group (PostgreSQL included, on a cluster of its own) and the fuzz corpora; the CLI,
+# server and scheduler the tests start are sanitized builds too. Any report fails the run
+# (leaks included). Not part of `make test`: it builds everything a second time.
+ASAN_DIR := $(BUILD_DIR)/asan
+SANITIZE_CXX_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SANITIZE_LINK_FLAGS := -fsanitize=address,undefined
+sanitize: export ASAN_OPTIONS = detect_leaks=1:halt_on_error=1
+sanitize: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
+sanitize: deps
+	@mkdir -p $(ASAN_DIR)
+	$(call configure,$(ASAN_DIR),-DLOGLINE_BUILD_TESTS=ON -DLOGLINE_BUILD_EXAMPLES=ON -DLOGLINE_BUILD_BENCHMARKS=OFF -DLOGLINE_TEST_POSTGRES=ON -DCMAKE_CXX_FLAGS_RELEASE=-O1 "-DCMAKE_CXX_FLAGS=$(SANITIZE_CXX_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=$(SANITIZE_LINK_FLAGS)")
+	@echo "==> build $(ASAN_DIR) (-j$(JOBS))"
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+	$(call ctest_with_pg,$(ASAN_DIR),-E '^(headers|compile_fail|cmake)[.]' $(CTEST_ARGS),sanitize)
 
 # The benchmarks run beside a durable throwaway PostgreSQL cluster ($(BUILD_DIR)/pg-bench: fsync
 # on, as in production) for postgres_bench; it is stopped and removed afterwards.
