@@ -10,8 +10,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <logline/http/server.hpp>
@@ -143,19 +145,25 @@ TEST_CASE("logline-server: tokens from the CLI, access logs, CORS, SIGTERM", "[c
 
     // An open stream, then SIGTERM: the stream ends and the process exits 0.
     std::atomic<bool> stream_ended{false};
+    std::mutex received_mutex;  // the stream's thread appends while this one looks
     std::string received;
+    auto has_received = [&](std::string_view what) {
+      std::lock_guard lock(received_mutex);
+      return received.find(what) != std::string::npos;
+    };
     std::thread stream([&] {
       httplib::Client s("127.0.0.1", server.port);
       s.set_read_timeout(30s);
       s.Get("/api/timeline/stream", bearer(token), [&](const char* d, std::size_t n) {
+        std::lock_guard lock(received_mutex);
         received.append(d, n);
         return true;
       });
       stream_ended = true;
     });
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (received.find("over http") == std::string::npos && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
-    CHECK(received.find("over http") != std::string::npos);
+    while (!has_received("over http") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    CHECK(has_received("over http"));
 
     box.cli("token revoke --db " + db + " --key " + key + " --id " + token_id);
     bool refused = false;
