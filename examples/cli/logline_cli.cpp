@@ -984,7 +984,7 @@ int run_seed_policies(const arguments& a) {
     err(*appended ? "installed the seed policies for " + who.user_id + (who.tenant_id ? " (tenant " + *who.tenant_id + ")" : std::string()) + ": " +
                         std::to_string(*appended) + " spans appended\n"
                   : std::string("the seed policies are there already: nothing appended\n"));
-    for (const char* name : {"ttl_reaper", "slow_execution"}) out(std::string(name) + " " + logline::runtime::seed_policy_id(name, who).to_string() + "\n");
+    for (const auto& p : logline::runtime::seed_policies(who)) out(*p.name + " " + p.id.to_string() + "\n");
     return finish_stdout(exit_ok);
   });
 }

@@ -4,7 +4,6 @@
 // agents at once neither miss nor repeat a span.
 #include <atomic>
 #include <set>
-#include <thread>
 
 #include <logline/runtime/policy_agent.hpp>
 
@@ -129,7 +128,6 @@ TEMPLATE_TEST_CASE("policy_agent: a crash between evaluation and cursor, batches
 }
 
 TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop and an error", "[runtime][policy]", LOGLINE_BACKENDS) {
-  using ledger_type = typename policy_bench<TestType>::ledger_type;
   policy_bench<TestType> b;
   b.policy(alert_every_note, b.alice);
   auto retired = b.policy(alert_every_note, b.alice);
@@ -140,17 +138,7 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop
   b.note("note", "boom", b.alice);
   b.note("note", "loop", b.alice);
 
-  std::vector<std::thread> agents;
-  for (int a = 0; a < 2; ++a)
-    agents.emplace_back([&b] {
-      logline::runtime::stage0<ledger_type> boot(b.ledger);
-      runtime::policy_agent<ledger_type> agent;
-      agent.batch = 4;
-      agent.limits.instructions = 2'000'000;
-      boot.register_kernel(runtime::ids::policy_agent, agent);
-      for (int round = 0; round < 8; ++round) CHECK(boot.boot(runtime::ids::policy_agent, nullptr, b.system).value().status == "complete");
-    });
-  for (auto& t : agents) t.join();
+  CHECK(b.boot_at_once(4) == 0);
   b.run().value();
   auto alerts = b.of_type("alert");
   CHECK(alerts.size() == 20);  // one policy, each note once
@@ -196,7 +184,7 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
   auto out = b.run().value();
   CHECK(out["policy_errors"] == 1);
   CHECK_THAT(b.of_type("policy_error").at(0).error->at("message").template get<std::string>(), Catch::Contains("revisit_at must be a timestamp"));
-  const std::string due = logline::timestamp{(clock.now().time_since_epoch().count() + 60) * 1000}.to_string();
+  const std::string due = runtime::to_timestamp(clock.now() + 60s).to_string();
   CHECK(out["wake_at"] == due);
   auto revisits = b.of_type("policy_revisit");
   REQUIRE(revisits.size() == 1);  // asked twice, one revisit
@@ -259,9 +247,7 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
 }
 
 TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once", "[runtime][policy]", LOGLINE_BACKENDS) {
-  using ledger_type = typename policy_bench<TestType>::ledger_type;
   policy_bench<TestType> b;
-  auto& clock = b.clock;
   b.policy(R"(
     function on(span)
       if span.entity_type ~= "note" then return {} end
@@ -272,19 +258,8 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once"
   for (int i = 0; i < 12; ++i) b.note("note", "n" + std::to_string(i), b.alice);
   b.run().value();  // every note asks for a revisit a second from now
   REQUIRE(b.of_type("policy_revisit").size() == 12);
-  clock.advance(std::chrono::seconds(2));
-  std::vector<std::thread> agents;
-  for (int a = 0; a < 2; ++a)
-    agents.emplace_back([&b, &clock] {
-      logline::runtime::stage0<ledger_type> boot(b.ledger);
-      runtime::policy_agent<ledger_type> each;
-      each.batch = 5;  // revisits in batches of 5: the agents interleave
-      each.time = &clock;
-      each.limits.instructions = 2'000'000;
-      boot.register_kernel(runtime::ids::policy_agent, each);
-      for (int round = 0; round < 8; ++round) CHECK(boot.boot(runtime::ids::policy_agent, nullptr, b.system).value().status == "complete");
-    });
-  for (auto& t : agents) t.join();
+  b.clock.advance(std::chrono::seconds(2));
+  CHECK(b.boot_at_once(5) == 0);  // revisits in batches of 5: the agents interleave
   b.run().value();
   auto alerts = b.of_type("alert");
   CHECK(alerts.size() == 12);

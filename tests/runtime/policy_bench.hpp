@@ -1,9 +1,11 @@
 #pragma once
 // A runtime bench with the policy agent registered, driven by a manual clock: what the policy
 // agent's and the seed policies' tests share.
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <logline/runtime/policy_agent.hpp>
@@ -25,15 +27,28 @@ struct policy_bench : bench<F> {
   // `agent` runs by `clock` unless it has a clock of its own.
   explicit policy_bench(logline::runtime::policy_agent<ledger_type> agent = {}) {
     logline::runtime::seed(ledger).value();
-    agent.limits.instructions = 2'000'000;
-    if (!agent.time) agent.time = &clock;
-    stage0.register_kernel(logline::runtime::ids::policy_agent, agent);
+    restart(std::move(agent));
   }
   // Registers a new agent (no memory of earlier runs) in place of the one there: a restart.
-  void restart(logline::runtime::policy_agent<ledger_type> agent = {}) {
-    agent.limits.instructions = 2'000'000;
-    if (!agent.time) agent.time = &clock;
-    stage0.register_kernel(logline::runtime::ids::policy_agent, agent);
+  void restart(logline::runtime::policy_agent<ledger_type> agent = {}) { stage0.register_kernel(logline::runtime::ids::policy_agent, configured(std::move(agent))); }
+  // `agents` agents at once, each in a Stage-0 of its own taking `batch` spans per run, each
+  // booted `rounds` times: the number of boots that did not complete.
+  int boot_at_once(std::size_t batch, int agents = 2, int rounds = 8) {
+    std::atomic<int> incomplete{0};
+    std::vector<std::thread> threads;
+    for (int a = 0; a < agents; ++a)
+      threads.emplace_back([this, batch, rounds, &incomplete] {
+        logline::runtime::stage0<ledger_type> own(ledger);
+        logline::runtime::policy_agent<ledger_type> agent;
+        agent.batch = batch;
+        own.register_kernel(logline::runtime::ids::policy_agent, configured(std::move(agent)));
+        for (int round = 0; round < rounds; ++round) {
+          auto e = own.boot(logline::runtime::ids::policy_agent, nullptr, system);
+          if (!e || e->status != "complete") ++incomplete;
+        }
+      });
+    for (auto& t : threads) t.join();
+    return incomplete;
   }
   logline::universal_span policy(const std::string& code, const logline::identity& who, const std::string& status = "active") {
     logline::universal_span p = conformance::make_span("policy", who.user_id);
@@ -59,6 +74,12 @@ struct policy_bench : bench<F> {
     if (e->status != "complete")
       return logline::make_error(logline::errc::execution_failed, e->error.value_or(logline::json(nullptr)).dump());
     return *e->output;
+  }
+  // The test settings of an agent: a smaller instruction budget, and `clock` unless it has a clock.
+  logline::runtime::policy_agent<ledger_type> configured(logline::runtime::policy_agent<ledger_type> agent) {
+    agent.limits.instructions = 2'000'000;
+    if (!agent.time) agent.time = &clock;
+    return agent;
   }
   // The latest version of each entity of `type`.
   std::vector<logline::universal_span> latest_of_type(const std::string& type) {

@@ -215,6 +215,15 @@ inline universal_span seed_manifest(const std::optional<public_key>& override_ke
   return s;
 }
 
+// Whether a span with this id is stored (any version, whoever owns it).
+template <class Ledger>
+result<bool> is_stored(Ledger& ledger, const uuid& id) {
+  auto existing = ledger.get_any(id);
+  if (existing) return true;
+  if (existing.error() == errc::not_found) return false;
+  return std::move(existing).error();
+}
+
 // Appends the kernel function spans and the manifest unless they exist already (by id). The
 // manifest's override key is the seeding key. Returns the number of spans appended.
 template <class Ledger>
@@ -233,8 +242,9 @@ result<std::size_t> seed(Ledger& ledger) {
     key = stored->public_key;
     ++appended;
   }
-  if (auto existing = ledger.get_any(ids::manifest); !existing) {
-    if (!(existing.error() == errc::not_found)) return std::move(existing).error();
+  auto manifest = is_stored(ledger, ids::manifest);
+  if (!manifest) return std::move(manifest).error();
+  if (!*manifest) {
     auto stored = ledger.append(seed_manifest(key));
     if (!stored) return std::move(stored).error();
     ++appended;

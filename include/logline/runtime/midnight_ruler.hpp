@@ -161,7 +161,7 @@ class ledger_state : public state {
     s.did = "scheduled";
     s.this_ = job;
     s.name = job;
-    s.metadata = json{{"job", job}, {"next_due", timestamp{at.time_since_epoch().count() * 1000}.to_string()}};
+    s.metadata = json{{"job", job}, {"next_due", to_timestamp(at).to_string()}};
     (void)ledger_.append_version(std::move(s));  // a failure leaves the previous due time: the run is made up later
   }
 

@@ -70,7 +70,7 @@ class node {
       auto when = schedule::cron(options_.ruler_cron, options_.ruler_zone);
       LOGLINE_ASSERT(bool(when), "the midnight ruler's cron expression and zone are valid");
       auto added = scheduler_.add("midnight_ruler", std::move(*when), [this](const run& r) {
-        auto done = midnight_ruler<Ledger>{}(ledger_, timestamp{r.due.time_since_epoch().count() * 1000});
+        auto done = midnight_ruler<Ledger>{}(ledger_, to_timestamp(r.due));
         if (!done && options_.on_error) options_.on_error("midnight_ruler", done.error());
       });
       LOGLINE_ASSERT(bool(added), "the node's job names are distinct");
@@ -122,7 +122,7 @@ class node {
     };
     auto last = std::make_shared<progress>();
     auto added = scheduler_.add(name, std::move(when), [this, name, kernel, last](const run& r) {
-      const bool woken = last->wake && last->wake->unix_ms <= std::int64_t{r.started.time_since_epoch().count()} * 1000;
+      const bool woken = last->wake && *last->wake <= to_timestamp(r.started);
       if (last->resume && !woken && idle_after(*last->resume)) {
         ++idle_runs_;
         return;

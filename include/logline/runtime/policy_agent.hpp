@@ -178,21 +178,16 @@ struct policy_agent {
     std::optional<timestamp> wake;   // when its next pending revisit is due
   };
 
-  timestamp now_ms() const {
-    if (time) return timestamp{time->now().time_since_epoch().count() * 1000};
-    return timestamp::now();
-  }
+  timestamp now_ms() const { return time ? to_timestamp(time->now()) : timestamp::now(); }
 
   // A revisit the policy asked for: what is in its scheduled span.
   static std::optional<pending_revisit> revisit_of(const universal_span& s) {
-    if (!s.metadata || !s.metadata->is_object()) return std::nullopt;
-    const json& md = *s.metadata;
-    if (!md.contains("due_at") || !md["due_at"].is_string() || !md.contains("target") || !md["target"].is_object()) return std::nullopt;
-    const json& t = md["target"];
+    const auto due = timestamp_at(s.metadata, "due_at");  // set: metadata is an object
+    if (!due || !s.metadata->contains("target") || !(*s.metadata)["target"].is_object()) return std::nullopt;
+    const json& t = (*s.metadata)["target"];
     if (!t.contains("id") || !t["id"].is_string()) return std::nullopt;
-    auto due = timestamp::parse(md["due_at"].template get<std::string>());
     auto target = uuid::parse(t["id"].template get<std::string>());
-    if (!due || !target) return std::nullopt;
+    if (!target) return std::nullopt;
     return pending_revisit{s.id, s.seq, s.at, *target, *due};
   }
 
@@ -369,11 +364,9 @@ struct policy_agent {
       if (s.entity_type == "policy_revisit" && s.status == "scheduled")
         if (auto r = revisit_of(s)) {
           if (pending_has(pending, r->due, s.id) || !asked.insert(s.id).second) continue;
-          if (auto existing = c.ledger.get_any(s.id); existing) {
-            continue;
-          } else if (!(existing.error() == errc::not_found)) {
-            return std::move(existing).error();
-          }
+          auto done_before = is_stored(c.ledger, s.id);
+          if (!done_before) return std::move(done_before).error();
+          if (*done_before) continue;
           if (!wake || r->due < *wake) wake = r->due;
         }
       kept.push_back(std::move(s));

@@ -29,8 +29,12 @@
 
 #include "logline/error.hpp"
 #include "logline/runtime/cron.hpp"
+#include "logline/types.hpp"
 
 namespace logline::runtime {
+
+// A scheduler time as a ledger timestamp.
+inline timestamp to_timestamp(sys_seconds t) { return timestamp{std::int64_t{t.time_since_epoch().count()} * 1000}; }
 
 // A source of the current time (UTC). The default reads the system clock.
 class clock {

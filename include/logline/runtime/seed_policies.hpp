@@ -109,11 +109,9 @@ result<std::size_t> install_seed_policies(Ledger& ledger, const identity& owner)
   auto as = ledger.as(owner);
   std::size_t appended = 0;
   for (auto& p : seed_policies(owner)) {
-    if (auto existing = ledger.get_any(p.id); existing) {
-      continue;
-    } else if (!(existing.error() == errc::not_found)) {
-      return std::move(existing).error();
-    }
+    auto there = is_stored(ledger, p.id);
+    if (!there) return std::move(there).error();
+    if (*there) continue;
     auto stored = as.append(std::move(p));
     if (!stored) return std::move(stored).error();
     ++appended;
