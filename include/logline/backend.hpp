@@ -21,6 +21,27 @@ struct table_options {
   bool chained = false;
   chain_scope scope = chain_scope::per_tenant;
   bool tenancy = false;
+  bool hashed = false;   // every row has curr_hash (NOT NULL)
+  bool signed_ = false;  // every row has signature and public_key (NOT NULL)
+};
+
+// Whether the policies require a column that the span type declares optional to be set in
+// every row (NOT NULL in the DDL of both backends): the seal of a hashed, signed or chained
+// table. A row without its seal is not a span this ledger wrote.
+inline bool sealed_column(const table_options& o, std::string_view column) {
+  if (column == "curr_hash") return o.hashed;
+  if (column == "signature" || column == "public_key") return o.signed_;
+  if (column == "chain_position") return o.chained;
+  return false;
+}
+
+// What a write transaction needs to know of an entity before appending to it: its latest
+// version and, with tenancy columns, its owner pair (which no version changes: both backends
+// refuse a version whose owner pair differs from the first's) and the latest visibility.
+struct entity_state {
+  std::int32_t latest_seq = 0;
+  std::optional<std::string> owner_id, tenant_id;
+  logline::visibility visibility = visibility::private_;
 };
 
 // The last span of a chain.

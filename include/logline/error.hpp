@@ -88,9 +88,19 @@ class error_info {
   bool operator==(errc e) const noexcept { return code_ == make_error_code(e); }
   bool operator==(const std::error_code& c) const noexcept { return code_ == c; }
 
+  // Whether the message quotes the storage engine (a driver message, a SQLSTATE, a constraint
+  // name): fine for the operator's logs and tools, never for a remote client, who gets a generic
+  // sentence instead (logline::http).
+  bool from_storage() const noexcept { return from_storage_; }
+  error_info& mark_from_storage() noexcept {
+    from_storage_ = true;
+    return *this;
+  }
+
  private:
   std::error_code code_;
   std::string message_;
+  bool from_storage_ = false;
 };
 
 // Thrown by result<T>::value() when it holds an error.
@@ -165,11 +175,25 @@ class [[nodiscard]] result<void> {
 
 // The same error with a prefix on its message ("span #3 of the batch: ...").
 inline error_info with_context(const error_info& e, std::string_view prefix) {
-  return {e.code(), std::string(prefix) + e.message()};
+  error_info out{e.code(), std::string(prefix) + e.message()};
+  if (e.from_storage()) out.mark_from_storage();
+  return out;
 }
 
 // Shorthand for returning a detailed error.
 inline error_info make_error(errc code, std::string message) { return {code, std::move(message)}; }
+
+// What a remote client, or a record a user can read, may say of an error: its message, or for
+// one that quotes the storage engine (from_storage), a sentence of its kind. The engine's words
+// (table, constraint and role names, SQLSTATEs) belong in the operator's log.
+inline std::string public_message(const error_info& e) {
+  if (!e.from_storage()) return e.message();
+  if (e == errc::busy) return "the database is busy; try again";
+  if (e == errc::version_conflict) return "the span takes a key that is already taken";
+  if (e == errc::permission_denied) return "the database refused the write";
+  if (e == errc::invalid_span) return "the span breaks a rule of the table";
+  return "the storage failed; the operator's log has the details";
+}
 
 }  // namespace logline
 

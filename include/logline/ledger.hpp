@@ -7,7 +7,10 @@
 //
 // The ledger sets `at`, the chain fields (prev_hash, chain_position), public_key, curr_hash and
 // signature; a span handed to append() must leave them unset. Every operation runs as the
-// ledger's identity.
+// ledger's identity (or a session's: as(), on_behalf_of()). With tenant_isolated, who may write
+// what is DESIGN §5: an identity writes spans it owns, versions of an entity only as its owner
+// (the owner pair of version 0, which no version changes), and nothing in the operator's
+// namespace (operator_namespace.hpp) unless it is an operator identity.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -24,6 +27,7 @@
 #include "logline/detail/parallel.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/error.hpp"
+#include "logline/operator_namespace.hpp"
 #include "logline/policy/append_only.hpp"
 #include "logline/policy/hash_chained.hpp"
 #include "logline/policy/signed.hpp"
@@ -119,10 +123,16 @@ class ledger {
     logline::identity identity;                // who reads and writes
     std::optional<ed25519::key> signing_key;   // required by signed_by
     unsigned sign_threads = detail::default_threads();  // batch appends sign in parallel
+    operator_namespace operators{};            // who the operator is, and what only it writes
   };
 
   static constexpr table_options table() {
-    return {.append_only = is_append_only, .chained = is_chained, .scope = scope, .tenancy = is_tenant_isolated};
+    return {.append_only = is_append_only,
+            .chained = is_chained,
+            .scope = scope,
+            .tenancy = is_tenant_isolated,
+            .hashed = has_content_hash<Span>,
+            .signed_ = is_signed};
   }
   static constexpr verify_profile profile() {
     return {.hashed = has_content_hash<Span>, .chained = is_chained, .signed_ = is_signed};
@@ -143,20 +153,44 @@ class ledger {
   }
 
   const logline::identity& identity() const noexcept { return options_.identity; }
+  const operator_namespace& operators() const noexcept { return options_.operators; }
   store_type& store() noexcept { return store_; }
+  // The public key this ledger signs with (none when opened without a key).
+  std::optional<logline::public_key> signer() const {
+    if (!options_.signing_key) return std::nullopt;
+    return options_.signing_key->public_key();
+  }
+
+  // Whether a span read through this ledger is the operator's: owned by an operator identity
+  // and, in a signed ledger, signed by this ledger's own key (a span read back through the
+  // ledger had its hash checked already). Readers of the operator's namespace (the token
+  // registry, the manifest, the runtime's state) take nothing else; a span that fails this is
+  // treated as absent.
+  bool operator_wrote(const Span& s) const {
+    if constexpr (is_tenant_isolated) {
+      if (!options_.operators.is_operator(s.owner_id, s.tenant_id)) return false;
+    }
+    if constexpr (is_signed) {
+      if (!options_.signing_key || !s.public_key || *s.public_key != options_.signing_key->public_key()) return false;
+      if (!s.signature || !s.curr_hash || !ed25519::verify(*s.signature, *s.curr_hash, *s.public_key)) return false;
+    }
+    return true;
+  }
 
   // Appends a new entity (seq 0, id generated if nil) or the next version of one (seq must be
   // exactly latest + 1; anything else is errc::version_conflict).
-  result<Span> append(Span span) { return append_one(std::move(span), false, options_.identity); }
+  result<Span> append(Span span) { return append_one(std::move(span), false, options_.identity, own_rights()); }
   // Appends the next version of span.id whatever its seq says (seq is set to latest + 1).
-  result<Span> append_version(Span span) { return append_one(std::move(span), true, options_.identity); }
+  result<Span> append_version(Span span) { return append_one(std::move(span), true, options_.identity, own_rights()); }
 
   // Appends spans in one transaction: all or nothing. Signatures are computed in parallel.
-  result<std::vector<Span>> append_batch(std::vector<Span> spans) { return append_many(std::move(spans), {}, options_.identity); }
+  result<std::vector<Span>> append_batch(std::vector<Span> spans) {
+    return append_many(std::move(spans), {}, options_.identity, own_rights());
+  }
   // The same, where take_next_version[i] makes span i an append_version() (its seq is set to
   // the next version, counting versions earlier in the batch) instead of an append().
   result<std::vector<Span>> append_batch(std::vector<Span> spans, std::vector<bool> take_next_version) {
-    return append_flagged(std::move(spans), std::move(take_next_version), options_.identity);
+    return append_flagged(std::move(spans), std::move(take_next_version), options_.identity, own_rights());
   }
 
   // The latest version visible to this identity.
@@ -179,11 +213,16 @@ class ledger {
   class session {
    public:
     const logline::identity& identity() const noexcept { return who_; }
-    result<Span> append(Span span) { return l_->append_one(std::move(span), false, who_); }
-    result<Span> append_version(Span span) { return l_->append_one(std::move(span), true, who_); }
-    result<std::vector<Span>> append_batch(std::vector<Span> spans) { return l_->append_many(std::move(spans), {}, who_); }
+    // Whether this session writes with the operator's rights (an operator identity, or
+    // on_behalf_of()).
+    bool privileged() const noexcept { return privileged_; }
+    const operator_namespace& operators() const noexcept { return l_->operators(); }
+    bool operator_wrote(const Span& s) const { return l_->operator_wrote(s); }
+    result<Span> append(Span span) { return l_->append_one(std::move(span), false, who_, privileged_); }
+    result<Span> append_version(Span span) { return l_->append_one(std::move(span), true, who_, privileged_); }
+    result<std::vector<Span>> append_batch(std::vector<Span> spans) { return l_->append_many(std::move(spans), {}, who_, privileged_); }
     result<std::vector<Span>> append_batch(std::vector<Span> spans, std::vector<bool> take_next_version) {
-      return l_->append_flagged(std::move(spans), std::move(take_next_version), who_);
+      return l_->append_flagged(std::move(spans), std::move(take_next_version), who_, privileged_);
     }
     result<Span> get(const uuid& id) { return l_->get_as(who_, id); }
     result<Span> get(const uuid& id, std::int32_t seq) { return l_->get_as(who_, id, seq); }
@@ -195,11 +234,23 @@ class ledger {
 
    private:
     friend class ledger;
-    session(ledger& l, logline::identity who) : l_(&l), who_(std::move(who)) {}
+    session(ledger& l, logline::identity who, bool privileged) : l_(&l), who_(std::move(who)), privileged_(privileged) {}
     ledger* l_;
     logline::identity who_;
+    bool privileged_;
   };
-  session as(logline::identity who) { return session(*this, std::move(who)); }
+  // A session as `who`, with the rights of who: an operator identity's session writes with the
+  // operator's rights, any other is held to the rules of DESIGN §5.
+  session as(logline::identity who) {
+    const bool op = options_.operators.is_operator(who);
+    return session(*this, std::move(who), op);
+  }
+  // A session that reads as `who` and writes as `who` with the operator's rights: spans in the
+  // operator's namespace, reserved ids, and spans owned by others (a version still keeps its
+  // entity's owner pair). For trusted code acting for a user (the runtime records a user's boot
+  // and execution as the user's); never for content a client chose without checking it with
+  // operators().check_ordinary() first.
+  session on_behalf_of(logline::identity who) { return session(*this, std::move(who), true); }
 
   // An operator's reads: every span whoever owns it (like verify and export_all), for tools such
   // as `logline-cli get` and `tail`. On PostgreSQL they go through the owner's connection.
@@ -241,19 +292,25 @@ class ledger {
         if (!s.at.is_set()) return fail("span " + s.id.to_string() + " has no at");
       }
     }
-    auto written = store_.write(nullptr, [&](typename store_type::transaction& tx) -> result<void> {
+    auto written = store_.write(nullptr, true, [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
       for (std::size_t i = 0; i < spans.size(); ++i) {
         const Span& s = spans[i];
         auto fail = [&](std::string why) { return with_context(make_error(errc::integrity_violation, std::move(why)), batch_prefix(i)); };
-        auto n = next_version_of(s.id, tx, st);
-        if (!n) return std::move(n).error();
-        const std::int32_t next = *n;
+        auto e = entity_of(s.id, tx, st);
+        if (!e) return std::move(e).error();
+        entity_entry& entity = **e;
+        const std::int32_t next = entity.next_seq;
         if (s.seq != next)
           return with_context(make_error(errc::version_conflict, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
                                                                      " is not the next version (" + std::to_string(next) + ")"),
                               batch_prefix(i));
-        st.next_seq[s.id] = next + 1;
+        if constexpr (is_tenant_isolated) {
+          if (next > 0 && !is_owner(logline::identity{entity.owner_id.value_or(""), entity.tenant_id}, s.owner_id, s.tenant_id))
+            return fail("span " + s.id.to_string() + " version " + std::to_string(s.seq) + " changes the owner of its entity");
+          if (next == 0) record_owner(entity, s);
+        }
+        entity.next_seq = next + 1;
         if constexpr (is_chained) {
           auto h = head_of(chain_key(s), tx, st);
           if (!h) return std::move(h).error();
@@ -330,10 +387,14 @@ class ledger {
  private:
   result<void> init() { return store_.migrate(); }
 
-  result<std::vector<Span>> append_flagged(std::vector<Span> spans, std::vector<bool> take_next_version, const logline::identity& who) {
+  // Whether the ledger's own identity writes with the operator's rights.
+  bool own_rights() const { return options_.operators.is_operator(options_.identity); }
+
+  result<std::vector<Span>> append_flagged(std::vector<Span> spans, std::vector<bool> take_next_version, const logline::identity& who,
+                                           bool privileged) {
     if (take_next_version.size() != spans.size())
       return make_error(errc::invalid_argument, "take_next_version must have one flag per span");
-    return append_many(std::move(spans), std::move(take_next_version), who);
+    return append_many(std::move(spans), std::move(take_next_version), who, privileged);
   }
   result<Span> get_as(const logline::identity& who, const uuid& id) { return found(store_.latest(id, tenancy_of(who)), id); }
   result<Span> get_as(const logline::identity& who, const uuid& id, std::int32_t seq) {
@@ -375,8 +436,22 @@ class ledger {
   // The identity the store applies tenancy rules for (none without tenant_isolated).
   static const logline::identity* tenancy_of(const logline::identity& who) { return is_tenant_isolated ? &who : nullptr; }
 
-  // After reading: the stored hash must match the content.
+  // After reading: the span is sealed as this ledger seals every span, and the stored hash
+  // matches the content. (A row without its seal is not a span: nothing this ledger wrote.)
   result<void> check_read(const Span& s) const {
+    auto unsealed_row = [&](const char* what) {
+      return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " + std::to_string(s.seq) + " has no " + what +
+                                                       ": every span of this ledger is sealed");
+    };
+    if constexpr (has_content_hash<Span>) {
+      if (!s.curr_hash) return unsealed_row("curr_hash");
+    }
+    if constexpr (is_signed) {
+      if (!s.signature || !s.public_key) return unsealed_row("signature");
+    }
+    if constexpr (is_chained) {
+      if (!s.chain_position) return unsealed_row("chain_position");
+    }
     if constexpr (has_content_hash<Span>) {
       if (auto valid = validate_span(s); !valid)
         return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
@@ -396,7 +471,7 @@ class ledger {
 
   // Checks and completes what does not depend on the stored state. `fresh` is set when the id
   // was generated here (a new UUIDv7 cannot have stored versions).
-  result<void> prepare(Span& s, bool& fresh, const logline::identity& who) const {
+  result<void> prepare(Span& s, bool& fresh, bool next_version, const logline::identity& who, bool privileged) const {
     fresh = false;
     auto owned = [](std::string_view field) {
       return make_error(errc::invalid_span, "field '" + std::string(field) + "' is set by the ledger; leave it unset");
@@ -419,10 +494,12 @@ class ledger {
     if constexpr (is_tenant_isolated) {
       if (!s.owner_id) s.owner_id = who.user_id;
       if (!s.tenant_id) s.tenant_id = who.tenant_id;
-      if (!may_write(who, s))
-        return make_error(errc::permission_denied, "identity '" + who.user_id + "' (tenant '" + who.tenant_id.value_or("") +
-                                                       "') may not write a span owned by '" + s.owner_id.value_or("") +
-                                                       "' in tenant '" + s.tenant_id.value_or("") + "'");
+      if (!privileged) {
+        if (!may_write(who, s))
+          return make_error(errc::permission_denied, "identity " + describe(who.user_id, who.tenant_id) + " may not write a span owned by " +
+                                                         describe(s.owner_id.value_or(""), s.tenant_id) + ": an identity writes the spans it owns");
+        LOGLINE_TRY_VOID(options_.operators.check_ordinary(s, next_version));
+      }
     }
     if (s.id.is_nil()) {
       s.id = uuid::v7();
@@ -433,10 +510,26 @@ class ledger {
     return validate_span(s);
   }
 
+  // An entity as a write transaction sees it: stored, or placed earlier in the batch.
+  struct entity_entry {
+    std::int32_t next_seq = 0;  // 0: no version yet
+    std::optional<std::string> owner_id, tenant_id;
+    logline::visibility visibility = visibility::private_;
+  };
   struct batch_state {
-    std::map<uuid, std::int32_t> next_seq;  // versions assigned in this transaction
+    std::map<uuid, entity_entry> entities;  // read from the store, then kept current by the batch
     std::map<std::optional<std::string>, chain_head> heads;
   };
+  static std::string describe(const std::string& user, const std::optional<std::string>& tenant) {
+    return "'" + user.substr(0, 64) + "' " + (tenant ? "(tenant '" + tenant->substr(0, 64) + "')" : std::string("(no tenant)"));
+  }
+  static void record_owner(entity_entry& e, const Span& s) {
+    if constexpr (is_tenant_isolated) {
+      e.owner_id = s.owner_id;
+      e.tenant_id = s.tenant_id;
+      e.visibility = s.visibility;
+    }
+  }
 
   std::optional<std::string> chain_key(const Span& s) const {
     if constexpr (requires { s.tenant_id; }) {
@@ -445,12 +538,19 @@ class ledger {
     return std::nullopt;
   }
 
-  // The next version of an id inside a write transaction (counting versions placed before).
-  static result<std::int32_t> next_version_of(const uuid& id, typename store_type::transaction& tx, batch_state& st) {
-    if (auto it = st.next_seq.find(id); it != st.next_seq.end()) return it->second;
-    auto latest = tx.max_seq(id);
-    if (!latest) return std::move(latest).error();
-    return *latest ? **latest + 1 : 0;
+  // An entity inside a write transaction (counting versions placed before in the batch).
+  static result<entity_entry*> entity_of(const uuid& id, typename store_type::transaction& tx, batch_state& st) {
+    if (auto it = st.entities.find(id); it != st.entities.end()) return &it->second;
+    auto stored = tx.entity(id);
+    if (!stored) return std::move(stored).error();
+    entity_entry e;
+    if (*stored) {
+      e.next_seq = (*stored)->latest_seq + 1;
+      e.owner_id = std::move((*stored)->owner_id);
+      e.tenant_id = std::move((*stored)->tenant_id);
+      e.visibility = (*stored)->visibility;
+    }
+    return &st.entities.emplace(id, std::move(e)).first->second;
   }
   // The head of a chain inside a write transaction (as left by the spans placed before).
   static result<chain_head*> head_of(const std::optional<std::string>& key, typename store_type::transaction& tx, batch_state& st) {
@@ -465,13 +565,46 @@ class ledger {
 
   // Assigns seq and the chain fields, then hashes. Runs inside the write transaction, and again
   // from the start if the store retries the transaction: everything it sets is reset first.
-  result<void> place(Span& s, bool fresh, bool next_version, typename store_type::transaction& tx, batch_state& st) {
+  // Versions: only the entity's owner pair appends them (privileged writers too keep the pair).
+  // An entity the caller may not read answers exactly as an id that does not exist, except that
+  // its id cannot be taken for a new entity (docs/security.md, "No oracle").
+  result<void> place(Span& s, bool fresh, bool next_version, const logline::identity& who, bool privileged,
+                     typename store_type::transaction& tx, batch_state& st) {
     detail::clear_seal(s);
-    std::int32_t next = 0;
-    if (!fresh) {
-      auto n = next_version_of(s.id, tx, st);
-      if (!n) return std::move(n).error();
-      next = *n;
+    entity_entry* entity = nullptr;
+    if (fresh) {
+      entity = &st.entities[s.id];
+    } else {
+      auto e = entity_of(s.id, tx, st);
+      if (!e) return std::move(e).error();
+      entity = *e;
+    }
+    std::int32_t next = entity->next_seq;
+    bool hidden = false;  // stored, but neither the caller's nor visible to it
+    if constexpr (is_tenant_isolated) {
+      // A reserved id: only versions of an entity the caller owns (the same answer whether
+      // someone else's entity is there or not: derived ids are predictable).
+      if (!privileged && options_.operators.reserves_id(s.id) &&
+          (next == 0 || !is_owner(logline::identity{entity->owner_id.value_or(""), entity->tenant_id}, s.owner_id, s.tenant_id)))
+        return operator_namespace::reserved_id_error(s.id);
+      if (next > 0 && !is_owner(logline::identity{entity->owner_id.value_or(""), entity->tenant_id}, s.owner_id, s.tenant_id)) {
+        struct view {
+          std::optional<std::string> owner_id, tenant_id;
+          logline::visibility visibility;
+        } latest{entity->owner_id, entity->tenant_id, entity->visibility};
+        if (privileged)
+          return make_error(errc::permission_denied, "span " + s.id.to_string() + " is owned by " + describe(entity->owner_id.value_or(""), entity->tenant_id) +
+                                                         ": its versions keep that owner");
+        if (may_read(who, latest)) {
+          if (next_version || s.seq == 0) return taken(s.id);
+          return make_error(errc::permission_denied, "span " + s.id.to_string() + " belongs to another identity: only its owner appends its versions");
+        }
+        hidden = true;
+      }
+    }
+    if (hidden) {
+      if (next_version || s.seq == 0) return taken(s.id);
+      next = 0;  // answered as for an id that does not exist
     }
     if (next_version) {
       s.seq = next;
@@ -479,7 +612,8 @@ class ledger {
       return make_error(errc::version_conflict, "span " + s.id.to_string() + (next == 0 ? " does not exist yet" : " is at version " + std::to_string(next - 1)) +
                                                     "; the next version is " + std::to_string(next) + ", not " + std::to_string(s.seq));
     }
-    if (!fresh) st.next_seq[s.id] = next + 1;
+    if (next == 0) record_owner(*entity, s);
+    entity->next_seq = next + 1;
     if constexpr (is_chained) {
       auto h = head_of(chain_key(s), tx, st);
       if (!h) return std::move(h).error();
@@ -519,15 +653,20 @@ class ledger {
     }
   }
 
-  result<Span> append_one(Span span, bool next_version, const logline::identity& who) {
+  // A new entity's id that is taken (by anyone: the answer does not depend on whose it is).
+  static error_info taken(const uuid& id) {
+    return make_error(errc::version_conflict, "span " + id.to_string() + " version 0 already exists: a new span needs another id");
+  }
+
+  result<Span> append_one(Span span, bool next_version, const logline::identity& who, bool privileged) {
     LOGLINE_TRY_VOID(check_can_sign());
     bool fresh = false;
-    LOGLINE_TRY_VOID(prepare(span, fresh, who));
+    LOGLINE_TRY_VOID(prepare(span, fresh, next_version, who, privileged));
     // The store may run the transaction function again (a fresh transaction after an optimistic
     // attempt failed): it only reads and completes `span`, and place() starts from scratch.
-    auto written = store_.write(tenancy_of(who), [&](typename store_type::transaction& tx) -> result<void> {
+    auto written = store_.write(tenancy_of(who), privileged, [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
-      LOGLINE_TRY_VOID(place(span, fresh, next_version, tx, st));
+      LOGLINE_TRY_VOID(place(span, fresh, next_version, who, privileged, tx, st));
       sign(span);
       assert_sealed(span);
       return tx.insert(span);
@@ -536,19 +675,19 @@ class ledger {
     return span;
   }
 
-  result<std::vector<Span>> append_many(std::vector<Span> spans, std::vector<bool> next_version, const logline::identity& who) {
+  result<std::vector<Span>> append_many(std::vector<Span> spans, std::vector<bool> next_version, const logline::identity& who, bool privileged) {
     LOGLINE_TRY_VOID(check_can_sign());
     std::vector<char> fresh(spans.size(), 0);
     for (std::size_t i = 0; i < spans.size(); ++i) {
       bool f = false;
-      if (auto r = prepare(spans[i], f, who); !r) return with_context(r.error(), batch_prefix(i));
+      if (auto r = prepare(spans[i], f, !next_version.empty() && next_version[i], who, privileged); !r) return with_context(r.error(), batch_prefix(i));
       fresh[i] = f;
     }
-    auto written = store_.write(tenancy_of(who), [&](typename store_type::transaction& tx) -> result<void> {
+    auto written = store_.write(tenancy_of(who), privileged, [&](typename store_type::transaction& tx) -> result<void> {
       batch_state st;
       const std::size_t n = spans.size();
       auto place_one = [&](std::size_t i) -> result<void> {
-        if (auto r = place(spans[i], fresh[i] != 0, !next_version.empty() && next_version[i], tx, st); !r)
+        if (auto r = place(spans[i], fresh[i] != 0, !next_version.empty() && next_version[i], who, privileged, tx, st); !r)
           return with_context(r.error(), batch_prefix(i));
         return {};
       };

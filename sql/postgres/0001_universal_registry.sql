@@ -32,10 +32,10 @@ CREATE TABLE IF NOT EXISTS "universal_registry" (
   "content" jsonb,
   "duration_ms" bigint CHECK ("duration_ms" >= 0),
   "prev_hash" text CHECK (length("prev_hash") = 64),
-  "curr_hash" text CHECK (length("curr_hash") = 64),
-  "signature" text CHECK (length("signature") = 128),
-  "public_key" text CHECK (length("public_key") = 64),
-  "chain_position" bigint CHECK ("chain_position" >= 0),
+  "curr_hash" text NOT NULL CHECK (length("curr_hash") = 64),
+  "signature" text NOT NULL CHECK (length("signature") = 128),
+  "public_key" text NOT NULL CHECK (length("public_key") = 64),
+  "chain_position" bigint NOT NULL CHECK ("chain_position" >= 0),
   "logline_xid" xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
   "logline_feed" bigint GENERATED ALWAYS AS IDENTITY,
   PRIMARY KEY ("id", "seq")
@@ -48,7 +48,7 @@ CREATE INDEX IF NOT EXISTS "universal_registry_trace" ON "universal_registry" ("
 CREATE INDEX IF NOT EXISTS "universal_registry_parent" ON "universal_registry" ("parent_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_related_to" ON "universal_registry" USING gin ("related_to");
 CREATE INDEX IF NOT EXISTS "universal_registry_metadata" ON "universal_registry" USING gin ("metadata");
-CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''), coalesce("metadata" ->> 'request_key', '')) WHERE "entity_type" = 'request' AND "status" = 'scheduled';
+CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", "owner_id", "tenant_id", ("metadata" ->> 'request_key')) NULLS NOT DISTINCT WHERE "entity_type" = 'request' AND "status" = 'scheduled';
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" ("tenant_id", "chain_position") NULLS NOT DISTINCT;
 CREATE INDEX IF NOT EXISTS "universal_registry_feed" ON "universal_registry" ("logline_xid", "logline_feed");
 CREATE OR REPLACE FUNCTION "universal_registry_refuse_change"() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -61,11 +61,23 @@ CREATE OR REPLACE TRIGGER "universal_registry_no_delete" BEFORE DELETE ON "unive
 ALTER TABLE "universal_registry" ENABLE TRIGGER "universal_registry_no_delete";
 CREATE OR REPLACE TRIGGER "universal_registry_no_truncate" BEFORE TRUNCATE ON "universal_registry" FOR EACH STATEMENT EXECUTE FUNCTION "universal_registry_refuse_change"();
 ALTER TABLE "universal_registry" ENABLE TRIGGER "universal_registry_no_truncate";
+CREATE OR REPLACE FUNCTION "universal_registry_version_rule"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM "universal_registry" r WHERE r."id" = NEW."id" AND r."seq" = NEW."seq" - 1) THEN
+    RAISE EXCEPTION 'logline: version % of % does not follow a stored version', NEW."seq", NEW."id" USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM "universal_registry" r WHERE r."id" = NEW."id" AND r."seq" = 0 AND r."owner_id" IS NOT DISTINCT FROM NEW."owner_id" AND r."tenant_id" IS NOT DISTINCT FROM NEW."tenant_id") THEN
+    RAISE EXCEPTION 'logline: version % of % does not keep the owner of its entity', NEW."seq", NEW."id" USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER "universal_registry_version_rule" BEFORE INSERT ON "universal_registry" FOR EACH ROW WHEN (NEW."seq" > 0) EXECUTE FUNCTION "universal_registry_version_rule"();
+ALTER TABLE "universal_registry" ENABLE TRIGGER "universal_registry_version_rule";
 ALTER TABLE "universal_registry" ENABLE ROW LEVEL SECURITY;
 ALTER TABLE "universal_registry" FORCE ROW LEVEL SECURITY;
 CREATE OR REPLACE FUNCTION "universal_registry_notify"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_catalog.pg_notify('timeline_updates', pg_catalog.json_build_object('table', TG_TABLE_NAME, 'id', NEW."id", 'seq', NEW."seq", 'entity_type', NEW."entity_type", 'tenant_id', NEW."tenant_id", 'owner_id', NEW."owner_id", 'visibility', NEW."visibility", 'at', NEW."at", 'position', NEW."chain_position", 'cursor', NEW."logline_xid"::text || '.' || NEW."logline_feed")::text);
+  PERFORM pg_catalog.pg_notify('timeline_updates', pg_catalog.json_build_object('table', TG_TABLE_NAME, 'cursor', NEW."logline_xid"::text || '.' || NEW."logline_feed")::text);
   RETURN NULL;
 END $$;
 CREATE OR REPLACE TRIGGER "universal_registry_notify" AFTER INSERT ON "universal_registry" FOR EACH ROW EXECUTE FUNCTION "universal_registry_notify"();
@@ -80,13 +92,24 @@ BEGIN
     RETURN QUERY SELECT r."chain_position", r."curr_hash" FROM "universal_registry" r WHERE r."tenant_id" = chain_tenant ORDER BY r."chain_position" DESC LIMIT 1;
   END IF;
 END $$;
-CREATE OR REPLACE FUNCTION "universal_registry_max_seq"(span_id uuid) RETURNS integer
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT max("seq") FROM "universal_registry" WHERE "id" = span_id $$;
+CREATE OR REPLACE FUNCTION "universal_registry_entity"(span_id uuid)
+  RETURNS TABLE (latest_seq integer, owner text, tenant text, vis text)
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT "seq", "owner_id", "tenant_id", "visibility" FROM "universal_registry" WHERE "id" = span_id ORDER BY "seq" DESC LIMIT 1 $$;
+REVOKE ALL ON FUNCTION "universal_registry_notify"() FROM PUBLIC;
+REVOKE ALL ON FUNCTION "universal_registry_entity"(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION "universal_registry_version_rule"() FROM PUBLIC;
+REVOKE ALL ON FUNCTION "universal_registry_refuse_change"() FROM PUBLIC;
+REVOKE ALL ON FUNCTION "universal_registry_lock_chain"(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION "universal_registry_entity"(uuid) TO logline_app;
+GRANT EXECUTE ON FUNCTION "universal_registry_lock_chain"(bigint, text) TO logline_app;
 DROP POLICY IF EXISTS "universal_registry_read" ON "universal_registry";
-CREATE POLICY "universal_registry_read" ON "universal_registry" FOR SELECT USING ("owner_id" = NULLIF(current_setting('app.user_id', true), '') OR "visibility" = 'public' OR ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '') AND "visibility" = 'tenant'));
+CREATE POLICY "universal_registry_read" ON "universal_registry" FOR SELECT USING (("owner_id" = NULLIF(current_setting('app.user_id', true), '') AND "tenant_id" IS NOT DISTINCT FROM NULLIF(current_setting('app.tenant_id', true), '')) OR "visibility" = 'public' OR ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '') AND "visibility" = 'tenant'));
 DROP POLICY IF EXISTS "universal_registry_write" ON "universal_registry";
-CREATE POLICY "universal_registry_write" ON "universal_registry" FOR INSERT WITH CHECK ("owner_id" = NULLIF(current_setting('app.user_id', true), '') AND ("tenant_id" IS NULL OR "tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')));
+CREATE POLICY "universal_registry_write" ON "universal_registry" FOR INSERT WITH CHECK ("owner_id" = NULLIF(current_setting('app.user_id', true), '') AND "tenant_id" IS NOT DISTINCT FROM NULLIF(current_setting('app.tenant_id', true), ''));
 DROP POLICY IF EXISTS "universal_registry_owner_read" ON "universal_registry";
 CREATE POLICY "universal_registry_owner_read" ON "universal_registry" FOR SELECT TO CURRENT_USER USING (true);
-GRANT SELECT, INSERT ON "universal_registry" TO logline_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON "universal_registry" FROM logline_app;
+DROP POLICY IF EXISTS "universal_registry_owner_write" ON "universal_registry";
+CREATE POLICY "universal_registry_owner_write" ON "universal_registry" FOR INSERT TO CURRENT_USER WITH CHECK (true);
+REVOKE ALL ON "universal_registry" FROM logline_app;
+GRANT SELECT ON "universal_registry" TO logline_app;
+GRANT INSERT ("id", "seq", "entity_type", "who", "did", "this", "at", "parent_id", "related_to", "owner_id", "tenant_id", "visibility", "status", "name", "description", "code", "language", "runtime", "trace_id", "is_deleted", "input", "output", "error", "metadata", "content", "duration_ms", "prev_hash", "curr_hash", "signature", "public_key", "chain_position") ON "universal_registry" TO logline_app;

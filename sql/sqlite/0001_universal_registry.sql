@@ -28,10 +28,10 @@ CREATE TABLE IF NOT EXISTS "universal_registry" (
   "content" TEXT CHECK ("content" IS NULL OR json_valid("content")),
   "duration_ms" INTEGER CHECK ("duration_ms" >= 0),
   "prev_hash" TEXT CHECK (length("prev_hash") = 64),
-  "curr_hash" TEXT CHECK (length("curr_hash") = 64),
-  "signature" TEXT CHECK (length("signature") = 128),
-  "public_key" TEXT CHECK (length("public_key") = 64),
-  "chain_position" INTEGER CHECK ("chain_position" >= 0),
+  "curr_hash" TEXT NOT NULL CHECK (length("curr_hash") = 64),
+  "signature" TEXT NOT NULL CHECK (length("signature") = 128),
+  "public_key" TEXT NOT NULL CHECK (length("public_key") = 64),
+  "chain_position" INTEGER NOT NULL CHECK ("chain_position" >= 0),
   PRIMARY KEY ("id", "seq")
 ) STRICT;
 CREATE INDEX IF NOT EXISTS "universal_registry_at" ON "universal_registry" ("at" DESC);
@@ -40,13 +40,14 @@ CREATE INDEX IF NOT EXISTS "universal_registry_owner_tenant" ON "universal_regis
 CREATE INDEX IF NOT EXISTS "universal_registry_tenant_type_at" ON "universal_registry" ("tenant_id", "entity_type", "at" DESC);
 CREATE INDEX IF NOT EXISTS "universal_registry_trace" ON "universal_registry" ("trace_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_parent" ON "universal_registry" ("parent_id");
-CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''), coalesce(json_extract("metadata", '$.request_key'), '')) WHERE "entity_type" = 'request' AND "status" = 'scheduled';
+CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''), coalesce("tenant_id", x''), coalesce(json_extract("metadata", '$.request_key'), '')) WHERE "entity_type" = 'request' AND "status" = 'scheduled';
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" (coalesce("tenant_id", x''), "chain_position");
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_update" BEFORE UPDATE ON "universal_registry" BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_delete" BEFORE DELETE ON "universal_registry" BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; DELETE refused'); END;
+CREATE TRIGGER IF NOT EXISTS "universal_registry_version_rule" BEFORE INSERT ON "universal_registry" WHEN NEW."seq" > 0 BEGIN SELECT RAISE(ABORT, 'logline: a version must follow the previous one and keep the owner of its entity') WHERE NOT EXISTS (SELECT 1 FROM "universal_registry" WHERE "id" = NEW."id" AND "seq" = NEW."seq" - 1) OR NOT EXISTS (SELECT 1 FROM "universal_registry" WHERE "id" = NEW."id" AND "seq" = 0 AND "owner_id" IS NEW."owner_id" AND "tenant_id" IS NEW."tenant_id"); END;
 -- The table is logline's, made from the DDL above (logline refuses a table made for another schema):
 CREATE TABLE IF NOT EXISTS logline_schema (table_name TEXT PRIMARY KEY, ddl_blake3 TEXT NOT NULL, ddl TEXT NOT NULL) STRICT;
-INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('universal_registry', '8b9a0b4ad4e85241f2e64736b935c1b553dd65393296ae988e88a9eade80d922', 'CREATE TABLE IF NOT EXISTS "universal_registry" (
+INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('universal_registry', 'd8c62184d8e99b34fd5e05e729b76f786adcd74ccfe6a99965b161045acb2f75', 'CREATE TABLE IF NOT EXISTS "universal_registry" (
   "id" TEXT NOT NULL CHECK (length("id") = 36),
   "seq" INTEGER NOT NULL CHECK ("seq" >= 0),
   "entity_type" TEXT NOT NULL,
@@ -74,10 +75,10 @@ INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('universal_regi
   "content" TEXT CHECK ("content" IS NULL OR json_valid("content")),
   "duration_ms" INTEGER CHECK ("duration_ms" >= 0),
   "prev_hash" TEXT CHECK (length("prev_hash") = 64),
-  "curr_hash" TEXT CHECK (length("curr_hash") = 64),
-  "signature" TEXT CHECK (length("signature") = 128),
-  "public_key" TEXT CHECK (length("public_key") = 64),
-  "chain_position" INTEGER CHECK ("chain_position" >= 0),
+  "curr_hash" TEXT NOT NULL CHECK (length("curr_hash") = 64),
+  "signature" TEXT NOT NULL CHECK (length("signature") = 128),
+  "public_key" TEXT NOT NULL CHECK (length("public_key") = 64),
+  "chain_position" INTEGER NOT NULL CHECK ("chain_position" >= 0),
   PRIMARY KEY ("id", "seq")
 ) STRICT;
 CREATE INDEX IF NOT EXISTS "universal_registry_at" ON "universal_registry" ("at" DESC);
@@ -86,8 +87,9 @@ CREATE INDEX IF NOT EXISTS "universal_registry_owner_tenant" ON "universal_regis
 CREATE INDEX IF NOT EXISTS "universal_registry_tenant_type_at" ON "universal_registry" ("tenant_id", "entity_type", "at" DESC);
 CREATE INDEX IF NOT EXISTS "universal_registry_trace" ON "universal_registry" ("trace_id");
 CREATE INDEX IF NOT EXISTS "universal_registry_parent" ON "universal_registry" ("parent_id");
-CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''''), coalesce(json_extract("metadata", ''$.request_key''), '''')) WHERE "entity_type" = ''request'' AND "status" = ''scheduled'';
+CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON "universal_registry" ("parent_id", coalesce("owner_id", ''''), coalesce("tenant_id", x''''), coalesce(json_extract("metadata", ''$.request_key''), '''')) WHERE "entity_type" = ''request'' AND "status" = ''scheduled'';
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" (coalesce("tenant_id", x''''), "chain_position");
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_update" BEFORE UPDATE ON "universal_registry" BEGIN SELECT RAISE(ABORT, ''logline: spans are append-only; UPDATE refused''); END;
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_delete" BEFORE DELETE ON "universal_registry" BEGIN SELECT RAISE(ABORT, ''logline: spans are append-only; DELETE refused''); END;
+CREATE TRIGGER IF NOT EXISTS "universal_registry_version_rule" BEFORE INSERT ON "universal_registry" WHEN NEW."seq" > 0 BEGIN SELECT RAISE(ABORT, ''logline: a version must follow the previous one and keep the owner of its entity'') WHERE NOT EXISTS (SELECT 1 FROM "universal_registry" WHERE "id" = NEW."id" AND "seq" = NEW."seq" - 1) OR NOT EXISTS (SELECT 1 FROM "universal_registry" WHERE "id" = NEW."id" AND "seq" = 0 AND "owner_id" IS NEW."owner_id" AND "tenant_id" IS NEW."tenant_id"); END;
 ');

@@ -285,7 +285,7 @@ TEMPLATE_TEST_CASE("the timeline filters and pages with a stable cursor", "[back
   auto ledger = make_ledger(f);
   std::vector<universal_span> batch;
   for (int i = 0; i < 25; ++i) {
-    auto s = conformance::make_span(i % 3 == 0 ? "execution" : "note");
+    auto s = conformance::make_span(i % 3 == 0 ? "task" : "note");
     s.status = i % 2 ? "complete" : "error";
     s.trace_id = "trace-" + std::to_string(i % 5);
     s.visibility = i % 4 == 0 ? logline::visibility::public_ : logline::visibility::private_;
@@ -319,7 +319,7 @@ TEMPLATE_TEST_CASE("the timeline filters and pages with a stable cursor", "[back
     return ledger.timeline(filter).value().spans.size();
   };
   logline::timeline_query by;
-  by.entity_type = "execution";
+  by.entity_type = "task";
   CHECK(count(by) == 9);
   by = {};
   by.status = "complete";
@@ -331,7 +331,7 @@ TEMPLATE_TEST_CASE("the timeline filters and pages with a stable cursor", "[back
   by.visibility = logline::visibility::public_;
   CHECK(count(by) == 7);
   by = {};
-  by.entity_type = "execution";
+  by.entity_type = "task";
   by.status = "error";
   CHECK(count(by) == 5);
   by = {};

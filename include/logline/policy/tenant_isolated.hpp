@@ -1,7 +1,12 @@
 #pragma once
 // tenant_isolated: every read and write happens as an identity (user_id, tenant_id) (DESIGN §5).
-//   read:  owner_id = user, or visibility = public, or (tenant_id = tenant and visibility in tenant/public)
-//   write: owner_id = user and (tenant_id is null or tenant_id = tenant)
+// A span's owner is the pair (owner_id, tenant_id); the same user name in another tenant (or
+// without one) is another identity.
+//   read:  the caller owns it, or visibility = public, or (tenant_id = the caller's tenant and
+//          visibility = tenant)
+//   write: the caller owns it (owner_id = user and tenant_id = tenant, both null or both equal);
+//          versions after the first keep the owner pair of the first (ledger.hpp), and the
+//          operator may write on anyone's behalf (operator_namespace.hpp)
 #include <concepts>
 #include <optional>
 #include <string>
@@ -19,17 +24,22 @@ concept has_tenancy_columns = requires(const S& s) {
   { s.visibility } -> std::same_as<const logline::visibility&>;
 };
 
-// The rules in C++ (the SQLite backend applies the same rules in SQL; a test keeps them equal).
+// Whether `who` is the owner pair (owner_id, tenant_id).
+inline bool is_owner(const identity& who, const std::optional<std::string>& owner_id, const std::optional<std::string>& tenant_id) {
+  return owner_id && *owner_id == who.user_id && tenant_id == who.tenant_id;
+}
+
+// The rules in C++ (the SQLite backend applies the same rules in SQL, PostgreSQL in row-level
+// security policies; the conformance suite keeps them equal).
 template <has_tenancy_columns S>
 bool may_read(const identity& who, const S& s) {
-  if (s.owner_id && *s.owner_id == who.user_id) return true;
+  if (is_owner(who, s.owner_id, s.tenant_id)) return true;
   if (s.visibility == visibility::public_) return true;
   return who.tenant_id && s.tenant_id && *s.tenant_id == *who.tenant_id && s.visibility == visibility::tenant;
 }
 template <has_tenancy_columns S>
 bool may_write(const identity& who, const S& s) {
-  if (!s.owner_id || *s.owner_id != who.user_id) return false;
-  return !s.tenant_id || (who.tenant_id && *s.tenant_id == *who.tenant_id);
+  return is_owner(who, s.owner_id, s.tenant_id);
 }
 
 }  // namespace logline

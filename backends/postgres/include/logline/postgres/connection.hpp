@@ -139,7 +139,7 @@ class connection {
     std::string text = std::string(what) + ": " + msg;
     if (!detail.empty()) text += " (" + detail + ")";
     if (!state.empty()) text += " [SQLSTATE " + state + "]";
-    return make_error(kind, text);
+    return make_error(kind, text).mark_from_storage();
   }
   static std::string context_of(const PGresult* r) {
     const char* c = r ? PQresultErrorField(r, PG_DIAG_CONTEXT) : nullptr;

@@ -221,7 +221,7 @@ class store {
     for (const auto& c : cols) {
       const std::string q = detail::quote(c.name);
       s += "  " + q + " " + detail::column_type(c.kind, c.int32);
-      if (!c.nullable) s += " NOT NULL";
+      if (!c.nullable || sealed_column(o, c.name)) s += " NOT NULL";
       switch (c.kind) {
         case column_kind::visibility:
           if (!c.nullable) s += " DEFAULT 'private'";
@@ -254,9 +254,11 @@ class store {
     if (has("related_to") && kind_of("related_to") == column_kind::uuid_list) index("related_to", "USING gin (\"related_to\")");
     if (has("metadata") && kind_of("metadata") == column_kind::json) index("metadata", "USING gin (\"metadata\")");
     // One scheduled request per (parent, owner, metadata.request_key): docs/runtime.md, "Requests".
-    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") && has("metadata") && kind_of("metadata") == column_kind::json)
+    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") && has("tenant_id") && has("metadata") &&
+        kind_of("metadata") == column_kind::json)
       index("one_scheduled_request",
-            "(\"parent_id\", coalesce(\"owner_id\", ''), coalesce(\"metadata\" ->> 'request_key', '')) WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
+            "(\"parent_id\", \"owner_id\", \"tenant_id\", (\"metadata\" ->> 'request_key')) NULLS NOT DISTINCT "
+            "WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
             true);
     else if (has("parent_id") && has("entity_type") && has("status"))
       index("one_scheduled_request", "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
@@ -268,13 +270,12 @@ class store {
 
     for (const auto& stmt : guard_statements(o)) s += stmt + "\n";
 
-    // Change feed: key fields only (never the row: 8000-byte limit, and NOTIFY ignores RLS).
+    // Change feed: the table and the feed cursor only. NOTIFY ignores row-level security and any
+    // login may LISTEN, so a payload must say nothing of the span (no id, owner or tenant);
+    // subscribers re-read under their own identity.
     s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_notify") +
          "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM pg_catalog.pg_notify('" + std::string(feed_channel) +
          "', pg_catalog.json_build_object('table', TG_TABLE_NAME";
-    for (const char* f : {"id", "seq", "entity_type", "tenant_id", "owner_id", "visibility", "at"})
-      if (has(f)) s += ", '" + std::string(f) + "', NEW." + detail::quote(f);
-    if (has("chain_position")) s += ", 'position', NEW.\"chain_position\"";
     s += ", 'cursor', NEW.\"logline_xid\"::text || '.' || NEW.\"logline_feed\")::text);\n  RETURN NULL;\nEND $$;\n";
     s += "CREATE OR REPLACE TRIGGER " + detail::quote(tn + "_notify") + " AFTER INSERT ON " + t +
          " FOR EACH ROW EXECUTE FUNCTION " + detail::quote(tn + "_notify") + "();\n";
@@ -296,9 +297,23 @@ class store {
       }
       s += "END $$;\n";
     }
-    s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_max_seq") +
-         "(span_id uuid) RETURNS integer\n  LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT max(\"seq\") FROM " +
-         t + " WHERE \"id\" = span_id $$;\n";
+    const bool owners = has("owner_id") && has("tenant_id") && has("visibility");
+    s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_entity") +
+         "(span_id uuid)\n  RETURNS TABLE (latest_seq integer, owner text, tenant text, vis text)\n"
+         "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT \"seq\", " +
+         std::string(owners ? "\"owner_id\", \"tenant_id\", \"visibility\"" : "NULL::text, NULL::text, NULL::text") + " FROM " + t +
+         " WHERE \"id\" = span_id ORDER BY \"seq\" DESC LIMIT 1 $$;\n";
+    // Functions are not for everyone (PostgreSQL grants EXECUTE to PUBLIC by default): the two
+    // that reveal a chain head or an entity's owner to a writer are the application role's.
+    std::vector<std::string> functions = {tn + "_notify()", tn + "_entity(uuid)", tn + "_version_rule()"};
+    if (o.append_only) functions.push_back(tn + "_refuse_change()");
+    if (o.chained) functions.push_back(tn + "_lock_chain(bigint, text)");
+    for (const auto& f : functions) {
+      const auto paren = f.find('(');
+      s += "REVOKE ALL ON FUNCTION " + detail::quote(f.substr(0, paren)) + f.substr(paren) + " FROM PUBLIC;\n";
+    }
+    s += "GRANT EXECUTE ON FUNCTION " + detail::quote(tn + "_entity") + "(uuid) TO " + app + ";\n";
+    if (o.chained) s += "GRANT EXECUTE ON FUNCTION " + detail::quote(tn + "_lock_chain") + "(bigint, text) TO " + app + ";\n";
 
     if (row_security(o)) {
       const std::string user = "NULLIF(current_setting('app.user_id', true), '')";
@@ -308,15 +323,23 @@ class store {
         s += "DROP POLICY IF EXISTS " + name + " ON " + t + ";\n";
         s += "CREATE POLICY " + name + " ON " + t + " " + std::string(body) + ";\n";
       };
-      // DESIGN §5: the rules of logline::may_read / may_write.
-      policy("read", "FOR SELECT USING (\"owner_id\" = " + user + " OR \"visibility\" = 'public' OR (\"tenant_id\" = " + tenant +
+      // DESIGN §5: the rules of logline::may_read / may_write (the owner is the pair).
+      const std::string owns = "(\"owner_id\" = " + user + " AND \"tenant_id\" IS NOT DISTINCT FROM " + tenant + ")";
+      policy("read", "FOR SELECT USING (" + owns + " OR \"visibility\" = 'public' OR (\"tenant_id\" = " + tenant +
                          " AND \"visibility\" = 'tenant'))");
-      policy("write", "FOR INSERT WITH CHECK (\"owner_id\" = " + user + " AND (\"tenant_id\" IS NULL OR \"tenant_id\" = " + tenant + "))");
-      // The owner (who runs this) reads everything: verification and export are its tasks.
+      policy("write", "FOR INSERT WITH CHECK " + owns);
+      // The owner (who runs this) reads everything: verification and export are its tasks; and
+      // writes with the operator's rights (spans owned by others, imports).
       policy("owner_read", "FOR SELECT TO CURRENT_USER USING (true)");
+      policy("owner_write", "FOR INSERT TO CURRENT_USER WITH CHECK (true)");
     }
-    s += "GRANT SELECT, INSERT ON " + t + " TO " + app + ";\n";
-    s += "REVOKE UPDATE, DELETE, TRUNCATE ON " + t + " FROM " + app + ";\n";
+    // The application role reads, and inserts the span columns only: the feed position
+    // (logline_xid, logline_feed) is always the database's own, never a client's.
+    std::string span_columns;
+    for (const auto& c : cols) span_columns += (span_columns.empty() ? "" : ", ") + detail::quote(c.name);
+    s += "REVOKE ALL ON " + t + " FROM " + app + ";\n";
+    s += "GRANT SELECT ON " + t + " TO " + app + ";\n";
+    s += "GRANT INSERT (" + span_columns + ") ON " + t + " TO " + app + ";\n";
     return s;
   }
 
@@ -340,6 +363,26 @@ class store {
         out.push_back("ALTER TABLE " + t + " ENABLE TRIGGER " + name + ";");
       }
     }
+    // A version follows the previous one and, with tenancy, keeps the owner pair of the
+    // entity's first version (DESIGN §5): checked here, in the database, so that no client of
+    // it, the application role's hand-written INSERT included, can append to an entity it does
+    // not own. It runs as the owner (SECURITY DEFINER) to see versions row-level security hides.
+    const bool owners = o.tenancy && schema_t::has_column("owner_id") && schema_t::has_column("tenant_id");
+    const std::string rule = detail::quote(tn + "_version_rule");
+    std::string body = "CREATE OR REPLACE FUNCTION " + rule +
+                       "() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$\nBEGIN\n"
+                       "  IF NOT EXISTS (SELECT 1 FROM " + t + " r WHERE r.\"id\" = NEW.\"id\" AND r.\"seq\" = NEW.\"seq\" - 1) THEN\n"
+                       "    RAISE EXCEPTION 'logline: version % of % does not follow a stored version', NEW.\"seq\", NEW.\"id\" "
+                       "USING ERRCODE = 'insufficient_privilege';\n  END IF;\n";
+    if (owners)
+      body += "  IF NOT EXISTS (SELECT 1 FROM " + t + " r WHERE r.\"id\" = NEW.\"id\" AND r.\"seq\" = 0 AND r.\"owner_id\" IS NOT DISTINCT FROM NEW.\"owner_id\"" +
+              " AND r.\"tenant_id\" IS NOT DISTINCT FROM NEW.\"tenant_id\") THEN\n"
+              "    RAISE EXCEPTION 'logline: version % of % does not keep the owner of its entity', NEW.\"seq\", NEW.\"id\" "
+              "USING ERRCODE = 'insufficient_privilege';\n  END IF;\n";
+    body += "  RETURN NEW;\nEND $$;";
+    out.push_back(body);
+    out.push_back("CREATE OR REPLACE TRIGGER " + rule + " BEFORE INSERT ON " + t + " FOR EACH ROW WHEN (NEW.\"seq\" > 0) EXECUTE FUNCTION " + rule + "();");
+    out.push_back("ALTER TABLE " + t + " ENABLE TRIGGER " + rule + ";");
     if (row_security(o)) {
       out.push_back("ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY;");
       out.push_back("ALTER TABLE " + t + " FORCE ROW LEVEL SECURITY;");
@@ -349,7 +392,8 @@ class store {
   // SQL that returns true when every guard is in place.
   static std::string guards_check_sql(const table_options& o) {
     const std::string tn(schema_t::table_name);
-    std::string s = "SELECT true";
+    std::string s = "SELECT (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" + detail::quote(tn) +
+                    "'::regclass AND tgenabled <> 'D' AND tgname = '" + tn + "_version_rule') = 1";
     if (o.append_only)
       s += " AND (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" + detail::quote(tn) + "'::regclass AND tgenabled <> 'D' AND tgname IN ('" +
            tn + "_no_update', '" + tn + "_no_delete', '" + tn + "_no_truncate')) = 3";
@@ -410,6 +454,30 @@ class store {
     return conn.exec("COMMIT", "migrating");
   }
 
+  // Why this database's application connections must not serve requests, or nothing: a role
+  // that owns the table (or is a member of its owner), is a superuser or has BYPASSRLS is not
+  // held by row-level security, so every tenant's spans would be one bug away (DESIGN §5).
+  result<std::optional<std::string>> application_role_problem() {
+    auto c = db_->acquire();
+    if (!c) return std::move(c).error();
+    auto r = (*c)->query_once(
+        "SELECT r.rolname, r.rolsuper, r.rolbypassrls, pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER') "
+        "FROM pg_catalog.pg_roles r, pg_catalog.pg_class c WHERE r.rolname = current_user AND c.oid = pg_catalog.to_regclass($1)",
+        params().add(std::string_view(table_)), "checking the application role");
+    if (!r) return std::move(r).error();
+    if (r->rows() != 1) return std::optional<std::string>("table " + table_ + " is not visible to the application role");
+    const std::string role(r->text(0, 0));
+    auto yes = [&](int col) { return r->text(0, col) == "t"; };
+    std::string why;
+    if (yes(1)) why = "is a superuser";
+    else if (yes(2)) why = "has BYPASSRLS";
+    else if (yes(3)) why = "owns table " + table_ + " (or is a member of its owner)";
+    if (why.empty()) return std::optional<std::string>();
+    return std::optional<std::string>("the application role '" + role + "' " + why +
+                                      ", so row-level security does not hold for it; connect the application with a role that is a member of " +
+                                      std::string(application_role) + " and give the owner's connection separately (docs/security.md)");
+  }
+
   // ---- writing ---------------------------------------------------------------------------
   // A write transaction. Statements are sent in as few round trips as possible: BEGIN and the
   // identity go with the first query; inserts are buffered and sent with COMMIT (one INSERT, a
@@ -423,13 +491,22 @@ class store {
       }
     }
 
-    result<std::optional<std::int32_t>> max_seq(const uuid& id) {
+    result<std::optional<entity_state>> entity(const uuid& id) {
       params p;
       p.add(std::string_view(id.to_string()));
-      auto r = run(s_.max_seq_sql_, p, "reading the latest version");
+      auto r = run(s_.entity_sql_, p, "reading the latest version");
       if (!r) return std::move(r).error();
-      if (r->rows() != 1 || r->is_null(0, 0)) return std::optional<std::int32_t>();
-      return std::optional<std::int32_t>(static_cast<std::int32_t>(r->integer(0, 0)));
+      if (r->rows() != 1 || r->is_null(0, 0)) return std::optional<entity_state>();
+      entity_state e;
+      e.latest_seq = static_cast<std::int32_t>(r->integer(0, 0));
+      auto text = [&](int col) -> std::optional<std::string> {
+        if (r->is_null(0, col)) return std::nullopt;
+        return std::string(r->text(0, col));
+      };
+      e.owner_id = text(1);
+      e.tenant_id = text(2);
+      if (auto v = parse_visibility(text(3).value_or(""))) e.visibility = *v;
+      return std::optional<entity_state>(std::move(e));
     }
 
     // Locks the chain a span belongs to (pg_advisory_xact_lock, held to the end of the
@@ -567,9 +644,14 @@ class store {
       if (!r) return std::move(r).error();
       return std::move(r->back());
     }
+    // A unique violation of a single insert, said without the engine's words: the primary key
+    // (the version exists: a concurrent writer) or another unique index (a scheduled request's
+    // key).
     error_info conflict(std::size_t i, const error_info& e) const {
-      return make_error(errc::version_conflict, "span " + pending_ids_[i].to_string() + " version " + std::to_string(pending_seqs_[i]) +
-                                                    " already exists (" + e.message() + ")");
+      const std::string span = "span " + pending_ids_[i].to_string() + " version " + std::to_string(pending_seqs_[i]);
+      if (e.message().find("_pkey") != std::string::npos) return make_error(errc::version_conflict, span + " already exists");
+      error_info out = make_error(errc::version_conflict, span + " takes a unique key that is taken (" + e.message() + ")");
+      return out.mark_from_storage();
     }
     // COPY names the failing line in its context ("COPY t, line 3: ..."): name the span.
     error_info locate(const error_info& e, const std::string& context) const {
@@ -600,10 +682,13 @@ class store {
 
   // Runs fn(transaction&) -> result<R> inside one transaction as `who`: all or nothing. When a
   // chain head guessed from this process's last append turns out to have moved, nothing was
-  // written and fn runs once more in a fresh transaction, without guessing.
+  // written and fn runs once more in a fresh transaction, without guessing. A writer with the
+  // operator's rights (`privileged`, decided by the ledger) writes on the owner's connection when
+  // there is one: its write policy takes spans owned by anyone, the application role's only the
+  // caller's own.
   template <class F>
-  auto write(const identity* who, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
-    auto c = db_->acquire();
+  auto write(const identity* who, bool privileged, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
+    auto c = privileged ? db_->acquire_owner() : db_->acquire();
     if (!c) return std::move(c).error();
     for (int attempt = 0;; ++attempt) {
       transaction tx(*this, **c, who, attempt == 0);
@@ -974,7 +1059,7 @@ class store {
     insert_head_ = "INSERT INTO " + table_ + " (" + names + ") VALUES";
     insert_sql_ = insert_head_ + " (" + values + ")";
     copy_sql_ = "COPY " + table_ + " (" + names + ") FROM STDIN";
-    max_seq_sql_ = "SELECT " + detail::quote(std::string(schema_t::table_name) + "_max_seq") + "($1::uuid)";
+    entity_sql_ = "SELECT latest_seq, owner, tenant, vis FROM " + detail::quote(std::string(schema_t::table_name) + "_entity") + "($1::uuid)";
     lock_chain_sql_ = "SELECT head_position, head_hash FROM " + detail::quote(std::string(schema_t::table_name) + "_lock_chain") + "($1::bigint, $2::text)";
   }
 
@@ -991,7 +1076,8 @@ class store {
   std::string visible(const identity* who, int first) const {
     if (!who || !row_security(options_)) return {};
     const std::string u = "$" + std::to_string(first), t = "$" + std::to_string(first + 1);
-    return " AND (\"owner_id\" = " + u + " OR \"visibility\" = 'public' OR (\"tenant_id\" = " + t + " AND \"visibility\" = 'tenant'))";
+    return " AND ((\"owner_id\" = " + u + " AND \"tenant_id\" IS NOT DISTINCT FROM " + t + "::text) OR \"visibility\" = 'public' OR (\"tenant_id\" = " +
+           t + " AND \"visibility\" = 'tenant'))";
   }
   void add_identity(params& p, const identity* who) const {
     if (!who || !row_security(options_)) return;
@@ -1035,7 +1121,7 @@ class store {
 
   database* db_;
   table_options options_;
-  std::string table_, select_list_, select_, insert_head_, insert_sql_, copy_sql_, max_seq_sql_, lock_chain_sql_;
+  std::string table_, select_list_, select_, insert_head_, insert_sql_, copy_sql_, entity_sql_, lock_chain_sql_;
 };
 
 }  // namespace logline::postgres

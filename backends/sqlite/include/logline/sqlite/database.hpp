@@ -159,7 +159,7 @@ class database {
   error_info last_error(int rc, std::string_view what) const {
     const int code = rc & 0xff;
     const errc kind = code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error;
-    return make_error(kind, std::string(what) + ": " + sqlite3_errmsg(handle_));
+    return make_error(kind, std::string(what) + ": " + sqlite3_errmsg(handle_)).mark_from_storage();
   }
 
   result<void> exec(const std::string& sql) {
@@ -169,7 +169,7 @@ class database {
       std::string msg = err ? err : sqlite3_errstr(rc);
       sqlite3_free(err);
       const int code = rc & 0xff;
-      return make_error(code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error, "SQLite: " + msg);
+      return make_error(code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error, "SQLite: " + msg).mark_from_storage();
     }
     return {};
   }

@@ -57,7 +57,7 @@ class store {
     for (const auto& c : cols) {
       const std::string q = detail::quote(c.name);
       s += "  " + q + " " + detail::column_type(c.kind);
-      if (!c.nullable) s += " NOT NULL";
+      if (!c.nullable || sealed_column(o, c.name)) s += " NOT NULL";
       switch (c.kind) {
         case column_kind::visibility:
           if (!c.nullable) s += " DEFAULT 'private'";
@@ -91,9 +91,11 @@ class store {
     if (has("trace_id")) index("trace", "(\"trace_id\")");
     if (has("parent_id")) index("parent", "(\"parent_id\")");
     // One scheduled request per (parent, owner, metadata.request_key): docs/runtime.md, "Requests".
-    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") && has("metadata") && schema_t::columns()[schema_t::index_of("metadata")].kind == column_kind::json)
+    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") && has("tenant_id") && has("metadata") &&
+        schema_t::columns()[schema_t::index_of("metadata")].kind == column_kind::json)
       index("one_scheduled_request",
-            "(\"parent_id\", coalesce(\"owner_id\", ''), coalesce(json_extract(\"metadata\", '$.request_key'), '')) WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
+            "(\"parent_id\", coalesce(\"owner_id\", ''), coalesce(\"tenant_id\", x''), coalesce(json_extract(\"metadata\", '$.request_key'), '')) "
+            "WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
             true);
     else if (has("parent_id") && has("entity_type") && has("status"))
       index("one_scheduled_request", "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
@@ -113,21 +115,35 @@ class store {
     return "SELECT \"chain_position\", \"curr_hash\" FROM " + detail::quote(schema_t::table_name) +
            (per_tenant ? " WHERE coalesce(\"tenant_id\", x'') = ?1" : "") + " ORDER BY \"chain_position\" DESC LIMIT 1";
   }
-  static std::string max_seq_sql() {
-    return "SELECT max(\"seq\") FROM " + detail::quote(schema_t::table_name) + " WHERE \"id\" = ?1";
+  // The latest version of an entity and, with tenancy columns, its owner pair and visibility:
+  // one seek on the primary key (tests/backends check the query plan).
+  static std::string entity_sql() {
+    const bool owners = schema_t::has_column("owner_id") && schema_t::has_column("tenant_id") && schema_t::has_column("visibility");
+    return "SELECT \"seq\"" + std::string(owners ? ", \"owner_id\", \"tenant_id\", \"visibility\"" : "") + " FROM " +
+           detail::quote(schema_t::table_name) + " WHERE \"id\" = ?1 ORDER BY \"seq\" DESC LIMIT 1";
   }
 
-  // The append_only triggers.
+  // The append_only triggers, and the version rule: a version follows the previous one and,
+  // with tenancy, keeps the owner pair of the entity's first version (DESIGN §5), so that no
+  // writer, the library or a hand-written INSERT, can append to an entity it does not own.
   static std::vector<std::string> guard_statements(const table_options& o) {
     std::vector<std::string> out;
-    if (!o.append_only) return out;
     const std::string t = detail::quote(schema_t::table_name);
     const std::string tn(schema_t::table_name);
-    for (const char* op : {"UPDATE", "DELETE"}) {
-      const std::string lower = op[0] == 'U' ? "update" : "delete";
-      out.push_back("CREATE TRIGGER IF NOT EXISTS " + detail::quote(tn + "_no_" + lower) + " BEFORE " + op + " ON " + t +
-                    " BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; " + op + " refused'); END;");
+    if (o.append_only) {
+      for (const char* op : {"UPDATE", "DELETE"}) {
+        const std::string lower = op[0] == 'U' ? "update" : "delete";
+        out.push_back("CREATE TRIGGER IF NOT EXISTS " + detail::quote(tn + "_no_" + lower) + " BEFORE " + op + " ON " + t +
+                      " BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; " + op + " refused'); END;");
+      }
     }
+    std::string rule = "NOT EXISTS (SELECT 1 FROM " + t + " WHERE \"id\" = NEW.\"id\" AND \"seq\" = NEW.\"seq\" - 1)";
+    if (o.tenancy && schema_t::has_column("owner_id") && schema_t::has_column("tenant_id"))
+      rule += " OR NOT EXISTS (SELECT 1 FROM " + t + " WHERE \"id\" = NEW.\"id\" AND \"seq\" = 0 AND \"owner_id\" IS NEW.\"owner_id\"" +
+              " AND \"tenant_id\" IS NEW.\"tenant_id\")";
+    out.push_back("CREATE TRIGGER IF NOT EXISTS " + detail::quote(tn + "_version_rule") + " BEFORE INSERT ON " + t +
+                  " WHEN NEW.\"seq\" > 0 BEGIN SELECT RAISE(ABORT, 'logline: a version must follow the previous one and keep the owner of its entity') WHERE " +
+                  rule + "; END;");
     return out;
   }
 
@@ -203,17 +219,31 @@ class store {
    public:
     explicit transaction(store& s) : s_(s) {}
 
-    result<std::optional<std::int32_t>> max_seq(const uuid& id) {
-      sqlite3_stmt* st = s_.max_seq_.get();
-      s_.max_seq_.reset();
+    result<std::optional<entity_state>> entity(const uuid& id) {
+      sqlite3_stmt* st = s_.entity_.get();
+      s_.entity_.reset();
       binder b(st);
       value_traits<uuid>::bind(id, b);
       const int rc = sqlite3_step(st);
+      if (rc == SQLITE_DONE) {
+        s_.entity_.reset();
+        return std::optional<entity_state>();
+      }
       if (rc != SQLITE_ROW) return s_.db_->last_error(rc, "reading the latest version");
-      std::optional<std::int32_t> out;
-      if (sqlite3_column_type(st, 0) != SQLITE_NULL) out = static_cast<std::int32_t>(sqlite3_column_int64(st, 0));
-      s_.max_seq_.reset();
-      return out;
+      entity_state e;
+      e.latest_seq = static_cast<std::int32_t>(sqlite3_column_int64(st, 0));
+      if (sqlite3_column_count(st) == 4) {
+        auto text = [&](int col) -> std::optional<std::string> {
+          if (sqlite3_column_type(st, col) == SQLITE_NULL) return std::nullopt;
+          return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, col)), static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
+        };
+        e.owner_id = text(1);
+        e.tenant_id = text(2);
+        auto v = parse_visibility(text(3).value_or(""));
+        if (v) e.visibility = *v;
+      }
+      s_.entity_.reset();
+      return std::optional<entity_state>(std::move(e));
     }
 
     // The head of the chain a span belongs to (tenant = the span's tenant for per-tenant chains).
@@ -254,7 +284,17 @@ class store {
       if (rc != SQLITE_DONE) {
         if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
           return make_error(errc::version_conflict, "span " + span.id.to_string() + " version " + std::to_string(span.seq) + " already exists");
-        if ((rc & 0xff) == SQLITE_CONSTRAINT) return make_error(errc::version_conflict, std::string("constraint: ") + sqlite3_errmsg(s_.db_->handle()));
+        // The other constraints: the message names the rule, and the engine's text stays in the
+        // operator's view (from_storage).
+        const std::string engine = sqlite3_errmsg(s_.db_->handle());
+        if (rc == SQLITE_CONSTRAINT_UNIQUE)
+          return make_error(errc::version_conflict, "span " + span.id.to_string() + " takes a unique key that is taken (" + engine + ")").mark_from_storage();
+        if (rc == SQLITE_CONSTRAINT_TRIGGER)
+          return make_error(errc::permission_denied, "span " + span.id.to_string() + " version " + std::to_string(span.seq) + " was refused by the database (" +
+                                                         engine + ")")
+              .mark_from_storage();
+        if ((rc & 0xff) == SQLITE_CONSTRAINT)
+          return make_error(errc::invalid_span, "span " + span.id.to_string() + " breaks a constraint of the table (" + engine + ")").mark_from_storage();
         return s_.db_->last_error(rc, "inserting a span");
       }
       return {};
@@ -266,9 +306,12 @@ class store {
 
   // Runs fn(transaction&) -> result<R> inside one write transaction: all or nothing. `who` is
   // the writer's identity (SQLite checks it in the library, before this is called).
+  // `privileged`: the writer has the operator's rights (checked by the ledger; SQLite has no
+  // roles).
   template <class F>
-  auto write(const identity* who, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
+  auto write(const identity* who, bool privileged, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
     (void)who;
+    (void)privileged;
     std::lock_guard lock(db_->mutex());
     if (auto r = db_->exec("BEGIN IMMEDIATE"); !r) return std::move(r).error();
     transaction tx(*this);
@@ -536,9 +579,9 @@ class store {
     auto ins = db_->prepare("INSERT INTO " + table_ + " (" + select_list_ + ") VALUES (" + params + ")");
     if (!ins) return std::move(ins).error();
     insert_ = std::move(*ins);
-    auto mx = db_->prepare(max_seq_sql());
-    if (!mx) return std::move(mx).error();
-    max_seq_ = std::move(*mx);
+    auto en = db_->prepare(entity_sql());
+    if (!en) return std::move(en).error();
+    entity_ = std::move(*en);
     if (options_.chained) {
       auto hd = db_->prepare(head_sql(options_));
       if (!hd) return std::move(hd).error();
@@ -608,9 +651,11 @@ class store {
     return statement_ref(it->second.get());
   }
 
+  // The read rule of logline::may_read (an unbound :who_tenant is NULL: a tenantless identity).
   std::string visible(const identity* who) const {
     if (!who || !options_.tenancy) return {};
-    return " AND (\"owner_id\" = :who_user OR \"visibility\" = 'public' OR (\"tenant_id\" = :who_tenant AND \"visibility\" = 'tenant'))";
+    return " AND ((\"owner_id\" = :who_user AND \"tenant_id\" IS :who_tenant) OR \"visibility\" = 'public' OR "
+           "(\"tenant_id\" = :who_tenant AND \"visibility\" = 'tenant'))";
   }
   void bind_identity(sqlite3_stmt* s, const identity* who) const {
     if (!who || !options_.tenancy) return;
@@ -672,7 +717,7 @@ class store {
   database* db_;
   table_options options_;
   std::string table_, select_list_;
-  statement insert_, max_seq_, head_;
+  statement insert_, entity_, head_;
   std::unordered_map<std::string, statement> cache_;  // the main connection's (under its mutex)
   std::vector<std::unique_ptr<read_slot>> readers_;
   std::unique_ptr<std::atomic<std::size_t>> next_reader_ = std::make_unique<std::atomic<std::size_t>>(0);
