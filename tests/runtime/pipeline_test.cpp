@@ -238,7 +238,8 @@ TEMPLATE_TEST_CASE("pipeline: a restarted observer or worker resumes where the l
   fake.parent_id = runtime::ids::observer_bot;
   fake.status = "complete";
   fake.output = json{{"resume_cursor", "999999999.999999999"}};
-  b.ledger.as(b.alice).append(fake).value();
+  CHECK(b.ledger.as(b.alice).append(fake).error() == logline::errc::permission_denied);  // not alice's type to write
+  b.ledger.on_behalf_of(b.alice).append(fake).value();  // and were it there, owned by alice, it is no operator's run
   b.scheduled_function("return 6", b.alice);
   b.stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<ledger_type>{});
   CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 1);

@@ -82,6 +82,7 @@ TEMPLATE_TEST_CASE("policy_agent: actions become spans, failures policy_errors, 
   CHECK(b.stored() == stored + 2);  // only the agent's boot_event and execution
   b.note("payment", "bigger", b.alice, json{{"amount", 1000}});
   out = b.run().value();
+  INFO(out.dump());
   CHECK(out["evaluated"] == 1);
   CHECK(b.of_type("alert").size() == 2);
   CHECK(b.ledger.verify().value().ok());

@@ -44,7 +44,7 @@ struct code_bench : runtime_test::bench<F> {
 TEMPLATE_TEST_CASE("run_code: a Lua function runs as its caller and its output is a signed execution", "[runtime][run_code]", LOGLINE_BACKENDS) {
   code_bench<TestType> b;
   const auto fn = b.function(R"(
-    local note = ctx.insert_span({entity_type = "note", who = "lua", this = "written by lua", visibility = "tenant"})
+    local note = ctx.insert_span({entity_type = "note", this = "written by lua", visibility = "tenant"})
     local notes = ctx.query({entity_type = "note"})
     return {double = ctx.input.n * 2, user = ctx.env.user_id, tenant = ctx.env.tenant_id,
             inserted = note.id, owner = note.owner_id, notes = #notes, hash = ctx.blake3("abc")}
@@ -102,10 +102,10 @@ TEMPLATE_TEST_CASE("run_code: two runs of one function never overlap (the lock i
   // Each run marks its start and its end with a span; a busy loop in between (well within the
   // budget) keeps it running long enough for the other to try.
   const auto fn = b.function(R"(
-    ctx.insert_span({entity_type = "mark", who = "lua", this = "begin"})
+    ctx.insert_span({entity_type = "mark", this = "begin"})
     local x = 0
     for i = 1, 1000000 do x = x + i end
-    ctx.insert_span({entity_type = "mark", who = "lua", this = "end"})
+    ctx.insert_span({entity_type = "mark", this = "end"})
     return {x = x}
   )");
   std::vector<std::thread> runs;

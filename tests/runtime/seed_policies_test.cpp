@@ -119,7 +119,7 @@ TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the 
     s.status = "complete";
     s.duration_ms = ms;
     s.visibility = logline::visibility::tenant;
-    return b.ledger.as(b.alice).append(s).value();
+    return b.ledger.on_behalf_of(b.alice).append(s).value();  // an execution is the runtime's record
   };
   const auto slow = execution(1500);
   execution(200);

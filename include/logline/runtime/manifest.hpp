@@ -1,7 +1,10 @@
 #pragma once
 // The LogLineOS manifest and seed spans (DESIGN §7).
 //
-// The manifest is the latest visible span with entity_type "manifest"; its metadata says which
+// The manifest is the newest span with entity_type "manifest" that the operator wrote (owned by
+// an operator identity, signed by the ledger's key: ledger::operator_wrote); any other manifest
+// span is not one (only the operator may write that type, and a reader takes nothing else). Its
+// metadata says which
 // kernels exist, which function ids Stage-0 may boot, the per-tenant daily execution quota, the
 // slow threshold, the override key and whether signatures are required:
 //
@@ -11,7 +14,8 @@
 //    "override_pubkey_hex": "<64 hex>", "features": {"signatures_required": true}}
 //
 // `seed(ledger)` appends LogLineOS's manifest and its five kernel function spans, with
-// LogLineOS's ids, signed by the ledger's key; seeding twice appends nothing.
+// LogLineOS's ids, signed by the ledger's key; seeding twice appends nothing, and an id already
+// taken by a span that is not the operator's is reported (errc::integrity_violation).
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -27,6 +31,10 @@
 #include "logline/types.hpp"
 
 namespace logline::runtime {
+
+// The operator identity the runtime boots its kernels as and writes its bookkeeping as (policy
+// cursors and revisits, job states, the seed spans): one of operator_namespace's operators.
+inline const identity runtime_identity{"logline", std::nullopt};
 
 // LogLineOS's ids.
 namespace ids {
@@ -131,16 +139,39 @@ struct manifest {
   }
 };
 
-// The latest manifest visible to `reader` (a ledger or a session): the newest manifest span.
+// The newest manifest span the operator wrote that `reader` (a ledger or a session) sees.
 template <class Reader>
 result<manifest> load_manifest(Reader& reader) {
   timeline_query q;
   q.entity_type = "manifest";
-  q.limit = 1;
-  auto page = reader.timeline(q);
-  if (!page) return std::move(page).error();
-  if (page->spans.empty()) return make_error(errc::not_found, "no manifest span: seed the ledger first (logline-cli seed)");
-  return manifest::from_span(page->spans.front());
+  q.limit = 50;
+  for (;;) {
+    auto page = reader.timeline(q);
+    if (!page) return std::move(page).error();
+    for (const auto& s : page->spans)
+      if (reader.operator_wrote(s)) return manifest::from_span(s);
+    if (page->next_cursor.empty()) break;
+    q.cursor = page->next_cursor;
+  }
+  return make_error(errc::not_found, "no manifest span of the operator's: seed the ledger first (logline-cli seed)");
+}
+
+// Whether a span read as "the latest version" of user code (a function, a policy, a provider,
+// a law) is still its first writer's: version 0 and the latest have one owner pair. Both
+// backends refuse a version that changes it; a reader that acts on the code checks again.
+template <class Ledger>
+result<void> check_owner_continuity(Ledger& ledger, const universal_span& s) {
+  if (s.seq == 0) return {};
+  auto first = ledger.get_any(s.id, 0);
+  if (!first) {
+    if (first.error() == errc::not_found)
+      return make_error(errc::integrity_violation, "span " + s.id.to_string() + " has no version 0");
+    return std::move(first).error();
+  }
+  if (first->owner_id != s.owner_id || first->tenant_id != s.tenant_id)
+    return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
+                                                     " is not owned by its first version's owner");
+  return {};
 }
 
 namespace detail {
@@ -224,25 +255,44 @@ result<bool> is_stored(Ledger& ledger, const uuid& id) {
   return std::move(existing).error();
 }
 
+// Whether the operator's span `id` is stored: true if it is there and the operator wrote it,
+// false if there is nothing, errc::integrity_violation naming the squatter if something else
+// holds the id (a reserved id taken before the rules, or written around them).
+template <class Ledger>
+result<bool> operator_span_stored(Ledger& ledger, const uuid& id, std::string_view what) {
+  auto existing = ledger.get_any(id);
+  if (!existing) {
+    if (existing.error() == errc::not_found) return false;
+    return std::move(existing).error();
+  }
+  if (!ledger.operator_wrote(*existing)) {
+    const bool operators_own = ledger.operators().is_operator(existing->owner_id, existing->tenant_id);
+    return make_error(errc::integrity_violation,
+                      std::string(what) + " " + id.to_string() + " is taken by a span the operator did not write (" +
+                          (operators_own ? std::string("signed by another key than this ledger's") : "owned by '" + existing->owner_id.value_or("") + "'") +
+                          "): the runtime will not use it");
+  }
+  return true;
+}
+
 // Appends the kernel function spans and the manifest unless they exist already (by id). The
-// manifest's override key is the seeding key. Returns the number of spans appended.
+// manifest's override key is the seeding key. Returns the number of spans appended. The ledger's
+// identity must be an operator identity.
 template <class Ledger>
 result<std::size_t> seed(Ledger& ledger) {
+  if (!ledger.operators().is_operator(ledger.identity()))
+    return make_error(errc::permission_denied, "seeding is the operator's: open the ledger as an operator identity (e.g. 'logline')");
   std::size_t appended = 0;
-  std::optional<public_key> key;
+  std::optional<public_key> key = ledger.signer();
   for (auto& k : seed_kernels()) {
-    if (auto existing = ledger.get_any(k.id); existing) {
-      key = existing->public_key;
-      continue;
-    } else if (!(existing.error() == errc::not_found)) {
-      return std::move(existing).error();
-    }
+    auto there = operator_span_stored(ledger, k.id, "kernel function");
+    if (!there) return std::move(there).error();
+    if (*there) continue;
     auto stored = ledger.append(std::move(k));
     if (!stored) return std::move(stored).error();
-    key = stored->public_key;
     ++appended;
   }
-  auto manifest = is_stored(ledger, ids::manifest);
+  auto manifest = operator_span_stored(ledger, ids::manifest, "the manifest");
   if (!manifest) return std::move(manifest).error();
   if (!*manifest) {
     auto stored = ledger.append(seed_manifest(key));

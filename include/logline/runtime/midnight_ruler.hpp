@@ -6,14 +6,18 @@
 //   runtime::midnight_ruler<Ledger> ruler;
 //   auto summary = ruler(ledger, boundary);     // what the node's job does at each midnight
 //
-// - Laws: spans with entity_type "law", status "active" (their latest version), whose `code` is a
-//   law text (law.hpp). A law that does not parse is skipped and reported.
+// - Laws: spans with entity_type "law", status "active" (their latest version, by its first
+//   version's owner), whose `code` is a law text (law.hpp). A law that does not parse is skipped
+//   and reported.
 // - Governable spans: the latest version has status "open", and it has metadata.deadline_at or
 //   some law's `scope:` is its entity_type. The laws that apply to a span are those whose scope
-//   is its entity_type or "*".
+//   is its entity_type or "*" and that govern its tenant: the operator's laws (ledger's
+//   operator_wrote) govern every tenant, a tenant's laws only that tenant's spans (a law of no
+//   tenant that is not the operator's governs nothing else).
 // - Variables: the span as JSON, plus `now` (the boundary, RFC 3339) and, when deadline_at is
 //   set, `overdue` (deadline_at <= boundary).
-// - Records, written as the span's owner (parent_id = the span, related_to = the laws):
+// - Records, owned by the span's owner and written on its behalf (the types are the operator's;
+//   parent_id = the span, related_to = the laws):
 //   one `law.decision` per applicable law (the record of laws::decision_record, status = its
 //   triage) and one `law.verdict` with laws::compose over them (a governable span with no law
 //   gets the default doubt). Their ids derive from the idempotency keys, so judging the same
@@ -47,16 +51,22 @@ struct midnight_ruler {
     struct parsed_law {
       universal_span span;
       laws::law law;
+      bool everywhere = false;  // the operator's: governs every tenant
     };
     std::vector<parsed_law> in_force;
     json skipped = json::array();
     for (auto& s : *law_spans) {
+      if (auto ok = check_owner_continuity(ledger, s); !ok) {
+        skipped.push_back({{"law", s.id.to_string()}, {"error", ok.error().message()}});
+        continue;
+      }
       auto l = laws::parse(s.code.value_or(""));
       if (!l) {
         skipped.push_back({{"law", s.id.to_string()}, {"error", l.error().message()}});
         continue;
       }
-      in_force.push_back({std::move(s), std::move(*l)});
+      const bool everywhere = ledger.operator_wrote(s);
+      in_force.push_back({std::move(s), std::move(*l), everywhere});
     }
 
     timeline_query oq;
@@ -67,8 +77,10 @@ struct midnight_ruler {
     json failed = json::array();
     for (const auto& s : *open) {
       std::vector<const parsed_law*> applicable;
-      for (const auto& l : in_force)
-        if (l.law.scope == s.entity_type || l.law.scope == "*") applicable.push_back(&l);
+      for (const auto& l : in_force) {
+        const bool governs = l.everywhere || (l.span.tenant_id && l.span.tenant_id == s.tenant_id);
+        if (governs && (l.law.scope == s.entity_type || l.law.scope == "*")) applicable.push_back(&l);
+      }
       const json* deadline = s.metadata && s.metadata->is_object() && s.metadata->contains("deadline_at") ? &(*s.metadata)["deadline_at"] : nullptr;
       if (applicable.empty() && !deadline) continue;
       if (!s.owner_id) continue;
@@ -103,7 +115,7 @@ struct midnight_ruler {
       v["idempotency_key"] = blake3_hex("logline.law.verdict/1\n" + subject + "\n" + at + "\n" + canonical(v));
       records.push_back(made_for(s, "law.verdict", v, related));
 
-      auto as = ledger.as(identity{*s.owner_id, s.tenant_id});
+      auto as = ledger.on_behalf_of(identity{*s.owner_id, s.tenant_id});
       for (auto& r : records) {
         auto stored = as.append(std::move(r));
         if (stored) ++recorded;
@@ -137,24 +149,28 @@ struct midnight_ruler {
 };
 
 // A scheduler state that keeps the jobs named in `persistent` on the ledger (a `schedule_state`
-// span per job, owned by the operator; a new version at each change) and the others in memory.
+// span per job, the operator's: written as runtime_identity, a new version at each change) and
+// the others in memory.
 // With it a restarted node makes up a missed midnight once.
 template <class Ledger>
 class ledger_state : public state {
  public:
   ledger_state(Ledger& ledger, std::set<std::string> persistent) : ledger_(ledger), persistent_(std::move(persistent)) {}
 
+  // Only a state the operator wrote counts (anything else under the id is no state).
   std::optional<sys_seconds> next_due(const std::string& job) override {
     if (!persistent_.count(job)) return memory_.next_due(job);
     auto s = ledger_.get_any(id_of(job));
-    if (!s || !s->metadata || !s->metadata->contains("next_due")) return std::nullopt;
+    if (!s || !ledger_.operator_wrote(*s) || !s->metadata || !s->metadata->contains("next_due")) return std::nullopt;
     auto t = timestamp::parse((*s->metadata)["next_due"].template get<std::string>());
     if (!t) return std::nullopt;
     return sys_seconds(std::chrono::seconds(t->unix_ms / 1000));
   }
   void set_next_due(const std::string& job, sys_seconds at) override {
     if (!persistent_.count(job)) return memory_.set_next_due(job, at);
-    universal_span s;
+    // The next version of the operator's state (keeping its owner), or the first one.
+    auto existing = ledger_.get_any(id_of(job));
+    universal_span s = existing && ledger_.operator_wrote(*existing) ? unsealed(*existing) : universal_span{};
     s.id = id_of(job);
     s.entity_type = "schedule_state";
     s.who = "scheduler";
@@ -162,7 +178,9 @@ class ledger_state : public state {
     s.this_ = job;
     s.name = job;
     s.metadata = json{{"job", job}, {"next_due", to_timestamp(at).to_string()}};
-    (void)ledger_.append_version(std::move(s));  // a failure leaves the previous due time: the run is made up later
+    // A failure leaves the previous due time: the run is made up later. (A squatted id fails
+    // every time: its state is never read, and the job runs at its schedule.)
+    (void)ledger_.as(runtime_identity).append_version(std::move(s));
   }
 
  private:

@@ -38,7 +38,7 @@ template <class Ledger>
 class node {
  public:
   struct options {
-    identity as{"logline", std::nullopt};  // the operator identity the kernels boot as
+    identity as = runtime_identity;        // the operator identity the kernels boot as
     std::chrono::seconds observer_every{10}, worker_every{10}, policy_every{30};
     std::string ruler_cron = "0 0 * * *", ruler_zone = "Europe/Paris";  // the midnight ruler ("" cron: none)
     lua_limits limits{};                   // for run_code (its timeout is the manifest's slow_ms)

@@ -23,7 +23,9 @@
 // request_worker: takes requests whose only version is status "scheduled", oldest first (feed
 // order), and for each
 //   1. claims it by appending version 1 with status "running" (an explicit seq: of two workers
-//      only one can write version 1; the other gets a version conflict and moves on);
+//      only one can write version 1; the other gets a version conflict and moves on). The
+//      request stays its owner's; its later versions are written on the owner's behalf with
+//      the operator's rights, which an owner does not have: a request's outcome cannot be faked;
 //   2. boots run_code as the request's owner with {span_id: parent_id, input: request.input};
 //   3. appends version 2: status "complete" or "error", output {execution_id}, or the boot error.
 // A request is thus executed at most once. A worker that dies between 1 and 3 leaves the request
@@ -55,7 +57,8 @@ struct feed_position {
   bool resumed = false;
 };
 
-// Where the kernel's last complete run, written by `who`, said to resume (empty: the start).
+// Where the kernel's last complete run, written by `who` (an operator identity), said to resume
+// (empty: the start). Only an execution the operator wrote counts.
 template <class Ledger>
 result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const identity& who) {
   timeline_query q;
@@ -63,13 +66,19 @@ result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const
   q.parent_id = kernel;
   q.status = "complete";
   q.owner_id = who.user_id;
-  q.limit = 1;
-  auto page = ledger.timeline_any(q);
-  if (!page) return std::move(page).error();
-  if (page->spans.empty() || !page->spans.front().output) return std::string();
-  const json& out = *page->spans.front().output;
-  auto it = out.find("resume_cursor");
-  return it != out.end() && it->is_string() ? it->template get<std::string>() : std::string();
+  q.limit = 16;
+  for (;;) {
+    auto page = ledger.timeline_any(q);
+    if (!page) return std::move(page).error();
+    for (const auto& s : page->spans) {
+      if (s.tenant_id != who.tenant_id || !ledger.operator_wrote(s)) continue;
+      if (!s.output) return std::string();
+      auto it = s.output->find("resume_cursor");
+      return it != s.output->end() && it->is_string() ? it->template get<std::string>() : std::string();
+    }
+    if (page->next_cursor.empty()) return std::string();
+    q.cursor = page->next_cursor;
+  }
 }
 
 // Reads the feed from `pos` (resuming first if this process has not read yet), at most `budget`
@@ -204,7 +213,7 @@ struct request_worker {
  private:
   // true: executed here; false: another worker had claimed it.
   result<bool> execute(call& c, universal_span request) const {
-    auto as = c.ledger.as(detail::owner_of(request, c.as.identity()));
+    auto as = c.ledger.on_behalf_of(detail::owner_of(request, c.as.identity()));
     const uuid function_id = request.parent_id ? *request.parent_id : uuid{};
     json input = request.input ? *request.input : json(nullptr);
     universal_span running = next_version(request, 1, "running", "claimed");

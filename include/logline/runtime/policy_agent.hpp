@@ -23,9 +23,10 @@
 // Actions:
 //   {run = "run_code", span_id = "<function>", input = ...}  → a `request` span (status
 //       scheduled, parent_id = the function, metadata.request_key "policy:<policy>:<span>:<seq>:<n>")
-//   {emit_span = {...}}  → that span with entity_type required, `who` "policy_agent", `this`
-//       the entity_type and `did` "emitted" by default; owner, tenant and visibility are the
-//       policy's.
+//   {emit_span = {...}}  → a new span with entity_type required, `this` the entity_type and
+//       `did` "emitted" by default, `who` "policy_agent"; owner, tenant and visibility are the
+//       policy's. It is held to the owner's rights (DESIGN §5): no type or id of the operator's
+//       namespace, no `id`, `seq` or `who` of its own; anything else is a policy_error.
 //   {revisit_at = "<timestamp>"}  → the policy sees the span again at that time (its latest
 //       version, with ctx.revisit set): a `policy_revisit` span (parent_id = the policy, status
 //       scheduled, metadata {policy_id, target {id, seq}, due_at}) whose id is derived from the
@@ -42,7 +43,10 @@
 //
 // The cursor is a `policy_cursor` span (parent_id = the policy, one entity per policy: its id is
 // derived from the policy's) whose metadata records the feed position of the last span
-// processed. The outputs of a batch and the cursor's next version are one append_batch: all or
+// processed. Cursors and revisits are the operator's (owned by runtime_identity, private, signed
+// by the ledger's key; the agent must be booted by an operator identity): the agent takes no
+// other span for one, so nobody can move a policy's cursor or plant a revisit. The policy's
+// outputs and errors are owned by the policy's owner and written on its behalf. The outputs of a batch and the cursor's next version are one append_batch: all or
 // nothing. A crash before it leaves nothing written and the batch is evaluated again; after
 // it, the cursor is past the batch. Two agents at once: the second batch conflicts on the
 // cursor's version and writes nothing. No span is missed or processed twice. The cursor also
@@ -104,6 +108,8 @@ struct policy_agent {
   const runtime::clock* time = nullptr;
 
   result<json> operator()(call& c) const {
+    if (!c.ledger.operators().is_operator(c.as.identity()))
+      return make_error(errc::permission_denied, "the policy agent runs as an operator identity (it reads every tenant's feed)");
     std::lock_guard lock(state_->mutex);
     // The operator's feed, read up to its end: where to resume when every policy is there (or
     // there is none), so an idle ledger does not wake the agent (runtime::node).
@@ -113,6 +119,12 @@ struct policy_agent {
     if (!policies) return std::move(policies).error();
     std::int64_t evaluated = 0, written = 0, errors = 0, revisited = 0;
     json failed = json::array();
+    // A policy whose latest version is not its first writer's is not run.
+    std::erase_if(*policies, [&](const universal_span& p) {
+      auto ok = check_owner_continuity(c.ledger, p);
+      if (!ok) failed.push_back({{"policy", p.id.to_string()}, {"error", ok.error().message()}});
+      return !ok;
+    });
     std::string resume = state_->feed.cursor;  // the least position of the feed and the policies
     std::optional<timestamp> wake;             // the earliest pending revisit
     const timestamp now = now_ms();
@@ -192,9 +204,9 @@ struct policy_agent {
   }
 
   // A version of the policy's revisit of span `target` (version `target_seq`) at `due`.
-  static universal_span revisit_span(const universal_span& policy, const uuid& target, std::int32_t target_seq, const timestamp& due,
-                                     const char* status) {
-    universal_span r = made_by(policy, "policy_revisit", status);
+  static universal_span revisit_span(const identity& op, const universal_span& policy, const uuid& target, std::int32_t target_seq,
+                                     const timestamp& due, const char* status) {
+    universal_span r = bookkeeping(op, policy, "policy_revisit", status);
     r.id = policy_revisit_id(policy.id, target, due);
     r.parent_id = policy.id;
     r.status = status;
@@ -216,20 +228,21 @@ struct policy_agent {
 
   // The policy's revisits written since `since` whose latest version is still scheduled, by due
   // time.
-  template <class Session>
-  static result<std::vector<pending_revisit>> pending_revisits(Session& as, const universal_span& policy, const std::optional<timestamp>& since) {
+  // Only revisits the operator wrote count.
+  static result<std::vector<pending_revisit>> pending_revisits(Ledger& ledger, const identity& op, const universal_span& policy,
+                                                               const std::optional<timestamp>& since) {
     timeline_query q;
     q.entity_type = "policy_revisit";
     q.parent_id = policy.id;
-    q.tenant_id = policy.tenant_id;
+    q.owner_id = op.user_id;
     q.limit = timeline_query::max_limit;
     if (since) q.since = timestamp{since->unix_ms - revisit_margin_ms};
     std::map<uuid, universal_span> latest;
     for (;;) {
-      auto page = as.timeline(q);
+      auto page = ledger.timeline_any(q);
       if (!page) return std::move(page).error();
       for (auto& s : page->spans) {
-        if (s.owner_id != policy.owner_id) continue;
+        if (s.tenant_id != op.tenant_id || !ledger.operator_wrote(s)) continue;
         auto [it, fresh] = latest.try_emplace(s.id, s);
         if (!fresh && it->second.seq < s.seq) it->second = std::move(s);
       }
@@ -270,13 +283,17 @@ struct policy_agent {
     if (auto ok = stage0<Ledger>::authentic(policy, c.manifest.signatures_required); !ok) return std::move(ok).error();
     auto held = c.ledger.hold("policy:" + policy.id.to_string());
     if (!held) return std::move(held).error();
+    // Reads as the owner: what the owner may see. Writes as the operator (c.as, an operator
+    // identity): the outputs, owned by the policy's owner and checked against the owner's rules
+    // (evaluate), and the operator's own bookkeeping, in one batch.
     auto as = c.ledger.as(identity{*policy.owner_id, policy.tenant_id});
+    const identity& op = runtime_identity;
 
     const uuid cursor_id = policy_cursor_id(policy.id);
     std::optional<universal_span> cursor;
     if (auto existing = c.ledger.get_any(cursor_id); existing) {
-      if (existing->owner_id != policy.owner_id || existing->parent_id != policy.id)
-        return make_error(errc::integrity_violation, "policy " + policy.id.to_string() + ": its cursor span is not the policy owner's");
+      if (!c.ledger.operator_wrote(*existing) || existing->parent_id != policy.id || existing->entity_type != "policy_cursor")
+        return make_error(errc::integrity_violation, "policy " + policy.id.to_string() + ": its cursor id holds a span the operator did not write");
       cursor = std::move(*existing);
     } else if (!(existing.error() == errc::not_found)) {
       return std::move(existing).error();
@@ -298,7 +315,7 @@ struct policy_agent {
       state_->revisits.erase(known);
     } else {
       state_->revisits.erase(policy.id);
-      auto found = pending_revisits(as, policy, revisit_since);
+      auto found = pending_revisits(c.ledger, op, policy, revisit_since);
       if (!found) return std::move(found).error();
       pending = std::move(*found);
     }
@@ -321,7 +338,7 @@ struct policy_agent {
       if (s.tenant_id != policy.tenant_id || policy_agent_record(s) || own_output(s, policy)) continue;
       last = s;
       ++o.evaluated;
-      auto produced = evaluate(policy, s, now, std::nullopt);
+      auto produced = evaluate(op, c.ledger.operators(), policy, s, now, std::nullopt);
       if (produced) {
         for (auto& p : *produced) out.push_back(std::move(p));
       } else {
@@ -336,7 +353,7 @@ struct policy_agent {
       const pending_revisit& r = pending[fired];
       auto target = as.get(r.target);
       if (!target && !(target.error() == errc::not_found)) return std::move(target).error();
-      universal_span done = revisit_span(policy, r.target, target ? target->seq : -1, r.due, "done");
+      universal_span done = revisit_span(op, policy, r.target, target ? target->seq : -1, r.due, "done");
       done.seq = r.seq + 1;
       done.did = "revisited";
       json& md = *done.metadata;
@@ -344,7 +361,7 @@ struct policy_agent {
       if (!target) {
         md["outcome"] = "target not found";
         md["target"].erase("seq");
-      } else if (auto produced = evaluate(policy, *target, now, r.due)) {
+      } else if (auto produced = evaluate(op, c.ledger.operators(), policy, *target, now, r.due)) {
         md["outcome"] = "evaluated";
         for (auto& p : *produced) out.push_back(std::move(p));
       } else {
@@ -383,7 +400,7 @@ struct policy_agent {
       return o;
     }
     o.position = position;
-    universal_span next = cursor ? unsealed(*cursor) : made_by(policy, "policy_cursor", "advanced");
+    universal_span next = cursor ? unsealed(*cursor) : bookkeeping(op, policy, "policy_cursor", "advanced");
     if (cursor) {
       next.seq = cursor->seq + 1;
     } else {
@@ -408,7 +425,7 @@ struct policy_agent {
     const std::int32_t next_seq = next.seq;
     out.push_back(std::move(next));
     std::vector<bool> next_version(out.size(), false);  // explicit seqs: a concurrent batch conflicts
-    auto stored = as.append_batch(std::move(out), std::move(next_version));
+    auto stored = c.as.append_batch(std::move(out), std::move(next_version));
     if (!stored) return std::move(stored).error();
     const auto old_end = static_cast<std::ptrdiff_t>(pending.size());
     for (const auto& s : *stored)
@@ -418,6 +435,15 @@ struct policy_agent {
     std::inplace_merge(pending.begin(), pending.begin() + old_end, pending.end(), by_due);
     state_->revisits[policy.id] = {next_seq, std::move(pending)};
     return o;
+  }
+
+  // The agent's own record of where `policy` is (a cursor, a revisit): the operator's, private.
+  static universal_span bookkeeping(const identity& op, const universal_span& policy, const std::string& entity_type, const char* did) {
+    universal_span s = made_by(policy, entity_type, did);
+    s.owner_id = op.user_id;
+    s.tenant_id = op.tenant_id;
+    s.visibility = visibility::private_;
+    return s;
   }
 
   // A span the agent writes for `policy`: the policy's owner, tenant and visibility, and its id
@@ -436,7 +462,7 @@ struct policy_agent {
   }
 
   // Evaluates the policy on one span (at a revisit due at `revisit`): the spans its actions produce.
-  result<std::vector<universal_span>> evaluate(const universal_span& policy, const universal_span& s, const timestamp& now,
+  result<std::vector<universal_span>> evaluate(const identity& op, const operator_namespace& ns, const universal_span& policy, const universal_span& s, const timestamp& now,
                                                const std::optional<timestamp>& revisit) const {
     lua_context ctx;
     auto span_json = parse_json(span_to_json_text(s));
@@ -488,7 +514,10 @@ struct policy_agent {
           return make_error(errc::execution_failed, where + "emit_span needs a table with entity_type");
         const std::string type = fields["entity_type"].template get<std::string>();
         for (const char* owned : {"owner_id", "tenant_id", "visibility"}) fields.erase(owned);
-        if (!fields.contains("who")) fields["who"] = "policy_agent";
+        for (const char* own : {"id", "seq", "who"})
+          if (fields.contains(own))
+            return make_error(errc::execution_failed, where + "emit_span makes a new span: its `" + std::string(own) + "` is not the policy's to set");
+        fields["who"] = "policy_agent";
         if (!fields.contains("this")) fields["this"] = type;
         if (!fields.contains("did")) fields["did"] = "emitted";
         auto emitted = span_from_json<universal_span>(fields);
@@ -496,13 +525,15 @@ struct policy_agent {
         emitted->owner_id = policy.owner_id;
         emitted->tenant_id = policy.tenant_id;
         emitted->visibility = policy.visibility;
+        // Written on the owner's behalf with the operator's rights: held to the owner's rules here.
+        if (auto ok = ns.check_ordinary(*emitted); !ok) return make_error(errc::execution_failed, where + ok.error().message());
         relate(*emitted, policy.id);
         out.push_back(std::move(*emitted));
       } else if (a.contains("revisit_at")) {
         auto due = a["revisit_at"].is_string() ? timestamp::parse(a["revisit_at"].template get<std::string>())
                                                : result<timestamp>(make_error(errc::invalid_argument, "not a string"));
         if (!due) return make_error(errc::execution_failed, where + "revisit_at must be a timestamp: " + due.error().message());
-        out.push_back(revisit_span(policy, s.id, s.seq, *due, "scheduled"));
+        out.push_back(revisit_span(op, policy, s.id, s.seq, *due, "scheduled"));
       } else {
         return make_error(errc::execution_failed, where + "unknown action (run = \"run_code\", emit_span or revisit_at)");
       }

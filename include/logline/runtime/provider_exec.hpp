@@ -29,8 +29,8 @@
 // failures and answers that are not the expected JSON are not retried. timeout_ms bounds the
 // connection and each read and write of an attempt.
 //
-// Every call that reaches a valid provider span appends one `provider_execution` span as the
-// caller (parent_id = the provider; input = the request body; output {content, usage} or error
+// Every call that reaches a valid provider span appends one `provider_execution` span owned by
+// the caller (written on its behalf: the type is the operator's) (parent_id = the provider; input = the request body; output {content, usage} or error
 // {code, message}; status complete or error; duration_ms; metadata {attempts, http_status, model,
 // kind}); the kernel returns the output, or an error after recording it. Error codes:
 // invalid_provider, missing_credentials, tls_unavailable, tls_error, timeout, connection_failed,
@@ -185,6 +185,7 @@ struct provider_exec {
     if (provider->entity_type != "provider")
       return make_error(errc::invalid_argument, "provider_exec: span " + id->to_string() + " is a " + provider->entity_type + ", not a provider");
     if (auto ok = stage0<Ledger>::authentic(*provider, c.manifest.signatures_required); !ok) return std::move(ok).error();
+    if (auto ok = check_owner_continuity(c.ledger, *provider); !ok) return std::move(ok).error();
 
     const auto started = std::chrono::steady_clock::now();
     outcome o = execute(*provider, in["messages"], options);
@@ -211,7 +212,7 @@ struct provider_exec {
       s.status = "error";
       s.error = json{{"code", o.code}, {"message", o.message}};
     }
-    if (auto a = c.as.append(std::move(s)); !a) return std::move(a).error();
+    if (auto a = c.records.append(std::move(s)); !a) return std::move(a).error();
     if (!o.code.empty())
       return make_error(o.code == "invalid_json" ? errc::invalid_json : errc::execution_failed, "provider_exec: " + o.code + ": " + o.message);
     return std::move(o.output);

@@ -5,7 +5,8 @@
 //   stage0.boot(runtime::ids::run_code, {{"span_id", fn.id.to_string()}, {"input", {...}}}, who);
 //
 // The function (entity_type "function", language "lua") is read as the caller and checked like
-// any booted span (hash; signature when the manifest requires one). Its code runs in the Lua
+// any booted span (hash; signature when the manifest requires one; its latest version has its
+// first version's owner, so nobody's code runs under another's function id). Its code runs in the Lua
 // sandbox (lua.hpp) with the manifest's slow_ms as its wall-clock limit and gets `ctx`:
 //
 //   ctx.input         the "input" member of the kernel's input
@@ -13,7 +14,8 @@
 //   ctx.now           the time of the call (RFC 3339, ms, UTC)
 //   ctx.function      {id, seq, name}
 //   ctx.query(q)      a timeline page visible to the caller: q = {entity_type=, status=, limit=, ...}
-//   ctx.insert_span(s) appends a span as the caller (hashed, chained, signed by the ledger); returns it
+//   ctx.insert_span(s) appends a span as the caller (hashed, chained, signed by the ledger), held to
+//                     the caller's rights (DESIGN §5; `who` is the caller's user id); returns it
 //   ctx.blake3(s), ctx.uuid()
 //
 // Its return value is the execution's output. The function is locked for the whole run
@@ -132,6 +134,7 @@ struct run_code {
     if (function->entity_type != "function" || function->language != "lua" || !function->code)
       return make_error(errc::invalid_argument, "run_code: span " + id->to_string() + " is not a Lua function (entity_type function, language lua, code)");
     if (auto ok = stage0<Ledger>::authentic(*function, c.manifest.signatures_required); !ok) return std::move(ok).error();
+    if (auto ok = check_owner_continuity(c.ledger, *function); !ok) return std::move(ok).error();
     if (auto ok = within_quota(c, *function); !ok) return std::move(ok).error();
     // One run of a function at a time, for the whole run (LogLineOS released its lock at once).
     auto held = c.ledger.hold("function:" + id->to_string());
@@ -148,7 +151,7 @@ struct run_code {
       auto q = query_of(args.empty() ? json(nullptr) : args[0]);
       if (!q) return std::move(q).error();
       auto page = as.timeline(*q);
-      if (!page) return std::move(page).error();
+      if (!page) return for_user_code(page.error());
       json spans = json::array();
       for (const auto& s : page->spans) {
         auto j = parse_json(span_to_json_text(s));
@@ -161,8 +164,9 @@ struct run_code {
       if (args.empty() || !args[0].is_object()) return make_error(errc::invalid_span, "insert_span: expects one table");
       auto span = span_from_json<universal_span>(args[0]);
       if (!span) return std::move(span).error();
+      if (auto bound = bind_who(*span, as.identity()); !bound) return std::move(bound).error();
       auto stored = as.append(std::move(*span));
-      if (!stored) return std::move(stored).error();
+      if (!stored) return for_user_code(stored.error());
       return parse_json(span_to_json_text(*stored));
     };
     if (extend) extend(ctx, c);
@@ -175,12 +179,16 @@ struct run_code {
       universal_span patch = about_function(*function, "status_patch", "run_code", "flagged slow", c.trace_id);
       patch.status = "slow";
       patch.metadata = json{{"duration_ms", took}, {"slow_ms", c.manifest.slow_ms}};
-      if (auto p = c.as.append(std::move(patch)); !p) return std::move(p).error();
+      if (auto p = c.records.append(std::move(patch)); !p) return std::move(p).error();
     }
     return out;
   }
 
  private:
+  // An error as user code sees it (and its execution records it): without the storage engine's
+  // words.
+  static error_info for_user_code(const error_info& e) { return error_info(e.code(), public_message(e)); }
+
   // The per-tenant daily quota (see the top of this file).
   static result<void> within_quota(call& c, const universal_span& function) {
     const auto& tenant = c.as.identity().tenant_id;
@@ -199,7 +207,7 @@ struct run_code {
     v.status = forced ? "overridden" : "refused";
     v.metadata = json{{"policy", "per_tenant_daily_exec_limit"}, {"limit", limit}, {"tenant_id", *tenant}, {"time_zone", zone},
                       {"day_start", day.start.to_string()}, {"forced", forced}};
-    if (auto a = c.as.append(std::move(v)); !a) return std::move(a).error();
+    if (auto a = c.records.append(std::move(v)); !a) return std::move(a).error();
     if (forced) return {};
     return make_error(errc::policy_violation, "tenant '" + *tenant + "' is over its daily quota of " + std::to_string(limit) + " runs (day from " +
                                                   day.start.to_string() + ", " + zone + ")");

@@ -101,17 +101,30 @@ inline std::vector<universal_span> seed_policies(const identity& owner) {
   return out;
 }
 
-// Appends the seed policies for `owner` that are not there yet (by id), as `owner`, signed by
-// the ledger's key. Returns the number appended.
+// Appends the seed policies for `owner` that are not there yet (by id), owned by `owner` and
+// written on its behalf (their ids are reserved: derived, UUIDv8), signed by the ledger's key.
+// Returns the number appended. An id that holds a span which is not that owner's seed policy
+// (squatted) is errc::integrity_violation: nothing is appended.
 template <class Ledger>
 result<std::size_t> install_seed_policies(Ledger& ledger, const identity& owner) {
   if (owner.user_id.empty()) return make_error(errc::invalid_argument, "the seed policies need an owner");
-  auto as = ledger.as(owner);
-  std::size_t appended = 0;
+  auto as = ledger.on_behalf_of(owner);
+  std::vector<universal_span> missing;
   for (auto& p : seed_policies(owner)) {
-    auto there = is_stored(ledger, p.id);
-    if (!there) return std::move(there).error();
-    if (*there) continue;
+    auto existing = ledger.get_any(p.id);
+    if (existing) {
+      const bool ours = existing->entity_type == "policy" && existing->owner_id == p.owner_id && existing->tenant_id == p.tenant_id &&
+                        existing->public_key && existing->public_key == ledger.signer() && check_owner_continuity(ledger, *existing);
+      if (!ours)
+        return make_error(errc::integrity_violation, "seed policy " + p.name.value_or("") + " (" + p.id.to_string() +
+                                                         "): its id holds a span that is not this owner's seed policy (squatted); nothing installed");
+      continue;
+    }
+    if (!(existing.error() == errc::not_found)) return std::move(existing).error();
+    missing.push_back(std::move(p));
+  }
+  std::size_t appended = 0;
+  for (auto& p : missing) {
     auto stored = as.append(std::move(p));
     if (!stored) return std::move(stored).error();
     ++appended;

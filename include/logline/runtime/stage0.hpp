@@ -5,16 +5,20 @@
 //   boot.register_kernel(runtime::ids::run_code, run_code_kernel);
 //   auto execution = boot.boot(runtime::ids::run_code, input, {"alice", "acme"});
 //
-// 1. load the manifest (the latest manifest span);
+// 1. load the manifest (the newest manifest span the operator wrote);
 // 2. refuse an id that is not in its allowed_boot_ids (errc::permission_denied);
 // 3. load the latest version of the function span, as the caller (errc::not_found if there is
 //    none it may see; the ledger verifies every span it reads, errc::integrity_violation for a
-//    stored span that does not hash to its curr_hash);
+//    stored span that does not hash to its curr_hash). A native kernel's span must be the
+//    operator's (anything else is treated as absent); any other function's latest version must
+//    have its first version's owner;
 // 4. check its hash and, when the manifest requires signatures (or the span carries one), its
 //    Ed25519 signature (errc::bad_signature);
 // 5. append a `boot_event` span, run the function, append an `execution` span (parent_id = the
 //    function, status complete or error, input, output or error, duration_ms, trace_id),
-//    hashed and signed by the ledger's policies.
+//    hashed and signed by the ledger's policies. Both are owned by the caller and written on
+//    its behalf with the operator's rights (they are in the operator's namespace: no identity
+//    can forge a record of a run).
 // Steps 1-4 failing append nothing. A function that fails while running is not a boot error:
 // the execution span records it (status "error") and boot returns that span.
 //
@@ -67,6 +71,8 @@ class stage0 {
   // What a running function gets.
   struct call {
     session& as;                     // the caller's session: reads and writes under its identity
+    session& records;                // on the caller's behalf, with the operator's rights: the
+                                     // kernel's own records (never content user code chose)
     const universal_span& function;  // the verified function span
     const json& input;
     const runtime::manifest& manifest;
@@ -83,11 +89,15 @@ class stage0 {
   // Boots `function_id` as `who`; returns the execution span.
   result<universal_span> boot(const uuid& function_id, json input, const identity& who, std::optional<std::string> trace_id = {}) {
     auto as = ledger_.as(who);
+    auto records = ledger_.on_behalf_of(who);
     auto m = load_manifest(as);
     if (!m) return std::move(m).error();
     if (!m->may_boot(function_id))
       return make_error(errc::permission_denied, "function " + function_id.to_string() + " is not in the manifest's allowed_boot_ids");
     auto function = as.get(function_id);
+    const bool native = kernels_.count(function_id) != 0;
+    if (function && native && !ledger_.operator_wrote(*function))  // a kernel span that is not the operator's is none
+      function = make_error(errc::not_found, "");
     if (!function) {
       if (function.error() == errc::not_found) return make_error(errc::not_found, "function " + function_id.to_string() + " not found");
       return std::move(function).error();
@@ -95,14 +105,15 @@ class stage0 {
     if (function->entity_type != "function")
       return make_error(errc::invalid_argument, "span " + function_id.to_string() + " is a " + function->entity_type + ", not a function");
     if (auto ok = authentic(*function, m->signatures_required); !ok) return std::move(ok).error();
+    if (auto ok = check_owner_continuity(ledger_, *function); !ok) return std::move(ok).error();
 
     const std::string trace = trace_id ? *trace_id : uuid::v7().to_string();
     universal_span boot_event = about_function(*function, "boot_event", "stage0", "booted", trace);
     boot_event.status = "complete";
     boot_event.metadata = json{{"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
-    if (auto b = as.append(std::move(boot_event)); !b) return std::move(b).error();
+    if (auto b = records.append(std::move(boot_event)); !b) return std::move(b).error();
 
-    call c{as, *function, input, *m, trace, ledger_};
+    call c{as, records, *function, input, *m, trace, ledger_};
     const auto started = std::chrono::steady_clock::now();
     result<json> out = run(c);
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
@@ -115,9 +126,9 @@ class stage0 {
       execution.output = std::move(*out);
     } else {
       execution.status = "error";
-      execution.error = json{{"code", error_code_name(out.error())}, {"message", out.error().message()}};
+      execution.error = json{{"code", error_code_name(out.error())}, {"message", public_message(out.error())}};
     }
-    return as.append(std::move(execution));
+    return records.append(std::move(execution));
   }
 
   // Whether a span is what it claims: its content hashes to curr_hash and, when signatures are
