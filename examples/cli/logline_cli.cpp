@@ -350,8 +350,11 @@ target open_target(const arguments& a, bool existing) {
     }
     return t;
   }
+  // The application role appends as --user; the owner (--postgres-owner, else the same role)
+  // migrates, reads every span and writes with the operator's rights (seed, tokens, import).
   const std::string url = a.required("postgres");
-  auto db = logline::postgres::database::open(url, {.pool_size = 2, .owner = url});
+  const std::string owner = a.has("postgres-owner") ? a.required("postgres-owner") : url;
+  auto db = logline::postgres::database::open(url, {.pool_size = 2, .owner = owner});
   if (!db) throw cli_error(db.error().message());
   if (existing) {
     auto c = (*db)->acquire_owner();
@@ -409,14 +412,18 @@ logline::result<input_span> parse_line(std::string_view text, std::size_t line, 
   if (in.value.seq < 0) return logline::make_error(logline::errc::invalid_span, "field 'seq' must be >= 0");
   if (in.has_seq && in.value.id.is_nil() && in.value.seq != 0)
     return logline::make_error(logline::errc::version_conflict, "a new span (no id) must have seq 0, not " + std::to_string(in.value.seq));
+  // `who` is the writer's user id (absent: set to it), as through the HTTP API.
+  if (auto bound = logline::bind_who(in.value, who); !bound) return std::move(bound).error();
   // Tenancy as the ledger will apply it: missing owner/tenant default to the writer's.
   span effective = in.value;
   if (!effective.owner_id) effective.owner_id = who.user_id;
   if (!effective.tenant_id) effective.tenant_id = who.tenant_id;
   if (!logline::may_write(who, effective))
     return logline::make_error(logline::errc::permission_denied,
-                               "user '" + who.user_id + "' (tenant '" + who.tenant_id.value_or("") + "') may not write a span owned by '" +
-                                   effective.owner_id.value_or("") + "' in tenant '" + effective.tenant_id.value_or("") + "'");
+                               "user '" + who.user_id + "' (" + (who.tenant_id ? "tenant '" + *who.tenant_id + "'" : std::string("no tenant")) +
+                                   ") may not write a span owned by '" + effective.owner_id.value_or("") + "' (" +
+                                   (effective.tenant_id ? "tenant '" + *effective.tenant_id + "'" : std::string("no tenant")) +
+                                   "): a user writes the spans it owns, in its own tenant");
   // Values (UTF-8, ranges, JSON rules); `at` is the ledger's, so stand in for it here.
   effective.at = logline::timestamp::now();
   if (auto v = logline::validate_span(effective); !v) return std::move(v).error();
@@ -825,6 +832,8 @@ int run_token_issue(const arguments& a) {
   auto t = open_target(a, false);
   const std::string token = logline::http::generate_token();
   return with_ledger(t, logline::http::token_admin, std::move(key), [&](auto& ledger) {
+    if (ledger.operators().is_operator(who))
+      throw cli_error("'" + who.user_id + "' without a tenant is an operator identity: tokens are for users (servers ignore a token for an operator)");
     auto stored = ledger.append(logline::http::token_span(token, who, *scopes, a.get("label").value_or("")));
     if (!stored) throw cli_error("cannot issue the token: " + stored.error().message());
     out(token + "\n");
@@ -1005,6 +1014,24 @@ int run_seed(const arguments& a) {
 
 // The override grant for a function's current code (run_code.hpp): signed by the manifest's
 // override key, it lets the function's runs past the daily quota.
+// The manifest as the runtime takes it, for a warning: the newest manifest span owned by an
+// operator identity (the CLI does not hold the ledger's key, so it cannot check whose key signed
+// it; the runtime does).
+template <class Ledger>
+logline::result<logline::runtime::manifest> operator_manifest(Ledger& ledger) {
+  logline::timeline_query q;
+  q.entity_type = "manifest";
+  q.limit = 50;
+  for (;;) {
+    auto page = ledger.timeline_any(q);
+    if (!page) return std::move(page).error();
+    for (const auto& s : page->spans)
+      if (ledger.operators().is_operator(s.owner_id, s.tenant_id)) return logline::runtime::manifest::from_span(s);
+    if (page->next_cursor.empty()) return logline::make_error(logline::errc::not_found, "no manifest");
+    q.cursor = page->next_cursor;
+  }
+}
+
 int run_force(const arguments& a) {
   auto id = logline::uuid::parse(a.required("function"));
   if (!id) throw cli_error("--function: " + id.error().message(), true);
@@ -1016,7 +1043,7 @@ int run_force(const arguments& a) {
     if (fn->entity_type != "function")
       throw cli_error("span " + id->to_string() + " is not a function (entity_type '" + one_line(fn->entity_type) + "')");
     if (!fn->code || fn->code->empty()) throw cli_error("function " + id->to_string() + " has no code to grant");
-    if (auto m = logline::runtime::load_manifest(ledger); m && m->override_key != key.public_key())
+    if (auto m = operator_manifest(ledger); m && m->override_key != key.public_key())
       err("logline-cli force: warning: the manifest's override_pubkey_hex is " + (m->override_key ? m->override_key->to_string() : "null") +
           ", not this key's " + key.public_key().to_string() + ": run_code will refuse the grant\n");
     const logline::json grant{{"force", {{"signature", logline::runtime::force_grant(key, *id, *fn->code)}}}};
@@ -1028,6 +1055,9 @@ int run_force(const arguments& a) {
 }
 
 // ---- commands ----------------------------------------------------------------------------------
+
+constexpr const char* postgres_owner_help =
+    "with --postgres: the role that owns the tables (migrations, reading every span, the operator's writes); default: the --postgres role";
 
 const std::vector<command>& commands() {
   static const std::vector<command> list = {
@@ -1052,6 +1082,7 @@ const std::vector<command>& commands() {
        "NDJSON. The database is created if it does not exist.",
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (libpq URL or conninfo)"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"key", "FILE", false, "Ed25519 seed file (see keygen)"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"user", "USER", false, "identity that writes (default owner_id)"},
@@ -1062,6 +1093,7 @@ const std::vector<command>& commands() {
        "non-null column with keys sorted, i.e. the hashed fields plus curr_hash and signature.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: export reads every span)"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"since", "TIME", false, "only spans with at >= TIME (YYYY-MM-DDTHH:MM:SS.mmmZ)"}},
        run_export},
       {"verify", "check every hash, chain link and signature", "(--db FILE | --postgres URL) [--trust KEY]... [--threads N] [--quiet]",
@@ -1071,6 +1103,7 @@ const std::vector<command>& commands() {
        "Exit status 0 if everything checks out, 1 if there is any problem.",
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: verify reads every span)"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"trust", "KEY", true, "accept only signatures by this public key (hex) or seed file; repeatable"},
         {"checkpoint", "FILE", false, "also require every chain to still hold the head recorded in FILE (see checkpoint)"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
@@ -1085,6 +1118,7 @@ const std::vector<command>& commands() {
        "problems go to stderr, nothing to stdout, and the exit status is 1.",
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"key", "FILE", false, "sign the checkpoint with this Ed25519 seed file"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
@@ -1095,6 +1129,7 @@ const std::vector<command>& commands() {
        "Reads as the operator: every span, whoever owns it.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"id", "UUID", false, "the span's id"},
         {"seq", "N", false, "that version"},
         {"history", "", false, "every version, oldest first"}},
@@ -1106,6 +1141,7 @@ const std::vector<command>& commands() {
        "a 200 ms poll on SQLite) until interrupted. --cursors prefixes each line with its cursor and a tab.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"after", "CURSOR", false, "start after this feed cursor"},
         {"follow", "", false, "keep following (-f)"},
         {"entity-type", "T", false, "only spans of this entity_type"},
@@ -1117,7 +1153,8 @@ const std::vector<command>& commands() {
        "span must hash to its curr_hash and carry a valid signature; in one transaction, each must be\n"
        "its id's next version and continue its chain exactly. Any failure: nothing is imported, exit 2.",
        {{"db", "FILE", false, "SQLite database (created if missing)"},
-        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"}},
+        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"postgres-owner", "URL", false, postgres_owner_help}},
        run_import},
       {"token issue", "issue an API token for logline-server (printed once; only its hash is stored)",
        "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] --scopes LIST [--label TEXT]",
@@ -1126,6 +1163,7 @@ const std::vector<command>& commands() {
        "spans:read, spans:write, execute, admin.",
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"key", "FILE", false, "Ed25519 seed file of the server's ledger"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"user", "USER", false, "the identity the token stands for"},
@@ -1139,6 +1177,7 @@ const std::vector<command>& commands() {
        "token within seconds.",
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"key", "FILE", false, "Ed25519 seed file of the server's ledger"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"id", "UUID", false, "the token's span id (printed by token issue)"}},
@@ -1156,6 +1195,7 @@ const std::vector<command>& commands() {
        "in TENANT (once per owner and tenant), and prints their ids; the policy agent runs them.",
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"sql", "DIALECT", false, "print the seed spans as a SQL script for sqlite or postgres instead"},
         {"policies", "", false, "append the seed policies (ttl_reaper, slow_execution) instead"},
         {"user", "USER", false, "owner of the seed policies (with --policies)"},
@@ -1171,6 +1211,7 @@ const std::vector<command>& commands() {
        "manifest's override_pubkey_hex.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
+        {"postgres-owner", "URL", false, postgres_owner_help},
         {"key", "FILE", false, "the manifest's override key (Ed25519 seed file)"},
         {"key-env", "VAR", false, "environment variable holding it"},
         {"function", "UUID", false, "the function span's id"}},

@@ -2,13 +2,16 @@
 // kernels, and a scheduler booting observer_bot, request_worker and policy_agent (and the
 // midnight ruler), over a SQLite file or PostgreSQL. Functions with status "scheduled" and requests from POST /api/execute get executed.
 //
-//   logline-scheduler [--db FILE | --postgres URL] [--key FILE] [--seed]
+//   logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE] [--seed]
 //                     [--observer-every S] [--worker-every S] [--policy-every S] [--once]
 //
 // --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required.
 // --seed appends the LogLineOS manifest and kernel spans first (as `logline-cli seed`; the key
 // becomes the manifest's override key), nothing if they exist. --once boots the observer, the
-// worker and the policy agent once each and exits (for cron or tests). SIGTERM / SIGINT: the running kernels finish,
+// worker and the policy agent once each and exits (for cron or tests). On PostgreSQL, --postgres
+// is the application role (user code reads under row-level security: the scheduler refuses a
+// role that owns the table, is a superuser or has BYPASSRLS, exit 2) and --postgres-owner the
+// role that owns the tables (the kernels read every tenant's feed). SIGTERM / SIGINT: the running kernels finish,
 // exit 0. Exit 2 on bad arguments or a database that cannot be opened.
 #include <signal.h>
 
@@ -25,6 +28,7 @@
 #include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
 
+#include "../common/application_role.hpp"
 #include "../common/ledger_on.hpp"
 #include "../common/signing_key.hpp"
 
@@ -37,14 +41,14 @@ extern "C" void on_signal(int) { stop_requested = true; }
 
 struct config {
   std::string db = "logline.db";
-  std::optional<std::string> postgres, key_file;
+  std::optional<std::string> postgres, postgres_owner, key_file;
   bool seed = false, once = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-scheduler: " << problem << "\n"
-            << "usage: logline-scheduler [--db FILE | --postgres URL] [--key FILE] [--seed]\n"
+            << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE] [--seed]\n"
                "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n";
   std::exit(2);
 }
@@ -67,6 +71,7 @@ config parse(int argc, char** argv) {
     };
     if (a == "--db") c.db = value(), db_given = true;
     else if (a == "--postgres") c.postgres = value();
+    else if (a == "--postgres-owner") c.postgres_owner = value();
     else if (a == "--key") c.key_file = value();
     else if (a == "--seed") c.seed = true;
     else if (a == "--once") c.once = true;
@@ -77,12 +82,14 @@ config parse(int argc, char** argv) {
     else usage("unknown argument '" + a + "'");
   }
   if (db_given && c.postgres) usage("give one of --db FILE or --postgres URL");
+  if (c.postgres.has_value() != c.postgres_owner.has_value()) usage("--postgres URL and --postgres-owner URL go together");
   return c;
 }
 
 template <class Ledger, class Database>
 int run(const config& c, Database& db) {
   Ledger ledger(db, {.identity = {"logline", std::nullopt}, .signing_key = logline_examples::signing_key("logline-scheduler", c.key_file, false)});
+  logline_examples::refuse_unfit_application_role("logline-scheduler", ledger);
   if (c.seed) {
     auto seeded = logline::runtime::seed(ledger);
     if (!seeded) usage("seed: " + seeded.error().message());
@@ -128,7 +135,7 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   try {
     if (c.postgres) {
-      auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 4, .owner = *c.postgres});
+      auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 4, .owner = *c.postgres_owner});
       if (!db) usage(db.error().message());
       return run<ledger_on<logline::postgres::backend>>(c, **db);
     }

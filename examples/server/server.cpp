@@ -1,6 +1,6 @@
 // logline-server: LogLineOS's HTTP API over a ledger of universal spans (DESIGN §8).
 //
-//   logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE]
+//   logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE]
 //                  [--demo-token] [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert F --tls-key F] [--quiet]
 //                  [--with-scheduler [--runtime-every S] [--policy-every S]]
 //
@@ -11,6 +11,12 @@
 // policy_agent every 30 s; the midnight ruler at 00:00 Europe/Paris; seed the ledger first
 // with `logline-cli seed`). SIGTERM / SIGINT: open streams end, in-flight requests finish, the
 // running kernels finish, exit 0.
+//
+// PostgreSQL: --postgres is the application role (a member of logline_app), under row-level
+// security: the server refuses to start (exit 2) when that role owns the table, is a superuser
+// or has BYPASSRLS. --postgres-owner is the role that owns the tables: migrations, and the
+// runtime's reads of every tenant and writes with the operator's rights (required with
+// --with-scheduler). docs/security.md shows the setup.
 #include <signal.h>
 
 #include <atomic>
@@ -29,6 +35,7 @@
 #include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
 
+#include "../common/application_role.hpp"
 #include "../common/ledger_on.hpp"
 #include "../common/signing_key.hpp"
 
@@ -41,7 +48,7 @@ extern "C" void on_signal(int) { stop_requested = true; }
 
 struct config {
   std::string db = "logline.db";
-  std::optional<std::string> postgres;
+  std::optional<std::string> postgres, postgres_owner;
   std::string host = "127.0.0.1";
   int port = 8080;
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
@@ -53,7 +60,7 @@ struct config {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-server: " << problem << "\n"
-            << "usage: logline-server [--db FILE | --postgres URL] [--host H] [--port N] [--key FILE] [--demo-token]\n"
+            << "usage: logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE] [--demo-token]\n"
                "                      [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
                "                      [--with-scheduler [--runtime-every S] [--policy-every S]]\n";
   std::exit(2);
@@ -69,6 +76,7 @@ config parse(int argc, char** argv) {
     };
     if (a == "--db") c.db = value();
     else if (a == "--postgres") c.postgres = value();
+    else if (a == "--postgres-owner") c.postgres_owner = value();
     else if (a == "--host") c.host = value();
     else if (a == "--port") c.port = std::atoi(value().c_str());
     else if (a == "--key") c.key_file = value();
@@ -91,12 +99,16 @@ config parse(int argc, char** argv) {
   if (c.runtime_every < 1 || c.runtime_every > 86400) usage("--runtime-every must be a number of seconds in 1..86400");
   if (c.policy_every < 1 || c.policy_every > 86400) usage("--policy-every must be a number of seconds in 1..86400");
   if (c.tls_cert.has_value() != c.tls_key.has_value()) usage("--tls-cert and --tls-key go together");
+  if (c.postgres_owner && !c.postgres) usage("--postgres-owner goes with --postgres");
+  if (c.postgres && c.with_scheduler && !c.postgres_owner)
+    usage("--with-scheduler on PostgreSQL needs --postgres-owner URL (the runtime reads every tenant's feed and writes with the operator's rights)");
   return c;
 }
 
 template <class Ledger, class Database>
 int serve(const config& c, Database& db, std::function<void()> on_tick) {
   Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = logline_examples::signing_key("logline-server", c.key_file, true)});
+  logline_examples::refuse_unfit_application_role("logline-server", ledger);
   logline::http::server_options o;
   o.cors_origin = c.cors;
   o.rate_per_second = c.rate;
@@ -178,7 +190,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   try {
     if (c.postgres) {
-      auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 16, .owner = *c.postgres});
+      auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 16, .owner = c.postgres_owner});
       if (!db) usage(db.error().message());
       // Commits of other processes reach the streams through LISTEN/NOTIFY.
       auto listener = logline::postgres::listener::open(*c.postgres);

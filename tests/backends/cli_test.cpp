@@ -122,7 +122,7 @@ void make_key(sandbox& box) {
 }
 
 std::string span_line(const std::string& this_, const std::string& extra = "") {
-  return R"({"entity_type":"note","who":"tester","did":"wrote","this":")" + this_ + "\"" + extra + "}\n";
+  return R"({"entity_type":"note","did":"wrote","this":")" + this_ + "\"" + extra + "}\n";
 }
 
 logline::json parse(const std::string& line) {
@@ -390,21 +390,21 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
   REQUIRE(export_count(box) == 3);
 
   SECTION("a bad line among good ones") {
-    const std::string input = span_line("good 1") + span_line("good 2") + R"({"entity_type":"note","who":"w","this":"x","colour":"red"})" "\n" +
+    const std::string input = span_line("good 1") + span_line("good 2") + R"({"entity_type":"note","this":"x","colour":"red"})" "\n" +
                               span_line("good 3");
     expect_refused(box, input, "line 3: unknown field 'colour'");
   }
   SECTION("unknown field") { expect_refused(box, span_line("x", R"(,"nonsense":1)"), "line 1: unknown field 'nonsense'"); }
   SECTION("duplicate key (not I-JSON)") {
-    expect_refused(box, span_line("ok") + R"({"entity_type":"note","who":"w","this":"x","this":"y"})" "\n", "line 2: duplicate key");
+    expect_refused(box, span_line("ok") + R"({"entity_type":"note","this":"x","this":"y"})" "\n", "line 2: duplicate key");
   }
   SECTION("number that is not exact (not I-JSON)") {
     expect_refused(box, span_line("x", R"(,"metadata":{"n":12345678901234567890123})"), "line 1:");
   }
   SECTION("invalid UTF-8") { expect_refused(box, span_line("caf\xC3"), "line 1:"); }
-  SECTION("wrong type") { expect_refused(box, R"({"entity_type":7,"who":"w","this":"x"})" "\n", "line 1: field 'entity_type'"); }
+  SECTION("wrong type") { expect_refused(box, R"({"entity_type":7,"this":"x"})" "\n", "line 1: field 'entity_type'"); }
   SECTION("wrong type of seq") { expect_refused(box, span_line("x", R"(,"seq":"0")"), "line 1: field 'seq'"); }
-  SECTION("null where a value is required") { expect_refused(box, R"({"entity_type":null,"who":"w","this":"x"})" "\n", "line 1:"); }
+  SECTION("null where a value is required") { expect_refused(box, R"({"entity_type":null,"this":"x"})" "\n", "line 1:"); }
   SECTION("ledger-owned fields") {
     for (const char* field : {"curr_hash", "prev_hash", "signature", "public_key", "chain_position", "at"}) {
       INFO(field);
@@ -418,7 +418,7 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
   SECTION("not an object, not JSON, trailing garbage") {
     expect_refused(box, "[1,2]\n", "line 1: a span is a JSON object");
     expect_refused(box, span_line("a") + "{\"entity_type\":\n", "line 2:");
-    expect_refused(box, R"({"entity_type":"note","who":"w","this":"x"} {})" "\n", "line 1:");
+    expect_refused(box, R"({"entity_type":"note","this":"x"} {})" "\n", "line 1:");
   }
   SECTION("missing key file: nothing read, nothing written") {
     const std::size_t before = export_count(box);
@@ -429,7 +429,7 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
   SECTION("a line only the database refuses: the lines before it are rolled back") {
     // One scheduled request per parent (a unique index): line 3 fails inside the transaction,
     // after lines 1 and 2 were inserted.
-    const std::string request = R"({"entity_type":"request","who":"w","this":"run","status":"scheduled",)"
+    const std::string request = R"({"entity_type":"request","this":"run","status":"scheduled",)"
                                 R"("parent_id":"01890a5d-ac96-774b-bcce-b302099a8057"})" "\n";
     expect_refused(box, span_line("good") + request + request, "line 3:");
   }
@@ -448,7 +448,7 @@ TEST_CASE("logline-cli append: versions", "[cli]") {
   sandbox box;
   make_key(box);
   const std::string id = "01890a5d-ac96-774b-bcce-b302099a8057";
-  const std::string with_id = R"({"id":")" + id + R"(","entity_type":"doc","who":"w","this":")";
+  const std::string with_id = R"({"id":")" + id + R"(","entity_type":"doc","this":")";
 
   // The same new id twice without seq: versions 0 and 1, in one call.
   auto r = box.cli("append " + ledger_args, with_id + "v0\"}\n" + with_id + "v1\"}\n");
@@ -497,20 +497,21 @@ TEST_CASE("logline-cli append: tenant isolation through --user/--tenant", "[cli]
 
   const std::string alice_id = parse(own.out).at("id").get<std::string>();
 
-  // Versions count every owner's: bob may add a version of his own to that entity (it is then
-  // his span), and alice's next version comes after it although she cannot read it.
+  // Only an entity's owner appends its versions: bob cannot add one to alice's (which he cannot
+  // read: the answer is that of an id that does not exist), nor can alice in another tenant.
   auto bobs = box.cli("append --db ledger.db --key signing.key --user bob --tenant acme",
-                      R"({"id":")" + alice_id + R"(","entity_type":"note","who":"w","this":"bob's version"})" "\n");
-  INFO(bobs.err);
-  REQUIRE(bobs.code == 0);
-  CHECK(parse(bobs.out).at("seq") == 1);
-  CHECK(parse(bobs.out).at("owner_id") == "bob");
-  auto alices = box.cli("append " + ledger_args, R"({"id":")" + alice_id + R"(","entity_type":"note","who":"w","this":"v2"})" "\n" +
-                                                     R"({"id":")" + alice_id + R"(","entity_type":"note","who":"w","this":"v3","seq":3})" "\n");
+                      R"({"id":")" + alice_id + R"(","entity_type":"note","this":"bob's version","seq":1})" "\n");
+  CHECK(bobs.code == 2);
+  CHECK_THAT(bobs.err, Catch::Contains("does not exist yet"));
+  auto elsewhere = box.cli("append --db ledger.db --key signing.key --user alice --tenant globex",
+                           R"({"id":")" + alice_id + R"(","entity_type":"note","this":"same name, other tenant"})" "\n");
+  CHECK(elsewhere.code == 2);
+  auto alices = box.cli("append " + ledger_args, R"({"id":")" + alice_id + R"(","entity_type":"note","this":"v1"})" "\n" +
+                                                     R"({"id":")" + alice_id + R"(","entity_type":"note","this":"v2","seq":2})" "\n");
   INFO(alices.err);
   REQUIRE(alices.code == 0);
-  CHECK(parse(lines_of(alices.out).at(0)).at("seq") == 2);
-  CHECK(parse(lines_of(alices.out).at(1)).at("seq") == 3);
+  CHECK(parse(lines_of(alices.out).at(0)).at("seq") == 1);
+  CHECK(parse(lines_of(alices.out).at(1)).at("seq") == 2);
 
   // Each tenant has its own chain, starting at position 0; spans default to the writer.
   auto bob = box.cli("append --db ledger.db --key signing.key --user bob --tenant globex", span_line("bob's"));
@@ -521,7 +522,7 @@ TEST_CASE("logline-cli append: tenant isolation through --user/--tenant", "[cli]
   CHECK(j.at("tenant_id") == "globex");
   CHECK(j.at("chain_position") == 0);
   CHECK_FALSE(j.contains("prev_hash"));
-  CHECK(export_count(box) == 5);  // export is an operator's view: every owner, every tenant
+  CHECK(export_count(box) == 4);  // export is an operator's view: every owner, every tenant
   auto v = box.cli("verify --db ledger.db");
   CHECK(v.code == 0);
   CHECK(v.err.find("2 chains") != std::string::npos);
@@ -720,7 +721,7 @@ TEST_CASE("logline-cli get, tail, export --since and import", "[cli]") {
   auto one = box.cli("get --db ledger.db --id " + ids[2]);
   REQUIRE(one.code == 0);
   CHECK(parse(one.out)["id"] == ids[2]);
-  auto v = box.cli("append " + ledger_args, R"({"entity_type":"note","who":"t","this":"v1","id":")" + ids[2] + "\"}\n");
+  auto v = box.cli("append " + ledger_args, R"({"entity_type":"note","this":"v1","id":")" + ids[2] + "\"}\n");
   REQUIRE(v.code == 0);
   CHECK(parse(box.cli("get --db ledger.db --id " + ids[2]).out)["seq"] == 1);
   CHECK(parse(box.cli("get --db ledger.db --id " + ids[2] + " --seq 0").out)["seq"] == 0);
@@ -1016,7 +1017,7 @@ TEST_CASE("logline-cli force: the override grant for a function's code", "[cli]"
   make_key(box);
   REQUIRE(box.cli("keygen --out override.key").code == 0);
   REQUIRE(box.cli("seed --db ledger.db --key override.key").code == 0);  // the manifest's override key
-  auto fn_line = box.cli("append " + ledger_args, R"({"entity_type":"function","who":"alice","this":"f","language":"lua","code":"return 42"})" "\n");
+  auto fn_line = box.cli("append " + ledger_args, R"({"entity_type":"function","this":"f","language":"lua","code":"return 42"})" "\n");
   INFO(fn_line.err);
   REQUIRE(fn_line.code == 0);
   auto fn = logline::span_from_json_text<logline::universal_span>(lines_of(fn_line.out).at(0));
@@ -1049,7 +1050,7 @@ TEST_CASE("logline-cli force: the override grant for a function's code", "[cli]"
 
   // Refused, exit 2, nothing on stdout: no such span, not a function, a function without code,
   // bad usage, a missing database (not created).
-  auto no_code = box.cli("append " + ledger_args, R"({"entity_type":"function","who":"alice","this":"empty"})" "\n");
+  auto no_code = box.cli("append " + ledger_args, R"({"entity_type":"function","this":"empty"})" "\n");
   REQUIRE(no_code.code == 0);
   const std::string no_code_id = parse(no_code.out).at("id").get<std::string>();
   const std::pair<std::string, std::string> refusals[] = {
@@ -1076,7 +1077,7 @@ TEST_CASE("logline-cli force with --postgres", "[.postgres][cli]") {
   make_key(box);
   const std::string url = " --postgres " + sh_quote(pg.owner_dsn);
   auto fn_line = box.cli("append" + url + " --key signing.key --user alice --tenant acme",
-                         R"({"entity_type":"function","who":"alice","this":"f","language":"lua","code":"return 1"})" "\n");
+                         R"({"entity_type":"function","this":"f","language":"lua","code":"return 1"})" "\n");
   INFO(fn_line.err);
   REQUIRE(fn_line.code == 0);
   const std::string id = parse(fn_line.out).at("id").get<std::string>();

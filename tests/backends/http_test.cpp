@@ -13,6 +13,7 @@
 #include <logline/http/server.hpp>
 
 #include "backends/conformance.hpp"
+#include "backends/http_bench.hpp"
 #include "support/catch.hpp"
 
 using namespace std::chrono_literals;
@@ -20,57 +21,12 @@ using logline::json;
 
 namespace {
 
-template <class F>
-struct http_bench {
-  using ledger_type = conformance::full_ledger<typename F::backend>;
-  F f;
-  ledger_type ledger{f.database(), {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
-  logline::http::api<ledger_type> api;
-  httplib::Server svr;
-  std::thread thread;
-  int port = 0;
-
-  explicit http_bench(logline::http::server_options o = {}) : api(ledger, std::move(o)) {
-    svr.new_task_queue = [] { return new httplib::ThreadPool(16); };
-    api.mount(svr);
-    port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
-    REQUIRE(port > 0);
-    thread = std::thread([this] { svr.listen_after_bind(); });
-    while (!svr.is_running()) std::this_thread::sleep_for(1ms);
-  }
-  ~http_bench() {
-    api.stop();
-    svr.stop();
-    thread.join();
-  }
-  httplib::Client client() {
-    httplib::Client c("127.0.0.1", port);
-    c.set_read_timeout(10s);
-    return c;
-  }
-  // A token for an identity with some scopes.
-  std::string token(std::string user, std::optional<std::string> tenant, std::set<std::string> scopes = {"spans:read", "spans:write", "execute"}) {
-    const auto t = logline::http::generate_token();
-    ledger.append(logline::http::token_span(t, {std::move(user), std::move(tenant)}, scopes)).value();
-    api.tokens().reload().value();
-    return t;
-  }
-  // Rows stored, whoever owns them (the operator's view).
-  std::size_t stored() { return conformance::all_spans(ledger).size(); }
-};
-
-httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
-
-json body_of(const httplib::Result& r) {
-  REQUIRE(r);
-  auto j = logline::parse_json(r->body);
-  INFO(r->body);
-  REQUIRE(j.has_value());
-  return *j;
-}
+using http_test::bearer;
+using http_test::body_of;
+using http_test::http_bench;
 
 std::string note(const std::string& text, const std::string& extra = "") {
-  return R"({"entity_type":"note","who":"tester","this":")" + text + "\"" + extra + "}";
+  return R"({"entity_type":"note","this":")" + text + "\"" + extra + "}";
 }
 
 }  // namespace
@@ -89,7 +45,7 @@ TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, exe
   CHECK(span["tenant_id"] == "acme");
   CHECK(span.contains("signature"));
 
-  auto batch = c.Post("/api/spans", bearer(alice), "[" + note("b1") + "," + R"({"entity_type":"note","who":"t","this":"v1","id":")" + id + R"(","seq":1})" + "]",
+  auto batch = c.Post("/api/spans", bearer(alice), "[" + note("b1") + "," + R"({"entity_type":"note","this":"v1","id":")" + id + R"(","seq":1})" + "]",
                       "application/json");
   REQUIRE(batch);
   CHECK(batch->status == 201);
@@ -111,11 +67,16 @@ TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, exe
   CHECK(v["ok"] == true);
   CHECK(v["versions"].size() == 2);
 
-  // A manifest span, and a request scheduled for a function.
-  REQUIRE(c.Post("/api/spans", bearer(alice), R"({"entity_type":"manifest","who":"alice","this":"m","name":"kernel","visibility":"public"})", "application/json")->status == 201);
+  // A manifest span (the operator's: a client cannot write one), and a request scheduled for a
+  // function.
+  CHECK(c.Post("/api/spans", bearer(alice), R"({"entity_type":"manifest","this":"m","name":"kernel","visibility":"public"})", "application/json")->status == 403);
+  auto manifest = conformance::make_span("manifest", "logline");
+  manifest.name = "kernel";
+  manifest.visibility = logline::visibility::public_;
+  b.ledger.as({"logline", std::nullopt}).append(manifest).value();
   CHECK(body_of(c.Get("/api/manifest/kernel", bearer(alice)))["name"] == "kernel");
   CHECK(c.Get("/api/manifest/none", bearer(alice))->status == 404);
-  auto fn = body_of(c.Post("/api/spans", bearer(alice), R"({"entity_type":"function","who":"alice","this":"f","status":"scheduled"})", "application/json"));
+  auto fn = body_of(c.Post("/api/spans", bearer(alice), R"({"entity_type":"function","this":"f","status":"scheduled"})", "application/json"));
   auto exec = c.Post("/api/execute", bearer(alice), R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json");
   REQUIRE(exec);
   CHECK(exec->status == 202);
@@ -137,7 +98,7 @@ TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, exe
   CHECK(c.Get("/health")->status == 200);
   auto metrics = c.Get("/metrics");
   REQUIRE(metrics);
-  CHECK_THAT(metrics->body, Catch::Contains("logline_appends_total 8"));
+  CHECK_THAT(metrics->body, Catch::Contains("logline_appends_total 7"));
   CHECK_THAT(metrics->body, Catch::Contains("logline_http_requests_total{route=\"/api/spans\",status=\"201\"}"));
   CHECK(b.ledger.verify().value().ok());
 }
@@ -198,13 +159,13 @@ TEMPLATE_TEST_CASE("HTTP: every error has its status and stores nothing", "[back
   };
   const std::string json_type = "application/json";
   expect(c.Post("/api/spans", bearer(alice), "{not json", json_type), 400, "bad_request");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","this":"dup"})", json_type), 400, "bad_request");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","metadata":{"n":12345678901234567890}})", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","this":"dup"})", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","metadata":{"n":12345678901234567890}})", json_type), 400, "bad_request");
   expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w"})", json_type), 400, "bad_request");  // missing "this"
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","seq":"1"})", json_type), 400, "bad_request");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","colour":"red"})", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","seq":"1"})", json_type), 400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","colour":"red"})", json_type), 400, "bad_request");
   expect(c.Post("/api/spans", bearer(alice), "[" + note("ok") + R"(,{"entity_type":"note"}])", json_type), 400, "bad_request");  // batch: all or nothing
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","curr_hash":")" + std::string(64, 'a') + "\"}", json_type), 400,
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","curr_hash":")" + std::string(64, 'a') + "\"}", json_type), 400,
          "bad_request");
   expect(c.Get("/api/timeline?limit=5000", bearer(alice)), 400, "bad_request");
   expect(c.Get("/api/timeline?colour=red", bearer(alice)), 400, "bad_request");
@@ -214,7 +175,7 @@ TEMPLATE_TEST_CASE("HTTP: every error has its status and stores nothing", "[back
   expect(c.Post("/api/spans", bearer(reader), note("y"), json_type), 403, "forbidden");
   expect(c.Post("/api/spans", bearer(alice), note("y", R"(,"owner_id":"bob")"), json_type), 403, "forbidden");
   expect(c.Get("/api/spans/00000000-0000-4000-8000-000000000001", bearer(alice)), 404, "not_found");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w","this":"t","id":")" + id + R"(","seq":0})", json_type), 409, "conflict");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","id":")" + id + R"(","seq":0})", json_type), 409, "conflict");
   expect(c.Post("/api/spans", bearer(alice), note(std::string(5000, 'x')), json_type), 413, "payload_too_large");
   expect(c.Post("/api/spans", bearer(alice), note("y"), "text/plain"), 415, "unsupported_media_type");
   for (int i = 0; i < 40; ++i) REQUIRE(c.Get("/api/timeline", bearer(limited))->status == 200);
@@ -288,7 +249,7 @@ TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes fro
   auto c = b.client();
   std::vector<std::string> posted;
   auto post = [&](const std::string& type, const char* visibility) {
-    auto r = body_of(c.Post("/api/spans", bearer(alice), R"({"entity_type":")" + type + R"(","who":"a","this":"t","visibility":")" + visibility + "\"}",
+    auto r = body_of(c.Post("/api/spans", bearer(alice), R"({"entity_type":")" + type + R"(","this":"t","visibility":")" + visibility + "\"}",
                             "application/json"));
     return r["id"].template get<std::string>();
   };
@@ -309,7 +270,7 @@ TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes fro
   std::thread late([&] {
     std::this_thread::sleep_for(300ms);
     auto writer = b.client();
-    auto r = body_of(writer.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"a","this":"late","visibility":"tenant"})", "application/json"));
+    auto r = body_of(writer.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"late","visibility":"tenant"})", "application/json"));
     (void)r;
   });
   auto rest = read_events(reader, "/api/timeline/stream?entity_type=note", h, 5, 15s);

@@ -9,8 +9,10 @@
 //   svr.listen("127.0.0.1", 8080);
 //
 // Every request runs as the identity of its bearer token (ledger.as(identity)), so the tenancy
-// rules hold through HTTP. Errors are JSON {"error":{"code","message"}} with the status of
-// their kind; a failed request stores nothing.
+// and write rules hold through HTTP (DESIGN §5): a span's `who` is the caller's user id, an id
+// the caller cannot read answers as one that does not exist. Errors are JSON
+// {"error":{"code","message"}} with the status of their kind, never the storage engine's words
+// (those go to the access log with the request id); a failed request stores nothing.
 #include <httplib.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -38,6 +40,7 @@
 #include "logline/http/stream_hub.hpp"
 #include "logline/http/tokens.hpp"
 #include "logline/json.hpp"
+#include "logline/operator_namespace.hpp"
 #include "logline/schema.hpp"
 #include "logline/span.hpp"
 #include "logline/verify.hpp"
@@ -136,6 +139,10 @@ inline int bind_exclusive(httplib::Server& svr, const std::string& host, int por
   detail::relisten(chosen, backlog);  // best effort: a failure leaves the default backlog
   return chosen;
 }
+
+// The identity of a request without a token (the routes that need no scope: health, metrics):
+// not an operator, no tenant.
+inline const logline::identity anonymous{"anonymous", std::nullopt};
 
 // One route of the API: what /openapi.json documents and what mount() registers, from one table.
 struct route_doc {
@@ -343,8 +350,8 @@ class api {
       for (;;) {
         auto page = s.timeline(q);
         if (!page) return fail(res, page.error());
-        for (const auto& m : page->spans)
-          if (m.name == name) return res.set_content(span_to_json_text(m), "application/json");  // newest first
+        for (const auto& m : page->spans)  // newest first; a manifest is the operator's or none
+          if (m.name == name && ledger_.operator_wrote(m)) return res.set_content(span_to_json_text(m), "application/json");
         if (page->next_cursor.empty()) break;
         q.cursor = page->next_cursor;
       }
@@ -356,7 +363,10 @@ class api {
       timeline_query q;
       q.limit = 1;
       auto probe = s.timeline(q);
-      if (!probe) return fail(res, make_error(errc::busy, "database unreachable: " + probe.error().message()));
+      if (!probe) {
+        internal_error_ = probe.error().message();
+        return reply_error(res, 503, "database unreachable (request " + res.get_header_value("X-Request-Id") + ")");
+      }
       res.set_content("{\"status\":\"ok\"}", "application/json");
     });
     handle(svr, "get", "/metrics", R"(/metrics)", [this](const httplib::Request&, httplib::Response& res, session&) {
@@ -387,9 +397,11 @@ class api {
       const auto start = std::chrono::steady_clock::now();
       const std::string request_id = std::to_string(++request_counter_);
       res.set_header("X-Request-Id", request_id);
+      internal_error_.clear();
       std::string user = "-";
       [&] {
-        logline::identity who = token_admin;
+        if (auto bad = invalid_utf8_in(req)) return reply_error(res, 400, *bad);
+        logline::identity who = anonymous;  // the routes without a scope only read, and as no one in particular
         if (*d.scope) {
           const std::string auth = req.get_header_value("Authorization");
           if (auth.rfind("Bearer ", 0) != 0) return reply_error(res, 401, "missing bearer token (Authorization: Bearer <token>)");
@@ -429,7 +441,17 @@ class api {
     json line{{"ts", timestamp::now().to_string()}, {"request_id", request_id}, {"method", req.method}, {"path", req.path},
               {"status", res.status}, {"duration_ms", static_cast<double>(static_cast<std::int64_t>(seconds * 1e6)) / 1000.0},
               {"user", user}, {"remote", req.remote_addr}};
+    if (!internal_error_.empty()) line["error"] = internal_error_;  // the storage engine's words: for the operator only
     options_.access_log(canonical(line));
+  }
+
+  // A path or query parameter that is not UTF-8 is the client's error, said before anything
+  // reads it (and before it can reach a database that refuses it with its own words).
+  static std::optional<std::string> invalid_utf8_in(const httplib::Request& req) {
+    if (!is_valid_utf8(req.path)) return "the path is not valid UTF-8";
+    for (const auto& [key, value] : req.params)
+      if (!is_valid_utf8(key) || !is_valid_utf8(value)) return "a query parameter is not valid UTF-8";
+    return std::nullopt;
   }
 
   static void reply_error(httplib::Response& res, int status, std::string_view message) {
@@ -439,6 +461,10 @@ class api {
   void fail(httplib::Response& res, const error_info& e) {
     const int status = status_of(e);
     if (e == errc::integrity_violation) metrics_.verify_failures++;
+    if (e.from_storage() || e == errc::storage_error || e == errc::busy) {
+      internal_error_ = e.message();
+      return reply_error(res, status, public_message(e) + " (request " + res.get_header_value("X-Request-Id") + ")");
+    }
     reply_error(res, status, e.message());
   }
 
@@ -492,14 +518,16 @@ class api {
     res.set_content(body, "application/json");
   }
 
-  // A span from a request object: known keys, right types, required fields present.
-  static universal_span span_from(const json& j, const std::string& where) {
+  // A span from a request object: known keys, right types, required fields present, `who` the
+  // caller's user id (absent: set to it).
+  static universal_span span_from(const json& j, const std::string& where, const logline::identity& caller) {
     field_set<universal_span> present{};
     auto s = span_from_json<universal_span>(j, &present);
     if (!s) throw bad_request{with_context(s.error(), where)};
-    for (const char* required : {"entity_type", "who", "this"})
+    for (const char* required : {"entity_type", "this"})
       if (!present[schema<universal_span>::index_of(required)])
         throw bad_request{make_error(errc::invalid_span, where + "missing required field '" + required + "'")};
+    if (auto bound = bind_who(*s, caller); !bound) throw bad_request{with_context(bound.error(), where)};
     return std::move(*s);
   }
 
@@ -514,7 +542,7 @@ class api {
       std::vector<bool> next;
       spans.reserve(body->size());
       for (std::size_t i = 0; i < body->size(); ++i) {
-        spans.push_back(span_from((*body)[i], "span #" + std::to_string(i) + " of the batch: "));
+        spans.push_back(span_from((*body)[i], "span #" + std::to_string(i) + " of the batch: ", s.identity()));
         next.push_back(false);
       }
       auto stored = s.append_batch(std::move(spans), std::move(next));
@@ -522,7 +550,7 @@ class api {
       metrics_.appends += stored->size();
       return send_spans(res, *stored, 201);
     }
-    auto span = span_from(*body, "");
+    auto span = span_from(*body, "", s.identity());
     auto stored = s.append(std::move(span));
     if (!stored) return fail(res, stored.error());
     ++metrics_.appends;
@@ -679,6 +707,8 @@ class api {
   metrics metrics_;
   std::atomic<std::uint64_t> request_counter_{0};
   std::atomic<bool> stopping_{false};
+  // The storage engine's words of the error of the request this thread serves (access log only).
+  static inline thread_local std::string internal_error_;
   static constexpr std::size_t hub_page = 256;
   stream_hub<Ledger> hub_{ledger_, {.recent = 1024, .page = hub_page}};
 };

@@ -3,7 +3,10 @@
 // administrator identity (user "logline-admin", no tenant), whose metadata holds the BLAKE3 hash
 // of the token (never the token), the identity it stands for and its scopes. Revoking appends a
 // new version with status "revoked". Tokens are thus append-only, hashed, signed and verified
-// like every other span.
+// like every other span. `api_token` is in the operator's namespace: only operator identities
+// write one, and the registry takes only those owned by the token administrator and signed by
+// the ledger's own key (ledger::operator_wrote), for an identity that is not an operator's; any
+// other is no token.
 #include <sodium.h>
 
 #include <chrono>
@@ -143,21 +146,25 @@ class token_registry {
     auto admin = ledger_.as(token_admin);
     timeline_query q;
     q.entity_type = std::string(token_entity_type);
+    q.owner_id = token_admin.user_id;
     q.limit = timeline_query::max_limit;
     std::map<uuid, universal_span> latest;
     for (;;) {
       auto page = admin.timeline(q);
       if (!page) return false;
       for (auto& s : page->spans) {
+        if (s.owner_id != token_admin.user_id || s.tenant_id != token_admin.tenant_id || !ledger_.operator_wrote(s)) continue;
         auto& slot = latest[s.id];
         if (slot.id.is_nil() || s.seq > slot.seq) slot = std::move(s);
       }
       if (page->next_cursor.empty()) break;
       q.cursor = page->next_cursor;
     }
+    // A token stands for an ordinary identity: one naming an operator identity is none (the
+    // operator's rights are not for a bearer over the network).
     std::map<std::string, token_record> table;
     for (const auto& entry : latest)
-      if (auto t = read_token_span(entry.second)) table[t->first] = std::move(t->second);
+      if (auto t = read_token_span(entry.second); t && !ledger_.operators().is_operator(t->second.identity)) table[t->first] = std::move(t->second);
     by_hash_ = std::move(table);
     loaded_ = std::chrono::steady_clock::now();
     return true;

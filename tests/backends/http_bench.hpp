@@ -1,0 +1,69 @@
+#pragma once
+// A logline::http::api over one of the conformance backends, served on a free loopback port, with
+// a client, tokens, and the operator's count of stored rows: what the HTTP tests share.
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <logline/http/server.hpp>
+
+#include "backends/conformance.hpp"
+#include "support/catch.hpp"
+
+namespace http_test {
+
+using namespace std::chrono_literals;
+using logline::json;
+
+template <class F>
+struct http_bench {
+  using ledger_type = conformance::full_ledger<typename F::backend>;
+  F f;
+  ledger_type ledger{f.database(), {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
+  logline::http::api<ledger_type> api;
+  httplib::Server svr;
+  std::thread thread;
+  int port = 0;
+
+  explicit http_bench(logline::http::server_options o = {}) : api(ledger, std::move(o)) {
+    svr.new_task_queue = [] { return new httplib::ThreadPool(16); };
+    api.mount(svr);
+    port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
+    REQUIRE(port > 0);
+    thread = std::thread([this] { svr.listen_after_bind(); });
+    while (!svr.is_running()) std::this_thread::sleep_for(1ms);
+  }
+  ~http_bench() {
+    api.stop();
+    svr.stop();
+    thread.join();
+  }
+  httplib::Client client() {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(10s);
+    return c;
+  }
+  // A token for an identity with some scopes.
+  std::string token(std::string user, std::optional<std::string> tenant, std::set<std::string> scopes = {"spans:read", "spans:write", "execute"}) {
+    const auto t = logline::http::generate_token();
+    ledger.append(logline::http::token_span(t, {std::move(user), std::move(tenant)}, scopes)).value();
+    api.tokens().reload().value();
+    return t;
+  }
+  // Rows stored, whoever owns them (the operator's view).
+  std::size_t stored() { return conformance::all_spans(ledger).size(); }
+};
+
+inline httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+
+inline json body_of(const httplib::Result& r) {
+  REQUIRE(r);
+  auto j = logline::parse_json(r->body);
+  INFO(r->body);
+  REQUIRE(j.has_value());
+  return *j;
+}
+
+}  // namespace http_test
