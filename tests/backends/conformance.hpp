@@ -42,6 +42,13 @@ struct sqlite_file {
     LOGLINE_TRY_VOID(db->exec("DROP TRIGGER IF EXISTS \"" + table + "_no_update\""));
     return db->exec("DROP TRIGGER IF EXISTS \"" + table + "_no_delete\"");
   }
+  // As the table owner: the database's version rule off (a version must keep its entity's
+  // owner), to plant what only a bug or tampering could write and see the readers refuse it.
+  logline::result<void> drop_version_rule(const std::string& table) { return db->exec("DROP TRIGGER IF EXISTS \"" + table + "_version_rule\""); }
+  // Every insert from now on fails inside the database, with words of the engine's own.
+  logline::result<void> refuse_inserts(const std::string& table) {
+    return db->exec("CREATE TRIGGER refuse_all BEFORE INSERT ON \"" + table + "\" BEGIN SELECT RAISE(ABORT, 'internal trigger refuse_all says no'); END");
+  }
   // A stored value that logline cannot decode (the column is TEXT: anything goes).
   static std::string undecodable_at() { return "at = '2025-13-45T99:99:99.999Z'"; }
   static std::string uuid_type() { return "TEXT"; }
@@ -93,6 +100,10 @@ struct postgres_schema {
   logline::result<void> drop_append_only_guards(const std::string& table) {
     return owner->exec("ALTER TABLE \"" + table + "\" DISABLE TRIGGER USER; ALTER TABLE \"" + table + "\" NO FORCE ROW LEVEL SECURITY");
   }
+  logline::result<void> drop_version_rule(const std::string& table) {
+    return owner->exec("ALTER TABLE \"" + table + "\" DISABLE TRIGGER \"" + table + "_version_rule\"");
+  }
+  logline::result<void> refuse_inserts(const std::string& table) { return owner->exec("REVOKE INSERT ON \"" + table + "\" FROM logline_app"); }
   // A stored value that logline cannot decode (jsonb keeps a number no double can hold).
   static std::string undecodable_at() { return "metadata = '{\"amount\": 1e400}'"; }
   static std::string uuid_type() { return "uuid"; }
