@@ -1014,24 +1014,6 @@ int run_seed(const arguments& a) {
 
 // The override grant for a function's current code (run_code.hpp): signed by the manifest's
 // override key, it lets the function's runs past the daily quota.
-// The manifest as the runtime takes it, for a warning: the newest manifest span owned by an
-// operator identity (the CLI does not hold the ledger's key, so it cannot check whose key signed
-// it; the runtime does).
-template <class Ledger>
-logline::result<logline::runtime::manifest> operator_manifest(Ledger& ledger) {
-  logline::timeline_query q;
-  q.entity_type = "manifest";
-  q.limit = 50;
-  for (;;) {
-    auto page = ledger.timeline_any(q);
-    if (!page) return std::move(page).error();
-    for (const auto& s : page->spans)
-      if (ledger.operators().is_operator(s.owner_id, s.tenant_id)) return logline::runtime::manifest::from_span(s);
-    if (page->next_cursor.empty()) return logline::make_error(logline::errc::not_found, "no manifest");
-    q.cursor = page->next_cursor;
-  }
-}
-
 int run_force(const arguments& a) {
   auto id = logline::uuid::parse(a.required("function"));
   if (!id) throw cli_error("--function: " + id.error().message(), true);
@@ -1043,7 +1025,11 @@ int run_force(const arguments& a) {
     if (fn->entity_type != "function")
       throw cli_error("span " + id->to_string() + " is not a function (entity_type '" + one_line(fn->entity_type) + "')");
     if (!fn->code || fn->code->empty()) throw cli_error("function " + id->to_string() + " has no code to grant");
-    if (auto m = operator_manifest(ledger); m && m->override_key != key.public_key())
+    // The manifest as the runtime takes it, for a warning; the CLI does not hold the ledger's
+    // key, so it takes the newest one an operator identity owns (the runtime also checks whose
+    // key signed it).
+    auto operators_own = [&](const span& s) { return ledger.operators().is_operator(s.owner_id, s.tenant_id); };
+    if (auto m = logline::runtime::load_manifest(ledger, operators_own); m && m->override_key != key.public_key())
       err("logline-cli force: warning: the manifest's override_pubkey_hex is " + (m->override_key ? m->override_key->to_string() : "null") +
           ", not this key's " + key.public_key().to_string() + ": run_code will refuse the grant\n");
     const logline::json grant{{"force", {{"signature", logline::runtime::force_grant(key, *id, *fn->code)}}}};

@@ -139,9 +139,9 @@ struct manifest {
   }
 };
 
-// The newest manifest span the operator wrote that `reader` (a ledger or a session) sees.
-template <class Reader>
-result<manifest> load_manifest(Reader& reader) {
+// The newest manifest span that `reader` (a ledger or a session) sees and `accept` takes.
+template <class Reader, class Accept>
+result<manifest> load_manifest(Reader& reader, Accept&& accept) {
   timeline_query q;
   q.entity_type = "manifest";
   q.limit = 50;
@@ -149,11 +149,16 @@ result<manifest> load_manifest(Reader& reader) {
     auto page = reader.timeline(q);
     if (!page) return std::move(page).error();
     for (const auto& s : page->spans)
-      if (reader.operator_wrote(s)) return manifest::from_span(s);
+      if (accept(s)) return manifest::from_span(s);
     if (page->next_cursor.empty()) break;
     q.cursor = page->next_cursor;
   }
   return make_error(errc::not_found, "no manifest span of the operator's: seed the ledger first (logline-cli seed)");
+}
+// The newest manifest span the operator wrote (ledger::operator_wrote) that `reader` sees.
+template <class Reader>
+result<manifest> load_manifest(Reader& reader) {
+  return load_manifest(reader, [&](const universal_span& s) { return reader.operator_wrote(s); });
 }
 
 // Whether a span read as "the latest version" of user code (a function, a policy, a provider,
