@@ -44,10 +44,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON 
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" (coalesce("tenant_id", x''), "chain_position");
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_update" BEFORE UPDATE ON "universal_registry" BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_delete" BEFORE DELETE ON "universal_registry" BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; DELETE refused'); END;
-CREATE TRIGGER IF NOT EXISTS "universal_registry_version_rule" BEFORE INSERT ON "universal_registry" WHEN NEW."seq" > 0 BEGIN SELECT RAISE(ABORT, 'logline: a version must follow the previous one and keep the owner of its entity') WHERE NOT EXISTS (SELECT 1 FROM "universal_registry" WHERE "id" = NEW."id" AND "seq" = NEW."seq" - 1) OR NOT EXISTS (SELECT 1 FROM "universal_registry" WHERE "id" = NEW."id" AND "seq" = 0 AND "owner_id" IS NEW."owner_id" AND "tenant_id" IS NEW."tenant_id"); END;
 -- The table is logline's, made from the DDL above (logline refuses a table made for another schema):
 CREATE TABLE IF NOT EXISTS logline_schema (table_name TEXT PRIMARY KEY, ddl_blake3 TEXT NOT NULL, ddl TEXT NOT NULL) STRICT;
-INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('universal_registry', 'd8c62184d8e99b34fd5e05e729b76f786adcd74ccfe6a99965b161045acb2f75', 'CREATE TABLE IF NOT EXISTS "universal_registry" (
+INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('universal_registry', '18e6c19faf20176c1a35e967027880c83ec3f5b001a584ac251972f390d09b19', 'CREATE TABLE IF NOT EXISTS "universal_registry" (
   "id" TEXT NOT NULL CHECK (length("id") = 36),
   "seq" INTEGER NOT NULL CHECK ("seq" >= 0),
   "entity_type" TEXT NOT NULL,
@@ -91,5 +90,4 @@ CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_one_scheduled_request" ON 
 CREATE UNIQUE INDEX IF NOT EXISTS "universal_registry_chain" ON "universal_registry" (coalesce("tenant_id", x''''), "chain_position");
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_update" BEFORE UPDATE ON "universal_registry" BEGIN SELECT RAISE(ABORT, ''logline: spans are append-only; UPDATE refused''); END;
 CREATE TRIGGER IF NOT EXISTS "universal_registry_no_delete" BEFORE DELETE ON "universal_registry" BEGIN SELECT RAISE(ABORT, ''logline: spans are append-only; DELETE refused''); END;
-CREATE TRIGGER IF NOT EXISTS "universal_registry_version_rule" BEFORE INSERT ON "universal_registry" WHEN NEW."seq" > 0 BEGIN SELECT RAISE(ABORT, ''logline: a version must follow the previous one and keep the owner of its entity'') WHERE NOT EXISTS (SELECT 1 FROM "universal_registry" WHERE "id" = NEW."id" AND "seq" = NEW."seq" - 1) OR NOT EXISTS (SELECT 1 FROM "universal_registry" WHERE "id" = NEW."id" AND "seq" = 0 AND "owner_id" IS NEW."owner_id" AND "tenant_id" IS NEW."tenant_id"); END;
 ');

@@ -44,7 +44,8 @@ struct sqlite_file {
   }
   // As the table owner: the database's version rule off (a version must keep its entity's
   // owner), to plant what only a bug or tampering could write and see the readers refuse it.
-  logline::result<void> drop_version_rule(const std::string& table) { return db->exec("DROP TRIGGER IF EXISTS \"" + table + "_version_rule\""); }
+  // SQLite has none: the library checks the rule (docs/decisions.md, 47).
+  logline::result<void> drop_version_rule(const std::string&) { return {}; }
   // Every insert from now on fails inside the database, with words of the engine's own.
   logline::result<void> refuse_inserts(const std::string& table) {
     return db->exec("CREATE TRIGGER refuse_all BEFORE INSERT ON \"" + table + "\" BEGIN SELECT RAISE(ABORT, 'internal trigger refuse_all says no'); END");
