@@ -582,13 +582,13 @@ class ledger {
     std::int32_t next = entity->next_seq;
     bool hidden = false;  // stored, but neither the caller's nor visible to it
     if constexpr (is_tenant_isolated) {
+      // Whether the span keeps the owner pair of a stored entity (none stored: nothing to keep).
+      const bool same_owner = next == 0 || is_owner(logline::identity{entity->owner_id.value_or(""), entity->tenant_id}, s.owner_id, s.tenant_id);
       // A reserved id: only versions of an entity the caller owns (the same answer whether
       // someone else's entity is there or not: derived ids are predictable).
-      if (!privileged && options_.operators.reserves_id(s.id) &&
-          (next == 0 || !is_owner(logline::identity{entity->owner_id.value_or(""), entity->tenant_id}, s.owner_id, s.tenant_id)))
-        return operator_namespace::reserved_id_error(s.id);
-      if (next > 0 && !is_owner(logline::identity{entity->owner_id.value_or(""), entity->tenant_id}, s.owner_id, s.tenant_id)) {
-        struct view {
+      if (!privileged && options_.operators.reserves_id(s.id) && (next == 0 || !same_owner)) return operator_namespace::reserved_id_error(s.id);
+      if (!same_owner) {
+        struct view {  // what may_read needs of the stored entity
           std::optional<std::string> owner_id, tenant_id;
           logline::visibility visibility;
         } latest{entity->owner_id, entity->tenant_id, entity->visibility};
