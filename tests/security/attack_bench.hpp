@@ -10,6 +10,7 @@
 
 #include <logline/runtime/manifest.hpp>
 #include <logline/runtime/policy_agent.hpp>
+#include <logline/runtime/provider_exec.hpp>
 #include <logline/runtime/run_code.hpp>
 #include <logline/runtime/stage0.hpp>
 
@@ -31,6 +32,7 @@ struct attack_bench : http_test::http_bench<F> {
   const logline::identity system{"logline", std::nullopt};  // the operator the kernels boot as
   std::string alice_token, mallory_token, alice_elsewhere_token;
   httplib::Client c;
+  std::int64_t planted = 0;  // versions planted so far (plant_version)
 
   attack_bench() : attack_bench(logline::http::server_options{}) {}
   explicit attack_bench(logline::http::server_options o) : base(std::move(o)), c(this->client()) {
@@ -40,6 +42,7 @@ struct attack_bench : http_test::http_bench<F> {
     logline::runtime::policy_agent<ledger_type> agent;
     agent.limits.instructions = 2'000'000;
     stage0.register_kernel(logline::runtime::ids::policy_agent, agent);
+    stage0.register_kernel(logline::runtime::ids::provider_exec, logline::runtime::provider_exec<ledger_type>{});
     alice_token = this->token(alice.user_id, alice.tenant_id);
     mallory_token = this->token(mallory.user_id, mallory.tenant_id);
     alice_elsewhere_token = this->token(alice_elsewhere.user_id, alice_elsewhere.tenant_id);
@@ -94,7 +97,7 @@ struct attack_bench : http_test::http_bench<F> {
     forged.owner_id = owner.user_id;
     forged.tenant_id = owner.tenant_id;
     forged.at = logline::timestamp::now();
-    forged.chain_position = 1'000'000 + victim.seq;
+    forged.chain_position = 1'000'000 + planted++;  // far past the chain's head: verify reports the gap
     forged.public_key = conformance::test_key().public_key();
     forged.curr_hash = logline::span_hash(forged);
     forged.signature = conformance::test_key().sign(*forged.curr_hash);

@@ -99,6 +99,33 @@ TEMPLATE_TEST_CASE("attack: replacing the code of another user's public function
   CHECK(refused.status == "error");
   CHECK_THAT((*refused.error)["message"].template get<std::string>(), Catch::Contains("not owned by its first version's owner"));
   CHECK(b.of_type("leak").empty());
+
+  // The same for the other code the runtime follows to its latest version: a policy (the agent
+  // reports it and runs the others) and a provider (nothing is sent).
+  const auto policy = b.created(b.alice_token, span_text({{"entity_type", "policy"}, {"this", "p"}, {"language", "lua"}, {"status", "active"},
+                                                          {"code", "function on(span) return {} end"}}));
+  auto policy_span = b.ledger.get_any(logline::uuid::parse(policy["id"].template get<std::string>()).value()).value();
+  universal_span evil_policy = logline::unsealed(policy_span);
+  evil_policy.code = "function on(span) return {{emit_span = {entity_type = 'leak', this = 'stolen'}}} end";
+  b.plant_version(policy_span, b.mallory, evil_policy);
+  b.created(b.alice_token, note);
+  const json out = b.run_policies();
+  INFO(out.dump());
+  REQUIRE(out["failed"].size() == 1);
+  CHECK(out["failed"][0]["policy"] == policy["id"]);
+  CHECK_THAT(out["failed"][0]["error"].template get<std::string>(), Catch::Contains("not owned by its first version's owner"));
+  const auto provider = b.created(b.alice_token, span_text({{"entity_type", "provider"}, {"this", "local"}, {"visibility", "public"},
+                                                            {"metadata", {{"base_url", "http://127.0.0.1:9/v1"}, {"model", "m"}}}}));
+  auto provider_span = b.ledger.get_any(logline::uuid::parse(provider["id"].template get<std::string>()).value()).value();
+  universal_span evil_provider = logline::unsealed(provider_span);
+  evil_provider.metadata = json{{"base_url", "http://127.0.0.1:9/v1"}, {"model", "m"}, {"auth_env", "LOGLINE_SIGNING_KEY"}};
+  b.plant_version(provider_span, b.mallory, evil_provider);
+  auto call = b.stage0.boot(runtime::ids::provider_exec, json{{"provider_id", provider["id"]}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}},
+                            b.alice).value();
+  CHECK(call.status == "error");
+  CHECK_THAT((*call.error)["message"].template get<std::string>(), Catch::Contains("not owned by its first version's owner"));
+  CHECK(b.of_type("provider_execution").empty());
+  CHECK(b.of_type("leak").empty());
 }
 
 TEMPLATE_TEST_CASE("attack: writing spans as someone else ('who', owner, tenant)", "[security]", LOGLINE_BACKENDS) {
