@@ -51,7 +51,7 @@ double percentile(std::vector<double> v, double p) {
 }
 
 std::string span_json(int i) {
-  return R"({"entity_type":"load","who":"http_load","this":"span )" + std::to_string(i) +
+  return R"({"entity_type":"load","this":"span )" + std::to_string(i) +
          R"(","visibility":"tenant","metadata":{"amount":12.5,"currency":"EUR","i":)" + std::to_string(i) + "}}";
 }
 
@@ -198,7 +198,7 @@ int run(const settings& s, Database& db) {
   httplib::Client writer("127.0.0.1", port);
   int probes = 0;
   auto probe = [&] {
-    auto r = writer.Post("/api/spans", auth, R"({"entity_type":"probe","who":"http_load","this":"probe )" + std::to_string(probes++) + R"(","visibility":"tenant"})",
+    auto r = writer.Post("/api/spans", auth, R"({"entity_type":"probe","this":"probe )" + std::to_string(probes++) + R"(","visibility":"tenant"})",
                          "application/json");
     return r && r->status == 201;
   };
