@@ -101,11 +101,11 @@ class connection {
   static result<std::unique_ptr<connection>> open(const std::string& conninfo) {
     std::unique_ptr<connection> c(new connection());
     c->conn_ = PQconnectdb(conninfo.c_str());
-    if (!c->conn_) return make_error(errc::busy, "PostgreSQL: out of memory connecting");
+    if (!c->conn_) return make_error(errc::busy, "PostgreSQL: out of memory connecting").mark_from_storage();
     if (PQstatus(c->conn_) != CONNECTION_OK) {
       std::string msg = PQerrorMessage(c->conn_);
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-      return make_error(errc::busy, "cannot connect to PostgreSQL: " + msg);
+      return make_error(errc::busy, "cannot connect to PostgreSQL: " + msg).mark_from_storage();  // host, role, server's words
     }
     PQsetNoticeProcessor(c->conn_, [](void*, const char*) {}, nullptr);  // IF NOT EXISTS notices
     return c;

@@ -93,7 +93,8 @@ class database {
     std::unique_lock lock(mutex_);
     if (!cv_.wait_for(lock, options_.acquire_timeout, [&] { return !idle_.empty() || open_ < options_.pool_size; }))
       return make_error(errc::busy, "no free PostgreSQL connection within " + std::to_string(options_.acquire_timeout.count()) +
-                                        " ms (pool_size " + std::to_string(options_.pool_size) + ")");
+                                        " ms (pool_size " + std::to_string(options_.pool_size) + ")")
+          .mark_from_storage();  // the pool's settings are the operator's to read
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();

@@ -132,7 +132,7 @@ class database {
     const int rc = sqlite3_open_v2(path.c_str(), &db->handle_, flags, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db->handle_ ? sqlite3_errmsg(db->handle_) : sqlite3_errstr(rc);
-      return make_error(errc::storage_error, "cannot open SQLite database '" + path + "': " + msg);
+      return make_error(errc::storage_error, "cannot open SQLite database '" + path + "': " + msg).mark_from_storage();
     }
     sqlite3_busy_timeout(db->handle_, static_cast<int>(options.busy_timeout.count()));
     sqlite3_extended_result_codes(db->handle_, 1);

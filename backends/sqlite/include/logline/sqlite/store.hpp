@@ -271,7 +271,7 @@ class store {
       s_.insert_.reset();
       binder b(st);
       for (const auto& c : schema_t::columns()) c.bind(span, b);
-      if (b.status() != SQLITE_OK) return make_error(errc::storage_error, std::string("binding a span: ") + sqlite3_errstr(b.status()));
+      if (b.status() != SQLITE_OK) return make_error(errc::storage_error, std::string("binding a span: ") + sqlite3_errstr(b.status())).mark_from_storage();
       const int rc = sqlite3_step(st);
       s_.insert_.reset();
       if (rc != SQLITE_DONE) {
@@ -437,7 +437,7 @@ class store {
       while (out.size() < max) {
         const int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE) return false;
-        if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc));
+        if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc)).mark_from_storage();
         scanned_row<Span> row;
         row.row_number = sqlite3_column_int64(s, 0);
         place(s, row.chain, row.position);
@@ -486,7 +486,7 @@ class store {
       while (count < max) {
         const int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE) return false;
-        if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc));
+        if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc)).mark_from_storage();
         if (count == out.size()) out.emplace_back();
         verify_row& row = out[count++];
         row.position.reset();
