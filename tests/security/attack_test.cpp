@@ -378,6 +378,12 @@ TEMPLATE_TEST_CASE("attack: errors never carry the storage engine's words; bad U
   auto bad = b.get(b.alice_token, "/api/timeline?entity_type=%FF%FE");
   CHECK(bad->status == 400);
   CHECK_THAT(bad->body, Catch::Contains("not valid UTF-8"));
+  httplib::Headers cursor = bearer(b.alice_token);
+  cursor.emplace("Last-Event-ID", std::string("1\xff\xfe"));
+  auto bad_cursor = b.c.Get("/api/timeline/stream", cursor);
+  REQUIRE(bad_cursor);
+  CHECK(bad_cursor->status == 400);
+  CHECK(logline::is_valid_utf8(bad_cursor->body));
 
   REQUIRE(b.f.refuse_inserts("universal_registry"));
   auto refused = b.post(b.alice_token, note);

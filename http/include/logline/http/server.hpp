@@ -445,12 +445,14 @@ class api {
     options_.access_log(canonical(line));
   }
 
-  // A path or query parameter that is not UTF-8 is the client's error, said before anything
-  // reads it (and before it can reach a database that refuses it with its own words).
+  // A path, query parameter or cursor header that is not UTF-8 is the client's error, said
+  // before anything reads it (and before it can reach a database that refuses it with its own
+  // words, or an error message that would echo it into a JSON body).
   static std::optional<std::string> invalid_utf8_in(const httplib::Request& req) {
     if (!is_valid_utf8(req.path)) return "the path is not valid UTF-8";
     for (const auto& [key, value] : req.params)
       if (!is_valid_utf8(key) || !is_valid_utf8(value)) return "a query parameter is not valid UTF-8";
+    if (!is_valid_utf8(req.get_header_value("Last-Event-ID"))) return "Last-Event-ID is not valid UTF-8";
     return std::nullopt;
   }
 
