@@ -305,11 +305,8 @@ class ledger {
           return with_context(make_error(errc::version_conflict, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
                                                                      " is not the next version (" + std::to_string(next) + ")"),
                               batch_prefix(i));
-        if constexpr (is_tenant_isolated) {
-          if (next > 0 && !is_owner(logline::identity{entity.owner_id.value_or(""), entity.tenant_id}, s.owner_id, s.tenant_id))
-            return fail("span " + s.id.to_string() + " version " + std::to_string(s.seq) + " changes the owner of its entity");
-          if (next == 0) record_owner(entity, s);
-        }
+        if (!entity.kept_by(s)) return fail("span " + s.id.to_string() + " version " + std::to_string(s.seq) + " changes the owner of its entity");
+        if (next == 0) record_owner(entity, s);
         entity.next_seq = next + 1;
         if constexpr (is_chained) {
           auto h = head_of(chain_key(s), tx, st);
@@ -515,6 +512,11 @@ class ledger {
     std::int32_t next_seq = 0;  // 0: no version yet
     std::optional<std::string> owner_id, tenant_id;
     logline::visibility visibility = visibility::private_;
+    // Whether `s` keeps this entity's owner pair (true when nothing is stored: nothing to keep).
+    bool kept_by(const Span& s) const {
+      if constexpr (is_tenant_isolated) return next_seq == 0 || is_owner(logline::identity{owner_id.value_or(""), tenant_id}, s.owner_id, s.tenant_id);
+      else return true;
+    }
   };
   struct batch_state {
     std::map<uuid, entity_entry> entities;  // read from the store, then kept current by the batch
@@ -582,8 +584,7 @@ class ledger {
     std::int32_t next = entity->next_seq;
     bool hidden = false;  // stored, but neither the caller's nor visible to it
     if constexpr (is_tenant_isolated) {
-      // Whether the span keeps the owner pair of a stored entity (none stored: nothing to keep).
-      const bool same_owner = next == 0 || is_owner(logline::identity{entity->owner_id.value_or(""), entity->tenant_id}, s.owner_id, s.tenant_id);
+      const bool same_owner = entity->kept_by(s);
       // A reserved id: only versions of an entity the caller owns (the same answer whether
       // someone else's entity is there or not: derived ids are predictable).
       if (!privileged && options_.operators.reserves_id(s.id) && (next == 0 || !same_owner)) return operator_namespace::reserved_id_error(s.id);
