@@ -10,13 +10,16 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "logline/backend.hpp"
@@ -113,36 +116,107 @@ inline std::optional<std::pair<std::string, token_record>> read_token_span(const
 }
 
 // The token table of a server: loaded from the api_token spans (latest version of each wins),
-// reloaded when an unknown token is presented (at most once a second) and every `refresh`, so
-// that tokens issued or revoked by another process take effect.
+// reloaded every `refresh` (so that tokens issued or revoked by another process take effect) and
+// when an unknown token is presented (at most once a second). The table is immutable once built
+// and swapped in whole: a request looks a token up under a lock held for a map lookup, never for
+// a database read, and a reload (one at a time) builds the next table while requests go on with
+// the current one. Only a request that presents an unknown token waits for a reload. The reload
+// reads only api_token spans of the token administrator (an indexed query; other spans cost it
+// nothing), and api_token is in the operator's namespace, so no user can grow it.
 template <class Ledger>
 class token_registry {
  public:
   explicit token_registry(Ledger& ledger, std::chrono::milliseconds refresh = std::chrono::seconds(2))
-      : ledger_(ledger), refresh_(refresh) {}
+      : ledger_(ledger), refresh_(refresh), table_(std::make_shared<const table>()) {}
 
   // The record of an active token, or nothing.
   std::optional<token_record> find(std::string_view token) {
     const std::string h = token_hash(token);
-    std::lock_guard lock(mutex_);
+    auto t = current();
     const auto now = std::chrono::steady_clock::now();
-    auto it = by_hash_.find(h);
-    const bool stale = now - loaded_ > refresh_;
-    const bool may_retry = it == by_hash_.end() && now - loaded_ > std::chrono::seconds(1);
-    if (stale || may_retry) {
-      if (reload_locked()) it = by_hash_.find(h);
+    auto it = t->by_hash.find(h);
+    if (it == t->by_hash.end()) {
+      // Unknown: perhaps issued a moment ago by another process. One reload a second at most;
+      // concurrent callers share it.
+      if (now - t->loaded > std::chrono::seconds(1)) {
+        reload_shared();
+        t = current();
+        it = t->by_hash.find(h);
+      }
+    } else if (now - t->loaded > refresh_) {
+      refresh_in_background();
     }
-    if (it == by_hash_.end() || !it->second.active) return std::nullopt;
+    if (it == t->by_hash.end() || !it->second.active) return std::nullopt;
     return it->second;
   }
+
+  // The current record of the token whose api_token span is `id` (nothing once it is revoked,
+  // superseded or gone): what an open stream re-checks.
+  std::optional<token_record> find_by_id(const uuid& id) {
+    auto t = current();
+    if (std::chrono::steady_clock::now() - t->loaded > refresh_) refresh_in_background();
+    auto it = t->hash_of.find(id);
+    if (it == t->hash_of.end()) return std::nullopt;
+    auto r = t->by_hash.find(it->second);
+    if (r == t->by_hash.end() || !r->second.active) return std::nullopt;
+    return r->second;
+  }
+
   result<void> reload() {
-    std::lock_guard lock(mutex_);
-    if (!reload_locked()) return make_error(errc::busy, "cannot read the api tokens");
+    if (!reload_shared()) return make_error(errc::busy, "cannot read the api tokens");
     return {};
   }
 
+  ~token_registry() {
+    std::unique_lock lock(reload_mutex_);
+    reloaded_.wait(lock, [&] { return !reloading_; });
+  }
+
  private:
-  bool reload_locked() {
+  struct table {
+    std::map<std::string, token_record> by_hash;
+    std::map<uuid, std::string> hash_of;  // api_token span id -> token hash
+    std::chrono::steady_clock::time_point loaded{};
+  };
+
+  std::shared_ptr<const table> current() {
+    std::lock_guard lock(table_mutex_);
+    return table_;
+  }
+
+  // Reloads, or waits for the reload in progress; true if the table is fresh afterwards.
+  bool reload_shared() {
+    std::unique_lock lock(reload_mutex_);
+    if (reloading_) {
+      const auto generation = generation_;
+      reloaded_.wait(lock, [&] { return generation_ != generation; });
+      return last_ok_;
+    }
+    reloading_ = true;
+    lock.unlock();
+    return finish_reload(load());
+  }
+  bool finish_reload(bool ok) {
+    std::lock_guard lock(reload_mutex_);
+    reloading_ = false;
+    last_ok_ = ok;
+    ++generation_;
+    reloaded_.notify_all();
+    return ok;
+  }
+
+  // A stale table: one thread reloads it (detached from the request that noticed); the others go
+  // on with the current one. The destructor waits for it (reloading_ is set before it starts).
+  void refresh_in_background() {
+    {
+      std::lock_guard lock(reload_mutex_);
+      if (reloading_) return;
+      reloading_ = true;
+    }
+    std::thread([this] { finish_reload(load()); }).detach();
+  }
+
+  bool load() {
     auto admin = ledger_.as(token_admin);
     timeline_query q;
     q.entity_type = std::string(token_entity_type);
@@ -162,19 +236,26 @@ class token_registry {
     }
     // A token stands for an ordinary identity: one naming an operator identity is none (the
     // operator's rights are not for a bearer over the network).
-    std::map<std::string, token_record> table;
+    auto next = std::make_shared<table>();
     for (const auto& entry : latest)
-      if (auto t = read_token_span(entry.second); t && !ledger_.operators().is_operator(t->second.identity)) table[t->first] = std::move(t->second);
-    by_hash_ = std::move(table);
-    loaded_ = std::chrono::steady_clock::now();
+      if (auto t = read_token_span(entry.second); t && !ledger_.operators().is_operator(t->second.identity)) {
+        next->hash_of[entry.first] = t->first;
+        next->by_hash[t->first] = std::move(t->second);
+      }
+    next->loaded = std::chrono::steady_clock::now();
+    std::lock_guard lock(table_mutex_);
+    table_ = std::move(next);
     return true;
   }
 
   Ledger& ledger_;
   std::chrono::milliseconds refresh_;
-  std::mutex mutex_;
-  std::map<std::string, token_record> by_hash_;
-  std::chrono::steady_clock::time_point loaded_{};
+  std::mutex table_mutex_;  // held to copy the pointer only
+  std::shared_ptr<const table> table_;
+  std::mutex reload_mutex_;
+  std::condition_variable reloaded_;
+  bool reloading_ = false, last_ok_ = false;
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace logline::http
