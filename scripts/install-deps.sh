@@ -20,7 +20,7 @@ packages=(
 # ---- Installed already so that adding their targets needs no change here; append new ones here.
 packages+=(
   libpq-dev postgresql-15
-  libcpp-httplib-dev
+  libcpp-httplib-dev libssl-dev
   libhowardhinnant-date-dev tzdata
   liblua5.4-dev
 )

@@ -1,7 +1,9 @@
 // logline-server: LogLineOS's HTTP API over a ledger of universal spans (DESIGN §8).
 //
 //   logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE]
-//                  [--demo-token] [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert F --tls-key F] [--quiet]
+//                  [--demo-token] [--cors ORIGIN] [--rate R] [--tls-cert F --tls-key F] [--quiet]
+//                  [--max-connections N] [--max-connections-per-address N] [--request-deadline S]
+//                  [--max-streams N] [--max-streams-per-token N] [--max-body BYTES]
 //                  [--with-scheduler [--runtime-every S] [--policy-every S]]
 //
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
@@ -20,6 +22,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -54,14 +57,19 @@ struct config {
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
   bool demo_token = false, quiet = false, with_scheduler = false;
   long runtime_every = 10, policy_every = 30;
-  int threads = 64;
+  logline::http::connection_limits limits{};
+  std::size_t max_streams = logline::http::server_options{}.max_streams;
+  std::size_t max_streams_per_token = logline::http::server_options{}.max_streams_per_token;
+  std::size_t max_body = logline::http::server_options{}.max_body_bytes;
   double rate = 200;  // requests per second per token (burst: twice that)
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-server: " << problem << "\n"
             << "usage: logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE] [--demo-token]\n"
-               "                      [--cors ORIGIN] [--threads N] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
+               "                      [--cors ORIGIN] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
+               "                      [--max-connections N] [--max-connections-per-address N] [--request-deadline S]\n"
+               "                      [--max-streams N] [--max-streams-per-token N] [--max-body BYTES]\n"
                "                      [--with-scheduler [--runtime-every S] [--policy-every S]]\n";
   std::exit(2);
 }
@@ -74,6 +82,14 @@ config parse(int argc, char** argv) {
       if (i + 1 >= argc) usage("missing value after " + a);
       return argv[++i];
     };
+    auto count = [&](std::size_t lo, std::size_t hi) -> std::size_t {
+      const std::string v = value();
+      std::size_t n = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || end != v.data() + v.size() || n < lo || n > hi)
+        usage(a + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+      return n;
+    };
     if (a == "--db") c.db = value();
     else if (a == "--postgres") c.postgres = value();
     else if (a == "--postgres-owner") c.postgres_owner = value();
@@ -83,7 +99,12 @@ config parse(int argc, char** argv) {
     else if (a == "--tls-cert") c.tls_cert = value();
     else if (a == "--tls-key") c.tls_key = value();
     else if (a == "--cors") c.cors = value();
-    else if (a == "--threads") c.threads = std::atoi(value().c_str());
+    else if (a == "--max-connections") c.limits.max_connections = count(1, 100000);
+    else if (a == "--max-connections-per-address") c.limits.max_connections_per_address = count(1, 100000);
+    else if (a == "--request-deadline") c.limits.request_deadline = std::chrono::seconds(count(1, 3600));
+    else if (a == "--max-streams") c.max_streams = count(0, 100000);
+    else if (a == "--max-streams-per-token") c.max_streams_per_token = count(0, 100000);
+    else if (a == "--max-body") c.max_body = count(1, std::size_t(1) << 30);
     else if (a == "--rate") c.rate = std::atof(value().c_str());
     else if (a == "--demo-token") c.demo_token = true;
     else if (a == "--quiet") c.quiet = true;
@@ -94,7 +115,8 @@ config parse(int argc, char** argv) {
     else usage("unknown argument '" + a + "'");
   }
   if (c.port < 0 || c.port > 65535) usage("--port must be in 0..65535");
-  if (c.threads < 2) usage("--threads must be at least 2");
+  if (c.max_streams >= c.limits.max_connections)
+    usage("--max-streams must be below --max-connections (streams must leave connections for requests)");
   if (!(c.rate > 0)) usage("--rate must be a positive number of requests per second");
   if (c.runtime_every < 1 || c.runtime_every > 86400) usage("--runtime-every must be a number of seconds in 1..86400");
   if (c.policy_every < 1 || c.policy_every > 86400) usage("--policy-every must be a number of seconds in 1..86400");
@@ -113,20 +135,19 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
   o.cors_origin = c.cors;
   o.rate_per_second = c.rate;
   o.rate_burst = 2 * c.rate;
+  o.max_streams = c.max_streams;
+  o.max_streams_per_token = c.max_streams_per_token;
+  o.max_body_bytes = c.max_body;
   if (!c.quiet) o.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   logline::http::api<Ledger> api(ledger, o);
 
-  std::unique_ptr<httplib::Server> svr;
-  if (c.tls_cert) svr = std::make_unique<httplib::SSLServer>(c.tls_cert->c_str(), c.tls_key->c_str());
-  else svr = std::make_unique<httplib::Server>();
+  std::optional<logline::http::tls_files> tls;
+  if (c.tls_cert) tls = logline::http::tls_files{*c.tls_cert, *c.tls_key};
+  auto svr = std::make_unique<logline::http::server>(c.limits, tls);
   if (!svr->is_valid()) {
     std::cerr << "logline-server: cannot load the TLS certificate or key\n";
     return 2;
   }
-  const int threads = c.threads;
-  svr->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  svr->set_read_timeout(std::chrono::seconds(10));
-  svr->set_write_timeout(std::chrono::seconds(10));
   api.mount(*svr);
 
   const int port = logline::http::bind_exclusive(*svr, c.host, c.port);

@@ -23,12 +23,11 @@ struct http_bench {
   F f;
   ledger_type ledger{f.database(), {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
   logline::http::api<ledger_type> api;
-  httplib::Server svr;
+  logline::http::server svr;
   std::thread thread;
   int port = 0;
 
-  explicit http_bench(logline::http::server_options o = {}) : api(ledger, std::move(o)) {
-    svr.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  explicit http_bench(logline::http::server_options o = {}, logline::http::connection_limits l = {}) : api(ledger, std::move(o)), svr(l) {
     api.mount(svr);
     port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
     REQUIRE(port > 0);

@@ -420,7 +420,7 @@ TEMPLATE_TEST_CASE("the stream hub: joining at, behind and far behind its reader
   auto take = [](logline::http::stream_client& c, std::size_t n) {
     std::vector<std::string> got;
     for (int i = 0; i < 50 && got.size() < n; ++i)
-      for (const auto& e : c.take(100ms).first) got.push_back(e->cursor);
+      for (const auto& e : c.take(100ms).events) got.push_back(e->cursor);
     return got;
   };
   append(3);
@@ -448,7 +448,9 @@ TEMPLATE_TEST_CASE("the stream hub: joining at, behind and far behind its reader
   CHECK(take(*a, 3) == std::vector<std::string>(cursors.end() - 3, cursors.end()));
   // (a has all three; the hub may still be offering the third to d: wait for it, up to 5 s.)
   for (int i = 0; i < 500 && !d->overflowed(); ++i) std::this_thread::sleep_for(10ms);
-  auto [events, overflowed] = d->take(100ms);
+  auto taken = d->take(100ms);
+  auto& events = taken.events;
+  const bool overflowed = taken.overflowed;
   CHECK(overflowed);
   CHECK(events.empty());
   // Another identity has its own reader, under its own visibility: bob sees none of alice's
@@ -458,7 +460,7 @@ TEMPLATE_TEST_CASE("the stream hub: joining at, behind and far behind its reader
   CHECK(hub.identities() == 2);
   append(1);
   CHECK(take(*a, 1) == std::vector<std::string>{cursors.back()});
-  CHECK(e->take(300ms).first.empty());
+  CHECK(e->take(300ms).events.empty());
 }
 
 TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored", "[backend][http]") {
@@ -486,7 +488,7 @@ TEST_CASE("HTTP on PostgreSQL: a chain held past the lock timeout is a 503 and n
   logline::http::api<ledger_type> api(ledger);
   const auto token = logline::http::generate_token();
   ledger.append(logline::http::token_span(token, {"alice", "acme"}, {"spans:read", "spans:write"})).value();
-  httplib::Server svr;
+  logline::http::server svr;
   api.mount(svr);
   const int port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
   REQUIRE(port > 0);

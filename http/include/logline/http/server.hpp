@@ -4,9 +4,10 @@
 //
 //   Ledger ledger{db, {.identity = logline::http::token_admin, .signing_key = key}};
 //   logline::http::api<Ledger> api(ledger, {});
-//   httplib::Server svr;
+//   logline::http::server svr;        // cpp-httplib's server with connection limits (listener.hpp)
 //   api.mount(svr);
-//   svr.listen("127.0.0.1", 8080);
+//   logline::http::bind_exclusive(svr, "127.0.0.1", 8080);
+//   svr.listen_after_bind();
 //
 // Every request runs as the identity of its bearer token (ledger.as(identity)), so the tenancy
 // and write rules hold through HTTP (DESIGN §5): a span's `who` is the caller's user id, an id
@@ -14,22 +15,18 @@
 // {"error":{"code","message"}} with the status of their kind, never the storage engine's words
 // (those go to the access log with the request id); a failed request stores nothing.
 #include <httplib.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +34,7 @@
 #include "logline/backend.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/error.hpp"
+#include "logline/http/listener.hpp"
 #include "logline/http/stream_hub.hpp"
 #include "logline/http/tokens.hpp"
 #include "logline/json.hpp"
@@ -54,6 +52,9 @@ struct server_options {
   double rate_burst = 400;
   std::chrono::seconds keep_alive{15};   // SSE comment interval
   std::size_t stream_queue = 4096;       // events queued for one SSE client; beyond it the stream ends
+  std::size_t max_streams = 1200;        // open SSE streams in total; beyond: 503 + Retry-After
+  std::size_t max_streams_per_token = 16;  // open SSE streams of one token; beyond: 429 + Retry-After
+  std::chrono::milliseconds stream_recheck{1000};  // how often a stream re-checks its token (revocation, scope)
   std::optional<std::string> cors_origin;  // none by default; "*" allows every origin
   std::function<void(const std::string&)> access_log;  // one JSON line per request
 };
@@ -75,7 +76,9 @@ inline std::string code_of(int status) {
     case 403: return "forbidden";
     case 404: return "not_found";
     case 405: return "method_not_allowed";
+    case 408: return "request_timeout";
     case 409: return "conflict";
+    case 411: return "length_required";
     case 413: return "payload_too_large";
     case 415: return "unsupported_media_type";
     case 429: return "rate_limited";
@@ -86,58 +89,6 @@ inline std::string code_of(int status) {
 inline std::string error_body(int status, std::string_view message) {
   json j{{"error", {{"code", code_of(status)}, {"message", std::string(message)}}}};
   return canonical(j);
-}
-
-namespace detail {
-// Listens again with `backlog` on this process's listening socket of `port` (found among the
-// open descriptors); false if there is none.
-inline bool relisten(int port, int backlog) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    int fd = -1;
-    const std::string name = entry.path().filename().string();
-    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
-    sockaddr_storage addr{};
-    socklen_t alen = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
-    int p = -1;
-    if (addr.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-    else if (addr.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-    if (p == port) return ::listen(fd, backlog) == 0;
-  }
-  return false;
-}
-}  // namespace detail
-
-// Binds svr to host:port (0: a free port) and returns the port, or -1. cpp-httplib 0.11 sets
-// SO_REUSEPORT on its listening socket, with which a second server binds a port that another
-// one already holds and the kernel splits the connections between them; and a port-0 bind may
-// land on such a port. So the port is first claimed by a plain socket (no SO_REUSEPORT), which
-// fails if anything holds it, and only then handed to cpp-httplib. It also listens with a
-// backlog of `backlog` instead of cpp-httplib's 5 (compiled into Debian's library), which a burst
-// of connections (hundreds of stream clients reconnecting at once) overflowed. IPv4 hosts only.
-inline int bind_exclusive(httplib::Server& svr, const std::string& host, int port, int backlog = 4096) {
-  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (probe < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    ::close(probe);
-    return -1;
-  }
-  socklen_t len = sizeof addr;
-  const bool free = ::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                    ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(probe);
-  if (!free) return -1;
-  const int chosen = ntohs(addr.sin_port);
-  if (!svr.bind_to_port(host, chosen)) return -1;
-  detail::relisten(chosen, backlog);  // best effort: a failure leaves the default backlog
-  return chosen;
 }
 
 // The identity of a request without a token (the routes that need no scope: health, metrics):
@@ -283,13 +234,38 @@ class api {
     hub_.stop();
   }
 
+  // Mounts the routes on svr. On a logline::http::server (listener.hpp) every body is bounded
+  // while it is read, whatever its transfer encoding; a plain httplib::Server cannot bound a
+  // chunked body (cpp-httplib 0.11 reads it whole), so there chunked bodies are refused (411).
   void mount(httplib::Server& svr) {
     svr.set_payload_max_length(options_.max_body_bytes);
     svr.set_tcp_nodelay(true);  // responses go out in two writes: no Nagle + delayed-ACK stalls
+    listener_ = dynamic_cast<server*>(&svr);
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return admit_body(req, res); });
     svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+      if (auto* conn = detail::current_connection) {
+        // A read that failed because the request broke its connection's limits (cpp-httplib
+        // says 400 for every failed read): say which limit.
+        if (conn->over_limit()) {
+          res.status = 413;
+          res.body.clear();
+        } else if (conn->timed_out()) {
+          res.status = 408;
+          res.body.clear();
+          res.set_header("Connection", "close");
+        }
+      }
+      if (res.status == 404 && res.body.empty()) {  // no route matched (a handler's 404 has its body)
+        if (const auto allowed = methods_for(req.path); !allowed.empty()) {
+          res.status = 405;
+          res.set_header("Allow", allowed);
+        }
+      }
       if (res.body.empty()) {
-        const std::string msg = res.status == 404 ? "no route " + req.method + " " + req.path
+        const std::string msg = res.status == 404   ? "no route " + req.method + " " + req.path
+                                : res.status == 405 ? req.method + " is not allowed on " + req.path + " (allowed: " + res.get_header_value("Allow") + ")"
                                 : res.status == 413 ? "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes"
+                                : res.status == 408 ? std::string("the request did not arrive within the server's request deadline")
                                                     : "HTTP " + std::to_string(res.status);
         res.set_content(error_body(res.status, msg), "application/json");
         log(req, res, "-", 0, "");
@@ -370,7 +346,7 @@ class api {
       res.set_content("{\"status\":\"ok\"}", "application/json");
     });
     handle(svr, "get", "/metrics", R"(/metrics)", [this](const httplib::Request&, httplib::Response& res, session&) {
-      res.set_content(metrics_.text(), "text/plain; version=0.0.4");
+      res.set_content(metrics_.text() + connection_metrics(), "text/plain; version=0.0.4");
     });
     handle(svr, "get", "/openapi.json", R"(/openapi.json)", [](const httplib::Request&, httplib::Response& res, session&) {
       res.set_content(openapi_document(), "application/json");
@@ -378,6 +354,75 @@ class api {
   }
 
  private:
+  // Runs after the headers, before any body is read. A request with a body is refused here when
+  // the body could not be accepted anyway: too large by its Content-Length, chunked where its
+  // size cannot be bounded, or from a caller without a valid token (a body costs memory; an
+  // unauthenticated one never gets to spend it). Otherwise the connection may read the body's
+  // bytes and no more. A refusal closes the connection: the unread body must not be taken for
+  // the next request.
+  httplib::Server::HandlerResponse admit_body(const httplib::Request& req, httplib::Response& res) {
+    using R = httplib::Server::HandlerResponse;
+    const bool chunked = req.has_header("Transfer-Encoding");
+    const std::string length_text = req.get_header_value("Content-Length");
+    if (!chunked && (length_text.empty() || length_text == "0")) return R::Unhandled;
+    auto* conn = detail::current_connection;
+    auto refuse = [&](int status, std::string_view message) {
+      if (conn) conn->close_after_response();
+      res.set_header("Connection", "close");
+      res.set_header("X-Request-Id", std::to_string(++request_counter_));
+      reply_error(res, status, message);
+      log(req, res, res.get_header_value("X-Request-Id"), 0, "-");
+      return R::Handled;
+    };
+    std::size_t length = 0;
+    if (!chunked) {
+      if (length_text.size() > 18 || length_text.find_first_not_of("0123456789") != std::string::npos)
+        return refuse(400, "Content-Length is not a number");
+      length = static_cast<std::size_t>(std::stoull(length_text));
+      if (length > options_.max_body_bytes) return refuse(413, "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+    } else if (!conn) {
+      return refuse(411, "a chunked body is not accepted here: send Content-Length");
+    }
+    if (!bearer_record(req)) return refuse(401, "a request with a body needs a valid bearer token (Authorization: Bearer <token>)");
+    // A chunked body: its payload is checked against the limit after decoding; its encoding may
+    // add an eighth (chunk sizes, extensions, trailers) before the read itself fails.
+    if (conn) conn->allow_body(chunked ? options_.max_body_bytes + options_.max_body_bytes / 8 + 4096 : length);
+    return R::Unhandled;
+  }
+
+  std::optional<token_record> bearer_record(const httplib::Request& req) {
+    const std::string auth = req.get_header_value("Authorization");
+    if (auth.rfind("Bearer ", 0) != 0) return std::nullopt;
+    return tokens_.find(std::string_view(auth).substr(7));
+  }
+
+  // "GET, POST" for a path some route serves with another method; "" for none.
+  static std::string methods_for(const std::string& path) {
+    std::string out;
+    for (const auto& r : routes()) {
+      if (!std::regex_match(path, std::regex(route_pattern(r.path)))) continue;
+      std::string m = r.method;
+      for (auto& ch : m) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (out.find(m) != std::string::npos) continue;
+      if (!out.empty()) out += ", ";
+      out += m;
+    }
+    return out;
+  }
+  // The regex of an OpenAPI path template ("{id}" matches one segment).
+  static std::string route_pattern(std::string_view path) {
+    std::string out;
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      if (path[i] == '{') {
+        i = path.find('}', i);
+        out += "[^/]+";
+      } else {
+        out += path[i];
+      }
+    }
+    return out;
+  }
+
   // A request error thrown by parsing helpers inside a handler.
   struct bad_request {
     error_info error;
@@ -398,6 +443,7 @@ class api {
       const std::string request_id = std::to_string(++request_counter_);
       res.set_header("X-Request-Id", request_id);
       internal_error_.clear();
+      current_token_.reset();
       std::string user = "-";
       [&] {
         if (auto bad = invalid_utf8_in(req)) return reply_error(res, 400, *bad);
@@ -415,7 +461,10 @@ class api {
             return reply_error(res, 429, "rate limit of this token exceeded");
           }
           who = record->identity;
+          current_token_ = std::move(record);
         }
+        if (req.body.size() > options_.max_body_bytes)  // a chunked body, once decoded
+          return reply_error(res, 413, "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
         if (std::string_view(d.method) == "post") {
           const std::string type = req.get_header_value("Content-Type");
           if (type.rfind("application/json", 0) != 0) return reply_error(res, 415, "the body must be application/json");
@@ -580,6 +629,9 @@ class api {
     const uuid target = parse_id((*body)["span_id"].get<std::string>());
     auto function = s.get(target);
     if (!function) return fail(res, function.error());
+    if (function->entity_type != "function")
+      return fail(res, make_error(errc::invalid_argument, "span " + target.to_string() + " is a '" + function->entity_type.substr(0, 40) +
+                                                              "', not a function: only a function can be executed"));
     const timestamp scheduled_for = timestamp::now();
     universal_span request;
     request.entity_type = "request";
@@ -627,6 +679,10 @@ class api {
   // reads the feed as its caller until it has caught up, then takes events from the hub (one
   // reader per identity, a bounded queue per stream; see stream_hub.hpp). A stream that falls
   // `stream_queue` events behind is ended; its client resumes from its last event id.
+  // Streams are capped per token and in total (each holds a connection and its thread); a stream
+  // re-checks its token every `stream_recheck` and ends with an error event once the token is
+  // revoked or has lost its scope. A span that fails its integrity check ends the stream with an
+  // error event (and a line in the access log), never silently.
   void stream(const httplib::Request& req, httplib::Response& res, session& s) {
     std::optional<std::string> entity_type;
     std::string cursor = req.get_header_value("Last-Event-ID");
@@ -635,23 +691,53 @@ class api {
       else if (key == "after") cursor = value;
       else throw bad_request{make_error(errc::invalid_argument, "unknown query parameter '" + key.substr(0, 40) + "'")};
     }
-    // The cursor is checked before the stream starts: a malformed one is a 400.
-    if (auto probe = s.changes(cursor, 1); !probe) return fail(res, probe.error());
+    // The cursor is checked before the stream starts: a malformed one is a 400. (A span that
+    // fails its integrity check is the stream's to report, in an error event.)
+    if (auto probe = s.changes(cursor, 1); !probe && !(probe.error() == errc::integrity_violation)) return fail(res, probe.error());
+    LOGLINE_ASSERT(current_token_.has_value(), "the stream route requires a token");
+    const token_record token = *current_token_;
+    switch (streams_.acquire(token.id, options_.max_streams, options_.max_streams_per_token)) {
+      case stream_slots::verdict::too_many:
+        res.set_header("Retry-After", "5");
+        return reply_error(res, 503, "the server has " + std::to_string(options_.max_streams) + " open streams, the most it serves; retry later");
+      case stream_slots::verdict::too_many_for_token:
+        res.set_header("Retry-After", "5");
+        return reply_error(res, 429, "this token has " + std::to_string(options_.max_streams_per_token) + " open streams, the most allowed");
+      case stream_slots::verdict::admitted: break;
+    }
     struct state {
       session s;
       std::string cursor;
       std::shared_ptr<stream_client> client;
+      token_record token;
+      std::string request_id;
       bool live = false;
-      std::chrono::steady_clock::time_point last_write;
+      std::chrono::steady_clock::time_point last_write, last_check;
     };
-    auto st = std::make_shared<state>(state{s, cursor, std::make_shared<stream_client>(entity_type, options_.stream_queue), false,
-                                            std::chrono::steady_clock::now()});
+    const auto now = std::chrono::steady_clock::now();
+    auto st = std::make_shared<state>(state{s, cursor, std::make_shared<stream_client>(entity_type, options_.stream_queue), token,
+                                            res.get_header_value("X-Request-Id"), false, now, now});
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     ++metrics_.sse_clients;
     res.set_chunked_content_provider(
         "text/event-stream",
         [this, st](std::size_t, httplib::DataSink& sink) {
+          // Ends the stream with an error event.
+          auto end_with = [&](const std::string& event, std::string_view why) {
+            sink.write(event.data(), event.size());
+            log_stream_end(*st, why);
+            sink.done();
+            return true;
+          };
+          const auto now = std::chrono::steady_clock::now();
+          if (now - st->last_check >= options_.stream_recheck) {
+            st->last_check = now;
+            auto current = tokens_.find_by_id(st->token.id);
+            if (!current || !current->allows("spans:read") || current->identity.user_id != st->token.identity.user_id ||
+                current->identity.tenant_id != st->token.identity.tenant_id)
+              return end_with(stream_error_text("unauthorized", "the token of this stream was revoked or lost the scope spans:read"), "token revoked");
+          }
           std::string out;
           bool overflowed = false;
           if (!st->live) {
@@ -659,8 +745,11 @@ class api {
             const auto seen = ledger_.commits();
             auto batch = st->s.changes(st->cursor, hub_page);
             if (!batch) {
-              sink.done();
-              return true;
+              if (batch.error() == errc::integrity_violation) ++metrics_.verify_failures;
+              const bool theirs = !batch.error().from_storage() && !(batch.error() == errc::storage_error) && !(batch.error() == errc::busy);
+              return end_with(stream_error_text(batch.error() == errc::integrity_violation ? "integrity_violation" : code_of(status_of(batch.error())),
+                                                theirs ? batch.error().message() : public_message(batch.error()) + " (request " + st->request_id + ")"),
+                              batch.error().message());
             }
             for (const auto& c : *batch) {
               st->cursor = c.cursor;
@@ -674,12 +763,16 @@ class api {
               if (!st->live && !stopping_) ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
             }
           } else {
-            auto [events, over] = st->client->take(std::chrono::milliseconds(500));
-            for (const auto& e : events) out += e->text;
-            overflowed = over;
+            auto taken = st->client->take(std::chrono::milliseconds(500));
+            for (const auto& e : taken.events) out += e->text;
+            if (taken.failure) {
+              ++metrics_.verify_failures;
+              if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+              return end_with(*taken.failure, "integrity violation in the feed");
+            }
+            overflowed = taken.overflowed;
             if (overflowed) ++metrics_.sse_overflows;
           }
-          const auto now = std::chrono::steady_clock::now();
           if (out.empty() && now - st->last_write >= options_.keep_alive) out = ": keep-alive\n\n";
           if (!out.empty()) {
             if (!sink.write(out.data(), out.size())) return false;
@@ -698,19 +791,73 @@ class api {
         },
         [this, st](bool) {
           if (st->live) hub_.leave(st->s.identity(), st->client);
+          streams_.release(st->token.id);
           --metrics_.sse_clients;
         });
   }
+
+  // The listener's counters, when mounted on a logline::http::server.
+  std::string connection_metrics() const {
+    if (!listener_) return {};
+    const auto& c = listener_->stats();
+    auto counter = [](const char* name, const char* help, std::uint64_t v, const char* type = "counter") {
+      return std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + std::to_string(v) + "\n";
+    };
+    return counter("logline_http_connections", "Open connections.", listener_->open_connections(), "gauge") +
+           counter("logline_http_connections_refused_total", "Connections answered 503 because a connection cap was reached.", c.refused.load()) +
+           counter("logline_http_connections_refused_per_address_total", "Of those, refused by the per-address cap.", c.refused_per_address.load()) +
+           counter("logline_http_request_deadline_exceeded_total", "Requests cut off by the request deadline.", c.deadline_exceeded.load()) +
+           counter("logline_http_request_too_large_total", "Requests that read past their body allowance.", c.too_large.load());
+  }
+
+  // One access-log line for a stream that the server ended (the request's own line was written
+  // when the stream started).
+  template <class State>
+  void log_stream_end(const State& st, std::string_view why) {
+    if (!options_.access_log) return;
+    options_.access_log(canonical(json{{"ts", timestamp::now().to_string()}, {"request_id", st.request_id}, {"event", "stream_ended"},
+                                       {"user", st.token.identity.user_id}, {"error", std::string(why)}}));
+  }
+
+  // Open streams, per token and in total.
+  class stream_slots {
+   public:
+    enum class verdict { admitted, too_many, too_many_for_token };
+    verdict acquire(const uuid& token, std::size_t max_total, std::size_t max_per_token) {
+      std::lock_guard lock(mutex_);
+      if (total_ >= max_total) return verdict::too_many;
+      auto& n = per_token_[token];
+      if (n >= max_per_token) return verdict::too_many_for_token;
+      ++n;
+      ++total_;
+      return verdict::admitted;
+    }
+    void release(const uuid& token) {
+      std::lock_guard lock(mutex_);
+      auto it = per_token_.find(token);
+      if (it != per_token_.end() && --it->second == 0) per_token_.erase(it);
+      --total_;
+    }
+
+   private:
+    std::mutex mutex_;
+    std::size_t total_ = 0;
+    std::map<uuid, std::size_t> per_token_;
+  };
 
   Ledger& ledger_;
   server_options options_;
   token_registry<Ledger> tokens_;
   rate_limiter limiter_;
   metrics metrics_;
+  stream_slots streams_;
+  const server* listener_ = nullptr;
   std::atomic<std::uint64_t> request_counter_{0};
   std::atomic<bool> stopping_{false};
   // The storage engine's words of the error of the request this thread serves (access log only).
   static inline thread_local std::string internal_error_;
+  // The token of the request this thread serves (none for the routes without a scope).
+  static inline thread_local std::optional<token_record> current_token_;
   static constexpr std::size_t hub_page = 256;
   stream_hub<Ledger> hub_{ledger_, {.recent = 1024, .page = hub_page}};
 };

@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "logline/backend.hpp"
+#include "logline/error.hpp"
+#include "logline/json.hpp"
 #include "logline/schema.hpp"
 #include "logline/types.hpp"
 
@@ -42,6 +44,11 @@ struct stream_event {
 template <class Span>
 std::string stream_event_text(const change<Span>& c) {
   return "id: " + c.cursor + "\nevent: span\ndata: " + span_to_json_text(c.span) + "\n\n";
+}
+
+// An error event, after which the server ends the stream: "event: error\ndata: {"error":{code,message}}".
+inline std::string stream_error_text(std::string_view code, std::string_view message) {
+  return "event: error\ndata: " + canonical(json{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}}) + "\n\n";
 }
 
 template <class Span>
@@ -71,16 +78,29 @@ class stream_client {
     ready_.notify_one();
   }
 
-  // The connection's side: waits up to `timeout` for events; returns them (in feed order) and
-  // whether the stream overflowed. An overflow drops what was queued: the stream must end, and
-  // its client resumes after the last event it received.
-  std::pair<std::vector<std::shared_ptr<const stream_event>>, bool> take(std::chrono::milliseconds timeout) {
+  // What the connection takes: events in feed order; an overflow (what was queued is dropped:
+  // the stream must end, and its client resumes after the last event it received); or a failure
+  // of the hub's reader (an error event to send before the stream ends).
+  struct taken {
+    std::vector<std::shared_ptr<const stream_event>> events;
+    bool overflowed = false;
+    std::optional<std::string> failure;
+  };
+  // The connection's side: waits up to `timeout` for any of them.
+  taken take(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    ready_.wait_for(lock, timeout, [&] { return !queue_.empty() || overflowed_ || woken_; });
+    ready_.wait_for(lock, timeout, [&] { return !queue_.empty() || overflowed_ || failure_ || woken_; });
     woken_ = false;
-    std::vector<std::shared_ptr<const stream_event>> out(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    taken out{{std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end())}, overflowed_, failure_};
     queue_.clear();
-    return {std::move(out), overflowed_};
+    return out;
+  }
+  // The hub's side: the feed cannot be read for this stream (an integrity failure): the stream
+  // sends `event_text` after what is queued and ends.
+  void fail(std::string event_text) {
+    std::lock_guard lock(mutex_);
+    if (!failure_) failure_ = std::move(event_text);
+    ready_.notify_one();
   }
   bool overflowed() const {
     std::lock_guard lock(mutex_);
@@ -109,6 +129,7 @@ class stream_client {
   std::condition_variable ready_;
   std::deque<std::shared_ptr<const stream_event>> queue_;
   std::string after_;
+  std::optional<std::string> failure_;
   bool overflowed_ = false, woken_ = false;
 };
 
@@ -214,7 +235,15 @@ class stream_hub {
       cursor = g.cursor;
     }
     auto batch = ledger_.as(g.who).changes(cursor, options_.page);
-    if (!batch || batch->empty()) return false;  // an error: the next round retries
+    if (!batch && batch.error() == errc::integrity_violation) {
+      // Retrying would meet the same span: every stream of the identity is told and ends (a
+      // reconnecting client meets it again, and is told again).
+      const std::string text = stream_error_text("integrity_violation", batch.error().message());
+      std::lock_guard lock(mutex_);
+      for (auto& c : g.clients) c->fail(text);
+      return false;
+    }
+    if (!batch || batch->empty()) return false;  // another error (the database away): the next round retries
     std::vector<std::shared_ptr<const stream_event>> events;
     events.reserve(batch->size());
     for (const auto& c : *batch) events.push_back(make_stream_event(c));
