@@ -4,6 +4,16 @@
 //
 //   logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE] [--seed]
 //                     [--observer-every S] [--worker-every S] [--policy-every S] [--once]
+//                     [--worker-lanes N] [--policy-lanes N]
+//                     [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]
+//                     [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]
+//
+// --worker-lanes / --policy-lanes (default 2): requests / policies run at once, one tenant's on
+// one lane at a time (keep below the PostgreSQL pool size, 4 here). The --provider-* options
+// are provider_exec's operator configuration (egress.hpp, docs/runtime.md), each repeatable: a
+// credential a provider span may name in auth_env (the key in $ENV, default $NAME) and the
+// hosts it may be sent to; a destination allowed to be loopback or private; one a key may reach
+// over plain http; and, when any --provider-allow-host is given, the only destinations.
 //
 // --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required.
 // --seed appends the LogLineOS manifest and kernel spans first (as `logline-cli seed`; the key
@@ -15,7 +25,9 @@
 // exit 0. Exit 2 on bad arguments or a database that cannot be opened.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -44,13 +56,52 @@ struct config {
   std::optional<std::string> postgres, postgres_owner, key_file;
   bool seed = false, once = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
+  long worker_lanes = 2, policy_lanes = 2;
+  logline::runtime::provider_config providers;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-scheduler: " << problem << "\n"
             << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE] [--seed]\n"
-               "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n";
+               "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n"
+               "                         [--worker-lanes N] [--policy-lanes N]\n"
+               "                         [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]\n"
+               "                         [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]\n";
   std::exit(2);
+}
+
+long lanes(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < 1 || n > 64) usage(flag + " must be a whole number in 1..64");
+  return n;
+}
+
+std::string destination(const std::string& flag, const std::string& v) {
+  if (logline::runtime::egress::first_malformed({v})) usage(flag + ": '" + v + "' is not HOST, HOST:PORT, an IP address or [IPv6]:PORT");
+  return v;
+}
+
+// NAME[=ENV]@HOST[,HOST...]
+void add_credential(logline::runtime::provider_config& providers, const std::string& v) {
+  const auto at = v.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 == v.size()) usage("--provider-credential must be NAME[=ENV]@HOST[,HOST...]");
+  std::string name = v.substr(0, at), env;
+  if (const auto eq = name.find('='); eq != std::string::npos) {
+    env = name.substr(eq + 1);
+    name = name.substr(0, eq);
+  }
+  auto variable = [](const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '_'; });
+  };
+  if (!variable(name) || (!env.empty() && !variable(env))) usage("--provider-credential: NAME and ENV are letters, digits and _");
+  logline::runtime::provider_config::credential cred{env, {}};
+  for (std::size_t from = at + 1; from <= v.size();) {
+    const auto comma = std::min(v.find(',', from), v.size());
+    cred.hosts.push_back(destination("--provider-credential", v.substr(from, comma - from)));
+    from = comma + 1;
+  }
+  providers.credentials[name] = std::move(cred);
 }
 
 config parse(int argc, char** argv) {
@@ -78,6 +129,12 @@ config parse(int argc, char** argv) {
     else if (a == "--observer-every") c.observer_every = seconds();
     else if (a == "--worker-every") c.worker_every = seconds();
     else if (a == "--policy-every") c.policy_every = seconds();
+    else if (a == "--worker-lanes") c.worker_lanes = lanes(a, value());
+    else if (a == "--policy-lanes") c.policy_lanes = lanes(a, value());
+    else if (a == "--provider-credential") add_credential(c.providers, value());
+    else if (a == "--provider-private") c.providers.private_hosts.push_back(destination(a, value()));
+    else if (a == "--provider-http-key-host") c.providers.http_key_hosts.push_back(destination(a, value()));
+    else if (a == "--provider-allow-host") c.providers.allowed_hosts.push_back(destination(a, value()));
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
@@ -99,6 +156,9 @@ int run(const config& c, Database& db) {
   o.observer_every = std::chrono::seconds(c.observer_every);
   o.worker_every = std::chrono::seconds(c.worker_every);
   o.policy_every = std::chrono::seconds(c.policy_every);
+  o.worker_lanes = static_cast<std::size_t>(c.worker_lanes);
+  o.policy_lanes = static_cast<std::size_t>(c.policy_lanes);
+  o.providers = c.providers;
   logline::runtime::node<Ledger> node(ledger, o);
   if (c.once) {
     int failures = 0;

@@ -3,8 +3,12 @@
 // request at most once (also with two workers at once) and consumes it (running → complete or
 // error).
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <logline/runtime/pipeline.hpp>
 #include <logline/runtime/run_code.hpp>
@@ -243,4 +247,236 @@ TEMPLATE_TEST_CASE("pipeline: a restarted observer or worker resumes where the l
   b.scheduled_function("return 6", b.alice);
   b.stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<ledger_type>{});
   CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 1);
+}
+
+namespace {
+
+// Where the runs of a fairness test are, shared by the stand-in run_code kernels of every lane.
+struct gate {
+  std::mutex m;
+  std::condition_variable cv;
+  int acme_running = 0, acme_most = 0;
+  bool acme_saw_bob_complete = false, bob_saw_acme_running = false, first_acme = true;
+};
+
+// Waits up to 30 s for pred (a give-up, never an expectation on time).
+template <class P>
+bool eventually(P pred) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("pipeline: one tenant's slow runs hold one lane; another tenant's request completes meanwhile", "[runtime][pipeline]",
+                   LOGLINE_BACKENDS) {
+  pipeline_bench<TestType> b;
+  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  using call = typename runtime::stage0<ledger_type>::call;
+  for (int i = 0; i < 3; ++i) b.scheduled_function("return 'alice " + std::to_string(i) + "'", b.alice);
+  const auto bobs = b.scheduled_function("return 'bob'", b.bob);
+  CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 4);
+  logline::uuid bob_request;
+  for (const auto& [id, vs] : b.requests())
+    if (vs.front().parent_id == bobs.id) bob_request = id;
+
+  // Stand-ins for run_code: alice's first run does not end before bob's request is complete on
+  // record; bob's does not start its work before one of alice's runs is running. Run one after
+  // the other (in either order), one of them gives up after 30 s and the test fails.
+  auto g = std::make_shared<gate>();
+  b.stage0.register_kernel(runtime::ids::run_code, [g, &b, bob_request](call& c) -> logline::result<json> {
+    if (c.as.identity().tenant_id == "other") {
+      std::unique_lock lock(g->m);
+      g->bob_saw_acme_running = g->cv.wait_for(lock, std::chrono::seconds(30), [&] { return g->acme_running > 0; });
+      return json{{"who", "bob"}};
+    }
+    bool first;
+    {
+      std::lock_guard lock(g->m);
+      g->acme_most = std::max(g->acme_most, ++g->acme_running);
+      first = std::exchange(g->first_acme, false);
+    }
+    g->cv.notify_all();
+    if (first) {
+      const bool seen = eventually([&] {
+        auto latest = b.ledger.get_any(bob_request);
+        return latest && latest->seq == 2 && latest->status == "complete";
+      });
+      std::lock_guard lock(g->m);
+      g->acme_saw_bob_complete = seen;
+    }
+    std::lock_guard lock(g->m);
+    --g->acme_running;
+    return json{{"who", "alice"}};
+  });
+  runtime::request_worker<ledger_type> worker{b.stage0};
+  worker.lanes = 3;  // a lane to spare: alice still gets one at a time
+  b.stage0.register_kernel(runtime::ids::request_worker, worker);
+
+  const json out = b.boot(runtime::ids::request_worker);
+  INFO(out.dump());
+  CHECK(out["executed"] == 4);
+  CHECK(out["failed"].empty());
+  CHECK(g->acme_saw_bob_complete);   // bob's request was complete while alice's first run went on
+  CHECK(g->bob_saw_acme_running);
+  CHECK(g->acme_most == 1);          // never two of alice's runs at once, with a lane free
+  for (const auto& [id, vs] : b.requests()) {
+    REQUIRE(vs.size() == 3);
+    CHECK(vs[2].status == "complete");
+  }
+  CHECK(b.user_executions() == 4);
+}
+
+TEMPLATE_TEST_CASE("pipeline: a request whose worker died is closed as abandoned when its lease ends, never run again", "[runtime][pipeline]",
+                   LOGLINE_BACKENDS) {
+  pipeline_bench<TestType> b;
+  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  runtime::manual_clock clock{date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
+  auto restart = [&] {  // a new worker: no memory, resumes from the last complete run's cursor
+    runtime::request_worker<ledger_type> w{b.stage0};
+    w.time = &clock;
+    b.stage0.register_kernel(runtime::ids::request_worker, w);
+  };
+  restart();
+  const auto fn = b.scheduled_function("return 'ran'", b.alice);
+  const auto legacy_fn = b.scheduled_function("return 'ran too'", b.bob);
+  CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 2);
+  // Two workers that claimed a request each and died: version 1 as the worker writes it (on the
+  // owner's behalf), nothing after. One with a lease of a minute, one written before leases.
+  for (const auto& [id, vs] : b.requests()) {
+    logline::universal_span claim = logline::unsealed(vs.front());
+    claim.seq = 1;
+    claim.status = "running";
+    claim.did = "claimed";
+    claim.who = "request_worker";
+    json md = *claim.metadata;
+    if (claim.parent_id == fn.id) {
+      md["lease_until"] = logline::timestamp{runtime::to_timestamp(clock.now()).unix_ms + 60'000}.to_string();
+      md["worker"] = "a worker that died";
+    }
+    claim.metadata = md;
+    b.ledger.on_behalf_of(logline::identity{*claim.owner_id, claim.tenant_id}).append(claim).value();
+  }
+  const auto third = b.scheduled_function("return 3", b.alice);  // work for the living meanwhile
+  CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 1);
+
+  // Leases valid: both left alone; the third runs. The resume cursor stays before the claims.
+  json run = b.boot(runtime::ids::request_worker);
+  CHECK(run["executed"] == 1);
+  CHECK(run["abandoned"] == 0);
+  CHECK(run["running_elsewhere"] == 2);
+  auto running = [&] {
+    std::size_t n = 0;
+    for (const auto& [id, vs] : b.requests()) n += vs.back().status == "running";
+    return n;
+  };
+  CHECK(running() == 2);
+
+  // A restart, the first lease over (a minute and a second later), the legacy one not yet (its
+  // claim's time plus slow_ms plus the margin): the first is closed, the second left alone.
+  clock.advance(std::chrono::seconds(61));
+  restart();
+  run = b.boot(runtime::ids::request_worker);
+  CHECK(run["executed"] == 0);
+  CHECK(run["abandoned"] == 1);
+  CHECK(running() == 1);
+  // Later still, after another restart: the legacy claim's lease is over too.
+  clock.advance(std::chrono::minutes(10));
+  restart();
+  run = b.boot(runtime::ids::request_worker);
+  CHECK(run["abandoned"] == 1);
+  CHECK(run["running_elsewhere"] == 0);
+  CHECK(running() == 0);
+  // And nothing more.
+  CHECK(b.boot(runtime::ids::request_worker)["abandoned"] == 0);
+  restart();
+  CHECK(b.boot(runtime::ids::request_worker)["abandoned"] == 0);
+
+  for (const auto& [id, vs] : b.requests()) {
+    REQUIRE(vs.size() == 3);
+    if (vs[0].parent_id == third.id) {
+      CHECK(vs[2].status == "complete");
+      continue;
+    }
+    CHECK(vs[2].status == "error");
+    CHECK((*vs[2].error)["code"] == "abandoned");
+    CHECK(vs[2].owner_id == vs[0].owner_id);
+    CHECK(vs[2].tenant_id == vs[0].tenant_id);
+    if (vs[0].parent_id == fn.id) CHECK_THAT((*vs[2].error)["message"].template get<std::string>(), Catch::Contains("a worker that died"));
+    else CHECK(vs[0].parent_id == legacy_fn.id);
+  }
+  CHECK(b.user_executions() == 1);  // the abandoned ones never ran
+  CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("pipeline: a slow worker and the recoverer: version 2 decides, the request ran once", "[runtime][pipeline]", LOGLINE_BACKENDS) {
+  pipeline_bench<TestType> b;
+  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  using call = typename runtime::stage0<ledger_type>::call;
+  runtime::manual_clock clock{date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
+  b.scheduled_function("return 1", b.alice);
+  CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 1);
+
+  // Worker one: its run of the request holds until released.
+  struct hold {
+    std::mutex m;
+    std::condition_variable cv;
+    bool entered = false, released = false;
+    int runs = 0;
+  };
+  auto h = std::make_shared<hold>();
+  runtime::stage0<ledger_type> slow_stage0(b.ledger);
+  slow_stage0.register_kernel(runtime::ids::run_code, [h](call&) -> logline::result<json> {
+    std::unique_lock lock(h->m);
+    ++h->runs;
+    h->entered = true;
+    h->cv.notify_all();
+    h->cv.wait_for(lock, std::chrono::seconds(30), [&] { return h->released; });
+    return json{{"late", true}};
+  });
+  runtime::request_worker<ledger_type> slow{slow_stage0};
+  slow.time = &clock;
+  slow_stage0.register_kernel(runtime::ids::request_worker, slow);
+  json slow_out;
+  std::thread one([&] { slow_out = *slow_stage0.boot(runtime::ids::request_worker, nullptr, b.system).value().output; });
+  {
+    std::unique_lock lock(h->m);
+    REQUIRE(h->cv.wait_for(lock, std::chrono::seconds(30), [&] { return h->entered; }));
+  }
+  // Worker two, after the lease: closes the request; it runs nothing itself.
+  clock.advance(std::chrono::hours(1));
+  int second_runs = 0;
+  b.stage0.register_kernel(runtime::ids::run_code, [&second_runs](call&) -> logline::result<json> {
+    ++second_runs;
+    return json(nullptr);
+  });
+  runtime::request_worker<ledger_type> recoverer{b.stage0};
+  recoverer.time = &clock;
+  b.stage0.register_kernel(runtime::ids::request_worker, recoverer);
+  const json recovered = b.boot(runtime::ids::request_worker);
+  CHECK(recovered["abandoned"] == 1);
+  CHECK(recovered["executed"] == 0);
+  {
+    std::lock_guard lock(h->m);
+    h->released = true;
+  }
+  h->cv.notify_all();
+  one.join();
+  // Worker one's outcome came second: a version conflict, reported, nothing written.
+  INFO(slow_out.dump());
+  CHECK(slow_out["executed"] == 0);
+  REQUIRE(slow_out["failed"].size() == 1);
+  CHECK_THAT(slow_out["failed"][0]["error"].template get<std::string>(), Catch::Contains("was closed"));
+  const auto requests = b.requests();
+  REQUIRE(requests.size() == 1);
+  const auto& vs = requests.begin()->second;
+  REQUIRE(vs.size() == 3);
+  CHECK((*vs[2].error)["code"] == "abandoned");
+  CHECK(h->runs == 1);
+  CHECK(second_runs == 0);
+  CHECK(b.user_executions() == 1);
 }

@@ -3,7 +3,14 @@
 // a batch's outputs are written together, so a crash in between, batches, restarts and two
 // agents at once neither miss nor repeat a span.
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <set>
+#include <thread>
+#include <utility>
 
 #include <logline/runtime/policy_agent.hpp>
 
@@ -271,4 +278,117 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once"
   for (const auto& r : b.latest_of_type("policy_revisit")) done += r.status == "done";
   CHECK(done == 12);
   CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("policy_agent: one tenant's slow policy holds one lane; another tenant's policy is written meanwhile", "[runtime][policy]",
+                   LOGLINE_BACKENDS) {
+  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  // alice's first evaluation does not end before bob's alert is on record; bob's batch is not
+  // written before alice's evaluation is running. One after the other (in either order), one
+  // of them gives up after 30 s and the test fails.
+  struct gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool acme_in = false, acme_first = true, acme_saw_bob_alert = false, bob_saw_acme_in = false;
+  };
+  auto g = std::make_shared<gate>();
+  std::function<bool()> bob_alert_stored;
+  runtime::policy_agent<ledger_type> agent;
+  agent.lanes = 2;
+  agent.tenant_budget = std::chrono::hours(1);  // the wait below is not to count against alice
+  agent.before_evaluate = [g, &bob_alert_stored](const logline::universal_span& policy, const logline::universal_span&) {
+    if (policy.tenant_id != "acme") return;
+    {
+      std::lock_guard lock(g->m);
+      if (!std::exchange(g->acme_first, false)) return;
+      g->acme_in = true;
+    }
+    g->cv.notify_all();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool seen = false;
+    while (!(seen = bob_alert_stored()) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::lock_guard lock(g->m);
+    g->acme_saw_bob_alert = seen;
+    g->acme_in = false;
+  };
+  agent.before_write = [g](const logline::universal_span& policy) -> logline::result<void> {
+    if (policy.tenant_id != "other") return {};
+    std::unique_lock lock(g->m);
+    g->bob_saw_acme_in = g->cv.wait_for(lock, std::chrono::seconds(30), [&] { return g->acme_in; });
+    return {};
+  };
+  policy_bench<TestType> b(agent);
+  bob_alert_stored = [&b] {
+    for (const auto& s : b.of_type("alert"))
+      if (s.tenant_id == "other") return true;
+    return false;
+  };
+  b.policy(alert_every_note, b.alice);
+  b.policy(alert_every_note, b.bob);
+  b.note("note", "a1", b.alice);
+  b.note("note", "a2", b.alice);
+  b.note("note", "b1", b.bob);
+
+  const json out = b.run().value();
+  INFO(out.dump());
+  CHECK(out["failed"].empty());
+  CHECK(g->acme_saw_bob_alert);
+  CHECK(g->bob_saw_acme_in);
+  std::map<std::string, int> alerts;
+  for (const auto& s : b.of_type("alert")) ++alerts[s.tenant_id.value_or("")];
+  CHECK(alerts == std::map<std::string, int>{{"acme", 2}, {"other", 1}});
+}
+
+TEMPLATE_TEST_CASE("policy_agent: a tenant's time per run is bounded; its policies take turns and every span is still seen once",
+                   "[runtime][policy]", LOGLINE_BACKENDS) {
+  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  // A manual steady clock: each of alice's evaluations takes 2 s of it, bob's none. With a
+  // budget of 3 s alice gets two evaluations per run (the second starts at 2 s), bob all his.
+  auto fake_ms = std::make_shared<std::atomic<std::int64_t>>(0);
+  auto acme_this_run = std::make_shared<std::atomic<int>>(0);
+  runtime::policy_agent<ledger_type> agent;
+  agent.lanes = 1;  // the time source is one for all lanes: alice's steps would also be bob's time
+  agent.tenant_budget = std::chrono::milliseconds(3000);
+  agent.steady_now = [fake_ms] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(fake_ms->load())); };
+  agent.before_evaluate = [fake_ms, acme_this_run](const logline::universal_span& policy, const logline::universal_span&) {
+    if (policy.tenant_id != "acme") return;
+    *fake_ms += 2000;
+    ++*acme_this_run;
+  };
+  policy_bench<TestType> b(agent);
+  for (int i = 0; i < 5; ++i) b.note("note", "a" + std::to_string(i), b.alice);
+  for (int i = 0; i < 3; ++i) b.note("note", "b" + std::to_string(i), b.bob);
+  const auto p1 = b.policy(alert_every_note, b.alice);
+  const auto p2 = b.policy(alert_every_note, b.alice);
+  b.policy(alert_every_note, b.bob);
+
+  json out = b.run().value();
+  INFO(out.dump());
+  CHECK(*acme_this_run == 2);
+  CHECK(out["deferred"] == 1);  // alice's other policy: next run
+  CHECK(out["evaluated"] == 2 + 4);      // bob's policy: every span of bob's tenant (3 notes, the policy itself)
+  CHECK(out["wake_at"].is_string());     // due again at once
+  std::map<std::string, int> alerts;
+  for (const auto& s : b.of_type("alert")) ++alerts[s.tenant_id.value_or("")];
+  CHECK(alerts["other"] == 3);
+  CHECK(alerts["acme"] == 2);
+
+  // Further runs: at most two of alice's evaluations each, her two policies in turn, until
+  // nothing is left; then each of her notes has one alert from each policy.
+  int runs = 1;
+  for (; runs < 40; ++runs) {
+    *acme_this_run = 0;
+    out = b.run().value();
+    CHECK(*acme_this_run <= 2);
+    if (out["evaluated"] == 0 && out["deferred"] == 0) break;
+  }
+  CHECK(runs < 40);
+  std::map<std::pair<logline::uuid, std::string>, int> per_policy;
+  for (const auto& s : b.of_type("alert")) {
+    if (s.tenant_id != "acme") continue;
+    for (const auto& p : {p1.id, p2.id})
+      if (std::find(s.related_to->begin(), s.related_to->end(), p) != s.related_to->end()) ++per_policy[{p, s.this_}];
+  }
+  CHECK(per_policy.size() == 10);
+  for (const auto& [k, n] : per_policy) CHECK(n == 1);
 }

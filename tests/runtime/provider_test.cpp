@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <logline/runtime/provider_exec.hpp>
@@ -106,13 +107,32 @@ struct provider_bench : runtime_test::bench<F> {
   using runtime_test::bench<F>::alice;
   runtime::provider_exec<ledger_type> kernel;
 
-  provider_bench() {
+  // The fake providers listen on loopback: the operator allows it here (by default it is
+  // refused), and a key over plain http to it.
+  explicit provider_bench(bool loopback_allowed = true) {
     runtime::seed(ledger).value();
     kernel.base_delay = std::chrono::milliseconds(1);
     kernel.max_delay = std::chrono::milliseconds(250);
+    if (loopback_allowed) {
+      kernel.config.private_hosts = {"127.0.0.1"};
+      kernel.config.http_key_hosts = {"127.0.0.1"};
+    }
     stage0.register_kernel(runtime::ids::provider_exec, kernel);
   }
-  void set_kernel(runtime::provider_exec<ledger_type> k) { stage0.register_kernel(runtime::ids::provider_exec, std::move(k)); }
+  void set_kernel(runtime::provider_exec<ledger_type> k) {
+    kernel = std::move(k);
+    stage0.register_kernel(runtime::ids::provider_exec, kernel);
+  }
+  // The operator's configuration, changed.
+  template <class Change>
+  void configure(Change&& change) {
+    change(kernel.config);
+    stage0.register_kernel(runtime::ids::provider_exec, kernel);
+  }
+  // The operator configures `key` as a credential, for 127.0.0.1.
+  void allow(const api_key& key) {
+    configure([&](runtime::provider_config& c) { c.credentials[key.name] = {key.name, {"127.0.0.1"}}; });
+  }
   logline::uuid provider(json metadata) {
     logline::universal_span s = conformance::make_span("provider", "alice");
     s.name = "test provider";
@@ -143,6 +163,7 @@ struct provider_bench : runtime_test::bench<F> {
 TEMPLATE_TEST_CASE("provider_exec: an OpenAI-shaped call with the key from auth_env is a signed provider_execution", "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b;
   api_key key;
+  b.allow(key);
   fake_provider server([&](int, const httplib::Request& req, httplib::Response& res) {
     if (req.get_header_value("Authorization") != "Bearer " + key.value) {
       res.status = 401;
@@ -233,6 +254,7 @@ TEMPLATE_TEST_CASE("provider_exec: Ollama's /api/chat shape, by kind or by a bas
 TEMPLATE_TEST_CASE("provider_exec: 5xx and 429 are retried with backoff; Retry-After is honoured up to max_delay", "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b;
   api_key key;
+  b.allow(key);
   fake_provider flaky([](int n, const httplib::Request&, httplib::Response& res) {
     if (n == 1) {
       res.status = 500;
@@ -288,6 +310,7 @@ TEMPLATE_TEST_CASE("provider_exec: 5xx and 429 are retried with backoff; Retry-A
 TEMPLATE_TEST_CASE("provider_exec: 400 is not retried, and a key the provider echoes is redacted", "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b;
   api_key key;
+  b.allow(key);
   fake_provider server([](int, const httplib::Request& req, httplib::Response& res) {
     res.status = 400;
     res.set_content(json{{"error", {{"message", "bad request from " + req.get_header_value("Authorization")}}}}.dump(), "application/json");
@@ -351,12 +374,13 @@ TEMPLATE_TEST_CASE("provider_exec: timeouts, malformed answers, TLS failures and
   CHECK((*pe.metadata)["attempts"] == 1);
   CHECK(plain.hits() == 0);
 
-  // auth_env names a variable that is not set: nothing is sent.
+  // auth_env names an operator's credential whose variable is not set: nothing is sent.
   const std::string unset = key.name + "_UNSET";
-  const auto no_key = b.provider(json{{"base_url", plain.url()}, {"model", "gpt-test"}, {"auth_env", unset}});
+  b.configure([&](runtime::provider_config& c) { c.credentials["unset_key"] = {unset, {"127.0.0.1"}}; });
+  const auto no_key = b.provider(json{{"base_url", plain.url()}, {"model", "gpt-test"}, {"auth_env", "unset_key"}});
   const auto execution = b.run(no_key, b.alice);
   CHECK(execution.status == "error");
-  CHECK_THAT((*execution.error)["message"].template get<std::string>(), Catch::Contains(unset));
+  CHECK_THAT((*execution.error)["message"].template get<std::string>(), Catch::Contains("unset_key"));
   pe = b.last_execution();
   CHECK((*pe.error)["code"] == "missing_credentials");
   CHECK((*pe.metadata)["attempts"] == 0);
@@ -401,4 +425,171 @@ TEST_CASE("provider_exec: base_url parsing", "[runtime][provider]") {
                           "http://u:p@h", "http://h:"})
     CHECK_FALSE(pd::parse_base_url(bad));
   CHECK(pd::excerpt(std::string("ok\xff\0x", 5)) == "ok??x");
+}
+
+namespace {
+
+// An environment variable set to `value` for the length of a test, then put back.
+struct env_override {
+  std::string name;
+  std::optional<std::string> before;
+  env_override(std::string n, const std::string& value) : name(std::move(n)) {
+    if (const char* v = std::getenv(name.c_str())) before = v;
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~env_override() {
+    if (before) ::setenv(name.c_str(), before->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("provider_exec attack: a user's provider span cannot send the process's secrets, nor reach loopback", "[runtime][provider]",
+                   LOGLINE_BACKENDS) {
+  provider_bench<TestType> b(false);  // the operator allows nothing: the defaults
+  const std::string secret = "seed-" + logline::uuid::v7().to_string();
+  env_override signing_key("LOGLINE_SIGNING_KEY", secret);
+  fake_provider listener([](int, const httplib::Request& req, httplib::Response& res) {
+    res.set_content(openai_answer("echo: " + req.get_header_value("Authorization")).dump(), "application/json");
+  });
+  auto refused = [&](const json& metadata, const std::string& code, const std::string& words) {
+    INFO(metadata.dump());
+    const auto execution = b.run(b.provider(metadata), b.alice);
+    CHECK(execution.status == "error");
+    const auto pe = b.last_execution();
+    CHECK(pe.status == "error");
+    CHECK((*pe.error)["code"] == code);
+    CHECK_THAT((*pe.error)["message"].template get<std::string>(), Catch::Contains(words));
+    CHECK((*pe.metadata)["attempts"] == 0);
+    CHECK_FALSE(pe.output);
+  };
+  const json stealing{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOGLINE_SIGNING_KEY"}};
+  refused(stealing, "credentials_refused", "no credential the operator configured");
+  // Without a key, loopback is refused too: nothing is sent, nothing comes back.
+  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}}, "destination_refused", "loopback");
+  // The operator allows loopback (and plain http for it): still no such credential.
+  b.configure([](runtime::provider_config& c) {
+    c.private_hosts = {"127.0.0.1"};
+    c.http_key_hosts = {"127.0.0.1"};
+  });
+  refused(stealing, "credentials_refused", "no credential the operator configured");
+  // A credential the operator configured for another host is not sent here.
+  api_key key;
+  b.configure([&](runtime::provider_config& c) { c.credentials["OPENAI_API_KEY"] = {key.name, {"api.openai.com"}}; });
+  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "OPENAI_API_KEY"}}, "credentials_refused", "not for 127.0.0.1");
+  // Nor over plain http to a host the operator has not named for it.
+  b.configure([&](runtime::provider_config& c) {
+    c.credentials["LOCAL"] = {key.name, {"127.0.0.1"}};
+    c.http_key_hosts.clear();
+  });
+  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOCAL"}}, "credentials_refused", "https only");
+  CHECK(listener.hits() == 0);
+  b.key_nowhere(secret);
+  b.key_nowhere(key.value);
+
+  // With the operator's allowance, the same listener is reached (so the refusals above were the
+  // rules, not a dead listener), with the operator's key.
+  b.configure([&](runtime::provider_config& c) { c.http_key_hosts = {"127.0.0.1:" + std::to_string(listener.port)}; });
+  const auto allowed = b.run(b.provider(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOCAL"}}), b.alice);
+  INFO(allowed.error.value_or(json(nullptr)).dump());
+  CHECK(allowed.status == "complete");
+  REQUIRE(listener.hits() == 1);
+  CHECK(listener.request(0).authorization == "Bearer " + key.value);
+  b.key_nowhere(key.value);  // the echo is redacted
+  b.key_nowhere(secret);
+}
+
+TEMPLATE_TEST_CASE("provider_exec attack: private, link-local and loopback destinations are refused unless the operator allows them",
+                   "[runtime][provider]", LOGLINE_BACKENDS) {
+  provider_bench<TestType> b(false);
+  for (const std::string url : {"http://10.1.2.3/v1", "http://169.254.169.254/latest", "http://[::1]:8080", "http://localhost:11434/api",
+                                "http://0.0.0.0:80", "http://[::ffff:127.0.0.1]/v1", "http://100.64.0.1", "http://192.168.1.1",
+                                "http://172.16.0.1", "http://[fe80::1]", "http://[fc00::1]", "http://224.0.0.1", "https://127.1.2.3"}) {
+    INFO(url);
+    CHECK(b.run(b.provider(json{{"base_url", url}, {"model", "m"}}), b.alice).status == "error");
+    const auto pe = b.last_execution();
+    CHECK((*pe.error)["code"] == "destination_refused");
+    CHECK((*pe.metadata)["attempts"] == 0);
+  }
+
+  // Allowed by the operator for one port: that port is reached, another is not.
+  fake_provider local([](int, const httplib::Request&, httplib::Response& res) { res.set_content(openai_answer("local").dump(), "application/json"); });
+  fake_provider other([](int, const httplib::Request&, httplib::Response& res) { res.set_content(openai_answer("other").dump(), "application/json"); });
+  b.configure([&](runtime::provider_config& c) { c.private_hosts = {"127.0.0.1:" + std::to_string(local.port)}; });
+  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status == "complete");
+  CHECK(b.run(b.provider(json{{"base_url", other.url()}, {"model", "m"}}), b.alice).status == "error");
+  CHECK((*b.last_execution().error)["code"] == "destination_refused");
+  CHECK(local.hits() == 1);
+  CHECK(other.hits() == 0);
+  // A name allowed as an address: localhost resolves to loopback addresses only; with both
+  // allowed it goes to the checked one.
+  b.configure([&](runtime::provider_config& c) { c.private_hosts = {"localhost:" + std::to_string(local.port)}; });
+  const auto by_name = b.run(b.provider(json{{"base_url", "http://localhost:" + std::to_string(local.port)}, {"model", "m"}}), b.alice);
+  INFO(by_name.error.value_or(json(nullptr)).dump());
+  CHECK(by_name.status == "complete");
+  CHECK(local.hits() == 2);
+  // allowed_hosts, when set, is the whole list.
+  b.configure([&](runtime::provider_config& c) {
+    c.private_hosts = {"127.0.0.1"};
+    c.allowed_hosts = {"api.openai.com"};
+  });
+  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status == "error");
+  CHECK_THAT((*b.last_execution().error)["message"].template get<std::string>(), Catch::Contains("not among the destinations"));
+  CHECK(local.hits() == 2);
+  // A malformed operator entry is an error, not a wider allowance.
+  b.configure([&](runtime::provider_config& c) {
+    c.allowed_hosts.clear();
+    c.private_hosts = {"127.0.0.1:notaport"};
+  });
+  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status == "error");
+  CHECK((*b.last_execution().error)["code"] == "invalid_config");
+  CHECK(local.hits() == 2);
+}
+
+TEST_CASE("provider_exec: which addresses are not public; the operator's destination entries", "[runtime][provider]") {
+  namespace eg = runtime::egress;
+  auto kind = [](const char* ip) { return eg::non_public(eg::address::parse(ip).value()).value_or("public"); };
+  CHECK(kind("8.8.8.8") == "public");
+  CHECK(kind("1.1.1.1") == "public");
+  CHECK(kind("2606:4700:4700::1111") == "public");
+  CHECK(kind("::ffff:8.8.8.8") == "public");
+  CHECK(kind("127.0.0.1") == "loopback");
+  CHECK(kind("127.255.0.9") == "loopback");
+  CHECK(kind("::1") == "loopback");
+  CHECK(kind("::ffff:127.0.0.1") == "loopback");
+  CHECK(kind("64:ff9b::7f00:1") == "loopback");
+  CHECK(kind("2002:7f00:1::") == "loopback");
+  CHECK(kind("10.0.0.1") == "private");
+  CHECK(kind("172.16.0.1") == "private");
+  CHECK(kind("172.31.255.255") == "private");
+  CHECK(kind("172.32.0.1") == "public");
+  CHECK(kind("192.168.0.1") == "private");
+  CHECK(kind("100.64.0.1") == "shared (carrier-grade NAT)");
+  CHECK(kind("100.127.255.255") == "shared (carrier-grade NAT)");
+  CHECK(kind("100.128.0.1") == "public");
+  CHECK(kind("169.254.169.254") == "link-local");
+  CHECK(kind("fe80::1") == "link-local");
+  CHECK(kind("fd00::1") == "private (unique local)");
+  CHECK(kind("fc00::1") == "private (unique local)");
+  CHECK(kind("0.0.0.0") == "unspecified");
+  CHECK(kind("::") == "unspecified");
+  CHECK(kind("224.0.0.1") == "multicast");
+  CHECK(kind("ff02::1") == "multicast");
+  CHECK(kind("255.255.255.255") == "reserved");
+  CHECK(kind("192.0.2.1") == "documentation");
+  CHECK(kind("2001:db8::1") == "documentation");
+
+  CHECK(eg::listed({"127.0.0.1"}, "127.0.0.1", 8080));
+  CHECK(eg::listed({"127.0.0.1:8080"}, "127.0.0.1", 8080));
+  CHECK_FALSE(eg::listed({"127.0.0.1:8080"}, "127.0.0.1", 8081));
+  CHECK(eg::listed({"[::1]:8080"}, "::1", 8080));
+  CHECK(eg::listed({"::1"}, "0:0::1", 1));
+  CHECK(eg::listed({"API.openai.com"}, "api.OpenAI.com", 443));
+  CHECK_FALSE(eg::listed({"openai.com"}, "api.openai.com", 443));  // exact names only
+  const auto loop = eg::address::parse("127.0.0.1").value();
+  CHECK(eg::listed({"127.0.0.1"}, "localhost", 80, &loop));  // an address entry: what a name resolved to
+  CHECK_FALSE(eg::listed({"127.0.0.1"}, "localhost", 80));
+  for (const char* bad : {"", "h:", "h:0", "h:70000", "[::1", "[::1]x", "h:p"}) CHECK(eg::first_malformed({bad}));
+  CHECK_FALSE(eg::first_malformed({"h", "h:1", "1.2.3.4", "::1", "[::1]:2"}));
 }

@@ -42,6 +42,11 @@ class node {
     std::chrono::seconds observer_every{10}, worker_every{10}, policy_every{30};
     std::string ruler_cron = "0 0 * * *", ruler_zone = "Europe/Paris";  // the midnight ruler ("" cron: none)
     lua_limits limits{};                   // for run_code (its timeout is the manifest's slow_ms)
+    // Fairness (pipeline.hpp, policy_agent.hpp): requests and policies run this many at once,
+    // one tenant's on one lane at a time. On PostgreSQL keep each below the pool size.
+    std::size_t worker_lanes = 2, policy_lanes = 2;
+    // provider_exec's credentials and destinations (egress.hpp): none and public only by default.
+    provider_config providers{};
     scheduler::options scheduling{};
     std::function<void(const std::string& job, const error_info&)> on_error = [](const std::string& job, const error_info& e) {
       std::fprintf(stderr, "logline runtime: %s: %s\n", job.c_str(), e.message().c_str());
@@ -58,11 +63,17 @@ class node {
     code.limits = options_.limits;
     stage0_.register_kernel(ids::run_code, code);
     stage0_.register_kernel(ids::observer_bot, observer_bot<Ledger>{});
-    stage0_.register_kernel(ids::request_worker, request_worker<Ledger>{stage0_});
+    request_worker<Ledger> worker{stage0_};
+    worker.lanes = options_.worker_lanes;
+    worker.time = &c;  // leases run out by the scheduler's clock
+    stage0_.register_kernel(ids::request_worker, worker);
     policy_agent<Ledger> policies;
     policies.time = &c;  // revisits fall due by the scheduler's clock
+    policies.lanes = options_.policy_lanes;
     stage0_.register_kernel(ids::policy_agent, policies);
-    stage0_.register_kernel(ids::provider_exec, provider_exec<Ledger>{});  // booted on demand
+    provider_exec<Ledger> providers;
+    providers.config = options_.providers;
+    stage0_.register_kernel(ids::provider_exec, providers);  // booted on demand
     add_job("observer_bot", schedule::every(options_.observer_every), ids::observer_bot);
     add_job("request_worker", schedule::every(options_.worker_every), ids::request_worker);
     add_job("policy_agent", schedule::every(options_.policy_every), ids::policy_agent);

@@ -55,8 +55,14 @@
 // policy's pending revisits as long as the cursor is at the version it wrote. The agent's
 // output says when the next revisit is due (`wake_at`); runtime::node boots the agent then
 // even if nothing arrives.
+//
+// Fairness: policies run on `lanes` threads, one tenant's on one lane at a time, tenants in turn,
+// each tenant within `tenant_budget` per run (see the fields below); a tenant's policies that
+// did not get their turn are `deferred` to the next run, which starts with them.
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <thread>
 #include <functional>
 #include <map>
 #include <set>
@@ -107,48 +113,68 @@ struct policy_agent {
   // scheduler's clock; tests a manual one). Null: the system clock.
   const runtime::clock* time = nullptr;
 
+  // Fairness across tenants: the policies run on `lanes` threads (the booting thread is one),
+  // one tenant's policies on one lane at a time, the tenants taken in turn. A tenant's policies
+  // get `tenant_budget` of time per run: past it (after at least one evaluation), its current
+  // policy stops at a span boundary (its cursor is written there: the rest is evaluated next
+  // run) and its remaining policies wait for the next run, where the turn starts after the last
+  // policy that ran. So one tenant's slow or hostile policies hold one lane for at most the
+  // budget plus one evaluation's limit per run. On PostgreSQL each running policy holds a
+  // pooled connection for its lock: keep lanes below the pool size.
+  std::size_t lanes = 2;
+  std::chrono::milliseconds tenant_budget{3000};
+  // The time the budget is measured by (tests give a manual one). Null: std::chrono::steady_clock.
+  std::function<std::chrono::steady_clock::time_point()> steady_now;
+  // Called before each evaluation of a policy on a span (tests hold a lane here).
+  std::function<void(const universal_span& policy, const universal_span& span)> before_evaluate;
+
   result<json> operator()(call& c) const {
     if (!c.ledger.operators().is_operator(c.as.identity()))
       return make_error(errc::permission_denied, "the policy agent runs as an operator identity (it reads every tenant's feed)");
-    std::lock_guard lock(state_->mutex);
+    std::lock_guard run_lock(state_->run_mutex);
     // The operator's feed, read up to its end: where to resume when every policy is there (or
     // there is none), so an idle ledger does not wake the agent (runtime::node).
     auto read = detail::follow_feed(c, state_->feed, std::size_t{1} << 20, [](const universal_span&, const std::string&) {});
     if (!read) return std::move(read).error();
     auto policies = active_policies(c.ledger);
     if (!policies) return std::move(policies).error();
-    std::int64_t evaluated = 0, written = 0, errors = 0, revisited = 0;
-    json failed = json::array();
+    tally t;
+    t.resume = state_->feed.cursor;  // the least position of the feed and the policies
+    t.policies = policies->size();
     // A policy whose latest version is not its first writer's is not run.
     std::erase_if(*policies, [&](const universal_span& p) {
       auto ok = check_owner_continuity(c.ledger, p);
-      if (!ok) failed.push_back({{"policy", p.id.to_string()}, {"error", ok.error().message()}});
+      if (!ok) t.failed.push_back({{"policy", p.id.to_string()}, {"error", ok.error().message()}});
       return !ok;
     });
-    std::string resume = state_->feed.cursor;  // the least position of the feed and the policies
-    std::optional<timestamp> wake;             // the earliest pending revisit
     const timestamp now = now_ms();
-    for (const auto& p : *policies) {
-      auto r = run_policy(c, p, now);
-      if (!r) {
-        failed.push_back({{"policy", p.id.to_string()}, {"error", r.error().message()}});  // tried again when something arrives
-        continue;
+    auto work = in_turn(std::move(*policies));
+
+    std::mutex m;  // guards work and t
+    auto lane = [&] {
+      for (;;) {
+        std::unique_lock lock(m);
+        if (work.empty()) return;
+        auto [tenant, queue] = std::move(work.front());
+        work.pop_front();
+        lock.unlock();
+        run_tenant(c, tenant, queue, now, t, m);
       }
-      evaluated += r->evaluated;
-      written += r->written;
-      errors += r->errors;
-      revisited += r->revisited;
-      if (feed_cursor_before(r->position, resume)) resume = r->position;
-      if (r->wake && (!wake || *r->wake < *wake)) wake = r->wake;
+    };
+    {
+      std::vector<std::jthread> others;
+      for (std::size_t i = 1; i < std::min(std::max<std::size_t>(lanes, 1), work.size()); ++i) others.emplace_back(lane);
+      lane();
     }
-    return json{{"policies", policies->size()},
-                {"evaluated", evaluated},
-                {"revisited", revisited},
-                {"spans_written", written},
-                {"policy_errors", errors},
-                {"failed", failed},
-                {"resume_cursor", resume},
-                {"wake_at", wake ? json(wake->to_string()) : json(nullptr)}};
+    return json{{"policies", t.policies},
+                {"evaluated", t.evaluated},
+                {"revisited", t.revisited},
+                {"spans_written", t.written},
+                {"policy_errors", t.errors},
+                {"deferred", t.deferred},
+                {"failed", t.failed},
+                {"resume_cursor", t.resume},
+                {"wake_at", t.wake ? json(t.wake->to_string()) : json(nullptr)}};
   }
 
  private:
@@ -178,11 +204,99 @@ struct policy_agent {
     std::vector<pending_revisit> pending;  // by_due
   };
   struct state {
-    std::mutex mutex;
+    std::mutex run_mutex;  // one run of this agent at a time
+    std::mutex mutex;      // guards the rest (lanes share it)
     detail::feed_position feed;
     std::map<uuid, revisit_cache> revisits;  // by policy
+    std::string last_tenant;                 // the tenant served first last run
+    std::map<std::string, uuid> last_policy; // per tenant: the policy that ran last
   };
   std::shared_ptr<state> state_ = std::make_shared<state>();
+
+  // A run's totals (guarded by the run's mutex).
+  struct tally {
+    std::size_t policies = 0;
+    std::int64_t evaluated = 0, written = 0, errors = 0, revisited = 0, deferred = 0;
+    json failed = json::array();
+    std::string resume;
+    std::optional<timestamp> wake;
+  };
+  // A tenant's time in one run: evaluations may start until `deadline`, and always one.
+  struct budget {
+    std::function<std::chrono::steady_clock::time_point()> clock;
+    std::chrono::steady_clock::time_point deadline;
+    std::int64_t evaluations = 0;
+    bool spent() const { return evaluations > 0 && clock() >= deadline; }
+  };
+
+  static std::string tenant_key(const universal_span& s) { return s.tenant_id ? "t:" + *s.tenant_id : std::string("-"); }
+
+  // The policies by tenant, the tenants in turn after the one served first last run, each
+  // tenant's policies (by id) in turn after the one that ran last.
+  std::deque<std::pair<std::string, std::vector<universal_span>>> in_turn(std::vector<universal_span> policies) const {
+    std::map<std::string, std::vector<universal_span>> by_tenant;
+    for (auto& p : policies) by_tenant[tenant_key(p)].push_back(std::move(p));
+    std::lock_guard lock(state_->mutex);
+    std::deque<std::pair<std::string, std::vector<universal_span>>> out;
+    for (auto& [tenant, list] : by_tenant) {
+      std::sort(list.begin(), list.end(), [](const universal_span& a, const universal_span& b) { return a.id < b.id; });
+      if (auto last = state_->last_policy.find(tenant); last != state_->last_policy.end()) {
+        auto after = std::find_if(list.begin(), list.end(), [&](const universal_span& p) { return last->second < p.id; });
+        std::rotate(list.begin(), after, list.end());
+      }
+      out.emplace_back(tenant, std::move(list));
+    }
+    auto first = std::find_if(out.begin(), out.end(), [&](const auto& e) { return state_->last_tenant < e.first; });
+    std::rotate(out.begin(), first, out.end());
+    if (!out.empty()) state_->last_tenant = out.front().first;
+    return out;
+  }
+
+  // One tenant's policies, in turn, within its budget; totals into t (under m).
+  void run_tenant(call& c, const std::string& tenant, const std::vector<universal_span>& queue, const timestamp& now, tally& t,
+                  std::mutex& m) const {
+    budget b;
+    b.clock = steady_now ? steady_now : [] { return std::chrono::steady_clock::now(); };
+    b.deadline = b.clock() + tenant_budget;
+    for (std::size_t i = 0; i < queue.size(); ++i) {
+      const universal_span& p = queue[i];
+      if (b.spent()) {  // the rest wait for the next run, which starts with them
+        for (; i < queue.size(); ++i) {
+          auto position = stored_position(c.ledger, queue[i]);
+          std::lock_guard lock(m);
+          ++t.deferred;
+          if (feed_cursor_before(position, t.resume)) t.resume = position;
+          t.wake = t.wake ? std::min(*t.wake, now) : now;  // due again at once
+        }
+        return;
+      }
+      {
+        std::lock_guard lock(state_->mutex);
+        state_->last_policy[tenant] = p.id;
+      }
+      auto r = run_policy(c, p, now, b);
+      std::lock_guard lock(m);
+      if (!r) {
+        t.failed.push_back({{"policy", p.id.to_string()}, {"error", r.error().message()}});  // tried again when something arrives
+        continue;
+      }
+      t.evaluated += r->evaluated;
+      t.written += r->written;
+      t.errors += r->errors;
+      t.revisited += r->revisited;
+      if (feed_cursor_before(r->position, t.resume)) t.resume = r->position;
+      if (r->wake && (!t.wake || *r->wake < *t.wake)) t.wake = r->wake;
+    }
+  }
+
+  // The feed position a policy's cursor records ("" when there is none to take).
+  static std::string stored_position(Ledger& ledger, const universal_span& policy) {
+    auto cursor = ledger.get_any(policy_cursor_id(policy.id));
+    if (!cursor || !ledger.operator_wrote(*cursor) || cursor->parent_id != policy.id || !cursor->metadata || !cursor->metadata->is_object())
+      return std::string();
+    auto it = cursor->metadata->find("cursor");
+    return it != cursor->metadata->end() && it->is_string() ? it->template get<std::string>() : std::string();
+  }
 
   struct outcome {
     std::int64_t evaluated = 0, written = 0, errors = 0, revisited = 0;
@@ -277,7 +391,7 @@ struct policy_agent {
     return s.related_to && std::find(s.related_to->begin(), s.related_to->end(), policy.id) != s.related_to->end();
   }
 
-  result<outcome> run_policy(call& c, const universal_span& policy, const timestamp& now) const {
+  result<outcome> run_policy(call& c, const universal_span& policy, const timestamp& now, budget& b) const {
     outcome o;
     if (policy.language != "lua" || !policy.code || !policy.owner_id) return make_error(errc::invalid_span, "a policy needs language lua, code and an owner");
     if (auto ok = stage0<Ledger>::authentic(policy, c.manifest.signatures_required); !ok) return std::move(ok).error();
@@ -310,11 +424,16 @@ struct policy_agent {
     std::vector<pending_revisit> pending;
     // Taken out of the cache for this run and put back when it ends well (a failed run searches
     // the ledger again next time).
-    if (auto known = state_->revisits.find(policy.id); known != state_->revisits.end() && known->second.cursor_seq == cursor_seq) {
-      pending = std::move(known->second.pending);
-      state_->revisits.erase(known);
-    } else {
+    bool cached = false;
+    {
+      std::lock_guard lock(state_->mutex);
+      if (auto known = state_->revisits.find(policy.id); known != state_->revisits.end() && known->second.cursor_seq == cursor_seq) {
+        pending = std::move(known->second.pending);
+        cached = true;
+      }
       state_->revisits.erase(policy.id);
+    }
+    if (!cached) {
       auto found = pending_revisits(c.ledger, op, policy, revisit_since);
       if (!found) return std::move(found).error();
       pending = std::move(*found);
@@ -332,12 +451,19 @@ struct policy_agent {
       ++o.errors;
     };
     std::optional<universal_span> last;
+    bool stopped = false;  // the tenant's budget ran out: the rest of the page is next run's
     for (const auto& ch : *page) {
-      position = ch.cursor;
       const universal_span& s = ch.span;
-      if (s.tenant_id != policy.tenant_id || policy_agent_record(s) || own_output(s, policy)) continue;
+      const bool skip = s.tenant_id != policy.tenant_id || policy_agent_record(s) || own_output(s, policy);
+      if (!skip && b.spent()) {
+        stopped = true;
+        break;
+      }
+      position = ch.cursor;
+      if (skip) continue;
       last = s;
       ++o.evaluated;
+      ++b.evaluations;
       auto produced = evaluate(op, c.ledger.operators(), policy, s, now, std::nullopt);
       if (produced) {
         for (auto& p : *produced) out.push_back(std::move(p));
@@ -349,7 +475,9 @@ struct policy_agent {
     // Revisits that are due, oldest first, at most `batch`: evaluated on the target's latest
     // version; each one's next version (done) goes in this batch.
     std::size_t fired = 0;
-    for (; fired < pending.size() && fired < batch && pending[fired].due <= now; ++fired) {
+    for (; fired < pending.size() && fired < batch && pending[fired].due <= now && !stopped; ++fired) {
+      if (b.spent()) break;
+      ++b.evaluations;
       const pending_revisit& r = pending[fired];
       auto target = as.get(r.target);
       if (!target && !(target.error() == errc::not_found)) return std::move(target).error();
@@ -395,7 +523,8 @@ struct policy_agent {
 
     // Nothing evaluated (only the policy's own output, or other tenants' public spans): the cursor
     // moves only when a whole batch was skipped, so that writing it does not feed the next run.
-    if (o.evaluated == 0 && o.revisited == 0 && page->size() < batch) {
+    if (o.evaluated == 0 && o.revisited == 0 && (page->size() < batch || stopped)) {
+      std::lock_guard lock(state_->mutex);
       state_->revisits[policy.id] = {cursor_seq, std::move(pending)};  // nothing new, nothing done
       return o;
     }
@@ -433,6 +562,7 @@ struct policy_agent {
         if (auto r = revisit_of(s)) pending.push_back(std::move(*r));
     std::sort(pending.begin() + old_end, pending.end(), by_due);
     std::inplace_merge(pending.begin(), pending.begin() + old_end, pending.end(), by_due);
+    std::lock_guard lock(state_->mutex);
     state_->revisits[policy.id] = {next_seq, std::move(pending)};
     return o;
   }
@@ -464,6 +594,7 @@ struct policy_agent {
   // Evaluates the policy on one span (at a revisit due at `revisit`): the spans its actions produce.
   result<std::vector<universal_span>> evaluate(const identity& op, const operator_namespace& ns, const universal_span& policy, const universal_span& s, const timestamp& now,
                                                const std::optional<timestamp>& revisit) const {
+    if (before_evaluate) before_evaluate(policy, s);
     lua_context ctx;
     auto span_json = parse_json(span_to_json_text(s));
     if (!span_json) return std::move(span_json).error();

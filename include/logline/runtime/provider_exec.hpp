@@ -18,10 +18,19 @@
 // stream: false, options}; the answer is message.content. Without kind: "ollama" when base_url's
 // path ends in /api, else "openai".
 //
-// auth_env names an environment variable holding the API key, sent as `Authorization: Bearer`.
-// A named variable that is unset or empty fails the call before anything is sent; without
-// auth_env no Authorization header is sent (local servers). The key is never written anywhere:
-// every string recorded (input, output, error) has any occurrence of it replaced by "[redacted]".
+// Where a call may go and with which key is the operator's word, never the span's (a user wrote
+// it): provider_exec::config (egress.hpp). auth_env names a credential the operator configured
+// (config.credentials: the environment variable holding it and the hosts it may be sent to);
+// the key is sent as `Authorization: Bearer`, only to those hosts, and over https unless the
+// operator allows plain http for the host. A name the operator did not configure, another host
+// or plain http is refused (credentials_refused) before anything is sent; a configured
+// credential whose variable is unset or empty is missing_credentials. Without auth_env no
+// Authorization header is sent. The host is resolved and every address checked first:
+// loopback, private, link-local and other non-public addresses are refused (destination_refused)
+// unless the operator allows the destination (config.private_hosts); the connection goes to the
+// checked address. A refused call sends nothing, so nothing comes back. The key is never
+// written anywhere: every string recorded (input, output, error) has any occurrence of it
+// replaced by "[redacted]".
 //
 // Retries: on 429, 5xx and transport errors (connection refused, reset, timeouts), up to
 // max_retries more attempts (default 3), waiting base_delay, 2 base_delay, 4 base_delay, ... or
@@ -33,8 +42,8 @@
 // the caller (written on its behalf: the type is the operator's) (parent_id = the provider; input = the request body; output {content, usage} or error
 // {code, message}; status complete or error; duration_ms; metadata {attempts, http_status, model,
 // kind}); the kernel returns the output, or an error after recording it. Error codes:
-// invalid_provider, missing_credentials, tls_unavailable, tls_error, timeout, connection_failed,
-// http_error, invalid_json. See docs/providers.md.
+// invalid_provider, invalid_config, credentials_refused, destination_refused, missing_credentials,
+// tls_unavailable, tls_error, timeout, connection_failed, http_error, invalid_json. See docs/providers.md.
 //
 // https needs cpp-httplib built with CPPHTTPLIB_OPENSSL_SUPPORT (Debian's is: its pkg-config
 // flags define it); the server certificate is verified against the system's trust store.
@@ -53,6 +62,7 @@
 
 #include "logline/error.hpp"
 #include "logline/json.hpp"
+#include "logline/runtime/egress.hpp"
 #include "logline/runtime/manifest.hpp"
 #include "logline/runtime/stage0.hpp"
 #include "logline/span.hpp"
@@ -160,6 +170,9 @@ struct provider_exec {
   std::chrono::milliseconds max_delay{30'000};   // cap on any one wait, backoff or Retry-After
   std::int64_t default_timeout_ms = 60'000;      // when the provider has no timeout_ms
   int default_max_retries = 3;                   // when the provider has no max_retries
+  // The operator's configuration: the credentials a provider may name and where calls may go
+  // (egress.hpp). The default: no credentials, public destinations only.
+  provider_config config;
 
   result<json> operator()(call& c) const {
     // The input: checked before anything is read or recorded.
@@ -278,15 +291,31 @@ struct provider_exec {
       for (const auto& [k, v] : options.items()) o.request[k] = v;
     }
 
+    // The operator's word on where this may go and with which key (egress.hpp): checked before
+    // anything is sent.
+    for (const auto* list : {&config.allowed_hosts, &config.private_hosts, &config.http_key_hosts})
+      if (auto bad = egress::first_malformed(*list)) return fail(std::move(o), "invalid_config", "the operator's destination '" + *bad + "' is malformed");
     httplib::Headers headers;
     if (auto a = md.find("auth_env"); a != md.end() && !a->is_null()) {
       const auto name = text("auth_env");
-      if (!name || !std::all_of(name->begin(), name->end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '_'; }))
-        return fail(std::move(o), "invalid_provider", "auth_env must be the name of an environment variable");
-      const char* key = std::getenv(name->c_str());
-      if (!key || !*key) return fail(std::move(o), "missing_credentials", "the environment variable " + *name + " (auth_env) is not set");
+      if (!name) return fail(std::move(o), "invalid_provider", "auth_env must be the name of a credential the operator configured");
+      const auto cred = config.credentials.find(*name);
+      if (cred == config.credentials.end())
+        return fail(std::move(o), "credentials_refused", "auth_env names no credential the operator configured for providers");
+      if (!egress::listed(cred->second.hosts, ep->host, ep->port))
+        return fail(std::move(o), "credentials_refused", "the operator's credential " + *name + " is not for " + ep->host + ":" + std::to_string(ep->port));
+      if (!ep->https && !egress::listed(config.http_key_hosts, ep->host, ep->port))
+        return fail(std::move(o), "credentials_refused", "a key is sent over https only (the operator allows plain http for no such host)");
+      const std::string var = cred->second.env.empty() ? *name : cred->second.env;
+      const char* key = std::getenv(var.c_str());
+      if (!key || !*key) return fail(std::move(o), "missing_credentials", "the operator's credential " + *name + " is not set (its environment variable is empty)");
       o.key = key;
       headers.emplace("Authorization", "Bearer " + o.key);
+    }
+    auto addresses = egress::checked_destination(config, ep->host, ep->port);
+    if (!addresses) {
+      if (addresses.error() == errc::permission_denied) return fail(std::move(o), "destination_refused", addresses.error().message());
+      return fail(std::move(o), "connection_failed", addresses.error().message());
     }
 
     std::unique_ptr<httplib::ClientImpl> client;
@@ -309,6 +338,10 @@ struct provider_exec {
     const std::string body = o.request.dump();
     const std::string where = ep->host + ":" + std::to_string(ep->port) + path;
     for (;;) {
+      // Connect to an address that was checked, whatever the host name resolves to by now; each
+      // attempt the next one (a name with an IPv6 and an IPv4 address, one of them not served).
+      const auto& to = (*addresses)[static_cast<std::size_t>(o.attempts) % addresses->size()];
+      client->set_hostname_addr_map({{ep->host, to.to_string()}});
       ++o.attempts;
       const auto sent = std::chrono::steady_clock::now();
       auto res = client->Post(path, headers, body, "application/json");
