@@ -4,7 +4,7 @@
 //                  [--demo-token] [--cors ORIGIN] [--rate R] [--tls-cert F --tls-key F] [--quiet]
 //                  [--max-connections N] [--max-connections-per-address N] [--request-deadline S]
 //                  [--max-streams N] [--max-streams-per-token N] [--max-body BYTES]
-//                  [--with-scheduler [--runtime-every S] [--policy-every S]]
+//                  [--with-scheduler [--runtime-every S] [--policy-every S] [--lease-margin S]]
 //
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
 // failing both, a new key for this run. --demo-token issues a token (user demo, tenant demo, every
@@ -56,7 +56,7 @@ struct config {
   int port = 8080;
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
   bool demo_token = false, quiet = false, with_scheduler = false;
-  long runtime_every = 10, policy_every = 30;
+  long runtime_every = 10, policy_every = 30, lease_margin = 300;
   logline::http::connection_limits limits{};
   std::size_t max_streams = logline::http::server_options{}.max_streams;
   std::size_t max_streams_per_token = logline::http::server_options{}.max_streams_per_token;
@@ -70,7 +70,7 @@ struct config {
                "                      [--cors ORIGIN] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
                "                      [--max-connections N] [--max-connections-per-address N] [--request-deadline S]\n"
                "                      [--max-streams N] [--max-streams-per-token N] [--max-body BYTES]\n"
-               "                      [--with-scheduler [--runtime-every S] [--policy-every S]]\n";
+               "                      [--with-scheduler [--runtime-every S] [--policy-every S] [--lease-margin S]]\n";
   std::exit(2);
 }
 
@@ -111,6 +111,7 @@ config parse(int argc, char** argv) {
     else if (a == "--with-scheduler") c.with_scheduler = true;
     else if (a == "--runtime-every") c.runtime_every = std::atol(value().c_str());
     else if (a == "--policy-every") c.policy_every = std::atol(value().c_str());
+    else if (a == "--lease-margin") c.lease_margin = static_cast<long>(count(1, 86400));
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
@@ -177,6 +178,7 @@ int serve(const config& c, Database& db, std::function<void()> on_tick) {
     typename logline::runtime::node<Ledger>::options ro;
     ro.observer_every = ro.worker_every = std::chrono::seconds(c.runtime_every);
     ro.policy_every = std::chrono::seconds(c.policy_every);
+    ro.lease_margin = std::chrono::seconds(c.lease_margin);
     runtime = std::make_unique<logline::runtime::node<Ledger>>(ledger, ro);
     runtime->start();
     std::cout << "runtime: observer_bot and request_worker every " << c.runtime_every

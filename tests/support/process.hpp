@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -60,8 +61,10 @@ struct server_process {
   fs::path dir;
   server_process(const fs::path& d, std::vector<std::string> args) : dir(d) {
     args.insert(args.begin(), LOGLINE_SERVER_PATH);
-    args.push_back("--port");
-    args.push_back("0");
+    if (std::find(args.begin(), args.end(), "--port") == args.end()) {  // a free port unless one is given
+      args.push_back("--port");
+      args.push_back("0");
+    }
     std::error_code ec;
     fs::remove(dir / "server.out", ec);  // not an earlier server's address
     std::fflush(stdout);
@@ -106,6 +109,14 @@ struct server_process {
     waitpid(pid, &status, 0);
     pid = -1;
     return -1;
+  }
+  // SIGKILL, as a crash: nothing is flushed, no stream is ended.
+  void kill9() {
+    if (pid <= 0) return;
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
   }
   ~server_process() { terminate(); }
 };

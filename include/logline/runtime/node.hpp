@@ -45,6 +45,8 @@ class node {
     // Fairness (pipeline.hpp, policy_agent.hpp): requests and policies run this many at once,
     // one tenant's on one lane at a time. On PostgreSQL keep each below the pool size.
     std::size_t worker_lanes = 2, policy_lanes = 2;
+    // A claimed request's lease: the manifest's slow_ms plus this (pipeline.hpp).
+    std::chrono::seconds lease_margin{300};
     // provider_exec's credentials and destinations (egress.hpp): none and public only by default.
     provider_config providers{};
     scheduler::options scheduling{};
@@ -65,6 +67,7 @@ class node {
     stage0_.register_kernel(ids::observer_bot, observer_bot<Ledger>{});
     request_worker<Ledger> worker{stage0_};
     worker.lanes = options_.worker_lanes;
+    worker.lease_margin = options_.lease_margin;
     worker.time = &c;  // leases run out by the scheduler's clock
     stage0_.register_kernel(ids::request_worker, worker);
     policy_agent<Ledger> policies;
