@@ -394,26 +394,21 @@ struct input_span {
   bool has_seq;      // the line named "seq"
 };
 
-constexpr std::string_view ledger_owned_fields[] = {"at", "prev_hash", "curr_hash", "chain_position", "signature", "public_key"};
-
 // Parses one NDJSON line into a span and checks what can be checked without the database.
 logline::result<input_span> parse_line(std::string_view text, std::size_t line, const logline::identity& who) {
   using schema = logline::schema<span>;
   auto j = logline::parse_json(text);
   if (!j) return std::move(j).error();
-  if (j->is_object())  // before the values are read: "curr_hash": "junk" is refused for its name
-    for (std::string_view f : ledger_owned_fields)
-      if (j->contains(f))
-        return logline::make_error(logline::errc::invalid_span, "field '" + std::string(f) + "' is set by the ledger; remove it");
+  // Read as the HTTP API reads a posted span (span_input.hpp: no field the ledger sets, known
+  // keys and types, entity_type and this present, `who` the writer's user id or absent), so
+  // both refuse the same input with the same words.
   logline::field_set<span> present{};
-  auto s = logline::span_from_json<span>(*j, &present);
+  auto s = logline::span_from_input(*j, "", who, &present);
   if (!s) return std::move(s).error();
   input_span in{line, std::move(*s), present[schema::index_of("seq")]};
   if (in.value.seq < 0) return logline::make_error(logline::errc::invalid_span, "field 'seq' must be >= 0");
   if (in.has_seq && in.value.id.is_nil() && in.value.seq != 0)
     return logline::make_error(logline::errc::version_conflict, "a new span (no id) must have seq 0, not " + std::to_string(in.value.seq));
-  // `who` is the writer's user id (absent: set to it), as through the HTTP API.
-  if (auto bound = logline::bind_who(in.value, who); !bound) return std::move(bound).error();
   // Tenancy as the ledger will apply it: missing owner/tenant default to the writer's.
   span effective = in.value;
   if (!effective.owner_id) effective.owner_id = who.user_id;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/conformance.hpp"
+#include "backends/http_bench.hpp"
 #include "catch.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/json.hpp"
@@ -442,6 +443,42 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
     CHECK(export_count(box) == 3);
   }
   CHECK(box.cli("verify --db ledger.db").code == 0);
+}
+
+// One reading of a client's span (logline/span_input.hpp) for the HTTP API and the CLI: what
+// POST /api/spans refuses, append refuses with the same message, and stores nothing.
+TEST_CASE("logline-cli append: what the HTTP API refuses, with its words, and nothing is stored", "[cli]") {
+  http_test::http_bench<conformance::sqlite_file> api;
+  const auto token = api.token("alice", "acme");
+  const std::size_t stored_by_api = api.stored();
+  auto client = api.client();
+  sandbox box;
+  make_key(box);
+  REQUIRE(box.cli("append " + ledger_args, span_line("kept")).code == 0);
+  const std::vector<std::string> refused = {
+      "{}",
+      R"({"entity_type":"note"})",
+      R"({"this":"x"})",
+      R"({"entity_type":"note","this":"x","who":"bob"})",
+      R"({"entity_type":1,"this":"x"})",
+      R"({"entity_type":"note","this":"x","bogus":1})",
+      "42",
+      R"({"entity_type":"note","this":"x","curr_hash":")" + std::string(64, '0') + "\"}",
+      R"({"entity_type":"note","this":"x","at":"2020-01-01T00:00:00.000Z"})",
+  };
+  for (const auto& input : refused) {
+    auto posted = client.Post("/api/spans", http_test::bearer(token), input, "application/json");
+    REQUIRE(posted);
+    INFO(input << " -> " << posted->status << " " << posted->body);
+    CHECK((posted->status == 400 || posted->status == 403));
+    const std::string message = http_test::body_of(posted).at("error").at("message").get<std::string>();
+    expect_refused(box, input + "\n", "line 1: " + message + "\n");
+  }
+  CHECK(api.stored() == stored_by_api);
+  // Both name the first missing required field of an empty object.
+  auto empty = box.cli("append " + ledger_args, "{}\n");
+  CHECK_THAT(empty.err, Catch::Contains("line 1: missing required field 'entity_type'") && Catch::Contains("nothing was written"));
+  CHECK(export_count(box) == 1);
 }
 
 TEST_CASE("logline-cli append: versions", "[cli]") {
