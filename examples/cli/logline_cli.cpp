@@ -50,6 +50,7 @@
 #include <logline/runtime/seed_policies.hpp>
 #include <logline/sqlite.hpp>
 
+#include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
 
 namespace {
@@ -341,6 +342,7 @@ target open_target(const arguments& a, bool existing) {
   target t;
   if (file) {
     t.path = a.required("db");
+    logline_examples::warn_if_world_accessible("logline-cli", t.path);
     if (existing) {
       t.sqlite = open_existing(t.path);
     } else {

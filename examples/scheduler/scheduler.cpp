@@ -29,6 +29,7 @@
 #include <logline/sqlite.hpp>
 
 #include "../common/application_role.hpp"
+#include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
 #include "../common/signing_key.hpp"
 
@@ -139,6 +140,7 @@ int main(int argc, char** argv) {
       if (!db) usage(db.error().message());
       return run<ledger_on<logline::postgres::backend>>(c, **db);
     }
+    logline_examples::warn_if_world_accessible("logline-scheduler", c.db);
     auto db = logline::sqlite::database::open(c.db);
     if (!db) usage(db.error().message());
     return run<ledger_on<logline::sqlite::backend>>(c, **db);
