@@ -52,6 +52,7 @@
 
 #include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
+#include "../common/signing_key.hpp"
 
 namespace {
 
@@ -205,19 +206,19 @@ unsigned parse_count(const std::string& text, std::string_view flag, unsigned lo
 
 // ---- keys --------------------------------------------------------------------------------------
 
+// A seed file. One accessible by group or others gets a warning, not a refusal as in the
+// services (signing_key.hpp): a person runs the CLI and sees the warning at once.
+logline::ed25519::key read_seed_file(const std::string& path) {
+  auto k = logline_examples::read_key_file("logline-cli", path, logline_examples::readable_key::warn);
+  if (!k) throw cli_error(k.error().message());
+  return *k;
+}
+
 // The signing key from --key FILE or --key-env VAR (exactly one of them).
 logline::ed25519::key load_key(const arguments& a) {
   const bool file = a.has("key"), env = a.has("key-env");
   if (file == env) throw cli_error("give the signing key with exactly one of --key FILE or --key-env VAR", true);
-  if (file) {
-    const std::string path = a.required("key");
-    auto k = logline::ed25519::key::from_file(path);
-    if (!k) throw cli_error(k.error().message());
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
-      err("logline-cli: warning: key file '" + path + "' is accessible by other users (chmod 600 it)\n");
-    return *k;
-  }
+  if (file) return read_seed_file(a.required("key"));
   const std::string var = a.required("key-env");
   auto k = logline::ed25519::key::from_env(var.c_str());
   if (!k) throw cli_error(k.error().message());
@@ -620,7 +621,7 @@ int run_export(const arguments& a) {
 logline::public_key trusted_key(const std::string& arg) {
   struct stat st {};
   if (::stat(arg.c_str(), &st) == 0) {
-    auto k = logline::ed25519::key::from_file(arg);
+    auto k = logline_examples::read_key_file("logline-cli", arg, logline_examples::readable_key::warn);
     if (!k) throw cli_error("--trust: " + k.error().message());
     return k->public_key();
   }

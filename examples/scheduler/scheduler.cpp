@@ -2,10 +2,12 @@
 // kernels, and a scheduler booting observer_bot, request_worker and policy_agent (and the
 // midnight ruler), over a SQLite file or PostgreSQL. Functions with status "scheduled" and requests from POST /api/execute get executed.
 //
-//   logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE] [--seed]
-//                     [--observer-every S] [--worker-every S] [--policy-every S] [--once]
+//   logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]]
+//                     [--seed] [--observer-every S] [--worker-every S] [--policy-every S] [--once]
 //
-// --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required.
+// --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required. A
+// key file that group or others may access is refused (exit 2), unless --allow-readable-key
+// (then a warning).
 // --seed appends the LogLineOS manifest and kernel spans first (as `logline-cli seed`; the key
 // becomes the manifest's override key), nothing if they exist. --once boots the observer, the
 // worker and the policy agent once each and exits (for cron or tests). On PostgreSQL, --postgres
@@ -43,13 +45,13 @@ extern "C" void on_signal(int) { stop_requested = true; }
 struct config {
   std::string db = "logline.db";
   std::optional<std::string> postgres, postgres_owner, key_file;
-  bool seed = false, once = false;
+  bool seed = false, once = false, allow_readable_key = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-scheduler: " << problem << "\n"
-            << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE] [--seed]\n"
+            << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]] [--seed]\n"
                "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n";
   std::exit(2);
 }
@@ -74,6 +76,7 @@ config parse(int argc, char** argv) {
     else if (a == "--postgres") c.postgres = value();
     else if (a == "--postgres-owner") c.postgres_owner = value();
     else if (a == "--key") c.key_file = value();
+    else if (a == logline_examples::allow_readable_key_flag) c.allow_readable_key = true;
     else if (a == "--seed") c.seed = true;
     else if (a == "--once") c.once = true;
     else if (a == "--observer-every") c.observer_every = seconds();
@@ -88,8 +91,8 @@ config parse(int argc, char** argv) {
 }
 
 template <class Ledger, class Database>
-int run(const config& c, Database& db) {
-  Ledger ledger(db, {.identity = {"logline", std::nullopt}, .signing_key = logline_examples::signing_key("logline-scheduler", c.key_file, false)});
+int run(const config& c, Database& db, const logline::ed25519::key& key) {
+  Ledger ledger(db, {.identity = {"logline", std::nullopt}, .signing_key = key});
   logline_examples::refuse_unfit_application_role("logline-scheduler", ledger);
   if (c.seed) {
     auto seeded = logline::runtime::seed(ledger);
@@ -130,6 +133,9 @@ int run(const config& c, Database& db) {
 
 int main(int argc, char** argv) {
   const config c = parse(argc, argv);
+  // The key before the database: a key that is refused leaves no new database file behind.
+  const auto key = logline_examples::signing_key("logline-scheduler", c.key_file, false,
+                                                 c.allow_readable_key ? logline_examples::readable_key::warn : logline_examples::readable_key::refuse);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
@@ -138,12 +144,12 @@ int main(int argc, char** argv) {
     if (c.postgres) {
       auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 4, .owner = *c.postgres_owner});
       if (!db) usage(db.error().message());
-      return run<ledger_on<logline::postgres::backend>>(c, **db);
+      return run<ledger_on<logline::postgres::backend>>(c, **db, key);
     }
     logline_examples::warn_if_world_accessible("logline-scheduler", c.db);
     auto db = logline::sqlite::database::open(c.db);
     if (!db) usage(db.error().message());
-    return run<ledger_on<logline::sqlite::backend>>(c, **db);
+    return run<ledger_on<logline::sqlite::backend>>(c, **db, key);
   } catch (const std::exception& e) {
     std::cerr << "logline-scheduler: " << e.what() << "\n";
     return 2;
