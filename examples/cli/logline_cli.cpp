@@ -52,6 +52,7 @@
 
 #include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
+#include "../common/postgres_url.hpp"
 #include "../common/signing_key.hpp"
 
 namespace {
@@ -334,14 +335,30 @@ struct target {
   std::unique_ptr<logline::sqlite::database> sqlite;
   std::unique_ptr<logline::postgres::database> postgres;
   std::string path;  // --db
+  std::string url;   // --postgres (or the URL in --postgres-env's variable)
 };
+
+// Whether the command works on PostgreSQL (--postgres URL or --postgres-env VAR) rather than on
+// SQLite (--db FILE); exactly one of them must be given.
+bool on_postgres(const arguments& a) {
+  const bool file = a.has("db"), pg = a.has("postgres") || a.has("postgres-env");
+  if (file == pg) throw cli_error("give exactly one of --db FILE or --postgres URL (or --postgres-env VAR)", true);
+  return pg;
+}
+
+// The connection string of --OPTION URL or --OPTION-env VAR (postgres_url.hpp: a URL on the
+// command line that holds a password gets a warning).
+std::optional<std::string> postgres_option(const arguments& a, const std::string& option) {
+  auto url = logline_examples::postgres_url("logline-cli", "--" + option, a.get(option), a.get(option + "-env"));
+  if (!url) throw cli_error(url.error().message(), true);
+  if (*url && (*url)->empty()) throw cli_error("--" + option + " must not be empty", true);
+  return *url;
+}
 
 // existing: the ledger's table must already be there (export, verify never create anything).
 target open_target(const arguments& a, bool existing) {
-  const bool file = a.has("db"), pg = a.has("postgres");
-  if (file == pg) throw cli_error("give exactly one of --db FILE or --postgres URL", true);
   target t;
-  if (file) {
+  if (!on_postgres(a)) {
     t.path = a.required("db");
     logline_examples::warn_if_world_accessible("logline-cli", t.path);
     if (existing) {
@@ -355,9 +372,9 @@ target open_target(const arguments& a, bool existing) {
   }
   // The application role appends as --user; the owner (--postgres-owner, else the same role)
   // migrates, reads every span and writes with the operator's rights (seed, tokens, import).
-  const std::string url = a.required("postgres");
-  const std::string owner = a.has("postgres-owner") ? a.required("postgres-owner") : url;
-  auto db = logline::postgres::database::open(url, {.pool_size = 2, .owner = owner});
+  t.url = *postgres_option(a, "postgres");
+  const std::string owner = postgres_option(a, "postgres-owner").value_or(t.url);
+  auto db = logline::postgres::database::open(t.url, {.pool_size = 2, .owner = owner});
   if (!db) throw cli_error(db.error().message());
   if (existing) {
     auto c = (*db)->acquire_owner();
@@ -452,7 +469,7 @@ std::string batch_problem(const std::vector<input_span>& inputs, const std::stri
 }
 
 int run_append(const arguments& a) {
-  if (a.has("db") == a.has("postgres")) throw cli_error("give exactly one of --db FILE or --postgres URL", true);
+  (void)on_postgres(a);  // before stdin is read
   logline::identity who{a.required("user"), std::nullopt};
   if (a.has("tenant")) who.tenant_id = a.required("tenant");
   auto key = load_key(a);
@@ -785,7 +802,7 @@ int run_tail(const arguments& a) {
   auto t = open_target(a, true);
   std::unique_ptr<logline::postgres::listener> listener;
   if (follow && t.postgres) {
-    auto l = logline::postgres::listener::open(a.required("postgres"));
+    auto l = logline::postgres::listener::open(t.url);
     if (!l) throw cli_error(l.error().message());
     listener = std::move(*l);
   }
@@ -956,7 +973,7 @@ std::string sql_row(const span& s, bool postgres) {
 int run_seed_sql(const arguments& a) {
   const std::string dialect = a.required("sql");
   if (dialect != "sqlite" && dialect != "postgres") throw cli_error("--sql must be sqlite or postgres, not '" + one_line(dialect) + "'", true);
-  if (a.has("db") || a.has("postgres")) throw cli_error("--sql prints a script: it takes no --db or --postgres", true);
+  if (a.has("db") || a.has("postgres") || a.has("postgres-env")) throw cli_error("--sql prints a script: it takes no --db or --postgres", true);
   const bool postgres = dialect == "postgres";
   auto key = load_key(a);
   const std::string public_key = key.public_key().to_string();
@@ -1066,6 +1083,9 @@ int run_force(const arguments& a) {
 
 constexpr const char* postgres_owner_help =
     "with --postgres: the role that owns the tables (migrations, reading every span, the operator's writes); default: the --postgres role";
+constexpr const char* postgres_env_help =
+    "--postgres's URL from environment variable VAR (keeps a password out of ps; or let libpq read it from ~/.pgpass, PGPASSFILE)";
+constexpr const char* postgres_owner_env_help = "--postgres-owner's URL from environment variable VAR";
 
 const std::vector<command>& commands() {
   static const std::vector<command> list = {
@@ -1091,6 +1111,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (libpq URL or conninfo)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "Ed25519 seed file (see keygen)"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"user", "USER", false, "identity that writes (default owner_id)"},
@@ -1102,6 +1124,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: export reads every span)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"since", "TIME", false, "only spans with at >= TIME (YYYY-MM-DDTHH:MM:SS.mmmZ)"}},
        run_export},
       {"verify", "check every hash, chain link and signature", "(--db FILE | --postgres URL) [--trust KEY]... [--threads N] [--quiet]",
@@ -1112,6 +1136,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: verify reads every span)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"trust", "KEY", true, "accept only signatures by this public key (hex) or seed file; repeatable"},
         {"checkpoint", "FILE", false, "also require every chain to still hold the head recorded in FILE (see checkpoint)"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
@@ -1127,6 +1153,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "sign the checkpoint with this Ed25519 seed file"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
@@ -1138,6 +1166,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"id", "UUID", false, "the span's id"},
         {"seq", "N", false, "that version"},
         {"history", "", false, "every version, oldest first"}},
@@ -1150,6 +1180,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"after", "CURSOR", false, "start after this feed cursor"},
         {"follow", "", false, "keep following (-f)"},
         {"entity-type", "T", false, "only spans of this entity_type"},
@@ -1162,7 +1194,9 @@ const std::vector<command>& commands() {
        "its id's next version and continue its chain exactly. Any failure: nothing is imported, exit 2.",
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
-        {"postgres-owner", "URL", false, postgres_owner_help}},
+        {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help}},
        run_import},
       {"token issue", "issue an API token for logline-server (printed once; only its hash is stored)",
        "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] --scopes LIST [--label TEXT]",
@@ -1172,6 +1206,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "Ed25519 seed file of the server's ledger"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"user", "USER", false, "the identity the token stands for"},
@@ -1186,6 +1222,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "Ed25519 seed file of the server's ledger"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"id", "UUID", false, "the token's span id (printed by token issue)"}},
@@ -1204,6 +1242,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"sql", "DIALECT", false, "print the seed spans as a SQL script for sqlite or postgres instead"},
         {"policies", "", false, "append the seed policies (ttl_reaper, slow_execution) instead"},
         {"user", "USER", false, "owner of the seed policies (with --policies)"},
@@ -1220,6 +1260,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "the manifest's override key (Ed25519 seed file)"},
         {"key-env", "VAR", false, "environment variable holding it"},
         {"function", "UUID", false, "the function span's id"}},

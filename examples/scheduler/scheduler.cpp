@@ -7,7 +7,8 @@
 //
 // --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required. A
 // key file that group or others may access is refused (exit 2), unless --allow-readable-key
-// (then a warning).
+// (then a warning). --postgres-env VAR and --postgres-owner-env VAR take a URL from the
+// environment instead of the command line, where every user of the host can read it (ps).
 // --seed appends the LogLineOS manifest and kernel spans first (as `logline-cli seed`; the key
 // becomes the manifest's override key), nothing if they exist. --once boots the observer, the
 // worker and the policy agent once each and exits (for cron or tests). On PostgreSQL, --postgres
@@ -33,6 +34,7 @@
 #include "../common/application_role.hpp"
 #include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
+#include "../common/postgres_url.hpp"
 #include "../common/signing_key.hpp"
 
 namespace {
@@ -45,6 +47,7 @@ extern "C" void on_signal(int) { stop_requested = true; }
 struct config {
   std::string db = "logline.db";
   std::optional<std::string> postgres, postgres_owner, key_file;
+  std::optional<std::string> postgres_env, postgres_owner_env;  // names of environment variables holding the URLs
   bool seed = false, once = false, allow_readable_key = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
 };
@@ -52,7 +55,8 @@ struct config {
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-scheduler: " << problem << "\n"
             << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]] [--seed]\n"
-               "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n";
+               "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n"
+               "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n";
   std::exit(2);
 }
 
@@ -75,6 +79,8 @@ config parse(int argc, char** argv) {
     if (a == "--db") c.db = value(), db_given = true;
     else if (a == "--postgres") c.postgres = value();
     else if (a == "--postgres-owner") c.postgres_owner = value();
+    else if (a == "--postgres-env") c.postgres_env = value();
+    else if (a == "--postgres-owner-env") c.postgres_owner_env = value();
     else if (a == "--key") c.key_file = value();
     else if (a == logline_examples::allow_readable_key_flag) c.allow_readable_key = true;
     else if (a == "--seed") c.seed = true;
@@ -85,6 +91,14 @@ config parse(int argc, char** argv) {
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
+  // A URL from the environment (--postgres-env VAR) keeps its password out of ps.
+  auto resolve = [](const char* option, std::optional<std::string>& url, const std::optional<std::string>& variable) {
+    auto resolved = logline_examples::postgres_url("logline-scheduler", option, url, variable);
+    if (!resolved) usage(resolved.error().message());
+    url = std::move(*resolved);
+  };
+  resolve("--postgres", c.postgres, c.postgres_env);
+  resolve("--postgres-owner", c.postgres_owner, c.postgres_owner_env);
   if (db_given && c.postgres) usage("give one of --db FILE or --postgres URL");
   if (c.postgres.has_value() != c.postgres_owner.has_value()) usage("--postgres URL and --postgres-owner URL go together");
   return c;
