@@ -50,7 +50,10 @@
 #include <logline/runtime/seed_policies.hpp>
 #include <logline/sqlite.hpp>
 
+#include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
+#include "../common/postgres_url.hpp"
+#include "../common/signing_key.hpp"
 
 namespace {
 
@@ -204,19 +207,19 @@ unsigned parse_count(const std::string& text, std::string_view flag, unsigned lo
 
 // ---- keys --------------------------------------------------------------------------------------
 
+// A seed file. One accessible by group or others gets a warning, not a refusal as in the
+// services (signing_key.hpp): a person runs the CLI and sees the warning at once.
+logline::ed25519::key read_seed_file(const std::string& path) {
+  auto k = logline_examples::read_key_file("logline-cli", path, logline_examples::readable_key::warn);
+  if (!k) throw cli_error(k.error().message());
+  return *k;
+}
+
 // The signing key from --key FILE or --key-env VAR (exactly one of them).
 logline::ed25519::key load_key(const arguments& a) {
   const bool file = a.has("key"), env = a.has("key-env");
   if (file == env) throw cli_error("give the signing key with exactly one of --key FILE or --key-env VAR", true);
-  if (file) {
-    const std::string path = a.required("key");
-    auto k = logline::ed25519::key::from_file(path);
-    if (!k) throw cli_error(k.error().message());
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
-      err("logline-cli: warning: key file '" + path + "' is accessible by other users (chmod 600 it)\n");
-    return *k;
-  }
+  if (file) return read_seed_file(a.required("key"));
   const std::string var = a.required("key-env");
   auto k = logline::ed25519::key::from_env(var.c_str());
   if (!k) throw cli_error(k.error().message());
@@ -332,15 +335,32 @@ struct target {
   std::unique_ptr<logline::sqlite::database> sqlite;
   std::unique_ptr<logline::postgres::database> postgres;
   std::string path;  // --db
+  std::string url;   // --postgres (or the URL in --postgres-env's variable)
 };
+
+// Whether the command works on PostgreSQL (--postgres URL or --postgres-env VAR) rather than on
+// SQLite (--db FILE); exactly one of them must be given.
+bool on_postgres(const arguments& a) {
+  const bool file = a.has("db"), pg = a.has("postgres") || a.has("postgres-env");
+  if (file == pg) throw cli_error("give exactly one of --db FILE or --postgres URL (or --postgres-env VAR)", true);
+  return pg;
+}
+
+// The connection string of --OPTION URL or --OPTION-env VAR (postgres_url.hpp: a URL on the
+// command line that holds a password gets a warning).
+std::optional<std::string> postgres_option(const arguments& a, const std::string& option) {
+  auto url = logline_examples::postgres_url("logline-cli", "--" + option, a.get(option), a.get(option + "-env"));
+  if (!url) throw cli_error(url.error().message(), true);
+  if (*url && (*url)->empty()) throw cli_error("--" + option + " must not be empty", true);
+  return *url;
+}
 
 // existing: the ledger's table must already be there (export, verify never create anything).
 target open_target(const arguments& a, bool existing) {
-  const bool file = a.has("db"), pg = a.has("postgres");
-  if (file == pg) throw cli_error("give exactly one of --db FILE or --postgres URL", true);
   target t;
-  if (file) {
+  if (!on_postgres(a)) {
     t.path = a.required("db");
+    logline_examples::warn_if_world_accessible("logline-cli", t.path);
     if (existing) {
       t.sqlite = open_existing(t.path);
     } else {
@@ -352,9 +372,9 @@ target open_target(const arguments& a, bool existing) {
   }
   // The application role appends as --user; the owner (--postgres-owner, else the same role)
   // migrates, reads every span and writes with the operator's rights (seed, tokens, import).
-  const std::string url = a.required("postgres");
-  const std::string owner = a.has("postgres-owner") ? a.required("postgres-owner") : url;
-  auto db = logline::postgres::database::open(url, {.pool_size = 2, .owner = owner});
+  t.url = *postgres_option(a, "postgres");
+  const std::string owner = postgres_option(a, "postgres-owner").value_or(t.url);
+  auto db = logline::postgres::database::open(t.url, {.pool_size = 2, .owner = owner});
   if (!db) throw cli_error(db.error().message());
   if (existing) {
     auto c = (*db)->acquire_owner();
@@ -394,26 +414,21 @@ struct input_span {
   bool has_seq;      // the line named "seq"
 };
 
-constexpr std::string_view ledger_owned_fields[] = {"at", "prev_hash", "curr_hash", "chain_position", "signature", "public_key"};
-
 // Parses one NDJSON line into a span and checks what can be checked without the database.
 logline::result<input_span> parse_line(std::string_view text, std::size_t line, const logline::identity& who) {
   using schema = logline::schema<span>;
   auto j = logline::parse_json(text);
   if (!j) return std::move(j).error();
-  if (j->is_object())  // before the values are read: "curr_hash": "junk" is refused for its name
-    for (std::string_view f : ledger_owned_fields)
-      if (j->contains(f))
-        return logline::make_error(logline::errc::invalid_span, "field '" + std::string(f) + "' is set by the ledger; remove it");
+  // Read as the HTTP API reads a posted span (span_input.hpp: no field the ledger sets, known
+  // keys and types, entity_type and this present, `who` the writer's user id or absent), so
+  // both refuse the same input with the same words.
   logline::field_set<span> present{};
-  auto s = logline::span_from_json<span>(*j, &present);
+  auto s = logline::span_from_input(*j, "", who, &present);
   if (!s) return std::move(s).error();
   input_span in{line, std::move(*s), present[schema::index_of("seq")]};
   if (in.value.seq < 0) return logline::make_error(logline::errc::invalid_span, "field 'seq' must be >= 0");
   if (in.has_seq && in.value.id.is_nil() && in.value.seq != 0)
     return logline::make_error(logline::errc::version_conflict, "a new span (no id) must have seq 0, not " + std::to_string(in.value.seq));
-  // `who` is the writer's user id (absent: set to it), as through the HTTP API.
-  if (auto bound = logline::bind_who(in.value, who); !bound) return std::move(bound).error();
   // Tenancy as the ledger will apply it: missing owner/tenant default to the writer's.
   span effective = in.value;
   if (!effective.owner_id) effective.owner_id = who.user_id;
@@ -454,7 +469,7 @@ std::string batch_problem(const std::vector<input_span>& inputs, const std::stri
 }
 
 int run_append(const arguments& a) {
-  if (a.has("db") == a.has("postgres")) throw cli_error("give exactly one of --db FILE or --postgres URL", true);
+  (void)on_postgres(a);  // before stdin is read
   logline::identity who{a.required("user"), std::nullopt};
   if (a.has("tenant")) who.tenant_id = a.required("tenant");
   auto key = load_key(a);
@@ -564,6 +579,27 @@ std::optional<std::uint64_t> span_count(target& t) {
 
 // ---- export ------------------------------------------------------------------------------------
 
+// What get and tail check of every span they read (the ledger's check_read): sealed, and its
+// content still hashes to its curr_hash; in the same words. ledger::export_all hands rows out
+// unchecked, so export checks them here. Signatures are verify's to check (its job, and ~50 us
+// each).
+logline::result<void> check_exported(const span& s) {
+  const std::string which = "span " + s.id.to_string() + " version " + std::to_string(s.seq);
+  auto unsealed = [&](const char* what) {
+    return logline::make_error(logline::errc::integrity_violation, which + " has no " + what + ": every span of this ledger is sealed");
+  };
+  if (!s.curr_hash) return unsealed("curr_hash");
+  if (!s.signature || !s.public_key) return unsealed("signature");
+  if (!s.chain_position) return unsealed("chain_position");
+  if (auto valid = logline::validate_span(s); !valid)
+    return logline::make_error(logline::errc::integrity_violation, which + " holds a value that cannot be canonicalized: " + valid.error().message());
+  if (logline::span_hash(s) != *s.curr_hash) return logline::make_error(logline::errc::integrity_violation, which + " does not match its curr_hash");
+  return {};
+}
+
+// Stops at the first span that fails check_exported, as get and tail do, after the spans before
+// it: a reader never hands out a span it cannot vouch for, and an export is a copy to import
+// elsewhere (import refuses a damaged one anyway). verify lists every damaged span.
 int run_export(const arguments& a) {
   std::optional<logline::timestamp> since;
   if (a.has("since")) {
@@ -578,6 +614,7 @@ int run_export(const arguments& a) {
     std::string line;
     auto r = ledger.export_all([&](const span& s) -> logline::result<void> {
       bar.update(++seen);
+      LOGLINE_TRY_VOID(check_exported(s));  // also before --since: `at` means something once the hash holds
       if (since && s.at < *since) return {};
       line = logline::span_to_json_text(s);
       line += '\n';
@@ -587,6 +624,8 @@ int run_export(const arguments& a) {
     });
     if (!r) {
       std::fflush(stdout);
+      if (r.error() == logline::errc::integrity_violation)
+        throw cli_error("export stopped: " + one_line(r.error().message()) + " (nothing after it was written; verify lists every problem)");
       throw cli_error("export stopped: " + r.error().message());
     }
     return finish_stdout(exit_ok);
@@ -599,7 +638,7 @@ int run_export(const arguments& a) {
 logline::public_key trusted_key(const std::string& arg) {
   struct stat st {};
   if (::stat(arg.c_str(), &st) == 0) {
-    auto k = logline::ed25519::key::from_file(arg);
+    auto k = logline_examples::read_key_file("logline-cli", arg, logline_examples::readable_key::warn);
     if (!k) throw cli_error("--trust: " + k.error().message());
     return k->public_key();
   }
@@ -763,7 +802,7 @@ int run_tail(const arguments& a) {
   auto t = open_target(a, true);
   std::unique_ptr<logline::postgres::listener> listener;
   if (follow && t.postgres) {
-    auto l = logline::postgres::listener::open(a.required("postgres"));
+    auto l = logline::postgres::listener::open(t.url);
     if (!l) throw cli_error(l.error().message());
     listener = std::move(*l);
   }
@@ -934,7 +973,7 @@ std::string sql_row(const span& s, bool postgres) {
 int run_seed_sql(const arguments& a) {
   const std::string dialect = a.required("sql");
   if (dialect != "sqlite" && dialect != "postgres") throw cli_error("--sql must be sqlite or postgres, not '" + one_line(dialect) + "'", true);
-  if (a.has("db") || a.has("postgres")) throw cli_error("--sql prints a script: it takes no --db or --postgres", true);
+  if (a.has("db") || a.has("postgres") || a.has("postgres-env")) throw cli_error("--sql prints a script: it takes no --db or --postgres", true);
   const bool postgres = dialect == "postgres";
   auto key = load_key(a);
   const std::string public_key = key.public_key().to_string();
@@ -1044,6 +1083,9 @@ int run_force(const arguments& a) {
 
 constexpr const char* postgres_owner_help =
     "with --postgres: the role that owns the tables (migrations, reading every span, the operator's writes); default: the --postgres role";
+constexpr const char* postgres_env_help =
+    "--postgres's URL from environment variable VAR (keeps a password out of ps; or let libpq read it from ~/.pgpass, PGPASSFILE)";
+constexpr const char* postgres_owner_env_help = "--postgres-owner's URL from environment variable VAR";
 
 const std::vector<command>& commands() {
   static const std::vector<command> list = {
@@ -1069,6 +1111,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (libpq URL or conninfo)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "Ed25519 seed file (see keygen)"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"user", "USER", false, "identity that writes (default owner_id)"},
@@ -1080,6 +1124,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: export reads every span)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"since", "TIME", false, "only spans with at >= TIME (YYYY-MM-DDTHH:MM:SS.mmmZ)"}},
        run_export},
       {"verify", "check every hash, chain link and signature", "(--db FILE | --postgres URL) [--trust KEY]... [--threads N] [--quiet]",
@@ -1090,6 +1136,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: verify reads every span)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"trust", "KEY", true, "accept only signatures by this public key (hex) or seed file; repeatable"},
         {"checkpoint", "FILE", false, "also require every chain to still hold the head recorded in FILE (see checkpoint)"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
@@ -1105,6 +1153,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "sign the checkpoint with this Ed25519 seed file"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
@@ -1116,6 +1166,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"id", "UUID", false, "the span's id"},
         {"seq", "N", false, "that version"},
         {"history", "", false, "every version, oldest first"}},
@@ -1128,6 +1180,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"after", "CURSOR", false, "start after this feed cursor"},
         {"follow", "", false, "keep following (-f)"},
         {"entity-type", "T", false, "only spans of this entity_type"},
@@ -1140,7 +1194,9 @@ const std::vector<command>& commands() {
        "its id's next version and continue its chain exactly. Any failure: nothing is imported, exit 2.",
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
-        {"postgres-owner", "URL", false, postgres_owner_help}},
+        {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help}},
        run_import},
       {"token issue", "issue an API token for logline-server (printed once; only its hash is stored)",
        "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] --scopes LIST [--label TEXT]",
@@ -1150,6 +1206,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "Ed25519 seed file of the server's ledger"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"user", "USER", false, "the identity the token stands for"},
@@ -1164,6 +1222,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "Ed25519 seed file of the server's ledger"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"id", "UUID", false, "the token's span id (printed by token issue)"}},
@@ -1182,6 +1242,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"sql", "DIALECT", false, "print the seed spans as a SQL script for sqlite or postgres instead"},
         {"policies", "", false, "append the seed policies (ttl_reaper, slow_execution) instead"},
         {"user", "USER", false, "owner of the seed policies (with --policies)"},
@@ -1198,6 +1260,8 @@ const std::vector<command>& commands() {
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
+        {"postgres-env", "VAR", false, postgres_env_help},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"key", "FILE", false, "the manifest's override key (Ed25519 seed file)"},
         {"key-env", "VAR", false, "environment variable holding it"},
         {"function", "UUID", false, "the function span's id"}},

@@ -2,8 +2,8 @@
 // kernels, and a scheduler booting observer_bot, request_worker and policy_agent (and the
 // midnight ruler), over a SQLite file or PostgreSQL. Functions with status "scheduled" and requests from POST /api/execute get executed.
 //
-//   logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE] [--seed]
-//                     [--observer-every S] [--worker-every S] [--policy-every S] [--once]
+//   logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]]
+//                     [--seed] [--observer-every S] [--worker-every S] [--policy-every S] [--once]
 //                     [--worker-lanes N] [--policy-lanes N]
 //                     [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]
 //                     [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]
@@ -15,7 +15,10 @@
 // hosts it may be sent to; a destination allowed to be loopback or private; one a key may reach
 // over plain http; and, when any --provider-allow-host is given, the only destinations.
 //
-// --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required.
+// --key FILE (or $LOGLINE_SIGNING_KEY) signs the spans the runtime appends; it is required. A
+// key file that group or others may access is refused (exit 2), unless --allow-readable-key
+// (then a warning). --postgres-env VAR and --postgres-owner-env VAR take a URL from the
+// environment instead of the command line, where every user of the host can read it (ps).
 // --seed appends the LogLineOS manifest and kernel spans first (as `logline-cli seed`; the key
 // becomes the manifest's override key), nothing if they exist. --once boots the observer, the
 // worker and the policy agent once each and exits (for cron or tests). On PostgreSQL, --postgres
@@ -41,7 +44,9 @@
 #include <logline/sqlite.hpp>
 
 #include "../common/application_role.hpp"
+#include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
+#include "../common/postgres_url.hpp"
 #include "../common/signing_key.hpp"
 
 namespace {
@@ -54,7 +59,8 @@ extern "C" void on_signal(int) { stop_requested = true; }
 struct config {
   std::string db = "logline.db";
   std::optional<std::string> postgres, postgres_owner, key_file;
-  bool seed = false, once = false;
+  std::optional<std::string> postgres_env, postgres_owner_env;  // names of environment variables holding the URLs
+  bool seed = false, once = false, allow_readable_key = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
   long worker_lanes = 2, policy_lanes = 2;
   logline::runtime::provider_config providers;
@@ -62,11 +68,12 @@ struct config {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-scheduler: " << problem << "\n"
-            << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE] [--seed]\n"
+            << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]] [--seed]\n"
                "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n"
                "                         [--worker-lanes N] [--policy-lanes N]\n"
                "                         [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]\n"
-               "                         [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]\n";
+               "                         [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]\n"
+               "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n";
   std::exit(2);
 }
 
@@ -123,7 +130,10 @@ config parse(int argc, char** argv) {
     if (a == "--db") c.db = value(), db_given = true;
     else if (a == "--postgres") c.postgres = value();
     else if (a == "--postgres-owner") c.postgres_owner = value();
+    else if (a == "--postgres-env") c.postgres_env = value();
+    else if (a == "--postgres-owner-env") c.postgres_owner_env = value();
     else if (a == "--key") c.key_file = value();
+    else if (a == logline_examples::allow_readable_key_flag) c.allow_readable_key = true;
     else if (a == "--seed") c.seed = true;
     else if (a == "--once") c.once = true;
     else if (a == "--observer-every") c.observer_every = seconds();
@@ -138,14 +148,22 @@ config parse(int argc, char** argv) {
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
+  // A URL from the environment (--postgres-env VAR) keeps its password out of ps.
+  auto resolve = [](const char* option, std::optional<std::string>& url, const std::optional<std::string>& variable) {
+    auto resolved = logline_examples::postgres_url("logline-scheduler", option, url, variable);
+    if (!resolved) usage(resolved.error().message());
+    url = std::move(*resolved);
+  };
+  resolve("--postgres", c.postgres, c.postgres_env);
+  resolve("--postgres-owner", c.postgres_owner, c.postgres_owner_env);
   if (db_given && c.postgres) usage("give one of --db FILE or --postgres URL");
   if (c.postgres.has_value() != c.postgres_owner.has_value()) usage("--postgres URL and --postgres-owner URL go together");
   return c;
 }
 
 template <class Ledger, class Database>
-int run(const config& c, Database& db) {
-  Ledger ledger(db, {.identity = {"logline", std::nullopt}, .signing_key = logline_examples::signing_key("logline-scheduler", c.key_file, false)});
+int run(const config& c, Database& db, const logline::ed25519::key& key) {
+  Ledger ledger(db, {.identity = {"logline", std::nullopt}, .signing_key = key});
   logline_examples::refuse_unfit_application_role("logline-scheduler", ledger);
   if (c.seed) {
     auto seeded = logline::runtime::seed(ledger);
@@ -189,6 +207,9 @@ int run(const config& c, Database& db) {
 
 int main(int argc, char** argv) {
   const config c = parse(argc, argv);
+  // The key before the database: a key that is refused leaves no new database file behind.
+  const auto key = logline_examples::signing_key("logline-scheduler", c.key_file, false,
+                                                 c.allow_readable_key ? logline_examples::readable_key::warn : logline_examples::readable_key::refuse);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
@@ -197,11 +218,12 @@ int main(int argc, char** argv) {
     if (c.postgres) {
       auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 4, .owner = *c.postgres_owner});
       if (!db) usage(db.error().message());
-      return run<ledger_on<logline::postgres::backend>>(c, **db);
+      return run<ledger_on<logline::postgres::backend>>(c, **db, key);
     }
+    logline_examples::warn_if_world_accessible("logline-scheduler", c.db);
     auto db = logline::sqlite::database::open(c.db);
     if (!db) usage(db.error().message());
-    return run<ledger_on<logline::sqlite::backend>>(c, **db);
+    return run<ledger_on<logline::sqlite::backend>>(c, **db, key);
   } catch (const std::exception& e) {
     std::cerr << "logline-scheduler: " << e.what() << "\n";
     return 2;

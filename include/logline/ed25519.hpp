@@ -1,10 +1,13 @@
 #pragma once
 // Ed25519 through libsodium. Signatures are over the 32 raw bytes of a span's curr_hash.
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,14 +48,38 @@ struct ed25519 {
       sodium_memzero(seed.data(), seed.size());
       return k;
     }
-    static result<key> from_file(const std::string& path) {
-      std::ifstream in(path, std::ios::binary);
-      if (!in) return make_error(errc::invalid_key, "cannot read key file '" + path + "'");
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (text.size() > 256) return make_error(errc::invalid_key, "key file '" + path + "' is not a 64-hex-character seed");
-      auto k = from_seed_hex(text);
-      sodium_memzero(text.data(), text.size());
-      if (!k) return make_error(errc::invalid_key, "key file '" + path + "': " + k.error().message());
+    // A seed file. `permissions`, when given, receives the file's permission bits (07777), taken
+    // from the file as it was opened (fstat), so that a check of them concerns the bytes read and
+    // not whatever the path names a moment later. Pipes work too (--key <(...), /dev/fd/N).
+    static result<key> from_file(const std::string& path, unsigned* permissions = nullptr) {
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+      if (fd < 0) return make_error(errc::invalid_key, "cannot read key file '" + path + "': " + std::strerror(errno));
+      struct stat st {};
+      if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return make_error(errc::invalid_key, "cannot read key file '" + path + "': not a file");
+      }
+      if (permissions) *permissions = static_cast<unsigned>(st.st_mode & 07777);
+      constexpr std::size_t limit = 256;  // a seed is 64 hex characters, with some whitespace
+      char text[limit + 1];
+      std::size_t size = 0;
+      int failed = 0;  // errno of a failed read
+      while (size <= limit) {
+        const ssize_t n = ::read(fd, text + size, limit + 1 - size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) failed = errno;
+        if (n <= 0) break;
+        size += static_cast<std::size_t>(n);
+      }
+      ::close(fd);
+      auto k = [&]() -> result<key> {
+        if (failed) return make_error(errc::invalid_key, "cannot read key file '" + path + "': " + std::strerror(failed));
+        if (size > limit) return make_error(errc::invalid_key, "key file '" + path + "' is not a 64-hex-character seed");
+        auto seed = from_seed_hex(std::string_view(text, size));
+        if (!seed) return make_error(errc::invalid_key, "key file '" + path + "': " + seed.error().message());
+        return seed;
+      }();
+      sodium_memzero(text, sizeof text);
       return k;
     }
     static result<key> from_env(const char* variable = "LOGLINE_SIGNING_KEY") {

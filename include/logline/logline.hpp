@@ -15,5 +15,6 @@
 #include "logline/policy/tenant_isolated.hpp"
 #include "logline/schema.hpp"
 #include "logline/span.hpp"
+#include "logline/span_input.hpp"
 #include "logline/types.hpp"
 #include "logline/verify.hpp"

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/conformance.hpp"
+#include "backends/http_bench.hpp"
 #include "catch.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/json.hpp"
@@ -444,6 +445,42 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
   CHECK(box.cli("verify --db ledger.db").code == 0);
 }
 
+// One reading of a client's span (logline/span_input.hpp) for the HTTP API and the CLI: what
+// POST /api/spans refuses, append refuses with the same message, and stores nothing.
+TEST_CASE("logline-cli append: what the HTTP API refuses, with its words, and nothing is stored", "[cli]") {
+  http_test::http_bench<conformance::sqlite_file> api;
+  const auto token = api.token("alice", "acme");
+  const std::size_t stored_by_api = api.stored();
+  auto client = api.client();
+  sandbox box;
+  make_key(box);
+  REQUIRE(box.cli("append " + ledger_args, span_line("kept")).code == 0);
+  const std::vector<std::string> refused = {
+      "{}",
+      R"({"entity_type":"note"})",
+      R"({"this":"x"})",
+      R"({"entity_type":"note","this":"x","who":"bob"})",
+      R"({"entity_type":1,"this":"x"})",
+      R"({"entity_type":"note","this":"x","bogus":1})",
+      "42",
+      R"({"entity_type":"note","this":"x","curr_hash":")" + std::string(64, '0') + "\"}",
+      R"({"entity_type":"note","this":"x","at":"2020-01-01T00:00:00.000Z"})",
+  };
+  for (const auto& input : refused) {
+    auto posted = client.Post("/api/spans", http_test::bearer(token), input, "application/json");
+    REQUIRE(posted);
+    INFO(input << " -> " << posted->status << " " << posted->body);
+    CHECK((posted->status == 400 || posted->status == 403));
+    const std::string message = http_test::body_of(posted).at("error").at("message").get<std::string>();
+    expect_refused(box, input + "\n", "line 1: " + message + "\n");
+  }
+  CHECK(api.stored() == stored_by_api);
+  // Both name the first missing required field of an empty object.
+  auto empty = box.cli("append " + ledger_args, "{}\n");
+  CHECK_THAT(empty.err, Catch::Contains("line 1: missing required field 'entity_type'") && Catch::Contains("nothing was written"));
+  CHECK(export_count(box) == 1);
+}
+
 TEST_CASE("logline-cli append: versions", "[cli]") {
   sandbox box;
   make_key(box);
@@ -684,9 +721,8 @@ TEST_CASE("logline-cli verify: tampering is caught at exactly the tampered span"
                              "UPDATE universal_registry SET (name, metadata, \"this\") = "
                              "(SELECT name, metadata, \"this\" FROM snap WHERE p = CASE universal_registry.chain_position WHEN 3 THEN 16 ELSE 3 END)"
                              " WHERE chain_position IN (3, 16)");
-    const auto spans = exported(box);
-    for (const auto& s : spans)
-      if (s.at("chain_position") == 3) CHECK(s.at("name") == "n16");
+    // The swap took effect (read behind the ledger's back: export stops at a tampered span).
+    CHECK(box.shell("sqlite3 ledger.db 'SELECT name FROM universal_registry WHERE chain_position = 3'").out == "n16\n");
     expect_tampered(box, {ids[3], ids[16]}, "hash mismatch");
   }
   SECTION("(d) a signature replaced by another span's (valid-looking) signature") {
@@ -769,6 +805,39 @@ TEST_CASE("logline-cli get, tail, export --since and import", "[cli]") {
   CHECK(gap.code == 2);
   CHECK_THAT(gap.err, Catch::Contains("chain"));
   CHECK(box.cli("export --db other.db").out.empty());
+}
+
+// Every reader reports a span that does not hold up the same way: get and tail refuse it, and
+// export stops at it (naming its id and version) with exit 2, after the spans before it.
+TEST_CASE("logline-cli export: a tampered span stops the export, like get and tail", "[cli]") {
+  sandbox box;
+  make_key(box);
+  const auto ids = populate(box, 5);
+  box.sql("ledger.db", "DROP TRIGGER universal_registry_no_update; UPDATE universal_registry SET \"this\" = 'forged' WHERE chain_position = 2");
+  const std::string expected = "span " + ids[2] + " version 0 does not match its curr_hash";
+
+  auto ex = box.cli("export --db ledger.db");
+  INFO(ex.err);
+  CHECK(ex.code == 2);
+  CHECK_THAT(ex.err, Catch::Contains(expected));
+  const auto lines = lines_of(ex.out);
+  REQUIRE(lines.size() == 2);  // the spans committed before it, then nothing
+  CHECK(parse(lines[0]).at("id") == ids[0]);
+  CHECK(parse(lines[1]).at("id") == ids[1]);
+  // --since does not skip the check: a span's `at` means something only once its hash holds.
+  auto since = box.cli("export --db ledger.db --since 2099-01-01T00:00:00.000Z");
+  CHECK(since.code == 2);
+  CHECK(since.out.empty());
+  CHECK_THAT(since.err, Catch::Contains(expected));
+
+  auto got = box.cli("get --db ledger.db --id " + ids[2]);
+  CHECK(got.code == 2);
+  CHECK_THAT(got.err, Catch::Contains(expected));
+  auto tailed = box.cli("tail --db ledger.db");
+  CHECK(tailed.code == 2);
+  CHECK_THAT(tailed.err, Catch::Contains(expected));
+  // The other spans still read.
+  CHECK(box.cli("get --db ledger.db --id " + ids[3]).code == 0);
 }
 
 TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad input", "[.postgres][cli]") {

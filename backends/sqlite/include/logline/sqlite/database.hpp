@@ -1,7 +1,10 @@
 #pragma once
 // A SQLite connection for logline: RAII handle, statements, binding, change notification.
 // SQLite errors become logline::errc values (busy, storage_error, ...) carrying SQLite's message.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -127,6 +130,7 @@ class database {
     std::unique_ptr<database> db(new database());
     db->path_ = path;
     db->options_ = options;
+    if (!options.read_only) create_private(path);
     const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                       SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     const int rc = sqlite3_open_v2(path.c_str(), &db->handle_, flags, nullptr);
@@ -189,6 +193,22 @@ class database {
 
  private:
   database() = default;
+
+  // Creates the database file `path` empty with mode 0600 if nothing is there yet. SQLite would
+  // create it 0644 (less the umask), and it gives the -wal, -shm and -journal files it creates
+  // later the permissions of the main file: made 0600 here, they all stay the owner's. An
+  // existing file keeps the mode its operator chose (logline-server and the other programs warn
+  // when every user may read it). In-memory databases, temporary ones ("") and URIs
+  // ("file:...", whose path SQLite decodes) are left to SQLite. A file that cannot be made here
+  // is not an error: sqlite3_open_v2 then reports why it cannot open the path.
+  static void create_private(const std::string& path) {
+    if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) return;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return;
+    (void)::fchmod(fd, 0600);  // exactly 0600, whatever the umask took away
+    ::close(fd);
+  }
+
   sqlite3* handle_ = nullptr;
   std::string path_;
   open_options options_;
