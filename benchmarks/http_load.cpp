@@ -10,10 +10,24 @@
 //   one is answered. Then, at a fixed rate of R requests/s spread over the C connections, open
 //   loop, each latency counted from the moment its request was due, so a stalled server is not
 //   hidden by requests that were never sent: POST of one span, and GET /api/timeline?limit=50.)
-//   3. SSE fan-out: N subscribers on /api/timeline/stream; one writer appends a span every 50 ms for
-//      S seconds; delivery latency (receipt - the span's `at`) p50/p99 over every delivery, and
-//      whether every subscriber got every span.
+//   3. The paced requests of 2 again, beside the hostile mix (--hostile 0 skips it): 80 idle
+//      connections trickling a header line every 3 s (reconnecting when cut off), 100 streams of
+//      one token (reopened every second when refused), an unauthenticated chunked upload of
+//      1000 MiB (repeated), and a tenant whose Lua function is a pattern bomb, run by the
+//      runtime (a node in this process, with the request worker every second). The normal
+//      clients' p50/p99 with and without it, and the server's growth (RSS) under it.
+//   4. SSE fan-out: N subscribers on /api/timeline/stream (ten per token, as many tokens as that
+//      takes); one writer appends a span every 50 ms for S seconds; delivery latency (receipt -
+//      the span's `at`) p50/p99 over every delivery, and whether every subscriber got every span.
+// Clients come from distinct loopback addresses (127.0.0.0/8): the normal clients from
+// 127.0.0.1, each hostile kind from its own, subscribers spread over 127.0.1.x, so the server's
+// per-address caps see what they would see on a network.
 // `make load` runs it with the defaults (S=10, C=64, B=100, N=1000). Results on stdout as JSON.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -30,6 +44,7 @@
 #include <logline/http/server.hpp>
 #include <logline/logline.hpp>
 #include <logline/postgres.hpp>
+#include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
 
 namespace {
@@ -38,6 +53,7 @@ using clock_type = std::chrono::steady_clock;
 
 struct settings {
   int seconds = 10, connections = 64, batch = 100, subscribers = 1000;
+  bool hostile = true;
   double rate = 1500;
   int wal_pages = 1000;  // SQLite: WAL checkpoint threshold (logline-server's 1000; the library's default is 10000)
   std::optional<std::string> postgres;
@@ -55,6 +71,121 @@ std::string span_json(int i) {
          R"(","visibility":"tenant","metadata":{"amount":12.5,"currency":"EUR","i":)" + std::to_string(i) + "}}";
 }
 
+// Connects a client's sockets from `source` (a loopback address of its own).
+void from_address(httplib::Client& c, std::string source) {
+  c.set_socket_options([source](int fd) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source.c_str(), &a.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::perror("http_load: bind");
+  });
+}
+int raw_connect(int port, const char* source) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &a.sin_addr);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+long rss_kib() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = 0;
+  while (f && std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %ld", &kib) == 1) break;
+  if (f) std::fclose(f);
+  return kib;
+}
+
+// The hostile mix of step 3, on threads of its own until stop().
+struct hostile_mix {
+  std::atomic<bool> stopping{false};
+  std::atomic<long> idle_cut{0}, streams_open{0}, streams_refused{0}, uploads{0}, upload_bytes{0}, most_streams_open{0};
+  std::vector<std::thread> threads;
+
+  void start(int port, const std::string& flood_token) {
+    // 80 idle connections, a header line every 3 s; a cut-off connection is replaced.
+    threads.emplace_back([this, port] {
+      std::vector<int> fds(80, -1);
+      while (!stopping) {
+        for (int& fd : fds) {
+          if (fd >= 0 && ::send(fd, "X-Idle: 1\r\n", 11, MSG_NOSIGNAL) != 11) {
+            ::close(fd);
+            fd = -1;
+            ++idle_cut;
+          }
+          if (fd < 0 && (fd = raw_connect(port, "127.0.0.2")) >= 0) ::send(fd, "GET /health HTTP/1.1\r\n", 22, MSG_NOSIGNAL);
+        }
+        for (int i = 0; i < 30 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      for (int fd : fds)
+        if (fd >= 0) ::close(fd);
+    });
+    // 100 streams of one token.
+    for (int i = 0; i < 100; ++i)
+      threads.emplace_back([this, port, flood_token] {
+        while (!stopping) {
+          httplib::Client c("127.0.0.1", port);
+          from_address(c, "127.0.0.3");
+          bool counted = false;
+          int status = 0;
+          c.Get("/api/timeline/stream", {{"Authorization", "Bearer " + flood_token}},
+                [&](const httplib::Response& r) {
+                  status = r.status;
+                  if (status == 200) {
+                    counted = true;
+                    const long n = ++streams_open;
+                    for (long m = most_streams_open.load(); n > m && !most_streams_open.compare_exchange_weak(m, n);) {
+                    }
+                  }
+                  return status == 200;
+                },
+                [&](const char*, std::size_t) { return !stopping; });
+          if (counted) --streams_open;
+          else if (status == 429 || status == 503) ++streams_refused;
+          for (int k = 0; k < 10 && !stopping; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      });
+    // An unauthenticated chunked upload of 1000 MiB, again five times a second.
+    threads.emplace_back([this, port] {
+      const std::string piece = [] {
+        std::string data(64 * 1024, 'a');
+        char size[16];
+        std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+        return size + data + "\r\n";
+      }();
+      while (!stopping) {
+        const int fd = raw_connect(port, "127.0.0.4");
+        if (fd < 0) break;
+        const std::string head = "POST /api/spans HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+        ++uploads;
+        for (int i = 0; i < 16000 && !stopping; ++i) {
+          const ssize_t n = ::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL);
+          if (n <= 0) break;
+          upload_bytes += n;
+        }
+        ::close(fd);
+        for (int k = 0; k < 2 && !stopping; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  void stop() {
+    stopping = true;
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+};
+
 template <class Ledger, class Database>
 int run(const settings& s, Database& db) {
   Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = logline::ed25519::key::generate()});
@@ -66,9 +197,7 @@ int run(const settings& s, Database& db) {
   const std::set<std::string> scopes{"admin"};
   ledger.append(logline::http::token_span(token, {"load", "load"}, scopes)).value();
   api.tokens().reload().value();
-  httplib::Server svr;
-  const int pool = s.connections + s.subscribers + 16;
-  svr.new_task_queue = [pool] { return new httplib::ThreadPool(static_cast<std::size_t>(pool)); };
+  logline::http::server svr;
   api.mount(svr);
   const int port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
   std::thread server([&] { svr.listen_after_bind(); });
@@ -85,6 +214,7 @@ int run(const settings& s, Database& db) {
     for (int c = 0; c < s.connections; ++c)
       threads.emplace_back([&, c] {
         httplib::Client cl("127.0.0.1", port);
+        from_address(cl, "127.0.0.1");
         cl.set_keep_alive(true);
         cl.set_tcp_nodelay(true);
         std::vector<double> mine;
@@ -147,6 +277,57 @@ int run(const settings& s, Database& db) {
         "get_timeline_paced", 1, s.rate);
   }
 
+  if (s.hostile && s.rate > 0) {
+    // The runtime, with a tenant whose function is a pattern bomb (scheduled again and again).
+    logline::runtime::seed(ledger).value();
+    typename logline::runtime::node<Ledger>::options ro;
+    ro.observer_every = ro.worker_every = std::chrono::seconds(1);
+    logline::runtime::node<Ledger> node(ledger, ro);
+    node.start();
+    const std::string flood = logline::http::generate_token();
+    ledger.append(logline::http::token_span(flood, {"mallory", "globex"}, {"spans:read", "spans:write", "execute"})).value();
+    api.tokens().reload().value();
+    httplib::Client bomber("127.0.0.1", port);
+    from_address(bomber, "127.0.0.5");
+    const httplib::Headers mallory{{"Authorization", "Bearer " + flood}};
+    auto fn = logline::parse_json(bomber.Post("/api/spans", mallory,
+                                              R"J({"entity_type":"function","this":"bomb","language":"lua","code":"return (\"a\"):rep(4000):find(\".-.-.-b\")"})J",
+                                              "application/json")->body).value();
+    const std::string bomb_id = fn["id"].get<std::string>();
+    hostile_mix mix;
+    const long rss_before = rss_kib();
+    mix.start(port, flood);
+    std::atomic<bool> bombing{true};
+    std::thread bombs([&] {
+      while (bombing) {
+        bomber.Post("/api/execute", mallory, R"({"span_id":")" + bomb_id + "\"}", "application/json");
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // the mix in full swing
+    hammer(
+        [&](httplib::Client& cl, int c, int i) {
+          auto r = cl.Post("/api/spans", auth, span_json(2100000000 + c * 100000 + i), "application/json");
+          return r && r->status == 201;
+        },
+        "post_one_paced_hostile", 1, s.rate);
+    hammer(
+        [&](httplib::Client& cl, int, int) {
+          auto r = cl.Get("/api/timeline?limit=50", auth);
+          return r && r->status == 200;
+        },
+        "get_timeline_paced_hostile", 1, s.rate);
+    const long rss_during = rss_kib();
+    bombing = false;
+    bombs.join();
+    mix.stop();
+    node.stop();
+    std::printf("  \"hostile\": {\"idle_connections_cut\": %ld, \"flood_streams_most_open\": %ld, \"flood_streams_refused\": %ld, \"uploads\": %ld, \"upload_mib_sent\": %ld, "
+                "\"rss_before_mib\": %ld, \"rss_during_mib\": %ld},\n",
+                mix.idle_cut.load(), mix.most_streams_open.load(), mix.streams_refused.load(), mix.uploads.load(), mix.upload_bytes.load() >> 20, rss_before >> 10, rss_during >> 10);
+    std::fflush(stdout);
+  }
+
   // SSE fan-out.
   std::atomic<int> connected{0};
   std::atomic<bool> stop{false};
@@ -162,14 +343,23 @@ int run(const settings& s, Database& db) {
     if (page.empty()) break;
     start_cursor = page.back().cursor;
   }
+  // Ten streams per token (the server allows 16), from 127.0.1.1 .. (200 per address).
+  std::vector<httplib::Headers> sub_auth;
+  for (int i = 0; i < s.subscribers; i += 10) {
+    const std::string t = logline::http::generate_token();
+    ledger.append(logline::http::token_span(t, {"load", "load"}, {"spans:read"})).value();
+    sub_auth.push_back({{"Authorization", "Bearer " + t}});
+  }
+  api.tokens().reload().value();
   for (int i = 0; i < s.subscribers; ++i)
     subs.emplace_back([&, i] {
       httplib::Client cl("127.0.0.1", port);
+      from_address(cl, "127.0.1." + std::to_string(i / 200 + 1));
       cl.set_read_timeout(std::chrono::seconds(s.seconds + 30));
       std::string buffer;
       std::vector<double> mine;
       bool counted = false;
-      auto res = cl.Get("/api/timeline/stream?entity_type=probe&after=" + start_cursor, auth, [&](const char* d, std::size_t n) {
+      auto res = cl.Get("/api/timeline/stream?entity_type=probe&after=" + start_cursor, sub_auth[static_cast<std::size_t>(i / 10)], [&](const char* d, std::size_t n) {
         if (!counted) {
           counted = true;
           ++connected;
@@ -239,6 +429,7 @@ int main(int argc, char** argv) {
     else if (a == "--rate") s.rate = std::atof(v.c_str());
     else if (a == "--wal-pages") s.wal_pages = std::atoi(v.c_str());
     else if (a == "--postgres") s.postgres = v;
+    else if (a == "--hostile") s.hostile = v != "0";
     else {
       std::cerr << "http_load: unknown argument " << a << "\n";
       return 2;

@@ -3,7 +3,8 @@
 //   logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE]
 //                  [--demo-token] [--cors ORIGIN] [--rate R] [--tls-cert F --tls-key F] [--quiet]
 //                  [--max-connections N] [--max-connections-per-address N] [--request-deadline S]
-//                  [--max-streams N] [--max-streams-per-token N] [--max-body BYTES]
+//                  [--max-streams N] [--max-streams-per-token N] [--max-body BYTES] [--allow-readable-key]
+//                  (--postgres-env VAR / --postgres-owner-env VAR: the URL from an environment variable)
 //                  [--with-scheduler [--runtime-every S] [--policy-every S] [--lease-margin S]]
 //
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
@@ -40,6 +41,8 @@
 
 #include "../common/application_role.hpp"
 #include "../common/ledger_on.hpp"
+#include "../common/database_file.hpp"
+#include "../common/postgres_url.hpp"
 #include "../common/signing_key.hpp"
 
 namespace {
@@ -55,7 +58,8 @@ struct config {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
-  bool demo_token = false, quiet = false, with_scheduler = false;
+  std::optional<std::string> postgres_env, postgres_owner_env;  // names of environment variables holding the URLs
+  bool demo_token = false, quiet = false, with_scheduler = false, allow_readable_key = false;
   long runtime_every = 10, policy_every = 30, lease_margin = 300;
   logline::http::connection_limits limits{};
   std::size_t max_streams = logline::http::server_options{}.max_streams;
@@ -69,7 +73,8 @@ struct config {
             << "usage: logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE] [--demo-token]\n"
                "                      [--cors ORIGIN] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
                "                      [--max-connections N] [--max-connections-per-address N] [--request-deadline S]\n"
-               "                      [--max-streams N] [--max-streams-per-token N] [--max-body BYTES]\n"
+               "                      [--max-streams N] [--max-streams-per-token N] [--max-body BYTES] [--allow-readable-key]\n"
+               "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n"
                "                      [--with-scheduler [--runtime-every S] [--policy-every S] [--lease-margin S]]\n";
   std::exit(2);
 }
@@ -93,6 +98,9 @@ config parse(int argc, char** argv) {
     if (a == "--db") c.db = value();
     else if (a == "--postgres") c.postgres = value();
     else if (a == "--postgres-owner") c.postgres_owner = value();
+    else if (a == "--postgres-env") c.postgres_env = value();
+    else if (a == "--postgres-owner-env") c.postgres_owner_env = value();
+    else if (a == logline_examples::allow_readable_key_flag) c.allow_readable_key = true;
     else if (a == "--host") c.host = value();
     else if (a == "--port") c.port = std::atoi(value().c_str());
     else if (a == "--key") c.key_file = value();
@@ -122,6 +130,13 @@ config parse(int argc, char** argv) {
   if (c.runtime_every < 1 || c.runtime_every > 86400) usage("--runtime-every must be a number of seconds in 1..86400");
   if (c.policy_every < 1 || c.policy_every > 86400) usage("--policy-every must be a number of seconds in 1..86400");
   if (c.tls_cert.has_value() != c.tls_key.has_value()) usage("--tls-cert and --tls-key go together");
+  auto resolve = [](const char* option, std::optional<std::string>& url, const std::optional<std::string>& variable) {
+    auto resolved = logline_examples::postgres_url("logline-server", option, url, variable);
+    if (!resolved) usage(resolved.error().message());
+    url = std::move(*resolved);
+  };
+  resolve("--postgres", c.postgres, c.postgres_env);
+  resolve("--postgres-owner", c.postgres_owner, c.postgres_owner_env);
   if (c.postgres_owner && !c.postgres) usage("--postgres-owner goes with --postgres");
   if (c.postgres && c.with_scheduler && !c.postgres_owner)
     usage("--with-scheduler on PostgreSQL needs --postgres-owner URL (the runtime reads every tenant's feed and writes with the operator's rights)");
@@ -129,8 +144,8 @@ config parse(int argc, char** argv) {
 }
 
 template <class Ledger, class Database>
-int serve(const config& c, Database& db, std::function<void()> on_tick) {
-  Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = logline_examples::signing_key("logline-server", c.key_file, true)});
+int serve(const config& c, const logline::ed25519::key& key, Database& db, std::function<void()> on_tick) {
+  Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = key});
   logline_examples::refuse_unfit_application_role("logline-server", ledger);
   logline::http::server_options o;
   o.cors_origin = c.cors;
@@ -211,6 +226,9 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // The key first: a refused key file leaves no new database behind.
+  const auto key = logline_examples::signing_key(
+      "logline-server", c.key_file, true, c.allow_readable_key ? logline_examples::readable_key::warn : logline_examples::readable_key::refuse);
   try {
     if (c.postgres) {
       auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 16, .owner = c.postgres_owner});
@@ -219,16 +237,17 @@ int main(int argc, char** argv) {
       auto listener = logline::postgres::listener::open(*c.postgres);
       if (!listener) usage(listener.error().message());
       auto& database = **db;
-      return serve<ledger_on<logline::postgres::backend>>(c, database, [&] {
+      return serve<ledger_on<logline::postgres::backend>>(c, key, database, [&] {
         auto woke = (*listener)->wait(std::chrono::milliseconds(200));
         if (woke && *woke) database.notify_commit();
       });
     }
     // Smaller, more frequent WAL checkpoints than the library's default: the commit that crosses
     // the threshold runs the checkpoint, and a server's clients wait on it (decision 25).
+    logline_examples::warn_if_world_accessible("logline-server", c.db);
     auto db = logline::sqlite::database::open(c.db, {.wal_autocheckpoint_pages = 1000});
     if (!db) usage(db.error().message());
-    return serve<ledger_on<logline::sqlite::backend>>(c, **db, {});
+    return serve<ledger_on<logline::sqlite::backend>>(c, key, **db, {});
   } catch (const std::exception& e) {
     std::cerr << "logline-server: " << e.what() << "\n";
     return 2;

@@ -202,7 +202,7 @@ TEST_CASE("crash: PostgreSQL drops the server's connections; the server answers 
   const auto issued = box.cli("token issue --postgres " + sh_quote(pg.owner_dsn) + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write");
   REQUIRE(issued.find("llt_") != std::string::npos);
   const std::string token = issued.substr(issued.find("llt_"), 68);
-  server_process server(box.dir, {"--postgres", app, "--postgres-owner", owner, "--key", key, "--quiet"});
+  server_process server(box.dir, {"--postgres", app, "--postgres-owner", owner, "--key", key, "--quiet", "--rate", "100000"});
   httplib::Client c("127.0.0.1", server.port);
   c.set_read_timeout(10s);
   const httplib::Headers auth{{"Authorization", "Bearer " + token}};

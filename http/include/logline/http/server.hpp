@@ -41,6 +41,7 @@
 #include "logline/operator_namespace.hpp"
 #include "logline/schema.hpp"
 #include "logline/span.hpp"
+#include "logline/span_input.hpp"
 #include "logline/verify.hpp"
 
 namespace logline::http {
@@ -569,16 +570,10 @@ class api {
     res.set_content(body, "application/json");
   }
 
-  // A span from a request object: known keys, right types, required fields present, `who` the
-  // caller's user id (absent: set to it).
+  // A span from a request object, read as every entry point reads one (span_input.hpp).
   static universal_span span_from(const json& j, const std::string& where, const logline::identity& caller) {
-    field_set<universal_span> present{};
-    auto s = span_from_json<universal_span>(j, &present);
-    if (!s) throw bad_request{with_context(s.error(), where)};
-    for (const char* required : {"entity_type", "this"})
-      if (!present[schema<universal_span>::index_of(required)])
-        throw bad_request{make_error(errc::invalid_span, where + "missing required field '" + required + "'")};
-    if (auto bound = bind_who(*s, caller); !bound) throw bad_request{with_context(bound.error(), where)};
+    auto s = span_from_input(j, where, caller);
+    if (!s) throw bad_request{s.error()};
     return std::move(*s);
   }
 
