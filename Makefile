@@ -14,6 +14,7 @@
 #                   in build/pg-bench for postgres_bench); JSON results in build/bench/<name>.json
 #   make load       HTTP load on loopback (POST, timeline, 1000 SSE subscribers); build/bench/http_load.json
 #   make sanitize   the tests (both backends, fuzz corpora) built with ASan + UBSan in build/asan
+#   make tsan       the same under ThreadSanitizer in build/tsan
 #   make fuzz       clang++-14 + libFuzzer build in build/fuzz/, each fuzzer runs FUZZ_SECONDS
 #                   (default 60) on a copy of its corpus (build/fuzz/corpus/<name>/)
 #   make clean      remove build/
@@ -65,7 +66,7 @@ define configure
 	  $(2) $(CMAKE_ARGS) > "$(1)/configure.log" 2>&1 || { cat "$(1)/configure.log"; exit 1; }
 endef
 
-.PHONY: all deps configure build run test test-setup test-teardown sanitize bench load fuzz clean
+.PHONY: all deps configure build run test test-setup test-teardown sanitize tsan bench load fuzz clean
 
 all: build
 
@@ -141,6 +142,19 @@ sanitize: deps
 	@echo "==> build $(ASAN_DIR) (-j$(JOBS))"
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 	$(call ctest_with_pg,$(ASAN_DIR),-E '^(headers|compile_fail|cmake)[.]' $(CTEST_ARGS),sanitize)
+
+# The tests under ThreadSanitizer (GCC, -O1) in build/tsan: every Catch2 group (PostgreSQL
+# included, on a cluster of its own) and the fuzz corpora; the CLI, server and scheduler the
+# tests start are TSan builds too. A reported race fails the run. Not part of `make test`.
+TSAN_DIR := $(BUILD_DIR)/tsan
+TSAN_CXX_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+tsan: export TSAN_OPTIONS = halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
+tsan: deps
+	@mkdir -p $(TSAN_DIR)
+	$(call configure,$(TSAN_DIR),-DLOGLINE_BUILD_TESTS=ON -DLOGLINE_BUILD_EXAMPLES=ON -DLOGLINE_BUILD_BENCHMARKS=OFF -DLOGLINE_TEST_POSTGRES=ON -DCMAKE_CXX_FLAGS_RELEASE=-O1 "-DCMAKE_CXX_FLAGS=$(TSAN_CXX_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread")
+	@echo "==> build $(TSAN_DIR) (-j$(JOBS))"
+	@cmake --build $(TSAN_DIR) -j $(JOBS)
+	$(call ctest_with_pg,$(TSAN_DIR),-E '^(headers|compile_fail|cmake)[.]' $(CTEST_ARGS),tsan)
 
 # The benchmarks run beside a durable throwaway PostgreSQL cluster ($(BUILD_DIR)/pg-bench: fsync
 # on, as in production) for postgres_bench; it is stopped and removed afterwards.
