@@ -4,7 +4,7 @@
 //
 //   logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]]
 //                     [--seed] [--observer-every S] [--worker-every S] [--policy-every S] [--once]
-//                     [--worker-lanes N] [--policy-lanes N]
+//                     [--worker-lanes N] [--policy-lanes N] [--lease-margin S]
 //                     [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]
 //                     [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]
 //
@@ -62,7 +62,7 @@ struct config {
   std::optional<std::string> postgres_env, postgres_owner_env;  // names of environment variables holding the URLs
   bool seed = false, once = false, allow_readable_key = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
-  long worker_lanes = 2, policy_lanes = 2;
+  long worker_lanes = 2, policy_lanes = 2, lease_margin = 300;
   logline::runtime::provider_config providers;
 };
 
@@ -70,7 +70,7 @@ struct config {
   std::cerr << "logline-scheduler: " << problem << "\n"
             << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]] [--seed]\n"
                "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n"
-               "                         [--worker-lanes N] [--policy-lanes N]\n"
+               "                         [--worker-lanes N] [--policy-lanes N] [--lease-margin S]\n"
                "                         [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]\n"
                "                         [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]\n"
                "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n";
@@ -138,6 +138,7 @@ config parse(int argc, char** argv) {
     else if (a == "--once") c.once = true;
     else if (a == "--observer-every") c.observer_every = seconds();
     else if (a == "--worker-every") c.worker_every = seconds();
+    else if (a == "--lease-margin") c.lease_margin = seconds();
     else if (a == "--policy-every") c.policy_every = seconds();
     else if (a == "--worker-lanes") c.worker_lanes = lanes(a, value());
     else if (a == "--policy-lanes") c.policy_lanes = lanes(a, value());
@@ -175,6 +176,7 @@ int run(const config& c, Database& db, const logline::ed25519::key& key) {
   o.worker_every = std::chrono::seconds(c.worker_every);
   o.policy_every = std::chrono::seconds(c.policy_every);
   o.worker_lanes = static_cast<std::size_t>(c.worker_lanes);
+  o.lease_margin = std::chrono::seconds(c.lease_margin);
   o.policy_lanes = static_cast<std::size_t>(c.policy_lanes);
   o.providers = c.providers;
   logline::runtime::node<Ledger> node(ledger, o);

@@ -26,20 +26,12 @@
 #include "logline/runtime/run_code.hpp"
 #include "logline/schema.hpp"
 #include "logline/span.hpp"
+#include "support/process.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-// Single-quotes a word for /bin/sh.
-std::string sh_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
+using process_test::sh_quote;
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -2,10 +2,13 @@
 // A logline::http::api over one of the conformance backends, served on a free loopback port, with
 // a client, tokens, and the operator's count of stored rows: what the HTTP tests share.
 #include <chrono>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <logline/http/server.hpp>
 
@@ -53,6 +56,25 @@ struct http_bench {
   }
   // Rows stored, whoever owns them (the operator's view).
   std::size_t stored() { return conformance::all_spans(ledger).size(); }
+};
+
+// The access log of a bench's API, kept for the test to search.
+struct access_log {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  std::function<void(const std::string&)> sink() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(mutex);
+      lines.push_back(line);
+    };
+  }
+  // The first line holding `text` ("" if none).
+  std::string find(const std::string& text) {
+    std::lock_guard lock(mutex);
+    for (const auto& l : lines)
+      if (l.find(text) != std::string::npos) return l;
+    return {};
+  }
 };
 
 inline httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }

@@ -18,25 +18,15 @@
 #include "support/catch.hpp"
 #include "support/process.hpp"
 
-namespace {
-
 using namespace std::chrono_literals;
 using namespace process_test;
-
-std::string shell_quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-}  // namespace
 
 TEST_CASE("scale-out: two servers with the runtime on one PostgreSQL", "[.postgres][http]") {
   conformance::postgres_schema pg;
   sandbox box_a, box_b;
   const std::string key = (box_a.dir / "server.key").string();
   box_a.cli("keygen --out " + key);
-  const std::string cli_db = "--postgres " + shell_quoted(pg.owner_dsn);
+  const std::string cli_db = "--postgres " + sh_quote(pg.owner_dsn);
   box_a.cli("seed " + cli_db + " --key " + key);
   const auto issued = box_a.cli("token issue " + cli_db + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write,execute");
   REQUIRE(issued.find("llt_") != std::string::npos);

@@ -367,13 +367,9 @@ TEMPLATE_TEST_CASE("attack: a policy emitting into the operator's namespace or a
 }
 
 TEMPLATE_TEST_CASE("attack: errors never carry the storage engine's words; bad UTF-8 in a query is a 400", "[security]", LOGLINE_BACKENDS) {
-  std::vector<std::string> log;
-  std::mutex log_mutex;
+  http_test::access_log log;
   logline::http::server_options o;
-  o.access_log = [&](const std::string& line) {
-    std::lock_guard lock(log_mutex);
-    log.push_back(line);
-  };
+  o.access_log = log.sink();
   attack_bench<TestType> b(o);
   auto bad = b.get(b.alice_token, "/api/timeline?entity_type=%FF%FE");
   CHECK(bad->status == 400);
@@ -395,8 +391,7 @@ TEMPLATE_TEST_CASE("attack: errors never carry the storage engine's words; bad U
   const std::string request_id = refused->get_header_value("X-Request-Id");
   CHECK_THAT(refused->body, Catch::Contains("request " + request_id));
   // The operator's log has the engine's words, under the request's id.
-  std::lock_guard lock(log_mutex);
-  const auto line = std::find_if(log.begin(), log.end(), [&](const std::string& l) { return l.find("\"request_id\":\"" + request_id + "\"") != std::string::npos; });
-  REQUIRE(line != log.end());
-  CHECK_THAT(*line, Catch::Contains("\"error\":"));
+  const std::string line = log.find("\"request_id\":\"" + request_id + "\"");
+  REQUIRE(!line.empty());
+  CHECK_THAT(line, Catch::Contains("\"error\":"));
 }

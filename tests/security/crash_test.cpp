@@ -8,10 +8,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <random>
 #include <set>
@@ -30,12 +32,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace process_test;
-
-std::string sh_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+namespace fs = std::filesystem;
 
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -48,6 +45,40 @@ int free_port() {
   ::close(fd);
   return ntohs(a.sin_port);
 }
+
+// logline-scheduler as a child process (its output in files of `dir`), killed with SIGKILL.
+struct scheduler_process {
+  pid_t pid = -1;
+  scheduler_process(const fs::path& dir, std::vector<std::string> args) {
+    args.insert(args.begin(), LOGLINE_SCHEDULER_PATH);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::freopen((dir / "scheduler.out").c_str(), "a", stdout);
+      std::freopen((dir / "scheduler.err").c_str(), "a", stderr);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  void kill9() {
+    if (pid <= 0) return;
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
+  }
+  ~scheduler_process() {
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+};
 
 // What the clients were told: every id acknowledged with a 2xx.
 struct acknowledged {
@@ -104,9 +135,13 @@ void client(int port, const std::string& token, int which, std::atomic<bool>& st
   }
 }
 
-// The crash loop over one backend: `store` are the server's and the CLI's database arguments.
+// What is killed: the server (which runs the runtime), or a logline-scheduler beside a server
+// that stays up.
+enum class victim { server, scheduler };
+
+// The crash loop over one backend: the server's (and scheduler's) and the CLI's database arguments.
 void crash_and_check(sandbox& box, const std::string& server_db_args_text, const std::vector<std::string>& server_db_args,
-                     const std::string& cli_db_args, int cycles) {
+                     const std::string& cli_db_args, int cycles, victim killed = victim::server) {
   const std::string key = (box.dir / "server.key").string();
   box.cli("keygen --out " + key);
   box.cli("seed " + cli_db_args + " --key " + key);
@@ -115,27 +150,41 @@ void crash_and_check(sandbox& box, const std::string& server_db_args_text, const
   const std::string token = issued.substr(issued.find("llt_"), 68);
   const int port = free_port();
   std::vector<std::string> args = server_db_args;
-  for (const char* a : {"--key", key.c_str(), "--with-scheduler", "--runtime-every", "1", "--lease-margin", "1", "--quiet", "--port"}) args.push_back(a);
+  for (const char* a : {"--key", key.c_str(), "--quiet", "--port"}) args.push_back(a);
   args.push_back(std::to_string(port));
+  std::vector<std::string> with_runtime = args;
+  for (const char* a : {"--with-scheduler", "--runtime-every", "1", "--lease-margin", "1"}) with_runtime.push_back(a);
+  std::vector<std::string> scheduler_args = server_db_args;
+  for (const char* a : {"--key", key.c_str(), "--observer-every", "1", "--worker-every", "1", "--lease-margin", "1"}) scheduler_args.push_back(a);
   acknowledged acked;
   std::mt19937 random(20261207);
+  std::optional<server_process> steady;  // the server that stays up while schedulers die
+  if (killed == victim::scheduler) steady.emplace(box.dir, args);
   for (int cycle = 0; cycle < cycles; ++cycle) {
-    server_process server(box.dir, args);  // fails the test if it cannot listen on its port at once
-    REQUIRE(server.port == port);
+    std::optional<server_process> server;
+    std::optional<scheduler_process> scheduler;
+    if (killed == victim::server) {
+      server.emplace(box.dir, with_runtime);  // fails the test if it cannot listen on its port at once
+      REQUIRE(server->port == port);
+    } else {
+      scheduler.emplace(box.dir, scheduler_args);
+    }
     std::atomic<bool> stop{false};
     std::vector<std::thread> clients;
     for (int k = 0; k < 3; ++k) clients.emplace_back([&, k] { client(port, token, cycle * 10 + k, stop, acked); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300 + random() % 1200));
-    server.kill9();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + random() % 1700));
+    if (server) server->kill9();
+    if (scheduler) scheduler->kill9();
     stop = true;
     for (auto& t : clients) t.join();
   }
+  steady.reset();
   INFO(server_db_args_text);
   REQUIRE(acked.spans.size() > 10);  // the clients got work done between the crashes
   // Once more, until every acknowledged request has ended (one whose worker was killed after
   // its claim is closed as abandoned when its lease runs out).
   {
-    server_process server(box.dir, args);
+    server_process server(box.dir, with_runtime);
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(5s);
     const httplib::Headers auth{{"Authorization", "Bearer " + token}};
@@ -190,6 +239,19 @@ TEST_CASE("crash: kill -9 logline-server (PostgreSQL) under load, restart on the
   sandbox box;
   crash_and_check(box, "postgres", {"--postgres", pg.app_dsn, "--postgres-owner", pg.owner_dsn},
                   "--postgres " + sh_quote(pg.owner_dsn), 6);
+}
+
+TEST_CASE("crash: kill -9 logline-scheduler (SQLite) under load, beside a server that stays up", "[security][crash]") {
+  sandbox box;
+  const std::string db = (box.dir / "ledger.db").string();
+  crash_and_check(box, "sqlite, scheduler killed", {"--db", db}, "--db " + db, 6, victim::scheduler);
+}
+
+TEST_CASE("crash: kill -9 logline-scheduler (PostgreSQL) under load, beside a server that stays up", "[.postgres][security][crash]") {
+  conformance::postgres_schema pg;
+  sandbox box;
+  crash_and_check(box, "postgres, scheduler killed", {"--postgres", pg.app_dsn, "--postgres-owner", pg.owner_dsn},
+                  "--postgres " + sh_quote(pg.owner_dsn), 5, victim::scheduler);
 }
 
 TEST_CASE("crash: PostgreSQL drops the server's connections; the server answers 503 meanwhile and recovers by itself", "[.postgres][security][crash]") {

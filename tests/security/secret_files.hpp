@@ -12,6 +12,8 @@
 
 namespace secret_files {
 
+using process_test::sh_quote;
+
 namespace fs = std::filesystem;
 
 inline const std::string scheduler = LOGLINE_SCHEDULER_PATH;
@@ -31,15 +33,6 @@ inline std::string key_with_mode(process_test::sandbox& box, const std::string& 
   box.cli("keygen --out " + key);
   REQUIRE(::chmod(key.c_str(), mode) == 0);
   return key;
-}
-
-inline std::string sh_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
 }
 
 // Appends one note to a SQLite ledger with logline-cli; its exit status and output.

@@ -54,6 +54,16 @@ inline std::string slurp(const fs::path& p) {
   return s.str();
 }
 
+// Single-quotes a word for /bin/sh.
+inline std::string sh_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
 // A logline-server child process; its stdout and stderr go to files in `dir`.
 struct server_process {
   pid_t pid = -1;
