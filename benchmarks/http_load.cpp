@@ -291,7 +291,7 @@ int run(const settings& s, Database& db) {
     from_address(bomber, "127.0.0.5");
     const httplib::Headers mallory{{"Authorization", "Bearer " + flood}};
     auto fn = logline::parse_json(bomber.Post("/api/spans", mallory,
-                                              R"J({"entity_type":"function","this":"bomb","language":"lua","code":"return (\"a\"):rep(4000):find(\".-.-.-b\")"})J",
+                                              R"J({"entity_type":"function","this":"bomb","language":"lua","code":"return (\"a\"):rep(2000):find(\".-.-b\")"})J",
                                               "application/json")->body).value();
     const std::string bomb_id = fn["id"].get<std::string>();
     hostile_mix mix;
