@@ -226,6 +226,89 @@ TEST_CASE("lua: library functions that loop in C are guarded", "[runtime][lua]")
   }
 }
 
+namespace {
+
+// Work done inside one C call, or in C calls between two hook calls: each of these ran for
+// seconds to hours past the limits before pattern matching was the sandbox's own
+// (lua_string_match.hpp).
+struct heavy_call {
+  const char* code;
+  bool timed = true;  // also stopped by the clock under an unlimited budget (not: it would fail)
+};
+const heavy_call heavy_calls[] = {
+    {"return ('a'):rep(2000):find('.-.-b')"},
+    {"return ('a'):rep(30000):find('.-.-.-b')"},
+    {"return ('a'):rep(5000):match(('(.-)'):rep(5) .. 'b')"},
+    {"return ('a'):rep(3000):find(('a*'):rep(20) .. 'b')"},
+    {"return ('('):rep(100000):find('%b()')"},
+    {"return ('a'):rep(20000):find('(.*)%1b')"},
+    {"return ('a'):rep(3000):gsub('.-.-b', '')"},
+    {"for x in ('a'):rep(3000):gmatch('.-.-b') do end"},
+    {"local s = ('a'):rep(3000) while true do pcall(string.match, s, '.-.-b') end"},
+    {"local s = ('x'):rep(3e6) while true do local _ = s:gsub('', '-') end"},
+    {"local s = ('x'):rep(1e6) while true do local _ = s:find('y', 1, true) end"},
+    {"local s, n = ('a'):rep(1e6), ('a'):rep(1e4) .. 'b' while true do local _ = s:find(n, 1, true) end"},
+};
+
+}  // namespace
+
+TEST_CASE("lua: pattern bombs end at the instruction budget", "[runtime][lua]") {
+  rt::lua_limits limits;
+  limits.instructions = 2'000'000;
+  limits.memory_bytes = std::size_t{64} << 20;
+  limits.timeout = 30s;  // far more than the budget takes; the old sandbox ran into it
+  for (const heavy_call& heavy : heavy_calls) {
+    INFO(heavy.code);
+    const auto e = must_stop(heavy.code, limits);
+    CHECK(e == errc::limit_exceeded);
+    CHECK_THAT(message_of(e), Catch::Contains("instruction budget of 2000000 instructions exceeded"));
+  }
+}
+
+TEST_CASE("lua: pattern bombs end at the time limit", "[runtime][lua]") {
+  rt::lua_limits limits;
+  limits.instructions = 1'000'000'000'000'000;  // hours of work
+  limits.memory_bytes = std::size_t{64} << 20;
+  limits.timeout = 100ms;
+  for (const heavy_call& heavy : heavy_calls) {
+    if (!heavy.timed) continue;
+    INFO(heavy.code);
+    const auto e = must_stop(heavy.code, limits);
+    CHECK(e == errc::limit_exceeded);
+    CHECK_THAT(message_of(e), Catch::Contains("time limit of 100 ms exceeded"));
+  }
+}
+
+TEST_CASE("lua: a limit reached inside a library call cannot be caught", "[runtime][lua]") {
+  rt::lua_limits limits = small_limits();
+  limits.instructions = 1'000'000;
+  for (const char* code : {
+           "local ok = pcall(string.find, ('a'):rep(2000), '.-.-b') return ok",
+           "local ok = pcall(function() return ('a'):rep(2000):find('.-.-b') end) return 'survived'",
+           "while true do pcall(string.gsub, ('a'):rep(2000), '.-.-b', '') end",
+           "local ok = xpcall(string.match, function() return 'handled' end, ('a'):rep(2000), '.-.-b') return ok",
+           "local f = coroutine.wrap(function() return ('a'):rep(2000):find('.-.-b') end) local ok = pcall(f) return ok",
+           "local co = coroutine.create(string.find) local ok = coroutine.resume(co, ('a'):rep(2000), '.-.-b') return ok",
+           "local ok = pcall(string.gsub, ('a'):rep(100), '.', function() return ('a'):rep(2000):match('.-.-b') end) return ok",
+       }) {
+    INFO(code);
+    const auto e = must_stop(code, limits);
+    CHECK(e == errc::limit_exceeded);
+    CHECK_THAT(message_of(e), Catch::Contains("instruction budget"));
+  }
+}
+
+TEST_CASE("lua: pattern functions within the budget still work", "[runtime][lua]") {
+  rt::lua_limits limits = small_limits();
+  limits.instructions = 5'000'000;
+  limits.memory_bytes = std::size_t{64} << 20;
+  // Linear work well inside the budget: a long plain find that Lua's own search does in
+  // quadratic time, a big gsub.
+  CHECK(run_ok("return ('a'):rep(1e6):find(('a'):rep(1e4) .. 'b', 1, true)", {}, limits).is_null());
+  CHECK(run_ok("return ('ab'):rep(2e5):find('aba', 1, true)", {}, limits) == 1);
+  CHECK(run_ok("local s, n = ('abc '):rep(20000):gsub('%w+', '%0!') return n", {}, limits) == 20000);
+}
+
 TEST_CASE("lua: the instruction budget", "[runtime][lua]") {
   rt::lua_limits limits = small_limits();
   limits.instructions = 1'000'000;
