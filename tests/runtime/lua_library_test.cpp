@@ -3,7 +3,8 @@
 // error messages.
 // - string.find, match, gmatch and gsub (lua_string_match.hpp, on lua_pattern.hpp's matcher):
 //   hand-picked cases for every feature and error of the reference manual's §6.4.1, and a few
-//   thousand generated ones (a fixed seed, so a failure repeats).
+//   thousand generated ones (a fixed seed, so a failure repeats);
+// - the functions lua_metered.hpp wraps or rewrites, on ordinary and edge-case arguments.
 // Also: the matcher alone, with a meter that says no.
 #include <cstdint>
 #include <string>
@@ -307,6 +308,94 @@ TEST_CASE("lua patterns: generated patterns and subjects", "[runtime][lua]") {
                     "case(try(string.gsub, s, p, replace)) case(try(string.gsub, s, p, replacements)) end");
   }
   compare(cases);
+}
+
+TEST_CASE("lua library: the metered functions behave as Lua's", "[runtime][lua]") {
+  compare({
+      // string
+      "case(try(string.sub, 'hello', 2, 4)) case(try(string.sub, 'hello', -3)) case(try(string.sub, 'hello', 0))",
+      "case(try(string.sub, 'hello', 10)) case(try(string.sub, 'hello', 3, 2)) case(try(string.sub, 'hello', -100, 100))",
+      "case(try(string.sub, 'hello')) case(try(string.sub, 'hello', 'x')) case(try(string.sub, 'hello', 1.5)) case(try(string.sub, 123, 2))",
+      "case(try(string.sub, 'hello', math.mininteger, math.maxinteger)) case(try(function() return ('hello'):sub(2, -2) end))",
+      "case(try(string.byte, 'hello')) case(try(string.byte, 'hello', 2, 4)) case(try(string.byte, 'hello', -1)) case(try(string.byte, 'hello', 0))",
+      "case(try(string.byte, 'hello', 10)) case(try(string.byte, 'hello', -10, 10)) case(try(string.byte, '')) case(try(string.byte, 'hello', 3, 1))",
+      "case(try(string.byte, 'abc', math.mininteger, math.maxinteger)) case(try(string.byte, 'abc', 2, nil)) case(try(string.byte, {}))",
+      "case(try(string.upper, 'aBc1\\255')) case(try(string.lower, 'aBc1')) case(try(string.reverse, 'abc')) case(try(string.reverse, ''))",
+      "case(try(string.upper)) case(try(string.upper, {})) case(try(string.lower, 42)) case(try(function() return ('Ab'):upper() end))",
+      "case(try(string.rep, 'ab', 3)) case(try(string.rep, 'ab', 3, ',')) case(try(string.rep, 'ab', 0)) case(try(string.rep, 'ab', -1))",
+      "case(try(string.rep, '', 5)) case(try(string.rep, 'x', 2.5)) case(try(string.rep, 'x')) case(try(string.rep, 'x', 2, 3))",
+      "case(try(string.format, '%d %s %q %5.2f %x %c', 42, 'hi', 'a\\nb', 3.14159, 255, 65)) case(try(string.format, '%s', nil))",
+      "case(try(string.format, '%d', 'x')) case(try(string.format, '%', 1)) case(try(string.format, '%10s|%-10s|', 'a', 'b'))",
+      "case(try(string.format, '%q', 1/0)) case(try(string.format, '%i', 3.0)) case(try(string.format)) case(try(string.format, '%5'))",
+      "case(try(string.format, '%s %s', 1)) case(try(string.format, '%s', setmetatable({}, {__tostring = function() return 'T' end})))",
+      "case(try(string.pack, 'i4', 100)) case(try(string.pack, 'i4 s1 z', 7, 'ab', 'cd')) case(try(string.pack, 'c5', 'ab'))",
+      "case(try(string.pack, 'c2', 'abc')) case(try(string.pack, 'i17', 1)) case(try(string.pack, '!4 i1 i4', 1, 2)) case(try(string.pack, 'i4'))",
+      "case(try(string.pack, '>I2 <I2 =I2 Xi4 b', 258, 258, 258, 1)) case(try(string.pack, 'd n j', 1.5, 2, 3)) case(try(string.pack, 'z', 'a\\0b'))",
+      "case(try(string.packsize, 'i4 i8')) case(try(string.packsize, 's')) case(try(string.packsize, 'c100 !8 d')) case(try(string.packsize, 'q'))",
+      "case(try(string.unpack, 'i4', string.pack('i4', 100))) case(try(string.unpack, 'z z', 'ab\\0cd\\0')) case(try(string.unpack, 'z', 'abc'))",
+      "case(try(string.unpack, 's1', '\\5ab')) case(try(string.unpack, 'B', 'abc', 2)) case(try(string.unpack, 'B', 'abc', -1)) case(try(string.unpack, 'B', 'abc', 4))",
+      "case(try(string.unpack, 'B', 'abc', 5)) case(try(string.unpack, 'c2 c2', 'abc')) case(try(string.unpack, 'i4')) case(try(string.unpack, 'BBB', 'abc', -10))",
+      "case(try(string.unpack, '', 'abc', 2)) case(try(string.unpack, 'c0', '')) case(try(string.unpack, 'B', 'abc', math.mininteger))",
+      "case(try(string.char, 72, 105)) case(try(string.char)) case(try(string.char, 256)) case(try(string.char, 'x')) case(try(string.char, '65'))",
+      // table
+      "case(try(table.concat, {1, 2, 3})) case(try(table.concat, {1, 2, 3}, ', ')) case(try(table.concat, {1, 2, 3}, ', ', 2))",
+      "case(try(table.concat, {1, 2, 3}, ', ', 2, 3)) case(try(table.concat, {1, 2, 3}, ', ', 3, 2)) case(try(table.concat, {'a', {}, 'c'}))",
+      "case(try(table.concat, {'a', 'b'}, '', 1, 3)) case(try(table.concat, {})) case(try(table.concat, 'abc')) case(try(table.concat, {1.5, 'x', 2^63}))",
+      "case(try(table.concat, {'a'}, 1)) case(try(table.concat, {'a', 'b'}, {})) case(try(table.concat, {'a', 'b'}, 0, 1, 2)) case(try(table.concat))",
+      "case(try(table.concat, {'a', 'b', 'c'}, '', math.maxinteger - 1, math.maxinteger)) case(try(table.concat, {'a'}, '', 1, 1.5))",
+      "case(try(table.concat, setmetatable({}, {__index = function(_, i) return 'v' .. i end, __len = function() return 3 end}), '-'))",
+      "case(try(function() return table.concat({'x', 'y'}, nil, 2) end)) case(try(function() return table.concat({{}}) end))",
+      "case(try(table.unpack, {1, 2, 3})) case(try(table.unpack, {1, 2, 3}, 2)) case(try(table.unpack, {1, 2, 3}, 2, 5)) case(try(table.unpack, {1, 2, 3}, 3, 1))",
+      "case(try(table.unpack, {}, 1, 1e7)) case(try(table.unpack, {}, math.mininteger, math.maxinteger)) case(try(table.unpack, 'abc'))",
+      "case(try(table.unpack)) case(try(table.unpack, {1, 2}, 'x')) case(try(table.unpack, {1, 2}, 1, 'y')) case(try(table.unpack, {1, 2}, nil, 1))",
+      "case(try(table.unpack, setmetatable({}, {__index = function(_, i) return i * 2 end}), 1, 3)) case(try(table.unpack, {1, 2}, 1.0, 2.0))",
+      "case(try(table.unpack, setmetatable({}, {__len = function() return 2 end, __index = function(_, i) return -i end})))",
+      "case(try(function() local t = {1, 2, 3} table.insert(t, 2, 'x') table.insert(t, 'y') return table.unpack(t) end))",
+      "case(try(table.insert, {1}, 5, 'x')) case(try(table.insert, {1}, 1, 2, 3)) case(try(table.insert, {1})) case(try(table.insert, {1}, 'a', 2))",
+      "case(try(function() local t = {1, 2, 3} return table.remove(t), table.remove(t, 1), #t, t[1] end)) case(try(table.remove, {}, 0))",
+      "case(try(table.remove, {1, 2}, 5)) case(try(table.remove, {})) case(try(table.remove, {1, 2}, 3)) case(try(table.remove, 'x'))",
+      "case(try(function() local t = table.pack(1, nil, 3) return t.n, t[1], t[2], t[3] end)) case(try(function() return table.pack().n end))",
+      "case(try(function() return table.unpack(table.move({1, 2, 3}, 1, 3, 2)) end)) case(try(table.move, {}, 1, math.maxinteger, 2))",
+      // table.sort, where the order is unique (equal elements may come out in another order)
+      "case(try(function() local t = {5, 2, 8, 1, 9, 3} table.sort(t) return table.concat(t, ',') end))",
+      "case(try(function() local t = {5, 2, 8, 1, 9, 3} table.sort(t, function(a, b) return a > b end) return table.concat(t, ',') end))",
+      "case(try(function() local t = {'pear', 'apple', 'fig', 'Apple'} table.sort(t) return table.concat(t, ',') end))",
+      "case(try(function() local t = {} for i = 1, 500 do t[i] = (i * 7919) % 503 end table.sort(t) return table.concat(t, ',') end))",
+      "case(try(function() local t = {} for i = 1, 500 do t[i] = -i end table.sort(t) return table.concat(t, ',') end))",
+      "case(try(function() local store = {3, 1, 2} local p = setmetatable({}, {__index = store, __newindex = store, __len = function() return #store end}) table.sort(p) return table.concat(store, ',') end))",
+      "case(try(table.sort, {3, 1, 2}, 1)) case(try(table.sort, 'abc')) case(try(table.sort)) case(try(table.sort, {}, 'x'))",
+      "case(try(table.sort, setmetatable({}, {__len = function() return math.maxinteger end}))) case(try(table.sort, {1, 2}, nil))",
+      "case(try(table.sort, {{}, {}})) case(try(table.sort, {2, 1}, function() error('in order') end)) case(try(table.sort, {1, 2, 3}, 42))",
+      // utf8
+      "case(try(utf8.len, 'h\\195\\164ll\\u{10FFFF}')) case(try(utf8.len, 'a\\255b')) case(try(utf8.len, 'abc', 2)) case(try(utf8.len, 'abc', 5))",
+      "case(try(utf8.len, 'abc', 1, 5)) case(try(utf8.len, 'abc', -1)) case(try(utf8.len, '\\xed\\xa0\\x80')) case(try(utf8.len, '\\xed\\xa0\\x80', 1, -1, true))",
+      "case(try(utf8.len, '')) case(try(utf8.len, 'abc', 0)) case(try(utf8.len, 'abc', 4)) case(try(utf8.len, 'abc', 3, 1)) case(try(utf8.len, 'a\\x80', 2))",
+      "case(try(utf8.codepoint, 'h\\195\\164ll')) case(try(utf8.codepoint, 'h\\195\\164ll', 1, -1)) case(try(utf8.codepoint, 'h\\195\\164ll', 3))",
+      "case(try(utf8.codepoint, 'a\\255', 1, 2)) case(try(utf8.codepoint, 'abc', 0)) case(try(utf8.codepoint, 'abc', 1, 4)) case(try(utf8.codepoint, 'abc', 3, 1))",
+      "case(try(utf8.codepoint, 'abc', -1)) case(try(utf8.codepoint, '\\xed\\xa0\\x80', 1, 1, true)) case(try(utf8.codepoint, '\\xed\\xa0\\x80'))",
+      "case(try(utf8.offset, 'h\\195\\164ll', 3)) case(try(utf8.offset, 'h\\195\\164ll', -1)) case(try(utf8.offset, 'h\\195\\164ll', 0, 3))",
+      "case(try(utf8.offset, 'h\\195\\164ll', 10)) case(try(utf8.offset, 'h\\195\\164ll', -10)) case(try(utf8.offset, 'h\\195\\164ll', 1, 3))",
+      "case(try(utf8.offset, 'abc', 1, 5)) case(try(utf8.offset, 'abc', 0)) case(try(utf8.offset, 'abc', 1, -1)) case(try(utf8.offset, 'abc', -1, 1))",
+      "case(try(function() local r = {} for p, c in utf8.codes('h\\195\\164l\\u{7FF}') do r[#r+1] = p .. ':' .. c end return table.concat(r, ' ') end))",
+      "case(try(function() local r = {} for p, c in utf8.codes('a\\255b') do r[#r+1] = p .. ':' .. c end return table.concat(r, ' ') end))",
+      "case(try(function() local r = {} for p, c in utf8.codes('a\\xed\\xa0\\x80', true) do r[#r+1] = p .. ':' .. c end return table.concat(r, ' ') end))",
+      "case(try(function() local r = {} for p, c in utf8.codes('a\\xed\\xa0\\x80') do r[#r+1] = p .. ':' .. c end return table.concat(r, ' ') end))",
+      "case(try(function() local f = utf8.codes('') return f('a\\x80\\x80b', 1) end)) case(try(function() local f = utf8.codes('') return f('abc', 0), f('abc', 3), f('abc', -5) end))",
+      "case(try(function() local f, s, i = utf8.codes('xy') return type(f), s, i end)) case(try(utf8.codes)) case(try(utf8.codes, {}))",
+      "case(try(utf8.char, 72, 228, 0x10FFFF, 0x7FFFFFFF)) case(try(utf8.char)) case(try(utf8.char, -1)) case(try(utf8.char, 'x'))",
+      // base, math, coroutine
+      "case(try(tonumber, '0x10')) case(try(tonumber, '  12  ')) case(try(tonumber, '1e2')) case(try(tonumber, 'z', 36)) case(try(tonumber, 'ff', 16))",
+      "case(try(tonumber, '8', 8)) case(try(tonumber, {}, 10)) case(try(tonumber, 'x')) case(try(tonumber)) case(try(tonumber, '10', 99)) case(try(tonumber, 10, 16))",
+      "case(try(rawequal, 'a', 'a')) case(try(rawequal, string.rep('x', 100), string.rep('x', 100))) case(try(rawequal, string.rep('x', 100), string.rep('x', 99) .. 'y'))",
+      "case(try(rawequal, 1)) case(try(rawequal, {}, {})) case(try(rawequal, 1, 1.0))",
+      "case(try(math.max, 1, 5, 3)) case(try(math.min, 2, -1)) case(try(math.max)) case(try(math.min, 'x')) case(try(math.max, 1, 2.5))",
+      "case(try(pcall, error, 'x')) case(try(pcall, function() return 1, 2 end)) case(try(pcall)) case(try(pcall, error))",
+      "case(try(coroutine.resume, coroutine.create(function(a) return a * 2 end), 21)) case(try(coroutine.resume, coroutine.create(function() error('boom') end)))",
+      "case(try(coroutine.resume, 42)) case(try(function() local co = coroutine.create(print) coroutine.resume(co) return coroutine.resume(co) end))",
+      "case(try(function() local co = coroutine.create(function() local ok, v = pcall(coroutine.yield, 1) return ok, v end) return select(2, coroutine.resume(co)), coroutine.resume(co, 'back') end))",
+      "case(try(function() local co = coroutine.wrap(function(...) local a = coroutine.yield(...) return a end) return co(1, 2), co('x') end))",
+      "case(try(warn, 'a', 'b')) case(try(warn, 1)) case(try(warn)) case(try(warn, 'a', {}))",
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

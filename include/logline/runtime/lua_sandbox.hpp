@@ -1,8 +1,8 @@
 #pragma once
 // The state behind one run_lua call (logline/runtime/lua.hpp) and its three limits: the
 // allocator that enforces the memory cap, the count hook that enforces the instruction budget
-// and the time limit, and charge(), through which library functions (lua_string_match.hpp) pay
-// for the work they do in C, where the hook cannot see it. lua.hpp
+// and the time limit, and charge(), through which library functions (lua_string_match.hpp,
+// lua_metered.hpp) pay for the work they do in C, where the hook cannot see it. lua.hpp
 // documents the contract; this header is what the pieces share.
 #if __has_include(<lua5.4/lua.hpp>)
 #include <lua5.4/lua.hpp>
@@ -82,6 +82,7 @@ struct sandbox {
   // A host call's outcome, kept here rather than in the C function's frame (see lua.hpp).
   json host_result;
   std::string host_error;
+  std::uint64_t host_units = 0;  // the work of converting its arguments and value
 };
 
 inline sandbox& sandbox_of(lua_State* L) noexcept {
@@ -195,6 +196,12 @@ inline int raise_limit(lua_State* L, const sandbox& sb, int level) noexcept {
 inline void pay(lua_State* L, std::uint64_t units) noexcept {
   sandbox& sb = sandbox_of(L);
   if (charge(L, sb, units, 1)) raise_limit(L, sb, 1);
+}
+
+// Gives back units charged up front beyond what a call turned out to do (see lua_metered.hpp).
+// Nothing is given back once a limit is reached.
+inline void refund(sandbox& sb, std::uint64_t units) noexcept {
+  if (sb.limit == limit_kind::none) sb.executed -= std::min(units, sb.executed);
 }
 
 // Every `interval` instructions of every coroutine (each has its own count, inherited from the
