@@ -60,13 +60,13 @@
 // raises the limit error again, and the hook is re-armed to fire on every instruction. pcall can
 // catch a Lua error, but the instruction right after the pcall returns raises it again, so
 // `while true do pcall(function() while true do end end) end` stops too.
-// Not covered:
+// The margin (docs/runtime.md has the measurements):
 // - A library call pays before it works, so it runs past the time limit by at most its own
-//   length (it is bounded by the memory cap).
-// - Single VM instructions whose work grows with the data, such as comparing or concatenating
-//   two long strings, next() over a table emptied of millions of entries, or a call passing a
-//   million values. The clock is read every 1000 of them, so near the memory cap the time limit
-//   can be overshot by seconds. The budget counts them as one each.
+//   length: milliseconds, up to ~100 ms for one that fills the 64 MiB default memory cap.
+// - Not metered: single VM instructions whose work grows with the data, such as comparing or
+//   concatenating two long strings, next() over a table emptied of millions of entries, or a
+//   call passing a million values. The clock is read every 1000 of them, so near the default
+//   memory cap the time limit can be overshot by up to ~2 s. The budget counts them as one each.
 // - Host functions block for as long as they take.
 // Run code you do not trust at all in a separate process that can be killed.
 //
