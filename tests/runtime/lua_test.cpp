@@ -226,6 +226,172 @@ TEST_CASE("lua: library functions that loop in C are guarded", "[runtime][lua]")
   }
 }
 
+namespace {
+
+// Work done inside one C call, or in C calls between two hook calls: each of these ran for
+// seconds to hours past the limits before pattern matching was the sandbox's own and library
+// functions paid for their work (lua_string_match.hpp, lua_metered.hpp).
+struct heavy_call {
+  const char* code;
+  bool timed = true;  // also stopped by the clock under an unlimited budget (not: it would fail)
+};
+const heavy_call heavy_calls[] = {
+    // pattern bombs: backtracking in one call
+    {"return ('a'):rep(2000):find('.-.-b')"},
+    {"return ('a'):rep(30000):find('.-.-.-b')"},
+    {"return ('a'):rep(5000):match(('(.-)'):rep(5) .. 'b')"},
+    {"return ('a'):rep(3000):find(('a*'):rep(20) .. 'b')"},
+    {"return ('('):rep(100000):find('%b()')"},
+    {"return ('a'):rep(20000):find('(.*)%1b')"},
+    {"return ('a'):rep(3000):gsub('.-.-b', '')"},
+    {"for x in ('a'):rep(3000):gmatch('.-.-b') do end"},
+    {"local s = ('a'):rep(3000) while true do pcall(string.match, s, '.-.-b') end"},
+    {"local s = ('x'):rep(3e6) while true do local _ = s:gsub('', '-') end"},
+    // one call that loops as long as its arguments say
+    {"return #table.concat({}, '', 1, 2^40)", false},
+    {"return #table.concat(setmetatable({}, {__index = function() return '' end}), '', 1, 2^40)"},
+    {"table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen, __newindex = rawequal}))"},
+    {"local t = {('x'):rep(300000):byte(1, -1)} while true do table.sort(t) end"},
+    {"while true do local _ = ('x'):rep(2e7) end"},
+    {"local s = ('x'):rep(1e6) local t = {} for i = 1, 20 do t[i] = s end while true do local _ = table.concat(t) end"},
+    // calls each of which does a lot, in a loop
+    {"while true do local n = select('#', table.unpack({}, 1, 900000)) end"},
+    {"local s = ('x'):rep(1e6) while true do local _ = s:upper() end"},
+    {"local s = ('x'):rep(1e6) while true do local _ = s:sub(2) end"},
+    {"local s = ('1'):rep(1e6) while true do local _ = tonumber(s) end"},
+    {"local s = ('x'):rep(1e6) while true do local _ = utf8.len(s) end"},
+    {"local s, f = ('\\x80'):rep(1e6), utf8.codes('') while true do pcall(f, s, 0) end"},
+    {"local s = ('x'):rep(1e6) while true do local _ = ('%q'):format(s) end"},
+    {"local s = ('x'):rep(1e6) while true do local _ = s:find('y', 1, true) end"},
+    {"local s, n = ('a'):rep(1e6), ('a'):rep(1e4) .. 'b' while true do local _ = s:find(n, 1, true) end"},
+    {"local s = ('x'):rep(1e6) while true do local _ = ctx.blake3(s) end"},
+    {"local s = string.pack('s4', ('x'):rep(1e6)) while true do local _ = string.unpack('s4', s) end"},
+    {"while true do local _ = string.pack('c1000000', '') end"},
+    {"local t = {} for i = 1, 1e5 do t[i] = i end while true do table.insert(t, 1, 0) table.remove(t, 1) end"},
+    {"local a, b = ('x'):rep(1e6), ('x'):rep(1e6) while true do local _ = rawequal(a, b) end"},
+    {"local s = ('x'):rep(1e6) while true do pcall(table.concat, {s, s, s, {}}) end"},
+};
+
+}  // namespace
+
+TEST_CASE("lua: heavy library calls end at the instruction budget", "[runtime][lua]") {
+  rt::lua_limits limits;
+  limits.instructions = 2'000'000;
+  limits.memory_bytes = std::size_t{64} << 20;
+  limits.timeout = 30s;  // far more than the budget takes; the old sandbox ran into it
+  for (const heavy_call& heavy : heavy_calls) {
+    INFO(heavy.code);
+    const auto e = must_stop(heavy.code, limits);
+    CHECK(e == errc::limit_exceeded);
+    CHECK_THAT(message_of(e), Catch::Contains("instruction budget of 2000000 instructions exceeded"));
+  }
+  // Host calls pay for carrying their arguments and value across the bridge.
+  rt::lua_context ctx;
+  ctx.functions["echo"] = [](const json& args) -> logline::result<json> { return args.at(0); };
+  const auto e = run_fail("local s = ('x'):rep(1e6) while true do local _ = ctx.echo(s) end", ctx, limits);
+  CHECK(e == errc::limit_exceeded);
+  CHECK_THAT(message_of(e), Catch::Contains("instruction budget of 2000000 instructions exceeded"));
+}
+
+TEST_CASE("lua: heavy library calls end at the time limit", "[runtime][lua]") {
+  rt::lua_limits limits;
+  limits.instructions = 1'000'000'000'000'000;  // hours of work
+  limits.memory_bytes = std::size_t{64} << 20;
+  limits.timeout = 100ms;
+  for (const heavy_call& heavy : heavy_calls) {
+    if (!heavy.timed) continue;
+    INFO(heavy.code);
+    const auto e = must_stop(heavy.code, limits);
+    CHECK(e == errc::limit_exceeded);
+    CHECK_THAT(message_of(e), Catch::Contains("time limit of 100 ms exceeded"));
+  }
+}
+
+TEST_CASE("lua: a limit reached inside a library call cannot be caught", "[runtime][lua]") {
+  rt::lua_limits limits = small_limits();
+  limits.instructions = 1'000'000;
+  for (const char* code : {
+           "local ok = pcall(string.find, ('a'):rep(2000), '.-.-b') return ok",
+           "local ok = pcall(function() return ('a'):rep(2000):find('.-.-b') end) return 'survived'",
+           "while true do pcall(string.gsub, ('a'):rep(2000), '.-.-b', '') end",
+           "local ok = xpcall(string.match, function() return 'handled' end, ('a'):rep(2000), '.-.-b') return ok",
+           "local f = coroutine.wrap(function() return ('a'):rep(2000):find('.-.-b') end) local ok = pcall(f) return ok",
+           "local co = coroutine.create(string.find) local ok = coroutine.resume(co, ('a'):rep(2000), '.-.-b') return ok",
+           "local ok = pcall(table.concat, {}, '', 1, 2^40) return ok",
+           "for i = 1, 3 do pcall(table.sort, setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen})) end return 1",
+           "local ok = pcall(string.gsub, ('a'):rep(100), '.', function() return ('a'):rep(2000):match('.-.-b') end) return ok",
+       }) {
+    INFO(code);
+    const auto e = must_stop(code, limits);
+    CHECK(e == errc::limit_exceeded);
+    CHECK_THAT(message_of(e), Catch::Contains("instruction budget"));
+  }
+}
+
+TEST_CASE("lua: library calls within the budget still work", "[runtime][lua]") {
+  rt::lua_limits limits = small_limits();
+  limits.instructions = 5'000'000;
+  limits.memory_bytes = std::size_t{64} << 20;
+  // Linear work well inside the budget: a long plain find that Lua's own search does in
+  // quadratic time, a big sort, a big gsub.
+  CHECK(run_ok("return ('a'):rep(1e6):find(('a'):rep(1e4) .. 'b', 1, true)", {}, limits).is_null());
+  CHECK(run_ok("return ('ab'):rep(2e5):find('aba', 1, true)", {}, limits) == 1);
+  CHECK(run_ok(R"(
+    local t = {}
+    for i = 1, 20000 do t[i] = (i * 7919) % 20011 end
+    table.sort(t)
+    for i = 2, #t do if t[i - 1] > t[i] then return false end end
+    return #t
+  )", {}, limits) == 20000);
+  CHECK(run_ok("local s, n = ('abc '):rep(20000):gsub('%w+', '%0!') return n", {}, limits) == 20000);
+}
+
+TEST_CASE("lua: table.sort sorts, with and without an order function", "[runtime][lua]") {
+  CHECK(run_ok("local t = {5, 3, 9, 1, 1, 7} table.sort(t) return t") == json::array({1, 1, 3, 5, 7, 9}));
+  CHECK(run_ok("local t = {5, 3, 9, 1} table.sort(t, function(a, b) return a > b end) return t") ==
+        json::array({9, 5, 3, 1}));
+  CHECK(run_ok("local t = {'b', 'a', 'c'} table.sort(t) return t") == json::array({"a", "b", "c"}));
+  CHECK(run_ok("local t = {} table.sort(t) return #t") == 0);
+  CHECK(run_ok("local t = {1} table.sort(t) return t") == json::array({1}));
+  // Every length up to a few partitions deep, every order of input: sorted and a permutation.
+  CHECK(run_ok(R"(
+    local seed = 7
+    local function random(n) seed = (seed * 1103515245 + 12345) % 2147483648 return seed % n end
+    for n = 0, 300 do
+      for _, spread in ipairs({3, n + 1, 1000}) do
+        local t, count = {}, {}
+        for i = 1, n do t[i] = random(spread) count[t[i]] = (count[t[i]] or 0) + 1 end
+        local byorder = n % 2 == 0
+        if byorder then table.sort(t, function(a, b) return a < b end) else table.sort(t) end
+        for i = 2, n do if t[i - 1] > t[i] then return "not sorted: n=" .. n end end
+        for i = 1, n do count[t[i]] = count[t[i]] - 1 end
+        for _, c in pairs(count) do if c ~= 0 then return "not a permutation: n=" .. n end end
+      end
+    end
+    local sorted, reversed = {}, {}
+    for i = 1, 5000 do sorted[i] = i reversed[i] = 5001 - i end
+    table.sort(sorted) table.sort(reversed)
+    for i = 1, 5000 do if sorted[i] ~= i or reversed[i] ~= i then return "bad at " .. i end end
+    return "ok"
+  )", {}, [] {
+    rt::lua_limits l = small_limits();
+    l.instructions = 500'000'000;
+    return l;
+  }()) == "ok");
+  CHECK_THAT(message_of(run_fail("table.sort({1, 'x', 2})")), Catch::Contains("attempt to compare"));
+  CHECK_THAT(message_of(run_fail("table.sort({3, 2, 1}, 42)")), Catch::Contains("bad argument #2 to 'sort'"));
+  CHECK_THAT(message_of(run_fail("table.sort('abc')")), Catch::Contains("bad argument #1 to 'sort'"));
+  CHECK_THAT(message_of(run_fail("table.sort({3, 2, 1}, function() error('mine') end)")), Catch::Contains("mine"));
+  // An order that is not one: Lua's error, or some order, never a crash or a hang.
+  for (const char* order : {"function() return true end", "function(a, b) return a <= b end", "function() return false end"}) {
+    INFO(order);
+    const auto r = rt::run_lua("local t = {} for i = 1, 1000 do t[i] = i % 17 end table.sort(t, " + std::string(order) +
+                               ") return #t", {}, small_limits());
+    if (!r) CHECK_THAT(r.error().message(), Catch::Contains("invalid order function for sorting"));
+    if (r) CHECK(*r == 1000);
+  }
+}
+
 TEST_CASE("lua: the instruction budget", "[runtime][lua]") {
   rt::lua_limits limits = small_limits();
   limits.instructions = 1'000'000;
@@ -675,7 +841,7 @@ TEST_CASE("lua: every failure leaves the next run clean", "[runtime][lua]") {
   ctx.values["input"] = json{{"x", 1}};
   ctx.functions["fail"] = [](const json&) -> logline::result<json> { return logline::make_error(errc::busy, "busy"); };
   rt::lua_limits limits;
-  limits.instructions = 200'000;
+  limits.instructions = 2'000'000;  // ('x'):rep(8e5) below costs 900'000 (its pieces and bytes)
   limits.memory_bytes = std::size_t{2} << 20;
   limits.timeout = 30s;
   rt::lua_limits timed = limits;

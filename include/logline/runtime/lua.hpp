@@ -21,11 +21,21 @@
 // - xpcall is rebuilt on pcall: the message handler runs after the failed call has returned, as
 //   ordinary code. (Lua runs a real message handler inside the error, where a limit error raised
 //   by the hook would leave hooks switched off for the handler.)
-// - Library functions that loop in C for as long as an argument says, without using memory, are
-//   guarded: table.move charges the elements it moves to the instruction budget before it runs;
-//   table.insert and table.remove refuse a table with a __len metamethod (they shift up to the
-//   length it claims); string.rep returns "" at once for empty pieces, and refuses a result
-//   larger than the memory cap as the memory limit (Lua's own check stops at 2 GiB).
+// - Library functions pay for the work they do in C, where the hook cannot see it, from the
+//   instruction budget, and read the clock as they go (lua_sandbox.hpp's charge()):
+//   - string.find, match, gmatch and gsub run on the sandbox's own Lua 5.4 pattern matcher
+//     (lua_pattern.hpp, lua_string_match.hpp), one unit per matching step: a pattern bomb such as
+//     ("a"):rep(2000):find(".-.-b") ends at the budget or the time limit like any loop. find's
+//     plain search is linear (Lua's is quadratic on crafted input).
+//   - every other function whose work grows with its input pays for it before doing it where its
+//     arguments tell (string.rep, sub, upper, format, pack, table.concat, unpack, insert, remove,
+//     move, utf8.len, tonumber, ...); table.sort is the sandbox's own and pays per comparison.
+//     lua_metered.hpp lists them all. A unit is a step, a comparison, an element or 8 bytes.
+//   - table.insert and table.remove refuse a table with a __len metamethod (they shift up to the
+//     length it claims); string.rep returns "" at once for empty pieces, and refuses a result
+//     larger than the memory cap as the memory limit (Lua's own check stops at 2 GiB).
+//   - pcall and coroutine.resume read the clock whenever they catch an error.
+//   - Host functions pay for converting their arguments and value (their own time is theirs).
 // - The global `ctx` holds every member of lua_context::values (ctx.input, ctx.now, ...), every
 //   host function (ctx.<name>(...)), and two built-ins: ctx.blake3(s) -> lowercase hex BLAKE3 of
 //   the string s, ctx.uuid() -> a new UUIDv7 string. A value or host function named blake3 or
@@ -34,28 +44,30 @@
 //   with ctx and its return value is the result. No return value is JSON null.
 //
 // Limits (lua_limits), checked by a count hook every 1000 VM instructions of each coroutine
-// (every instruction if the budget is smaller than that), and by the allocator:
-// - instructions: Lua VM instructions across all coroutines, to within that interval (plus the
-//   elements table.move moves);
+// (every instruction if the budget is smaller than that), by the library functions above, and by
+// the allocator:
+// - instructions: Lua VM instructions across all coroutines, to within that interval, plus the
+//   units library functions pay;
 // - memory_bytes: what the Lua state holds, garbage not yet collected included. An allocation
 //   over the cap is refused; Lua then runs a full collection and tries again, and only when that
 //   also fails is the cap reached (a chunk whose live data fits is not stopped by its garbage).
 //   Lua's string buffers (string.format, table.concat, gsub, ...) grow without that
 //   collect-and-retry, so a chunk churning through large strings close to the cap can reach it
 //   with garbage: leave headroom;
-// - timeout: wall clock (steady_clock) from the start of run_lua, read at each hook call.
-// Once a limit is reached the state is poisoned: every later hook call raises the limit error
-// again, and the hook is re-armed to fire on every instruction. pcall can catch a Lua error, but
-// the instruction right after the pcall returns raises it again, so
+// - timeout: wall clock (steady_clock) from the start of run_lua, read at each hook call and
+//   every 1000 units of library work.
+// Once a limit is reached the state is poisoned: every later hook call and library payment
+// raises the limit error again, and the hook is re-armed to fire on every instruction. pcall can
+// catch a Lua error, but the instruction right after the pcall returns raises it again, so
 // `while true do pcall(function() while true do end end) end` stops too.
-// Not covered: a call into a C function runs to completion before the hook can fire.
-// - Lua's pattern matching (string.find, match, gmatch, gsub) backtracks: a crafted pattern over
-//   a long subject, ("a"):rep(30000):find(".-.-.-b"), runs for hours inside one call. So does a
-//   plain find of a long needle in a long haystack (quadratic).
-// - Other calls do work bounded by the data the state can hold (sorting, concatenating, copying
-//   a few megabytes), but a loop of such calls reads the clock only every 1000 instructions, so
-//   near the memory cap the time limit can be overshot by seconds.
-// - Host functions block the same way.
+// The margin (docs/runtime.md has the measurements):
+// - A library call pays before it works, so it runs past the time limit by at most its own
+//   length: milliseconds, up to ~100 ms for one that fills the 64 MiB default memory cap.
+// - Not metered: single VM instructions whose work grows with the data, such as comparing or
+//   concatenating two long strings, next() over a table emptied of millions of entries, or a
+//   call passing a million values. The clock is read every 1000 of them, so near the default
+//   memory cap the time limit can be overshot by up to ~2 s. The budget counts them as one each.
+// - Host functions block for as long as they take.
 // Run code you do not trust at all in a separate process that can be killed.
 //
 // The JSON bridge (ctx values, host function arguments and results, the chunk's result):
@@ -93,12 +105,6 @@
 // trivially destructible objects in its frame, and does its C++ work (building JSON, calling host
 // functions) in helpers that return before anything can raise a Lua error. run_lua itself calls
 // only API functions that cannot raise one, or runs Lua under lua_pcall.
-#if __has_include(<lua5.4/lua.hpp>)
-#include <lua5.4/lua.hpp>
-#else
-#include <lua.hpp>
-#endif
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -122,27 +128,12 @@
 #include "logline/blake3.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
+#include "logline/runtime/lua_metered.hpp"
+#include "logline/runtime/lua_sandbox.hpp"
+#include "logline/runtime/lua_string_match.hpp"
 #include "logline/types.hpp"
 
-static_assert(LUA_VERSION_NUM == 504, "logline/runtime/lua.hpp needs Lua 5.4 headers");
-
 namespace logline::runtime {
-
-struct lua_limits {
-  std::uint64_t instructions = 100'000'000;          // Lua VM instructions
-  std::size_t memory_bytes = std::size_t{64} << 20;  // bytes the Lua state may hold
-  std::chrono::milliseconds timeout{5000};           // wall clock
-};
-
-// A host function reachable from Lua as ctx.<name>(...): its arguments arrive as a JSON array,
-// its result goes back as a Lua value; an error becomes a Lua error (catchable by pcall) with its
-// message.
-using host_function = std::function<result<json>(const json& args)>;
-
-struct lua_context {
-  json values = json::object();                    // each member becomes ctx.<key> (input, env, now, ...)
-  std::map<std::string, host_function> functions;  // each becomes ctx.<name>
-};
 
 // Runs `code` (Lua 5.4 source text, never bytecode) in a fresh sandbox; see the top of this file.
 inline result<json> run_lua(std::string_view code, const lua_context& ctx, const lua_limits& limits = {});
@@ -150,52 +141,12 @@ inline result<json> run_lua(std::string_view code, const lua_context& ctx, const
 namespace detail_lua {
 
 inline constexpr std::size_t max_depth = 64;                   // nested tables / JSON containers
-inline constexpr std::uint64_t hook_interval = 1000;           // instructions between hook calls
 inline constexpr std::size_t max_message_bytes = 2000;         // of a Lua error message we keep
 inline constexpr const char* chunk_name = "=function";         // messages read "function:3: ..."
 
 // Frames that a Lua error can longjmp over iterate JSON with these; they must not need destructors.
 static_assert(std::is_trivially_destructible_v<json::object_t::const_iterator>);
 static_assert(std::is_trivially_destructible_v<std::map<std::string, host_function>::const_iterator>);
-
-enum class limit_kind { none, instructions, memory, time };
-
-// Everything the callbacks need. Every lua_State of a run (coroutines included) reaches it as
-// the allocator's userdata.
-struct sandbox {
-  lua_limits limits;
-  const lua_context* context = nullptr;
-  std::chrono::steady_clock::time_point deadline;
-  int interval = 1;             // the count hook's period
-  std::uint64_t executed = 0;   // instructions, counted a hook period at a time
-
-  std::size_t used = 0;         // bytes the state holds
-  // The last refused growth. Lua answers a refusal with a full collection and the same request
-  // again; if that one succeeds, the refusal was not the end.
-  struct {
-    const void* block = nullptr;
-    std::size_t osize = 0, nsize = 0;
-    bool set = false;
-  } refused;
-  bool memory_tentative = false;  // limit == memory came from that refusal and may be withdrawn
-  std::size_t refused_bytes = 0, used_at_refusal = 0;
-
-  limit_kind limit = limit_kind::none;  // the first limit reached; the state is poisoned from then on
-  char where[96] = {};                  // "function:3", where the budget or the time ran out
-
-  // What the hook raises in a poisoned state (built up front: the hook must not allocate C++).
-  std::string budget_text, memory_text, time_text;
-
-  // A host call's outcome, kept here rather than in the C function's frame (see the top note).
-  json host_result;
-  std::string host_error;
-};
-
-inline sandbox& sandbox_of(lua_State* L) noexcept {
-  void* ud = nullptr;
-  lua_getallocf(L, &ud);
-  return *static_cast<sandbox*>(ud);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -241,103 +192,6 @@ inline std::string limit_message(const sandbox& sb) {
     m += ')';
   }
   return m;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The allocator: counts what the state holds and refuses to go over the cap.
-
-inline void refuse(sandbox& sb, const void* block, std::size_t osize, std::size_t nsize) noexcept {
-  if (sb.limit == limit_kind::none) {
-    // Poison now: some refusals are final at once (lauxlib's buffers allocate without Lua's
-    // retry). If the very next growth is Lua's retry of this one and it fits, allocate()
-    // withdraws the poison.
-    sb.limit = limit_kind::memory;
-    sb.memory_tentative = true;
-    sb.refused_bytes = nsize;
-    sb.used_at_refusal = sb.used;
-  } else {
-    // The retry failed too, or this is another request, so the earlier refusal got no retry.
-    sb.memory_tentative = false;
-  }
-  sb.refused = {block, osize, nsize, true};
-}
-
-inline void* allocate(void* ud, void* block, std::size_t osize, std::size_t nsize) noexcept {
-  sandbox& sb = *static_cast<sandbox*>(ud);
-  const std::size_t old_size = block != nullptr ? osize : 0;  // for a new block, osize is a type tag
-  if (nsize == 0) {
-    std::free(block);
-    sb.used -= old_size;
-    return nullptr;
-  }
-  const std::size_t cap = sb.limits.memory_bytes;
-  if (nsize > old_size && nsize - old_size > cap - std::min(sb.used, cap)) {
-    refuse(sb, block, osize, nsize);
-    return nullptr;
-  }
-  void* moved = std::realloc(block, nsize);
-  if (moved == nullptr) {
-    if (nsize <= old_size) {  // Lua assumes shrinking never fails: keep the larger block
-      sb.used -= old_size - nsize;
-      return block;
-    }
-    refuse(sb, block, osize, nsize);  // the process itself is out of memory: the same for Lua
-    return nullptr;
-  }
-  sb.used = sb.used - old_size + nsize;
-  if (nsize > old_size) {
-    if (sb.refused.set && sb.memory_tentative && sb.refused.block == block && sb.refused.osize == osize &&
-        sb.refused.nsize == nsize)
-      sb.limit = limit_kind::none;  // Lua's retry after a full collection fit: not the end
-    sb.refused.set = false;
-    sb.memory_tentative = false;
-  }
-  return moved;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The hook: the instruction budget and the clock.
-
-inline void hook(lua_State* L, lua_Debug* ar) noexcept;
-
-// Counts `units` of work against the budget and looks at the clock. True once the state is
-// poisoned; the call that reaches a limit records where (the Lua function at stack `level`).
-inline bool reached_limit(lua_State* L, sandbox& sb, std::uint64_t units, int level) noexcept {
-  if (sb.limit != limit_kind::none) return true;
-  sb.executed = units > std::numeric_limits<std::uint64_t>::max() - sb.executed ? std::numeric_limits<std::uint64_t>::max()
-                                                                                 : sb.executed + units;
-  if (sb.executed > sb.limits.instructions)
-    sb.limit = limit_kind::instructions;
-  else if (std::chrono::steady_clock::now() >= sb.deadline)
-    sb.limit = limit_kind::time;
-  else
-    return false;
-  lua_Debug ar;
-  if (lua_getstack(L, level, &ar) != 0 && lua_getinfo(L, "Sl", &ar) != 0 && ar.currentline > 0)
-    std::snprintf(sb.where, sizeof sb.where, "%s:%d", ar.short_src, ar.currentline);
-  return true;
-}
-
-// Raises the limit error of a poisoned state. First the hook is re-armed to fire on every
-// instruction of this coroutine (others re-arm at their next hook call): if a pcall catches the
-// error, the caller's next instruction raises it again, so each enclosing pcall costs one
-// instruction and the error reaches run_lua.
-inline int raise_limit(lua_State* L, const sandbox& sb, int level) noexcept {
-  lua_sethook(L, &hook, LUA_MASKCOUNT, 1);
-  const std::string& text = sb.limit == limit_kind::instructions ? sb.budget_text
-                            : sb.limit == limit_kind::time       ? sb.time_text
-                                                                 : sb.memory_text;
-  luaL_where(L, level);
-  lua_pushlstring(L, text.data(), text.size());
-  lua_concat(L, 2);
-  return lua_error(L);
-}
-
-// Every `interval` instructions of every coroutine (each has its own count, inherited from the
-// coroutine that created it).
-inline void hook(lua_State* L, lua_Debug*) noexcept {
-  sandbox& sb = sandbox_of(L);
-  if (reached_limit(L, sb, static_cast<std::uint64_t>(lua_gethookcount(L)), 0)) raise_limit(L, sb, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -633,8 +487,22 @@ inline std::string error_text(lua_State* L, int index) {
 // ---------------------------------------------------------------------------------------------
 // Functions Lua calls. Each keeps only trivially destructible objects in its frame.
 
+// Work units for carrying v across the bridge: one per value, one per 8 bytes of text.
+inline std::uint64_t json_units(const json& v) noexcept {
+  std::uint64_t units = 1;
+  if (const auto* s = v.get_ptr<const json::string_t*>(); s != nullptr) {
+    units += byte_units(s->size());
+  } else if (const auto* a = v.get_ptr<const json::array_t*>(); a != nullptr) {
+    for (const json& x : *a) units += json_units(x);
+  } else if (const auto* o = v.get_ptr<const json::object_t*>(); o != nullptr) {
+    for (const auto& [key, x] : *o) units += byte_units(key.size()) + json_units(x);
+  }
+  return units;
+}
+
 // The C++ half of a host call: reads the arguments, calls the function, checks its value. Leaves
-// the value in sb.host_result (true) or a message in sb.host_error (false). Raises no Lua error.
+// the value in sb.host_result (true) or a message in sb.host_error (false), and in sb.host_units
+// the work of carrying arguments and value across. Raises no Lua error.
 inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::string, host_function>& entry) noexcept {
   try {
     const std::string label = "ctx." + entry.first;
@@ -649,6 +517,7 @@ inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::stri
       }
       args.push_back(std::move(*arg));
     }
+    sb.host_units = json_units(args);
     result<json> out = entry.second(args);
     if (!out) {
       sb.host_error = label + ": " + out.error().message();
@@ -659,6 +528,7 @@ inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::stri
       sb.host_error = label + " returned a value Lua cannot hold: " + why + " at " + place;
       return false;
     }
+    sb.host_units += json_units(*out);
     sb.host_result = std::move(*out);
     return true;
   } catch (const std::exception& e) {
@@ -680,7 +550,10 @@ inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::stri
 inline int host_trampoline(lua_State* L) noexcept {
   sandbox& sb = sandbox_of(L);
   const auto* entry = static_cast<const std::pair<const std::string, host_function>*>(lua_touserdata(L, lua_upvalueindex(1)));
-  if (!call_host(L, sb, *entry)) {
+  sb.host_units = 1;
+  const bool ok = call_host(L, sb, *entry);
+  pay(L, sb.host_units);  // after the call: what the host itself does is its own affair
+  if (!ok) {
     luaL_where(L, 1);  // "function:7: "
     if (sb.host_error.empty())
       lua_pushliteral(L, "host function failed");
@@ -699,6 +572,7 @@ inline int builtin_blake3(lua_State* L) noexcept {
   luaL_checktype(L, 1, LUA_TSTRING);
   std::size_t len = 0;
   const char* p = lua_tolstring(L, 1, &len);
+  pay(L, byte_units(len));
   const std::array<std::uint8_t, 32> digest = logline::blake3(std::string_view(p, len));
   static constexpr char digits[] = "0123456789abcdef";
   char hex[64];
@@ -730,14 +604,6 @@ inline int builtin_uuid(lua_State* L) noexcept {
 
 inline int print_nothing(lua_State*) noexcept { return 0; }
 
-// Calls the library function a wrapper replaces (its upvalue 1) with the same arguments.
-inline int call_original(lua_State* L) noexcept {
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
 // setmetatable, refusing a metatable with __gc.
 inline int guarded_setmetatable(lua_State* L) noexcept {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -749,60 +615,6 @@ inline int guarded_setmetatable(lua_State* L) noexcept {
     lua_pop(L, 1);
     if (gc != LUA_TNIL)
       return luaL_error(L, "setmetatable: a __gc metamethod is not allowed in the sandbox (finalizers run outside its limits)");
-  }
-  return call_original(L);
-}
-
-// table.move, charging the elements it moves to the instruction budget first: it loops in C, and
-// over nils in an empty table it takes no memory, so table.move({}, 1, 2^62, 2) would never end.
-inline int metered_move(lua_State* L) noexcept {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  const lua_Integer first = luaL_checkinteger(L, 2);
-  const lua_Integer last = luaL_checkinteger(L, 3);
-  luaL_checkinteger(L, 4);
-  if (!lua_isnoneornil(L, 5)) luaL_checktype(L, 5, LUA_TTABLE);
-  if (last >= first) {
-    const std::uint64_t span = static_cast<std::uint64_t>(last) - static_cast<std::uint64_t>(first);  // exact
-    sandbox& sb = sandbox_of(L);
-    if (reached_limit(L, sb, span == std::numeric_limits<std::uint64_t>::max() ? span : span + 1, 1))
-      return raise_limit(L, sb, 1);
-  }
-  return call_original(L);
-}
-
-// table.insert and table.remove (upvalue 2: the name), refusing a table with __len: they shift
-// elements in C up to the length __len claims, which need not be bounded by anything.
-inline int refuse_len_metamethod(lua_State* L) noexcept {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  if (luaL_getmetafield(L, 1, "__len") != LUA_TNIL)
-    return luaL_error(L, "table.%s: a table with a __len metamethod is not allowed in the sandbox", lua_tostring(L, lua_upvalueindex(2)));
-  return call_original(L);
-}
-
-// string.rep, checking the size of its result against the memory cap before building it (the
-// original is upvalue 1): Lua itself refuses only results over 2^31-1 bytes, and as an ordinary
-// error, so ("x"):rep(1e10) would not be a memory limit at all. Empty pieces return at once
-// (Lua would loop n times copying nothing, up to 2^63 times).
-inline int guarded_rep(lua_State* L) noexcept {
-  std::size_t length = 0, separator = 0;
-  luaL_checklstring(L, 1, &length);
-  const lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_optlstring(L, 3, "", &separator);
-  if (n <= 0 || length + separator == 0) {
-    lua_pushliteral(L, "");
-    return 1;
-  }
-  sandbox& sb = sandbox_of(L);
-  const double count = static_cast<double>(n);
-  const double total = static_cast<double>(length) * count + static_cast<double>(separator) * (count - 1);
-  if (total > static_cast<double>(sb.limits.memory_bytes)) {
-    if (sb.limit == limit_kind::none) {
-      sb.limit = limit_kind::memory;  // final: this string can never fit
-      sb.memory_tentative = false;
-      sb.refused_bytes = total >= 1.8e19 ? std::numeric_limits<std::size_t>::max() : static_cast<std::size_t>(total);
-      sb.used_at_refusal = sb.used;
-    }
-    return raise_limit(L, sb, 1);
   }
   return call_original(L);
 }
@@ -843,21 +655,9 @@ inline int setup(lua_State* L) noexcept {
   lua_getglobal(L, LUA_STRLIBNAME);  // also the strings' metatable's __index
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
-  lua_getfield(L, -1, "rep");
-  lua_pushcclosure(L, &guarded_rep, 1);
-  lua_setfield(L, -2, "rep");
+  install_string_match(L);
   lua_pop(L, 1);
-  lua_getglobal(L, LUA_TABLIBNAME);
-  lua_getfield(L, -1, "move");
-  lua_pushcclosure(L, &metered_move, 1);
-  lua_setfield(L, -2, "move");
-  for (const char* name : {"insert", "remove"}) {
-    lua_getfield(L, -1, name);
-    lua_pushstring(L, name);
-    lua_pushcclosure(L, &refuse_len_metamethod, 2);
-    lua_setfield(L, -2, name);
-  }
-  lua_pop(L, 1);
+  install_metered(L);  // before xpcall's source below takes pcall
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, &guarded_setmetatable, 1);
   lua_setglobal(L, "setmetatable");
@@ -924,6 +724,7 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
   sb.limits = limits;
   sb.context = &ctx;
   sb.interval = static_cast<int>(std::clamp<std::uint64_t>(limits.instructions, 1, hook_interval));
+  sb.clock_due = clock_interval;  // as the hook, library work reads the clock after 1000 units
   const auto start = std::chrono::steady_clock::now();
   const std::chrono::milliseconds timeout = std::max(limits.timeout, std::chrono::milliseconds(0));
   const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::time_point::max() - start);
