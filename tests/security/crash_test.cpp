@@ -51,19 +51,7 @@ struct scheduler_process {
   pid_t pid = -1;
   scheduler_process(const fs::path& dir, std::vector<std::string> args) {
     args.insert(args.begin(), LOGLINE_SCHEDULER_PATH);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      std::freopen((dir / "scheduler.out").c_str(), "a", stdout);
-      std::freopen((dir / "scheduler.err").c_str(), "a", stderr);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    pid = spawn(std::move(args), dir / "scheduler.out", dir / "scheduler.err", "a");
   }
   void kill9() {
     if (pid <= 0) return;

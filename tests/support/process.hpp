@@ -64,6 +64,25 @@ inline std::string sh_quote(const std::string& s) {
   return q + "'";
 }
 
+// Starts `args` (the program first) as a child process whose stdout and stderr go to the files
+// `out` and `err` (opened with fopen's `mode`: "w" or "a"); its pid.
+inline pid_t spawn(std::vector<std::string> args, const fs::path& out, const fs::path& err, const char* mode) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen(out.c_str(), mode, stdout);
+    std::freopen(err.c_str(), mode, stderr);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 // A logline-server child process; its stdout and stderr go to files in `dir`.
 struct server_process {
   pid_t pid = -1;
@@ -77,19 +96,7 @@ struct server_process {
     }
     std::error_code ec;
     fs::remove(dir / "server.out", ec);  // not an earlier server's address
-    std::fflush(stdout);
-    std::fflush(stderr);
-    pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      std::freopen((dir / "server.out").c_str(), "w", stdout);
-      std::freopen((dir / "server.err").c_str(), "w", stderr);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    pid = spawn(std::move(args), dir / "server.out", dir / "server.err", "w");
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     while (std::chrono::steady_clock::now() < deadline) {
       const std::string out = slurp(dir / "server.out");
