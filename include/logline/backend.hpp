@@ -155,6 +155,15 @@ struct change {
   Span span;
 };
 
+// A page of the change feed and where to resume: the cursor of the page's last entry, or, when
+// the page reached the end of the feed, the feed's head (so a reader who may see few of the
+// entries does not scan the others again on its next read).
+template <class Span>
+struct feed_page {
+  std::vector<change<Span>> changes;
+  std::string next;
+};
+
 // The name of a chain in findings and checkpoints: "tenant:<id>" for a tenant's chain, "no tenant"
 // for the spans without one (a tenant may be called anything, "null" included), "global" for the
 // one chain of a ledger chained globally.

@@ -205,6 +205,9 @@ class ledger {
   result<std::vector<change<Span>>> changes(std::string_view after = {}, std::size_t limit = 256) {
     return changes_as(options_.identity, after, limit);
   }
+  // The same page with the cursor to resume from (feed_page::next), which moves past entries
+  // this identity cannot see: a stream or policy that follows the feed reads each entry once.
+  result<feed_page<Span>> feed(std::string_view after = {}, std::size_t limit = 256) { return feed_for(tenancy_of(options_.identity), after, limit); }
 
   // The same ledger acting as another identity: a server serving many users opens one ledger
   // and makes a session per request. A session shares the ledger's store and connections (cheap
@@ -231,6 +234,7 @@ class ledger {
     result<std::vector<change<Span>>> changes(std::string_view after = {}, std::size_t limit = 256) {
       return l_->changes_as(who_, after, limit);
     }
+    result<feed_page<Span>> feed(std::string_view after = {}, std::size_t limit = 256) { return l_->feed_for(tenancy_of(who_), after, limit); }
 
    private:
     friend class ledger;
@@ -420,6 +424,23 @@ class ledger {
     if (!rows) return rows;
     for (const auto& c : *rows) LOGLINE_TRY_VOID(check_read(c.span));
     return rows;
+  }
+  result<feed_page<Span>> feed_for(const logline::identity* tenancy, std::string_view after, std::size_t limit) {
+    // The head is read first: every entry up to it is then in the page's view, so a short page
+    // has shown every visible one of them (the operator's view sees them all: no head needed).
+    std::string head;
+    if (tenancy) {
+      auto h = store_.feed_head();
+      if (!h) return std::move(h).error();
+      head = std::move(*h);
+    }
+    auto rows = changes_for(tenancy, after, limit);
+    if (!rows) return std::move(rows).error();
+    feed_page<Span> page;
+    page.changes = std::move(*rows);
+    page.next = page.changes.empty() ? std::string(after) : page.changes.back().cursor;
+    if (page.changes.size() < limit && feed_cursor_before(page.next, head)) page.next = std::move(head);
+    return page;
   }
 
   // A signed ledger opens without a key (to read and verify) but cannot append without one.

@@ -402,6 +402,56 @@ TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplic
   CHECK(ledger.changes(cursor).value().empty());
 }
 
+TEMPLATE_TEST_CASE("a feed page resumes past the entries its reader cannot see", "[backend][ledger][feed]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto alice = make_ledger(f, "u1", "t1");
+  auto carol = make_ledger(f, "u3", "t2");
+  auto write_private = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      auto s = conformance::make_span();
+      s.visibility = logline::visibility::private_;
+      alice.append(s).value();
+    }
+  };
+  write_private(5);
+  // Nothing of it is carol's: the page is empty, and it resumes after all of it.
+  auto empty = carol.feed().value();
+  CHECK(empty.changes.empty());
+  const auto everything = alice.changes({}, 1000).value();
+  REQUIRE(everything.size() == 5);
+  CHECK(empty.next == everything.back().cursor);
+
+  auto mine = conformance::make_span();
+  mine.visibility = logline::visibility::tenant;
+  const auto own = carol.append(mine).value();
+  write_private(5);
+  auto page = carol.feed(empty.next).value();
+  REQUIRE(page.changes.size() == 1);
+  CHECK(page.changes.front().span.id == own.id);
+  CHECK(logline::feed_cursor_before(page.changes.front().cursor, page.next));
+  CHECK(page.next == alice.changes(everything.back().cursor, 1000).value().back().cursor);
+  // From there: nothing again, and the cursor stays.
+  auto none = carol.feed(page.next).value();
+  CHECK(none.changes.empty());
+  CHECK(none.next == page.next);
+  // Whatever carol may see later is still delivered.
+  mine = conformance::make_span();
+  mine.visibility = logline::visibility::tenant;
+  const auto later = carol.append(mine).value();
+  auto after = carol.feed(none.next).value();
+  REQUIRE(after.changes.size() == 1);
+  CHECK(after.changes.front().span.id == later.id);
+
+  // A full page has not reached the end: it resumes right after its last entry.
+  auto one = carol.feed({}, 1).value();
+  REQUIRE(one.changes.size() == 1);
+  CHECK(one.next == one.changes.front().cursor);
+  // A session reads the same way; a malformed cursor is refused.
+  auto session = alice.as({"u3", "t2"});
+  CHECK(session.feed(empty.next).value().next == after.next);
+  CHECK(carol.feed("not a cursor").error() == errc::invalid_argument);
+}
+
 TEMPLATE_TEST_CASE("each tenant has its own chain; a global chain spans them all", "[backend][ledger][chain]", LOGLINE_BACKENDS) {
   TestType f;
   auto t1 = make_ledger(f, "u1", "t1");

@@ -848,6 +848,20 @@ class store {
     return out;
   }
 
+  // The cursor of the feed's last deliverable entry, whoever may see it ("" while there is
+  // none): the same horizon as changes(), so a filtered reader that got a short page has seen
+  // everything up to a head read before it.
+  result<std::string> feed_head() {
+    params p;
+    auto r = read("SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\" FROM " + table_ +
+                      " WHERE \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
+                      " ORDER BY \"logline_xid\" DESC, \"logline_feed\" DESC LIMIT 1",
+                  p, nullptr);
+    if (!r) return std::move(r).error();
+    if (r->rows() == 0) return std::string();
+    return std::string(r->text(0, 0)) + "." + std::string(r->text(0, 1));
+  }
+
   // ---- verification scan -----------------------------------------------------------------
   // Rows read as the owner in one REPEATABLE READ snapshot, through a server-side cursor.
   class scanner {

@@ -427,6 +427,19 @@ class store {
     return out;
   }
 
+  // The cursor of the feed's last entry, whoever may see it ("" while the feed is empty). A
+  // filtered reader that got a short page has seen everything up to a head read before it.
+  result<std::string> feed_head() {
+    auto rd = acquire_reader();
+    auto st = cached(rd, "SELECT max(rowid) FROM " + table_);
+    if (!st) return std::move(st).error();
+    sqlite3_stmt* s = st->get();
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) return rd.conn->last_error(rc, "reading the feed's head");
+    if (sqlite3_column_type(s, 0) == SQLITE_NULL) return std::string();
+    return std::to_string(sqlite3_column_int64(s, 0));
+  }
+
   // ---- verification scan -----------------------------------------------------------------
   // Rows in chain order, read on a connection of its own when the database is a file (so
   // appends go on meanwhile), else under the connection's lock.
