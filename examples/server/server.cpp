@@ -3,7 +3,8 @@
 //   logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE]
 //                  [--demo-token] [--cors ORIGIN] [--rate R] [--tls-cert F --tls-key F] [--quiet]
 //                  [--max-connections N] [--max-connections-per-address N] [--request-deadline S]
-//                  [--max-streams N] [--max-streams-per-token N] [--max-body BYTES] [--allow-readable-key]
+//                  [--max-streams N] [--max-streams-per-token N] [--max-stream-catchups N] [--max-body BYTES]
+//                  [--allow-readable-key]
 //                  (--postgres-env VAR / --postgres-owner-env VAR: the URL from an environment variable)
 //                  [--with-scheduler [--runtime-every S] [--policy-every S] [--lease-margin S]]
 //
@@ -64,6 +65,7 @@ struct config {
   logline::http::connection_limits limits{};
   std::size_t max_streams = logline::http::server_options{}.max_streams;
   std::size_t max_streams_per_token = logline::http::server_options{}.max_streams_per_token;
+  std::size_t max_stream_catchups = logline::http::server_options{}.max_stream_catchups;
   std::size_t max_body = logline::http::server_options{}.max_body_bytes;
   double rate = 200;  // requests per second per token (burst: twice that)
 };
@@ -73,7 +75,8 @@ struct config {
             << "usage: logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE] [--demo-token]\n"
                "                      [--cors ORIGIN] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
                "                      [--max-connections N] [--max-connections-per-address N] [--request-deadline S]\n"
-               "                      [--max-streams N] [--max-streams-per-token N] [--max-body BYTES] [--allow-readable-key]\n"
+               "                      [--max-streams N] [--max-streams-per-token N] [--max-stream-catchups N] [--max-body BYTES]\n"
+               "                      [--allow-readable-key]\n"
                "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n"
                "                      [--with-scheduler [--runtime-every S] [--policy-every S] [--lease-margin S]]\n";
   std::exit(2);
@@ -112,6 +115,7 @@ config parse(int argc, char** argv) {
     else if (a == "--request-deadline") c.limits.request_deadline = std::chrono::seconds(count(1, 3600));
     else if (a == "--max-streams") c.max_streams = count(0, 100000);
     else if (a == "--max-streams-per-token") c.max_streams_per_token = count(0, 100000);
+    else if (a == "--max-stream-catchups") c.max_stream_catchups = count(1, 1000);
     else if (a == "--max-body") c.max_body = count(1, std::size_t(1) << 30);
     else if (a == "--rate") c.rate = std::atof(value().c_str());
     else if (a == "--demo-token") c.demo_token = true;
@@ -153,6 +157,7 @@ int serve(const config& c, const logline::ed25519::key& key, Database& db, std::
   o.rate_burst = 2 * c.rate;
   o.max_streams = c.max_streams;
   o.max_streams_per_token = c.max_streams_per_token;
+  o.max_stream_catchups = c.max_stream_catchups;
   o.max_body_bytes = c.max_body;
   if (!c.quiet) o.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   logline::http::api<Ledger> api(ledger, o);

@@ -416,7 +416,7 @@ struct policy_agent {
     if (cursor && cursor->metadata && cursor->metadata->contains("cursor") && (*cursor->metadata)["cursor"].is_string())
       position = (*cursor->metadata)["cursor"].template get<std::string>();
 
-    auto page = as.changes(position, batch);
+    auto page = as.feed(position, batch);
     if (!page) return std::move(page).error();
     o.position = position;
     const std::optional<timestamp> revisit_since = cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
@@ -452,7 +452,7 @@ struct policy_agent {
     };
     std::optional<universal_span> last;
     bool stopped = false;  // the tenant's budget ran out: the rest of the page is next run's
-    for (const auto& ch : *page) {
+    for (const auto& ch : page->changes) {
       const universal_span& s = ch.span;
       const bool skip = s.tenant_id != policy.tenant_id || policy_agent_record(s) || own_output(s, policy);
       if (!skip && b.spent()) {
@@ -471,6 +471,8 @@ struct policy_agent {
         record_failure(s, produced.error());
       }
     }
+    // The page reached the end of the feed: the cursor moves past what the tenant cannot see.
+    if (!stopped && page->changes.size() < batch) position = page->next;
 
     // Revisits that are due, oldest first, at most `batch`: evaluated on the target's latest
     // version; each one's next version (done) goes in this batch.
@@ -523,7 +525,7 @@ struct policy_agent {
 
     // Nothing evaluated (only the policy's own output, or other tenants' public spans): the cursor
     // moves only when a whole batch was skipped, so that writing it does not feed the next run.
-    if (o.evaluated == 0 && o.revisited == 0 && (page->size() < batch || stopped)) {
+    if (o.evaluated == 0 && o.revisited == 0 && (page->changes.size() < batch || stopped)) {
       std::lock_guard lock(state_->mutex);
       state_->revisits[policy.id] = {cursor_seq, std::move(pending)};  // nothing new, nothing done
       return o;

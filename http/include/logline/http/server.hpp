@@ -56,6 +56,7 @@ struct server_options {
   std::size_t max_streams = 1200;        // open SSE streams in total; beyond: 503 + Retry-After
   std::size_t max_streams_per_token = 16;  // open SSE streams of one token; beyond: 429 + Retry-After
   std::chrono::milliseconds stream_recheck{1000};  // how often a stream re-checks its token (revocation, scope)
+  std::size_t max_stream_catchups = 2;   // streams reading past entries at once (one per token); the others wait
   std::optional<std::string> cors_origin;  // none by default; "*" allows every origin
   std::function<void(const std::string&)> access_log;  // one JSON line per request
 };
@@ -686,19 +687,24 @@ class api {
       else if (key == "after") cursor = value;
       else throw bad_request{make_error(errc::invalid_argument, "unknown query parameter '" + key.substr(0, 40) + "'")};
     }
-    // The cursor is checked before the stream starts: a malformed one is a 400. (A span that
-    // fails its integrity check is the stream's to report, in an error event.)
-    if (auto probe = s.changes(cursor, 1); !probe && !(probe.error() == errc::integrity_violation)) return fail(res, probe.error());
     LOGLINE_ASSERT(current_token_.has_value(), "the stream route requires a token");
     const token_record token = *current_token_;
     switch (streams_.acquire(token.id, options_.max_streams, options_.max_streams_per_token)) {
-      case stream_slots::verdict::too_many:
+      case token_slots::verdict::too_many:
         res.set_header("Retry-After", "5");
         return reply_error(res, 503, "the server has " + std::to_string(options_.max_streams) + " open streams, the most it serves; retry later");
-      case stream_slots::verdict::too_many_for_token:
+      case token_slots::verdict::too_many_for_token:
         res.set_header("Retry-After", "5");
         return reply_error(res, 429, "this token has " + std::to_string(options_.max_streams_per_token) + " open streams, the most allowed");
-      case stream_slots::verdict::admitted: break;
+      case token_slots::verdict::admitted: break;
+    }
+    // The cursor is checked before the stream starts: a malformed one is a 400. The probe reads
+    // one entry of the operator's view (an index seek; as the caller it could scan every entry
+    // the caller cannot see) and shows nothing of it. (A span that fails its integrity check is
+    // the stream's to report, in an error event.)
+    if (auto probe = ledger_.changes_any(cursor, 1); !probe && !(probe.error() == errc::integrity_violation)) {
+      streams_.release(token.id);
+      return fail(res, probe.error());
     }
     struct state {
       session s;
@@ -736,9 +742,24 @@ class api {
           std::string out;
           bool overflowed = false;
           if (!st->live) {
-            // Catching up: the feed as the caller, a page at a time.
+            // Catching up: the feed as the caller, a page at a time; one page read at a time per
+            // token and a few in total, so that replays of long histories cannot take the
+            // server's readers and cores from other requests (the others wait their turn).
+            if (catchups_.acquire(st->token.id, std::max<std::size_t>(options_.max_stream_catchups, 1), 1) != token_slots::verdict::admitted) {
+              if (stopping_) {
+                sink.done();
+                return true;
+              }
+              std::this_thread::sleep_for(std::chrono::milliseconds(10));
+              if (now - st->last_write >= options_.keep_alive) {
+                if (!sink.write(": keep-alive\n\n", 14)) return false;
+                st->last_write = now;
+              }
+              return true;
+            }
             const auto seen = ledger_.commits();
-            auto batch = st->s.changes(st->cursor, hub_page);
+            auto batch = st->s.feed(st->cursor, hub_page);
+            catchups_.release(st->token.id);
             if (!batch) {
               if (batch.error() == errc::integrity_violation) ++metrics_.verify_failures;
               const bool theirs = !batch.error().from_storage() && !(batch.error() == errc::storage_error) && !(batch.error() == errc::busy);
@@ -746,11 +767,10 @@ class api {
                                                 theirs ? batch.error().message() : public_message(batch.error()) + " (request " + st->request_id + ")"),
                               batch.error().message());
             }
-            for (const auto& c : *batch) {
-              st->cursor = c.cursor;
+            for (const auto& c : batch->changes)
               if (st->client->wants(c.span.entity_type)) out += stream_event_text(c);
-            }
-            if (batch->size() < hub_page) {
+            st->cursor = batch->next;
+            if (batch->changes.size() < hub_page) {
               st->client->set_after(st->cursor);
               st->live = hub_.join(st->s.identity(), st->client);
               // Not joined (the hub's reader of this identity is past its cursor by more than
@@ -814,8 +834,8 @@ class api {
                                        {"user", st.token.identity.user_id}, {"error", std::string(why)}}));
   }
 
-  // Open streams, per token and in total.
-  class stream_slots {
+  // Slots counted per token and in total: open streams, and streams reading their catch-up.
+  class token_slots {
    public:
     enum class verdict { admitted, too_many, too_many_for_token };
     verdict acquire(const uuid& token, std::size_t max_total, std::size_t max_per_token) {
@@ -845,7 +865,8 @@ class api {
   token_registry<Ledger> tokens_;
   rate_limiter limiter_;
   metrics metrics_;
-  stream_slots streams_;
+  token_slots streams_;
+  token_slots catchups_;
   const server* listener_ = nullptr;
   std::atomic<std::uint64_t> request_counter_{0};
   std::atomic<bool> stopping_{false};

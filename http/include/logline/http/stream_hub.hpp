@@ -139,6 +139,9 @@ class stream_hub {
   struct options {
     std::size_t recent = 1024;  // events kept per identity for streams joining a little behind
     std::size_t page = 256;     // feed rows read at a time
+    // The least time between two rounds of reads: commits that arrive faster are read together
+    // (each round reads the feed once per identity, on the database readers that requests need).
+    std::chrono::milliseconds round{5};
   };
 
   explicit stream_hub(Ledger& ledger, options o) : ledger_(ledger), options_(o) {}
@@ -210,10 +213,11 @@ class stream_hub {
     return k;
   }
 
-  // The hub's reader: one feed read per identity per commit (and at least every 500 ms, for
-  // commits made by other processes).
+  // The hub's reader: one feed read per identity per commit, at most one round per `round`
+  // (and at least every 500 ms, for commits made by other processes).
   void run() {
     for (;;) {
+      const auto round_started = std::chrono::steady_clock::now();
       const auto seen = ledger_.commits();
       std::vector<std::shared_ptr<group>> groups;
       {
@@ -223,7 +227,10 @@ class stream_hub {
       }
       bool more = false;
       for (auto& g : groups) more = read(*g) || more;
-      if (!more) ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
+      if (!more) {
+        ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
+        std::this_thread::sleep_until(round_started + options_.round);
+      }
     }
   }
 
@@ -234,7 +241,7 @@ class stream_hub {
       std::lock_guard lock(mutex_);
       cursor = g.cursor;
     }
-    auto batch = ledger_.as(g.who).changes(cursor, options_.page);
+    auto batch = ledger_.as(g.who).feed(cursor, options_.page);
     if (!batch && batch.error() == errc::integrity_violation) {
       // Retrying would meet the same span: every stream of the identity is told and ends (a
       // reconnecting client meets it again, and is told again).
@@ -243,21 +250,22 @@ class stream_hub {
       for (auto& c : g.clients) c->fail(text);
       return false;
     }
-    if (!batch || batch->empty()) return false;  // another error (the database away): the next round retries
+    if (!batch) return false;  // another error (the database away): the next round retries
     std::vector<std::shared_ptr<const stream_event>> events;
-    events.reserve(batch->size());
-    for (const auto& c : *batch) events.push_back(make_stream_event(c));
+    events.reserve(batch->changes.size());
+    for (const auto& c : batch->changes) events.push_back(make_stream_event(c));
     std::lock_guard lock(mutex_);
     for (auto& e : events) {
       for (auto& c : g.clients) c->offer(e);
-      g.cursor = e->cursor;
       g.recent.push_back(std::move(e));
       if (g.recent.size() > options_.recent) {
         g.recent_from = g.recent.front()->cursor;
         g.recent.pop_front();
       }
     }
-    return batch->size() == options_.page;
+    // Past the entries this identity cannot see, too: they are not read again.
+    g.cursor = batch->next;
+    return batch->changes.size() == options_.page;
   }
 
   Ledger& ledger_;
