@@ -162,8 +162,11 @@ struct policy_agent {
       }
     };
     {
+      // Counted before the first lane starts: lanes take from `work` under m, and the first
+      // one may already be taking while the others start.
+      const std::size_t lane_count = std::min(std::max<std::size_t>(lanes, 1), work.size());
       std::vector<std::jthread> others;
-      for (std::size_t i = 1; i < std::min(std::max<std::size_t>(lanes, 1), work.size()); ++i) others.emplace_back(lane);
+      for (std::size_t i = 1; i < lane_count; ++i) others.emplace_back(lane);
       lane();
     }
     return json{{"policies", t.policies},
