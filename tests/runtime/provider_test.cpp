@@ -590,6 +590,6 @@ TEST_CASE("provider_exec: which addresses are not public; the operator's destina
   const auto loop = eg::address::parse("127.0.0.1").value();
   CHECK(eg::listed({"127.0.0.1"}, "localhost", 80, &loop));  // an address entry: what a name resolved to
   CHECK_FALSE(eg::listed({"127.0.0.1"}, "localhost", 80));
-  for (const char* bad : {"", "h:", "h:0", "h:70000", "[::1", "[::1]x", "h:p"}) CHECK(eg::first_malformed({bad}));
-  CHECK_FALSE(eg::first_malformed({"h", "h:1", "1.2.3.4", "::1", "[::1]:2"}));
+  for (const char* bad : {"", "h:", "h:0", "h:70000", "[::1", "[::1]x", "h:p", "not a host", "h/x", "h?q", "[example.com]", "a@b"}) CHECK(eg::first_malformed({bad}));
+  CHECK_FALSE(eg::first_malformed({"h", "h:1", "1.2.3.4", "::1", "[::1]:2", "api.example.com", "my_host-1.internal:8443"}));
 }

@@ -144,7 +144,16 @@ struct destination {
       d.port = std::stoi(std::string(port));
       if (*d.port < 1 || *d.port > 65535) return std::nullopt;
     }
-    if (auto a = address::parse(d.host)) d.host = a->to_string();  // canonical text
+    if (auto a = address::parse(d.host)) {
+      d.host = a->to_string();  // canonical text
+    } else {
+      // Otherwise a DNS name: letters, digits, '-', '_' and dots, at most 253 of them (and never
+      // in brackets, which hold an IPv6 literal).
+      const bool name = text.front() != '[' && d.host.size() <= 253 && std::all_of(d.host.begin(), d.host.end(), [](unsigned char c) {
+                          return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+                        });
+      if (!name) return std::nullopt;
+    }
     return d;
   }
   static std::string lower(std::string_view s) {
