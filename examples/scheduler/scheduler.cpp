@@ -4,12 +4,14 @@
 //
 //   logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]]
 //                     [--seed] [--observer-every S] [--worker-every S] [--policy-every S] [--once]
-//                     [--worker-lanes N] [--policy-lanes N] [--lease-margin S]
+//                     [--worker-lanes N] [--policy-lanes N] [--lease-margin S] [--runtime-nice N]
 //                     [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]
 //                     [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]
+//                     (these runtime flags: examples/common/runtime_flags.hpp, shared with logline-server)
 //
 // --worker-lanes / --policy-lanes (default 2): requests / policies run at once, one tenant's on
-// one lane at a time (keep below the PostgreSQL pool size, 4 here). The --provider-* options
+// one lane at a time (keep below the PostgreSQL pool size, 4 here). --runtime-nice (default 10):
+// the nice value of the runtime's threads (0: the process's own). The --provider-* options
 // are provider_exec's operator configuration (egress.hpp, docs/runtime.md), each repeatable: a
 // credential a provider span may name in auth_env (the key in $ENV, default $NAME) and the
 // hosts it may be sent to; a destination allowed to be loopback or private; one a key may reach
@@ -47,6 +49,7 @@
 #include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
 #include "../common/postgres_url.hpp"
+#include "../common/runtime_flags.hpp"
 #include "../common/signing_key.hpp"
 
 namespace {
@@ -62,53 +65,17 @@ struct config {
   std::optional<std::string> postgres_env, postgres_owner_env;  // names of environment variables holding the URLs
   bool seed = false, once = false, allow_readable_key = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
-  long worker_lanes = 2, policy_lanes = 2, lease_margin = 300;
-  logline::runtime::provider_config providers;
+  logline_examples::runtime_flags runtime;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "logline-scheduler: " << problem << "\n"
             << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]] [--seed]\n"
                "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n"
-               "                         [--worker-lanes N] [--policy-lanes N] [--lease-margin S]\n"
-               "                         [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]\n"
-               "                         [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]\n"
+               "                         "
+            << logline_examples::runtime_flags::synopsis << "\n"
                "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n";
   std::exit(2);
-}
-
-long lanes(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || n < 1 || n > 64) usage(flag + " must be a whole number in 1..64");
-  return n;
-}
-
-std::string destination(const std::string& flag, const std::string& v) {
-  if (logline::runtime::egress::first_malformed({v})) usage(flag + ": '" + v + "' is not HOST, HOST:PORT, an IP address or [IPv6]:PORT");
-  return v;
-}
-
-// NAME[=ENV]@HOST[,HOST...]
-void add_credential(logline::runtime::provider_config& providers, const std::string& v) {
-  const auto at = v.find('@');
-  if (at == std::string::npos || at == 0 || at + 1 == v.size()) usage("--provider-credential must be NAME[=ENV]@HOST[,HOST...]");
-  std::string name = v.substr(0, at), env;
-  if (const auto eq = name.find('='); eq != std::string::npos) {
-    env = name.substr(eq + 1);
-    name = name.substr(0, eq);
-  }
-  auto variable = [](const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '_'; });
-  };
-  if (!variable(name) || (!env.empty() && !variable(env))) usage("--provider-credential: NAME and ENV are letters, digits and _");
-  logline::runtime::provider_config::credential cred{env, {}};
-  for (std::size_t from = at + 1; from <= v.size();) {
-    const auto comma = std::min(v.find(',', from), v.size());
-    cred.hosts.push_back(destination("--provider-credential", v.substr(from, comma - from)));
-    from = comma + 1;
-  }
-  providers.credentials[name] = std::move(cred);
 }
 
 config parse(int argc, char** argv) {
@@ -138,14 +105,8 @@ config parse(int argc, char** argv) {
     else if (a == "--once") c.once = true;
     else if (a == "--observer-every") c.observer_every = seconds();
     else if (a == "--worker-every") c.worker_every = seconds();
-    else if (a == "--lease-margin") c.lease_margin = seconds();
     else if (a == "--policy-every") c.policy_every = seconds();
-    else if (a == "--worker-lanes") c.worker_lanes = lanes(a, value());
-    else if (a == "--policy-lanes") c.policy_lanes = lanes(a, value());
-    else if (a == "--provider-credential") add_credential(c.providers, value());
-    else if (a == "--provider-private") c.providers.private_hosts.push_back(destination(a, value()));
-    else if (a == "--provider-http-key-host") c.providers.http_key_hosts.push_back(destination(a, value()));
-    else if (a == "--provider-allow-host") c.providers.allowed_hosts.push_back(destination(a, value()));
+    else if (c.runtime.parse(a, value, usage)) continue;
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
@@ -175,10 +136,7 @@ int run(const config& c, Database& db, const logline::ed25519::key& key) {
   o.observer_every = std::chrono::seconds(c.observer_every);
   o.worker_every = std::chrono::seconds(c.worker_every);
   o.policy_every = std::chrono::seconds(c.policy_every);
-  o.worker_lanes = static_cast<std::size_t>(c.worker_lanes);
-  o.lease_margin = std::chrono::seconds(c.lease_margin);
-  o.policy_lanes = static_cast<std::size_t>(c.policy_lanes);
-  o.providers = c.providers;
+  c.runtime.apply(o);
   logline::runtime::node<Ledger> node(ledger, o);
   if (c.once) {
     int failures = 0;

@@ -6,7 +6,9 @@
 //                  [--max-streams N] [--max-streams-per-token N] [--max-stream-catchups N] [--max-body BYTES]
 //                  [--allow-readable-key]
 //                  (--postgres-env VAR / --postgres-owner-env VAR: the URL from an environment variable)
-//                  [--with-scheduler [--runtime-every S] [--policy-every S] [--lease-margin S]]
+//                  [--with-scheduler [--runtime-every S] [--policy-every S] [runtime flags]]
+//                  (runtime flags: --worker-lanes, --policy-lanes, --lease-margin, --runtime-nice,
+//                  --provider-*, as logline-scheduler's: examples/common/runtime_flags.hpp)
 //
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
 // failing both, a new key for this run. --demo-token issues a token (user demo, tenant demo, every
@@ -44,6 +46,7 @@
 #include "../common/ledger_on.hpp"
 #include "../common/database_file.hpp"
 #include "../common/postgres_url.hpp"
+#include "../common/runtime_flags.hpp"
 #include "../common/signing_key.hpp"
 
 namespace {
@@ -61,7 +64,8 @@ struct config {
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
   std::optional<std::string> postgres_env, postgres_owner_env;  // names of environment variables holding the URLs
   bool demo_token = false, quiet = false, with_scheduler = false, allow_readable_key = false;
-  long runtime_every = 10, policy_every = 30, lease_margin = 300;
+  long runtime_every = 10, policy_every = 30;
+  logline_examples::runtime_flags runtime;
   logline::http::connection_limits limits{};
   std::size_t max_streams = logline::http::server_options{}.max_streams;
   std::size_t max_streams_per_token = logline::http::server_options{}.max_streams_per_token;
@@ -78,7 +82,9 @@ struct config {
                "                      [--max-streams N] [--max-streams-per-token N] [--max-stream-catchups N] [--max-body BYTES]\n"
                "                      [--allow-readable-key]\n"
                "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n"
-               "                      [--with-scheduler [--runtime-every S] [--policy-every S] [--lease-margin S]]\n";
+               "                      [--with-scheduler [--runtime-every S] [--policy-every S] [runtime flags]]\n"
+               "       runtime flags: "
+            << logline_examples::runtime_flags::synopsis << "\n";
   std::exit(2);
 }
 
@@ -123,7 +129,7 @@ config parse(int argc, char** argv) {
     else if (a == "--with-scheduler") c.with_scheduler = true;
     else if (a == "--runtime-every") c.runtime_every = std::atol(value().c_str());
     else if (a == "--policy-every") c.policy_every = std::atol(value().c_str());
-    else if (a == "--lease-margin") c.lease_margin = static_cast<long>(count(1, 86400));
+    else if (c.runtime.parse(a, value, usage)) continue;
     else if (a == "--help" || a == "-h") usage("help");
     else usage("unknown argument '" + a + "'");
   }
@@ -198,7 +204,7 @@ int serve(const config& c, const logline::ed25519::key& key, Database& db, std::
     typename logline::runtime::node<Ledger>::options ro;
     ro.observer_every = ro.worker_every = std::chrono::seconds(c.runtime_every);
     ro.policy_every = std::chrono::seconds(c.policy_every);
-    ro.lease_margin = std::chrono::seconds(c.lease_margin);
+    c.runtime.apply(ro);
     runtime = std::make_unique<logline::runtime::node<Ledger>>(ledger, ro);
     runtime->start();
     std::cout << "runtime: observer_bot and request_worker every " << c.runtime_every
