@@ -43,7 +43,7 @@
 // - The result: the chunk's (first) return value as JSON; if that is a function, it is called
 //   with ctx and its return value is the result. No return value is JSON null.
 //
-// Limits (lua_limits), checked by a count hook every 1000 VM instructions of each coroutine
+// Limits (lua_limits), checked by a count hook every 100 VM instructions of each coroutine
 // (every instruction if the budget is smaller than that), by the library functions above, and by
 // the allocator:
 // - instructions: Lua VM instructions across all coroutines, to within that interval, plus the
@@ -65,8 +65,9 @@
 //   length: milliseconds, up to ~100 ms for one that fills the 64 MiB default memory cap.
 // - Not metered: single VM instructions whose work grows with the data, such as comparing or
 //   concatenating two long strings, next() over a table emptied of millions of entries, or a
-//   call passing a million values. The clock is read every 1000 of them, so near the default
-//   memory cap the time limit can be overshot by up to ~2 s. The budget counts them as one each.
+//   call passing a million values. The clock is read every 100 of them, so near the default
+//   memory cap the time limit can be overshot by up to ~200 ms. The budget counts them as one
+//   each.
 // - Host functions block for as long as they take.
 // Run code you do not trust at all in a separate process that can be killed.
 //
