@@ -10,12 +10,14 @@
 //   one is answered. Then, at a fixed rate of R requests/s spread over the C connections, open
 //   loop, each latency counted from the moment its request was due, so a stalled server is not
 //   hidden by requests that were never sent: POST of one span, and GET /api/timeline?limit=50.)
-//   3. The paced requests of 2 again, beside the hostile mix (--hostile 0 skips it): 80 idle
+//   3. The paced requests of 2 again, beside the hostile mix (--hostile 0 skips it; --hostile
+//      idle,streams,uploads,bomb runs only the kinds named, to see what each costs): 80 idle
 //      connections trickling a header line every 3 s (reconnecting when cut off), 100 streams of
 //      one token (reopened every second when refused), an unauthenticated chunked upload of
 //      1000 MiB (repeated), and a tenant whose Lua function is a pattern bomb, run by the
-//      runtime (a node in this process, with the request worker every second). The normal
-//      clients' p50/p99 with and without it, and the server's growth (RSS) under it.
+//      runtime (a node in this process, with the request worker every second; it runs during
+//      the paced phases of 2 as well, so that the runtime's own work is in the baseline). The
+//      normal clients' p50/p99 with and without it, and the server's growth (RSS) under it.
 //   4. SSE fan-out: N subscribers on /api/timeline/stream (ten per token, as many tokens as that
 //      takes); one writer appends a span every 50 ms for S seconds; delivery latency (receipt -
 //      the span's `at`) p50/p99 over every delivery, and whether every subscriber got every span.
@@ -37,6 +39,8 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,7 +57,7 @@ using clock_type = std::chrono::steady_clock;
 
 struct settings {
   int seconds = 10, connections = 64, batch = 100, subscribers = 1000;
-  bool hostile = true;
+  std::set<std::string> hostile{"idle", "streams", "uploads", "bomb"};  // the kinds of step 3
   double rate = 1500;
   int wal_pages = 1000;  // SQLite: WAL checkpoint threshold (logline-server's 1000; the library's default is 10000)
   std::optional<std::string> postgres;
@@ -112,9 +116,9 @@ struct hostile_mix {
   std::atomic<long> idle_cut{0}, streams_open{0}, streams_refused{0}, uploads{0}, upload_bytes{0}, most_streams_open{0};
   std::vector<std::thread> threads;
 
-  void start(int port, const std::string& flood_token) {
+  void start(int port, const std::string& flood_token, const std::set<std::string>& kinds) {
     // 80 idle connections, a header line every 3 s; a cut-off connection is replaced.
-    threads.emplace_back([this, port] {
+    if (kinds.count("idle")) threads.emplace_back([this, port] {
       std::vector<int> fds(80, -1);
       while (!stopping) {
         for (int& fd : fds) {
@@ -131,7 +135,7 @@ struct hostile_mix {
         if (fd >= 0) ::close(fd);
     });
     // 100 streams of one token.
-    for (int i = 0; i < 100; ++i)
+    for (int i = 0; i < 100 && kinds.count("streams"); ++i)
       threads.emplace_back([this, port, flood_token] {
         while (!stopping) {
           httplib::Client c("127.0.0.1", port);
@@ -156,7 +160,7 @@ struct hostile_mix {
         }
       });
     // An unauthenticated chunked upload of 1000 MiB, again five times a second.
-    threads.emplace_back([this, port] {
+    if (kinds.count("uploads")) threads.emplace_back([this, port] {
       const std::string piece = [] {
         std::string data(64 * 1024, 'a');
         char size[16];
@@ -262,6 +266,21 @@ int run(const settings& s, Database& db) {
       },
       "get_timeline", 1);
 
+  // With the hostile mix, the paced phases run with and without it beside the runtime, as
+  // logline-server --with-scheduler runs it: seeded, caught up with the feed (one boot of each
+  // kernel, which reads everything appended so far), then on its schedule. Its own work is part
+  // of the baseline; the mix adds a tenant whose function is a pattern bomb.
+  std::optional<logline::runtime::node<Ledger>> node;
+  if (!s.hostile.empty() && s.rate > 0) {
+    logline::runtime::seed(ledger).value();
+    typename logline::runtime::node<Ledger>::options ro;
+    ro.observer_every = ro.worker_every = std::chrono::seconds(1);
+    node.emplace(ledger, ro);
+    for (const auto& kernel : {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker, logline::runtime::ids::policy_agent})
+      node->boot(kernel).value();
+    node->start();
+  }
+
   if (s.rate > 0) {
     hammer(
         [&](httplib::Client& cl, int c, int i) {
@@ -277,13 +296,8 @@ int run(const settings& s, Database& db) {
         "get_timeline_paced", 1, s.rate);
   }
 
-  if (s.hostile && s.rate > 0) {
-    // The runtime, with a tenant whose function is a pattern bomb (scheduled again and again).
-    logline::runtime::seed(ledger).value();
-    typename logline::runtime::node<Ledger>::options ro;
-    ro.observer_every = ro.worker_every = std::chrono::seconds(1);
-    logline::runtime::node<Ledger> node(ledger, ro);
-    node.start();
+  if (!s.hostile.empty() && s.rate > 0) {
+    // A tenant whose function is a pattern bomb (executed again and again).
     const std::string flood = logline::http::generate_token();
     ledger.append(logline::http::token_span(flood, {"mallory", "globex"}, {"spans:read", "spans:write", "execute"})).value();
     api.tokens().reload().value();
@@ -296,8 +310,8 @@ int run(const settings& s, Database& db) {
     const std::string bomb_id = fn["id"].get<std::string>();
     hostile_mix mix;
     const long rss_before = rss_kib();
-    mix.start(port, flood);
-    std::atomic<bool> bombing{true};
+    mix.start(port, flood, s.hostile);
+    std::atomic<bool> bombing{s.hostile.count("bomb") > 0};
     std::thread bombs([&] {
       while (bombing) {
         bomber.Post("/api/execute", mallory, R"({"span_id":")" + bomb_id + "\"}", "application/json");
@@ -321,7 +335,7 @@ int run(const settings& s, Database& db) {
     bombing = false;
     bombs.join();
     mix.stop();
-    node.stop();
+    node->stop();
     std::printf("  \"hostile\": {\"idle_connections_cut\": %ld, \"flood_streams_most_open\": %ld, \"flood_streams_refused\": %ld, \"uploads\": %ld, \"upload_mib_sent\": %ld, "
                 "\"rss_before_mib\": %ld, \"rss_during_mib\": %ld},\n",
                 mix.idle_cut.load(), mix.most_streams_open.load(), mix.streams_refused.load(), mix.uploads.load(), mix.upload_bytes.load() >> 20, rss_before >> 10, rss_during >> 10);
@@ -429,7 +443,19 @@ int main(int argc, char** argv) {
     else if (a == "--rate") s.rate = std::atof(v.c_str());
     else if (a == "--wal-pages") s.wal_pages = std::atoi(v.c_str());
     else if (a == "--postgres") s.postgres = v;
-    else if (a == "--hostile") s.hostile = v != "0";
+    else if (a == "--hostile") {
+      s.hostile.clear();
+      for (std::size_t from = 0; v != "0" && from <= v.size();) {
+        const auto comma = std::min(v.find(',', from), v.size());
+        const std::string kind = v.substr(from, comma - from);
+        if (kind != "idle" && kind != "streams" && kind != "uploads" && kind != "bomb") {
+          std::cerr << "http_load: --hostile takes 0 or a list of idle, streams, uploads, bomb\n";
+          return 2;
+        }
+        s.hostile.insert(kind);
+        from = comma + 1;
+      }
+    }
     else {
       std::cerr << "http_load: unknown argument " << a << "\n";
       return 2;
