@@ -147,7 +147,7 @@ sanitize: deps
 # included, on a cluster of its own) and the fuzz corpora; the CLI, server and scheduler the
 # tests start are TSan builds too. A reported race fails the run. Not part of `make test`.
 TSAN_DIR := $(BUILD_DIR)/tsan
-TSAN_CXX_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_CXX_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -g
 tsan: export TSAN_OPTIONS = halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
 tsan: deps
 	@mkdir -p $(TSAN_DIR)
