@@ -139,7 +139,7 @@ TEST_CASE("PostgreSQL attack: a listener learns nothing of the spans from NOTIFY
     CHECK(j.size() == 2);
     CHECK(j.contains("table"));
     CHECK(j.contains("cursor"));
-    for (const std::string word : {secret.id.to_string(), std::string("alice"), std::string("acme"), std::string("secret_type")})
+    for (const std::string& word : {secret.id.to_string(), std::string("alice"), std::string("acme"), std::string("secret_type")})
       CHECK_THAT(p, !Catch::Contains(word));
   }
 }
