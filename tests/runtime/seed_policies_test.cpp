@@ -60,6 +60,9 @@ TEMPLATE_TEST_CASE("seed policies: ttl_reaper archives each expired span once", 
   const auto forever = b.note("note", "no ttl", b.alice, json{{"kind", "x"}});
   const auto zero = b.note("note", "already expired", b.alice, json{{"ttl_minutes", 0}});
   const auto junk = b.note("note", "not a number", b.alice, json{{"ttl_minutes", "soon"}});
+  // The agent's clock at the second of the zero-TTL span, whatever the writes took (a slow
+  // machine, ThreadSanitizer): each step below is then a known time after the spans.
+  b.clock.set(logline::runtime::sys_seconds(std::chrono::seconds(zero.at.unix_ms / 1000)));
 
   auto out = b.run().value();
   CHECK(out["policy_errors"] == 0);
