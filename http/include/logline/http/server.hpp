@@ -20,6 +20,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -29,6 +30,7 @@
 #include <regex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "logline/backend.hpp"
@@ -745,12 +747,14 @@ class api {
             // Catching up: the feed as the caller, a page at a time; one page read at a time per
             // token and a few in total, so that replays of long histories cannot take the
             // server's readers and cores from other requests (the others wait their turn).
-            if (catchups_.acquire(st->token.id, std::max<std::size_t>(options_.max_stream_catchups, 1), 1) != token_slots::verdict::admitted) {
+            // A stream waiting for its turn sleeps until a slot is released (or 200 ms, to
+            // write its keep-alive and notice a stop).
+            auto slot = catchups_.wait_for(st->token.id, std::max<std::size_t>(options_.max_stream_catchups, 1), 1, std::chrono::milliseconds(200));
+            if (!slot) {
               if (stopping_) {
                 sink.done();
                 return true;
               }
-              std::this_thread::sleep_for(std::chrono::milliseconds(10));
               if (now - st->last_write >= options_.keep_alive) {
                 if (!sink.write(": keep-alive\n\n", 14)) return false;
                 st->last_write = now;
@@ -759,7 +763,7 @@ class api {
             }
             const auto seen = ledger_.commits();
             auto batch = st->s.feed(st->cursor, hub_page);
-            catchups_.release(st->token.id);
+            slot.reset();
             if (!batch) {
               if (batch.error() == errc::integrity_violation) ++metrics_.verify_failures;
               const bool theirs = !batch.error().from_storage() && !(batch.error() == errc::storage_error) && !(batch.error() == errc::busy);
@@ -840,22 +844,54 @@ class api {
     enum class verdict { admitted, too_many, too_many_for_token };
     verdict acquire(const uuid& token, std::size_t max_total, std::size_t max_per_token) {
       std::lock_guard lock(mutex_);
-      if (total_ >= max_total) return verdict::too_many;
-      auto& n = per_token_[token];
-      if (n >= max_per_token) return verdict::too_many_for_token;
-      ++n;
-      ++total_;
-      return verdict::admitted;
+      return admit(token, max_total, max_per_token);
     }
     void release(const uuid& token) {
-      std::lock_guard lock(mutex_);
-      auto it = per_token_.find(token);
-      if (it != per_token_.end() && --it->second == 0) per_token_.erase(it);
-      --total_;
+      {
+        std::lock_guard lock(mutex_);
+        auto it = per_token_.find(token);
+        if (it != per_token_.end() && --it->second == 0) per_token_.erase(it);
+        --total_;
+      }
+      freed_.notify_all();
+    }
+    // A slot held until the guard goes or reset() (an empty guard holds none).
+    class held {
+     public:
+      held() = default;
+      held(token_slots& slots, const uuid& token) : slots_(&slots), token_(token) {}
+      held(held&& o) noexcept : slots_(std::exchange(o.slots_, nullptr)), token_(o.token_) {}
+      held& operator=(held&&) = delete;
+      ~held() { reset(); }
+      explicit operator bool() const noexcept { return slots_ != nullptr; }
+      void reset() {
+        if (slots_) std::exchange(slots_, nullptr)->release(token_);
+      }
+
+     private:
+      token_slots* slots_ = nullptr;
+      uuid token_{};
+    };
+    // Waits up to `timeout` for a slot (woken when one is released); an empty guard if it
+    // stayed taken.
+    held wait_for(const uuid& token, std::size_t max_total, std::size_t max_per_token, std::chrono::milliseconds timeout) {
+      std::unique_lock lock(mutex_);
+      // (The predicate takes the slot when it is free.)
+      if (!freed_.wait_for(lock, timeout, [&] { return admit(token, max_total, max_per_token) == verdict::admitted; })) return {};
+      return held(*this, token);
     }
 
    private:
+    verdict admit(const uuid& token, std::size_t max_total, std::size_t max_per_token) {
+      if (total_ >= max_total) return verdict::too_many;
+      const auto it = per_token_.find(token);
+      if ((it == per_token_.end() ? 0 : it->second) >= max_per_token) return verdict::too_many_for_token;
+      ++per_token_[token];
+      ++total_;
+      return verdict::admitted;
+    }
     std::mutex mutex_;
+    std::condition_variable freed_;
     std::size_t total_ = 0;
     std::map<uuid, std::size_t> per_token_;
   };
