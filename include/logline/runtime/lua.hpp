@@ -71,6 +71,10 @@
 // - Host functions block for as long as they take.
 // Run code you do not trust at all in a separate process that can be killed.
 //
+// CPU: with lua_limits::idle_cpu the VM runs on a SCHED_IDLE companion of the calling thread
+// (idle_companion.hpp), so a run that spins for its whole limit takes no CPU from normal threads;
+// host functions are called back on the calling thread, at its priority.
+//
 // The JSON bridge (ctx values, host function arguments and results, the chunk's result):
 // - JSON -> Lua: objects become tables with string keys, arrays sequences (1-based), integers
 //   Lua integers (unsigned ones above 2^63-1 become floats), other numbers floats, null nil. So a
@@ -120,6 +124,7 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -129,6 +134,7 @@
 #include "logline/blake3.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
+#include "logline/runtime/idle_companion.hpp"
 #include "logline/runtime/lua_metered.hpp"
 #include "logline/runtime/lua_sandbox.hpp"
 #include "logline/runtime/lua_string_match.hpp"
@@ -519,18 +525,22 @@ inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::stri
       args.push_back(std::move(*arg));
     }
     sb.host_units = json_units(args);
-    result<json> out = entry.second(args);
-    if (!out) {
-      sb.host_error = label + ": " + out.error().message();
+    std::optional<result<json>> out;
+    if (idle_companion::on_companion())
+      idle_companion::call_back([&] { out.emplace(entry.second(args)); });  // at the caller's priority
+    else
+      out.emplace(entry.second(args));
+    if (!*out) {
+      sb.host_error = label + ": " + out->error().message();
       return false;
     }
     std::string place = label + "()";
-    if (std::string why = unfit_for_lua(*out, 0, place); !why.empty()) {
+    if (std::string why = unfit_for_lua(**out, 0, place); !why.empty()) {
       sb.host_error = label + " returned a value Lua cannot hold: " + why + " at " + place;
       return false;
     }
-    sb.host_units += json_units(*out);
-    sb.host_result = std::move(*out);
+    sb.host_units += json_units(**out);
+    sb.host_result = std::move(**out);
     return true;
   } catch (const std::exception& e) {
     try {
@@ -771,13 +781,18 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
 }  // namespace detail_lua
 
 inline result<json> run_lua(std::string_view code, const lua_context& ctx, const lua_limits& limits) {
+  std::optional<result<json>> out;
   try {
-    return detail_lua::run(code, ctx, limits);
+    if (limits.idle_cpu)
+      idle_companion::run([&] { out.emplace(detail_lua::run(code, ctx, limits)); });
+    else
+      out.emplace(detail_lua::run(code, ctx, limits));
   } catch (const std::bad_alloc&) {
     return make_error(errc::limit_exceeded, "out of memory outside the Lua state (building JSON)");
   } catch (const std::exception& e) {
     return make_error(errc::execution_failed, std::string("running Lua failed: ") + e.what());
   }
+  return std::move(*out);
 }
 
 }  // namespace logline::runtime

@@ -32,6 +32,11 @@ struct lua_limits {
   std::uint64_t instructions = 100'000'000;          // Lua VM instructions and library work units
   std::size_t memory_bytes = std::size_t{64} << 20;  // bytes the Lua state may hold
   std::chrono::milliseconds timeout{5000};           // wall clock
+  // Run the VM on a companion thread of Linux's SCHED_IDLE class (idle_companion.hpp): the code
+  // gets only CPU that no normal thread wants, and host functions still run on the calling
+  // thread at its priority. The time limit counts from when the code starts; on a saturated
+  // machine code that gets no CPU reaches it. runtime::node sets this for tenants' code.
+  bool idle_cpu = false;
 };
 
 // A host function reachable from Lua as ctx.<name>(...): its arguments arrive as a JSON array,
