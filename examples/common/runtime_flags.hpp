@@ -1,6 +1,6 @@
 // The runtime's flags, read the same way by logline-scheduler and by logline-server
 // --with-scheduler: the lanes (fairness between tenants), the lease margin of a claimed request,
-// the nice value of the runtime's threads, and provider_exec's operator configuration
+// the nice value of the runtime's threads and the CPU class of tenants' code, and provider_exec's operator configuration
 // (egress.hpp, docs/runtime.md).
 #pragma once
 
@@ -16,10 +16,11 @@ namespace logline_examples {
 
 struct runtime_flags {
   long worker_lanes = 2, policy_lanes = 2, lease_margin = 300, nice = 10;
+  bool code_idle_cpu = true;  // --code-cpu idle (SCHED_IDLE) or shared (the runtime's nice)
   logline::runtime::provider_config providers;
 
   static constexpr const char* synopsis =
-      "[--worker-lanes N] [--policy-lanes N] [--lease-margin S] [--runtime-nice N]\n"
+      "[--worker-lanes N] [--policy-lanes N] [--lease-margin S] [--runtime-nice N] [--code-cpu idle|shared]\n"
       "  [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]\n"
       "  [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]";
 
@@ -42,6 +43,11 @@ struct runtime_flags {
     else if (a == "--policy-lanes") policy_lanes = number(1, 64, "a whole number");
     else if (a == "--lease-margin") lease_margin = number(1, 86400, "a whole number of seconds");
     else if (a == "--runtime-nice") nice = number(0, 19, "a nice value");
+    else if (a == "--code-cpu") {
+      const std::string v = value();
+      if (v != "idle" && v != "shared") fail(a + " must be idle or shared");
+      code_idle_cpu = v == "idle";
+    }
     else if (a == "--provider-credential") add_credential(value(), destination, fail);
     else if (a == "--provider-private") providers.private_hosts.push_back(destination(value()));
     else if (a == "--provider-http-key-host") providers.http_key_hosts.push_back(destination(value()));
@@ -56,6 +62,7 @@ struct runtime_flags {
     o.policy_lanes = static_cast<std::size_t>(policy_lanes);
     o.lease_margin = std::chrono::seconds(lease_margin);
     o.scheduling.nice = static_cast<int>(nice);
+    o.code_idle_cpu = code_idle_cpu;
     o.providers = providers;
   }
 

@@ -2,10 +2,14 @@
 // with status scheduled → scheduler ticks → observer_bot's request → request_worker's execution,
 // whose spans `logline-cli verify` accepts; the quota → a policy_violation; a refused id →
 // nothing executed; an infinite loop and a memory bomb → error executions, and the node goes on.
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <logline/runtime/node.hpp>
 
@@ -31,6 +35,23 @@ std::pair<int, std::string> cli_verify(F& f) {
   text << in.rdbuf();
   std::filesystem::remove(out);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+// Whether a thread of this process is running (state R) in Linux's SCHED_IDLE class (policy 5,
+// field 41 of /proc/self/task/TID/stat).
+bool idle_class_thread_running() {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    const auto close = stat.rfind(')');  // after the command name, which may hold anything
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::vector<std::string> fields;  // fields[0] is field 3, the state
+    for (std::string f; rest >> f;) fields.push_back(f);
+    if (fields.size() > 38 && fields[0] == "R" && fields[38] == "5") return true;
+  }
+  return false;
 }
 
 template <class F>
@@ -149,6 +170,39 @@ TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the 
   INFO(out);
   CHECK(code == 0);
   CHECK(b.errors.empty());
+}
+
+TEMPLATE_TEST_CASE("node: tenants' code runs in the SCHED_IDLE class unless told otherwise", "[runtime][node][idle_companion]", LOGLINE_BACKENDS) {
+  for (const bool idle : {true, false}) {
+    INFO("code_idle_cpu = " << idle);
+    node_bench<TestType> b;
+    typename runtime::node<typename node_bench<TestType>::ledger_type>::options o;
+    o.scheduling.inline_runs = true;
+    o.policy_every = 10s;
+    o.limits.instructions = 100'000'000;  // a spin long enough to be seen
+    o.code_idle_cpu = idle;
+    o.on_error = [&b](const std::string& job, const logline::error_info& e) { b.errors.push_back(job + ": " + e.message()); };
+    b.node.reset();
+    b.node = std::make_unique<runtime::node<typename node_bench<TestType>::ledger_type>>(b.ledger, o, b.clock, b.state);
+    const auto spin = b.scheduled("while true do end");
+    std::atomic<bool> ticking{true};
+    std::thread ticker([&] {
+      b.node->tick();
+      ticking = false;
+    });
+    bool seen = false;
+    while (ticking && !seen) {
+      seen = idle_class_thread_running();
+      std::this_thread::sleep_for(1ms);
+    }
+    ticker.join();
+    CHECK(seen == idle);
+    auto r = b.request_for(spin.id);
+    REQUIRE(r);
+    CHECK(r->status == "error");
+    CHECK((*r->error)["code"] == "limit_exceeded");
+    CHECK(b.errors.empty());
+  }
 }
 
 TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the error is reported", "[runtime][node]", LOGLINE_BACKENDS) {

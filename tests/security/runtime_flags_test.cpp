@@ -1,4 +1,4 @@
-// The runtime's flags (lanes, lease margin, nice, provider_exec's operator configuration) are
+// The runtime's flags (lanes, lease margin, nice, code's CPU class, provider_exec's operator configuration) are
 // read by one parser in logline-server --with-scheduler and logline-scheduler: a bad value is
 // refused the same way by both (exit 2, naming the flag), before anything starts.
 #include <string>
@@ -16,6 +16,7 @@ TEST_CASE("runtime flags: the server and the scheduler refuse the same bad value
   const std::string key = key_with_mode(box, "ledger.key", 0600);
   const std::pair<const char*, const char*> refused[] = {
       {"--runtime-nice 20", "--runtime-nice must be a nice value in 0..19"},
+      {"--code-cpu low", "--code-cpu must be idle or shared"},
       {"--worker-lanes 0", "--worker-lanes must be a whole number in 1..64"},
       {"--policy-lanes many", "--policy-lanes must be a whole number in 1..64"},
       {"--lease-margin 0", "--lease-margin must be a whole number of seconds in 1..86400"},
@@ -36,7 +37,7 @@ TEST_CASE("runtime flags: the server and the scheduler refuse the same bad value
 
   // Good values: the scheduler runs its kernels once with them; the server serves with them.
   const std::string good =
-      " --worker-lanes 3 --policy-lanes 1 --lease-margin 60 --runtime-nice 5 --provider-credential OPENAI=OPENAI_KEY@api.example.com"
+      " --worker-lanes 3 --policy-lanes 1 --lease-margin 60 --runtime-nice 5 --code-cpu shared --provider-credential OPENAI=OPENAI_KEY@api.example.com"
       " --provider-allow-host api.example.com --provider-http-key-host api.example.com";
   auto once = process_test::run(scheduler + " --key " + key + " --db " + db + " --seed --once" + good + " 2>&1");
   INFO(once.out);

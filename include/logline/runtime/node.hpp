@@ -42,6 +42,9 @@ class node {
     std::chrono::seconds observer_every{10}, worker_every{10}, policy_every{30};
     std::string ruler_cron = "0 0 * * *", ruler_zone = "Europe/Paris";  // the midnight ruler ("" cron: none)
     lua_limits limits{};                   // for run_code (its timeout is the manifest's slow_ms)
+    // Tenants' code (functions and policies) runs in Linux's SCHED_IDLE class, on CPU no normal
+    // thread wants (lua_limits::idle_cpu); false: at the runtime's own priority (scheduling.nice).
+    bool code_idle_cpu = true;
     // Fairness (pipeline.hpp, policy_agent.hpp): requests and policies run this many at once,
     // one tenant's on one lane at a time. On PostgreSQL keep each below the pool size.
     std::size_t worker_lanes = 2, policy_lanes = 2;
@@ -63,6 +66,7 @@ class node {
       : ledger_(ledger), options_(std::move(o)), stage0_(ledger), scheduler_(c, st, options_.scheduling) {
     run_code<Ledger> code;
     code.limits = options_.limits;
+    code.limits.idle_cpu = options_.code_idle_cpu;
     stage0_.register_kernel(ids::run_code, code);
     stage0_.register_kernel(ids::observer_bot, observer_bot<Ledger>{});
     request_worker<Ledger> worker{stage0_};
@@ -73,6 +77,7 @@ class node {
     policy_agent<Ledger> policies;
     policies.time = &c;  // revisits fall due by the scheduler's clock
     policies.lanes = options_.policy_lanes;
+    policies.limits.idle_cpu = options_.code_idle_cpu;
     stage0_.register_kernel(ids::policy_agent, policies);
     provider_exec<Ledger> providers;
     providers.config = options_.providers;
