@@ -2,7 +2,7 @@
 // (or PostgreSQL with --postgres URL), driven by client threads of this process.
 //
 //   build/bin/http_load [--seconds S] [--connections C] [--batch B] [--subscribers N] [--rate R]
-//                       [--wal-pages P] [--postgres URL]
+//                       [--wal-pages P] [--postgres URL] [--hostile KINDS] [--code-cpu idle|shared]
 //
 //   1. POST /api/spans, batches of B spans, C connections for S seconds: appends/s, request p50/p99
 //   2. GET /api/timeline?limit=50, C connections for S seconds: requests/s, p50/p99
@@ -16,8 +16,9 @@
 //      one token (reopened every second when refused), an unauthenticated chunked upload of
 //      1000 MiB (repeated), and a tenant whose Lua function is a pattern bomb, run by the
 //      runtime (a node in this process, with the request worker every second; it runs during
-//      the paced phases of 2 as well, so that the runtime's own work is in the baseline). The
-//      normal clients' p50/p99 with and without it, and the server's growth (RSS) under it.
+//      the paced phases of 2 as well, so that the runtime's own work is in the baseline; its
+//      tenants' code in the SCHED_IDLE class unless --code-cpu shared). The normal clients'
+//      p50/p99 with and without it, what the bomb got, and the server's growth (RSS) under it.
 //   4. SSE fan-out: N subscribers on /api/timeline/stream (ten per token, as many tokens as that
 //      takes); one writer appends a span every 50 ms for S seconds; delivery latency (receipt -
 //      the span's `at`) p50/p99 over every delivery, and whether every subscriber got every span.
@@ -61,6 +62,7 @@ struct settings {
   double rate = 1500;
   int wal_pages = 1000;  // SQLite: WAL checkpoint threshold (logline-server's 1000; the library's default is 10000)
   std::optional<std::string> postgres;
+  bool code_idle_cpu = true;  // the runtime's node::options::code_idle_cpu
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -275,6 +277,7 @@ int run(const settings& s, Database& db) {
     logline::runtime::seed(ledger).value();
     typename logline::runtime::node<Ledger>::options ro;
     ro.observer_every = ro.worker_every = std::chrono::seconds(1);
+    ro.code_idle_cpu = s.code_idle_cpu;
     node.emplace(ledger, ro);
     for (const auto& kernel : {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker, logline::runtime::ids::policy_agent})
       node->boot(kernel).value();
@@ -336,9 +339,25 @@ int run(const settings& s, Database& db) {
     bombs.join();
     mix.stop();
     node->stop();
+    // What the bomb got: its requests, and those that ran to the time limit (the rest waited
+    // their turn: one lane per tenant).
+    long bomb_requests = 0, bomb_timeouts = 0;
+    logline::timeline_query q;
+    q.entity_type = "request";
+    q.parent_id = logline::uuid::parse(bomb_id).value();
+    q.limit = logline::timeline_query::max_limit;
+    for (auto page = ledger.timeline_any(q); page; page = ledger.timeline_any(q)) {
+      for (const auto& r : page->spans) {
+        if (r.seq == 1) ++bomb_requests;
+        if (r.status == "error" && r.error && (*r.error).value("code", "") == "limit_exceeded") ++bomb_timeouts;
+      }
+      if (page->next_cursor.empty()) break;
+      q.cursor = page->next_cursor;
+    }
     std::printf("  \"hostile\": {\"idle_connections_cut\": %ld, \"flood_streams_most_open\": %ld, \"flood_streams_refused\": %ld, \"uploads\": %ld, \"upload_mib_sent\": %ld, "
-                "\"rss_before_mib\": %ld, \"rss_during_mib\": %ld},\n",
-                mix.idle_cut.load(), mix.most_streams_open.load(), mix.streams_refused.load(), mix.uploads.load(), mix.upload_bytes.load() >> 20, rss_before >> 10, rss_during >> 10);
+                "\"bomb_requests\": %ld, \"bomb_runs_to_limit\": %ld, \"rss_before_mib\": %ld, \"rss_during_mib\": %ld},\n",
+                mix.idle_cut.load(), mix.most_streams_open.load(), mix.streams_refused.load(), mix.uploads.load(), mix.upload_bytes.load() >> 20, bomb_requests,
+                bomb_timeouts, rss_before >> 10, rss_during >> 10);
     std::fflush(stdout);
   }
 
@@ -443,6 +462,7 @@ int main(int argc, char** argv) {
     else if (a == "--rate") s.rate = std::atof(v.c_str());
     else if (a == "--wal-pages") s.wal_pages = std::atoi(v.c_str());
     else if (a == "--postgres") s.postgres = v;
+    else if (a == "--code-cpu" && (v == "idle" || v == "shared")) s.code_idle_cpu = v == "idle";
     else if (a == "--hostile") {
       s.hostile.clear();
       for (std::size_t from = 0; v != "0" && from <= v.size();) {
