@@ -24,6 +24,7 @@
 
 #include "logline/assert.hpp"
 #include "logline/backend.hpp"
+#include "logline/store_contract.hpp"
 #include "logline/detail/parallel.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/error.hpp"
@@ -113,6 +114,10 @@ class ledger {
   static_assert(!is_tenant_isolated || has_tenancy_columns<Span>,
                 "logline: tenant_isolated requires the span to have members owner_id and tenant_id "
                 "(std::optional<std::string>) and visibility (logline::visibility)");
+
+  static_assert(backend<Backend, Span>,
+                "logline: Backend::store<Span> does not provide what a store must (logline::store_for in "
+                "<logline/store_contract.hpp>; docs/backend.md)");
 
   using span_type = Span;
   using backend_type = Backend;
