@@ -20,6 +20,7 @@
 
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
+#include "logline/detail/row_scan.hpp"
 #include "logline/detail/stored_row.hpp"
 #include "logline/json.hpp"
 #include "logline/policy/tenant_isolated.hpp"
@@ -863,30 +864,15 @@ class store {
   }
 
   // ---- verification scan -----------------------------------------------------------------
-  // Rows read as the owner in one REPEATABLE READ snapshot, through a server-side cursor.
-  class scanner {
+  // Rows read as the owner in one REPEATABLE READ snapshot, through a server-side cursor. The
+  // scanners over it are every backend's (logline/detail/row_scan.hpp).
+  class row_cursor {
    public:
-    result<bool> next_batch(std::vector<scanned_row<Span>>& out, std::size_t max) {
-      while (out.size() < max) {
-        auto more = fetch(max - out.size());
-        if (!more) return std::move(more).error();
-        if (!*more) return false;
-        for (; row_ < batch_.rows() && out.size() < max; ++row_) {
-          scanned_row<Span> r;
-          r.row_number = batch_.integer(row_, 0);
-          place(r.chain, r.position);
-          if (auto d = decode(batch_, row_, 2, r.span); !d) r.decode_error = "row " + std::to_string(r.row_number) + ": " + d.error().message();
-          out.push_back(std::move(r));
-        }
+    result<bool> step(std::size_t want) {
+      if (row_ + 1 < batch_.rows()) {
+        ++row_;
+        return true;
       }
-      return true;
-    }
-
-   private:
-    friend class store;
-    // Makes sure rows are buffered; false when the cursor is exhausted.
-    result<bool> fetch(std::size_t want) {
-      if (row_ < batch_.rows()) return true;
       if (done_) return false;
       auto r = conn_->query_once("FETCH FORWARD " + std::to_string(std::max<std::size_t>(want, 1000)) + " FROM logline_scan", {}, "scanning");
       if (!r) return std::move(r).error();
@@ -899,6 +885,7 @@ class store {
       }
       return true;
     }
+    std::int64_t row_number() const { return batch_.integer(row_, 0); }
     void place(std::string& chain, std::optional<std::int64_t>& position) const {
       if (tenant_column_ >= 0)
         chain = tenant_chain_name(batch_.is_null(row_, tenant_column_) ? std::nullopt : std::optional<std::string_view>(batch_.text(row_, tenant_column_)));
@@ -906,59 +893,39 @@ class store {
       position.reset();
       if (position_column_ >= 0 && !batch_.is_null(row_, position_column_)) position = batch_.integer(row_, position_column_);
     }
+    result<void> decode(Span& span) const { return store::decode(batch_, row_, 2, span); }
+    void read_stored(verify_row& row) const {
+      const auto& cols = schema_t::columns();
+      detail::cell v(batch_, row_);
+      v.canonical_json(true);
+      logline::detail::read_stored_row<Span>(row, v, [&](std::size_t i) { v.at(2 + static_cast<int>(i), cols[i].kind); });
+    }
+
+   private:
+    friend class store;
     lease conn_;
     pg_result batch_;
     int row_ = 0;
     bool done_ = false;
     int tenant_column_ = -1, position_column_ = -1;
   };
-
-  // Rows for the verifier, each with its canonical form written from the stored values.
-  class verify_scanner {
-   public:
-    result<bool> next_batch(std::vector<verify_row>& out, std::size_t max) {
-      std::size_t count = 0;
-      auto r = fill(out, max, count);
-      out.resize(count);
-      return r;
-    }
-
-   private:
-    result<bool> fill(std::vector<verify_row>& out, std::size_t max, std::size_t& count) {
-      const auto& cols = schema_t::columns();
-      scanner& b = base_;
-      while (count < max) {
-        auto more = b.fetch(max - count);
-        if (!more) return std::move(more).error();
-        if (!*more) return false;
-        for (; b.row_ < b.batch_.rows() && count < max; ++b.row_) {
-          if (count == out.size()) out.emplace_back();
-          verify_row& row = out[count++];
-          row.row_number = b.batch_.integer(b.row_, 0);
-          b.place(row.chain, row.position);
-          detail::cell v(b.batch_, b.row_);
-          v.canonical_json(true);
-          logline::detail::read_stored_row<Span>(row, v, [&](std::size_t i) { v.at(2 + static_cast<int>(i), cols[i].kind); });
-        }
-      }
-      return true;
-    }
-
-    friend class store;
-    scanner base_;
-  };
+  using scanner = logline::detail::row_scanner<row_cursor, Span>;
+  using verify_scanner = logline::detail::verify_row_scanner<row_cursor>;
 
   result<verify_scanner> verify_scan() {
-    auto sc = scan(true);
-    if (!sc) return std::move(sc).error();
-    verify_scanner v;
-    v.base_ = std::move(*sc);
-    return v;
+    auto c = open_rows(true);
+    if (!c) return std::move(c).error();
+    return verify_scanner(std::move(*c));
+  }
+  result<scanner> scan(bool chain_order = true) {
+    auto c = open_rows(chain_order);
+    if (!c) return std::move(c).error();
+    return scanner(std::move(*c));
   }
 
   // chain_order: rows by (chain, position) for verification; else in feed order.
-  result<scanner> scan(bool chain_order = true) {
-    scanner sc;
+  result<row_cursor> open_rows(bool chain_order) {
+    row_cursor sc;
     auto c = db_->acquire_owner();
     if (!c) return std::move(c).error();
     sc.conn_ = std::move(*c);

@@ -17,6 +17,7 @@
 
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
+#include "logline/detail/row_scan.hpp"
 #include "logline/detail/stored_row.hpp"
 #include "logline/schema.hpp"
 #include "logline/sqlite/database.hpp"
@@ -442,28 +443,20 @@ class store {
 
   // ---- verification scan -----------------------------------------------------------------
   // Rows in chain order, read on a connection of its own when the database is a file (so
-  // appends go on meanwhile), else under the connection's lock.
-  class scanner {
+  // appends go on meanwhile), else under the connection's lock. The scanners over it are
+  // every backend's (logline/detail/row_scan.hpp).
+  class row_cursor {
    public:
-    result<bool> next_batch(std::vector<scanned_row<Span>>& out, std::size_t max) {
-      sqlite3_stmt* s = stmt_.get();
-      while (out.size() < max) {
-        const int rc = sqlite3_step(s);
-        if (rc == SQLITE_DONE) return false;
-        if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc)).mark_from_storage();
-        scanned_row<Span> row;
-        row.row_number = sqlite3_column_int64(s, 0);
-        place(s, row.chain, row.position);
-        if (auto r = decode(s, 1, row.span); !r) row.decode_error = "row " + std::to_string(row.row_number) + ": " + r.error().message();
-        out.push_back(std::move(row));
-      }
+    result<bool> step(std::size_t) {
+      const int rc = sqlite3_step(stmt_.get());
+      if (rc == SQLITE_DONE) return false;
+      if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc)).mark_from_storage();
       return true;
     }
-
-   private:
-    friend class store;
+    std::int64_t row_number() const { return sqlite3_column_int64(stmt_.get(), 0); }
     // Where the row sits, read raw so that an undecodable row still takes its place.
-    void place(sqlite3_stmt* s, std::string& chain, std::optional<std::int64_t>& position) const {
+    void place(std::string& chain, std::optional<std::int64_t>& position) const {
+      sqlite3_stmt* s = stmt_.get();
       if (tenant_column_ >= 0) {
         column_reader t(s, tenant_column_);
         chain = tenant_chain_name(t.is_null() ? std::nullopt : std::optional<std::string_view>(t.text()));
@@ -473,59 +466,37 @@ class store {
       if (position_column_ >= 0 && sqlite3_column_type(s, position_column_) == SQLITE_INTEGER)
         position = sqlite3_column_int64(s, position_column_);
     }
+    result<void> decode(Span& span) { return store::decode(stmt_.get(), 1, span); }
+    void read_stored(verify_row& row) {
+      column_reader r(stmt_.get(), 0);
+      logline::detail::read_stored_row<Span>(row, r, [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
+    }
+
+   private:
+    friend class store;
     std::unique_ptr<database> own_;           // a separate connection, or
     std::unique_lock<std::mutex> lock_;       // the shared one, locked
     statement stmt_;
     int tenant_column_ = -1;                  // result columns of the chain key, or -1
     int position_column_ = -1;
   };
-
-  // Rows for the verifier (logline::verify_rows): by (chain, position), each with its canonical
-  // form written straight from the stored values.
-  class verify_scanner {
-   public:
-    // Fills `out` with up to max rows, reusing its elements' storage (out ends with exactly the
-    // rows read).
-    result<bool> next_batch(std::vector<verify_row>& out, std::size_t max) {
-      std::size_t count = 0;
-      auto r = fill(out, max, count);
-      out.resize(count);
-      return r;
-    }
-
-   private:
-    result<bool> fill(std::vector<verify_row>& out, std::size_t max, std::size_t& count) {
-      sqlite3_stmt* s = base_.stmt_.get();
-      while (count < max) {
-        const int rc = sqlite3_step(s);
-        if (rc == SQLITE_DONE) return false;
-        if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc)).mark_from_storage();
-        if (count == out.size()) out.emplace_back();
-        verify_row& row = out[count++];
-        row.position.reset();
-        row.row_number = sqlite3_column_int64(s, 0);
-        base_.place(s, row.chain, row.position);
-        column_reader r(s, 0);
-        logline::detail::read_stored_row<Span>(row, r, [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
-      }
-      return true;
-    }
-
-    friend class store;
-    scanner base_;
-  };
+  using scanner = logline::detail::row_scanner<row_cursor, Span>;
+  using verify_scanner = logline::detail::verify_row_scanner<row_cursor>;
 
   result<verify_scanner> verify_scan() {
-    auto sc = scan(true);
-    if (!sc) return std::move(sc).error();
-    verify_scanner v;
-    v.base_ = std::move(*sc);
-    return v;
+    auto c = open_rows(true);
+    if (!c) return std::move(c).error();
+    return verify_scanner(std::move(*c));
+  }
+  result<scanner> scan(bool chain_order = true) {
+    auto c = open_rows(chain_order);
+    if (!c) return std::move(c).error();
+    return scanner(std::move(*c));
   }
 
   // chain_order: rows by (chain, position) for verification; else in commit order.
-  result<scanner> scan(bool chain_order = true) {
-    scanner sc;
+  result<row_cursor> open_rows(bool chain_order) {
+    row_cursor sc;
     database* conn = db_;
     if (!db_->is_memory()) {
       auto own = database::open(db_->path(), {.sync = durability::normal, .busy_timeout = db_->options().busy_timeout, .read_only = true});
