@@ -1,6 +1,7 @@
 #pragma once
 // The conformance fixtures: one per backend. Every TEMPLATE_TEST_CASE in tests/backends/ runs
 // against each of them, so all backends are held to the same behaviour.
+#include <concepts>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -112,6 +113,26 @@ struct postgres_schema {
     return {"\"amount_cents\" bigint NOT NULL", "\"fx_rate\" double precision NOT NULL", "\"refunded\" boolean NOT NULL DEFAULT false"};
   }
 };
+
+// What a backend's fixture provides (docs/backend.md): one more fixture, named in
+// LOGLINE_BACKENDS, runs every conformance, runtime and attack case against that backend.
+template <class F>
+concept fixture = std::default_initializable<F> && logline::backend<typename F::backend, logline::universal_span> &&
+                  requires(F& f, const std::string& text) {
+                    { F::name } -> std::convertible_to<const char*>;
+                    { f.database() } -> std::same_as<typename F::backend::database&>;                   // fresh and empty
+                    { f.connect() } -> std::same_as<std::unique_ptr<typename F::backend::database>>;  // a second connection
+                    // As the table's owner, past the library (tamper and attack tests):
+                    { f.exec_raw(text) } -> std::same_as<logline::result<void>>;
+                    { f.drop_append_only_guards(text) } -> std::same_as<logline::result<void>>;
+                    { f.drop_version_rule(text) } -> std::same_as<logline::result<void>>;
+                    { f.refuse_inserts(text) } -> std::same_as<logline::result<void>>;
+                    { F::undecodable_at() } -> std::same_as<std::string>;  // an UPDATE's SET that logline cannot decode
+                    { F::uuid_type() } -> std::same_as<std::string>;
+                    { F::payment_columns() } -> std::same_as<std::vector<std::string>>;
+                  };
+static_assert(fixture<sqlite_file>);
+static_assert(fixture<postgres_schema>);
 
 template <class Backend>
 using full_ledger = logline::ledger<logline::universal_span, Backend, logline::append_only, logline::hash_chained<>,
