@@ -2,7 +2,10 @@
 // Operating errors are values: logline::result<T> holds a T or an error (a std::error_code plus a
 // human sentence). It has std::expected's shape and converts implicitly from std::error_code and
 // from logline::errc, so `return r.error();` and `return errc::not_found;` both work.
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -32,29 +35,49 @@ enum class errc {
   policy_violation,       // the runtime refused a run: over the tenant's daily quota
 };
 
+// Every error kind once: its name (the `code` an execution's error and an HTTP error body give
+// it) and its sentence (the std::error_code message).
+struct errc_entry {
+  errc code;
+  std::string_view name, text;
+};
+inline constexpr errc_entry errc_table[] = {
+    {errc::invalid_span, "invalid_span", "invalid span"},
+    {errc::invalid_json, "invalid_json", "invalid JSON"},
+    {errc::not_found, "not_found", "not found"},
+    {errc::version_conflict, "version_conflict", "version conflict"},
+    {errc::permission_denied, "permission_denied", "permission denied"},
+    {errc::integrity_violation, "integrity_violation", "integrity violation"},
+    {errc::bad_signature, "bad_signature", "bad signature"},
+    {errc::unknown_key, "unknown_key", "unknown key"},
+    {errc::too_large, "too_large", "too large"},
+    {errc::storage_error, "storage_error", "storage error"},
+    {errc::busy, "busy", "busy"},
+    {errc::invalid_key, "invalid_key", "invalid key"},
+    {errc::invalid_argument, "invalid_argument", "invalid argument"},
+    {errc::execution_failed, "execution_failed", "execution failed"},
+    {errc::limit_exceeded, "limit_exceeded", "limit exceeded"},
+    {errc::policy_violation, "policy_violation", "policy violation"},
+};
+constexpr bool errc_table_complete() {
+  for (std::size_t i = 0; i < std::size(errc_table); ++i)
+    if (static_cast<std::size_t>(errc_table[i].code) != i + 1) return false;
+  return std::size(errc_table) == static_cast<std::size_t>(errc::policy_violation);
+}
+static_assert(errc_table_complete(), "errc_table names every errc, in the enum's order: add the new one");
+
+// The identifier of an error kind ("limit_exceeded"); "unknown" for a value that is no errc.
+constexpr std::string_view name(errc e) noexcept {
+  const auto i = static_cast<std::size_t>(e);
+  return i >= 1 && i <= std::size(errc_table) ? errc_table[i - 1].name : std::string_view("unknown");
+}
+
 namespace detail {
 class logline_category_impl final : public std::error_category {
  public:
   const char* name() const noexcept override { return "logline"; }
   std::string message(int code) const override {
-    switch (static_cast<errc>(code)) {
-      case errc::invalid_span: return "invalid span";
-      case errc::invalid_json: return "invalid JSON";
-      case errc::not_found: return "not found";
-      case errc::version_conflict: return "version conflict";
-      case errc::permission_denied: return "permission denied";
-      case errc::integrity_violation: return "integrity violation";
-      case errc::bad_signature: return "bad signature";
-      case errc::unknown_key: return "unknown key";
-      case errc::too_large: return "too large";
-      case errc::storage_error: return "storage error";
-      case errc::busy: return "busy";
-      case errc::invalid_key: return "invalid key";
-      case errc::invalid_argument: return "invalid argument";
-      case errc::execution_failed: return "execution failed";
-      case errc::limit_exceeded: return "limit exceeded";
-      case errc::policy_violation: return "policy violation";
-    }
+    if (code >= 1 && static_cast<std::size_t>(code) <= std::size(errc_table)) return std::string(errc_table[code - 1].text);
     return "unknown logline error";
   }
 };
@@ -144,7 +167,45 @@ class [[nodiscard]] result {
   const error_info& error() const& noexcept { return *std::get_if<1>(&state_); }
   error_info&& error() && noexcept { return std::move(*std::get_if<1>(&state_)); }
 
+  // std::expected's monadic members.
+  template <class U>
+  T value_or(U&& fallback) const& { return has_value() ? **this : static_cast<T>(std::forward<U>(fallback)); }
+  template <class U>
+  T value_or(U&& fallback) && { return has_value() ? std::move(**this) : static_cast<T>(std::forward<U>(fallback)); }
+  // f(value) -> result<U>: called with the value; an error passes through.
+  template <class F>
+  auto and_then(F&& f) const& { return chain(*this, std::forward<F>(f)); }
+  template <class F>
+  auto and_then(F&& f) && { return chain(std::move(*this), std::forward<F>(f)); }
+  // f(value) -> U: result<U> of its value; an error passes through.
+  template <class F>
+  auto transform(F&& f) const& { return map(*this, std::forward<F>(f)); }
+  template <class F>
+  auto transform(F&& f) && { return map(std::move(*this), std::forward<F>(f)); }
+  // f(error) -> result<T>: called with the error (to recover or replace it); a value passes through.
+  template <class F>
+  result or_else(F&& f) const& { return has_value() ? *this : result(std::invoke(std::forward<F>(f), error())); }
+  template <class F>
+  result or_else(F&& f) && { return has_value() ? std::move(*this) : result(std::invoke(std::forward<F>(f), std::move(*this).error())); }
+
  private:
+  template <class Self, class F>
+  static auto chain(Self&& self, F&& f) {
+    using R = std::remove_cvref_t<std::invoke_result_t<F, decltype(*std::forward<Self>(self))>>;
+    if (!self) return R(std::forward<Self>(self).error());
+    return std::invoke(std::forward<F>(f), *std::forward<Self>(self));
+  }
+  template <class Self, class F>
+  static auto map(Self&& self, F&& f) {
+    using U = std::remove_cvref_t<std::invoke_result_t<F, decltype(*std::forward<Self>(self))>>;
+    if (!self) return result<U>(std::forward<Self>(self).error());
+    if constexpr (std::is_void_v<U>) {
+      std::invoke(std::forward<F>(f), *std::forward<Self>(self));
+      return result<U>();
+    } else {
+      return result<U>(std::invoke(std::forward<F>(f), *std::forward<Self>(self)));
+    }
+  }
   void check() const {
     if (!has_value()) throw logline::error(std::get<1>(state_));
   }
@@ -167,6 +228,32 @@ class [[nodiscard]] result<void> {
   }
   const error_info& error() const& noexcept { return error_; }
   error_info&& error() && noexcept { return std::move(error_); }
+
+  // f() -> result<U> after success; an error passes through.
+  template <class F>
+  auto and_then(F&& f) const {
+    using R = std::remove_cvref_t<std::invoke_result_t<F>>;
+    if (failed_) return R(error_);
+    return std::invoke(std::forward<F>(f));
+  }
+  // f() -> U after success: result<U> of its value; an error passes through.
+  template <class F>
+  auto transform(F&& f) const {
+    using U = std::remove_cvref_t<std::invoke_result_t<F>>;
+    if (failed_) return result<U>(error_);
+    if constexpr (std::is_void_v<U>) {
+      std::invoke(std::forward<F>(f));
+      return result<U>();
+    } else {
+      return result<U>(std::invoke(std::forward<F>(f)));
+    }
+  }
+  // f(error) -> result<void>: called with the error; success passes through.
+  template <class F>
+  result or_else(F&& f) const {
+    if (!failed_) return *this;
+    return std::invoke(std::forward<F>(f), error_);
+  }
 
  private:
   error_info error_;
@@ -203,3 +290,12 @@ inline std::string public_message(const error_info& e) {
     if (auto logline_try_r_ = (expr); !logline_try_r_) \
       return std::move(logline_try_r_).error();      \
   } while (false)
+
+// Declares `var` with the value of an expression returning result<T>, or returns its error:
+//   LOGLINE_TRY(page, store.timeline(q, who));  // page is the timeline_page
+// It expands to several statements: use it where a declaration may stand, not as the body of an
+// if without braces.
+#define LOGLINE_TRY(var, expr)                                 \
+  auto logline_try_##var = (expr);                             \
+  if (!logline_try_##var) return std::move(logline_try_##var).error(); \
+  auto var = std::move(*logline_try_##var)

@@ -39,15 +39,11 @@
 
 namespace logline::runtime {
 
-// The name an execution's error.code gives an error.
+// The name an execution's error.code gives an error: its errc's name (logline::name), "error"
+// for an error of another category.
 inline std::string error_code_name(const error_info& e) {
-  if (e == errc::limit_exceeded) return "limit_exceeded";
-  if (e == errc::policy_violation) return "policy_violation";
-  if (e == errc::execution_failed) return "execution_failed";
-  if (e == errc::permission_denied) return "permission_denied";
-  if (e == errc::not_found) return "not_found";
-  if (e == errc::invalid_json) return "invalid_json";
-  return "error";
+  if (e.code().category() != logline_category()) return "error";
+  return std::string(name(static_cast<errc>(e.code().value())));
 }
 
 // A span a kernel (`who`) writes about a function: a boot_event, an execution, a patch.
