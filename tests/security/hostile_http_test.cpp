@@ -332,6 +332,13 @@ TEMPLATE_TEST_CASE("hostile: a stream that meets a tampered span says so in an e
   CHECK(received.find("integrity_violation") != std::string::npos);
   CHECK(received.find("forged") == std::string::npos);
   CHECK_FALSE(log.find("stream_ended").empty());
+
+  // A plain read of it: 500, and the body names the kind.
+  auto got = c.Get(("/api/spans/" + posted["id"].template get<std::string>()).c_str(), bearer(t));
+  REQUIRE(got);
+  CHECK(got->status == 500);
+  CHECK(body_of(got)["error"]["code"] == "integrity_violation");
+  CHECK(got->body.find("forged") == std::string::npos);
 }
 
 TEST_CASE("hostile: wrong methods are 405 with Allow; executing what is not a function is refused", "[security][hostile]") {

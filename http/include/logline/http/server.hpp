@@ -63,16 +63,37 @@ struct server_options {
   std::function<void(const std::string&)> access_log;  // one JSON line per request
 };
 
-// The HTTP status for an error kind.
-inline int status_of(const error_info& e) {
-  if (e == errc::invalid_span || e == errc::invalid_json || e == errc::invalid_argument || e == errc::invalid_key) return 400;
-  if (e == errc::not_found) return 404;
-  if (e == errc::version_conflict) return 409;
-  if (e == errc::permission_denied || e == errc::unknown_key) return 403;
-  if (e == errc::too_large) return 413;
-  if (e == errc::busy) return 503;
-  return 500;
+// How an error is answered: the HTTP status and the `code` of the body. One entry per error kind
+// (the switch has no default, so a new errc does not compile without its answer). A kind a client
+// fixes in its request keeps its status's code ("bad_request", "conflict"); a kind a status does
+// not say by itself is named (a quota refusal is 429 `policy_violation`, not 500).
+struct http_answer {
+  int status;
+  std::string_view code;
+};
+inline http_answer answer_for(const error_info& e) {
+  if (e.code().category() != logline_category()) return {500, "internal_error"};
+  switch (static_cast<errc>(e.code().value())) {
+    case errc::invalid_span:
+    case errc::invalid_json:
+    case errc::invalid_argument:
+    case errc::invalid_key: return {400, "bad_request"};
+    case errc::bad_signature: return {400, "bad_signature"};
+    case errc::not_found: return {404, "not_found"};
+    case errc::version_conflict: return {409, "conflict"};
+    case errc::permission_denied:
+    case errc::unknown_key: return {403, "forbidden"};
+    case errc::too_large: return {413, "payload_too_large"};
+    case errc::busy: return {503, "unavailable"};
+    case errc::policy_violation: return {429, "policy_violation"};
+    case errc::execution_failed: return {422, "execution_failed"};
+    case errc::limit_exceeded: return {422, "limit_exceeded"};
+    case errc::integrity_violation: return {500, "integrity_violation"};
+    case errc::storage_error: return {500, "internal_error"};
+  }
+  return {500, "internal_error"};
 }
+inline int status_of(const error_info& e) { return answer_for(e).status; }
 inline std::string code_of(int status) {
   switch (status) {
     case 400: return "bad_request";
@@ -90,10 +111,11 @@ inline std::string code_of(int status) {
     default: return status >= 500 ? "internal_error" : "error";
   }
 }
-inline std::string error_body(int status, std::string_view message) {
-  json j{{"error", {{"code", code_of(status)}, {"message", std::string(message)}}}};
+inline std::string error_body(std::string_view code, std::string_view message) {
+  json j{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
   return canonical(j);
 }
+inline std::string error_body(int status, std::string_view message) { return error_body(code_of(status), message); }
 
 // The identity of a request without a token (the routes that need no scope: health, metrics):
 // not an operator, no tenant.
@@ -514,13 +536,14 @@ class api {
     res.set_content(error_body(status, message), "application/json");
   }
   void fail(httplib::Response& res, const error_info& e) {
-    const int status = status_of(e);
+    const http_answer a = answer_for(e);
     if (e == errc::integrity_violation) metrics_.verify_failures++;
+    res.status = a.status;
     if (e.from_storage() || e == errc::storage_error || e == errc::busy) {
       internal_error_ = e.message();
-      return reply_error(res, status, public_message(e) + " (request " + res.get_header_value("X-Request-Id") + ")");
+      return res.set_content(error_body(a.code, public_message(e) + " (request " + res.get_header_value("X-Request-Id") + ")"), "application/json");
     }
-    reply_error(res, status, e.message());
+    res.set_content(error_body(a.code, e.message()), "application/json");
   }
 
   static uuid parse_id(const std::string& text) {
@@ -767,7 +790,7 @@ class api {
             if (!batch) {
               if (batch.error() == errc::integrity_violation) ++metrics_.verify_failures;
               const bool theirs = !batch.error().from_storage() && !(batch.error() == errc::storage_error) && !(batch.error() == errc::busy);
-              return end_with(stream_error_text(batch.error() == errc::integrity_violation ? "integrity_violation" : code_of(status_of(batch.error())),
+              return end_with(stream_error_text(answer_for(batch.error()).code,
                                                 theirs ? batch.error().message() : public_message(batch.error()) + " (request " + st->request_id + ")"),
                               batch.error().message());
             }
