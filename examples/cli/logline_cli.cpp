@@ -49,6 +49,7 @@
 #include <logline/runtime/run_code.hpp>
 #include <logline/runtime/seed_policies.hpp>
 #include <logline/sqlite.hpp>
+#include <logline/version.hpp>
 
 #include "../common/database_file.hpp"
 #include "../common/ledger_on.hpp"
@@ -1275,17 +1276,29 @@ const std::vector<command>& commands() {
   return list;
 }
 
+// The commands whose names start with `prefix` ("" for all, "token " for token issue|revoke),
+// one per line, the summaries aligned after the longest name.
+std::string command_list(std::string_view prefix) {
+  std::size_t width = 0;
+  for (const auto& c : commands())
+    if (c.name.substr(0, prefix.size()) == prefix) width = std::max(width, c.name.size());
+  std::string s;
+  for (const auto& c : commands()) {
+    if (c.name.substr(0, prefix.size()) != prefix) continue;
+    std::string left = "  " + std::string(c.name);
+    left.resize(2 + width + 2, ' ');
+    s += left + std::string(c.summary) + "\n";
+  }
+  return s;
+}
+
 std::string main_usage() {
   std::string s =
       "usage: logline-cli <command> [options]\n\n"
       "Keys, appends, export and verification for a logline ledger of universal spans in SQLite\n"
       "(append-only, hash-chained per tenant, Ed25519-signed, tenant-isolated).\n\ncommands:\n";
-  for (const auto& c : commands()) {
-    std::string left = "  " + std::string(c.name);
-    left.resize(12, ' ');
-    s += left + std::string(c.summary) + "\n";
-  }
-  s += "\n'logline-cli <command> --help' describes a command.\n"
+  s += command_list("");
+  s += "\n'logline-cli <command> --help' describes a command; 'logline-cli --version' prints the version.\n"
        "Exit status: 0 success, 1 verification failed, 2 bad usage, bad input or I/O error.\n";
   return s;
 }
@@ -1301,6 +1314,21 @@ int run(int argc, char** argv) {
     name += ' ';
     name += argv[2];
     first = 3;
+  }
+  if (name == "--version") {
+    out("logline-cli " + std::string(logline::version) + "\n");
+    return finish_stdout(exit_ok);
+  }
+  if (name == "token") {  // without a subcommand, or with --help: the token commands
+    const bool asked = argc > 2 && (std::string_view(argv[2]) == "--help" || std::string_view(argv[2]) == "-h");
+    const std::string text = "usage: logline-cli token issue|revoke [options]\n\ncommands:\n" + command_list("token ") +
+                             "\n'logline-cli token <command> --help' describes a command.\n";
+    if (asked) {
+      out(text);
+      return finish_stdout(exit_ok);
+    }
+    err("logline-cli token: which one?\n\n" + text);
+    return exit_error;
   }
   if (name == "--help" || name == "-h" || name == "help") {
     if (name == "help" && argc > 2) {

@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -44,6 +45,7 @@
 #include <logline/postgres.hpp>
 #include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
+#include <logline/version.hpp>
 
 #include "../common/application_role.hpp"
 #include "../common/database_file.hpp"
@@ -68,13 +70,20 @@ struct config {
   logline_examples::runtime_flags runtime;
 };
 
+std::string usage_text() {
+  std::ostringstream s;
+  s << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]] [--seed]\n"
+         "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n"
+         "                         "
+    << logline_examples::runtime_flags::synopsis << "\n"
+         "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n";
+  s << "       logline-scheduler --help | --version\n";
+  return s.str();
+}
+
+// A bad argument: the problem and the usage on stderr, exit 2.
 [[noreturn]] void usage(const std::string& problem) {
-  std::cerr << "logline-scheduler: " << problem << "\n"
-            << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]] [--seed]\n"
-               "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n"
-               "                         "
-            << logline_examples::runtime_flags::synopsis << "\n"
-               "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n";
+  std::cerr << "logline-scheduler: " << problem << "\n" << usage_text();
   std::exit(2);
 }
 
@@ -107,8 +116,15 @@ config parse(int argc, char** argv) {
     else if (a == "--worker-every") c.worker_every = seconds();
     else if (a == "--policy-every") c.policy_every = seconds();
     else if (c.runtime.parse(a, value, usage)) continue;
-    else if (a == "--help" || a == "-h") usage("help");
-    else usage("unknown argument '" + a + "'");
+    else if (a == "--help" || a == "-h") {
+      std::cout << usage_text();
+      std::exit(0);
+    } else if (a == "--version") {
+      std::cout << "logline-scheduler " << logline::version << "\n";
+      std::exit(0);
+    } else {
+      usage("unknown argument '" + a + "'");
+    }
   }
   // A URL from the environment (--postgres-env VAR) keeps its password out of ps.
   auto resolve = [](const char* option, std::optional<std::string>& url, const std::optional<std::string>& variable) {

@@ -33,6 +33,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -41,6 +42,7 @@
 #include <logline/postgres.hpp>
 #include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
+#include <logline/version.hpp>
 
 #include "../common/application_role.hpp"
 #include "../common/ledger_on.hpp"
@@ -74,17 +76,24 @@ struct config {
   double rate = 200;  // requests per second per token (burst: twice that)
 };
 
+std::string usage_text() {
+  std::ostringstream s;
+  s << "usage: logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE] [--demo-token]\n"
+         "                      [--cors ORIGIN] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
+         "                      [--max-connections N] [--max-connections-per-address N] [--request-deadline S]\n"
+         "                      [--max-streams N] [--max-streams-per-token N] [--max-stream-catchups N] [--max-body BYTES]\n"
+         "                      [--allow-readable-key]\n"
+         "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n"
+         "                      [--with-scheduler [--runtime-every S] [--policy-every S] [runtime flags]]\n"
+         "       runtime flags: "
+    << logline_examples::runtime_flags::synopsis << "\n";
+  s << "       logline-server --help | --version\n";
+  return s.str();
+}
+
+// A bad argument: the problem and the usage on stderr, exit 2.
 [[noreturn]] void usage(const std::string& problem) {
-  std::cerr << "logline-server: " << problem << "\n"
-            << "usage: logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE] [--demo-token]\n"
-               "                      [--cors ORIGIN] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
-               "                      [--max-connections N] [--max-connections-per-address N] [--request-deadline S]\n"
-               "                      [--max-streams N] [--max-streams-per-token N] [--max-stream-catchups N] [--max-body BYTES]\n"
-               "                      [--allow-readable-key]\n"
-               "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n"
-               "                      [--with-scheduler [--runtime-every S] [--policy-every S] [runtime flags]]\n"
-               "       runtime flags: "
-            << logline_examples::runtime_flags::synopsis << "\n";
+  std::cerr << "logline-server: " << problem << "\n" << usage_text();
   std::exit(2);
 }
 
@@ -130,8 +139,15 @@ config parse(int argc, char** argv) {
     else if (a == "--runtime-every") c.runtime_every = std::atol(value().c_str());
     else if (a == "--policy-every") c.policy_every = std::atol(value().c_str());
     else if (c.runtime.parse(a, value, usage)) continue;
-    else if (a == "--help" || a == "-h") usage("help");
-    else usage("unknown argument '" + a + "'");
+    else if (a == "--help" || a == "-h") {
+      std::cout << usage_text();
+      std::exit(0);
+    } else if (a == "--version") {
+      std::cout << "logline-server " << logline::version << "\n";
+      std::exit(0);
+    } else {
+      usage("unknown argument '" + a + "'");
+    }
   }
   if (c.port < 0 || c.port > 65535) usage("--port must be in 0..65535");
   if (c.max_streams >= c.limits.max_connections)

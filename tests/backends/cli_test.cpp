@@ -26,6 +26,7 @@
 #include "logline/runtime/run_code.hpp"
 #include "logline/schema.hpp"
 #include "logline/span.hpp"
+#include "logline/version.hpp"
 #include "support/process.hpp"
 
 namespace {
@@ -223,6 +224,21 @@ TEST_CASE("logline-cli: usage, help and exit codes", "[cli]") {
     CHECK(sub.code == 0);
     CHECK(sub.out.find(std::string("usage: logline-cli ") + c) != std::string::npos);
   }
+  // Every command on its own line, its summary at least two spaces after the longest name.
+  for (const char* c : {"keygen", "checkpoint", "token issue", "token revoke", "schema"}) {
+    INFO(c);
+    CHECK(help.out.find(std::string("\n  ") + c + "  ") != std::string::npos);
+  }
+  auto version = box.cli("--version");
+  CHECK(version.code == 0);
+  CHECK(version.out == std::string("logline-cli ") + logline::version + "\n");
+  auto token_help = box.cli("token --help");
+  CHECK(token_help.code == 0);
+  CHECK(token_help.out.find("  token issue   ") != std::string::npos);
+  CHECK(token_help.out.find("  token revoke  ") != std::string::npos);
+  auto token_alone = box.cli("token");
+  CHECK(token_alone.code == 2);
+  CHECK(token_alone.err.find("token issue") != std::string::npos);
   auto none = box.cli("");
   CHECK(none.code == 2);
   CHECK(none.err.find("usage:") != std::string::npos);

@@ -1,8 +1,11 @@
-// The runtime's flags (lanes, lease margin, nice, code's CPU class, provider_exec's operator configuration) are
-// read by one parser in logline-server --with-scheduler and logline-scheduler: a bad value is
-// refused the same way by both (exit 2, naming the flag), before anything starts.
+// The runtime's flags (lanes, lease margin, nice, the CPU class of tenants' code,
+// provider_exec's operator configuration) are read by one parser in logline-server
+// --with-scheduler and logline-scheduler: a bad value is refused the same way by both (exit 2,
+// naming the flag), before anything starts. And both answer --help and --version.
 #include <string>
 #include <utility>
+
+#include <logline/version.hpp>
 
 #include "security/secret_files.hpp"
 #include "support/catch.hpp"
@@ -47,4 +50,20 @@ TEST_CASE("runtime flags: the server and the scheduler refuse the same bad value
   INFO(served.out);
   CHECK(served.code == 124);
   CHECK_THAT(served.out, Catch::Contains("runtime: observer_bot and request_worker every"));
+}
+
+TEST_CASE("the server and the scheduler: --help and --version answer on stdout and exit 0", "[security][cli]") {
+  for (const auto& [program, name] : {std::pair{server, "logline-server"}, std::pair{scheduler, "logline-scheduler"}}) {
+    INFO(name);
+    auto help = process_test::run(program + " --help 2>/dev/null");
+    CHECK(help.code == 0);
+    CHECK_THAT(help.out, Catch::Contains(std::string("usage: ") + name));
+    CHECK_THAT(help.out, Catch::Contains("--worker-lanes N"));  // the runtime flags are listed too
+    auto version = process_test::run(program + " --version 2>/dev/null");
+    CHECK(version.code == 0);
+    CHECK(version.out == std::string(name) + " " + logline::version + "\n");
+    auto wrong = process_test::run(program + " --bogus 2>&1");
+    CHECK(wrong.code == 2);
+    CHECK_THAT(wrong.out, Catch::Contains("unknown argument '--bogus'"));
+  }
 }
