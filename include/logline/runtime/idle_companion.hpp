@@ -76,17 +76,8 @@ class idle_companion {
       for (;;) {
         changed_.wait(lock, [&] { return work_done_ || callback_ != nullptr; });
         if (work_done_) break;
-        const std::function<void()>* fn = callback_;
-        callback_ = nullptr;
-        lock.unlock();
-        std::exception_ptr failed;
-        try {
-          (*fn)();
-        } catch (...) {
-          failed = std::current_exception();
-        }
-        lock.lock();
-        callback_error_ = failed;
+        const std::function<void()>* fn = std::exchange(callback_, nullptr);
+        callback_error_ = run_unlocked(*fn, lock);
         callback_done_ = true;
         changed_.notify_all();
       }
@@ -116,20 +107,24 @@ class idle_companion {
       for (;;) {
         changed_.wait(lock, [&] { return stop_ || work_ != nullptr; });
         if (stop_) return;
-        const std::function<void()>* work = work_;
-        work_ = nullptr;
-        lock.unlock();
-        std::exception_ptr failed;
-        try {
-          (*work)();
-        } catch (...) {
-          failed = std::current_exception();
-        }
-        lock.lock();
-        work_error_ = failed;
+        const std::function<void()>* work = std::exchange(work_, nullptr);
+        work_error_ = run_unlocked(*work, lock);
         work_done_ = true;
         changed_.notify_all();
       }
+    }
+
+    // Runs fn with the lock released (the other side may hand over meanwhile); what it threw.
+    static std::exception_ptr run_unlocked(const std::function<void()>& fn, std::unique_lock<std::mutex>& lock) {
+      lock.unlock();
+      std::exception_ptr failed;
+      try {
+        fn();
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      lock.lock();
+      return failed;
     }
 
     std::mutex mutex_;
