@@ -79,4 +79,11 @@ class verify_row_scanner {
   Cursor cursor_;
 };
 
+// A store's scanner over the cursor it opened (or the error opening it).
+template <class Scanner, class Cursor>
+result<Scanner> scan_with(result<Cursor> cursor) {
+  if (!cursor) return std::move(cursor).error();
+  return Scanner(std::move(*cursor));
+}
+
 }  // namespace logline::detail

@@ -912,16 +912,8 @@ class store {
   using scanner = logline::detail::row_scanner<row_cursor, Span>;
   using verify_scanner = logline::detail::verify_row_scanner<row_cursor>;
 
-  result<verify_scanner> verify_scan() {
-    auto c = open_rows(true);
-    if (!c) return std::move(c).error();
-    return verify_scanner(std::move(*c));
-  }
-  result<scanner> scan(bool chain_order = true) {
-    auto c = open_rows(chain_order);
-    if (!c) return std::move(c).error();
-    return scanner(std::move(*c));
-  }
+  result<verify_scanner> verify_scan() { return logline::detail::scan_with<verify_scanner>(open_rows(true)); }
+  result<scanner> scan(bool chain_order = true) { return logline::detail::scan_with<scanner>(open_rows(chain_order)); }
 
   // chain_order: rows by (chain, position) for verification; else in feed order.
   result<row_cursor> open_rows(bool chain_order) {
