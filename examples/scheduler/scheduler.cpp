@@ -45,10 +45,10 @@
 #include <logline/postgres.hpp>
 #include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
-#include <logline/version.hpp>
 
 #include "../common/application_role.hpp"
 #include "../common/database_file.hpp"
+#include "../common/help_and_version.hpp"
 #include "../common/ledger_on.hpp"
 #include "../common/postgres_url.hpp"
 #include "../common/runtime_flags.hpp"
@@ -116,15 +116,7 @@ config parse(int argc, char** argv) {
     else if (a == "--worker-every") c.worker_every = seconds();
     else if (a == "--policy-every") c.policy_every = seconds();
     else if (c.runtime.parse(a, value, usage)) continue;
-    else if (a == "--help" || a == "-h") {
-      std::cout << usage_text();
-      std::exit(0);
-    } else if (a == "--version") {
-      std::cout << "logline-scheduler " << logline::version << "\n";
-      std::exit(0);
-    } else {
-      usage("unknown argument '" + a + "'");
-    }
+    else if (!logline_examples::answer_help_or_version(a, "logline-scheduler", usage_text)) usage("unknown argument '" + a + "'");
   }
   // A URL from the environment (--postgres-env VAR) keeps its password out of ps.
   auto resolve = [](const char* option, std::optional<std::string>& url, const std::optional<std::string>& variable) {

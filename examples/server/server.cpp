@@ -42,11 +42,11 @@
 #include <logline/postgres.hpp>
 #include <logline/runtime/node.hpp>
 #include <logline/sqlite.hpp>
-#include <logline/version.hpp>
 
 #include "../common/application_role.hpp"
 #include "../common/ledger_on.hpp"
 #include "../common/database_file.hpp"
+#include "../common/help_and_version.hpp"
 #include "../common/postgres_url.hpp"
 #include "../common/runtime_flags.hpp"
 #include "../common/signing_key.hpp"
@@ -139,15 +139,7 @@ config parse(int argc, char** argv) {
     else if (a == "--runtime-every") c.runtime_every = std::atol(value().c_str());
     else if (a == "--policy-every") c.policy_every = std::atol(value().c_str());
     else if (c.runtime.parse(a, value, usage)) continue;
-    else if (a == "--help" || a == "-h") {
-      std::cout << usage_text();
-      std::exit(0);
-    } else if (a == "--version") {
-      std::cout << "logline-server " << logline::version << "\n";
-      std::exit(0);
-    } else {
-      usage("unknown argument '" + a + "'");
-    }
+    else if (!logline_examples::answer_help_or_version(a, "logline-server", usage_text)) usage("unknown argument '" + a + "'");
   }
   if (c.port < 0 || c.port > 65535) usage("--port must be in 0..65535");
   if (c.max_streams >= c.limits.max_connections)
