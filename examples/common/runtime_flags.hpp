@@ -1,7 +1,7 @@
 // The runtime's flags, read the same way by logline-scheduler and by logline-server
 // --with-scheduler: the lanes (fairness between tenants), the lease margin of a claimed request,
-// the nice value of the runtime's threads and the CPU class of tenants' code, and provider_exec's operator configuration
-// (egress.hpp, docs/runtime.md).
+// the nice value of the runtime's threads and the CPU class of tenants' code, and
+// provider_exec's operator configuration (egress.hpp, docs/runtime.md).
 #pragma once
 
 #include <algorithm>

@@ -4,7 +4,6 @@
 // from logline::errc, so `return r.error();` and `return errc::not_found;` both work.
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <iterator>
 #include <stdexcept>
 #include <string>
@@ -66,10 +65,15 @@ constexpr bool errc_table_complete() {
 }
 static_assert(errc_table_complete(), "errc_table names every errc, in the enum's order: add the new one");
 
+// The table's entry of an error code; null for a value that is no errc.
+constexpr const errc_entry* errc_entry_of(int code) noexcept {
+  return code >= 1 && static_cast<std::size_t>(code) <= std::size(errc_table) ? &errc_table[code - 1] : nullptr;
+}
+
 // The identifier of an error kind ("limit_exceeded"); "unknown" for a value that is no errc.
 constexpr std::string_view name(errc e) noexcept {
-  const auto i = static_cast<std::size_t>(e);
-  return i >= 1 && i <= std::size(errc_table) ? errc_table[i - 1].name : std::string_view("unknown");
+  const errc_entry* entry = errc_entry_of(static_cast<int>(e));
+  return entry ? entry->name : std::string_view("unknown");
 }
 
 namespace detail {
@@ -77,8 +81,8 @@ class logline_category_impl final : public std::error_category {
  public:
   const char* name() const noexcept override { return "logline"; }
   std::string message(int code) const override {
-    if (code >= 1 && static_cast<std::size_t>(code) <= std::size(errc_table)) return std::string(errc_table[code - 1].text);
-    return "unknown logline error";
+    const errc_entry* entry = errc_entry_of(code);
+    return entry ? std::string(entry->text) : "unknown logline error";
   }
 };
 }  // namespace detail
@@ -184,26 +188,26 @@ class [[nodiscard]] result {
   auto transform(F&& f) && { return map(std::move(*this), std::forward<F>(f)); }
   // f(error) -> result<T>: called with the error (to recover or replace it); a value passes through.
   template <class F>
-  result or_else(F&& f) const& { return has_value() ? *this : result(std::invoke(std::forward<F>(f), error())); }
+  result or_else(F&& f) const& { return has_value() ? *this : result(std::forward<F>(f)(error())); }
   template <class F>
-  result or_else(F&& f) && { return has_value() ? std::move(*this) : result(std::invoke(std::forward<F>(f), std::move(*this).error())); }
+  result or_else(F&& f) && { return has_value() ? std::move(*this) : result(std::forward<F>(f)(std::move(*this).error())); }
 
  private:
   template <class Self, class F>
   static auto chain(Self&& self, F&& f) {
     using R = std::remove_cvref_t<std::invoke_result_t<F, decltype(*std::forward<Self>(self))>>;
     if (!self) return R(std::forward<Self>(self).error());
-    return std::invoke(std::forward<F>(f), *std::forward<Self>(self));
+    return std::forward<F>(f)(*std::forward<Self>(self));
   }
   template <class Self, class F>
   static auto map(Self&& self, F&& f) {
     using U = std::remove_cvref_t<std::invoke_result_t<F, decltype(*std::forward<Self>(self))>>;
     if (!self) return result<U>(std::forward<Self>(self).error());
     if constexpr (std::is_void_v<U>) {
-      std::invoke(std::forward<F>(f), *std::forward<Self>(self));
+      std::forward<F>(f)(*std::forward<Self>(self));
       return result<U>();
     } else {
-      return result<U>(std::invoke(std::forward<F>(f), *std::forward<Self>(self)));
+      return result<U>(std::forward<F>(f)(*std::forward<Self>(self)));
     }
   }
   void check() const {
@@ -234,7 +238,7 @@ class [[nodiscard]] result<void> {
   auto and_then(F&& f) const {
     using R = std::remove_cvref_t<std::invoke_result_t<F>>;
     if (failed_) return R(error_);
-    return std::invoke(std::forward<F>(f));
+    return std::forward<F>(f)();
   }
   // f() -> U after success: result<U> of its value; an error passes through.
   template <class F>
@@ -242,17 +246,17 @@ class [[nodiscard]] result<void> {
     using U = std::remove_cvref_t<std::invoke_result_t<F>>;
     if (failed_) return result<U>(error_);
     if constexpr (std::is_void_v<U>) {
-      std::invoke(std::forward<F>(f));
+      std::forward<F>(f)();
       return result<U>();
     } else {
-      return result<U>(std::invoke(std::forward<F>(f)));
+      return result<U>(std::forward<F>(f)());
     }
   }
   // f(error) -> result<void>: called with the error; success passes through.
   template <class F>
   result or_else(F&& f) const {
     if (!failed_) return *this;
-    return std::invoke(std::forward<F>(f), error_);
+    return std::forward<F>(f)(error_);
   }
 
  private:

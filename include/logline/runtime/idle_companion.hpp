@@ -29,7 +29,8 @@ class idle_companion {
   // passes to call_back() meanwhile runs here. Exceptions from `work` are rethrown here. Called
   // on a companion, or while this thread's companion is busy (a callback running code again),
   // `work` runs inline: that thread is the one already waiting or already idle.
-  static void run(const std::function<void()>& work) {
+  template <class Work>
+  static void run(Work&& work) {
     if (serving_ != nullptr) return work();
     companion& c = mine();
     if (c.busy) return work();
@@ -38,14 +39,15 @@ class idle_companion {
       companion& c;
       ~release() { c.busy = false; }
     } released{c};
-    c.serve(work);
+    c.serve(std::ref(work));  // (a reference: nothing allocated to hand it over)
   }
 
   // From inside run()'s `work`: runs `fn` on the thread that called run() and waits for it;
   // exceptions from `fn` are rethrown here. Elsewhere, runs `fn` inline.
-  static void call_back(const std::function<void()>& fn) {
+  template <class Fn>
+  static void call_back(Fn&& fn) {
     if (serving_ == nullptr) return fn();
-    serving_->ask(fn);
+    serving_->ask(std::ref(fn));
   }
 
   // Whether this thread is a companion (what its code runs at: SCHED_IDLE where Linux gave it).

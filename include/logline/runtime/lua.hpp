@@ -124,7 +124,6 @@
 #include <map>
 #include <memory>
 #include <new>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -525,22 +524,19 @@ inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::stri
       args.push_back(std::move(*arg));
     }
     sb.host_units = json_units(args);
-    std::optional<result<json>> out;
-    if (idle_companion::on_companion())
-      idle_companion::call_back([&] { out.emplace(entry.second(args)); });  // at the caller's priority
-    else
-      out.emplace(entry.second(args));
-    if (!*out) {
-      sb.host_error = label + ": " + out->error().message();
+    result<json> out;
+    idle_companion::call_back([&] { out = entry.second(args); });  // on a companion: at the caller's priority
+    if (!out) {
+      sb.host_error = label + ": " + out.error().message();
       return false;
     }
     std::string place = label + "()";
-    if (std::string why = unfit_for_lua(**out, 0, place); !why.empty()) {
+    if (std::string why = unfit_for_lua(*out, 0, place); !why.empty()) {
       sb.host_error = label + " returned a value Lua cannot hold: " + why + " at " + place;
       return false;
     }
-    sb.host_units += json_units(**out);
-    sb.host_result = std::move(**out);
+    sb.host_units += json_units(*out);
+    sb.host_result = std::move(*out);
     return true;
   } catch (const std::exception& e) {
     try {
@@ -781,18 +777,17 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
 }  // namespace detail_lua
 
 inline result<json> run_lua(std::string_view code, const lua_context& ctx, const lua_limits& limits) {
-  std::optional<result<json>> out;
+  result<json> out;
   try {
-    if (limits.idle_cpu)
-      idle_companion::run([&] { out.emplace(detail_lua::run(code, ctx, limits)); });
-    else
-      out.emplace(detail_lua::run(code, ctx, limits));
+    auto go = [&] { out = detail_lua::run(code, ctx, limits); };
+    if (limits.idle_cpu) idle_companion::run(go);
+    else go();
   } catch (const std::bad_alloc&) {
     return make_error(errc::limit_exceeded, "out of memory outside the Lua state (building JSON)");
   } catch (const std::exception& e) {
     return make_error(errc::execution_failed, std::string("running Lua failed: ") + e.what());
   }
-  return std::move(*out);
+  return out;
 }
 
 }  // namespace logline::runtime

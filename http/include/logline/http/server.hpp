@@ -531,19 +531,23 @@ class api {
     return std::nullopt;
   }
 
-  static void reply_error(httplib::Response& res, int status, std::string_view message) {
+  static void reply_error(httplib::Response& res, int status, std::string_view message) { reply(res, status, code_of(status), message); }
+  static void reply(httplib::Response& res, int status, std::string_view code, std::string_view message) {
     res.status = status;
-    res.set_content(error_body(status, message), "application/json");
+    res.set_content(error_body(code, message), "application/json");
+  }
+  // A failure of the storage engine: its words belong in the operator's log, not to a client.
+  static bool storage_failure(const error_info& e) { return e.from_storage() || e == errc::storage_error || e == errc::busy; }
+  // What a client is told of an error (a response body, a stream's error event).
+  static std::string client_message(const error_info& e, std::string_view request_id) {
+    if (!storage_failure(e)) return e.message();
+    return public_message(e) + " (request " + std::string(request_id) + ")";
   }
   void fail(httplib::Response& res, const error_info& e) {
     const http_answer a = answer_for(e);
     if (e == errc::integrity_violation) metrics_.verify_failures++;
-    res.status = a.status;
-    if (e.from_storage() || e == errc::storage_error || e == errc::busy) {
-      internal_error_ = e.message();
-      return res.set_content(error_body(a.code, public_message(e) + " (request " + res.get_header_value("X-Request-Id") + ")"), "application/json");
-    }
-    res.set_content(error_body(a.code, e.message()), "application/json");
+    if (storage_failure(e)) internal_error_ = e.message();
+    reply(res, a.status, a.code, client_message(e, res.get_header_value("X-Request-Id")));
   }
 
   static uuid parse_id(const std::string& text) {
@@ -789,9 +793,7 @@ class api {
             slot.reset();
             if (!batch) {
               if (batch.error() == errc::integrity_violation) ++metrics_.verify_failures;
-              const bool theirs = !batch.error().from_storage() && !(batch.error() == errc::storage_error) && !(batch.error() == errc::busy);
-              return end_with(stream_error_text(answer_for(batch.error()).code,
-                                                theirs ? batch.error().message() : public_message(batch.error()) + " (request " + st->request_id + ")"),
+              return end_with(stream_error_text(answer_for(batch.error()).code, client_message(batch.error(), st->request_id)),
                               batch.error().message());
             }
             for (const auto& c : batch->changes)
