@@ -2,7 +2,7 @@
 #
 #   make            deps + configure + build everything (library tests, examples, CLI, benchmarks)
 #   make deps       install missing Debian packages (scripts/install-deps.sh; apt only if needed)
-#   make run        build, then seed a SQLite ledger (build/run/) with the LogLineOS manifest and
+#   make run        build only the CLI and the server, then seed a SQLite ledger (build/run/) with the LogLineOS manifest and
 #                   kernels (and the seed policies for the demo user) and start the example REST
 #                   server on it with the runtime
 #                   (--with-scheduler), printing its URL and a demo token (PORT=8080)
@@ -84,7 +84,9 @@ build: configure
 # The example REST server on an embedded SQLite ledger (build/run/logline.db, signing key
 # build/run/server.key), with a demo token; Ctrl-C stops it. PORT=8080 by default.
 PORT ?= 8080
-run: build
+run: configure
+	@echo "==> build logline-cli logline-server (-j$(JOBS))"
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target logline-cli logline-server
 	@mkdir -p $(BUILD_DIR)/run
 	@cd $(BUILD_DIR)/run && { test -f server.key || ../bin/logline-cli keygen --out server.key >/dev/null; }
 	@echo "==> run $(BUILD_DIR)/bin/logline-server (in $(BUILD_DIR)/run; Ctrl-C stops it)"
