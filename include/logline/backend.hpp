@@ -1,5 +1,6 @@
 #pragma once
 // Backend-neutral vocabulary shared by the ledger and every storage backend.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -33,6 +34,37 @@ inline bool sealed_column(const table_options& o, std::string_view column) {
   if (column == "signature" || column == "public_key") return o.signed_;
   if (column == "chain_position") return o.chained;
   return false;
+}
+
+// The error for a table whose recorded DDL is not the DDL this program generates (another span
+// type or policy set): it quotes the first line each has that the other lacks, and says what
+// to do.
+inline error_info schema_mismatch(std::string_view table, std::string_view recorded, std::string_view current) {
+  auto lines = [](std::string_view text) {
+    std::vector<std::string_view> out;
+    while (!text.empty()) {
+      const auto end = text.find('\n');
+      out.push_back(text.substr(0, end));
+      if (end == std::string_view::npos) break;
+      text.remove_prefix(end + 1);
+    }
+    return out;
+  };
+  const auto had = lines(recorded), wants = lines(current);
+  auto first_missing = [](const std::vector<std::string_view>& from, const std::vector<std::string_view>& in) -> std::string {
+    for (auto line : from)
+      if (std::find(in.begin(), in.end(), line) == in.end()) {
+        while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+        return "`" + std::string(line.substr(0, 200)) + "`";
+      }
+    return "nothing else";
+  };
+  std::string why = "table '" + std::string(table) + "' was created for another span schema or policy set (DDL fingerprint differs): ";
+  if (recorded.empty()) why += "its recorded DDL is missing";
+  else why += "the table has " + first_missing(had, wants) + " where this program's span type and policies make " + first_missing(wants, had);
+  return make_error(errc::storage_error,
+                    why + ". Open it with the span type and policies it was made with, or move its spans to a new table "
+                          "(docs/ledger.md, \"Changing a span type\")");
 }
 
 // What a write transaction needs to know of an entity before appending to it: its latest

@@ -496,8 +496,12 @@ class ledger {
   // was generated here (a new UUIDv7 cannot have stored versions).
   result<void> prepare(Span& s, bool& fresh, bool next_version, const logline::identity& who, bool privileged) const {
     fresh = false;
+    // A span read back carries its seal; the usual mistake is to append it again as the next
+    // version, so the message names the call that strips the seal.
     auto owned = [](std::string_view field) {
-      return make_error(errc::invalid_span, "field '" + std::string(field) + "' is set by the ledger; leave it unset");
+      return make_error(errc::invalid_span, "field '" + std::string(field) +
+                                                "' is set by the ledger; leave it unset (to append a new version of a span you read, "
+                                                "pass logline::unsealed(span) to append_version)");
     };
     if constexpr (requires { s.at; }) {
       if (s.at.is_set()) return owned("at");

@@ -364,13 +364,43 @@ struct unwrap_optional<std::optional<T>> {
   using type = T;
 };
 
+// A member's name as a template argument, so that a compile error names the member.
+template <std::size_t N>
+struct member_name {
+  char text[N + 1]{};
+  constexpr explicit member_name(std::string_view s) {
+    for (std::size_t i = 0; i < N; ++i) text[i] = s[i];
+  }
+};
+
+// Instantiated only for a member the schema cannot store: the compiler's "In instantiation of"
+// line above the assertion reads [with Member = member_name<N>{"<member>"}; Type = <its type>].
+template <member_name Member, class Type>
+constexpr void unsupported_member_type() {
+  static_assert(!std::is_same_v<Type, Type>,
+                "logline: unsupported member type in a span (Member and Type in the instantiation above name it); use "
+                "std::string, bool, std::int32_t, std::int64_t, double, logline::uuid, logline::timestamp, logline::visibility, "
+                "logline::json, std::vector<logline::uuid>, logline::digest/signature/public_key, or std::optional of one of them");
+}
+
+template <class Span, std::size_t I>
+column<Span> make_storable_column();
+
 template <class Span, std::size_t I>
 column<Span> make_column() {
   using M = member_type<Span, I>;
-  static_assert(storable<M>,
-                "logline: unsupported member type in a span; use std::string, bool, std::int32_t, std::int64_t, double, "
-                "logline::uuid, logline::timestamp, logline::visibility, logline::json, std::vector<logline::uuid>, "
-                "logline::digest/signature/public_key, or std::optional of one of them");
+  if constexpr (storable<M>) {
+    return make_storable_column<Span, I>();
+  } else {
+    constexpr std::string_view name = column_name<Span, I>();
+    unsupported_member_type<member_name<name.size()>(name), M>();
+    return column<Span>{};  // not reached: the assertion above stops the compilation
+  }
+}
+
+template <class Span, std::size_t I>
+column<Span> make_storable_column() {
+  using M = member_type<Span, I>;
   using V = typename unwrap_optional<M>::type;
   using traits = value_traits<V>;
   constexpr bool nullable = is_optional<M>::value;

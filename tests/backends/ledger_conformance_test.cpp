@@ -83,6 +83,16 @@ TEMPLATE_TEST_CASE("fields the ledger owns are refused on append and nothing is 
     CHECK_THAT(r.error().message(), Catch::Contains("'" + field + "'"));
   }
   CHECK(count_visible(ledger) == 0);
+
+  // A span read back and appended again as its next version: the error names the call that
+  // strips the seal, and that call works.
+  auto stored = ledger.append(conformance::make_span()).value();
+  auto again = ledger.append_version(stored);
+  REQUIRE_FALSE(again);
+  CHECK_THAT(again.error().message(), Catch::Contains("logline::unsealed(span)"));
+  auto next = ledger.append_version(logline::unsealed(stored));
+  REQUIRE(next);
+  CHECK(next->seq == 1);
 }
 
 TEMPLATE_TEST_CASE("values that cannot be stored identically on every backend are refused", "[backend][ledger]", LOGLINE_BACKENDS) {

@@ -100,6 +100,9 @@ TEMPLATE_TEST_CASE("a table made for another policy set is refused", "[backend][
   auto other = unsigned_ledger::open(f.database(), {});
   REQUIRE_FALSE(other);
   CHECK_THAT(other.error().message(), Catch::Contains("another span schema or policy set"));
+  // It quotes a line that differs and says what to do.
+  CHECK_THAT(other.error().message(), Catch::Contains("the table has `\"") && Catch::Contains("where this program's span type and policies make `"));
+  CHECK_THAT(other.error().message(), Catch::Contains("Changing a span type"));
   // Opening again with the same policies is fine (migration is idempotent).
   auto same = conformance::full_ledger<typename TestType::backend>::open(f.database(), {.identity = {"u", "t"}, .signing_key = conformance::test_key()});
   CHECK(same.has_value());

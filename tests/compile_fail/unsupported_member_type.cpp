@@ -3,6 +3,8 @@
 #include <logline/logline.hpp>
 #include <logline/sqlite.hpp>
 // expect: logline: unsupported member type in a span
+// expect: Member = member_name<7>{"celsius"}
+// expect: Type = float
 struct reading {
   static constexpr std::string_view span_name = "reading";
   BOOST_HANA_DEFINE_STRUCT(reading, (logline::uuid, id), (std::int32_t, seq), (float, celsius));

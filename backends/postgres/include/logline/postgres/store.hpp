@@ -422,11 +422,10 @@ class store {
     auto exists = conn.query_once("SELECT pg_catalog.to_regclass('logline_migrations') IS NOT NULL", {}, "migrating");
     if (!exists) return fail(exists.error());
     if (exists->text(0, 0) == "t") {
-      auto rec = conn.query_once("SELECT ddl_blake3 FROM logline_migrations WHERE name = $1", params().add(name), "reading logline_migrations");
+      auto rec = conn.query_once("SELECT ddl_blake3, ddl FROM logline_migrations WHERE name = $1", params().add(name), "reading logline_migrations");
       if (!rec) return fail(rec.error());
       if (rec->rows() == 1) {
-        if (rec->text(0, 0) != fingerprint)
-          return fail(make_error(errc::storage_error, "table '" + name + "' was created for another span schema or policy set (DDL fingerprint differs)"));
+        if (rec->text(0, 0) != fingerprint) return fail(schema_mismatch(name, rec->text(0, 1), sql));
         // Guards removed outside logline are put back (this needs the owner).
         auto intact = conn.query_once(guards_check_sql(options_), {}, "checking the append-only guards");
         if (!intact) return fail(intact.error());

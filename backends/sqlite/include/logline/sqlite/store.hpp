@@ -176,15 +176,16 @@ class store {
     };
     if (auto r = db_->exec(schema_table_sql); !r)
       return fail(r.error());
-    auto sel = db_->prepare("SELECT ddl_blake3 FROM logline_schema WHERE table_name = ?1");
+    auto sel = db_->prepare("SELECT ddl_blake3, ddl FROM logline_schema WHERE table_name = ?1");
     if (!sel) return fail(sel.error());
     sqlite3_bind_text(sel->get(), 1, schema_t::table_name.data(), static_cast<int>(schema_t::table_name.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(sel->get());
     if (rc == SQLITE_ROW) {
       const std::string existing = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 0));
-      if (existing != fingerprint)
-        return fail(make_error(errc::storage_error, "table '" + std::string(schema_t::table_name) +
-                                                        "' was created for another span schema or policy set (DDL fingerprint differs)"));
+      if (existing != fingerprint) {
+        const auto* recorded = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 1));
+        return fail(schema_mismatch(schema_t::table_name, recorded ? recorded : "", sql));
+      }
       // Guards dropped outside logline (the triggers) are put back; CREATE ... IF NOT EXISTS
       // leaves intact ones alone. Indexes are not rebuilt here: a forked chain would make that
       // fail, and verify reports forks.
