@@ -16,9 +16,8 @@ namespace logline_bench {
 // The policy sets the benchmarks compare.
 using ledger_none = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only>;
 using ledger_chain = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only,
-                                     logline::hash_chained<>, logline::tenant_isolated>;
-using ledger_chain_sign = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only,
-                                          logline::hash_chained<>, logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+                                     logline::hash_chained, logline::tenant_isolated>;
+using ledger_chain_sign = logline::audited_ledger<logline::universal_span, logline::sqlite::backend>;
 
 // entity_type, who, this, did, status, trace_id, owner/tenant, visibility and a 5-key metadata
 // object: about 450 bytes canonical with no policy, 530 chained, 610 chained and signed.

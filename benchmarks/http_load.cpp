@@ -481,10 +481,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  using sqlite_ledger = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only, logline::hash_chained<>,
-                                        logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
-  using pg_ledger = logline::ledger<logline::universal_span, logline::postgres::backend, logline::append_only, logline::hash_chained<>,
-                                    logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+  using sqlite_ledger = logline::audited_ledger<logline::universal_span, logline::sqlite::backend>;
+  using pg_ledger = logline::audited_ledger<logline::universal_span, logline::postgres::backend>;
   if (s.postgres) {
     auto db = logline::postgres::database::open(*s.postgres, {.pool_size = 16, .owner = *s.postgres}).value();
     return run<pg_ledger>(s, *db);

@@ -36,9 +36,9 @@ using logline_bench::span_generator;
 template <class... P>
 using pg_ledger = logline::ledger<universal_span, pg::backend, logline::append_only, P...>;
 using pg_none = pg_ledger<>;
-using pg_chain = pg_ledger<logline::hash_chained<>>;
-using pg_chain_sign = pg_ledger<logline::hash_chained<>, logline::signed_by<logline::ed25519>>;
-using pg_chain_tenant = pg_ledger<logline::hash_chained<>, logline::tenant_isolated>;
+using pg_chain = pg_ledger<logline::hash_chained>;
+using pg_chain_sign = pg_ledger<logline::hash_chained, logline::signed_by<logline::ed25519>>;
+using pg_chain_tenant = pg_ledger<logline::hash_chained, logline::tenant_isolated>;
 
 constexpr std::size_t batch_size = 1000;
 

@@ -6,7 +6,6 @@
 namespace logline_examples {
 
 template <class Backend>
-using ledger_on = logline::ledger<logline::universal_span, Backend, logline::append_only, logline::hash_chained<>,
-                                  logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+using ledger_on = logline::audited_ledger<logline::universal_span, Backend>;
 
 }  // namespace logline_examples

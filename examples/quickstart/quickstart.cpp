@@ -2,8 +2,9 @@
 #include <logline/logline.hpp>
 #include <logline/sqlite.hpp>
 
-using ledger = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only,
-    logline::hash_chained<>, logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+// append_only, hash_chained, signed_by<ed25519>, tenant_isolated (or name your own policies:
+// logline::ledger<Span, Backend, Policies...>)
+using ledger = logline::audited_ledger<logline::universal_span, logline::sqlite::backend>;
 
 int main() {
   auto db = logline::sqlite::database::open("quickstart.db").value();

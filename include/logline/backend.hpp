@@ -12,28 +12,20 @@
 #include "logline/ed25519.hpp"
 #include "logline/error.hpp"
 #include "logline/policy/hash_chained.hpp"
+#include "logline/policy/policy.hpp"
 #include "logline/types.hpp"
 
 namespace logline {
 
-// What the policies ask of a table (derived at compile time by the ledger).
-struct table_options {
-  bool append_only = false;
-  bool chained = false;
-  chain_scope scope = chain_scope::per_tenant;
-  bool tenancy = false;
-  bool hashed = false;   // every row has curr_hash (NOT NULL)
-  bool signed_ = false;  // every row has signature and public_key (NOT NULL)
-};
-
 // Whether the policies require a column that the span type declares optional to be set in
 // every row (NOT NULL in the DDL of both backends): the seal of a hashed, signed or chained
-// table. A row without its seal is not a span this ledger wrote.
-inline bool sealed_column(const table_options& o, std::string_view column) {
+// table (a row without its seal is not a span this ledger wrote), or a column a policy
+// requires (table_options::required).
+inline bool required_column(const table_options& o, std::string_view column) {
   if (column == "curr_hash") return o.hashed;
   if (column == "signature" || column == "public_key") return o.signed_;
   if (column == "chain_position") return o.chained;
-  return false;
+  return o.requires_column(column);
 }
 
 // The error for a table whose recorded DDL is not the DDL this program generates (another span

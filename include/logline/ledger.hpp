@@ -2,8 +2,12 @@
 // logline::ledger<Span, Backend, Policies...>: the typed, append-only ledger.
 //
 //   using payments = logline::ledger<payment, logline::sqlite::backend,
-//       logline::append_only, logline::hash_chained<>, logline::signed_by<logline::ed25519>,
+//       logline::append_only, logline::hash_chained, logline::signed_by<logline::ed25519>,
 //       logline::tenant_isolated>;
+//   using payments = logline::audited_ledger<payment, logline::sqlite::backend>;  // the same
+//
+// Policies are open (policy/policy.hpp): each one says what it adds to the table, what it
+// requires of the span type and what it checks on the write path.
 //
 // The ledger sets `at`, the chain fields (prev_hash, chain_position), public_key, curr_hash and
 // signature; a span handed to append() must leave them unset. Every operation runs as the
@@ -39,31 +43,26 @@
 namespace logline {
 
 namespace detail {
-template <class P>
-struct is_hash_chained : std::false_type {};
-template <chain_scope S>
-struct is_hash_chained<hash_chained<S>> : std::true_type {
-  static constexpr chain_scope scope = S;
-};
-template <class P>
-struct is_signed_by : std::false_type {};
-template <class A>
-struct is_signed_by<signed_by<A>> : std::true_type {};
-
-template <class P>
-constexpr bool is_policy = std::same_as<P, append_only> || std::same_as<P, tenant_isolated> || is_hash_chained<P>::value ||
-                           is_signed_by<P>::value;
-
-template <class P>
-constexpr chain_scope scope_or(chain_scope fallback) {
-  if constexpr (is_hash_chained<P>::value) return is_hash_chained<P>::scope;
-  else return fallback;
+// The table the policies ask for: each policy's shape() in order, over what the span type
+// itself implies (a curr_hash column makes every row hashed).
+template <class Span, class... Policies>
+constexpr table_options table_of() {
+  table_options t{.hashed = has_content_hash<Span>};
+  if constexpr ((ledger_policy<Policies> && ...)) (Policies::shape(t), ...);
+  return t;
 }
-template <class... P>
-constexpr chain_scope scope_of() {
-  chain_scope s = chain_scope::per_tenant;
-  ((s = scope_or<P>(s)), ...);
-  return s;
+// Whether the span type has every column the policies require (a policy's fits() says what
+// else it needs, in its own words).
+template <class Span, class... Policies>
+constexpr bool policies_fit() {
+  if constexpr ((ledger_policy<Policies> && ...)) {
+    const bool fit = (Policies::template fits<Span>() && ...);
+    for (auto column : table_of<Span, Policies...>().required)
+      if (!column.empty() && !schema<Span>::declares(column)) return false;
+    return fit;
+  } else {
+    return true;  // the unknown policy is reported on its own
+  }
 }
 template <class>
 inline constexpr bool dependent_false = false;
@@ -97,23 +96,17 @@ Span unsealed(Span s) {
 template <class Span, class Backend, class... Policies>
 class ledger {
  public:
-  static_assert((detail::is_policy<Policies> && ...),
-                "logline: unknown policy; use append_only, hash_chained<>, signed_by<ed25519> or tenant_isolated");
-  static constexpr bool is_append_only = (std::same_as<Policies, append_only> || ...);
-  static constexpr bool is_chained = (detail::is_hash_chained<Policies>::value || ...);
-  static constexpr bool is_signed = (detail::is_signed_by<Policies>::value || ...);
-  static constexpr bool is_tenant_isolated = (std::same_as<Policies, tenant_isolated> || ...);
-  static constexpr chain_scope scope = detail::scope_of<Policies...>();
-
-  static_assert(!is_chained || has_chain_columns<Span>,
-                "logline: hash_chained requires the span to have members prev_hash and curr_hash "
-                "(std::optional<logline::digest>) and chain_position (std::optional<std::int64_t>)");
-  static_assert(!is_signed || has_signature_columns<Span>,
-                "logline: signed_by requires the span to have members curr_hash (std::optional<logline::digest>), "
-                "signature (std::optional<logline::signature>) and public_key (std::optional<logline::public_key>)");
-  static_assert(!is_tenant_isolated || has_tenancy_columns<Span>,
-                "logline: tenant_isolated requires the span to have members owner_id and tenant_id "
-                "(std::optional<std::string>) and visibility (logline::visibility)");
+  static_assert((ledger_policy<Policies> && ...),
+                "logline: unknown policy; a policy derives from logline::policy_base (append_only, hash_chained, "
+                "signed_by<ed25519>, tenant_isolated, or one of your own: docs/ledger.md)");
+  static_assert(detail::policies_fit<Span, Policies...>(),
+                "logline: a policy requires a column (table_options::require) that the span type does not declare");
+  static constexpr table_options policy_table = detail::table_of<Span, Policies...>();
+  static constexpr bool is_append_only = policy_table.append_only;
+  static constexpr bool is_chained = policy_table.chained;
+  static constexpr bool is_signed = policy_table.signed_;
+  static constexpr bool is_tenant_isolated = policy_table.tenancy;
+  static constexpr chain_scope scope = policy_table.scope;
 
   static_assert(backend<Backend, Span>,
                 "logline: Backend::store<Span> does not provide what a store must (logline::store_for in "
@@ -131,14 +124,7 @@ class ledger {
     operator_namespace operators{};            // who the operator is, and what only it writes
   };
 
-  static constexpr table_options table() {
-    return {.append_only = is_append_only,
-            .chained = is_chained,
-            .scope = scope,
-            .tenancy = is_tenant_isolated,
-            .hashed = has_content_hash<Span>,
-            .signed_ = is_signed};
-  }
+  static constexpr table_options table() { return policy_table; }
   static constexpr verify_profile profile() {
     return {.hashed = has_content_hash<Span>, .chained = is_chained, .signed_ = is_signed};
   }
@@ -534,7 +520,21 @@ class ledger {
       if (s.seq != 0) return make_error(errc::version_conflict, "a new span (no id) must have seq 0");
     }
     if constexpr (requires { s.at; }) s.at = timestamp::now();
-    return validate_span(s);
+    LOGLINE_TRY_VOID(validate_span(s));
+    return check_policies(s, who);
+  }
+
+  // The policies' step in the write path: the columns they require, then each one's
+  // check_append, in the order the policies are listed.
+  static result<void> check_policies(const Span& s, const logline::identity& who) {
+    for (auto column : policy_table.required) {
+      if (column.empty()) break;
+      if (schema<Span>::columns()[schema<Span>::index_of(column)].is_null(s))
+        return make_error(errc::invalid_span, "field '" + std::string(column) + "' is required by this ledger's policies");
+    }
+    result<void> checked;
+    (void)((checked = Policies::check_append(s, who), checked.has_value()) && ...);
+    return checked;
   }
 
   // An entity as a write transaction sees it: stored, or placed earlier in the batch.
@@ -782,5 +782,10 @@ class ledger {
   store_type store_;
   options options_;
 };
+
+// The full audited policy set, the one LogLineOS's universal registry uses: append-only,
+// hash-chained per tenant, signed with Ed25519, tenant-isolated.
+template <class Span, class Backend>
+using audited_ledger = ledger<Span, Backend, append_only, hash_chained, signed_by<ed25519>, tenant_isolated>;
 
 }  // namespace logline

@@ -519,6 +519,12 @@ struct schema {
     return size;
   }
   static bool has_column(std::string_view name) { return index_of(name) < size; }
+  // The same, at compile time.
+  static constexpr bool declares(std::string_view name) {
+    return []<std::size_t... I>(std::index_sequence<I...>, std::string_view n) {
+      return ((detail::column_name<Span, I>() == n) || ...);
+    }(std::make_index_sequence<size>{}, name);
+  }
 
   // Columns of the canonical form, sorted by name (column names are ASCII, so byte order is
   // UTF-16 order), without curr_hash and signature.

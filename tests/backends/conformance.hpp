@@ -135,8 +135,7 @@ static_assert(fixture<sqlite_file>);
 static_assert(fixture<postgres_schema>);
 
 template <class Backend>
-using full_ledger = logline::ledger<logline::universal_span, Backend, logline::append_only, logline::hash_chained<>,
-                                    logline::signed_by<logline::ed25519>, logline::tenant_isolated>;
+using full_ledger = logline::audited_ledger<logline::universal_span, Backend>;
 
 // Every stored span, whoever owns it (the operator's view), in commit order.
 template <class Ledger>

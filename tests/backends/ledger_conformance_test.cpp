@@ -479,7 +479,7 @@ TEMPLATE_TEST_CASE("each tenant has its own chain; a global chain spans them all
 
   TestType g;
   using global_ledger = logline::ledger<universal_span, typename TestType::backend, logline::append_only,
-                                        logline::hash_chained<logline::chain_scope::global>, logline::signed_by<logline::ed25519>,
+                                        logline::globally_hash_chained, logline::signed_by<logline::ed25519>,
                                         logline::tenant_isolated>;
   global_ledger a{g.database(), {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
   global_ledger b{g.database(), {.identity = {"u2", "t2"}, .signing_key = conformance::test_key()}};

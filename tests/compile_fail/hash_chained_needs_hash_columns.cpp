@@ -7,5 +7,5 @@ struct note {
   static constexpr std::string_view span_name = "note";
   BOOST_HANA_DEFINE_STRUCT(note, (logline::uuid, id), (std::int32_t, seq), (std::string, text));
 };
-logline::ledger<note, logline::sqlite::backend, logline::hash_chained<>>* p = nullptr;
-auto size = sizeof(logline::ledger<note, logline::sqlite::backend, logline::hash_chained<>>);
+logline::ledger<note, logline::sqlite::backend, logline::hash_chained>* p = nullptr;
+auto size = sizeof(logline::ledger<note, logline::sqlite::backend, logline::hash_chained>);

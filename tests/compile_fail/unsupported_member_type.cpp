@@ -1,4 +1,5 @@
-// A member type the schema cannot store is refused at compile time.
+// A member type the schema cannot store is refused at compile time, in one error that names
+// the member and its type.
 #include <boost/hana/define_struct.hpp>
 #include <logline/logline.hpp>
 #include <logline/sqlite.hpp>

@@ -11,17 +11,27 @@
 #include <optional>
 #include <string>
 
+#include "logline/policy/policy.hpp"
 #include "logline/types.hpp"
 
 namespace logline {
-
-struct tenant_isolated {};
 
 template <class S>
 concept has_tenancy_columns = requires(const S& s) {
   { s.owner_id } -> std::same_as<const std::optional<std::string>&>;
   { s.tenant_id } -> std::same_as<const std::optional<std::string>&>;
   { s.visibility } -> std::same_as<const logline::visibility&>;
+};
+
+struct tenant_isolated : policy_base {
+  static constexpr void shape(table_options& t) { t.tenancy = true; }
+  template <class Span>
+  static constexpr bool fits() {
+    static_assert(has_tenancy_columns<Span>,
+                  "logline: tenant_isolated requires the span to have members owner_id and tenant_id "
+                  "(std::optional<std::string>) and visibility (logline::visibility)");
+    return true;
+  }
 };
 
 // Whether `who` is the owner pair (owner_id, tenant_id).

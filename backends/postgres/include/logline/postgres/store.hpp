@@ -222,7 +222,7 @@ class store {
     for (const auto& c : cols) {
       const std::string q = detail::quote(c.name);
       s += "  " + q + " " + detail::column_type(c.kind, c.int32);
-      if (!c.nullable || sealed_column(o, c.name)) s += " NOT NULL";
+      if (!c.nullable || required_column(o, c.name)) s += " NOT NULL";
       switch (c.kind) {
         case column_kind::visibility:
           if (!c.nullable) s += " DEFAULT 'private'";
