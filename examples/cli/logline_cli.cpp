@@ -298,32 +298,45 @@ int run_keygen(const arguments& a) {
 
 // ---- database ----------------------------------------------------------------------------------
 
-// Opens an existing ledger database for reading (export, verify): never creates a file.
-std::unique_ptr<logline::sqlite::database> open_existing(const std::string& path) {
+// Opens an existing ledger database for reading (export, verify, checkpoint): never creates a
+// file, not even beside it. A database a process is writing has its -wal file (logline opens
+// every file database in WAL mode); without one nothing writes it, so it is read as an
+// immutable file: no -wal/-shm is left behind, and a copy on read-only media opens. With a
+// -wal file (a running server, or a writer that crashed) it is read like any reader, which
+// needs the -shm file and so a writable directory.
+// live: the command follows the database as it changes (tail --follow), so it is never read as
+// immutable.
+std::unique_ptr<logline::sqlite::database> open_existing(const std::string& path, bool live) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw cli_error("cannot open database '" + path + "': " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw cli_error("'" + path + "' is not a regular file");
-  auto db = logline::sqlite::database::open(path, {.read_only = true});
+  struct stat wal {};
+  const bool being_written = ::stat((path + "-wal").c_str(), &wal) == 0;
+  auto db = logline::sqlite::database::open(path, {.read_only = true, .immutable = !being_written && !live});
+  if (!db && being_written && ::access(path.c_str(), W_OK) != 0)
+    throw cli_error(db.error().message() + " ('" + path + "-wal' is beside it, so it is read through its -shm file, which needs write access to '" +
+                    path + "' and its directory: copy the database with its -wal file somewhere writable, or let its writer finish)");
   if (!db) throw cli_error(db.error().message());
-  // A file without the ledger's table is not a ledger (and an empty file would otherwise look
-  // like a valid, empty one).
-  sqlite3_stmt* st_raw = nullptr;
-  const char* sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1";
-  int rc = sqlite3_prepare_v2((*db)->handle(), sql, -1, &st_raw, nullptr);
-  logline::sqlite::statement stmt(st_raw);
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_text(st_raw, 1, span::span_name.data(), static_cast<int>(span::span_name.size()), SQLITE_STATIC);
-    rc = sqlite3_step(st_raw);
-  }
-  if (rc == SQLITE_DONE) throw cli_error("'" + path + "' is not a logline database (it has no " + std::string(span::span_name) + " table)");
-  if (rc != SQLITE_ROW) throw cli_error("cannot read database '" + path + "': " + sqlite3_errmsg((*db)->handle()));
   return std::move(*db);
 }
 
-// How many spans are stored (for the progress line; a fast count, not a verification).
-std::uint64_t count_spans(logline::sqlite::database& db) {
+// Whether the database has a table of this name.
+bool has_table(logline::sqlite::database& db, const std::string& path, std::string_view name) {
   sqlite3_stmt* raw = nullptr;
-  const std::string sql = "SELECT count(*) FROM \"" + std::string(span::span_name) + "\"";
+  int rc = sqlite3_prepare_v2(db.handle(), "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &raw, nullptr);
+  logline::sqlite::statement stmt(raw);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(raw, 1, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
+    rc = sqlite3_step(raw);
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw cli_error("cannot read database '" + path + "': " + sqlite3_errmsg(db.handle()));
+  return rc == SQLITE_ROW;
+}
+
+// How many spans are stored (for the progress line; a fast count, not a verification).
+std::uint64_t count_spans(logline::sqlite::database& db, std::string_view table = span::span_name) {
+  sqlite3_stmt* raw = nullptr;
+  const std::string sql = "SELECT count(*) FROM \"" + std::string(table) + "\"";
   if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) return 0;
   logline::sqlite::statement stmt(raw);
   return sqlite3_step(raw) == SQLITE_ROW ? static_cast<std::uint64_t>(sqlite3_column_int64(raw, 0)) : 0;
@@ -337,7 +350,45 @@ struct target {
   std::unique_ptr<logline::postgres::database> postgres;
   std::string path;  // --db
   std::string url;   // --postgres (or the URL in --postgres-env's variable)
+  std::chrono::milliseconds wait{5000};  // how long a write waits for a lock (--wait)
+  // A SQLite ledger of another span type, read from what the database records (verify, export
+  // and checkpoint); unset: the universal registry.
+  std::optional<logline::sqlite::recorded_table> recorded;
 };
+
+// Which table of a SQLite file a reading command works on: the universal registry (this CLI's
+// span type), or -- for verify, export and checkpoint, which work on any logline ledger --
+// another table the database records (--table NAME, or the only one it records).
+void select_table(target& t, const arguments& a, bool any_span_type) {
+  auto& db = *t.sqlite;
+  const bool universal = has_table(db, t.path, span::span_name);
+  auto tables = logline::sqlite::recorded_tables(db);
+  if (!tables) throw cli_error("cannot read database '" + t.path + "': " + tables.error().message());
+  std::string name;
+  if (a.has("table")) {
+    name = a.required("table");
+  } else if (universal) {
+    return;
+  } else if (tables->size() == 1) {
+    name = tables->front();
+  } else if (tables->empty()) {
+    throw cli_error("'" + t.path + "' is not a logline database (it has no " + std::string(span::span_name) + " table and records no other logline table)");
+  } else {
+    std::string list;
+    for (const auto& n : *tables) list += (list.empty() ? "" : ", ") + n;
+    throw cli_error("'" + t.path + "' records several logline tables (" + one_line(list) + "): choose one with --table NAME", true);
+  }
+  if (name == span::span_name) {
+    if (!universal) throw cli_error("'" + t.path + "' has no " + std::string(span::span_name) + " table");
+    return;
+  }
+  if (!any_span_type)
+    throw cli_error("table '" + one_line(name) + "' of '" + t.path + "' holds spans of another type; this command reads " + std::string(span::span_name) +
+                    " (verify, export and checkpoint read any logline table)");
+  auto r = logline::sqlite::read_recorded(db, name);
+  if (!r) throw cli_error("'" + t.path + "': " + r.error().message());
+  t.recorded = std::move(*r);
+}
 
 // Whether the command works on PostgreSQL (--postgres URL or --postgres-env VAR) rather than on
 // SQLite (--db FILE); exactly one of them must be given.
@@ -356,21 +407,42 @@ std::optional<std::string> postgres_option(const arguments& a, const std::string
   return *url;
 }
 
+// How long a write waits for another writer's lock on a SQLite file (--wait SECONDS, for the
+// commands that take it; SQLite's busy timeout).
+std::chrono::milliseconds lock_wait(const arguments& a) {
+  if (!a.has("wait")) return std::chrono::seconds(5);
+  return std::chrono::seconds(parse_count(a.required("wait"), "wait", 0, 86400));
+}
+
+// The error of a write that found the database locked (errc::busy), in words that say what
+// happened and what to do; other errors as they are.
+std::string write_failure(const logline::error_info& e, std::chrono::milliseconds wait) {
+  if (!(e == logline::errc::busy)) return one_line(e.message());
+  const auto waited = std::chrono::duration_cast<std::chrono::seconds>(wait).count();
+  return "the database is locked by another writer (a running logline-server or another logline-cli?) and stayed locked for " +
+         std::to_string(waited) + " s (" + one_line(e.message()) + "); wait longer with --wait SECONDS, or stop that writer";
+}
+
 // existing: the ledger's table must already be there (export, verify never create anything).
-target open_target(const arguments& a, bool existing) {
+// any_span_type: the command also reads a SQLite ledger of another span type (select_table).
+// live: the command follows the database as it changes.
+target open_target(const arguments& a, bool existing, bool any_span_type = false, bool live = false) {
   target t;
+  t.wait = lock_wait(a);
   if (!on_postgres(a)) {
     t.path = a.required("db");
     logline_examples::warn_if_world_accessible("logline-cli", t.path);
     if (existing) {
-      t.sqlite = open_existing(t.path);
+      t.sqlite = open_existing(t.path, live);
+      select_table(t, a, any_span_type);
     } else {
-      auto db = logline::sqlite::database::open(t.path);
+      auto db = logline::sqlite::database::open(t.path, {.busy_timeout = t.wait});
       if (!db) throw cli_error(db.error().message());
       t.sqlite = std::move(*db);
     }
     return t;
   }
+  if (a.has("table")) throw cli_error("--table reads a SQLite ledger of another span type; it goes with --db", true);
   // The application role appends as --user; the owner (--postgres-owner, else the same role)
   // migrates, reads every span and writes with the operator's rights (seed, tokens, import).
   t.url = *postgres_option(a, "postgres");
@@ -392,7 +464,7 @@ target open_target(const arguments& a, bool existing) {
 
 // Runs fn(ledger&) on the ledger of the target (any exception from opening it reports as an error).
 template <class F>
-int with_ledger(target& t, logline::identity who, std::optional<logline::ed25519::key> key, F&& fn) {
+auto with_ledger(target& t, logline::identity who, std::optional<logline::ed25519::key> key, F&& fn) {
   try {
     if (t.sqlite) {
       ledger_type l(*t.sqlite, {.identity = std::move(who), .signing_key = std::move(key)});
@@ -401,7 +473,7 @@ int with_ledger(target& t, logline::identity who, std::optional<logline::ed25519
     pg_ledger_type l(*t.postgres, {.identity = std::move(who), .signing_key = std::move(key)});
     return fn(l);
   } catch (const logline::error& e) {
-    throw cli_error(e.what());
+    throw cli_error(write_failure(e.info(), t.wait));  // opening migrates: it may find the file locked
   }
 }
 // For reading only: a signed ledger opens without a key to read and verify.
@@ -456,15 +528,15 @@ void report_bad_lines(const std::vector<std::string>& problems) {
 std::string line_problem(std::size_t line, const std::string& message) { return "line " + std::to_string(line) + ": " + one_line(message); }
 
 // append_batch prefixes its errors with "span #<index> of the batch: "; name the input line instead.
-std::string batch_problem(const std::vector<input_span>& inputs, const std::string& message) {
+std::string batch_problem(const std::vector<std::size_t>& lines, const std::string& message) {
   static constexpr std::string_view prefix = "span #";
   static constexpr std::string_view middle = " of the batch: ";
   if (message.rfind(prefix, 0) == 0) {
     std::size_t index = 0;
     const char* begin = message.data() + prefix.size();
     auto [end, ec] = std::from_chars(begin, message.data() + message.size(), index);
-    if (ec == std::errc() && index < inputs.size() && std::string_view(end, static_cast<std::size_t>(message.data() + message.size() - end)).rfind(middle, 0) == 0)
-      return line_problem(inputs[index].line, std::string(end + middle.size()));
+    if (ec == std::errc() && index < lines.size() && std::string_view(end, static_cast<std::size_t>(message.data() + message.size() - end)).rfind(middle, 0) == 0)
+      return line_problem(lines[index], std::string(end + middle.size()));
   }
   return one_line(message);
 }
@@ -496,19 +568,26 @@ int run_append(const arguments& a) {
   //    transaction, counting earlier lines of this input.
   auto t = open_target(a, false);
   return with_ledger(t, who, std::move(key), [&](auto& ledger) {
-    // 3. One transaction: all lines or none.
+    // 3. One transaction: all lines or none. The spans move into the batch (one copy of the
+    //    input in memory, not two); the line numbers stay for the error message.
     std::vector<span> batch;
     std::vector<bool> take_next_version;
+    std::vector<std::size_t> lines;
     batch.reserve(inputs.size());
-    for (const auto& in : inputs) {
-      batch.push_back(in.value);
+    take_next_version.reserve(inputs.size());
+    lines.reserve(inputs.size());
+    for (auto& in : inputs) {
       take_next_version.push_back(!in.has_seq && !in.value.id.is_nil());
+      lines.push_back(in.line);
+      batch.push_back(std::move(in.value));
     }
+    std::vector<input_span>().swap(inputs);
     auto stored = ledger.append_batch(std::move(batch), std::move(take_next_version));
     if (!stored) {
-      report_bad_lines({batch_problem(inputs, stored.error().message())});
+      report_bad_lines({stored.error() == logline::errc::busy ? write_failure(stored.error(), t.wait) : batch_problem(lines, stored.error().message())});
       return exit_error;
     }
+    if (a.has("quiet")) return finish_stdout(exit_ok);
     std::string line;
     for (const auto& s : *stored) {
       line = logline::span_to_json_text(s);
@@ -570,7 +649,7 @@ class progress {
 
 // How many spans a target holds (for progress; an estimate is fine).
 std::optional<std::uint64_t> span_count(target& t) {
-  if (t.sqlite) return count_spans(*t.sqlite);
+  if (t.sqlite) return count_spans(*t.sqlite, t.recorded ? std::string_view(t.recorded->name) : span::span_name);
   auto c = t.postgres->acquire_owner();
   if (!c) return std::nullopt;
   auto r = (*c)->query_once("SELECT count(*) FROM \"" + std::string(span::span_name) + "\"");
@@ -598,6 +677,50 @@ logline::result<void> check_exported(const span& s) {
   return {};
 }
 
+// The spans of a recorded table (another span type), in commit order, in the export form, each
+// checked as check_exported checks a universal span: sealed as its table says, and hashing to
+// its curr_hash.
+int export_recorded(logline::sqlite::database& db, const logline::sqlite::recorded_table& table, std::optional<logline::timestamp> since,
+                    progress& bar) {
+  auto cursor = logline::sqlite::recorded_cursor::open(db, table, false);
+  if (!cursor) throw cli_error("export: " + cursor.error().message());
+  logline::verify_profile hash_only = table.profile;
+  hash_only.signed_ = false;  // signatures are verify's (see check_exported)
+  const std::size_t at = table.layout.index_of("at");
+  logline::verify_row row;
+  logline::detail::row_check check;
+  std::string line;
+  std::uint64_t seen = 0;
+  for (;;) {
+    auto more = cursor->step(1);
+    if (!more) throw cli_error("export stopped: " + more.error().message());
+    if (!*more) break;
+    bar.update(++seen);
+    row.row_number = cursor->row_number();
+    cursor->read_stored(row);
+    logline::detail::check_row(row, hash_only, {}, check);
+    if (check.problems.empty() && table.profile.signed_ && (!row.signature || !row.public_key))
+      check.problems.emplace_back(logline::problem::missing_signature, "signature or public_key is null");
+    if (!check.problems.empty()) {
+      std::fflush(stdout);
+      throw cli_error("export stopped: span " + row.id.to_string() + " version " + std::to_string(row.seq) + ": " + one_line(check.problems.front().second) +
+                      " (nothing after it was written; verify lists every problem)");
+    }
+    line.clear();
+    cursor->write_json(line);
+    if (since && at < table.layout.names.size()) {
+      // The export form of `at` is its stored text, a fixed-width timestamp.
+      auto j = logline::parse_json(line);
+      if (j && j->contains("at") && (*j)["at"].is_string())
+        if (auto ts = logline::timestamp::parse((*j)["at"].get<std::string>()); ts && *ts < *since) continue;
+    }
+    line += '\n';
+    out(line);
+    if (std::ferror(stdout)) throw cli_error(std::string("cannot write to stdout: ") + std::strerror(errno));
+  }
+  return finish_stdout(exit_ok);
+}
+
 // Stops at the first span that fails check_exported, as get and tail do, after the spans before
 // it: a reader never hands out a span it cannot vouch for, and an export is a copy to import
 // elsewhere (import refuses a damaged one anyway). verify lists every damaged span.
@@ -608,9 +731,10 @@ int run_export(const arguments& a) {
     if (!ts) throw cli_error("--since: " + ts.error().message() + " (use YYYY-MM-DDTHH:MM:SS.mmmZ)", true);
     since = *ts;
   }
-  auto t = open_target(a, true);
+  auto t = open_target(a, true, true);
   progress bar("export", span_count(t));
   std::uint64_t seen = 0;
+  if (t.recorded) return export_recorded(*t.sqlite, *t.recorded, since, bar);
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
     std::string line;
     auto r = ledger.export_all([&](const span& s) -> logline::result<void> {
@@ -669,9 +793,9 @@ logline::checkpoint read_checkpoint(const std::string& path, const std::vector<l
   return std::move(*c);
 }
 
-template <class Ledger>
-int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool show_progress,
-                  logline::verify_report* kept = nullptr);
+// Verifies the target's ledger: the universal registry through its ledger type, another span
+// type from what its database records. kept: a checkpoint is being taken (findings go to stderr).
+int verify_target(target& t, logline::verify_options& options, bool quiet, bool show_progress, logline::verify_report* kept = nullptr);
 
 int run_verify(const arguments& a) {
   logline::verify_options options;
@@ -681,8 +805,8 @@ int run_verify(const arguments& a) {
   const bool quiet = a.has("quiet");
   const bool show_progress = !quiet && ::isatty(STDERR_FILENO) == 1;
 
-  auto t = open_target(a, true);
-  return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) { return verify_ledger(ledger, t, options, quiet, show_progress); });
+  auto t = open_target(a, true, true);
+  return verify_target(t, options, quiet, show_progress);
 }
 
 // Verifies everything, then prints the heads of every chain as a checkpoint (signed with --key):
@@ -694,12 +818,10 @@ int run_checkpoint(const arguments& a) {
   if (a.has("threads")) options.threads = parse_count(a.required("threads"), "threads", 1, 1024);
   const bool quiet = a.has("quiet");
   const bool show_progress = !quiet && ::isatty(STDERR_FILENO) == 1;
-  auto t = open_target(a, true);
+  auto t = open_target(a, true, true);
   logline::verify_report report;
   const auto taken = logline::timestamp::now();
-  const int code = with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
-    return verify_ledger(ledger, t, options, quiet, show_progress, &report);
-  });
+  const int code = verify_target(t, options, quiet, show_progress, &report);
   if (code != exit_ok) {
     err("checkpoint: not taken: the ledger does not verify (" + std::to_string(report.problems) + " problem" + (report.problems == 1 ? "" : "s") +
         ", listed above)\n");
@@ -714,8 +836,7 @@ int run_checkpoint(const arguments& a) {
   return finish_stdout(exit_ok);
 }
 
-template <class Ledger>
-int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, bool quiet, bool show_progress, logline::verify_report* kept) {
+int verify_target(target& t, logline::verify_options& options, bool quiet, bool show_progress, logline::verify_report* kept) {
   // Findings stream out as they are found (nothing is kept in memory): on stdout, or on stderr
   // when stdout carries something else (a checkpoint).
   options.max_findings_kept = 0;
@@ -730,7 +851,8 @@ int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, b
   };
   options.on_progress = [&](std::uint64_t checked) { bar.update(checked); };
 
-  auto report = ledger.verify(options);
+  auto report = t.recorded ? logline::sqlite::verify_recorded(*t.sqlite, *t.recorded, options)
+                           : with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) { return ledger.verify(options); });
   bar.clear();
   if (!report) throw cli_error("verification could not run: " + report.error().message());
   if (kept) *kept = *report;
@@ -745,7 +867,14 @@ int verify_ledger(Ledger& ledger, target& t, logline::verify_options& options, b
   if (!quiet && !kept) {
     char elapsed[32];
     std::snprintf(elapsed, sizeof elapsed, "%.2f", seconds);
-    err("verify: ok: " + counts + " check out (hashes, links, signatures" + (options.trusted_keys.empty() ? "" : ", trusted keys") +
+    std::string checked = "hashes, links, signatures";
+    if (t.recorded) {
+      // What the table records is what was checked; say what that is.
+      const auto& p = t.recorded->profile;
+      checked = std::string(p.hashed ? "hashes" : "no hashes") + (p.chained ? ", links" : ", no chain") + (p.signed_ ? ", signatures" : ", no signatures") +
+                " of table '" + t.recorded->name + "'";
+    }
+    err("verify: ok: " + counts + " check out (" + checked + (options.trusted_keys.empty() ? "" : ", trusted keys") +
         (options.expected_heads.empty() ? "" : ", the checkpoint's " + std::to_string(options.expected_heads.size()) + " chain heads") + ") in " +
         elapsed + " s\n");
   }
@@ -800,7 +929,7 @@ int run_tail(const arguments& a) {
   const bool follow = a.has("follow");
   const std::optional<std::string> type = a.get("entity-type");
   const bool cursors = a.has("cursors");
-  auto t = open_target(a, true);
+  auto t = open_target(a, true, false, follow);
   std::unique_ptr<logline::postgres::listener> listener;
   if (follow && t.postgres) {
     auto l = logline::postgres::listener::open(t.url);
@@ -843,18 +972,29 @@ int run_import(const arguments& a) {
     return exit_error;
   }
   auto t = open_target(a, false);
-  progress bar("import", spans.size());
+  const bool quiet = a.has("quiet");
+  progress bar("import: checking", spans.size(), quiet);
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
-    // Checked in full (hashes, signatures, versions, chain links) before anything is written;
-    // written in one transaction.
+    // Checked in full (hashes, signatures, in parallel; then versions, chain links) before
+    // anything is written; written in one transaction.
     const std::size_t n = spans.size();
-    auto stored = ledger.import_batch(std::move(spans));
+    const auto start = std::chrono::steady_clock::now();
+    auto stored = ledger.import_batch(std::move(spans), [&](std::size_t checked) {
+      bar.update(checked);
+      if (checked == n && !quiet && ::isatty(STDERR_FILENO) == 1) {
+        bar.clear();
+        err("import: " + std::to_string(n) + " spans check out; writing them in one transaction...");
+      }
+    });
+    if (!quiet && ::isatty(STDERR_FILENO) == 1) err("\r\033[K");
     bar.clear();
     if (!stored) {
-      err("logline-cli import: nothing imported: " + one_line(stored.error().message()) + "\n");
+      err("logline-cli import: nothing imported: " + write_failure(stored.error(), t.wait) + "\n");
       return exit_error;
     }
-    err("import: " + std::to_string(n) + " spans imported\n");
+    char elapsed[32];
+    std::snprintf(elapsed, sizeof elapsed, "%.2f", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (!quiet) err("import: " + std::to_string(n) + " spans imported in " + elapsed + " s\n");
     return finish_stdout(exit_ok);
   });
 }
@@ -1087,6 +1227,8 @@ constexpr const char* postgres_owner_help =
 constexpr const char* postgres_env_help =
     "--postgres's URL from environment variable VAR (keeps a password out of ps; or let libpq read it from ~/.pgpass, PGPASSFILE)";
 constexpr const char* postgres_owner_env_help = "--postgres-owner's URL from environment variable VAR";
+constexpr const char* table_help =
+    "with --db: the logline table to read, of any span type (default: universal_registry, else the only table the file records)";
 
 const std::vector<command>& commands() {
   static const std::vector<command> list = {
@@ -1108,7 +1250,7 @@ const std::vector<command>& commands() {
        "the next version. The ledger sets at, prev_hash, chain_position, public_key, curr_hash and\n"
        "signature: lines naming them are refused. Every line is checked before anything is written,\n"
        "and all of them are appended in one transaction, or none. The stored spans are printed as\n"
-       "NDJSON. The database is created if it does not exist.",
+       "NDJSON (not with --quiet). The database is created if it does not exist.",
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (libpq URL or conninfo)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
@@ -1117,7 +1259,9 @@ const std::vector<command>& commands() {
         {"key", "FILE", false, "Ed25519 seed file (see keygen)"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"user", "USER", false, "identity that writes (default owner_id)"},
-        {"tenant", "TENANT", false, "tenant of that identity (default tenant_id)"}},
+        {"tenant", "TENANT", false, "tenant of that identity (default tenant_id)"},
+        {"quiet", "", false, "print nothing on success (not the stored spans)"},
+        {"wait", "SECONDS", false, "how long to wait for another writer's lock (SQLite; default 5)"}},
        run_append},
       {"export", "print every span as NDJSON, in commit order", "(--db FILE | --postgres URL) [--since TIME]",
        "Prints every stored span, whoever owns it, one JSON object per line in commit order: every\n"
@@ -1127,13 +1271,16 @@ const std::vector<command>& commands() {
         {"postgres-owner", "URL", false, postgres_owner_help},
         {"postgres-env", "VAR", false, postgres_env_help},
         {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
-        {"since", "TIME", false, "only spans with at >= TIME (YYYY-MM-DDTHH:MM:SS.mmmZ)"}},
+        {"since", "TIME", false, "only spans with at >= TIME (YYYY-MM-DDTHH:MM:SS.mmmZ)"},
+        {"table", "NAME", false, table_help}},
        run_export},
       {"verify", "check every hash, chain link and signature", "(--db FILE | --postgres URL) [--trust KEY]... [--threads N] [--quiet]",
        "Recomputes every span's hash, checks its signature and its link to the previous span of its\n"
        "chain, and looks for gaps and forks. Each problem is printed on stdout as\n"
        "  <id> <seq> <reason>: <detail>\n"
-       "Exit status 0 if everything checks out, 1 if there is any problem.",
+       "Exit status 0 if everything checks out, 1 if there is any problem. A SQLite ledger of any\n"
+       "span type is read from the DDL its file records (--table); a copy without its -wal file is\n"
+       "read as an immutable file, so nothing is created beside it and read-only media work.",
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: verify reads every span)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
@@ -1142,7 +1289,8 @@ const std::vector<command>& commands() {
         {"trust", "KEY", true, "accept only signatures by this public key (hex) or seed file; repeatable"},
         {"checkpoint", "FILE", false, "also require every chain to still hold the head recorded in FILE (see checkpoint)"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
-        {"quiet", "", false, "no progress and no summary when everything checks out"}},
+        {"quiet", "", false, "no progress and no summary when everything checks out"},
+        {"table", "NAME", false, table_help}},
        run_verify},
       {"checkpoint", "verify, then print the head of every chain (a checkpoint to keep elsewhere)",
        "(--db FILE | --postgres URL) [--key FILE | --key-env VAR] [--threads N] [--quiet]",
@@ -1159,7 +1307,8 @@ const std::vector<command>& commands() {
         {"key", "FILE", false, "sign the checkpoint with this Ed25519 seed file"},
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
-        {"quiet", "", false, "no progress and no summary"}},
+        {"quiet", "", false, "no progress and no summary"},
+        {"table", "NAME", false, table_help}},
        run_checkpoint},
       {"get", "print a span (its latest version, one version, or its history) as NDJSON",
        "(--db FILE | --postgres URL) --id UUID [--seq N | --history]",
@@ -1197,7 +1346,9 @@ const std::vector<command>& commands() {
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
         {"postgres-env", "VAR", false, postgres_env_help},
-        {"postgres-owner-env", "VAR", false, postgres_owner_env_help}},
+        {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
+        {"quiet", "", false, "no progress and no summary"},
+        {"wait", "SECONDS", false, "how long to wait for another writer's lock (SQLite; default 5)"}},
        run_import},
       {"token issue", "issue an API token for logline-server (printed once; only its hash is stored)",
        "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] --scopes LIST [--label TEXT]",

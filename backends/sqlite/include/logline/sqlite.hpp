@@ -1,6 +1,7 @@
 #pragma once
 // logline's SQLite backend: `logline::ledger<Span, logline::sqlite::backend, Policies...>`.
 #include "logline/sqlite/database.hpp"
+#include "logline/sqlite/recorded.hpp"
 #include "logline/sqlite/store.hpp"
 
 namespace logline::sqlite {

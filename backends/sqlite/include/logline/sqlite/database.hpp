@@ -30,6 +30,12 @@ struct open_options {
   durability sync = durability::full;
   std::chrono::milliseconds busy_timeout{5000};
   bool read_only = false;
+  // With read_only: read the file as one nothing writes while it is open (SQLite's `immutable`
+  // URI parameter): no locks, and no -wal or -shm file is created beside it, so a copy on
+  // read-only media or in a read-only directory opens, and verifying a copy leaves nothing
+  // behind. Only for a file no process has open for writing (a WAL database being written
+  // always has its -wal file; logline-cli uses this when there is none).
+  bool immutable = false;
   // Page cache of this connection, in KiB (SQLite's default is 2 MiB): appends touch index pages
   // all over the table, and pages that fall out of the cache are read back with pread.
   std::int64_t cache_kib = 64 * 1024;
@@ -130,10 +136,14 @@ class database {
     std::unique_ptr<database> db(new database());
     db->path_ = path;
     db->options_ = options;
+    if (options.immutable && !options.read_only)
+      return make_error(errc::invalid_argument, "open_options.immutable needs read_only (an immutable file is never written)");
     if (!options.read_only) create_private(path);
-    const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                      SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-    const int rc = sqlite3_open_v2(path.c_str(), &db->handle_, flags, nullptr);
+    int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    if (options.immutable) flags |= SQLITE_OPEN_URI;
+    const std::string name = options.immutable ? immutable_uri(path) : path;
+    const int rc = sqlite3_open_v2(name.c_str(), &db->handle_, flags, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db->handle_ ? sqlite3_errmsg(db->handle_) : sqlite3_errstr(rc);
       return make_error(errc::storage_error, "cannot open SQLite database '" + path + "': " + msg).mark_from_storage();
@@ -147,6 +157,19 @@ class database {
     LOGLINE_TRY_VOID(db->exec(tuning_pragmas(options)));
     return db;
   }
+  // The URI that opens `path` with immutable=1: '%', '?' and '#' are escaped so that any file
+  // name stays a file name; an absolute path gets the empty authority ("file:///...").
+  static std::string immutable_uri(const std::string& path) {
+    std::string uri = path.rfind('/', 0) == 0 ? "file://" : "file:";
+    for (char c : path) {
+      if (c == '%') uri += "%25";
+      else if (c == '?') uri += "%3f";
+      else if (c == '#') uri += "%23";
+      else uri += c;
+    }
+    return uri + "?immutable=1";
+  }
+
   database(const database&) = delete;
   database& operator=(const database&) = delete;
   ~database() {

@@ -21,6 +21,7 @@
 #include "logline/detail/stored_row.hpp"
 #include "logline/schema.hpp"
 #include "logline/sqlite/database.hpp"
+#include "logline/sqlite/row_place.hpp"
 
 namespace logline::sqlite {
 
@@ -457,15 +458,7 @@ class store {
     std::int64_t row_number() const { return sqlite3_column_int64(stmt_.get(), 0); }
     // Where the row sits, read raw so that an undecodable row still takes its place.
     void place(std::string& chain, std::optional<std::int64_t>& position) const {
-      sqlite3_stmt* s = stmt_.get();
-      if (tenant_column_ >= 0) {
-        column_reader t(s, tenant_column_);
-        chain = tenant_chain_name(t.is_null() ? std::nullopt : std::optional<std::string_view>(t.text()));
-      } else {
-        chain = global_chain_name;
-      }
-      if (position_column_ >= 0 && sqlite3_column_type(s, position_column_) == SQLITE_INTEGER)
-        position = sqlite3_column_int64(s, position_column_);
+      detail::read_place(stmt_.get(), tenant_column_, position_column_, chain, position);
     }
     result<void> decode(Span& span) { return store::decode(stmt_.get(), 1, span); }
     void read_stored(verify_row& row) {
@@ -492,19 +485,18 @@ class store {
     row_cursor sc;
     database* conn = db_;
     if (!db_->is_memory()) {
-      auto own = database::open(db_->path(), {.sync = durability::normal, .busy_timeout = db_->options().busy_timeout, .read_only = true});
+      auto own = database::open(db_->path(), {.sync = durability::normal,
+                                              .busy_timeout = db_->options().busy_timeout,
+                                              .read_only = true,
+                                              .immutable = db_->options().immutable});
       if (!own) return std::move(own).error();
       sc.own_ = std::move(*own);
       conn = sc.own_.get();
     } else {
       sc.lock_ = std::unique_lock(db_->mutex());
     }
-    std::string order = " ORDER BY rowid";
-    if (options_.chained && chain_order)
-      order = options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id")
-                  ? " ORDER BY coalesce(\"tenant_id\", x''), \"chain_position\""
-                  : " ORDER BY \"chain_position\"";
-    auto st = conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ + order);
+    const bool per_tenant = options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
+    auto st = conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ + detail::scan_order(options_.chained && chain_order, per_tenant));
     if (!st) return std::move(st).error();
     sc.stmt_ = std::move(*st);
     if (options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id"))
