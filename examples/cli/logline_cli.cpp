@@ -1202,7 +1202,7 @@ int run_force(const arguments& a) {
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
     auto fn = ledger.get_any(*id);
     if (!fn) throw cli_error(fn.error().message());
-    if (fn->entity_type != "function")
+    if (fn->entity_type != logline::entity::function)
       throw cli_error("span " + id->to_string() + " is not a function (entity_type '" + one_line(fn->entity_type) + "')");
     if (!fn->code || fn->code->empty()) throw cli_error("function " + id->to_string() + " has no code to grant");
     // The manifest as the runtime takes it, for a warning; the CLI does not hold the ledger's

@@ -15,29 +15,34 @@
 // types and ids. Trusted code that writes on a user's behalf with the operator's rights takes
 // ledger::on_behalf_of(user); nothing a remote client sends can make such a session.
 #include <algorithm>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "logline/entity_types.hpp"
 #include "logline/error.hpp"
 #include "logline/types.hpp"
 
 namespace logline {
 
 struct operator_namespace {
+  static std::vector<std::string> names(std::initializer_list<std::string_view> list) { return {list.begin(), list.end()}; }
+
   // Tenantless user ids that act as the operator: the runtime ("logline") and the token
   // administrator ("logline-admin").
   std::vector<std::string> operators{"logline", "logline-admin"};
   // Entity types that only operator identities write: what the server and the runtime trust
   // (tokens, the manifest, scheduler and policy bookkeeping) and the records of what they did.
-  std::vector<std::string> entity_types{"api_token",        "manifest",       "schedule_state", "ledger_state", "boot_event",
-                                        "execution",        "policy_violation", "policy_cursor", "policy_revisit", "policy_error",
-                                        "provider_execution", "law.decision",  "law.verdict"};
+  std::vector<std::string> entity_types = names({entity::api_token, entity::manifest, entity::schedule_state, entity::ledger_state,
+                                                 entity::boot_event, entity::execution, entity::policy_violation, entity::policy_cursor,
+                                                 entity::policy_revisit, entity::policy_error, entity::provider_execution,
+                                                 entity::law_decision, entity::law_verdict});
   // Entity types whose first version anyone may write, and whose later versions only the
   // operator writes: a request is made by its owner and advanced by the runtime (running,
   // complete), so an owner cannot fake its outcome.
-  std::vector<std::string> operator_versions{"request"};
+  std::vector<std::string> operator_versions = names({entity::request});
   // Whether ids of the operator's shapes are reserved: UUIDv8, the ids the runtime derives from
   // names (a policy's cursor, a job's state, a seed policy, a law decision), and the fixed ids
   // 00000000-0000-4000-8000-00000000xxxx (LogLineOS's kernels, manifest and providers). A

@@ -25,6 +25,7 @@
 
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
+#include "logline/entity_types.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
 #include "logline/span.hpp"
@@ -143,7 +144,7 @@ struct manifest {
 template <class Reader, class Accept>
 result<manifest> load_manifest(Reader& reader, Accept&& accept) {
   timeline_query q;
-  q.entity_type = "manifest";
+  q.entity_type = entity::manifest;
   q.limit = 50;
   for (;;) {
     auto page = reader.timeline(q);
@@ -211,7 +212,7 @@ inline std::vector<universal_span> seed_kernels() {
   for (const auto& [id, name] : kernels) {
     universal_span s;
     s.id = *id;
-    s.entity_type = "function";
+    s.entity_type = entity::function;
     s.who = "logline";
     s.did = "seeded";
     s.this_ = name;
@@ -229,7 +230,7 @@ inline std::vector<universal_span> seed_kernels() {
 inline universal_span seed_manifest(const std::optional<public_key>& override_key) {
   universal_span s;
   s.id = ids::manifest;
-  s.entity_type = "manifest";
+  s.entity_type = entity::manifest;
   s.who = "logline";
   s.did = "seeded";
   s.this_ = "kernel_manifest";

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "logline/backend.hpp"
+#include "logline/entity_types.hpp"
 #include "logline/json.hpp"
 #include "logline/ledger.hpp"
 #include "logline/runtime/law.hpp"
@@ -44,7 +45,7 @@ struct midnight_ruler {
   result<json> operator()(Ledger& ledger, timestamp boundary) const {
     const std::string at = boundary.to_string();
     timeline_query lq;
-    lq.entity_type = "law";
+    lq.entity_type = entity::law;
     lq.status = "active";
     auto law_spans = detail::latest_matching(ledger, lq);
     if (!law_spans) return std::move(law_spans).error();
@@ -99,7 +100,7 @@ struct midnight_ruler {
         decisions.push_back(laws::evaluate(l->law, *vars));
         auto record = laws::decision_record(l->law, decisions.back(), subject, at);
         if (!record) return std::move(record).error();
-        records.push_back(made_for(s, "law.decision", *record, {l->span.id}));
+        records.push_back(made_for(s, entity::law_decision, *record, {l->span.id}));
       }
       const laws::decision verdict = laws::compose(decisions);
       json v = laws::to_json(verdict);
@@ -113,7 +114,7 @@ struct midnight_ruler {
       }
       v["laws"] = law_ids;
       v["idempotency_key"] = blake3_hex("logline.law.verdict/1\n" + subject + "\n" + at + "\n" + canonical(v));
-      records.push_back(made_for(s, "law.verdict", v, related));
+      records.push_back(made_for(s, entity::law_verdict, v, related));
 
       auto as = ledger.on_behalf_of(identity{*s.owner_id, s.tenant_id});
       for (auto& r : records) {
@@ -130,7 +131,7 @@ struct midnight_ruler {
 
  private:
   // A decision or verdict span about `s`: its id derives from the record's idempotency key.
-  static universal_span made_for(const universal_span& s, const char* entity_type, const json& record, const std::vector<uuid>& laws_used) {
+  static universal_span made_for(const universal_span& s, std::string_view entity_type, const json& record, const std::vector<uuid>& laws_used) {
     universal_span r;
     r.id = derived_uuid(std::string(entity_type) + "\n" + record["idempotency_key"].template get<std::string>());
     r.entity_type = entity_type;
@@ -172,7 +173,7 @@ class ledger_state : public state {
     auto existing = ledger_.get_any(id_of(job));
     universal_span s = existing && ledger_.operator_wrote(*existing) ? unsealed(*existing) : universal_span{};
     s.id = id_of(job);
-    s.entity_type = "schedule_state";
+    s.entity_type = entity::schedule_state;
     s.who = "scheduler";
     s.did = "scheduled";
     s.this_ = job;

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "logline/entity_types.hpp"
 #include "logline/runtime/manifest.hpp"
 #include "logline/runtime/midnight_ruler.hpp"
 #include "logline/runtime/pipeline.hpp"
@@ -113,8 +114,8 @@ class node {
  private:
   // Whether s is one of the records the scheduled kernels' own runs leave.
   static bool bookkeeping(const universal_span& s) {
-    if (policy_agent_record(s) || s.entity_type == "schedule_state") return true;
-    return (s.entity_type == "boot_event" || s.entity_type == "execution") && s.parent_id &&
+    if (policy_agent_record(s) || s.entity_type == entity::schedule_state) return true;
+    return (s.entity_type == entity::boot_event || s.entity_type == entity::execution) && s.parent_id &&
            (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker || *s.parent_id == ids::policy_agent);
   }
   // Whether the feed after `cursor` holds only bookkeeping (nothing for the kernel); moves

@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "logline/backend.hpp"
+#include "logline/entity_types.hpp"
 #include "logline/json.hpp"
 #include "logline/ledger.hpp"
 #include "logline/runtime/manifest.hpp"
@@ -84,7 +85,7 @@ struct feed_position {
 template <class Ledger>
 result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const identity& who) {
   timeline_query q;
-  q.entity_type = "execution";
+  q.entity_type = entity::execution;
   q.parent_id = kernel;
   q.status = "complete";
   q.owner_id = who.user_id;
@@ -142,7 +143,7 @@ struct observer_bot {
     std::lock_guard lock(state_->mutex);
     auto& st = *state_;
     auto read = detail::follow_feed(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
-      if (s.entity_type != "function") return;
+      if (s.entity_type != entity::function) return;
       if (s.status == "scheduled") st.scheduled[s.id] = {s, before};
       else st.scheduled.erase(s.id);
     });
@@ -152,7 +153,7 @@ struct observer_bot {
     for (auto it = st.scheduled.begin(); it != st.scheduled.end();) {
       const universal_span& fn = it->second.span;
       universal_span request;
-      request.entity_type = "request";
+      request.entity_type = entity::request;
       request.who = "observer_bot";
       request.did = "scheduled";
       request.this_ = "run " + fn.name.value_or(fn.id.to_string());
@@ -279,7 +280,7 @@ struct request_worker {
   result<std::size_t> read_feed(call& c) const {
     auto& st = *state_;
     return detail::follow_feed(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
-      if (s.entity_type != "request") return;
+      if (s.entity_type != entity::request) return;
       if (s.seq == 0 && s.status == "scheduled") {
         st.queued[s.id] = {s, before};
         st.by_tenant[tenant_key(s)].push_back(s.id);

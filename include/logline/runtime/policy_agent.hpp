@@ -75,6 +75,7 @@
 
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
+#include "logline/entity_types.hpp"
 #include "logline/json.hpp"
 #include "logline/ledger.hpp"
 #include "logline/runtime/lua.hpp"
@@ -91,7 +92,7 @@ inline uuid policy_cursor_id(const uuid& policy) { return derived_uuid("logline.
 
 // Whether s is one of the policy agent's records of where policies are (any policy's cursor and
 // revisits): bookkeeping, not events; no policy is shown them.
-inline bool policy_agent_record(const universal_span& s) { return s.entity_type == "policy_cursor" || s.entity_type == "policy_revisit"; }
+inline bool policy_agent_record(const universal_span& s) { return s.entity_type == entity::policy_cursor || s.entity_type == entity::policy_revisit; }
 
 // The id of a policy's revisit of a span at a time.
 inline uuid policy_revisit_id(const uuid& policy, const uuid& target, const timestamp& due) {
@@ -323,7 +324,7 @@ struct policy_agent {
   // A version of the policy's revisit of span `target` (version `target_seq`) at `due`.
   static universal_span revisit_span(const identity& op, const universal_span& policy, const uuid& target, std::int32_t target_seq,
                                      const timestamp& due, const char* status) {
-    universal_span r = bookkeeping(op, policy, "policy_revisit", status);
+    universal_span r = bookkeeping(op, policy, entity::policy_revisit, status);
     r.id = policy_revisit_id(policy.id, target, due);
     r.parent_id = policy.id;
     r.status = status;
@@ -349,7 +350,7 @@ struct policy_agent {
   static result<std::vector<pending_revisit>> pending_revisits(Ledger& ledger, const identity& op, const universal_span& policy,
                                                                const std::optional<timestamp>& since) {
     timeline_query q;
-    q.entity_type = "policy_revisit";
+    q.entity_type = entity::policy_revisit;
     q.parent_id = policy.id;
     q.owner_id = op.user_id;
     q.limit = timeline_query::max_limit;
@@ -378,7 +379,7 @@ struct policy_agent {
   // The latest version of every policy whose latest version is active.
   static result<std::vector<universal_span>> active_policies(Ledger& ledger) {
     timeline_query q;
-    q.entity_type = "policy";
+    q.entity_type = entity::policy;
     q.status = "active";
     return detail::latest_matching(ledger, q);
   }
@@ -390,7 +391,7 @@ struct policy_agent {
 
   // What the agent wrote for this policy (its errors, and whatever relates to it).
   static bool own_output(const universal_span& s, const universal_span& policy) {
-    if (s.entity_type == "policy_error" && s.parent_id == policy.id) return true;
+    if (s.entity_type == entity::policy_error && s.parent_id == policy.id) return true;
     return s.related_to && std::find(s.related_to->begin(), s.related_to->end(), policy.id) != s.related_to->end();
   }
 
@@ -409,7 +410,7 @@ struct policy_agent {
     const uuid cursor_id = policy_cursor_id(policy.id);
     std::optional<universal_span> cursor;
     if (auto existing = c.ledger.get_any(cursor_id); existing) {
-      if (!c.ledger.operator_wrote(*existing) || existing->parent_id != policy.id || existing->entity_type != "policy_cursor")
+      if (!c.ledger.operator_wrote(*existing) || existing->parent_id != policy.id || existing->entity_type != entity::policy_cursor)
         return make_error(errc::integrity_violation, "policy " + policy.id.to_string() + ": its cursor id holds a span the operator did not write");
       cursor = std::move(*existing);
     } else if (!(existing.error() == errc::not_found)) {
@@ -444,7 +445,7 @@ struct policy_agent {
 
     std::vector<universal_span> out;
     auto record_failure = [&](const universal_span& s, const error_info& failure) {
-      universal_span e = made_by(policy, "policy_error", "failed");
+      universal_span e = made_by(policy, entity::policy_error, "failed");
       e.parent_id = policy.id;
       e.status = "open";
       e.error = json{{"code", error_code_name(failure)}, {"message", failure.message()}};
@@ -511,7 +512,7 @@ struct policy_agent {
     std::set<uuid> asked;
     std::vector<universal_span> kept;
     for (auto& s : out) {
-      if (s.entity_type == "policy_revisit" && s.status == "scheduled")
+      if (s.entity_type == entity::policy_revisit && s.status == "scheduled")
         if (auto r = revisit_of(s)) {
           if (pending_has(pending, r->due, s.id) || !asked.insert(s.id).second) continue;
           auto done_before = is_stored(c.ledger, s.id);
@@ -534,7 +535,7 @@ struct policy_agent {
       return o;
     }
     o.position = position;
-    universal_span next = cursor ? unsealed(*cursor) : bookkeeping(op, policy, "policy_cursor", "advanced");
+    universal_span next = cursor ? unsealed(*cursor) : bookkeeping(op, policy, entity::policy_cursor, "advanced");
     if (cursor) {
       next.seq = cursor->seq + 1;
     } else {
@@ -563,7 +564,7 @@ struct policy_agent {
     if (!stored) return std::move(stored).error();
     const auto old_end = static_cast<std::ptrdiff_t>(pending.size());
     for (const auto& s : *stored)
-      if (s.entity_type == "policy_revisit" && s.status == "scheduled")
+      if (s.entity_type == entity::policy_revisit && s.status == "scheduled")
         if (auto r = revisit_of(s)) pending.push_back(std::move(*r));
     std::sort(pending.begin() + old_end, pending.end(), by_due);
     std::inplace_merge(pending.begin(), pending.begin() + old_end, pending.end(), by_due);
@@ -573,7 +574,7 @@ struct policy_agent {
   }
 
   // The agent's own record of where `policy` is (a cursor, a revisit): the operator's, private.
-  static universal_span bookkeeping(const identity& op, const universal_span& policy, const std::string& entity_type, const char* did) {
+  static universal_span bookkeeping(const identity& op, const universal_span& policy, std::string_view entity_type, const char* did) {
     universal_span s = made_by(policy, entity_type, did);
     s.owner_id = op.user_id;
     s.tenant_id = op.tenant_id;
@@ -583,7 +584,7 @@ struct policy_agent {
 
   // A span the agent writes for `policy`: the policy's owner, tenant and visibility, and its id
   // in related_to.
-  static universal_span made_by(const universal_span& policy, const std::string& entity_type, const char* did) {
+  static universal_span made_by(const universal_span& policy, std::string_view entity_type, const char* did) {
     universal_span s;
     s.entity_type = entity_type;
     s.who = "policy_agent";
@@ -634,7 +635,7 @@ struct policy_agent {
           return make_error(errc::execution_failed, where + "expected {run = \"run_code\", span_id = \"<function id>\"}");
         auto fn = uuid::parse(a["span_id"].template get<std::string>());
         if (!fn) return make_error(errc::execution_failed, where + "span_id is not a uuid");
-        universal_span req = made_by(policy, "request", "scheduled");
+        universal_span req = made_by(policy, entity::request, "scheduled");
         req.this_ = "run " + fn->to_string();
         req.status = "scheduled";
         req.parent_id = *fn;

@@ -60,6 +60,7 @@
 #include <string_view>
 #include <thread>
 
+#include "logline/entity_types.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
 #include "logline/runtime/egress.hpp"
@@ -195,7 +196,7 @@ struct provider_exec {
     if (!id) return make_error(errc::invalid_argument, "provider_exec: provider_id is not a uuid");
     auto provider = c.as.get(*id);
     if (!provider) return std::move(provider).error();
-    if (provider->entity_type != "provider")
+    if (provider->entity_type != entity::provider)
       return make_error(errc::invalid_argument, "provider_exec: span " + id->to_string() + " is a " + provider->entity_type + ", not a provider");
     if (auto ok = stage0<Ledger>::authentic(*provider, c.manifest.signatures_required); !ok) return std::move(ok).error();
     if (auto ok = check_owner_continuity(c.ledger, *provider); !ok) return std::move(ok).error();
@@ -205,7 +206,7 @@ struct provider_exec {
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
 
     universal_span s;
-    s.entity_type = "provider_execution";
+    s.entity_type = entity::provider_execution;
     s.who = "provider_exec";
     s.did = "executed";
     s.this_ = provider->name.value_or(provider->id.to_string());

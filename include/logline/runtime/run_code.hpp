@@ -41,6 +41,7 @@
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
 #include "logline/ed25519.hpp"
+#include "logline/entity_types.hpp"
 #include "logline/json.hpp"
 #include "logline/runtime/cron.hpp"
 #include "logline/runtime/lua.hpp"
@@ -92,7 +93,7 @@ inline day_bounds day_of(timestamp now, const date::time_zone* tz) {
 template <class Ledger>
 result<std::int64_t> boots_in(Ledger& ledger, const std::string& tenant, const day_bounds& day, std::int64_t stop_at) {
   timeline_query q;
-  q.entity_type = "boot_event";
+  q.entity_type = entity::boot_event;
   q.tenant_id = tenant;
   q.parent_id = ids::run_code;
   q.since = day.start;
@@ -131,7 +132,7 @@ struct run_code {
     if (!id) return make_error(errc::invalid_argument, "run_code: span_id is not a uuid");
     auto function = c.as.get(*id);
     if (!function) return std::move(function).error();
-    if (function->entity_type != "function" || function->language != "lua" || !function->code)
+    if (function->entity_type != entity::function || function->language != "lua" || !function->code)
       return make_error(errc::invalid_argument, "run_code: span " + id->to_string() + " is not a Lua function (entity_type function, language lua, code)");
     if (auto ok = stage0<Ledger>::authentic(*function, c.manifest.signatures_required); !ok) return std::move(ok).error();
     if (auto ok = check_owner_continuity(c.ledger, *function); !ok) return std::move(ok).error();
@@ -176,7 +177,7 @@ struct run_code {
     auto out = run_lua(*function->code, ctx, l);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     if (out && took > c.manifest.slow_ms) {
-      universal_span patch = about_function(*function, "status_patch", "run_code", "flagged slow", c.trace_id);
+      universal_span patch = about_function(*function, entity::status_patch, "run_code", "flagged slow", c.trace_id);
       patch.status = "slow";
       patch.metadata = json{{"duration_ms", took}, {"slow_ms", c.manifest.slow_ms}};
       if (auto p = c.records.append(std::move(patch)); !p) return std::move(p).error();
@@ -203,7 +204,7 @@ struct run_code {
     if (!n) return std::move(n).error();
     if (*n <= limit) return {};
     const bool forced = force_granted(function, c.manifest);
-    universal_span v = about_function(function, "policy_violation", "run_code", forced ? "overridden" : "refused", c.trace_id);
+    universal_span v = about_function(function, entity::policy_violation, "run_code", forced ? "overridden" : "refused", c.trace_id);
     v.status = forced ? "overridden" : "refused";
     v.metadata = json{{"policy", "per_tenant_daily_exec_limit"}, {"limit", limit}, {"tenant_id", *tenant}, {"time_zone", zone},
                       {"day_start", day.start.to_string()}, {"forced", forced}};

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "logline/backend.hpp"
+#include "logline/entity_types.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
 #include "logline/runtime/manifest.hpp"
@@ -83,7 +84,7 @@ inline std::vector<universal_span> seed_policies(const identity& owner) {
   for (const auto& e : entries) {
     universal_span s;
     s.id = seed_policy_id(e.name, owner);
-    s.entity_type = "policy";
+    s.entity_type = entity::policy;
     s.who = "logline";
     s.did = "seeded";
     s.this_ = e.description;
@@ -113,7 +114,7 @@ result<std::size_t> install_seed_policies(Ledger& ledger, const identity& owner)
   for (auto& p : seed_policies(owner)) {
     auto existing = ledger.get_any(p.id);
     if (existing) {
-      const bool ours = existing->entity_type == "policy" && existing->owner_id == p.owner_id && existing->tenant_id == p.tenant_id &&
+      const bool ours = existing->entity_type == entity::policy && existing->owner_id == p.owner_id && existing->tenant_id == p.tenant_id &&
                         existing->public_key && existing->public_key == ledger.signer() && check_owner_continuity(ledger, *existing);
       if (!ours)
         return make_error(errc::integrity_violation, "seed policy " + p.name.value_or("") + " (" + p.id.to_string() +

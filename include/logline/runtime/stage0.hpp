@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 
+#include "logline/entity_types.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
 #include "logline/runtime/manifest.hpp"
@@ -47,7 +48,7 @@ inline std::string error_code_name(const error_info& e) {
 }
 
 // A span a kernel (`who`) writes about a function: a boot_event, an execution, a patch.
-inline universal_span about_function(const universal_span& function, const char* entity_type, const char* who, const char* did,
+inline universal_span about_function(const universal_span& function, std::string_view entity_type, const char* who, const char* did,
                                      const std::string& trace) {
   universal_span s;
   s.entity_type = entity_type;
@@ -98,13 +99,13 @@ class stage0 {
       if (function.error() == errc::not_found) return make_error(errc::not_found, "function " + function_id.to_string() + " not found");
       return std::move(function).error();
     }
-    if (function->entity_type != "function")
+    if (function->entity_type != entity::function)
       return make_error(errc::invalid_argument, "span " + function_id.to_string() + " is a " + function->entity_type + ", not a function");
     if (auto ok = authentic(*function, m->signatures_required); !ok) return std::move(ok).error();
     if (auto ok = check_owner_continuity(ledger_, *function); !ok) return std::move(ok).error();
 
     const std::string trace = trace_id ? *trace_id : uuid::v7().to_string();
-    universal_span boot_event = about_function(*function, "boot_event", "stage0", "booted", trace);
+    universal_span boot_event = about_function(*function, entity::boot_event, "stage0", "booted", trace);
     boot_event.status = "complete";
     boot_event.metadata = json{{"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
     if (auto b = records.append(std::move(boot_event)); !b) return std::move(b).error();
@@ -114,7 +115,7 @@ class stage0 {
     result<json> out = run(c);
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
 
-    universal_span execution = about_function(*function, "execution", "stage0", "executed", trace);
+    universal_span execution = about_function(*function, entity::execution, "stage0", "executed", trace);
     execution.input = std::move(input);
     execution.duration_ms = elapsed.count();
     if (out) {

@@ -35,6 +35,7 @@
 
 #include "logline/backend.hpp"
 #include "logline/ed25519.hpp"
+#include "logline/entity_types.hpp"
 #include "logline/error.hpp"
 #include "logline/http/listener.hpp"
 #include "logline/http/stream_hub.hpp"
@@ -346,7 +347,7 @@ class api {
     });
     handle(svr, "get", "/api/manifest/{name}", R"(/api/manifest/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, session& s) {
       timeline_query q;
-      q.entity_type = "manifest";
+      q.entity_type = entity::manifest;
       q.limit = timeline_query::max_limit;
       const std::string name = req.matches[1];
       for (;;) {
@@ -654,12 +655,12 @@ class api {
     const uuid target = parse_id((*body)["span_id"].get<std::string>());
     auto function = s.get(target);
     if (!function) return fail(res, function.error());
-    if (function->entity_type != "function")
+    if (function->entity_type != entity::function)
       return fail(res, make_error(errc::invalid_argument, "span " + target.to_string() + " is a '" + function->entity_type.substr(0, 40) +
                                                               "', not a function: only a function can be executed"));
     const timestamp scheduled_for = timestamp::now();
     universal_span request;
-    request.entity_type = "request";
+    request.entity_type = entity::request;
     request.who = s.identity().user_id;
     request.did = "scheduled";
     request.this_ = "execute " + target.to_string();

@@ -24,6 +24,7 @@
 
 #include "logline/backend.hpp"
 #include "logline/blake3.hpp"
+#include "logline/entity_types.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
 #include "logline/span.hpp"
@@ -32,7 +33,7 @@
 namespace logline::http {
 
 inline const logline::identity token_admin{"logline-admin", std::nullopt};
-inline constexpr std::string_view token_entity_type = "api_token";
+inline constexpr std::string_view token_entity_type = entity::api_token;
 inline constexpr std::string_view all_scopes[] = {"spans:read", "spans:write", "execute", "admin"};
 
 struct token_record {
