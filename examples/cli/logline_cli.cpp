@@ -472,8 +472,8 @@ auto with_ledger(target& t, logline::identity who, std::optional<logline::ed2551
     }
     pg_ledger_type l(*t.postgres, {.identity = std::move(who), .signing_key = std::move(key)});
     return fn(l);
-  } catch (const logline::error& e) {
-    throw cli_error(write_failure(e.info(), t.wait));  // opening migrates: it may find the file locked
+  } catch (const logline::bad_result_access& e) {
+    throw cli_error(write_failure(e, t.wait));  // opening migrates: it may find the file locked
   }
 }
 // For reading only: a signed ledger opens without a key to read and verify.
@@ -1512,7 +1512,7 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
-  } catch (const logline::error& e) {
+  } catch (const logline::bad_result_access& e) {
     err("logline-cli: " + one_line(e.what()) + "\n");
   } catch (const std::exception& e) {
     err("logline-cli: unexpected error: " + one_line(e.what()) + "\n");

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -100,14 +101,18 @@ struct std::is_error_code_enum<logline::errc> : std::true_type {};
 
 namespace logline {
 
-// An error: a code to branch on and a message for people.
-class error_info {
+// An error: a code to branch on, a message for people, and -- when a storage engine reported
+// it -- the engine's own code (`native()`: a SQLite extended result code in sqlite_category(),
+// a PostgreSQL SQLSTATE in sqlstate_category()), so that a caller can tell a unique violation
+// from a full disk without parsing text. result<T>::error() returns one; value() throws
+// logline::bad_result_access, which is one too (`catch (const logline::error& e)` catches it).
+class error {
  public:
-  error_info() = default;
-  error_info(std::error_code code) : code_(code) {}                      // NOLINT: implicit by design
-  error_info(errc code) : code_(make_error_code(code)) {}                // NOLINT
-  error_info(std::error_code code, std::string message) : code_(code), message_(std::move(message)) {}
-  error_info(errc code, std::string message) : code_(make_error_code(code)), message_(std::move(message)) {}
+  error() = default;
+  error(std::error_code code) : code_(code) {}                      // NOLINT: implicit by design
+  error(errc code) : code_(make_error_code(code)) {}                // NOLINT
+  error(std::error_code code, std::string message) : code_(code), message_(std::move(message)) {}
+  error(errc code, std::string message) : code_(make_error_code(code)), message_(std::move(message)) {}
 
   const std::error_code& code() const noexcept { return code_; }
   // The detailed sentence if there is one, else the code's generic message.
@@ -115,11 +120,18 @@ class error_info {
   bool operator==(errc e) const noexcept { return code_ == make_error_code(e); }
   bool operator==(const std::error_code& c) const noexcept { return code_ == c; }
 
+  // The storage engine's own code for this error, if it came from one.
+  const std::optional<std::error_code>& native() const noexcept { return native_; }
+  error& with_native(std::error_code code) noexcept {
+    native_ = code;
+    return *this;
+  }
+
   // Whether the message quotes the storage engine (a driver message, a SQLSTATE, a constraint
   // name): fine for the operator's logs and tools, never for a remote client, who gets a generic
   // sentence instead (logline::http).
   bool from_storage() const noexcept { return from_storage_; }
-  error_info& mark_from_storage() noexcept {
+  error& mark_from_storage() noexcept {
     from_storage_ = true;
     return *this;
   }
@@ -127,18 +139,18 @@ class error_info {
  private:
   std::error_code code_;
   std::string message_;
+  std::optional<std::error_code> native_;
   bool from_storage_ = false;
 };
 
-// Thrown by result<T>::value() when it holds an error.
-class error : public std::runtime_error {
- public:
-  explicit error(error_info info) : std::runtime_error(info.message()), info_(std::move(info)) {}
-  const error_info& info() const noexcept { return info_; }
-  const std::error_code& code() const noexcept { return info_.code(); }
+// The name the library used for logline::error before there was one error type.
+using error_info = error;
 
- private:
-  error_info info_;
+// Thrown by result<T>::value() when it holds an error: the error itself, and a std::exception.
+class bad_result_access : public std::runtime_error, public error {
+ public:
+  explicit bad_result_access(const logline::error& e) : std::runtime_error(e.message()), error(e) {}
+  const logline::error& info() const noexcept { return *this; }
 };
 
 template <class T>
@@ -211,7 +223,7 @@ class [[nodiscard]] result {
     }
   }
   void check() const {
-    if (!has_value()) throw logline::error(std::get<1>(state_));
+    if (!has_value()) throw bad_result_access(std::get<1>(state_));
   }
   std::variant<T, error_info> state_;
 };
@@ -228,7 +240,7 @@ class [[nodiscard]] result<void> {
   bool has_value() const noexcept { return !failed_; }
   explicit operator bool() const noexcept { return !failed_; }
   void value() const {
-    if (failed_) throw logline::error(error_);
+    if (failed_) throw bad_result_access(error_);
   }
   const error_info& error() const& noexcept { return error_; }
   error_info&& error() && noexcept { return std::move(error_); }
@@ -267,6 +279,7 @@ class [[nodiscard]] result<void> {
 // The same error with a prefix on its message ("span #3 of the batch: ...").
 inline error_info with_context(const error_info& e, std::string_view prefix) {
   error_info out{e.code(), std::string(prefix) + e.message()};
+  if (e.native()) out.with_native(*e.native());
   if (e.from_storage()) out.mark_from_storage();
   return out;
 }

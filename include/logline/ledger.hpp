@@ -134,13 +134,13 @@ class ledger {
   // schema cannot be created; `open` returns the error instead. A signed ledger opened without
   // a key can read and verify; its appends fail with errc::invalid_key.
   ledger(database_type& db, options o) : store_(db, table()), options_(std::move(o)) {
-    if (auto r = init(); !r) throw logline::error(r.error());
+    if (auto r = init(); !r) throw bad_result_access(r.error());
   }
   static result<ledger> open(database_type& db, options o) {
     try {
       return ledger(db, std::move(o));
-    } catch (const logline::error& e) {
-      return e.info();
+    } catch (const bad_result_access& e) {
+      return logline::error(e);
     }
   }
 

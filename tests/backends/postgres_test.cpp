@@ -480,6 +480,15 @@ TEST_CASE("the connection pool is bounded; an unreachable server is a clear erro
   auto fresh = db->acquire().value();
   CHECK(fresh->query_once("SELECT 1").has_value());
 
+  // The server's own code travels with the error.
+  auto zero = fresh->query_once("SELECT 1 / 0");
+  REQUIRE_FALSE(zero);
+  REQUIRE(zero.error().native());
+  CHECK(zero.error().native()->category().name() == std::string("sqlstate"));
+  CHECK(*zero.error().native() == logline::postgres::sqlstate_code("22012"));
+  CHECK(logline::postgres::sqlstate_text(zero.error().native()->value()) == "22012");
+  CHECK(zero.error().native()->message() == "SQLSTATE 22012");
+
   auto down = logline::postgres::database::open("host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2");
   REQUIRE_FALSE(down);
   CHECK(down.error() == errc::busy);

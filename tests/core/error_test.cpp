@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include <logline/error.hpp>
+#include <logline/sqlite/database.hpp>
 
 #include "support/catch.hpp"
 
@@ -99,4 +100,21 @@ TEST_CASE("LOGLINE_TRY declares the value or returns the error", "[core][error]"
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message() == "not a digit: x");
   CHECK(two_digits('y', 'x').error().message() == "not a digit: y");
+}
+
+TEST_CASE("an error carries the storage engine's own code", "[core][error][sqlite]") {
+  auto db = logline::sqlite::database::open(":memory:").value();
+  REQUIRE(db->exec("CREATE TABLE t (x TEXT PRIMARY KEY)"));
+  REQUIRE(db->exec("INSERT INTO t VALUES ('a')"));
+  auto twice = db->exec("INSERT INTO t VALUES ('a')");
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error() == logline::errc::storage_error);
+  REQUIRE(twice.error().native());
+  CHECK(twice.error().native()->category().name() == std::string("sqlite"));
+  CHECK(twice.error().native()->value() == SQLITE_CONSTRAINT_PRIMARYKEY);
+  CHECK((twice.error().native()->value() & 0xff) == SQLITE_CONSTRAINT);
+  // with_context keeps it.
+  CHECK(logline::with_context(twice.error(), "inserting: ").native() == twice.error().native());
+  // Errors logline makes itself have none.
+  CHECK_FALSE(logline::make_error(logline::errc::not_found, "x").native());
 }

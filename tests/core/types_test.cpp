@@ -121,7 +121,14 @@ TEST_CASE("result converts from error codes and throws logline::error from value
   auto r = fail();
   CHECK_FALSE(r);
   CHECK(r.error() == logline::errc::not_found);
-  CHECK_THROWS_AS(r.value(), logline::error);
+  static_assert(std::is_same_v<std::remove_cvref_t<decltype(r.error())>, logline::error>, "one error type");
+  CHECK_THROWS_AS(r.value(), logline::error);              // the value type catches it
+  CHECK_THROWS_AS(r.value(), logline::bad_result_access);  // and it is a std::exception
+  try {
+    (void)r.value();
+  } catch (const std::exception& e) {
+    CHECK_THAT(e.what(), Catch::Contains("not found"));
+  }
   auto with_message = []() -> logline::result<int> { return logline::make_error(logline::errc::invalid_span, "field 'x': bad"); };
   CHECK(with_message().error().message() == "field 'x': bad");
   auto ok = []() -> logline::result<int> { return 7; };

@@ -85,6 +85,31 @@ class params {
   mutable std::vector<const char*> pointers_;
 };
 
+// SQLSTATEs as std::error_code, for logline::error::native(): the five characters [0-9A-Z] read as
+// a base-36 number, so that codes compare as numbers and print as themselves.
+inline int sqlstate_number(std::string_view state) noexcept {
+  int n = 0;
+  for (char c : state.substr(0, 5)) n = n * 36 + (c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 0);
+  return n;
+}
+inline std::string sqlstate_text(int n) {
+  std::string s(5, '0');
+  for (int i = 4; i >= 0; --i, n /= 36) s[static_cast<std::size_t>(i)] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n % 36];
+  return s;
+}
+namespace detail {
+class sqlstate_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sqlstate"; }
+  std::string message(int code) const override { return "SQLSTATE " + sqlstate_text(code); }
+};
+}  // namespace detail
+inline const std::error_category& sqlstate_category() noexcept {
+  static const detail::sqlstate_category_impl category;
+  return category;
+}
+inline std::error_code sqlstate_code(std::string_view state) noexcept { return {sqlstate_number(state), sqlstate_category()}; }
+
 // The errc for a SQLSTATE (PostgreSQL Appendix A).
 inline errc errc_of_sqlstate(std::string_view state) {
   if (state == "23505") return errc::version_conflict;                          // unique_violation
@@ -139,7 +164,9 @@ class connection {
     std::string text = std::string(what) + ": " + msg;
     if (!detail.empty()) text += " (" + detail + ")";
     if (!state.empty()) text += " [SQLSTATE " + state + "]";
-    return make_error(kind, text).mark_from_storage();
+    error_info e = make_error(kind, text).mark_from_storage();
+    if (state.size() == 5) e.with_native(sqlstate_code(state));
+    return e;
   }
   static std::string context_of(const PGresult* r) {
     const char* c = r ? PQresultErrorField(r, PG_DIAG_CONTEXT) : nullptr;

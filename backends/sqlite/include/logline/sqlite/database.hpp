@@ -21,6 +21,21 @@
 
 namespace logline::sqlite {
 
+// SQLite's result codes as std::error_code, for logline::error::native(): the extended result
+// code (SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_BUSY_SNAPSHOT, ...); `code & 0xff` is the primary.
+namespace detail {
+class sqlite_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sqlite"; }
+  std::string message(int code) const override { return sqlite3_errstr(code); }
+};
+}  // namespace detail
+inline const std::error_category& sqlite_category() noexcept {
+  static const detail::sqlite_category_impl category;
+  return category;
+}
+inline std::error_code sqlite_error_code(int rc) noexcept { return {rc, sqlite_category()}; }
+
 // Durability of commits. full: every commit is on disk when append returns (the default:
 // nothing acknowledged is lost, even on power failure). normal: WAL without fsync per commit
 // (survives a process crash, may lose the last commits on power loss).
@@ -146,7 +161,7 @@ class database {
     const int rc = sqlite3_open_v2(name.c_str(), &db->handle_, flags, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db->handle_ ? sqlite3_errmsg(db->handle_) : sqlite3_errstr(rc);
-      return make_error(errc::storage_error, "cannot open SQLite database '" + path + "': " + msg).mark_from_storage();
+      return make_error(errc::storage_error, "cannot open SQLite database '" + path + "': " + msg).mark_from_storage().with_native(sqlite_error_code(rc));
     }
     sqlite3_busy_timeout(db->handle_, static_cast<int>(options.busy_timeout.count()));
     sqlite3_extended_result_codes(db->handle_, 1);
@@ -186,7 +201,7 @@ class database {
   error_info last_error(int rc, std::string_view what) const {
     const int code = rc & 0xff;
     const errc kind = code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error;
-    return make_error(kind, std::string(what) + ": " + sqlite3_errmsg(handle_)).mark_from_storage();
+    return make_error(kind, std::string(what) + ": " + sqlite3_errmsg(handle_)).mark_from_storage().with_native(sqlite_error_code(rc));
   }
 
   result<void> exec(const std::string& sql) {
@@ -196,7 +211,9 @@ class database {
       std::string msg = err ? err : sqlite3_errstr(rc);
       sqlite3_free(err);
       const int code = rc & 0xff;
-      return make_error(code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error, "SQLite: " + msg).mark_from_storage();
+      return make_error(code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error, "SQLite: " + msg)
+          .mark_from_storage()
+          .with_native(sqlite_error_code(rc));
     }
     return {};
   }
