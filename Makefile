@@ -17,6 +17,8 @@
 #   make tsan       the same under ThreadSanitizer in build/tsan
 #   make fuzz       clang++-14 + libFuzzer build in build/fuzz/, each fuzzer runs FUZZ_SECONDS
 #                   (default 60) on a copy of its corpus (build/fuzz/corpus/<name>/)
+#   make format     rewrite every C++ source as clang-format-14 writes it (.clang-format; the
+#                   format.clang_format test of `make test` fails on any difference)
 #   make clean      remove build/
 #
 # Where things land (stable paths):
@@ -66,7 +68,7 @@ define configure
 	  $(2) $(CMAKE_ARGS) > "$(1)/configure.log" 2>&1 || { cat "$(1)/configure.log"; exit 1; }
 endef
 
-.PHONY: all deps configure build run test test-setup test-teardown sanitize tsan bench load fuzz clean
+.PHONY: all deps configure build run test test-setup test-teardown sanitize tsan bench load fuzz format clean
 
 all: build
 
@@ -143,7 +145,7 @@ sanitize: deps
 	$(call configure,$(ASAN_DIR),-DLOGLINE_BUILD_TESTS=ON -DLOGLINE_BUILD_EXAMPLES=ON -DLOGLINE_BUILD_BENCHMARKS=OFF -DLOGLINE_TEST_POSTGRES=ON -DCMAKE_CXX_FLAGS_RELEASE=-O1 "-DCMAKE_CXX_FLAGS=$(SANITIZE_CXX_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=$(SANITIZE_LINK_FLAGS)")
 	@echo "==> build $(ASAN_DIR) (-j$(JOBS))"
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
-	$(call ctest_with_pg,$(ASAN_DIR),-E '^(headers|compile_fail|cmake)[.]' $(CTEST_ARGS),sanitize)
+	$(call ctest_with_pg,$(ASAN_DIR),-E '^(headers|compile_fail|cmake|format)[.]' $(CTEST_ARGS),sanitize)
 
 # The tests under ThreadSanitizer (GCC, -O1) in build/tsan: every Catch2 group (PostgreSQL
 # included, on a cluster of its own) and the fuzz corpora; the CLI, server and scheduler the
@@ -156,7 +158,7 @@ tsan: deps
 	$(call configure,$(TSAN_DIR),-DLOGLINE_BUILD_TESTS=ON -DLOGLINE_BUILD_EXAMPLES=ON -DLOGLINE_BUILD_BENCHMARKS=OFF -DLOGLINE_TEST_POSTGRES=ON -DCMAKE_CXX_FLAGS_RELEASE=-O1 "-DCMAKE_CXX_FLAGS=$(TSAN_CXX_FLAGS)" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread")
 	@echo "==> build $(TSAN_DIR) (-j$(JOBS))"
 	@cmake --build $(TSAN_DIR) -j $(JOBS)
-	$(call ctest_with_pg,$(TSAN_DIR),-E '^(headers|compile_fail|cmake)[.]' $(CTEST_ARGS),tsan)
+	$(call ctest_with_pg,$(TSAN_DIR),-E '^(headers|compile_fail|cmake|format)[.]' $(CTEST_ARGS),tsan)
 
 # The benchmarks run beside a durable throwaway PostgreSQL cluster ($(BUILD_DIR)/pg-bench: fsync
 # on, as in production) for postgres_bench; it is stopped and removed afterwards.
@@ -189,6 +191,10 @@ load: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target http_load
 	@mkdir -p $(BUILD_DIR)/bench
 	@ulimit -n 65536 2>/dev/null || true; $(BUILD_DIR)/bin/http_load $(LOAD_ARGS) | tee $(BUILD_DIR)/bench/http_load.json
+
+format: deps
+	@git ls-files '*.hpp' '*.cpp' ':!tests/data/**' | xargs clang-format-14 -i
+	@echo "==> formatted (clang-format-14, .clang-format)"
 
 fuzz:
 	@scripts/install-deps.sh fuzz

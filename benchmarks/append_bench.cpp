@@ -37,14 +37,15 @@ namespace fs = std::filesystem;
 using logline::universal_span;
 using logline::sqlite::durability;
 
-
 // CPU seconds used by every thread of the process (signing threads included).
 double process_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
-double wall_seconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 template <class L>
 constexpr const char* set_name() {
@@ -53,7 +54,7 @@ constexpr const char* set_name() {
 
 constexpr std::size_t batch_size = 1000;
 constexpr std::uint64_t max_rows = 2'000'000;  // a database is recreated beyond this
-constexpr double min_time = 2.0;                // seconds per benchmark (bounds the binary's runtime)
+constexpr double min_time = 2.0;  // seconds per benchmark (bounds the binary's runtime)
 
 const logline::ed25519::key& signing_key() {
   static const auto key = logline::ed25519::key::generate();
@@ -66,7 +67,8 @@ const fs::path& temp_dir() {
     fs::path path;
     holder() {
       const char* base = std::getenv("TMPDIR");
-      std::string tmpl = std::string(base && *base ? base : "/tmp") + "/logline-append-bench-XXXXXX";
+      std::string tmpl =
+          std::string(base && *base ? base : "/tmp") + "/logline-append-bench-XXXXXX";
       if (!mkdtemp(tmpl.data())) {
         std::perror("mkdtemp");
         std::exit(1);
@@ -97,7 +99,10 @@ struct ledger_fixture {
   std::uint64_t rows = 0;
   span_generator gen{0x9e3779b97f4a7c15ull};
 
-  ledger_fixture(const std::string& name, durability d) : path(temp_dir() / (name + ".db")), sync(d) { reopen(); }
+  ledger_fixture(const std::string& name, durability d)
+      : path(temp_dir() / (name + ".db")), sync(d) {
+    reopen();
+  }
   ~ledger_fixture() {
     ledger.reset();
     db.reset();
@@ -108,7 +113,8 @@ struct ledger_fixture {
     db.reset();
     remove_database(path);
     db = logline::sqlite::database::open(path.string(), {.sync = sync}).value();
-    ledger.emplace(*db, typename L::options{.identity = {"u1", "t1"}, .signing_key = signing_key()});
+    ledger.emplace(*db,
+                   typename L::options{.identity = {"u1", "t1"}, .signing_key = signing_key()});
     rows = 0;
   }
   void ensure_room(benchmark::State& state, std::size_t n) {
@@ -131,7 +137,8 @@ void report_canonical_size(benchmark::State& state, const universal_span& stored
 // One append() per span: one transaction each.
 template <class L, durability Sync>
 void append_single(benchmark::State& state) {
-  static ledger_fixture<L> fx(std::string("single_") + set_name<L>() + (Sync == durability::full ? "_durable" : ""), Sync);
+  static ledger_fixture<L> fx(
+      std::string("single_") + set_name<L>() + (Sync == durability::full ? "_durable" : ""), Sync);
   std::vector<universal_span> pool;
   std::size_t next = 0;
   std::optional<universal_span> last;
@@ -179,7 +186,8 @@ void append_batch(benchmark::State& state) {
   }
   // Cores busy on average (process CPU ÷ wall, span generation included): shows whether the
   // signing threads got a second core.
-  state.counters["cpu_cores"] = (process_cpu_seconds() - cpu0) / std::max(1e-9, wall_seconds() - wall0);
+  state.counters["cpu_cores"] =
+      (process_cpu_seconds() - cpu0) / std::max(1e-9, wall_seconds() - wall0);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_size));
   state.counters["db_rows"] = static_cast<double>(fx.rows);
   if (last) report_canonical_size(state, *last);
@@ -238,9 +246,13 @@ struct raw_fixture {
   void reopen() {
     close();
     remove_database(path);
-    check_rc(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr), db, "open");
+    check_rc(
+        sqlite3_open_v2(path.c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr),
+        db, "open");
     // The engine settings the library's connections use (logline::sqlite::tuning_pragmas).
-    const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; " + logline::sqlite::tuning_pragmas({});
+    const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; " +
+                                logline::sqlite::tuning_pragmas({});
     check_rc(sqlite3_exec(db, pragmas.c_str(), nullptr, nullptr, nullptr), db, "pragmas");
     const std::string ddl = ledger_chain::store_type::ddl(ledger_chain::table());
     check_rc(sqlite3_exec(db, ddl.c_str(), nullptr, nullptr, nullptr), db, "ddl");
@@ -250,10 +262,15 @@ struct raw_fixture {
       names += (i ? ", \"" : "\"") + std::string(cols[i].name) + "\"";
       params += (i ? ", ?" : "?") + std::to_string(i + 1);
     }
-    const std::string sql = "INSERT INTO \"universal_registry\" (" + names + ") VALUES (" + params + ")";
-    check_rc(sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert, nullptr), db, "prepare insert");
-    check_rc(sqlite3_prepare_v3(db, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &begin, nullptr), db, "prepare begin");
-    check_rc(sqlite3_prepare_v3(db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit, nullptr), db, "prepare commit");
+    const std::string sql =
+        "INSERT INTO \"universal_registry\" (" + names + ") VALUES (" + params + ")";
+    check_rc(sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert, nullptr),
+             db, "prepare insert");
+    check_rc(
+        sqlite3_prepare_v3(db, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &begin, nullptr),
+        db, "prepare begin");
+    check_rc(sqlite3_prepare_v3(db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit, nullptr), db,
+             "prepare commit");
     rows = 0;
     position = 0;
     prev.reset();
@@ -290,10 +307,18 @@ struct raw_fixture {
     int i = 1;
     for (const cell& c : r) {
       switch (c.kind) {
-        case cell::null: sqlite3_bind_null(insert, i); break;
-        case cell::integer: sqlite3_bind_int64(insert, i, c.i); break;
-        case cell::real: sqlite3_bind_double(insert, i, c.d); break;
-        case cell::text: sqlite3_bind_text(insert, i, c.s.data(), static_cast<int>(c.s.size()), SQLITE_STATIC); break;
+        case cell::null:
+          sqlite3_bind_null(insert, i);
+          break;
+        case cell::integer:
+          sqlite3_bind_int64(insert, i, c.i);
+          break;
+        case cell::real:
+          sqlite3_bind_double(insert, i, c.d);
+          break;
+        case cell::text:
+          sqlite3_bind_text(insert, i, c.s.data(), static_cast<int>(c.s.size()), SQLITE_STATIC);
+          break;
       }
       ++i;
     }
@@ -309,7 +334,8 @@ void BM_raw_insert_single_sqlite(benchmark::State& state) {
   for (auto _ : state) {
     if (next == pool.size()) {
       state.PauseTiming();
-      if (fx.rows + 4096 > max_rows) fx.reopen();  // pool rows continue the current chain: reopen first
+      if (fx.rows + 4096 > max_rows)
+        fx.reopen();  // pool rows continue the current chain: reopen first
       fx.fill(pool, 4096);
       next = 0;
       state.ResumeTiming();
@@ -383,26 +409,36 @@ void BM_raw_blake3_canonical(benchmark::State& state) {
 // ---- registration ----------------------------------------------------------------------------------
 [[maybe_unused]] const bool registered = [] {
   auto wall = [](benchmark::internal::Benchmark* b) { return b->UseRealTime()->MinTime(min_time); };
-  wall(benchmark::RegisterBenchmark("BM_append_single_none_sqlite", [](benchmark::State& s) { append_single<ledger_none, durability::normal>(s); }))
+  wall(benchmark::RegisterBenchmark("BM_append_single_none_sqlite", [](benchmark::State& s) {
+    append_single<ledger_none, durability::normal>(s);
+  }))->Unit(benchmark::kMicrosecond);
+  wall(benchmark::RegisterBenchmark("BM_append_single_chain_sqlite", [](benchmark::State& s) {
+    append_single<ledger_chain, durability::normal>(s);
+  }))->Unit(benchmark::kMicrosecond);
+  wall(benchmark::RegisterBenchmark("BM_append_single_chain_sign_sqlite", [](benchmark::State& s) {
+    append_single<ledger_chain_sign, durability::normal>(s);
+  }))->Unit(benchmark::kMicrosecond);
+  wall(benchmark::RegisterBenchmark(
+           "BM_append_single_chain_sign_sqlite_durable",
+           [](benchmark::State& s) { append_single<ledger_chain_sign, durability::full>(s); }))
       ->Unit(benchmark::kMicrosecond);
-  wall(benchmark::RegisterBenchmark("BM_append_single_chain_sqlite", [](benchmark::State& s) { append_single<ledger_chain, durability::normal>(s); }))
+  wall(benchmark::RegisterBenchmark("BM_append_batch_none_sqlite", [](benchmark::State& s) {
+    append_batch<ledger_none>(s);
+  }))->Unit(benchmark::kMillisecond);
+  wall(benchmark::RegisterBenchmark("BM_append_batch_chain_sqlite", [](benchmark::State& s) {
+    append_batch<ledger_chain>(s);
+  }))->Unit(benchmark::kMillisecond);
+  wall(benchmark::RegisterBenchmark("BM_append_batch_chain_sign_sqlite", [](benchmark::State& s) {
+    append_batch<ledger_chain_sign>(s);
+  }))->Unit(benchmark::kMillisecond);
+  wall(benchmark::RegisterBenchmark("BM_raw_insert_single_sqlite", BM_raw_insert_single_sqlite))
       ->Unit(benchmark::kMicrosecond);
-  wall(benchmark::RegisterBenchmark("BM_append_single_chain_sign_sqlite",
-                                    [](benchmark::State& s) { append_single<ledger_chain_sign, durability::normal>(s); }))
-      ->Unit(benchmark::kMicrosecond);
-  wall(benchmark::RegisterBenchmark("BM_append_single_chain_sign_sqlite_durable",
-                                    [](benchmark::State& s) { append_single<ledger_chain_sign, durability::full>(s); }))
-      ->Unit(benchmark::kMicrosecond);
-  wall(benchmark::RegisterBenchmark("BM_append_batch_none_sqlite", [](benchmark::State& s) { append_batch<ledger_none>(s); }))
+  wall(benchmark::RegisterBenchmark("BM_raw_insert_batch_sqlite", BM_raw_insert_batch_sqlite))
       ->Unit(benchmark::kMillisecond);
-  wall(benchmark::RegisterBenchmark("BM_append_batch_chain_sqlite", [](benchmark::State& s) { append_batch<ledger_chain>(s); }))
-      ->Unit(benchmark::kMillisecond);
-  wall(benchmark::RegisterBenchmark("BM_append_batch_chain_sign_sqlite", [](benchmark::State& s) { append_batch<ledger_chain_sign>(s); }))
-      ->Unit(benchmark::kMillisecond);
-  wall(benchmark::RegisterBenchmark("BM_raw_insert_single_sqlite", BM_raw_insert_single_sqlite))->Unit(benchmark::kMicrosecond);
-  wall(benchmark::RegisterBenchmark("BM_raw_insert_batch_sqlite", BM_raw_insert_batch_sqlite))->Unit(benchmark::kMillisecond);
-  wall(benchmark::RegisterBenchmark("BM_raw_ed25519_sign", BM_raw_ed25519_sign))->Unit(benchmark::kMicrosecond);
-  wall(benchmark::RegisterBenchmark("BM_raw_blake3_canonical", BM_raw_blake3_canonical))->Unit(benchmark::kMicrosecond);
+  wall(benchmark::RegisterBenchmark("BM_raw_ed25519_sign", BM_raw_ed25519_sign))
+      ->Unit(benchmark::kMicrosecond);
+  wall(benchmark::RegisterBenchmark("BM_raw_blake3_canonical", BM_raw_blake3_canonical))
+      ->Unit(benchmark::kMicrosecond);
   return true;
 }();
 

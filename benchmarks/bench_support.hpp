@@ -14,10 +14,13 @@
 namespace logline_bench {
 
 // The policy sets the benchmarks compare.
-using ledger_none = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only>;
-using ledger_chain = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only,
-                                     logline::hash_chained, logline::tenant_isolated>;
-using ledger_chain_sign = logline::audited_ledger<logline::universal_span, logline::sqlite::backend>;
+using ledger_none =
+    logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only>;
+using ledger_chain =
+    logline::ledger<logline::universal_span, logline::sqlite::backend, logline::append_only,
+                    logline::hash_chained, logline::tenant_isolated>;
+using ledger_chain_sign =
+    logline::audited_ledger<logline::universal_span, logline::sqlite::backend>;
 
 // entity_type, who, this, did, status, trace_id, owner/tenant, visibility and a 5-key metadata
 // object: about 450 bytes canonical with no policy, 530 chained, 610 chained and signed.
@@ -35,11 +38,13 @@ class span_generator {
     s.entity_type = types[r % 5];
     s.who = "svc-billing";
     s.did = verbs[(r >> 8) % 5];
-    s.this_ = "ORD-" + digits(8) + " for CUS-" + digits(6) + ", " + std::to_string(1 + (r >> 16) % 9) + " items";
+    s.this_ = "ORD-" + digits(8) + " for CUS-" + digits(6) + ", " +
+              std::to_string(1 + (r >> 16) % 9) + " items";
     s.owner_id = owner;
     s.tenant_id = tenant;
-    s.visibility = (r >> 24) % 10 < 7 ? logline::visibility::tenant : (r >> 24) % 10 < 8 ? logline::visibility::public_
-                                                                                          : logline::visibility::private_;
+    s.visibility = (r >> 24) % 10 < 7   ? logline::visibility::tenant
+                   : (r >> 24) % 10 < 8 ? logline::visibility::public_
+                                        : logline::visibility::private_;
     s.status = statuses[(r >> 32) % 4];
     s.trace_id = hex(16);
     s.metadata = logline::json{{"amount", static_cast<double>((r >> 20) % 100000) / 100.0},
@@ -90,7 +95,9 @@ inline std::int64_t count_rows(const std::string& path) {
   std::int64_t n = -1;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM universal_registry", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM universal_registry", -1, &st, nullptr) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
       n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
   }

@@ -60,7 +60,8 @@ struct settings {
   int seconds = 10, connections = 64, batch = 100, subscribers = 1000;
   std::set<std::string> hostile{"idle", "streams", "uploads", "bomb"};  // the kinds of step 3
   double rate = 1500;
-  int wal_pages = 1000;  // SQLite: WAL checkpoint threshold (logline-server's 1000; the library's default is 10000)
+  int wal_pages =
+      1000;  // SQLite: WAL checkpoint threshold (logline-server's 1000; the library's default is 10000)
   std::optional<std::string> postgres;
   bool code_idle_cpu = true;  // the runtime's node::options::code_idle_cpu
 };
@@ -74,7 +75,8 @@ double percentile(std::vector<double> v, double p) {
 
 std::string span_json(int i) {
   return R"({"entity_type":"load","this":"span )" + std::to_string(i) +
-         R"(","visibility":"tenant","metadata":{"amount":12.5,"currency":"EUR","i":)" + std::to_string(i) + "}}";
+         R"(","visibility":"tenant","metadata":{"amount":12.5,"currency":"EUR","i":)" +
+         std::to_string(i) + "}}";
 }
 
 // Connects a client's sockets from `source` (a loopback address of its own).
@@ -115,27 +117,31 @@ long rss_kib() {
 // The hostile mix of step 3, on threads of its own until stop().
 struct hostile_mix {
   std::atomic<bool> stopping{false};
-  std::atomic<long> idle_cut{0}, streams_open{0}, streams_refused{0}, uploads{0}, upload_bytes{0}, most_streams_open{0};
+  std::atomic<long> idle_cut{0}, streams_open{0}, streams_refused{0}, uploads{0}, upload_bytes{0},
+      most_streams_open{0};
   std::vector<std::thread> threads;
 
   void start(int port, const std::string& flood_token, const std::set<std::string>& kinds) {
     // 80 idle connections, a header line every 3 s; a cut-off connection is replaced.
-    if (kinds.count("idle")) threads.emplace_back([this, port] {
-      std::vector<int> fds(80, -1);
-      while (!stopping) {
-        for (int& fd : fds) {
-          if (fd >= 0 && ::send(fd, "X-Idle: 1\r\n", 11, MSG_NOSIGNAL) != 11) {
-            ::close(fd);
-            fd = -1;
-            ++idle_cut;
+    if (kinds.count("idle"))
+      threads.emplace_back([this, port] {
+        std::vector<int> fds(80, -1);
+        while (!stopping) {
+          for (int& fd : fds) {
+            if (fd >= 0 && ::send(fd, "X-Idle: 1\r\n", 11, MSG_NOSIGNAL) != 11) {
+              ::close(fd);
+              fd = -1;
+              ++idle_cut;
+            }
+            if (fd < 0 && (fd = raw_connect(port, "127.0.0.2")) >= 0)
+              ::send(fd, "GET /health HTTP/1.1\r\n", 22, MSG_NOSIGNAL);
           }
-          if (fd < 0 && (fd = raw_connect(port, "127.0.0.2")) >= 0) ::send(fd, "GET /health HTTP/1.1\r\n", 22, MSG_NOSIGNAL);
+          for (int i = 0; i < 30 && !stopping; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
-        for (int i = 0; i < 30 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      for (int fd : fds)
-        if (fd >= 0) ::close(fd);
-    });
+        for (int fd : fds)
+          if (fd >= 0) ::close(fd);
+      });
     // 100 streams of one token.
     for (int i = 0; i < 100 && kinds.count("streams"); ++i)
       threads.emplace_back([this, port, flood_token] {
@@ -144,46 +150,55 @@ struct hostile_mix {
           from_address(c, "127.0.0.3");
           bool counted = false;
           int status = 0;
-          c.Get("/api/timeline/stream", {{"Authorization", "Bearer " + flood_token}},
-                [&](const httplib::Response& r) {
-                  status = r.status;
-                  if (status == 200) {
-                    counted = true;
-                    const long n = ++streams_open;
-                    for (long m = most_streams_open.load(); n > m && !most_streams_open.compare_exchange_weak(m, n);) {
-                    }
+          c.Get(
+              "/api/timeline/stream", {{"Authorization", "Bearer " + flood_token}},
+              [&](const httplib::Response& r) {
+                status = r.status;
+                if (status == 200) {
+                  counted = true;
+                  const long n = ++streams_open;
+                  for (long m = most_streams_open.load();
+                       n > m && !most_streams_open.compare_exchange_weak(m, n);) {
                   }
-                  return status == 200;
-                },
-                [&](const char*, std::size_t) { return !stopping; });
-          if (counted) --streams_open;
-          else if (status == 429 || status == 503) ++streams_refused;
-          for (int k = 0; k < 10 && !stopping; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                }
+                return status == 200;
+              },
+              [&](const char*, std::size_t) { return !stopping; });
+          if (counted)
+            --streams_open;
+          else if (status == 429 || status == 503)
+            ++streams_refused;
+          for (int k = 0; k < 10 && !stopping; ++k)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
       });
     // An unauthenticated chunked upload of 1000 MiB, again five times a second.
-    if (kinds.count("uploads")) threads.emplace_back([this, port] {
-      const std::string piece = [] {
-        std::string data(64 * 1024, 'a');
-        char size[16];
-        std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-        return size + data + "\r\n";
-      }();
-      while (!stopping) {
-        const int fd = raw_connect(port, "127.0.0.4");
-        if (fd < 0) break;
-        const std::string head = "POST /api/spans HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-        ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
-        ++uploads;
-        for (int i = 0; i < 16000 && !stopping; ++i) {
-          const ssize_t n = ::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL);
-          if (n <= 0) break;
-          upload_bytes += n;
+    if (kinds.count("uploads"))
+      threads.emplace_back([this, port] {
+        const std::string piece = [] {
+          std::string data(64 * 1024, 'a');
+          char size[16];
+          std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+          return size + data + "\r\n";
+        }();
+        while (!stopping) {
+          const int fd = raw_connect(port, "127.0.0.4");
+          if (fd < 0) break;
+          const std::string head =
+              "POST /api/spans HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              "application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+          ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+          ++uploads;
+          for (int i = 0; i < 16000 && !stopping; ++i) {
+            const ssize_t n = ::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL);
+            if (n <= 0) break;
+            upload_bytes += n;
+          }
+          ::close(fd);
+          for (int k = 0; k < 2 && !stopping; ++k)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
-        ::close(fd);
-        for (int k = 0; k < 2 && !stopping; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    });
+      });
   }
   void stop() {
     stopping = true;
@@ -194,7 +209,8 @@ struct hostile_mix {
 
 template <class Ledger, class Database>
 int run(const settings& s, Database& db) {
-  Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = logline::ed25519::key::generate()});
+  Ledger ledger(db, {.identity = logline::http::token_admin,
+                     .signing_key = logline::ed25519::key::generate()});
   logline::http::server_options o;
   o.rate_per_second = 1e9;
   o.rate_burst = 1e9;
@@ -230,7 +246,8 @@ int run(const settings& s, Database& db) {
           auto t0 = clock_type::now();
           if (rate > 0) {
             const auto due = start + std::chrono::duration_cast<clock_type::duration>(
-                                         std::chrono::duration<double>((static_cast<double>(i) * s.connections + c) / rate));
+                                         std::chrono::duration<double>(
+                                             (static_cast<double>(i) * s.connections + c) / rate));
             if (due >= end) break;
             std::this_thread::sleep_until(due);
             t0 = due;
@@ -244,10 +261,12 @@ int run(const settings& s, Database& db) {
       });
     for (auto& t : threads) t.join();
     const double per_second = static_cast<double>(ok.load()) * items_per_request / s.seconds;
-    std::printf("  \"%s\": {\"connections\": %d, \"offered_per_second\": %.0f, \"requests\": %ld, \"failed\": %ld, \"items_per_second\": %.0f, \"p50_ms\": %.2f, "
-                "\"p99_ms\": %.2f, \"max_ms\": %.2f},\n",
-                what, s.connections, rate, ok.load(), failed.load(), per_second, percentile(latencies, 0.5), percentile(latencies, 0.99),
-                percentile(latencies, 1.0));
+    std::printf(
+        "  \"%s\": {\"connections\": %d, \"offered_per_second\": %.0f, \"requests\": %ld, "
+        "\"failed\": %ld, \"items_per_second\": %.0f, \"p50_ms\": %.2f, "
+        "\"p99_ms\": %.2f, \"max_ms\": %.2f},\n",
+        what, s.connections, rate, ok.load(), failed.load(), per_second, percentile(latencies, 0.5),
+        percentile(latencies, 0.99), percentile(latencies, 1.0));
     std::fflush(stdout);
   };
 
@@ -255,7 +274,8 @@ int run(const settings& s, Database& db) {
   hammer(
       [&](httplib::Client& cl, int c, int i) {
         std::string body = "[";
-        for (int k = 0; k < s.batch; ++k) body += (k ? "," : "") + span_json(c * 1000000 + i * s.batch + k);
+        for (int k = 0; k < s.batch; ++k)
+          body += (k ? "," : "") + span_json(c * 1000000 + i * s.batch + k);
         body += "]";
         auto r = cl.Post("/api/spans", auth, body, "application/json");
         return r && r->status == 201;
@@ -279,7 +299,9 @@ int run(const settings& s, Database& db) {
     ro.observer_every = ro.worker_every = std::chrono::seconds(1);
     ro.code_idle_cpu = s.code_idle_cpu;
     node.emplace(ledger, ro);
-    for (const auto& kernel : {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker, logline::runtime::ids::policy_agent})
+    for (const auto& kernel :
+         {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker,
+          logline::runtime::ids::policy_agent})
       node->boot(kernel).value();
     node->start();
   }
@@ -287,7 +309,8 @@ int run(const settings& s, Database& db) {
   if (s.rate > 0) {
     hammer(
         [&](httplib::Client& cl, int c, int i) {
-          auto r = cl.Post("/api/spans", auth, span_json(2000000000 + c * 100000 + i), "application/json");
+          auto r = cl.Post("/api/spans", auth, span_json(2000000000 + c * 100000 + i),
+                           "application/json");
           return r && r->status == 201;
         },
         "post_one_paced", 1, s.rate);
@@ -302,14 +325,23 @@ int run(const settings& s, Database& db) {
   if (!s.hostile.empty() && s.rate > 0) {
     // A tenant whose function is a pattern bomb (executed again and again).
     const std::string flood = logline::http::generate_token();
-    ledger.append(logline::http::token_span(flood, {"mallory", "globex"}, {"spans:read", "spans:write", "execute"})).value();
+    ledger
+        .append(logline::http::token_span(flood, {"mallory", "globex"},
+                                          {"spans:read", "spans:write", "execute"}))
+        .value();
     api.tokens().reload().value();
     httplib::Client bomber("127.0.0.1", port);
     from_address(bomber, "127.0.0.5");
     const httplib::Headers mallory{{"Authorization", "Bearer " + flood}};
-    auto fn = logline::parse_json(bomber.Post("/api/spans", mallory,
-                                              R"J({"entity_type":"function","this":"bomb","language":"lua","code":"return (\"a\"):rep(2000):find(\".-.-b\")"})J",
-                                              "application/json")->body).value();
+    auto fn =
+        logline::parse_json(
+            bomber
+                .Post(
+                    "/api/spans", mallory,
+                    R"J({"entity_type":"function","this":"bomb","language":"lua","code":"return (\"a\"):rep(2000):find(\".-.-b\")"})J",
+                    "application/json")
+                ->body)
+            .value();
     const std::string bomb_id = fn["id"].get<std::string>();
     hostile_mix mix;
     const long rss_before = rss_kib();
@@ -317,14 +349,16 @@ int run(const settings& s, Database& db) {
     std::atomic<bool> bombing{s.hostile.count("bomb") > 0};
     std::thread bombs([&] {
       while (bombing) {
-        bomber.Post("/api/execute", mallory, R"({"span_id":")" + bomb_id + "\"}", "application/json");
+        bomber.Post("/api/execute", mallory, R"({"span_id":")" + bomb_id + "\"}",
+                    "application/json");
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
       }
     });
     std::this_thread::sleep_for(std::chrono::seconds(2));  // the mix in full swing
     hammer(
         [&](httplib::Client& cl, int c, int i) {
-          auto r = cl.Post("/api/spans", auth, span_json(2100000000 + c * 100000 + i), "application/json");
+          auto r = cl.Post("/api/spans", auth, span_json(2100000000 + c * 100000 + i),
+                           "application/json");
           return r && r->status == 201;
         },
         "post_one_paced_hostile", 1, s.rate);
@@ -349,15 +383,20 @@ int run(const settings& s, Database& db) {
     for (auto page = ledger.timeline_any(q); page; page = ledger.timeline_any(q)) {
       for (const auto& r : page->spans) {
         if (r.seq == 1) ++bomb_requests;
-        if (r.status == "error" && r.error && (*r.error).value("code", "") == "limit_exceeded") ++bomb_timeouts;
+        if (r.status == "error" && r.error && (*r.error).value("code", "") == "limit_exceeded")
+          ++bomb_timeouts;
       }
       if (page->next_cursor.empty()) break;
       q.cursor = page->next_cursor;
     }
-    std::printf("  \"hostile\": {\"idle_connections_cut\": %ld, \"flood_streams_most_open\": %ld, \"flood_streams_refused\": %ld, \"uploads\": %ld, \"upload_mib_sent\": %ld, "
-                "\"bomb_requests\": %ld, \"bomb_runs_to_limit\": %ld, \"rss_before_mib\": %ld, \"rss_during_mib\": %ld},\n",
-                mix.idle_cut.load(), mix.most_streams_open.load(), mix.streams_refused.load(), mix.uploads.load(), mix.upload_bytes.load() >> 20, bomb_requests,
-                bomb_timeouts, rss_before >> 10, rss_during >> 10);
+    std::printf(
+        "  \"hostile\": {\"idle_connections_cut\": %ld, \"flood_streams_most_open\": %ld, "
+        "\"flood_streams_refused\": %ld, \"uploads\": %ld, \"upload_mib_sent\": %ld, "
+        "\"bomb_requests\": %ld, \"bomb_runs_to_limit\": %ld, \"rss_before_mib\": %ld, "
+        "\"rss_during_mib\": %ld},\n",
+        mix.idle_cut.load(), mix.most_streams_open.load(), mix.streams_refused.load(),
+        mix.uploads.load(), mix.upload_bytes.load() >> 20, bomb_requests, bomb_timeouts,
+        rss_before >> 10, rss_during >> 10);
     std::fflush(stdout);
   }
 
@@ -392,25 +431,29 @@ int run(const settings& s, Database& db) {
       std::string buffer;
       std::vector<double> mine;
       bool counted = false;
-      auto res = cl.Get("/api/timeline/stream?entity_type=probe&after=" + start_cursor, sub_auth[static_cast<std::size_t>(i / 10)], [&](const char* d, std::size_t n) {
-        if (!counted) {
-          counted = true;
-          ++connected;
-        }
-        buffer.append(d, n);
-        for (std::size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
-          const std::string event = buffer.substr(0, end);
-          buffer.erase(0, end + 2);
-          const auto at = event.find("\"at\":\"");
-          if (at == std::string::npos) continue;
-          auto ts = logline::timestamp::parse(event.substr(at + 6, 24));
-          if (!ts) continue;
-          const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-          mine.push_back(static_cast<double>(now_ms - ts->unix_ms));
-          ++received[static_cast<std::size_t>(i)];
-        }
-        return !stop;
-      });
+      auto res =
+          cl.Get("/api/timeline/stream?entity_type=probe&after=" + start_cursor,
+                 sub_auth[static_cast<std::size_t>(i / 10)], [&](const char* d, std::size_t n) {
+                   if (!counted) {
+                     counted = true;
+                     ++connected;
+                   }
+                   buffer.append(d, n);
+                   for (std::size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+                     const std::string event = buffer.substr(0, end);
+                     buffer.erase(0, end + 2);
+                     const auto at = event.find("\"at\":\"");
+                     if (at == std::string::npos) continue;
+                     auto ts = logline::timestamp::parse(event.substr(at + 6, 24));
+                     if (!ts) continue;
+                     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count();
+                     mine.push_back(static_cast<double>(now_ms - ts->unix_ms));
+                     ++received[static_cast<std::size_t>(i)];
+                   }
+                   return !stop;
+                 });
       std::lock_guard lock(m);
       if (!counted) ++errors[httplib::to_string(res.error())];
       delivery.insert(delivery.end(), mine.begin(), mine.end());
@@ -421,12 +464,15 @@ int run(const settings& s, Database& db) {
   httplib::Client writer("127.0.0.1", port);
   int probes = 0;
   auto probe = [&] {
-    auto r = writer.Post("/api/spans", auth, R"({"entity_type":"probe","this":"probe )" + std::to_string(probes++) + R"(","visibility":"tenant"})",
+    auto r = writer.Post("/api/spans", auth,
+                         R"({"entity_type":"probe","this":"probe )" + std::to_string(probes++) +
+                             R"(","visibility":"tenant"})",
                          "application/json");
     return r && r->status == 201;
   };
   probe();
-  while (connected < s.subscribers && clock_type::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (connected < s.subscribers && clock_type::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const auto end = clock_type::now() + std::chrono::seconds(s.seconds);
   while (clock_type::now() < end) {
     probe();
@@ -437,11 +483,16 @@ int run(const settings& s, Database& db) {
   // A last span wakes every stream so that it sees `stop`.
   probe();
   for (auto& t : subs) t.join();
-  for (const auto& [e, n] : errors) std::fprintf(stderr, "http_load: %d subscribers failed: %s\n", n, e.c_str());
+  for (const auto& [e, n] : errors)
+    std::fprintf(stderr, "http_load: %d subscribers failed: %s\n", n, e.c_str());
   int complete = 0;
   for (int r : received) complete += r >= probes - 1 ? 1 : 0;
-  std::printf("  \"sse\": {\"subscribers\": %d, \"connected\": %d, \"spans\": %d, \"subscribers_with_every_span\": %d, \"deliveries\": %zu, \"p50_ms\": %.1f, \"p99_ms\": %.1f}\n}\n",
-              s.subscribers, connected.load(), probes - 1, complete, delivery.size(), percentile(delivery, 0.5), percentile(delivery, 0.99));
+  std::printf(
+      "  \"sse\": {\"subscribers\": %d, \"connected\": %d, \"spans\": %d, "
+      "\"subscribers_with_every_span\": %d, \"deliveries\": %zu, \"p50_ms\": %.1f, \"p99_ms\": "
+      "%.1f}\n}\n",
+      s.subscribers, connected.load(), probes - 1, complete, delivery.size(),
+      percentile(delivery, 0.5), percentile(delivery, 0.99));
   api.stop();
   svr.stop();
   server.join();
@@ -455,14 +506,22 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const std::string v = argv[i + 1];
-    if (a == "--seconds") s.seconds = std::atoi(v.c_str());
-    else if (a == "--connections") s.connections = std::atoi(v.c_str());
-    else if (a == "--batch") s.batch = std::atoi(v.c_str());
-    else if (a == "--subscribers") s.subscribers = std::atoi(v.c_str());
-    else if (a == "--rate") s.rate = std::atof(v.c_str());
-    else if (a == "--wal-pages") s.wal_pages = std::atoi(v.c_str());
-    else if (a == "--postgres") s.postgres = v;
-    else if (a == "--code-cpu" && (v == "idle" || v == "shared")) s.code_idle_cpu = v == "idle";
+    if (a == "--seconds")
+      s.seconds = std::atoi(v.c_str());
+    else if (a == "--connections")
+      s.connections = std::atoi(v.c_str());
+    else if (a == "--batch")
+      s.batch = std::atoi(v.c_str());
+    else if (a == "--subscribers")
+      s.subscribers = std::atoi(v.c_str());
+    else if (a == "--rate")
+      s.rate = std::atof(v.c_str());
+    else if (a == "--wal-pages")
+      s.wal_pages = std::atoi(v.c_str());
+    else if (a == "--postgres")
+      s.postgres = v;
+    else if (a == "--code-cpu" && (v == "idle" || v == "shared"))
+      s.code_idle_cpu = v == "idle";
     else if (a == "--hostile") {
       s.hostile.clear();
       for (std::size_t from = 0; v != "0" && from <= v.size();) {
@@ -475,8 +534,7 @@ int main(int argc, char** argv) {
         s.hostile.insert(kind);
         from = comma + 1;
       }
-    }
-    else {
+    } else {
       std::cerr << "http_load: unknown argument " << a << "\n";
       return 2;
     }
@@ -484,14 +542,20 @@ int main(int argc, char** argv) {
   using sqlite_ledger = logline::audited_ledger<logline::universal_span, logline::sqlite::backend>;
   using pg_ledger = logline::audited_ledger<logline::universal_span, logline::postgres::backend>;
   if (s.postgres) {
-    auto db = logline::postgres::database::open(*s.postgres, {.pool_size = 16, .owner = *s.postgres}).value();
+    auto db =
+        logline::postgres::database::open(*s.postgres, {.pool_size = 16, .owner = *s.postgres})
+            .value();
     return run<pg_ledger>(s, *db);
   }
-  const auto dir = std::filesystem::temp_directory_path() / ("logline-http-load-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("logline-http-load-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   int rc = 0;
   {
-    auto db = logline::sqlite::database::open((dir / "load.db").string(), {.sync = logline::sqlite::durability::normal, .wal_autocheckpoint_pages = s.wal_pages}).value();
+    auto db = logline::sqlite::database::open((dir / "load.db").string(),
+                                              {.sync = logline::sqlite::durability::normal,
+                                               .wal_autocheckpoint_pages = s.wal_pages})
+                  .value();
     rc = run<sqlite_ledger>(s, *db);
   }
   std::filesystem::remove_all(dir);

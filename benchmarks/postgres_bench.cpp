@@ -45,7 +45,8 @@ constexpr std::size_t batch_size = 1000;
 std::string env(const char* a, const char* b) {
   for (const char* name : {a, b})
     if (const char* v = std::getenv(name); v && *v) return v;
-  throw std::runtime_error(std::string("postgres_bench: set ") + a + " (or run `make bench`, which starts a cluster)");
+  throw std::runtime_error(std::string("postgres_bench: set ") + a +
+                           " (or run `make bench`, which starts a cluster)");
 }
 const std::string& owner_dsn() {
   static const std::string s = env("LOGLINE_BENCH_PG_DSN", "LOGLINE_TEST_PG_DSN");
@@ -72,7 +73,10 @@ struct schema {
     app = app_dsn() + " options=-csearch_path=" + name;
     admin = pg::connection::open(owner).value();
     if (!keep) (void)admin->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
-    admin->exec("CREATE SCHEMA IF NOT EXISTS " + name + "; GRANT USAGE ON SCHEMA " + name + " TO logline_app").value();
+    admin
+        ->exec("CREATE SCHEMA IF NOT EXISTS " + name + "; GRANT USAGE ON SCHEMA " + name +
+               " TO logline_app")
+        .value();
     db = pg::database::open(app, {.pool_size = 4, .owner = owner}).value();
   }
   ~schema() {
@@ -82,9 +86,12 @@ struct schema {
 };
 
 template <class L>
-L open_ledger(pg::database& db, const std::string& user = "bench", const std::string& tenant = "t1") {
-  if constexpr (L::is_signed) return L(db, {.identity = {user, tenant}, .signing_key = signing_key()});
-  else return L(db, {.identity = {user, tenant}});
+L open_ledger(pg::database& db, const std::string& user = "bench",
+              const std::string& tenant = "t1") {
+  if constexpr (L::is_signed)
+    return L(db, {.identity = {user, tenant}, .signing_key = signing_key()});
+  else
+    return L(db, {.identity = {user, tenant}});
 }
 
 template <class L>
@@ -143,7 +150,8 @@ struct raw_rows {
 
 std::string column_names() {
   std::string names;
-  for (const auto& c : logline::schema<universal_span>::columns()) names += (names.empty() ? "\"" : ", \"") + std::string(c.name) + "\"";
+  for (const auto& c : logline::schema<universal_span>::columns())
+    names += (names.empty() ? "\"" : ", \"") + std::string(c.name) + "\"";
   return names;
 }
 
@@ -161,8 +169,10 @@ void BM_pg_raw_copy_batch(benchmark::State& state) {
       rows.encode(rows.next(), p);
       for (std::size_t k = 0; k < p.size(); ++k) {
         if (k) data += '\t';
-        if (p.is_null(k)) data += "\\N";
-        else pg::detail::append_copy_value(data, p.value(k));
+        if (p.is_null(k))
+          data += "\\N";
+        else
+          pg::detail::append_copy_value(data, p.value(k));
       }
       data += '\n';
     }
@@ -181,8 +191,10 @@ void BM_pg_raw_insert_single(benchmark::State& state) {
   auto conn = pg::connection::open(s.app).value();
   raw_rows rows;
   std::string values;
-  for (std::size_t i = 1; i <= logline::schema<universal_span>::size; ++i) values += (i > 1 ? ", $" : "$") + std::to_string(i);
-  const std::string insert = "INSERT INTO universal_registry (" + column_names() + ") VALUES (" + values + ")";
+  for (std::size_t i = 1; i <= logline::schema<universal_span>::size; ++i)
+    values += (i > 1 ? ", $" : "$") + std::to_string(i);
+  const std::string insert =
+      "INSERT INTO universal_registry (" + column_names() + ") VALUES (" + values + ")";
   for (auto _ : state) {
     state.PauseTiming();
     pg::params p;
@@ -200,15 +212,18 @@ schema& timeline_schema() {
   static schema s("logline_bench_timeline", true);
   static bool filled = [] {
     auto ledger = open_ledger<pg_chain_tenant>(*s.db, "u0", "t0");
-    auto count = s.admin->query_once("SELECT count(*) FROM universal_registry").value().integer(0, 0);
+    auto count =
+        s.admin->query_once("SELECT count(*) FROM universal_registry").value().integer(0, 0);
     span_generator gen(2024);
     std::vector<universal_span> spans;
     while (count < timeline_rows) {
       // 10 tenants x 10 users; the ledger's identity must own what it writes.
       const int t = static_cast<int>((count / static_cast<std::int64_t>(batch_size)) % 10);
-      auto writer = open_ledger<pg_chain_tenant>(*s.db, "u" + std::to_string(t), "t" + std::to_string(t));
+      auto writer =
+          open_ledger<pg_chain_tenant>(*s.db, "u" + std::to_string(t), "t" + std::to_string(t));
       spans.clear();
-      for (std::size_t i = 0; i < batch_size; ++i) spans.push_back(gen.make("u" + std::to_string(t), "t" + std::to_string(t)));
+      for (std::size_t i = 0; i < batch_size; ++i)
+        spans.push_back(gen.make("u" + std::to_string(t), "t" + std::to_string(t)));
       writer.append_batch(std::move(spans)).value();
       spans = {};
       count += static_cast<std::int64_t>(batch_size);
@@ -226,9 +241,18 @@ void BM_pg_timeline_1M(benchmark::State& state) {
   logline::timeline_query q;
   q.limit = 50;
   switch (state.range(0)) {
-    case 0: state.SetLabel("newest page"); break;
-    case 1: q.entity_type = "payment"; state.SetLabel("entity_type=payment"); break;
-    case 2: q.status = "failed"; q.entity_type = "order"; state.SetLabel("entity_type+status"); break;
+    case 0:
+      state.SetLabel("newest page");
+      break;
+    case 1:
+      q.entity_type = "payment";
+      state.SetLabel("entity_type=payment");
+      break;
+    case 2:
+      q.status = "failed";
+      q.entity_type = "order";
+      state.SetLabel("entity_type+status");
+      break;
     case 3: {  // the 20th page
       for (int i = 0; i < 19; ++i) q.cursor = ledger.timeline(q).value().next_cursor;
       state.SetLabel("page 20 (cursor)");
@@ -237,7 +261,8 @@ void BM_pg_timeline_1M(benchmark::State& state) {
   }
   for (auto _ : state) {
     auto page = ledger.timeline(q);
-    if (!page || page->spans.empty()) state.SkipWithError(page ? "empty page" : page.error().message().c_str());
+    if (!page || page->spans.empty())
+      state.SkipWithError(page ? "empty page" : page.error().message().c_str());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
@@ -255,7 +280,8 @@ schema& tenants_schema() {
 
 void BM_pg_tenants(benchmark::State& state) {
   auto& s = tenants_schema();
-  const std::string user = "w" + std::to_string(state.thread_index()), tenant = "tenant" + std::to_string(state.thread_index());
+  const std::string user = "w" + std::to_string(state.thread_index()),
+                    tenant = "tenant" + std::to_string(state.thread_index());
   auto db = pg::database::open(s.app, {.pool_size = 1, .owner = s.owner}).value();
   auto ledger = open_ledger<pg_chain_tenant>(*db, user, tenant);
   span_generator gen(1000 + static_cast<std::uint64_t>(state.thread_index()));
@@ -269,13 +295,49 @@ void BM_pg_tenants(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_pg_raw_copy_batch)->Unit(benchmark::kMillisecond)->MinTime(3)->UseRealTime();
-BENCHMARK_TEMPLATE(batch, pg_none)->Name("BM_pg_batch_none")->Unit(benchmark::kMillisecond)->MinTime(3)->UseRealTime();
-BENCHMARK_TEMPLATE(batch, pg_chain)->Name("BM_pg_batch_chain")->Unit(benchmark::kMillisecond)->MinTime(3)->UseRealTime();
-BENCHMARK_TEMPLATE(batch, pg_chain_sign)->Name("BM_pg_batch_chain_sign")->Unit(benchmark::kMillisecond)->MinTime(3)->UseRealTime();
-BENCHMARK_TEMPLATE(batch, pg_chain_tenant)->Name("BM_pg_batch_chain_tenant")->Unit(benchmark::kMillisecond)->MinTime(3)->UseRealTime();
+BENCHMARK_TEMPLATE(batch, pg_none)
+    ->Name("BM_pg_batch_none")
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(batch, pg_chain)
+    ->Name("BM_pg_batch_chain")
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(batch, pg_chain_sign)
+    ->Name("BM_pg_batch_chain_sign")
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(batch, pg_chain_tenant)
+    ->Name("BM_pg_batch_chain_tenant")
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(3)
+    ->UseRealTime();
 BENCHMARK(BM_pg_raw_insert_single)->Unit(benchmark::kMicrosecond)->MinTime(3)->UseRealTime();
-BENCHMARK_TEMPLATE(single, pg_none)->Name("BM_pg_single_none")->Unit(benchmark::kMicrosecond)->MinTime(3)->UseRealTime();
-BENCHMARK_TEMPLATE(single, pg_chain)->Name("BM_pg_single_chain")->Unit(benchmark::kMicrosecond)->MinTime(3)->UseRealTime();
-BENCHMARK_TEMPLATE(single, pg_chain_sign)->Name("BM_pg_single_chain_sign")->Unit(benchmark::kMicrosecond)->MinTime(3)->UseRealTime();
-BENCHMARK(BM_pg_timeline_1M)->DenseRange(0, 3)->Unit(benchmark::kMicrosecond)->MinTime(2)->UseRealTime();
-BENCHMARK(BM_pg_tenants)->ThreadRange(1, 8)->Unit(benchmark::kMicrosecond)->MinTime(3)->UseRealTime();
+BENCHMARK_TEMPLATE(single, pg_none)
+    ->Name("BM_pg_single_none")
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(3)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(single, pg_chain)
+    ->Name("BM_pg_single_chain")
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(3)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(single, pg_chain_sign)
+    ->Name("BM_pg_single_chain_sign")
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(3)
+    ->UseRealTime();
+BENCHMARK(BM_pg_timeline_1M)
+    ->DenseRange(0, 3)
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(2)
+    ->UseRealTime();
+BENCHMARK(BM_pg_tenants)
+    ->ThreadRange(1, 8)
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(3)
+    ->UseRealTime();

@@ -45,7 +45,9 @@ const logline::ed25519::key& bench_key() {
   return k;
 }
 
-logline::sqlite::durability sync_of(int arg) { return arg ? logline::sqlite::durability::full : logline::sqlite::durability::normal; }
+logline::sqlite::durability sync_of(int arg) {
+  return arg ? logline::sqlite::durability::full : logline::sqlite::durability::normal;
+}
 
 // A seeded ledger in a fresh file (the seed manifest: a quota of 100 runs per tenant and day) and
 // a Lua function of alice's. Runs are spread over tenants of 50 runs each, so each boot's quota
@@ -63,7 +65,8 @@ struct runtime_fixture {
     std::filesystem::create_directories(bench_dir());
     remove();
     db = logline::sqlite::database::open(path, {.sync = sync_of(sync), .mmap_bytes = 0}).value();
-    ledger.emplace(*db, ledger_type::options{.identity = {"logline", std::nullopt}, .signing_key = bench_key()});
+    ledger.emplace(*db, ledger_type::options{.identity = {"logline", std::nullopt},
+                                             .signing_key = bench_key()});
     runtime::seed(*ledger).value();
     node = std::make_unique<runtime::node<ledger_type>>(*ledger);
     logline::universal_span fn;
@@ -74,7 +77,9 @@ struct runtime_fixture {
     fn.code = "return {ok = true, n = ctx.input.n}";
     function = ledger->as(alice).append(fn).value().id;
   }
-  static logline::identity alice_in_tenant_of(std::int64_t run) { return {"alice", "t" + std::to_string(run / 50)}; }
+  static logline::identity alice_in_tenant_of(std::int64_t run) {
+    return {"alice", "t" + std::to_string(run / 50)};
+  }
   ~runtime_fixture() {
     node.reset();
     ledger.reset();
@@ -83,7 +88,8 @@ struct runtime_fixture {
   }
   void remove() {
     std::error_code ec;
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ec);
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+      std::filesystem::remove(path + suffix, ec);
   }
 };
 
@@ -91,10 +97,12 @@ void BM_stage0_lua(benchmark::State& state) {
   runtime_fixture f(static_cast<int>(state.range(0)));
   const json input{{"span_id", f.function.to_string()}, {"input", {{"n", 1}}}};
   // Warm: the first boot loads statements and caches.
-  if (f.node->stage0().boot(runtime::ids::run_code, input, f.alice).value().status != "complete") state.SkipWithError("boot failed");
+  if (f.node->stage0().boot(runtime::ids::run_code, input, f.alice).value().status != "complete")
+    state.SkipWithError("boot failed");
   std::int64_t run = 0;
   for (auto _ : state) {
-    auto e = f.node->stage0().boot(runtime::ids::run_code, input, runtime_fixture::alice_in_tenant_of(run++));
+    auto e = f.node->stage0().boot(runtime::ids::run_code, input,
+                                   runtime_fixture::alice_in_tenant_of(run++));
     if (!e || e->status != "complete") {
       state.SkipWithError("boot failed");
       break;
@@ -121,7 +129,8 @@ BENCHMARK(BM_raw_lua)->UseRealTime()->MinTime(1);
 
 void BM_raw_two_appends(benchmark::State& state) {
   runtime_fixture f(static_cast<int>(state.range(0)));
-  auto as = f.ledger->on_behalf_of(f.alice);  // as Stage-0 writes them: the records are the operator's types
+  auto as = f.ledger->on_behalf_of(
+      f.alice);  // as Stage-0 writes them: the records are the operator's types
   for (auto _ : state) {
     for (const char* type : {"boot_event", "execution"}) {
       logline::universal_span s;
@@ -154,8 +163,10 @@ void BM_pipeline(benchmark::State& state) {
       r.status = "scheduled";
       r.parent_id = f.function;
       r.input = json{{"n", i}};
-      r.metadata = json{{"request_key", "bench-" + std::to_string(round) + "-" + std::to_string(i)}};
-      if (!f.ledger->as(runtime_fixture::alice_in_tenant_of(run)).append(std::move(r))) state.SkipWithError("could not schedule a request");
+      r.metadata =
+          json{{"request_key", "bench-" + std::to_string(round) + "-" + std::to_string(i)}};
+      if (!f.ledger->as(runtime_fixture::alice_in_tenant_of(run)).append(std::move(r)))
+        state.SkipWithError("could not schedule a request");
     }
     ++round;
     state.ResumeTiming();
@@ -171,13 +182,20 @@ void BM_pipeline(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * requests);
 }
-BENCHMARK(BM_pipeline)->ArgName("sync")->Arg(1)->Arg(0)->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_pipeline)
+    ->ArgName("sync")
+    ->Arg(1)
+    ->Arg(0)
+    ->UseRealTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 void BM_policies(benchmark::State& state) {
   constexpr int spans = 500;
   runtime_fixture f(static_cast<int>(state.range(0)));
   runtime::install_seed_policies(*f.ledger, f.alice).value();
-  f.node->stage0().register_kernel(runtime::ids::policy_agent, runtime::policy_agent<ledger_type>{});  // the system clock, in ms
+  f.node->stage0().register_kernel(
+      runtime::ids::policy_agent, runtime::policy_agent<ledger_type>{});  // the system clock, in ms
   auto as = f.ledger->as(f.alice);
   long total_boots = 0;
   for (auto _ : state) {
@@ -203,8 +221,15 @@ void BM_policies(benchmark::State& state) {
     }
   }
   state.SetItemsProcessed(state.iterations() * spans);
-  state.counters["boots_per_round"] = static_cast<double>(total_boots) / static_cast<double>(state.iterations());
+  state.counters["boots_per_round"] =
+      static_cast<double>(total_boots) / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_policies)->ArgName("sync")->Arg(1)->Arg(0)->UseRealTime()->Iterations(10)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_policies)
+    ->ArgName("sync")
+    ->Arg(1)
+    ->Arg(0)
+    ->UseRealTime()
+    ->Iterations(10)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -40,10 +40,9 @@ constexpr std::size_t batch_size = 1000;
 constexpr int tenants = 4, users_per_tenant = 2;
 constexpr int deep_pages = 20;
 
-
-
 std::int64_t wanted_spans() {
-  if (const char* n = std::getenv("LOGLINE_TIMELINE_SPANS"); n && *n) return std::max<std::int64_t>(batch_size, std::atoll(n));
+  if (const char* n = std::getenv("LOGLINE_TIMELINE_SPANS"); n && *n)
+    return std::max<std::int64_t>(batch_size, std::atoll(n));
   return 1'000'000;
 }
 
@@ -52,7 +51,6 @@ std::string size_label(std::int64_t n) {
   if (n % 1000 == 0) return std::to_string(n / 1000) + "k";
   return std::to_string(n);
 }
-
 
 void remove_database(const fs::path& p) {
   std::error_code ec;
@@ -72,13 +70,16 @@ struct prepared_ledger {
     fs::create_directories(dir);
     path = (dir / ("timeline-" + size_label(spans) + ".db")).string();
     if (!(fs::exists(path) && count_rows(path) == spans)) build();
-    db = logline::sqlite::database::open(path, {.sync = logline::sqlite::durability::normal}).value();
+    db = logline::sqlite::database::open(path, {.sync = logline::sqlite::durability::normal})
+             .value();
     auto l = ledger_chain::open(*db, {.identity = {"u1", "t1"}});
     if (!l) {
-      std::fprintf(stderr, "timeline_bench: %s: %s; rebuilding\n", path.c_str(), l.error().message().c_str());
+      std::fprintf(stderr, "timeline_bench: %s: %s; rebuilding\n", path.c_str(),
+                   l.error().message().c_str());
       db.reset();
       build();
-      db = logline::sqlite::database::open(path, {.sync = logline::sqlite::durability::normal}).value();
+      db = logline::sqlite::database::open(path, {.sync = logline::sqlite::durability::normal})
+               .value();
       l = ledger_chain::open(*db, {.identity = {"u1", "t1"}});
     }
     ledger.emplace(std::move(l).value());
@@ -86,32 +87,40 @@ struct prepared_ledger {
   }
 
   void build() {
-    std::fprintf(stderr, "timeline_bench: building %s (%lld spans)...\n", path.c_str(), static_cast<long long>(spans));
+    std::fprintf(stderr, "timeline_bench: building %s (%lld spans)...\n", path.c_str(),
+                 static_cast<long long>(spans));
     const auto t0 = std::chrono::steady_clock::now();
     const std::string tmp = path + ".building";
     remove_database(tmp);
     {
-      auto wdb = logline::sqlite::database::open(tmp, {.sync = logline::sqlite::durability::normal}).value();
+      auto wdb = logline::sqlite::database::open(tmp, {.sync = logline::sqlite::durability::normal})
+                     .value();
       std::vector<ledger_chain> writers;
       writers.reserve(tenants * users_per_tenant);
       for (int t = 0; t < tenants; ++t)
         for (int u = 0; u < users_per_tenant; ++u)
-          writers.emplace_back(*wdb, ledger_chain::options{.identity = {"u" + std::to_string(t * users_per_tenant + u), "t" + std::to_string(t)}});
+          writers.emplace_back(
+              *wdb,
+              ledger_chain::options{.identity = {"u" + std::to_string(t * users_per_tenant + u),
+                                                 "t" + std::to_string(t)}});
       span_generator gen(11);
       std::int64_t b = 0;
       for (std::int64_t done = 0; done < spans; done += batch_size, ++b) {
         auto& w = writers[static_cast<std::size_t>(b) % writers.size()];
         std::vector<universal_span> batch;
         batch.reserve(batch_size);
-        for (std::size_t i = 0; i < batch_size; ++i) batch.push_back(gen.make(w.identity().user_id, *w.identity().tenant_id));
+        for (std::size_t i = 0; i < batch_size; ++i)
+          batch.push_back(gen.make(w.identity().user_id, *w.identity().tenant_id));
         auto r = w.append_batch(std::move(batch));
         if (!r) {
           std::fprintf(stderr, "timeline_bench: build failed: %s\n", r.error().message().c_str());
           std::exit(1);
         }
         if ((b + 1) % 100 == 0)
-          std::fprintf(stderr, "timeline_bench:   %lld spans, %.1f s\n", static_cast<long long>(done + batch_size),
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          std::fprintf(
+              stderr, "timeline_bench:   %lld spans, %.1f s\n",
+              static_cast<long long>(done + batch_size),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
       (void)wdb->exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
@@ -119,14 +128,16 @@ struct prepared_ledger {
     fs::rename(tmp, path);
     remove_database(tmp);
     build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "timeline_bench: built %lld spans in %.1f s (%.0f spans/s)\n", static_cast<long long>(spans), build_seconds,
+    std::fprintf(stderr, "timeline_bench: built %lld spans in %.1f s (%.0f spans/s)\n",
+                 static_cast<long long>(spans), build_seconds,
                  static_cast<double>(spans) / build_seconds);
   }
 
   // Ids the reader may see (its own spans), spread over the whole ledger.
   void sample_ids() {
     sqlite3_stmt* st = nullptr;
-    const std::string sql = "SELECT id FROM universal_registry WHERE owner_id = 'u1' AND rowid % 97 = 0 LIMIT 4096";
+    const std::string sql =
+        "SELECT id FROM universal_registry WHERE owner_id = 'u1' AND rowid % 97 = 0 LIMIT 4096";
     if (sqlite3_prepare_v2(db->handle(), sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
       while (sqlite3_step(st) == SQLITE_ROW) {
         auto id = logline::uuid::parse(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
@@ -197,11 +208,13 @@ void BM_get_latest_sqlite(benchmark::State& state) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  for (auto [name, fn] : {std::pair{"BM_timeline_first_page_sqlite", &BM_timeline_first_page_sqlite},
-                          std::pair{"BM_timeline_filtered_sqlite", &BM_timeline_filtered_sqlite},
-                          std::pair{"BM_timeline_deep_page_sqlite", &BM_timeline_deep_page_sqlite},
-                          std::pair{"BM_get_latest_sqlite", &BM_get_latest_sqlite}})
-    benchmark::RegisterBenchmark(name, fn)->UseRealTime()->MinTime(1.0)->Unit(benchmark::kMicrosecond);
+  for (auto [name, fn] :
+       {std::pair{"BM_timeline_first_page_sqlite", &BM_timeline_first_page_sqlite},
+        std::pair{"BM_timeline_filtered_sqlite", &BM_timeline_filtered_sqlite},
+        std::pair{"BM_timeline_deep_page_sqlite", &BM_timeline_deep_page_sqlite},
+        std::pair{"BM_get_latest_sqlite", &BM_get_latest_sqlite}})
+    benchmark::RegisterBenchmark(name, fn)->UseRealTime()->MinTime(1.0)->Unit(
+        benchmark::kMicrosecond);
   return true;
 }();
 

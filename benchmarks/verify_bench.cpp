@@ -41,9 +41,6 @@ constexpr std::int64_t ledger_spans = 100'000;
 constexpr std::size_t batch_size = 1000;
 constexpr int tenants = 4;
 
-
-
-
 void remove_database(const fs::path& p) {
   std::error_code ec;
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(p.string() + suffix, ec);
@@ -62,30 +59,34 @@ struct prepared_ledger {
     path = (dir / "verify-100k.db").string();
     const auto key = logline::ed25519::key::generate();
     if (fs::exists(path) && count_rows(path) == ledger_spans) {
-      db = logline::sqlite::database::open(path, {.sync = logline::sqlite::durability::normal}).value();
+      db = logline::sqlite::database::open(path, {.sync = logline::sqlite::durability::normal})
+               .value();
       auto l = ledger_chain_sign::open(*db, {.identity = {"u0", "t0"}, .signing_key = key});
       if (l) {
         ledger.emplace(std::move(*l));
         return;
       }
-      std::fprintf(stderr, "verify_bench: %s has another schema (%s); rebuilding\n", path.c_str(), l.error().message().c_str());
+      std::fprintf(stderr, "verify_bench: %s has another schema (%s); rebuilding\n", path.c_str(),
+                   l.error().message().c_str());
       db.reset();
     }
     build(key);
   }
 
   void build(const logline::ed25519::key& key) {
-    std::fprintf(stderr, "verify_bench: building %s (%lld spans, %d tenant chains)...\n", path.c_str(),
-                 static_cast<long long>(ledger_spans), tenants);
+    std::fprintf(stderr, "verify_bench: building %s (%lld spans, %d tenant chains)...\n",
+                 path.c_str(), static_cast<long long>(ledger_spans), tenants);
     const auto t0 = std::chrono::steady_clock::now();
     const std::string tmp = path + ".building";
     remove_database(tmp);
     {
-      auto wdb = logline::sqlite::database::open(tmp, {.sync = logline::sqlite::durability::normal}).value();
+      auto wdb = logline::sqlite::database::open(tmp, {.sync = logline::sqlite::durability::normal})
+                     .value();
       std::vector<ledger_chain_sign> writers;
       for (int t = 0; t < tenants; ++t) {
         const std::string n = std::to_string(t);
-        writers.emplace_back(*wdb, ledger_chain_sign::options{.identity = {"u" + n, "t" + n}, .signing_key = key});
+        writers.emplace_back(
+            *wdb, ledger_chain_sign::options{.identity = {"u" + n, "t" + n}, .signing_key = key});
       }
       span_generator gen(7);
       for (std::int64_t done = 0, b = 0; done < ledger_spans; done += batch_size, ++b) {
@@ -107,7 +108,8 @@ struct prepared_ledger {
     remove_database(tmp);
     build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "verify_bench: built in %.1f s\n", build_seconds);
-    db = logline::sqlite::database::open(path, {.sync = logline::sqlite::durability::normal}).value();
+    db = logline::sqlite::database::open(path, {.sync = logline::sqlite::durability::normal})
+             .value();
     ledger.emplace(*db, ledger_chain_sign::options{.identity = {"u0", "t0"}, .signing_key = key});
   }
 };
@@ -122,7 +124,9 @@ double process_cpu_seconds() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
-double wall_seconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 void BM_verify_sqlite(benchmark::State& state) {
   auto& p = prepared();
@@ -145,7 +149,8 @@ void BM_verify_sqlite(benchmark::State& state) {
   }
   // Cores busy on average (process CPU ÷ wall): below `threads` means the threads waited (for
   // each other or, on a shared machine, for a core).
-  state.counters["cpu_cores"] = (process_cpu_seconds() - cpu0) / std::max(1e-9, wall_seconds() - wall0);
+  state.counters["cpu_cores"] =
+      (process_cpu_seconds() - cpu0) / std::max(1e-9, wall_seconds() - wall0);
   state.SetItemsProcessed(static_cast<std::int64_t>(checked));
   state.counters["ledger_spans"] = static_cast<double>(ledger_spans);
   if (p.build_seconds > 0) state.counters["build_seconds"] = p.build_seconds;

@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev libsodium-dev libsqlite3-dev sqlite3 nlohmann-json3-dev
-  catch2 libbenchmark-dev b3sum
+  catch2 libbenchmark-dev b3sum clang-format-14
   openssl curl
 )
 # ---- Later additions (DESIGN.md §2): PostgreSQL backend, HTTP server, scheduler, Lua sandbox.

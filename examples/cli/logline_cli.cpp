@@ -70,7 +70,8 @@ constexpr int exit_error = 2;
 // A failure that ends the program with exit code 2: its message goes to stderr, followed by the
 // command's usage when the command line itself was wrong.
 struct cli_error : std::runtime_error {
-  explicit cli_error(const std::string& message, bool usage = false) : std::runtime_error(message), show_usage(usage) {}
+  explicit cli_error(const std::string& message, bool usage = false)
+      : std::runtime_error(message), show_usage(usage) {}
   bool show_usage;
 };
 
@@ -93,8 +94,10 @@ std::string one_line(std::string_view text) {
   std::string s;
   s.reserve(text.size());
   for (unsigned char c : text) {
-    if (c == '\n') s += "\\n";
-    else if (c == '\r') s += "\\r";
+    if (c == '\n')
+      s += "\\n";
+    else if (c == '\r')
+      s += "\\r";
     else if (c < 0x20 || c == 0x7f) {
       static constexpr char digits[] = "0123456789abcdef";
       s += "\\x";
@@ -110,8 +113,8 @@ std::string one_line(std::string_view text) {
 // ---- command line ------------------------------------------------------------------------------
 
 struct flag_spec {
-  std::string_view name;         // without the leading "--"
-  std::string_view value_name;   // empty: a switch without value
+  std::string_view name;        // without the leading "--"
+  std::string_view value_name;  // empty: a switch without value
   bool repeatable;
   std::string_view help;
 };
@@ -134,7 +137,9 @@ class arguments {
     if (v->empty()) throw cli_error("--" + std::string(name) + " must not be empty", true);
     return *v;
   }
-  void add(std::string_view name, std::string value) { values_[std::string(name)].push_back(std::move(value)); }
+  void add(std::string_view name, std::string value) {
+    values_[std::string(name)].push_back(std::move(value));
+  }
 
  private:
   std::map<std::string, std::vector<std::string>, std::less<>> values_;
@@ -150,13 +155,15 @@ struct command {
 };
 
 std::string command_help(const command& c) {
-  std::string s = "usage: logline-cli " + std::string(c.name) + " " + std::string(c.synopsis) + "\n\n" +
-                  std::string(c.description) + "\n\noptions:\n";
+  std::string s = "usage: logline-cli " + std::string(c.name) + " " + std::string(c.synopsis) +
+                  "\n\n" + std::string(c.description) + "\n\noptions:\n";
   for (const auto& f : c.flags) {
     std::string left = "  --" + std::string(f.name);
     if (!f.value_name.empty()) left += " " + std::string(f.value_name);
-    if (left.size() < 24) left.resize(24, ' ');
-    else left += "  ";
+    if (left.size() < 24)
+      left.resize(24, ' ');
+    else
+      left += "  ";
     s += left + std::string(f.help) + "\n";
   }
   s += "  --help                print this help\n";
@@ -180,16 +187,21 @@ arguments parse_arguments(const command& c, int argc, char** argv, int first) {
       inline_value = std::string(name.substr(eq + 1));
       name = name.substr(0, eq);
     }
-    auto spec = std::find_if(c.flags.begin(), c.flags.end(), [&](const flag_spec& f) { return f.name == name; });
+    auto spec = std::find_if(c.flags.begin(), c.flags.end(),
+                             [&](const flag_spec& f) { return f.name == name; });
     if (spec == c.flags.end()) throw cli_error("unknown option '--" + one_line(name) + "'", true);
-    if (!spec->repeatable && a.has(name)) throw cli_error("--" + std::string(name) + " given more than once", true);
+    if (!spec->repeatable && a.has(name))
+      throw cli_error("--" + std::string(name) + " given more than once", true);
     if (spec->value_name.empty()) {
       if (inline_value) throw cli_error("--" + std::string(name) + " takes no value", true);
       a.add(name, "");
     } else if (inline_value) {
       a.add(name, *inline_value);
     } else {
-      if (i + 1 >= argc) throw cli_error("--" + std::string(name) + " needs a value (" + std::string(spec->value_name) + ")", true);
+      if (i + 1 >= argc)
+        throw cli_error(
+            "--" + std::string(name) + " needs a value (" + std::string(spec->value_name) + ")",
+            true);
       a.add(name, argv[++i]);
     }
   }
@@ -200,8 +212,8 @@ unsigned parse_count(const std::string& text, std::string_view flag, unsigned lo
   unsigned v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
-    throw cli_error("--" + std::string(flag) + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                        ", not '" + one_line(text) + "'",
+    throw cli_error("--" + std::string(flag) + " must be a number from " + std::to_string(lo) +
+                        " to " + std::to_string(hi) + ", not '" + one_line(text) + "'",
                     true);
   return v;
 }
@@ -211,7 +223,8 @@ unsigned parse_count(const std::string& text, std::string_view flag, unsigned lo
 // A seed file. One accessible by group or others gets a warning, not a refusal as in the
 // services (signing_key.hpp): a person runs the CLI and sees the warning at once.
 logline::ed25519::key read_seed_file(const std::string& path) {
-  auto k = logline_examples::read_key_file("logline-cli", path, logline_examples::readable_key::warn);
+  auto k =
+      logline_examples::read_key_file("logline-cli", path, logline_examples::readable_key::warn);
   if (!k) throw cli_error(k.error().message());
   return *k;
 }
@@ -219,7 +232,8 @@ logline::ed25519::key read_seed_file(const std::string& path) {
 // The signing key from --key FILE or --key-env VAR (exactly one of them).
 logline::ed25519::key load_key(const arguments& a) {
   const bool file = a.has("key"), env = a.has("key-env");
-  if (file == env) throw cli_error("give the signing key with exactly one of --key FILE or --key-env VAR", true);
+  if (file == env)
+    throw cli_error("give the signing key with exactly one of --key FILE or --key-env VAR", true);
   if (file) return read_seed_file(a.required("key"));
   const std::string var = a.required("key-env");
   auto k = logline::ed25519::key::from_env(var.c_str());
@@ -242,11 +256,15 @@ void write_secret_file(const std::string& path, std::string_view secret, bool fo
   if (!force) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-      if (errno == EEXIST) throw cli_error("'" + path + "' already exists; refusing to overwrite a key (use --force to replace it)");
+      if (errno == EEXIST)
+        throw cli_error(
+            "'" + path +
+            "' already exists; refusing to overwrite a key (use --force to replace it)");
       throw cli_error("cannot create '" + path + "': " + std::strerror(errno));
     }
     try {
-      if (::fchmod(fd, 0600) != 0) throw cli_error("cannot chmod '" + path + "': " + std::strerror(errno));
+      if (::fchmod(fd, 0600) != 0)
+        throw cli_error("cannot chmod '" + path + "': " + std::strerror(errno));
       write_all(fd, secret, path);
       if (::fsync(fd) != 0) throw cli_error("cannot sync '" + path + "': " + std::strerror(errno));
     } catch (...) {
@@ -262,12 +280,14 @@ void write_secret_file(const std::string& path, std::string_view secret, bool fo
   }
   std::string tmp = path + ".XXXXXX";
   const int fd = ::mkstemp(tmp.data());  // mode 0600
-  if (fd < 0) throw cli_error("cannot create a file next to '" + path + "': " + std::strerror(errno));
+  if (fd < 0)
+    throw cli_error("cannot create a file next to '" + path + "': " + std::strerror(errno));
   try {
     write_all(fd, secret, tmp);
     if (::fsync(fd) != 0) throw cli_error("cannot sync '" + tmp + "': " + std::strerror(errno));
     if (::close(fd) != 0) throw cli_error("cannot write '" + tmp + "': " + std::strerror(errno));
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw cli_error("cannot replace '" + path + "': " + std::strerror(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      throw cli_error("cannot replace '" + path + "': " + std::strerror(errno));
   } catch (...) {
     ::close(fd);  // harmless if already closed
     ::unlink(tmp.c_str());
@@ -277,11 +297,14 @@ void write_secret_file(const std::string& path, std::string_view secret, bool fo
 
 int run_keygen(const arguments& a) {
   if (a.has("public")) {
-    if (a.has("out") || a.has("force")) throw cli_error("--public reads an existing key; it takes --key or --key-env, not --out/--force", true);
+    if (a.has("out") || a.has("force"))
+      throw cli_error(
+          "--public reads an existing key; it takes --key or --key-env, not --out/--force", true);
     out(load_key(a).public_key().to_string() + "\n");
     return finish_stdout(exit_ok);
   }
-  if (a.has("key") || a.has("key-env")) throw cli_error("--key and --key-env go with --public", true);
+  if (a.has("key") || a.has("key-env"))
+    throw cli_error("--key and --key-env go with --public", true);
   const std::string path = a.required("out");
   const auto key = logline::ed25519::key::generate();
   std::string seed = key.seed_hex() + "\n";
@@ -308,14 +331,20 @@ int run_keygen(const arguments& a) {
 // immutable.
 std::unique_ptr<logline::sqlite::database> open_existing(const std::string& path, bool live) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw cli_error("cannot open database '" + path + "': " + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0)
+    throw cli_error("cannot open database '" + path + "': " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw cli_error("'" + path + "' is not a regular file");
   struct stat wal {};
   const bool being_written = ::stat((path + "-wal").c_str(), &wal) == 0;
-  auto db = logline::sqlite::database::open(path, {.read_only = true, .immutable = !being_written && !live});
+  auto db = logline::sqlite::database::open(
+      path, {.read_only = true, .immutable = !being_written && !live});
   if (!db && being_written && ::access(path.c_str(), W_OK) != 0)
-    throw cli_error(db.error().message() + " ('" + path + "-wal' is beside it, so it is read through its -shm file, which needs write access to '" +
-                    path + "' and its directory: copy the database with its -wal file somewhere writable, or let its writer finish)");
+    throw cli_error(
+        db.error().message() + " ('" + path +
+        "-wal' is beside it, so it is read through its -shm file, which needs write access to '" +
+        path +
+        "' and its directory: copy the database with its -wal file somewhere writable, or let its "
+        "writer finish)");
   if (!db) throw cli_error(db.error().message());
   return std::move(*db);
 }
@@ -323,13 +352,16 @@ std::unique_ptr<logline::sqlite::database> open_existing(const std::string& path
 // Whether the database has a table of this name.
 bool has_table(logline::sqlite::database& db, const std::string& path, std::string_view name) {
   sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db.handle(), "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &raw, nullptr);
+  int rc = sqlite3_prepare_v2(db.handle(),
+                              "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1,
+                              &raw, nullptr);
   logline::sqlite::statement stmt(raw);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(raw, 1, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
     rc = sqlite3_step(raw);
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw cli_error("cannot read database '" + path + "': " + sqlite3_errmsg(db.handle()));
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    throw cli_error("cannot read database '" + path + "': " + sqlite3_errmsg(db.handle()));
   return rc == SQLITE_ROW;
 }
 
@@ -339,7 +371,8 @@ std::uint64_t count_spans(logline::sqlite::database& db, std::string_view table 
   const std::string sql = "SELECT count(*) FROM \"" + std::string(table) + "\"";
   if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) return 0;
   logline::sqlite::statement stmt(raw);
-  return sqlite3_step(raw) == SQLITE_ROW ? static_cast<std::uint64_t>(sqlite3_column_int64(raw, 0)) : 0;
+  return sqlite3_step(raw) == SQLITE_ROW ? static_cast<std::uint64_t>(sqlite3_column_int64(raw, 0))
+                                         : 0;
 }
 
 // The database a command works on: --db FILE (SQLite) or --postgres URL. With PostgreSQL the URL
@@ -348,8 +381,8 @@ std::uint64_t count_spans(logline::sqlite::database& db, std::string_view table 
 struct target {
   std::unique_ptr<logline::sqlite::database> sqlite;
   std::unique_ptr<logline::postgres::database> postgres;
-  std::string path;  // --db
-  std::string url;   // --postgres (or the URL in --postgres-env's variable)
+  std::string path;                      // --db
+  std::string url;                       // --postgres (or the URL in --postgres-env's variable)
   std::chrono::milliseconds wait{5000};  // how long a write waits for a lock (--wait)
   // A SQLite ledger of another span type, read from what the database records (verify, export
   // and checkpoint); unset: the universal registry.
@@ -363,7 +396,8 @@ void select_table(target& t, const arguments& a, bool any_span_type) {
   auto& db = *t.sqlite;
   const bool universal = has_table(db, t.path, span::span_name);
   auto tables = logline::sqlite::recorded_tables(db);
-  if (!tables) throw cli_error("cannot read database '" + t.path + "': " + tables.error().message());
+  if (!tables)
+    throw cli_error("cannot read database '" + t.path + "': " + tables.error().message());
   std::string name;
   if (a.has("table")) {
     name = a.required("table");
@@ -372,18 +406,24 @@ void select_table(target& t, const arguments& a, bool any_span_type) {
   } else if (tables->size() == 1) {
     name = tables->front();
   } else if (tables->empty()) {
-    throw cli_error("'" + t.path + "' is not a logline database (it has no " + std::string(span::span_name) + " table and records no other logline table)");
+    throw cli_error("'" + t.path + "' is not a logline database (it has no " +
+                    std::string(span::span_name) + " table and records no other logline table)");
   } else {
     std::string list;
     for (const auto& n : *tables) list += (list.empty() ? "" : ", ") + n;
-    throw cli_error("'" + t.path + "' records several logline tables (" + one_line(list) + "): choose one with --table NAME", true);
+    throw cli_error("'" + t.path + "' records several logline tables (" + one_line(list) +
+                        "): choose one with --table NAME",
+                    true);
   }
   if (name == span::span_name) {
-    if (!universal) throw cli_error("'" + t.path + "' has no " + std::string(span::span_name) + " table");
+    if (!universal)
+      throw cli_error("'" + t.path + "' has no " + std::string(span::span_name) + " table");
     return;
   }
   if (!any_span_type)
-    throw cli_error("table '" + one_line(name) + "' of '" + t.path + "' holds spans of another type; this command reads " + std::string(span::span_name) +
+    throw cli_error("table '" + one_line(name) + "' of '" + t.path +
+                    "' holds spans of another type; this command reads " +
+                    std::string(span::span_name) +
                     " (verify, export and checkpoint read any logline table)");
   auto r = logline::sqlite::read_recorded(db, name);
   if (!r) throw cli_error("'" + t.path + "': " + r.error().message());
@@ -394,14 +434,17 @@ void select_table(target& t, const arguments& a, bool any_span_type) {
 // SQLite (--db FILE); exactly one of them must be given.
 bool on_postgres(const arguments& a) {
   const bool file = a.has("db"), pg = a.has("postgres") || a.has("postgres-env");
-  if (file == pg) throw cli_error("give exactly one of --db FILE or --postgres URL (or --postgres-env VAR)", true);
+  if (file == pg)
+    throw cli_error("give exactly one of --db FILE or --postgres URL (or --postgres-env VAR)",
+                    true);
   return pg;
 }
 
 // The connection string of --OPTION URL or --OPTION-env VAR (postgres_url.hpp: a URL on the
 // command line that holds a password gets a warning).
 std::optional<std::string> postgres_option(const arguments& a, const std::string& option) {
-  auto url = logline_examples::postgres_url("logline-cli", "--" + option, a.get(option), a.get(option + "-env"));
+  auto url = logline_examples::postgres_url("logline-cli", "--" + option, a.get(option),
+                                            a.get(option + "-env"));
   if (!url) throw cli_error(url.error().message(), true);
   if (*url && (*url)->empty()) throw cli_error("--" + option + " must not be empty", true);
   return *url;
@@ -419,14 +462,17 @@ std::chrono::milliseconds lock_wait(const arguments& a) {
 std::string write_failure(const logline::error_info& e, std::chrono::milliseconds wait) {
   if (!(e == logline::errc::busy)) return one_line(e.message());
   const auto waited = std::chrono::duration_cast<std::chrono::seconds>(wait).count();
-  return "the database is locked by another writer (a running logline-server or another logline-cli?) and stayed locked for " +
-         std::to_string(waited) + " s (" + one_line(e.message()) + "); wait longer with --wait SECONDS, or stop that writer";
+  return "the database is locked by another writer (a running logline-server or another "
+         "logline-cli?) and stayed locked for " +
+         std::to_string(waited) + " s (" + one_line(e.message()) +
+         "); wait longer with --wait SECONDS, or stop that writer";
 }
 
 // existing: the ledger's table must already be there (export, verify never create anything).
 // any_span_type: the command also reads a SQLite ledger of another span type (select_table).
 // live: the command follows the database as it changes.
-target open_target(const arguments& a, bool existing, bool any_span_type = false, bool live = false) {
+target open_target(const arguments& a, bool existing, bool any_span_type = false,
+                   bool live = false) {
   target t;
   t.wait = lock_wait(a);
   if (!on_postgres(a)) {
@@ -442,7 +488,8 @@ target open_target(const arguments& a, bool existing, bool any_span_type = false
     }
     return t;
   }
-  if (a.has("table")) throw cli_error("--table reads a SQLite ledger of another span type; it goes with --db", true);
+  if (a.has("table"))
+    throw cli_error("--table reads a SQLite ledger of another span type; it goes with --db", true);
   // The application role appends as --user; the owner (--postgres-owner, else the same role)
   // migrates, reads every span and writes with the operator's rights (seed, tokens, import).
   t.url = *postgres_option(a, "postgres");
@@ -456,7 +503,9 @@ target open_target(const arguments& a, bool existing, bool any_span_type = false
     p.add(std::string("\"") + std::string(span::span_name) + "\"");
     auto r = (*c)->query_once("SELECT pg_catalog.to_regclass($1) IS NOT NULL", p);
     if (!r) throw cli_error(r.error().message());
-    if (r->text(0, 0) != "t") throw cli_error("the PostgreSQL database has no " + std::string(span::span_name) + " table (search_path: see the URL's options)");
+    if (r->text(0, 0) != "t")
+      throw cli_error("the PostgreSQL database has no " + std::string(span::span_name) +
+                      " table (search_path: see the URL's options)");
   }
   t.postgres = std::move(*db);
   return t;
@@ -464,7 +513,8 @@ target open_target(const arguments& a, bool existing, bool any_span_type = false
 
 // Runs fn(ledger&) on the ledger of the target (any exception from opening it reports as an error).
 template <class F>
-auto with_ledger(target& t, logline::identity who, std::optional<logline::ed25519::key> key, F&& fn) {
+auto with_ledger(target& t, logline::identity who, std::optional<logline::ed25519::key> key,
+                 F&& fn) {
   try {
     if (t.sqlite) {
       ledger_type l(*t.sqlite, {.identity = std::move(who), .signing_key = std::move(key)});
@@ -484,11 +534,12 @@ const logline::identity reader_identity{"logline-cli", std::nullopt};
 struct input_span {
   std::size_t line;  // 1-based line number in stdin
   span value;
-  bool has_seq;      // the line named "seq"
+  bool has_seq;  // the line named "seq"
 };
 
 // Parses one NDJSON line into a span and checks what can be checked without the database.
-logline::result<input_span> parse_line(std::string_view text, std::size_t line, const logline::identity& who) {
+logline::result<input_span> parse_line(std::string_view text, std::size_t line,
+                                       const logline::identity& who) {
   using schema = logline::schema<span>;
   auto j = logline::parse_json(text);
   if (!j) return std::move(j).error();
@@ -499,19 +550,25 @@ logline::result<input_span> parse_line(std::string_view text, std::size_t line, 
   auto s = logline::span_from_input(*j, "", who, &present);
   if (!s) return std::move(s).error();
   input_span in{line, std::move(*s), present[schema::index_of("seq")]};
-  if (in.value.seq < 0) return logline::make_error(logline::errc::invalid_span, "field 'seq' must be >= 0");
+  if (in.value.seq < 0)
+    return logline::make_error(logline::errc::invalid_span, "field 'seq' must be >= 0");
   if (in.has_seq && in.value.id.is_nil() && in.value.seq != 0)
-    return logline::make_error(logline::errc::version_conflict, "a new span (no id) must have seq 0, not " + std::to_string(in.value.seq));
+    return logline::make_error(
+        logline::errc::version_conflict,
+        "a new span (no id) must have seq 0, not " + std::to_string(in.value.seq));
   // Tenancy as the ledger will apply it: missing owner/tenant default to the writer's.
   span effective = in.value;
   if (!effective.owner_id) effective.owner_id = who.user_id;
   if (!effective.tenant_id) effective.tenant_id = who.tenant_id;
   if (!logline::may_write(who, effective))
-    return logline::make_error(logline::errc::permission_denied,
-                               "user '" + who.user_id + "' (" + (who.tenant_id ? "tenant '" + *who.tenant_id + "'" : std::string("no tenant")) +
-                                   ") may not write a span owned by '" + effective.owner_id.value_or("") + "' (" +
-                                   (effective.tenant_id ? "tenant '" + *effective.tenant_id + "'" : std::string("no tenant")) +
-                                   "): a user writes the spans it owns, in its own tenant");
+    return logline::make_error(
+        logline::errc::permission_denied,
+        "user '" + who.user_id + "' (" +
+            (who.tenant_id ? "tenant '" + *who.tenant_id + "'" : std::string("no tenant")) +
+            ") may not write a span owned by '" + effective.owner_id.value_or("") + "' (" +
+            (effective.tenant_id ? "tenant '" + *effective.tenant_id + "'"
+                                 : std::string("no tenant")) +
+            "): a user writes the spans it owns, in its own tenant");
   // Values (UTF-8, ranges, JSON rules); `at` is the ledger's, so stand in for it here.
   effective.at = logline::timestamp::now();
   if (auto v = logline::validate_span(effective); !v) return std::move(v).error();
@@ -520,12 +577,16 @@ logline::result<input_span> parse_line(std::string_view text, std::size_t line, 
 
 void report_bad_lines(const std::vector<std::string>& problems) {
   constexpr std::size_t shown = 20;
-  for (std::size_t i = 0; i < problems.size() && i < shown; ++i) err("logline-cli: " + problems[i] + "\n");
-  if (problems.size() > shown) err("logline-cli: ... and " + std::to_string(problems.size() - shown) + " more\n");
+  for (std::size_t i = 0; i < problems.size() && i < shown; ++i)
+    err("logline-cli: " + problems[i] + "\n");
+  if (problems.size() > shown)
+    err("logline-cli: ... and " + std::to_string(problems.size() - shown) + " more\n");
   err("logline-cli: nothing was written\n");
 }
 
-std::string line_problem(std::size_t line, const std::string& message) { return "line " + std::to_string(line) + ": " + one_line(message); }
+std::string line_problem(std::size_t line, const std::string& message) {
+  return "line " + std::to_string(line) + ": " + one_line(message);
+}
 
 // append_batch prefixes its errors with "span #<index> of the batch: "; name the input line instead.
 std::string batch_problem(const std::vector<std::size_t>& lines, const std::string& message) {
@@ -535,7 +596,9 @@ std::string batch_problem(const std::vector<std::size_t>& lines, const std::stri
     std::size_t index = 0;
     const char* begin = message.data() + prefix.size();
     auto [end, ec] = std::from_chars(begin, message.data() + message.size(), index);
-    if (ec == std::errc() && index < lines.size() && std::string_view(end, static_cast<std::size_t>(message.data() + message.size() - end)).rfind(middle, 0) == 0)
+    if (ec == std::errc() && index < lines.size() &&
+        std::string_view(end, static_cast<std::size_t>(message.data() + message.size() - end))
+                .rfind(middle, 0) == 0)
       return line_problem(lines[index], std::string(end + middle.size()));
   }
   return one_line(message);
@@ -554,8 +617,10 @@ int run_append(const arguments& a) {
   for (std::size_t line = 1; std::getline(std::cin, text); ++line) {
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto in = parse_line(text, line, who);
-    if (!in) problems.push_back(line_problem(line, in.error().message()));
-    else inputs.push_back(std::move(*in));
+    if (!in)
+      problems.push_back(line_problem(line, in.error().message()));
+    else
+      inputs.push_back(std::move(*in));
   }
   if (std::cin.bad()) throw cli_error("cannot read stdin");
   if (!problems.empty()) {
@@ -584,7 +649,9 @@ int run_append(const arguments& a) {
     std::vector<input_span>().swap(inputs);
     auto stored = ledger.append_batch(std::move(batch), std::move(take_next_version));
     if (!stored) {
-      report_bad_lines({stored.error() == logline::errc::busy ? write_failure(stored.error(), t.wait) : batch_problem(lines, stored.error().message())});
+      report_bad_lines({stored.error() == logline::errc::busy
+                            ? write_failure(stored.error(), t.wait)
+                            : batch_problem(lines, stored.error().message())});
       return exit_error;
     }
     if (a.has("quiet")) return finish_stdout(exit_ok);
@@ -605,12 +672,16 @@ int run_append(const arguments& a) {
 class progress {
  public:
   progress(std::string label, std::optional<std::uint64_t> total, bool quiet = false)
-      : label_(std::move(label)), total_(total), tty_(::isatty(STDERR_FILENO) == 1), quiet_(quiet) {}
+      : label_(std::move(label)),
+        total_(total),
+        tty_(::isatty(STDERR_FILENO) == 1),
+        quiet_(quiet) {}
   ~progress() { clear(); }
   void update(std::uint64_t done) {
     if (quiet_) return;
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < (tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000))) return;
+    if (now - last_ < (tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000)))
+      return;
     last_ = now;
     const double seconds = std::chrono::duration<double>(now - start_).count();
     const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
@@ -619,13 +690,17 @@ class progress {
       const double f = std::min(1.0, static_cast<double>(done) / static_cast<double>(*total_));
       if (tty_) {
         const int filled = static_cast<int>(f * 30);
-        text += "[" + std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(30 - filled), ' ') + "] ";
+        text += "[" + std::string(static_cast<std::size_t>(filled), '#') +
+                std::string(static_cast<std::size_t>(30 - filled), ' ') + "] ";
       }
       text += std::to_string(done) + " of " + std::to_string(*total_);
-      const double eta = rate > 0 ? static_cast<double>(*total_ - std::min(done, *total_)) / rate : 0;
-      text += " (" + std::to_string(static_cast<std::uint64_t>(rate)) + " spans/s, ETA " + std::to_string(static_cast<std::uint64_t>(eta + 0.5)) + " s)";
+      const double eta =
+          rate > 0 ? static_cast<double>(*total_ - std::min(done, *total_)) / rate : 0;
+      text += " (" + std::to_string(static_cast<std::uint64_t>(rate)) + " spans/s, ETA " +
+              std::to_string(static_cast<std::uint64_t>(eta + 0.5)) + " s)";
     } else {
-      text += std::to_string(done) + " spans (" + std::to_string(static_cast<std::uint64_t>(rate)) + " spans/s)";
+      text += std::to_string(done) + " spans (" + std::to_string(static_cast<std::uint64_t>(rate)) +
+              " spans/s)";
     }
     if (tty_) {
       err("\r" + text + "\033[K");
@@ -649,7 +724,9 @@ class progress {
 
 // How many spans a target holds (for progress; an estimate is fine).
 std::optional<std::uint64_t> span_count(target& t) {
-  if (t.sqlite) return count_spans(*t.sqlite, t.recorded ? std::string_view(t.recorded->name) : span::span_name);
+  if (t.sqlite)
+    return count_spans(*t.sqlite,
+                       t.recorded ? std::string_view(t.recorded->name) : span::span_name);
   auto c = t.postgres->acquire_owner();
   if (!c) return std::nullopt;
   auto r = (*c)->query_once("SELECT count(*) FROM \"" + std::string(span::span_name) + "\"");
@@ -666,22 +743,27 @@ std::optional<std::uint64_t> span_count(target& t) {
 logline::result<void> check_exported(const span& s) {
   const std::string which = "span " + s.id.to_string() + " version " + std::to_string(s.seq);
   auto unsealed = [&](const char* what) {
-    return logline::make_error(logline::errc::integrity_violation, which + " has no " + what + ": every span of this ledger is sealed");
+    return logline::make_error(logline::errc::integrity_violation,
+                               which + " has no " + what + ": every span of this ledger is sealed");
   };
   if (!s.curr_hash) return unsealed("curr_hash");
   if (!s.signature || !s.public_key) return unsealed("signature");
   if (!s.chain_position) return unsealed("chain_position");
   if (auto valid = logline::validate_span(s); !valid)
-    return logline::make_error(logline::errc::integrity_violation, which + " holds a value that cannot be canonicalized: " + valid.error().message());
-  if (logline::span_hash(s) != *s.curr_hash) return logline::make_error(logline::errc::integrity_violation, which + " does not match its curr_hash");
+    return logline::make_error(
+        logline::errc::integrity_violation,
+        which + " holds a value that cannot be canonicalized: " + valid.error().message());
+  if (logline::span_hash(s) != *s.curr_hash)
+    return logline::make_error(logline::errc::integrity_violation,
+                               which + " does not match its curr_hash");
   return {};
 }
 
 // The spans of a recorded table (another span type), in commit order, in the export form, each
 // checked as check_exported checks a universal span: sealed as its table says, and hashing to
 // its curr_hash.
-int export_recorded(logline::sqlite::database& db, const logline::sqlite::recorded_table& table, std::optional<logline::timestamp> since,
-                    progress& bar) {
+int export_recorded(logline::sqlite::database& db, const logline::sqlite::recorded_table& table,
+                    std::optional<logline::timestamp> since, progress& bar) {
   auto cursor = logline::sqlite::recorded_cursor::open(db, table, false);
   if (!cursor) throw cli_error("export: " + cursor.error().message());
   logline::verify_profile hash_only = table.profile;
@@ -700,10 +782,12 @@ int export_recorded(logline::sqlite::database& db, const logline::sqlite::record
     cursor->read_stored(row);
     logline::detail::check_row(row, hash_only, {}, check);
     if (check.problems.empty() && table.profile.signed_ && (!row.signature || !row.public_key))
-      check.problems.emplace_back(logline::problem::missing_signature, "signature or public_key is null");
+      check.problems.emplace_back(logline::problem::missing_signature,
+                                  "signature or public_key is null");
     if (!check.problems.empty()) {
       std::fflush(stdout);
-      throw cli_error("export stopped: span " + row.id.to_string() + " version " + std::to_string(row.seq) + ": " + one_line(check.problems.front().second) +
+      throw cli_error("export stopped: span " + row.id.to_string() + " version " +
+                      std::to_string(row.seq) + ": " + one_line(check.problems.front().second) +
                       " (nothing after it was written; verify lists every problem)");
     }
     line.clear();
@@ -712,11 +796,13 @@ int export_recorded(logline::sqlite::database& db, const logline::sqlite::record
       // The export form of `at` is its stored text, a fixed-width timestamp.
       auto j = logline::parse_json(line);
       if (j && j->contains("at") && (*j)["at"].is_string())
-        if (auto ts = logline::timestamp::parse((*j)["at"].get<std::string>()); ts && *ts < *since) continue;
+        if (auto ts = logline::timestamp::parse((*j)["at"].get<std::string>()); ts && *ts < *since)
+          continue;
     }
     line += '\n';
     out(line);
-    if (std::ferror(stdout)) throw cli_error(std::string("cannot write to stdout: ") + std::strerror(errno));
+    if (std::ferror(stdout))
+      throw cli_error(std::string("cannot write to stdout: ") + std::strerror(errno));
   }
   return finish_stdout(exit_ok);
 }
@@ -728,7 +814,8 @@ int run_export(const arguments& a) {
   std::optional<logline::timestamp> since;
   if (a.has("since")) {
     auto ts = logline::timestamp::parse(a.required("since"));
-    if (!ts) throw cli_error("--since: " + ts.error().message() + " (use YYYY-MM-DDTHH:MM:SS.mmmZ)", true);
+    if (!ts)
+      throw cli_error("--since: " + ts.error().message() + " (use YYYY-MM-DDTHH:MM:SS.mmmZ)", true);
     since = *ts;
   }
   auto t = open_target(a, true, true);
@@ -739,18 +826,22 @@ int run_export(const arguments& a) {
     std::string line;
     auto r = ledger.export_all([&](const span& s) -> logline::result<void> {
       bar.update(++seen);
-      LOGLINE_TRY_VOID(check_exported(s));  // also before --since: `at` means something once the hash holds
+      LOGLINE_TRY_VOID(
+          check_exported(s));  // also before --since: `at` means something once the hash holds
       if (since && s.at < *since) return {};
       line = logline::span_to_json_text(s);
       line += '\n';
       out(line);
-      if (std::ferror(stdout)) return logline::make_error(logline::errc::storage_error, std::string("cannot write to stdout: ") + std::strerror(errno));
+      if (std::ferror(stdout))
+        return logline::make_error(logline::errc::storage_error,
+                                   std::string("cannot write to stdout: ") + std::strerror(errno));
       return {};
     });
     if (!r) {
       std::fflush(stdout);
       if (r.error() == logline::errc::integrity_violation)
-        throw cli_error("export stopped: " + one_line(r.error().message()) + " (nothing after it was written; verify lists every problem)");
+        throw cli_error("export stopped: " + one_line(r.error().message()) +
+                        " (nothing after it was written; verify lists every problem)");
       throw cli_error("export stopped: " + r.error().message());
     }
     return finish_stdout(exit_ok);
@@ -763,45 +854,55 @@ int run_export(const arguments& a) {
 logline::public_key trusted_key(const std::string& arg) {
   struct stat st {};
   if (::stat(arg.c_str(), &st) == 0) {
-    auto k = logline_examples::read_key_file("logline-cli", arg, logline_examples::readable_key::warn);
+    auto k =
+        logline_examples::read_key_file("logline-cli", arg, logline_examples::readable_key::warn);
     if (!k) throw cli_error("--trust: " + k.error().message());
     return k->public_key();
   }
   auto pk = logline::public_key::parse(arg);
-  if (!pk) throw cli_error("--trust '" + one_line(arg) + "' is neither a key file nor a public key: " + pk.error().message(), true);
+  if (!pk)
+    throw cli_error("--trust '" + one_line(arg) +
+                        "' is neither a key file nor a public key: " + pk.error().message(),
+                    true);
   return *pk;
 }
 
 // A checkpoint file (checkpoint's output), read whole; with trusted keys it must be signed by one.
-logline::checkpoint read_checkpoint(const std::string& path, const std::vector<logline::public_key>& trusted) {
+logline::checkpoint read_checkpoint(const std::string& path,
+                                    const std::vector<logline::public_key>& trusted) {
   constexpr std::size_t max_size = 256u << 20;
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw cli_error("--checkpoint: cannot open '" + path + "': " + std::strerror(errno));
   std::string text;
   char buf[65536];
   std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() <= max_size) text.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() <= max_size)
+    text.append(buf, n);
   const bool failed = std::ferror(f) != 0;
   std::fclose(f);
   if (failed) throw cli_error("--checkpoint: cannot read '" + path + "'");
-  if (text.size() > max_size) throw cli_error("--checkpoint: '" + path + "' is larger than 256 MiB");
+  if (text.size() > max_size)
+    throw cli_error("--checkpoint: '" + path + "' is larger than 256 MiB");
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   auto c = logline::checkpoint::parse(text);
   if (!c) throw cli_error("--checkpoint '" + path + "': " + c.error().message());
-  if (!trusted.empty() && (!c->public_key || std::find(trusted.begin(), trusted.end(), *c->public_key) == trusted.end()))
+  if (!trusted.empty() && (!c->public_key || std::find(trusted.begin(), trusted.end(),
+                                                       *c->public_key) == trusted.end()))
     throw cli_error("--checkpoint '" + path + "' is not signed by a key given with --trust");
   return std::move(*c);
 }
 
 // Verifies the target's ledger: the universal registry through its ledger type, another span
 // type from what its database records. kept: a checkpoint is being taken (findings go to stderr).
-int verify_target(target& t, logline::verify_options& options, bool quiet, bool show_progress, logline::verify_report* kept = nullptr);
+int verify_target(target& t, logline::verify_options& options, bool quiet, bool show_progress,
+                  logline::verify_report* kept = nullptr);
 
 int run_verify(const arguments& a) {
   logline::verify_options options;
   for (const auto& t : a.all("trust")) options.trusted_keys.push_back(trusted_key(t));
   if (a.has("threads")) options.threads = parse_count(a.required("threads"), "threads", 1, 1024);
-  if (a.has("checkpoint")) options.expected_heads = read_checkpoint(a.required("checkpoint"), options.trusted_keys).heads;
+  if (a.has("checkpoint"))
+    options.expected_heads = read_checkpoint(a.required("checkpoint"), options.trusted_keys).heads;
   const bool quiet = a.has("quiet");
   const bool show_progress = !quiet && ::isatty(STDERR_FILENO) == 1;
 
@@ -823,20 +924,23 @@ int run_checkpoint(const arguments& a) {
   const auto taken = logline::timestamp::now();
   const int code = verify_target(t, options, quiet, show_progress, &report);
   if (code != exit_ok) {
-    err("checkpoint: not taken: the ledger does not verify (" + std::to_string(report.problems) + " problem" + (report.problems == 1 ? "" : "s") +
-        ", listed above)\n");
+    err("checkpoint: not taken: the ledger does not verify (" + std::to_string(report.problems) +
+        " problem" + (report.problems == 1 ? "" : "s") + ", listed above)\n");
     return code;
   }
   auto c = logline::checkpoint::of(report, taken);
   if (key) c.sign(*key);
   out(c.to_text() + "\n");
   if (!quiet)
-    err("checkpoint: " + std::to_string(c.heads.size()) + " chain head" + (c.heads.size() == 1 ? "" : "s") + " of " +
-        std::to_string(report.spans_checked) + " verified spans" + (key ? ", signed by " + key->public_key().to_string() : std::string()) + "\n");
+    err("checkpoint: " + std::to_string(c.heads.size()) + " chain head" +
+        (c.heads.size() == 1 ? "" : "s") + " of " + std::to_string(report.spans_checked) +
+        " verified spans" + (key ? ", signed by " + key->public_key().to_string() : std::string()) +
+        "\n");
   return finish_stdout(exit_ok);
 }
 
-int verify_target(target& t, logline::verify_options& options, bool quiet, bool show_progress, logline::verify_report* kept) {
+int verify_target(target& t, logline::verify_options& options, bool quiet, bool show_progress,
+                  logline::verify_report* kept) {
   // Findings stream out as they are found (nothing is kept in memory): on stdout, or on stderr
   // when stdout carries something else (a checkpoint).
   options.max_findings_kept = 0;
@@ -844,24 +948,32 @@ int verify_target(target& t, logline::verify_options& options, bool quiet, bool 
   progress bar(kept ? "checkpoint" : "verify", span_count(t), quiet);
   options.on_finding = [&](const logline::finding& f) {
     bar.clear();
-    const std::string line = f.id.to_string() + " " + std::to_string(f.seq) + " " + std::string(logline::to_string(f.kind)) + ": " + one_line(f.detail) + "\n";
-    if (kept) err(line);
-    else out(line);
+    const std::string line = f.id.to_string() + " " + std::to_string(f.seq) + " " +
+                             std::string(logline::to_string(f.kind)) + ": " + one_line(f.detail) +
+                             "\n";
+    if (kept)
+      err(line);
+    else
+      out(line);
     if (show_progress) std::fflush(stdout);
   };
   options.on_progress = [&](std::uint64_t checked) { bar.update(checked); };
 
   auto report = t.recorded ? logline::sqlite::verify_recorded(*t.sqlite, *t.recorded, options)
-                           : with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) { return ledger.verify(options); });
+                           : with_ledger(t, reader_identity, std::nullopt,
+                                         [&](auto& ledger) { return ledger.verify(options); });
   bar.clear();
   if (!report) throw cli_error("verification could not run: " + report.error().message());
   if (kept) *kept = *report;
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string counts = std::to_string(report->spans_checked) + " spans in " + std::to_string(report->chains) + " chain" +
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string counts = std::to_string(report->spans_checked) + " spans in " +
+                             std::to_string(report->chains) + " chain" +
                              (report->chains == 1 ? "" : "s");
   if (!report->ok()) {
     const int code = kept ? exit_verify_failed : finish_stdout(exit_verify_failed);
-    err("verify: FAILED: " + std::to_string(report->problems) + " problem" + (report->problems == 1 ? "" : "s") + " in " + counts + "\n");
+    err("verify: FAILED: " + std::to_string(report->problems) + " problem" +
+        (report->problems == 1 ? "" : "s") + " in " + counts + "\n");
     return code;
   }
   if (!quiet && !kept) {
@@ -871,12 +983,17 @@ int verify_target(target& t, logline::verify_options& options, bool quiet, bool 
     if (t.recorded) {
       // What the table records is what was checked; say what that is.
       const auto& p = t.recorded->profile;
-      checked = std::string(p.hashed ? "hashes" : "no hashes") + (p.chained ? ", links" : ", no chain") + (p.signed_ ? ", signatures" : ", no signatures") +
-                " of table '" + t.recorded->name + "'";
+      checked =
+          std::string(p.hashed ? "hashes" : "no hashes") + (p.chained ? ", links" : ", no chain") +
+          (p.signed_ ? ", signatures" : ", no signatures") + " of table '" + t.recorded->name + "'";
     }
-    err("verify: ok: " + counts + " check out (" + checked + (options.trusted_keys.empty() ? "" : ", trusted keys") +
-        (options.expected_heads.empty() ? "" : ", the checkpoint's " + std::to_string(options.expected_heads.size()) + " chain heads") + ") in " +
-        elapsed + " s\n");
+    err("verify: ok: " + counts + " check out (" + checked +
+        (options.trusted_keys.empty() ? "" : ", trusted keys") +
+        (options.expected_heads.empty()
+             ? ""
+             : ", the checkpoint's " + std::to_string(options.expected_heads.size()) +
+                   " chain heads") +
+        ") in " + elapsed + " s\n");
   }
   return kept ? exit_ok : finish_stdout(exit_ok);
 }
@@ -884,13 +1001,20 @@ int verify_target(target& t, logline::verify_options& options, bool quiet, bool 
 // ---- schema ------------------------------------------------------------------------------------
 
 int run_schema(const arguments& a) {
-  const std::string header = "-- Generated by logline from logline::universal_span with append_only, hash_chained, signed_by<ed25519>, tenant_isolated.\n";
+  const std::string header =
+      "-- Generated by logline from logline::universal_span with append_only, hash_chained, "
+      "signed_by<ed25519>, tenant_isolated.\n";
   if (a.has("postgres"))
-    out(header + "-- Regenerate with: logline-cli schema --postgres > sql/postgres/0001_universal_registry.sql\n" +
+    out(header +
+        "-- Regenerate with: logline-cli schema --postgres > "
+        "sql/postgres/0001_universal_registry.sql\n" +
         pg_ledger_type::store_type::ddl(pg_ledger_type::table()));
   else
-    out(header + "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n" + ledger_type::store_type::ddl(ledger_type::table()) +
-        "-- The table is logline's, made from the DDL above (logline refuses a table made for another schema):\n" +
+    out(header +
+        "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n" +
+        ledger_type::store_type::ddl(ledger_type::table()) +
+        "-- The table is logline's, made from the DDL above (logline refuses a table made for "
+        "another schema):\n" +
         ledger_type::store_type::record_sql(ledger_type::table()));
   return finish_stdout(exit_ok);
 }
@@ -907,7 +1031,8 @@ int run_get(const arguments& a) {
   auto id = logline::uuid::parse(a.required("id"));
   if (!id) throw cli_error("--id: " + id.error().message(), true);
   std::optional<std::int32_t> seq;
-  if (a.has("seq")) seq = static_cast<std::int32_t>(parse_count(a.required("seq"), "seq", 0, INT32_MAX));
+  if (a.has("seq"))
+    seq = static_cast<std::int32_t>(parse_count(a.required("seq"), "seq", 0, INT32_MAX));
   auto t = open_target(a, true);
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
     if (a.has("history")) {
@@ -950,8 +1075,10 @@ int run_tail(const arguments& a) {
       if (batch->size() == 500) continue;
       if (!follow) return finish_stdout(exit_ok);
       // Other processes' commits: LISTEN on PostgreSQL, a short poll on SQLite.
-      if (listener) (void)listener->wait(std::chrono::seconds(1));
-      else std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (listener)
+        (void)listener->wait(std::chrono::seconds(1));
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   });
 }
@@ -963,8 +1090,10 @@ int run_import(const arguments& a) {
   for (std::size_t line = 1; std::getline(std::cin, text); ++line) {
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto s = logline::span_from_json_text<span>(text);
-    if (!s) problems.push_back(line_problem(line, s.error().message()));
-    else spans.push_back(std::move(*s));
+    if (!s)
+      problems.push_back(line_problem(line, s.error().message()));
+    else
+      spans.push_back(std::move(*s));
   }
   if (std::cin.bad()) throw cli_error("cannot read stdin");
   if (!problems.empty()) {
@@ -983,7 +1112,8 @@ int run_import(const arguments& a) {
       bar.update(checked);
       if (checked == n && !quiet && ::isatty(STDERR_FILENO) == 1) {
         bar.clear();
-        err("import: " + std::to_string(n) + " spans check out; writing them in one transaction...");
+        err("import: " + std::to_string(n) +
+            " spans check out; writing them in one transaction...");
       }
     });
     if (!quiet && ::isatty(STDERR_FILENO) == 1) err("\r\033[K");
@@ -993,7 +1123,8 @@ int run_import(const arguments& a) {
       return exit_error;
     }
     char elapsed[32];
-    std::snprintf(elapsed, sizeof elapsed, "%.2f", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::snprintf(elapsed, sizeof elapsed, "%.2f",
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (!quiet) err("import: " + std::to_string(n) + " spans imported in " + elapsed + " s\n");
     return finish_stdout(exit_ok);
   });
@@ -1013,11 +1144,15 @@ int run_token_issue(const arguments& a) {
   const std::string token = logline::http::generate_token();
   return with_ledger(t, logline::http::token_admin, std::move(key), [&](auto& ledger) {
     if (ledger.operators().is_operator(who))
-      throw cli_error("'" + who.user_id + "' without a tenant is an operator identity: tokens are for users (servers ignore a token for an operator)");
-    auto stored = ledger.append(logline::http::token_span(token, who, *scopes, a.get("label").value_or("")));
+      throw cli_error("'" + who.user_id +
+                      "' without a tenant is an operator identity: tokens are for users (servers "
+                      "ignore a token for an operator)");
+    auto stored =
+        ledger.append(logline::http::token_span(token, who, *scopes, a.get("label").value_or("")));
     if (!stored) throw cli_error("cannot issue the token: " + stored.error().message());
     out(token + "\n");
-    err("token " + stored->id.to_string() + " issued for " + who.user_id + (who.tenant_id ? " (tenant " + *who.tenant_id + ")" : std::string()) +
+    err("token " + stored->id.to_string() + " issued for " + who.user_id +
+        (who.tenant_id ? " (tenant " + *who.tenant_id + ")" : std::string()) +
         "; it is shown once: only its hash is stored\n");
     return finish_stdout(exit_ok);
   });
@@ -1030,8 +1165,10 @@ int run_token_revoke(const arguments& a) {
   auto t = open_target(a, false);
   return with_ledger(t, logline::http::token_admin, std::move(key), [&](auto& ledger) {
     auto current = ledger.get(*id);
-    if (!current || current->entity_type != logline::http::token_entity_type) throw cli_error("no api token " + id->to_string());
-    if (current->status == "revoked") throw cli_error("token " + id->to_string() + " is already revoked");
+    if (!current || current->entity_type != logline::http::token_entity_type)
+      throw cli_error("no api token " + id->to_string());
+    if (current->status == "revoked")
+      throw cli_error("token " + id->to_string() + " is already revoked");
     auto next = logline::universal_span{};
     next.id = current->id;
     next.entity_type = current->entity_type;
@@ -1063,7 +1200,8 @@ std::size_t seed_ledger(Ledger& ledger) {
 // (validate_span), and backslashes are plain characters (standard_conforming_strings, set by the
 // PostgreSQL script).
 std::string sql_string(std::string_view v) {
-  if (v.find('\0') != std::string_view::npos) throw cli_error("a value holds U+0000, which has no SQL literal");
+  if (v.find('\0') != std::string_view::npos)
+    throw cli_error("a value holds U+0000, which has no SQL literal");
   std::string s = "'";
   for (char c : v) {
     if (c == '\'') s += '\'';
@@ -1113,8 +1251,10 @@ std::string sql_row(const span& s, bool postgres) {
 // a throwaway in-memory ledger, then written as one INSERT, so that they all go in or none does.
 int run_seed_sql(const arguments& a) {
   const std::string dialect = a.required("sql");
-  if (dialect != "sqlite" && dialect != "postgres") throw cli_error("--sql must be sqlite or postgres, not '" + one_line(dialect) + "'", true);
-  if (a.has("db") || a.has("postgres") || a.has("postgres-env")) throw cli_error("--sql prints a script: it takes no --db or --postgres", true);
+  if (dialect != "sqlite" && dialect != "postgres")
+    throw cli_error("--sql must be sqlite or postgres, not '" + one_line(dialect) + "'", true);
+  if (a.has("db") || a.has("postgres") || a.has("postgres-env"))
+    throw cli_error("--sql prints a script: it takes no --db or --postgres", true);
   const bool postgres = dialect == "postgres";
   auto key = load_key(a);
   const std::string public_key = key.public_key().to_string();
@@ -1136,25 +1276,39 @@ int run_seed_sql(const arguments& a) {
 
   const std::string file = "sql/" + dialect + "/0001_universal_registry.sql";
   std::string script =
-      "-- LogLineOS's seed spans (the kernels run_code, observer_bot, request_worker, policy_agent,\n"
-      "-- provider_exec and the manifest), signed by " + public_key + ",\n"
-      "-- which is also the manifest's override key. Generated by: logline-cli seed --sql " + dialect + " --key FILE\n"
-      "-- For an EMPTY ledger created with " + file + ": these are the first spans\n"
-      "-- (chain positions 0-" + std::to_string(spans.size() - 1) + ") of the chain of spans without a tenant. On a ledger where that chain\n"
-      "-- has spans, the one INSERT fails on a unique index (the chain's, or the primary key) and nothing is written.\n";
-  script += postgres ? "-- Apply as the table owner (or a member of logline_app): psql -v ON_ERROR_STOP=1 -f seed.sql URL\n"
+      "-- LogLineOS's seed spans (the kernels run_code, observer_bot, request_worker, "
+      "policy_agent,\n"
+      "-- provider_exec and the manifest), signed by " +
+      public_key +
+      ",\n"
+      "-- which is also the manifest's override key. Generated by: logline-cli seed --sql " +
+      dialect +
+      " --key FILE\n"
+      "-- For an EMPTY ledger created with " +
+      file +
+      ": these are the first spans\n"
+      "-- (chain positions 0-" +
+      std::to_string(spans.size() - 1) +
+      ") of the chain of spans without a tenant. On a ledger where that chain\n"
+      "-- has spans, the one INSERT fails on a unique index (the chain's, or the primary key) and "
+      "nothing is written.\n";
+  script += postgres ? "-- Apply as the table owner (or a member of logline_app): psql -v "
+                       "ON_ERROR_STOP=1 -f seed.sql URL\n"
                        "BEGIN;\n"
                        "SET LOCAL standard_conforming_strings = on;\n"
                        "SET LOCAL client_encoding = 'UTF8';\n"
                        // The row-level security policy for INSERT: owner_id = app.user_id.
-                       "SET LOCAL app.user_id = " + sql_string(seed_identity.user_id) + ";\n"
+                       "SET LOCAL app.user_id = " +
+                           sql_string(seed_identity.user_id) + ";\n"
                      : "-- Apply with: sqlite3 ledger.db < seed.sql\n"
                        "BEGIN;\n";
   script += "INSERT INTO \"" + std::string(span::span_name) + "\" (";
   const auto& columns = logline::schema<span>::columns();
-  for (std::size_t i = 0; i < columns.size(); ++i) script += (i ? ", \"" : "\"") + std::string(columns[i].name) + "\"";
+  for (std::size_t i = 0; i < columns.size(); ++i)
+    script += (i ? ", \"" : "\"") + std::string(columns[i].name) + "\"";
   script += ") VALUES\n";
-  for (std::size_t i = 0; i < spans.size(); ++i) script += "  " + sql_row(spans[i], postgres) + (i + 1 < spans.size() ? ",\n" : ";\n");
+  for (std::size_t i = 0; i < spans.size(); ++i)
+    script += "  " + sql_row(spans[i], postgres) + (i + 1 < spans.size() ? ",\n" : ";\n");
   script += "COMMIT;\n";
   out(script);
   return finish_stdout(exit_ok);
@@ -1169,25 +1323,30 @@ int run_seed_policies(const arguments& a) {
   auto t = open_target(a, false);
   return with_ledger(t, who, std::move(key), [&](auto& ledger) {
     auto appended = logline::runtime::install_seed_policies(ledger, who);
-    if (!appended) throw cli_error("cannot install the seed policies: " + appended.error().message());
-    err(*appended ? "installed the seed policies for " + who.user_id + (who.tenant_id ? " (tenant " + *who.tenant_id + ")" : std::string()) + ": " +
-                        std::to_string(*appended) + " spans appended\n"
+    if (!appended)
+      throw cli_error("cannot install the seed policies: " + appended.error().message());
+    err(*appended ? "installed the seed policies for " + who.user_id +
+                        (who.tenant_id ? " (tenant " + *who.tenant_id + ")" : std::string()) +
+                        ": " + std::to_string(*appended) + " spans appended\n"
                   : std::string("the seed policies are there already: nothing appended\n"));
-    for (const auto& p : logline::runtime::seed_policies(who)) out(*p.name + " " + p.id.to_string() + "\n");
+    for (const auto& p : logline::runtime::seed_policies(who))
+      out(*p.name + " " + p.id.to_string() + "\n");
     return finish_stdout(exit_ok);
   });
 }
 
 int run_seed(const arguments& a) {
   if (a.has("policies")) return run_seed_policies(a);
-  if (a.has("user") || a.has("tenant")) throw cli_error("--user and --tenant go with --policies", true);
+  if (a.has("user") || a.has("tenant"))
+    throw cli_error("--user and --tenant go with --policies", true);
   if (a.has("sql")) return run_seed_sql(a);
   auto key = load_key(a);
   auto t = open_target(a, false);
   return with_ledger(t, seed_identity, std::move(key), [&](auto& ledger) {
     const std::size_t appended = seed_ledger(ledger);
-    err(appended ? "seeded the manifest and kernels: " + std::to_string(appended) + " spans appended\n"
-                 : std::string("the manifest and kernels are there already: nothing appended\n"));
+    err(appended
+            ? "seeded the manifest and kernels: " + std::to_string(appended) + " spans appended\n"
+            : std::string("the manifest and kernels are there already: nothing appended\n"));
     return finish_stdout(exit_ok);
   });
 }
@@ -1203,19 +1362,27 @@ int run_force(const arguments& a) {
     auto fn = ledger.get_any(*id);
     if (!fn) throw cli_error(fn.error().message());
     if (fn->entity_type != logline::entity::function)
-      throw cli_error("span " + id->to_string() + " is not a function (entity_type '" + one_line(fn->entity_type) + "')");
-    if (!fn->code || fn->code->empty()) throw cli_error("function " + id->to_string() + " has no code to grant");
+      throw cli_error("span " + id->to_string() + " is not a function (entity_type '" +
+                      one_line(fn->entity_type) + "')");
+    if (!fn->code || fn->code->empty())
+      throw cli_error("function " + id->to_string() + " has no code to grant");
     // The manifest as the runtime takes it, for a warning; the CLI does not hold the ledger's
     // key, so it takes the newest one an operator identity owns (the runtime also checks whose
     // key signed it).
-    auto operators_own = [&](const span& s) { return ledger.operators().is_operator(s.owner_id, s.tenant_id); };
-    if (auto m = logline::runtime::load_manifest(ledger, operators_own); m && m->override_key != key.public_key())
-      err("logline-cli force: warning: the manifest's override_pubkey_hex is " + (m->override_key ? m->override_key->to_string() : "null") +
-          ", not this key's " + key.public_key().to_string() + ": run_code will refuse the grant\n");
-    const logline::json grant{{"force", {{"signature", logline::runtime::force_grant(key, *id, *fn->code)}}}};
+    auto operators_own = [&](const span& s) {
+      return ledger.operators().is_operator(s.owner_id, s.tenant_id);
+    };
+    if (auto m = logline::runtime::load_manifest(ledger, operators_own);
+        m && m->override_key != key.public_key())
+      err("logline-cli force: warning: the manifest's override_pubkey_hex is " +
+          (m->override_key ? m->override_key->to_string() : "null") + ", not this key's " +
+          key.public_key().to_string() + ": run_code will refuse the grant\n");
+    const logline::json grant{
+        {"force", {{"signature", logline::runtime::force_grant(key, *id, *fn->code)}}}};
     out(logline::canonical(grant) + "\n");
     err("grant for the code of " + id->to_string() + " version " + std::to_string(fn->seq) +
-        ": put it in the function's metadata (a new version with the same code); changed code needs a new grant\n");
+        ": put it in the function's metadata (a new version with the same code); changed code "
+        "needs a new grant\n");
     return finish_stdout(exit_ok);
   });
 }
@@ -1223,18 +1390,24 @@ int run_force(const arguments& a) {
 // ---- commands ----------------------------------------------------------------------------------
 
 constexpr const char* postgres_owner_help =
-    "with --postgres: the role that owns the tables (migrations, reading every span, the operator's writes); default: the --postgres role";
+    "with --postgres: the role that owns the tables (migrations, reading every span, the "
+    "operator's writes); default: the --postgres role";
 constexpr const char* postgres_env_help =
-    "--postgres's URL from environment variable VAR (keeps a password out of ps; or let libpq read it from ~/.pgpass, PGPASSFILE)";
-constexpr const char* postgres_owner_env_help = "--postgres-owner's URL from environment variable VAR";
+    "--postgres's URL from environment variable VAR (keeps a password out of ps; or let libpq read "
+    "it from ~/.pgpass, PGPASSFILE)";
+constexpr const char* postgres_owner_env_help =
+    "--postgres-owner's URL from environment variable VAR";
 constexpr const char* table_help =
-    "with --db: the logline table to read, of any span type (default: universal_registry, else the only table the file records)";
+    "with --db: the logline table to read, of any span type (default: universal_registry, else the "
+    "only table the file records)";
 
 const std::vector<command>& commands() {
   static const std::vector<command> list = {
-      {"keygen", "create an Ed25519 signing key, or print the public key of one",
+      {"keygen",
+       "create an Ed25519 signing key, or print the public key of one",
        "--out FILE [--force] | --public (--key FILE | --key-env VAR)",
-       "Writes a new 32-byte Ed25519 seed to FILE as 64 hex characters (file mode 0600) and prints\n"
+       "Writes a new 32-byte Ed25519 seed to FILE as 64 hex characters (file mode 0600) and "
+       "prints\n"
        "its public key. An existing FILE is never overwritten unless --force is given.\n"
        "With --public, prints the public key of an existing seed instead.",
        {{"out", "FILE", false, "where to write the new seed"},
@@ -1243,12 +1416,18 @@ const std::vector<command>& commands() {
         {"key", "FILE", false, "seed file (with --public)"},
         {"key-env", "VAR", false, "environment variable holding the seed (with --public)"}},
        run_keygen},
-      {"append", "append spans read as NDJSON from stdin, in one transaction",
-       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] < spans.ndjson",
-       "Reads one JSON span per line (blank lines are skipped). A line without \"seq\" becomes the next\n"
-       "version of its \"id\" (or a new entity when it has no id); a line with \"seq\" must be exactly\n"
-       "the next version. The ledger sets at, prev_hash, chain_position, public_key, curr_hash and\n"
-       "signature: lines naming them are refused. Every line is checked before anything is written,\n"
+      {"append",
+       "append spans read as NDJSON from stdin, in one transaction",
+       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] < "
+       "spans.ndjson",
+       "Reads one JSON span per line (blank lines are skipped). A line without \"seq\" becomes the "
+       "next\n"
+       "version of its \"id\" (or a new entity when it has no id); a line with \"seq\" must be "
+       "exactly\n"
+       "the next version. The ledger sets at, prev_hash, chain_position, public_key, curr_hash "
+       "and\n"
+       "signature: lines naming them are refused. Every line is checked before anything is "
+       "written,\n"
        "and all of them are appended in one transaction, or none. The stored spans are printed as\n"
        "NDJSON (not with --quiet). The database is created if it does not exist.",
        {{"db", "FILE", false, "SQLite database"},
@@ -1261,42 +1440,58 @@ const std::vector<command>& commands() {
         {"user", "USER", false, "identity that writes (default owner_id)"},
         {"tenant", "TENANT", false, "tenant of that identity (default tenant_id)"},
         {"quiet", "", false, "print nothing on success (not the stored spans)"},
-        {"wait", "SECONDS", false, "how long to wait for another writer's lock (SQLite; default 5)"}},
+        {"wait", "SECONDS", false,
+         "how long to wait for another writer's lock (SQLite; default 5)"}},
        run_append},
-      {"export", "print every span as NDJSON, in commit order", "(--db FILE | --postgres URL) [--since TIME]",
-       "Prints every stored span, whoever owns it, one JSON object per line in commit order: every\n"
+      {"export",
+       "print every span as NDJSON, in commit order",
+       "(--db FILE | --postgres URL) [--since TIME]",
+       "Prints every stored span, whoever owns it, one JSON object per line in commit order: "
+       "every\n"
        "non-null column with keys sorted, i.e. the hashed fields plus curr_hash and signature.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
-        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: export reads every span)"},
+        {"postgres", "URL", false,
+         "PostgreSQL database instead of --db (the table owner's role: export reads every span)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
         {"postgres-env", "VAR", false, postgres_env_help},
         {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"since", "TIME", false, "only spans with at >= TIME (YYYY-MM-DDTHH:MM:SS.mmmZ)"},
         {"table", "NAME", false, table_help}},
        run_export},
-      {"verify", "check every hash, chain link and signature", "(--db FILE | --postgres URL) [--trust KEY]... [--threads N] [--quiet]",
-       "Recomputes every span's hash, checks its signature and its link to the previous span of its\n"
+      {"verify",
+       "check every hash, chain link and signature",
+       "(--db FILE | --postgres URL) [--trust KEY]... [--threads N] [--quiet]",
+       "Recomputes every span's hash, checks its signature and its link to the previous span of "
+       "its\n"
        "chain, and looks for gaps and forks. Each problem is printed on stdout as\n"
        "  <id> <seq> <reason>: <detail>\n"
        "Exit status 0 if everything checks out, 1 if there is any problem. A SQLite ledger of any\n"
-       "span type is read from the DDL its file records (--table); a copy without its -wal file is\n"
+       "span type is read from the DDL its file records (--table); a copy without its -wal file "
+       "is\n"
        "read as an immutable file, so nothing is created beside it and read-only media work.",
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
-        {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role: verify reads every span)"},
+        {"postgres", "URL", false,
+         "PostgreSQL database instead of --db (the table owner's role: verify reads every span)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
         {"postgres-env", "VAR", false, postgres_env_help},
         {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
-        {"trust", "KEY", true, "accept only signatures by this public key (hex) or seed file; repeatable"},
-        {"checkpoint", "FILE", false, "also require every chain to still hold the head recorded in FILE (see checkpoint)"},
+        {"trust", "KEY", true,
+         "accept only signatures by this public key (hex) or seed file; repeatable"},
+        {"checkpoint", "FILE", false,
+         "also require every chain to still hold the head recorded in FILE (see checkpoint)"},
         {"threads", "N", false, "threads for hashing and signature checks (default: all cores)"},
         {"quiet", "", false, "no progress and no summary when everything checks out"},
         {"table", "NAME", false, table_help}},
        run_verify},
-      {"checkpoint", "verify, then print the head of every chain (a checkpoint to keep elsewhere)",
+      {"checkpoint",
+       "verify, then print the head of every chain (a checkpoint to keep elsewhere)",
        "(--db FILE | --postgres URL) [--key FILE | --key-env VAR] [--threads N] [--quiet]",
-       "Verifies the whole ledger; if it checks out, prints one JSON line on stdout: the time and, for\n"
-       "every chain, its last span (position, id, seq, curr_hash), signed with --key if given. Keep it\n"
-       "outside the ledger; 'verify --checkpoint FILE' later reports a chain whose last spans were\n"
+       "Verifies the whole ledger; if it checks out, prints one JSON line on stdout: the time and, "
+       "for\n"
+       "every chain, its last span (position, id, seq, curr_hash), signed with --key if given. "
+       "Keep it\n"
+       "outside the ledger; 'verify --checkpoint FILE' later reports a chain whose last spans "
+       "were\n"
        "removed (truncated) or replaced (head mismatch) since. If the ledger does not verify, the\n"
        "problems go to stderr, nothing to stdout, and the exit status is 1.",
        {{"db", "FILE", false, "SQLite database (must exist; opened read-only)"},
@@ -1310,7 +1505,8 @@ const std::vector<command>& commands() {
         {"quiet", "", false, "no progress and no summary"},
         {"table", "NAME", false, table_help}},
        run_checkpoint},
-      {"get", "print a span (its latest version, one version, or its history) as NDJSON",
+      {"get",
+       "print a span (its latest version, one version, or its history) as NDJSON",
        "(--db FILE | --postgres URL) --id UUID [--seq N | --history]",
        "Reads as the operator: every span, whoever owns it.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
@@ -1322,11 +1518,16 @@ const std::vector<command>& commands() {
         {"seq", "N", false, "that version"},
         {"history", "", false, "every version, oldest first"}},
        run_get},
-      {"tail", "print the change feed as NDJSON; with -f, keep following it",
-       "(--db FILE | --postgres URL) [--after CURSOR] [-f | --follow] [--entity-type T] [--cursors]",
-       "Prints every span after the feed cursor CURSOR (from the beginning without --after), in feed\n"
-       "order, reading as the operator. With --follow, waits for new spans (LISTEN/NOTIFY on PostgreSQL,\n"
-       "a 200 ms poll on SQLite) until interrupted. --cursors prefixes each line with its cursor and a tab.",
+      {"tail",
+       "print the change feed as NDJSON; with -f, keep following it",
+       "(--db FILE | --postgres URL) [--after CURSOR] [-f | --follow] [--entity-type T] "
+       "[--cursors]",
+       "Prints every span after the feed cursor CURSOR (from the beginning without --after), in "
+       "feed\n"
+       "order, reading as the operator. With --follow, waits for new spans (LISTEN/NOTIFY on "
+       "PostgreSQL,\n"
+       "a 200 ms poll on SQLite) until interrupted. --cursors prefixes each line with its cursor "
+       "and a tab.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
@@ -1337,23 +1538,32 @@ const std::vector<command>& commands() {
         {"entity-type", "T", false, "only spans of this entity_type"},
         {"cursors", "", false, "print each span's cursor, then a tab, before it"}},
        run_tail},
-      {"import", "append sealed spans (an export) read as NDJSON from stdin, all or nothing",
+      {"import",
+       "append sealed spans (an export) read as NDJSON from stdin, all or nothing",
        "(--db FILE | --postgres URL) < spans.ndjson",
-       "Reads spans in the export form (hashed, signed, chained). Before anything is written, every\n"
-       "span must hash to its curr_hash and carry a valid signature; in one transaction, each must be\n"
-       "its id's next version and continue its chain exactly. Any failure: nothing is imported, exit 2.",
+       "Reads spans in the export form (hashed, signed, chained). Before anything is written, "
+       "every\n"
+       "span must hash to its curr_hash and carry a valid signature; in one transaction, each must "
+       "be\n"
+       "its id's next version and continue its chain exactly. Any failure: nothing is imported, "
+       "exit 2.",
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
         {"postgres-owner", "URL", false, postgres_owner_help},
         {"postgres-env", "VAR", false, postgres_env_help},
         {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
         {"quiet", "", false, "no progress and no summary"},
-        {"wait", "SECONDS", false, "how long to wait for another writer's lock (SQLite; default 5)"}},
+        {"wait", "SECONDS", false,
+         "how long to wait for another writer's lock (SQLite; default 5)"}},
        run_import},
-      {"token issue", "issue an API token for logline-server (printed once; only its hash is stored)",
-       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] --scopes LIST [--label TEXT]",
-       "Appends an api_token span (as the token administrator) holding the BLAKE3 hash of a new random\n"
-       "token, the identity it stands for and its scopes, and prints the token. Scopes (comma-separated):\n"
+      {"token issue",
+       "issue an API token for logline-server (printed once; only its hash is stored)",
+       "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --user USER [--tenant TENANT] "
+       "--scopes LIST [--label TEXT]",
+       "Appends an api_token span (as the token administrator) holding the BLAKE3 hash of a new "
+       "random\n"
+       "token, the identity it stands for and its scopes, and prints the token. Scopes "
+       "(comma-separated):\n"
        "spans:read, spans:write, execute, admin.",
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
@@ -1367,9 +1577,11 @@ const std::vector<command>& commands() {
         {"scopes", "LIST", false, "comma-separated scopes"},
         {"label", "TEXT", false, "a name for the token"}},
        run_token_issue},
-      {"token revoke", "revoke an API token (a new version with status revoked)",
+      {"token revoke",
+       "revoke an API token (a new version with status revoked)",
        "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --id UUID",
-       "Appends a new version of the api_token span with status \"revoked\"; servers stop accepting the\n"
+       "Appends a new version of the api_token span with status \"revoked\"; servers stop "
+       "accepting the\n"
        "token within seconds.",
        {{"db", "FILE", false, "SQLite database"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
@@ -1380,34 +1592,47 @@ const std::vector<command>& commands() {
         {"key-env", "VAR", false, "environment variable holding the seed"},
         {"id", "UUID", false, "the token's span id (printed by token issue)"}},
        run_token_revoke},
-      {"seed", "append LogLineOS's manifest and kernel function spans (once), or print them as SQL; or the seed policies",
-       "(--db FILE | --postgres URL | --sql sqlite|postgres) (--key FILE | --key-env VAR) | (--db FILE | --postgres URL) "
+      {"seed",
+       "append LogLineOS's manifest and kernel function spans (once), or print them as SQL; or the "
+       "seed policies",
+       "(--db FILE | --postgres URL | --sql sqlite|postgres) (--key FILE | --key-env VAR) | (--db "
+       "FILE | --postgres URL) "
        "(--key FILE | --key-env VAR) --policies --user USER [--tenant TENANT]",
-       "Appends the kernel function spans run_code, observer_bot, request_worker, policy_agent and\n"
-       "provider_exec and the manifest, with LogLineOS's ids, public, signed by the key (which also\n"
+       "Appends the kernel function spans run_code, observer_bot, request_worker, policy_agent "
+       "and\n"
+       "provider_exec and the manifest, with LogLineOS's ids, public, signed by the key (which "
+       "also\n"
        "becomes the manifest's override key). Spans that exist already are not appended again.\n"
-       "With --sql, writes nothing: prints a SQL script that inserts those spans, sealed, into an EMPTY\n"
-       "ledger created with sql/<dialect>/0001_universal_registry.sql (chain positions 0-5 of the chain\n"
-       "without a tenant). On a ledger where that chain has spans, the script fails and inserts nothing.\n"
-       "With --policies, appends the seed policies ttl_reaper and slow_execution instead, owned by USER\n"
+       "With --sql, writes nothing: prints a SQL script that inserts those spans, sealed, into an "
+       "EMPTY\n"
+       "ledger created with sql/<dialect>/0001_universal_registry.sql (chain positions 0-5 of the "
+       "chain\n"
+       "without a tenant). On a ledger where that chain has spans, the script fails and inserts "
+       "nothing.\n"
+       "With --policies, appends the seed policies ttl_reaper and slow_execution instead, owned by "
+       "USER\n"
        "in TENANT (once per owner and tenant), and prints their ids; the policy agent runs them.",
        {{"db", "FILE", false, "SQLite database (created if missing)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db"},
         {"postgres-owner", "URL", false, postgres_owner_help},
         {"postgres-env", "VAR", false, postgres_env_help},
         {"postgres-owner-env", "VAR", false, postgres_owner_env_help},
-        {"sql", "DIALECT", false, "print the seed spans as a SQL script for sqlite or postgres instead"},
+        {"sql", "DIALECT", false,
+         "print the seed spans as a SQL script for sqlite or postgres instead"},
         {"policies", "", false, "append the seed policies (ttl_reaper, slow_execution) instead"},
         {"user", "USER", false, "owner of the seed policies (with --policies)"},
         {"tenant", "TENANT", false, "their tenant (with --policies)"},
         {"key", "FILE", false, "Ed25519 seed file"},
         {"key-env", "VAR", false, "environment variable holding the seed"}},
        run_seed},
-      {"force", "print the override grant that lets a function run past the daily quota",
+      {"force",
+       "print the override grant that lets a function run past the daily quota",
        "(--db FILE | --postgres URL) (--key FILE | --key-env VAR) --function UUID",
-       "Reads the function's latest version (as the operator) and prints {\"force\":{\"signature\":...}}:\n"
+       "Reads the function's latest version (as the operator) and prints "
+       "{\"force\":{\"signature\":...}}:\n"
        "the override key's signature over the function's id and code. Put it in the function's\n"
-       "metadata (a new version); run_code accepts it while the code is unchanged and the key is the\n"
+       "metadata (a new version); run_code accepts it while the code is unchanged and the key is "
+       "the\n"
        "manifest's override_pubkey_hex.",
        {{"db", "FILE", false, "SQLite database (must exist)"},
         {"postgres", "URL", false, "PostgreSQL database instead of --db (the table owner's role)"},
@@ -1418,8 +1643,11 @@ const std::vector<command>& commands() {
         {"key-env", "VAR", false, "environment variable holding it"},
         {"function", "UUID", false, "the function span's id"}},
        run_force},
-      {"schema", "print the DDL of the ledger (SQLite, or PostgreSQL)", "[--postgres]",
-       "Prints the DDL that the ledger creates (checked in as sql/sqlite/0001_universal_registry.sql,\n"
+      {"schema",
+       "print the DDL of the ledger (SQLite, or PostgreSQL)",
+       "[--postgres]",
+       "Prints the DDL that the ledger creates (checked in as "
+       "sql/sqlite/0001_universal_registry.sql,\n"
        "and with --postgres as sql/postgres/0001_universal_registry.sql).",
        {{"postgres", "", false, "print the PostgreSQL DDL"}},
        run_schema},
@@ -1449,7 +1677,8 @@ std::string main_usage() {
       "Keys, appends, export and verification for a logline ledger of universal spans in SQLite\n"
       "(append-only, hash-chained per tenant, Ed25519-signed, tenant-isolated).\n\ncommands:\n";
   s += command_list("");
-  s += "\n'logline-cli <command> --help' describes a command; 'logline-cli --version' prints the version.\n"
+  s += "\n'logline-cli <command> --help' describes a command; 'logline-cli --version' prints the "
+       "version.\n"
        "Exit status: 0 success, 1 verification failed, 2 bad usage, bad input or I/O error.\n";
   return s;
 }
@@ -1471,8 +1700,10 @@ int run(int argc, char** argv) {
     return finish_stdout(exit_ok);
   }
   if (name == "token") {  // without a subcommand, or with --help: the token commands
-    const bool asked = argc > 2 && (std::string_view(argv[2]) == "--help" || std::string_view(argv[2]) == "-h");
-    const std::string text = "usage: logline-cli token issue|revoke [options]\n\ncommands:\n" + command_list("token ") +
+    const bool asked =
+        argc > 2 && (std::string_view(argv[2]) == "--help" || std::string_view(argv[2]) == "-h");
+    const std::string text = "usage: logline-cli token issue|revoke [options]\n\ncommands:\n" +
+                             command_list("token ") +
                              "\n'logline-cli token <command> --help' describes a command.\n";
     if (asked) {
       out(text);
@@ -1493,7 +1724,8 @@ int run(int argc, char** argv) {
     return finish_stdout(exit_ok);
   }
   const auto& list = commands();
-  auto c = std::find_if(list.begin(), list.end(), [&](const command& cmd) { return cmd.name == name; });
+  auto c =
+      std::find_if(list.begin(), list.end(), [&](const command& cmd) { return cmd.name == name; });
   if (c == list.end()) {
     err("logline-cli: unknown command '" + one_line(name) + "'\n\n" + main_usage());
     return exit_error;

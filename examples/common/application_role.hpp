@@ -14,7 +14,8 @@ void refuse_unfit_application_role(const std::string& program, Ledger& ledger) {
   if constexpr (requires { ledger.store().application_role_problem(); }) {
     auto problem = ledger.store().application_role_problem();
     if (!problem) {
-      std::cerr << program << ": cannot check the application role: " << problem.error().message() << "\n";
+      std::cerr << program << ": cannot check the application role: " << problem.error().message()
+                << "\n";
       std::exit(2);
     }
     if (*problem) {

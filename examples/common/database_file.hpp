@@ -23,8 +23,10 @@ inline void warn_if_world_accessible(const std::string& program, const std::stri
     if (::stat(file.c_str(), &st) != 0 || (st.st_mode & (S_IROTH | S_IWOTH)) == 0) continue;
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    std::cerr << program << ": warning: database file '" << file << "' may be read or written by every user of this host (mode " << mode
-              << "): chmod 600 '" << file << "' (SQLite gives the files it adds beside it the same mode)\n";
+    std::cerr << program << ": warning: database file '" << file
+              << "' may be read or written by every user of this host (mode " << mode
+              << "): chmod 600 '" << file
+              << "' (SQLite gives the files it adds beside it the same mode)\n";
   }
 }
 

@@ -11,10 +11,14 @@
 namespace logline_examples {
 
 // Answers argument `a` and exits when it is --help, -h or --version; false otherwise.
-inline bool answer_help_or_version(const std::string& a, const char* program, std::string (*usage_text)()) {
-  if (a == "--help" || a == "-h") std::cout << usage_text();
-  else if (a == "--version") std::cout << program << " " << logline::version << "\n";
-  else return false;
+inline bool answer_help_or_version(const std::string& a, const char* program,
+                                   std::string (*usage_text)()) {
+  if (a == "--help" || a == "-h")
+    std::cout << usage_text();
+  else if (a == "--version")
+    std::cout << program << " " << logline::version << "\n";
+  else
+    return false;
   std::exit(0);
 }
 

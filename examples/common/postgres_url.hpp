@@ -44,21 +44,31 @@ inline bool conninfo_has_password(const std::string& conninfo) {
 // `--OPTION URL` (url) or `--OPTION-env VAR` (variable); nullopt when neither was given. A URL on
 // the command line that holds a password gets a warning on stderr, prefixed with `program`.
 // Errors (errc::invalid_argument): both given, or VAR unset or empty.
-inline logline::result<std::optional<std::string>> postgres_url(const std::string& program, std::string_view option,
-                                                               const std::optional<std::string>& url,
-                                                               const std::optional<std::string>& variable) {
+inline logline::result<std::optional<std::string>> postgres_url(
+    const std::string& program, std::string_view option, const std::optional<std::string>& url,
+    const std::optional<std::string>& variable) {
   const std::string name(option);
-  if (url && variable) return logline::make_error(logline::errc::invalid_argument, "give " + name + " URL or " + name + "-env VAR, not both");
+  if (url && variable)
+    return logline::make_error(logline::errc::invalid_argument,
+                               "give " + name + " URL or " + name + "-env VAR, not both");
   if (variable) {
     const char* value = variable->empty() ? nullptr : std::getenv(variable->c_str());
-    if (!value) return logline::make_error(logline::errc::invalid_argument, name + "-env: environment variable '" + *variable + "' is not set");
-    if (!*value) return logline::make_error(logline::errc::invalid_argument, name + "-env: environment variable '" + *variable + "' is empty");
+    if (!value)
+      return logline::make_error(
+          logline::errc::invalid_argument,
+          name + "-env: environment variable '" + *variable + "' is not set");
+    if (!*value)
+      return logline::make_error(logline::errc::invalid_argument,
+                                 name + "-env: environment variable '" + *variable + "' is empty");
     return std::optional<std::string>(value);
   }
   if (url && conninfo_has_password(*url))
     std::cerr << program << ": warning: the " << name
-              << " URL holds a password, which every user of this host can read (ps, /proc/PID/cmdline): give the URL with " << name
-              << "-env VAR instead, or leave the password out and let libpq read it from ~/.pgpass, $PGPASSFILE or $PGPASSWORD\n";
+              << " URL holds a password, which every user of this host can read (ps, "
+                 "/proc/PID/cmdline): give the URL with "
+              << name
+              << "-env VAR instead, or leave the password out and let libpq read it from "
+                 "~/.pgpass, $PGPASSFILE or $PGPASSWORD\n";
   return url;
 }
 

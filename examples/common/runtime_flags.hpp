@@ -20,7 +20,8 @@ struct runtime_flags {
   logline::runtime::provider_config providers;
 
   static constexpr const char* synopsis =
-      "[--worker-lanes N] [--policy-lanes N] [--lease-margin S] [--runtime-nice N] [--code-cpu idle|shared]\n"
+      "[--worker-lanes N] [--policy-lanes N] [--lease-margin S] [--runtime-nice N] [--code-cpu "
+      "idle|shared]\n"
       "  [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]\n"
       "  [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]";
 
@@ -32,27 +33,37 @@ struct runtime_flags {
       const std::string v = value();
       char* end = nullptr;
       const long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < lo || n > hi) fail(a + " must be " + what + " in " + std::to_string(lo) + ".." + std::to_string(hi));
+      if (v.empty() || *end != '\0' || n < lo || n > hi)
+        fail(a + " must be " + what + " in " + std::to_string(lo) + ".." + std::to_string(hi));
       return n;
     };
     auto destination = [&](const std::string& v) {
-      if (logline::runtime::egress::first_malformed({v})) fail(a + ": '" + v + "' is not HOST, HOST:PORT, an IP address or [IPv6]:PORT");
+      if (logline::runtime::egress::first_malformed({v}))
+        fail(a + ": '" + v + "' is not HOST, HOST:PORT, an IP address or [IPv6]:PORT");
       return v;
     };
-    if (a == "--worker-lanes") worker_lanes = number(1, 64, "a whole number");
-    else if (a == "--policy-lanes") policy_lanes = number(1, 64, "a whole number");
-    else if (a == "--lease-margin") lease_margin = number(1, 86400, "a whole number of seconds");
-    else if (a == "--runtime-nice") nice = number(0, 19, "a nice value");
+    if (a == "--worker-lanes")
+      worker_lanes = number(1, 64, "a whole number");
+    else if (a == "--policy-lanes")
+      policy_lanes = number(1, 64, "a whole number");
+    else if (a == "--lease-margin")
+      lease_margin = number(1, 86400, "a whole number of seconds");
+    else if (a == "--runtime-nice")
+      nice = number(0, 19, "a nice value");
     else if (a == "--code-cpu") {
       const std::string v = value();
       if (v != "idle" && v != "shared") fail(a + " must be idle or shared");
       code_idle_cpu = v == "idle";
-    }
-    else if (a == "--provider-credential") add_credential(value(), destination, fail);
-    else if (a == "--provider-private") providers.private_hosts.push_back(destination(value()));
-    else if (a == "--provider-http-key-host") providers.http_key_hosts.push_back(destination(value()));
-    else if (a == "--provider-allow-host") providers.allowed_hosts.push_back(destination(value()));
-    else return false;
+    } else if (a == "--provider-credential")
+      add_credential(value(), destination, fail);
+    else if (a == "--provider-private")
+      providers.private_hosts.push_back(destination(value()));
+    else if (a == "--provider-http-key-host")
+      providers.http_key_hosts.push_back(destination(value()));
+    else if (a == "--provider-allow-host")
+      providers.allowed_hosts.push_back(destination(value()));
+    else
+      return false;
     return true;
   }
 
@@ -71,16 +82,20 @@ struct runtime_flags {
   template <class Destination, class Fail>
   void add_credential(const std::string& v, Destination& destination, Fail& fail) {
     const auto at = v.find('@');
-    if (at == std::string::npos || at == 0 || at + 1 == v.size()) fail("--provider-credential must be NAME[=ENV]@HOST[,HOST...]");
+    if (at == std::string::npos || at == 0 || at + 1 == v.size())
+      fail("--provider-credential must be NAME[=ENV]@HOST[,HOST...]");
     std::string name = v.substr(0, at), env;
     if (const auto eq = name.find('='); eq != std::string::npos) {
       env = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
     auto variable = [](const std::string& s) {
-      return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '_'; });
+      return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char ch) {
+        return std::isalnum(ch) || ch == '_';
+      });
     };
-    if (!variable(name) || (!env.empty() && !variable(env))) fail("--provider-credential: NAME and ENV are letters, digits and _");
+    if (!variable(name) || (!env.empty() && !variable(env)))
+      fail("--provider-credential: NAME and ENV are letters, digits and _");
     logline::runtime::provider_config::credential cred{env, {}};
     for (std::size_t from = at + 1; from <= v.size();) {
       const auto comma = std::min(v.find(',', from), v.size());

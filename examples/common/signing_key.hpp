@@ -32,14 +32,17 @@ inline std::string key_file_exposure(const std::string& path, unsigned permissio
   if ((permissions & 077) == 0) return {};
   char mode[8];
   std::snprintf(mode, sizeof mode, "%04o", permissions & 07777);
-  return "key file '" + path + "' is accessible by group or others (mode " + mode + "): chmod 600 '" + path + "'";
+  return "key file '" + path + "' is accessible by group or others (mode " + mode +
+         "): chmod 600 '" + path + "'";
 }
 
 // Reads the seed file `path` for `program` (the name that prefixes a warning on stderr). An
 // exposed file (key_file_exposure) is an error (errc::permission_denied) with readable_key::refuse,
 // or read after a warning with readable_key::warn. The one check logline-server,
 // logline-scheduler and logline-cli make.
-inline logline::result<logline::ed25519::key> read_key_file(const std::string& program, const std::string& path, readable_key policy) {
+inline logline::result<logline::ed25519::key> read_key_file(const std::string& program,
+                                                            const std::string& path,
+                                                            readable_key policy) {
   unsigned permissions = 0;
   auto k = logline::ed25519::key::from_file(path, &permissions);
   if (!k) return k;
@@ -47,14 +50,17 @@ inline logline::result<logline::ed25519::key> read_key_file(const std::string& p
   if (exposure.empty()) return k;
   if (policy == readable_key::refuse)
     return logline::make_error(logline::errc::permission_denied,
-                               exposure + " (or start with " + std::string(allow_readable_key_flag) + " to use it anyway)");
+                               exposure + " (or start with " +
+                                   std::string(allow_readable_key_flag) + " to use it anyway)");
   std::cerr << program << ": warning: " << exposure << "\n";
   return k;
 }
 
 // The key of a service: --key FILE (exposed files: `readable`), else $LOGLINE_SIGNING_KEY, else
 // with may_generate a new key for this run; otherwise exit 2 with the reason.
-inline logline::ed25519::key signing_key(const std::string& program, const std::optional<std::string>& key_file, bool may_generate,
+inline logline::ed25519::key signing_key(const std::string& program,
+                                         const std::optional<std::string>& key_file,
+                                         bool may_generate,
                                          readable_key readable = readable_key::refuse) {
   auto fail = [&](const std::string& what) {
     std::cerr << program << ": " << what << "\n";
@@ -71,7 +77,8 @@ inline logline::ed25519::key signing_key(const std::string& program, const std::
     return *k;
   }
   if (!may_generate) fail("no --key FILE and no $LOGLINE_SIGNING_KEY");
-  std::cerr << program << ": no --key and no $LOGLINE_SIGNING_KEY: signing with a new key for this run\n";
+  std::cerr << program
+            << ": no --key and no $LOGLINE_SIGNING_KEY: signing with a new key for this run\n";
   return logline::ed25519::key::generate();
 }
 

@@ -11,7 +11,9 @@ int main() {
   auto key = logline::ed25519::key::generate();  // or key::from_file / key::from_env
   ledger spans{*db, {.identity = {"alice", "acme"}, .signing_key = key}};
 
-  auto stored = spans.append({.entity_type = "note", .who = "alice", .this_ = "hello ledger",
+  auto stored = spans.append({.entity_type = "note",
+                              .who = "alice",
+                              .this_ = "hello ledger",
                               .metadata = logline::json{{"mood", "curious"}}});
   if (!stored) return std::cerr << stored.error().message() << "\n", 1;
   std::cout << logline::span_to_json_text(*stored) << "\n";

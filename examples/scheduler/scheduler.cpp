@@ -64,7 +64,8 @@ extern "C" void on_signal(int) { stop_requested = true; }
 struct config {
   std::string db = "logline.db";
   std::optional<std::string> postgres, postgres_owner, key_file;
-  std::optional<std::string> postgres_env, postgres_owner_env;  // names of environment variables holding the URLs
+  std::optional<std::string> postgres_env,
+      postgres_owner_env;  // names of environment variables holding the URLs
   bool seed = false, once = false, allow_readable_key = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
   logline_examples::runtime_flags runtime;
@@ -72,11 +73,15 @@ struct config {
 
 std::string usage_text() {
   std::ostringstream s;
-  s << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE [--allow-readable-key]] [--seed]\n"
-         "                         [--observer-every S] [--worker-every S] [--policy-every S] [--once]\n"
-         "                         "
-    << logline_examples::runtime_flags::synopsis << "\n"
-         "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n";
+  s << "usage: logline-scheduler [--db FILE | --postgres URL --postgres-owner URL] [--key FILE "
+       "[--allow-readable-key]] [--seed]\n"
+       "                         [--observer-every S] [--worker-every S] [--policy-every S] "
+       "[--once]\n"
+       "                         "
+    << logline_examples::runtime_flags::synopsis
+    << "\n"
+       "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable "
+       "VAR)\n";
   s << "       logline-scheduler --help | --version\n";
   return s.str();
 }
@@ -100,26 +105,42 @@ config parse(int argc, char** argv) {
       const std::string v = value();
       char* end = nullptr;
       const long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < 1 || n > 86400) usage(a + " must be a whole number of seconds in 1..86400");
+      if (v.empty() || *end != '\0' || n < 1 || n > 86400)
+        usage(a + " must be a whole number of seconds in 1..86400");
       return n;
     };
-    if (a == "--db") c.db = value(), db_given = true;
-    else if (a == "--postgres") c.postgres = value();
-    else if (a == "--postgres-owner") c.postgres_owner = value();
-    else if (a == "--postgres-env") c.postgres_env = value();
-    else if (a == "--postgres-owner-env") c.postgres_owner_env = value();
-    else if (a == "--key") c.key_file = value();
-    else if (a == logline_examples::allow_readable_key_flag) c.allow_readable_key = true;
-    else if (a == "--seed") c.seed = true;
-    else if (a == "--once") c.once = true;
-    else if (a == "--observer-every") c.observer_every = seconds();
-    else if (a == "--worker-every") c.worker_every = seconds();
-    else if (a == "--policy-every") c.policy_every = seconds();
-    else if (c.runtime.parse(a, value, usage)) continue;
-    else if (!logline_examples::answer_help_or_version(a, "logline-scheduler", usage_text)) usage("unknown argument '" + a + "'");
+    if (a == "--db")
+      c.db = value(), db_given = true;
+    else if (a == "--postgres")
+      c.postgres = value();
+    else if (a == "--postgres-owner")
+      c.postgres_owner = value();
+    else if (a == "--postgres-env")
+      c.postgres_env = value();
+    else if (a == "--postgres-owner-env")
+      c.postgres_owner_env = value();
+    else if (a == "--key")
+      c.key_file = value();
+    else if (a == logline_examples::allow_readable_key_flag)
+      c.allow_readable_key = true;
+    else if (a == "--seed")
+      c.seed = true;
+    else if (a == "--once")
+      c.once = true;
+    else if (a == "--observer-every")
+      c.observer_every = seconds();
+    else if (a == "--worker-every")
+      c.worker_every = seconds();
+    else if (a == "--policy-every")
+      c.policy_every = seconds();
+    else if (c.runtime.parse(a, value, usage))
+      continue;
+    else if (!logline_examples::answer_help_or_version(a, "logline-scheduler", usage_text))
+      usage("unknown argument '" + a + "'");
   }
   // A URL from the environment (--postgres-env VAR) keeps its password out of ps.
-  auto resolve = [](const char* option, std::optional<std::string>& url, const std::optional<std::string>& variable) {
+  auto resolve = [](const char* option, std::optional<std::string>& url,
+                    const std::optional<std::string>& variable) {
     auto resolved = logline_examples::postgres_url("logline-scheduler", option, url, variable);
     if (!resolved) usage(resolved.error().message());
     url = std::move(*resolved);
@@ -127,7 +148,8 @@ config parse(int argc, char** argv) {
   resolve("--postgres", c.postgres, c.postgres_env);
   resolve("--postgres-owner", c.postgres_owner, c.postgres_owner_env);
   if (db_given && c.postgres) usage("give one of --db FILE or --postgres URL");
-  if (c.postgres.has_value() != c.postgres_owner.has_value()) usage("--postgres URL and --postgres-owner URL go together");
+  if (c.postgres.has_value() != c.postgres_owner.has_value())
+    usage("--postgres URL and --postgres-owner URL go together");
   return c;
 }
 
@@ -148,13 +170,17 @@ int run(const config& c, Database& db, const logline::ed25519::key& key) {
   logline::runtime::node<Ledger> node(ledger, o);
   if (c.once) {
     int failures = 0;
-    for (const auto& kernel : {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker, logline::runtime::ids::policy_agent}) {
+    for (const auto& kernel :
+         {logline::runtime::ids::observer_bot, logline::runtime::ids::request_worker,
+          logline::runtime::ids::policy_agent}) {
       auto e = node.boot(kernel);
       if (!e) {
-        std::cerr << "logline-scheduler: " << kernel.to_string() << ": " << e.error().message() << "\n";
+        std::cerr << "logline-scheduler: " << kernel.to_string() << ": " << e.error().message()
+                  << "\n";
         ++failures;
       } else {
-        std::cout << e->this_ << ": " << e->status.value_or("") << " " << (e->output ? e->output->dump() : e->error.value_or(nullptr).dump())
+        std::cout << e->this_ << ": " << e->status.value_or("") << " "
+                  << (e->output ? e->output->dump() : e->error.value_or(nullptr).dump())
                   << std::endl;
         if (e->status != "complete") ++failures;
       }
@@ -162,9 +188,10 @@ int run(const config& c, Database& db, const logline::ed25519::key& key) {
     return failures == 0 ? 0 : 1;
   }
   node.start();
-  std::cout << "logline-scheduler: observer_bot every " << c.observer_every << " s, request_worker every " << c.worker_every
-            << " s, policy_agent every " << c.policy_every << " s ("
-            << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
+  std::cout << "logline-scheduler: observer_bot every " << c.observer_every
+            << " s, request_worker every " << c.worker_every << " s, policy_agent every "
+            << c.policy_every << " s (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")"
+            << std::endl;
   while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   node.stop();
   std::cerr << "logline-scheduler: stopped\n";
@@ -176,15 +203,18 @@ int run(const config& c, Database& db, const logline::ed25519::key& key) {
 int main(int argc, char** argv) {
   const config c = parse(argc, argv);
   // The key before the database: a key that is refused leaves no new database file behind.
-  const auto key = logline_examples::signing_key("logline-scheduler", c.key_file, false,
-                                                 c.allow_readable_key ? logline_examples::readable_key::warn : logline_examples::readable_key::refuse);
+  const auto key =
+      logline_examples::signing_key("logline-scheduler", c.key_file, false,
+                                    c.allow_readable_key ? logline_examples::readable_key::warn
+                                                         : logline_examples::readable_key::refuse);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   try {
     if (c.postgres) {
-      auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 4, .owner = *c.postgres_owner});
+      auto db = logline::postgres::database::open(*c.postgres,
+                                                  {.pool_size = 4, .owner = *c.postgres_owner});
       if (!db) usage(db.error().message());
       return run<ledger_on<logline::postgres::backend>>(c, **db, key);
     }

@@ -64,7 +64,8 @@ struct config {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::optional<std::string> key_file, tls_cert, tls_key, cors;
-  std::optional<std::string> postgres_env, postgres_owner_env;  // names of environment variables holding the URLs
+  std::optional<std::string> postgres_env,
+      postgres_owner_env;  // names of environment variables holding the URLs
   bool demo_token = false, quiet = false, with_scheduler = false, allow_readable_key = false;
   long runtime_every = 10, policy_every = 30;
   logline_examples::runtime_flags runtime;
@@ -78,14 +79,20 @@ struct config {
 
 std::string usage_text() {
   std::ostringstream s;
-  s << "usage: logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] [--port N] [--key FILE] [--demo-token]\n"
-         "                      [--cors ORIGIN] [--rate R] [--tls-cert FILE --tls-key FILE] [--quiet]\n"
-         "                      [--max-connections N] [--max-connections-per-address N] [--request-deadline S]\n"
-         "                      [--max-streams N] [--max-streams-per-token N] [--max-stream-catchups N] [--max-body BYTES]\n"
-         "                      [--allow-readable-key]\n"
-         "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable VAR)\n"
-         "                      [--with-scheduler [--runtime-every S] [--policy-every S] [runtime flags]]\n"
-         "       runtime flags: "
+  s << "usage: logline-server [--db FILE | --postgres URL [--postgres-owner URL]] [--host H] "
+       "[--port N] [--key FILE] [--demo-token]\n"
+       "                      [--cors ORIGIN] [--rate R] [--tls-cert FILE --tls-key FILE] "
+       "[--quiet]\n"
+       "                      [--max-connections N] [--max-connections-per-address N] "
+       "[--request-deadline S]\n"
+       "                      [--max-streams N] [--max-streams-per-token N] [--max-stream-catchups "
+       "N] [--max-body BYTES]\n"
+       "                      [--allow-readable-key]\n"
+       "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable "
+       "VAR)\n"
+       "                      [--with-scheduler [--runtime-every S] [--policy-every S] [runtime "
+       "flags]]\n"
+       "       runtime flags: "
     << logline_examples::runtime_flags::synopsis << "\n";
   s << "       logline-server --help | --version\n";
   return s.str();
@@ -113,42 +120,75 @@ config parse(int argc, char** argv) {
         usage(a + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
       return n;
     };
-    if (a == "--db") c.db = value();
-    else if (a == "--postgres") c.postgres = value();
-    else if (a == "--postgres-owner") c.postgres_owner = value();
-    else if (a == "--postgres-env") c.postgres_env = value();
-    else if (a == "--postgres-owner-env") c.postgres_owner_env = value();
-    else if (a == logline_examples::allow_readable_key_flag) c.allow_readable_key = true;
-    else if (a == "--host") c.host = value();
-    else if (a == "--port") c.port = std::atoi(value().c_str());
-    else if (a == "--key") c.key_file = value();
-    else if (a == "--tls-cert") c.tls_cert = value();
-    else if (a == "--tls-key") c.tls_key = value();
-    else if (a == "--cors") c.cors = value();
-    else if (a == "--max-connections") c.limits.max_connections = count(1, 100000);
-    else if (a == "--max-connections-per-address") c.limits.max_connections_per_address = count(1, 100000);
-    else if (a == "--request-deadline") c.limits.request_deadline = std::chrono::seconds(count(1, 3600));
-    else if (a == "--max-streams") c.max_streams = count(0, 100000);
-    else if (a == "--max-streams-per-token") c.max_streams_per_token = count(0, 100000);
-    else if (a == "--max-stream-catchups") c.max_stream_catchups = count(1, 1000);
-    else if (a == "--max-body") c.max_body = count(1, std::size_t(1) << 30);
-    else if (a == "--rate") c.rate = std::atof(value().c_str());
-    else if (a == "--demo-token") c.demo_token = true;
-    else if (a == "--quiet") c.quiet = true;
-    else if (a == "--with-scheduler") c.with_scheduler = true;
-    else if (a == "--runtime-every") c.runtime_every = std::atol(value().c_str());
-    else if (a == "--policy-every") c.policy_every = std::atol(value().c_str());
-    else if (c.runtime.parse(a, value, usage)) continue;
-    else if (!logline_examples::answer_help_or_version(a, "logline-server", usage_text)) usage("unknown argument '" + a + "'");
+    if (a == "--db")
+      c.db = value();
+    else if (a == "--postgres")
+      c.postgres = value();
+    else if (a == "--postgres-owner")
+      c.postgres_owner = value();
+    else if (a == "--postgres-env")
+      c.postgres_env = value();
+    else if (a == "--postgres-owner-env")
+      c.postgres_owner_env = value();
+    else if (a == logline_examples::allow_readable_key_flag)
+      c.allow_readable_key = true;
+    else if (a == "--host")
+      c.host = value();
+    else if (a == "--port")
+      c.port = std::atoi(value().c_str());
+    else if (a == "--key")
+      c.key_file = value();
+    else if (a == "--tls-cert")
+      c.tls_cert = value();
+    else if (a == "--tls-key")
+      c.tls_key = value();
+    else if (a == "--cors")
+      c.cors = value();
+    else if (a == "--max-connections")
+      c.limits.max_connections = count(1, 100000);
+    else if (a == "--max-connections-per-address")
+      c.limits.max_connections_per_address = count(1, 100000);
+    else if (a == "--request-deadline")
+      c.limits.request_deadline = std::chrono::seconds(count(1, 3600));
+    else if (a == "--max-streams")
+      c.max_streams = count(0, 100000);
+    else if (a == "--max-streams-per-token")
+      c.max_streams_per_token = count(0, 100000);
+    else if (a == "--max-stream-catchups")
+      c.max_stream_catchups = count(1, 1000);
+    else if (a == "--max-body")
+      c.max_body = count(1, std::size_t(1) << 30);
+    else if (a == "--rate")
+      c.rate = std::atof(value().c_str());
+    else if (a == "--demo-token")
+      c.demo_token = true;
+    else if (a == "--quiet")
+      c.quiet = true;
+    else if (a == "--with-scheduler")
+      c.with_scheduler = true;
+    else if (a == "--runtime-every")
+      c.runtime_every = std::atol(value().c_str());
+    else if (a == "--policy-every")
+      c.policy_every = std::atol(value().c_str());
+    else if (c.runtime.parse(a, value, usage))
+      continue;
+    else if (!logline_examples::answer_help_or_version(a, "logline-server", usage_text))
+      usage("unknown argument '" + a + "'");
   }
   if (c.port < 0 || c.port > 65535) usage("--port must be in 0..65535");
   if (c.max_streams >= c.limits.max_connections)
-    usage("--max-streams must be below --max-connections (streams must leave connections for requests)");
+    usage(
+        "--max-streams must be below --max-connections (streams must leave connections for "
+        "requests)");
   if (!(c.rate > 0)) usage("--rate must be a positive number of requests per second");
-  if (c.runtime_every < 1 || c.runtime_every > 86400) usage("--runtime-every must be a number of seconds in 1..86400");
-  if (c.policy_every < 1 || c.policy_every > 86400) usage("--policy-every must be a number of seconds in 1..86400");
-  if (c.tls_cert.has_value() != c.tls_key.has_value()) usage("--tls-cert and --tls-key go together");
-  auto resolve = [](const char* option, std::optional<std::string>& url, const std::optional<std::string>& variable) {
+  if (c.runtime_every < 1 || c.runtime_every > 86400)
+    usage("--runtime-every must be a number of seconds in 1..86400");
+  if (c.policy_every < 1 || c.policy_every > 86400)
+    usage("--policy-every must be a number of seconds in 1..86400");
+  if (c.tls_cert.has_value() != c.tls_key.has_value())
+    usage("--tls-cert and --tls-key go together");
+  auto resolve = [](const char* option, std::optional<std::string>& url,
+                    const std::optional<std::string>& variable) {
     auto resolved = logline_examples::postgres_url("logline-server", option, url, variable);
     if (!resolved) usage(resolved.error().message());
     url = std::move(*resolved);
@@ -157,12 +197,15 @@ config parse(int argc, char** argv) {
   resolve("--postgres-owner", c.postgres_owner, c.postgres_owner_env);
   if (c.postgres_owner && !c.postgres) usage("--postgres-owner goes with --postgres");
   if (c.postgres && c.with_scheduler && !c.postgres_owner)
-    usage("--with-scheduler on PostgreSQL needs --postgres-owner URL (the runtime reads every tenant's feed and writes with the operator's rights)");
+    usage(
+        "--with-scheduler on PostgreSQL needs --postgres-owner URL (the runtime reads every "
+        "tenant's feed and writes with the operator's rights)");
   return c;
 }
 
 template <class Ledger, class Database>
-int serve(const config& c, const logline::ed25519::key& key, Database& db, std::function<void()> on_tick) {
+int serve(const config& c, const logline::ed25519::key& key, Database& db,
+          std::function<void()> on_tick) {
   Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = key});
   logline_examples::refuse_unfit_application_role("logline-server", ledger);
   logline::http::server_options o;
@@ -173,7 +216,8 @@ int serve(const config& c, const logline::ed25519::key& key, Database& db, std::
   o.max_streams_per_token = c.max_streams_per_token;
   o.max_stream_catchups = c.max_stream_catchups;
   o.max_body_bytes = c.max_body;
-  if (!c.quiet) o.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  if (!c.quiet)
+    o.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   logline::http::api<Ledger> api(ledger, o);
 
   std::optional<logline::http::tls_files> tls;
@@ -187,23 +231,31 @@ int serve(const config& c, const logline::ed25519::key& key, Database& db, std::
 
   const int port = logline::http::bind_exclusive(*svr, c.host, c.port);
   if (port < 0) {
-    std::cerr << "logline-server: cannot listen on " << c.host << ":" << c.port << " (in use, or not an IPv4 address)\n";
+    std::cerr << "logline-server: cannot listen on " << c.host << ":" << c.port
+              << " (in use, or not an IPv4 address)\n";
     return 2;
   }
-  const std::string url = std::string(c.tls_cert ? "https" : "http") + "://" + c.host + ":" + std::to_string(port);
+  const std::string url =
+      std::string(c.tls_cert ? "https" : "http") + "://" + c.host + ":" + std::to_string(port);
   if (c.demo_token) {
     const std::string token = logline::http::generate_token();
-    const std::set<std::string> scopes(std::begin(logline::http::all_scopes), std::end(logline::http::all_scopes));
+    const std::set<std::string> scopes(std::begin(logline::http::all_scopes),
+                                       std::end(logline::http::all_scopes));
     auto issued = ledger.append(logline::http::token_span(token, {"demo", "demo"}, scopes, "demo"));
     if (!issued) {
-      std::cerr << "logline-server: cannot issue the demo token: " << issued.error().message() << "\n";
+      std::cerr << "logline-server: cannot issue the demo token: " << issued.error().message()
+                << "\n";
       return 2;
     }
     std::cout << "demo token (user demo, tenant demo, every scope): " << token << "\n\n"
-              << "  curl -s -H 'Authorization: Bearer " << token << "' -H 'Content-Type: application/json' \\\n"
-              << "       -d '{\"entity_type\":\"note\",\"who\":\"demo\",\"this\":\"hello\"}' " << url << "/api/spans\n"
-              << "  curl -s -H 'Authorization: Bearer " << token << "' '" << url << "/api/timeline?limit=5'\n"
-              << "  curl -sN -H 'Authorization: Bearer " << token << "' " << url << "/api/timeline/stream\n"
+              << "  curl -s -H 'Authorization: Bearer " << token
+              << "' -H 'Content-Type: application/json' \\\n"
+              << "       -d '{\"entity_type\":\"note\",\"who\":\"demo\",\"this\":\"hello\"}' "
+              << url << "/api/spans\n"
+              << "  curl -s -H 'Authorization: Bearer " << token << "' '" << url
+              << "/api/timeline?limit=5'\n"
+              << "  curl -sN -H 'Authorization: Bearer " << token << "' " << url
+              << "/api/timeline/stream\n"
               << std::endl;
   }
 
@@ -216,13 +268,17 @@ int serve(const config& c, const logline::ed25519::key& key, Database& db, std::
     runtime = std::make_unique<logline::runtime::node<Ledger>>(ledger, ro);
     runtime->start();
     std::cout << "runtime: observer_bot and request_worker every " << c.runtime_every
-              << " s, policy_agent every " << c.policy_every << " s, the midnight ruler at 00:00 Europe/Paris" << std::endl;
+              << " s, policy_agent every " << c.policy_every
+              << " s, the midnight ruler at 00:00 Europe/Paris" << std::endl;
   }
-  std::cout << "logline-server listening on " << url << " (" << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
+  std::cout << "logline-server listening on " << url << " ("
+            << (c.postgres ? "PostgreSQL" : "SQLite " + c.db) << ")" << std::endl;
   std::thread stopper([&] {
     while (!stop_requested) {
-      if (on_tick) on_tick();
-      else std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (on_tick)
+        on_tick();
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     api.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(600));  // streams see the flag and end
@@ -246,11 +302,14 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
   // The key first: a refused key file leaves no new database behind.
-  const auto key = logline_examples::signing_key(
-      "logline-server", c.key_file, true, c.allow_readable_key ? logline_examples::readable_key::warn : logline_examples::readable_key::refuse);
+  const auto key =
+      logline_examples::signing_key("logline-server", c.key_file, true,
+                                    c.allow_readable_key ? logline_examples::readable_key::warn
+                                                         : logline_examples::readable_key::refuse);
   try {
     if (c.postgres) {
-      auto db = logline::postgres::database::open(*c.postgres, {.pool_size = 16, .owner = c.postgres_owner});
+      auto db = logline::postgres::database::open(*c.postgres,
+                                                  {.pool_size = 16, .owner = c.postgres_owner});
       if (!db) usage(db.error().message());
       // Commits of other processes reach the streams through LISTEN/NOTIFY.
       auto listener = logline::postgres::listener::open(*c.postgres);

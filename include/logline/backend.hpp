@@ -31,7 +31,8 @@ inline bool required_column(const table_options& o, std::string_view column) {
 // The error for a table whose recorded DDL is not the DDL this program generates (another span
 // type or policy set): it quotes the first line each has that the other lacks, and says what
 // to do.
-inline error_info schema_mismatch(std::string_view table, std::string_view recorded, std::string_view current) {
+inline error_info schema_mismatch(std::string_view table, std::string_view recorded,
+                                  std::string_view current) {
   auto lines = [](std::string_view text) {
     std::vector<std::string_view> out;
     while (!text.empty()) {
@@ -43,7 +44,8 @@ inline error_info schema_mismatch(std::string_view table, std::string_view recor
     return out;
   };
   const auto had = lines(recorded), wants = lines(current);
-  auto first_missing = [](const std::vector<std::string_view>& from, const std::vector<std::string_view>& in) -> std::string {
+  auto first_missing = [](const std::vector<std::string_view>& from,
+                          const std::vector<std::string_view>& in) -> std::string {
     for (auto line : from)
       if (std::find(in.begin(), in.end(), line) == in.end()) {
         while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
@@ -51,12 +53,18 @@ inline error_info schema_mismatch(std::string_view table, std::string_view recor
       }
     return "nothing else";
   };
-  std::string why = "table '" + std::string(table) + "' was created for another span schema or policy set (DDL fingerprint differs): ";
-  if (recorded.empty()) why += "its recorded DDL is missing";
-  else why += "the table has " + first_missing(had, wants) + " where this program's span type and policies make " + first_missing(wants, had);
-  return make_error(errc::storage_error,
-                    why + ". Open it with the span type and policies it was made with, or move its spans to a new table "
-                          "(docs/ledger.md, \"Changing a span type\")");
+  std::string why =
+      "table '" + std::string(table) +
+      "' was created for another span schema or policy set (DDL fingerprint differs): ";
+  if (recorded.empty())
+    why += "its recorded DDL is missing";
+  else
+    why += "the table has " + first_missing(had, wants) +
+           " where this program's span type and policies make " + first_missing(wants, had);
+  return make_error(errc::storage_error, why +
+                                             ". Open it with the span type and policies it was "
+                                             "made with, or move its spans to a new table "
+                                             "(docs/ledger.md, \"Changing a span type\")");
 }
 
 // What a write transaction needs to know of an entity before appending to it: its latest
@@ -81,8 +89,8 @@ struct timeline_query {
   std::optional<timestamp> since;  // at >= since
   std::optional<timestamp> until;  // at < until
   std::optional<logline::visibility> visibility;
-  std::size_t limit = 50;          // 1..1000
-  std::string cursor;              // next_cursor of the previous page, empty for the first page
+  std::size_t limit = 50;  // 1..1000
+  std::string cursor;      // next_cursor of the previous page, empty for the first page
   static constexpr std::size_t max_limit = 1000;
 };
 
@@ -122,7 +130,8 @@ struct timeline_key {
       auto at = timestamp::parse(cursor.substr(0, p1));
       auto id = uuid::parse(cursor.substr(p1 + 1, p2 - p1 - 1));
       const auto seq = cursor.substr(p2 + 1);
-      if (at && id && !seq.empty() && seq.size() < 11 && seq.find_first_not_of("0123456789") == std::string_view::npos) {
+      if (at && id && !seq.empty() && seq.size() < 11 &&
+          seq.find_first_not_of("0123456789") == std::string_view::npos) {
         const long long v = std::stoll(std::string(seq));
         if (v <= INT32_MAX) return timeline_key{*at, *id, static_cast<std::int32_t>(v)};
       }
@@ -138,18 +147,27 @@ struct timeline_filter {
   std::string value;
 };
 template <class HasColumn>
-result<std::vector<timeline_filter>> timeline_filters(const timeline_query& q, HasColumn&& has_column) {
+result<std::vector<timeline_filter>> timeline_filters(const timeline_query& q,
+                                                      HasColumn&& has_column) {
   if (q.limit < 1 || q.limit > timeline_query::max_limit)
-    return make_error(errc::invalid_argument, "limit must be between 1 and " + std::to_string(timeline_query::max_limit));
-  if (!has_column("at")) return make_error(errc::invalid_argument, "the timeline needs an `at` column");
+    return make_error(errc::invalid_argument,
+                      "limit must be between 1 and " + std::to_string(timeline_query::max_limit));
+  if (!has_column("at"))
+    return make_error(errc::invalid_argument, "the timeline needs an `at` column");
   std::vector<timeline_filter> out;
   auto add = [&](std::string_view column, std::string value) -> result<void> {
-    if (!has_column(column)) return make_error(errc::invalid_argument, "no column '" + std::string(column) + "' to filter on");
+    if (!has_column(column))
+      return make_error(errc::invalid_argument,
+                        "no column '" + std::string(column) + "' to filter on");
     out.push_back({column, std::move(value)});
     return {};
   };
   const std::pair<std::string_view, const std::optional<std::string>*> text[] = {
-      {"entity_type", &q.entity_type}, {"status", &q.status}, {"owner_id", &q.owner_id}, {"tenant_id", &q.tenant_id}, {"trace_id", &q.trace_id}};
+      {"entity_type", &q.entity_type},
+      {"status", &q.status},
+      {"owner_id", &q.owner_id},
+      {"tenant_id", &q.tenant_id},
+      {"trace_id", &q.trace_id}};
   for (const auto& [column, value] : text)
     if (*value) LOGLINE_TRY_VOID(add(column, **value));
   if (q.parent_id) LOGLINE_TRY_VOID(add("parent_id", q.parent_id->to_string()));
@@ -165,7 +183,9 @@ timeline_page<Span> make_timeline_page(std::vector<Span> rows, std::size_t limit
   if (page.spans.size() > limit) {
     page.spans.resize(limit);
     const Span& last = page.spans.back();
-    if constexpr (requires { last.at; }) page.next_cursor = last.at.to_string() + "|" + last.id.to_string() + "|" + std::to_string(last.seq);
+    if constexpr (requires { last.at; })
+      page.next_cursor =
+          last.at.to_string() + "|" + last.id.to_string() + "|" + std::to_string(last.seq);
   }
   return page;
 }
@@ -220,7 +240,7 @@ struct verify_row {
   std::optional<digest> curr_hash, prev_hash;
   std::optional<logline::signature> signature;
   std::optional<logline::public_key> public_key;
-  std::string unreadable;                // non-empty: a column verification needs cannot be read
+  std::string unreadable;  // non-empty: a column verification needs cannot be read
 };
 
 }  // namespace logline

@@ -255,9 +255,9 @@ LOGLINE_B3_INLINE lane_vec splat(std::uint32_t x) noexcept {
 
 // Chaining values of `lanes` consecutive complete chunks (chunk counters
 // counter, counter+1, ...), one chunk per vector lane.
-LOGLINE_B3_NOINLINE void hash_chunks_lanes(const std::uint8_t* input,
-                                           const std::uint32_t (&key)[8], std::uint64_t counter,
-                                           std::uint32_t flags, std::uint32_t (*out)[8]) noexcept {
+LOGLINE_B3_NOINLINE void hash_chunks_lanes(const std::uint8_t* input, const std::uint32_t (&key)[8],
+                                           std::uint64_t counter, std::uint32_t flags,
+                                           std::uint32_t (*out)[8]) noexcept {
   lane_vec h[8];
   for (int i = 0; i < 8; ++i) h[i] = splat(key[i]);
   lane_vec t0 = {}, t1 = {};
@@ -270,14 +270,14 @@ LOGLINE_B3_NOINLINE void hash_chunks_lanes(const std::uint8_t* input,
     lane_vec m[16];
     for (int w = 0; w < 16; ++w)
       for (std::size_t j = 0; j < lanes; ++j)
-        m[w][j] = load_le32(input + j * chunk_len + b * block_len + 4 * static_cast<std::size_t>(w));
+        m[w][j] =
+            load_le32(input + j * chunk_len + b * block_len + 4 * static_cast<std::size_t>(w));
     std::uint32_t f = flags;
     if (b == 0) f |= flag_chunk_start;
     if (b == blocks_per_chunk - 1) f |= flag_chunk_end;
-    lane_vec v[16] = {h[0],         h[1],         h[2],         h[3],
-                      h[4],         h[5],         h[6],         h[7],
-                      splat(iv[0]), splat(iv[1]), splat(iv[2]), splat(iv[3]),
-                      t0,           t1,           blen,         splat(f)};
+    lane_vec v[16] = {h[0], h[1], h[2],         h[3],         h[4],         h[5],
+                      h[6], h[7], splat(iv[0]), splat(iv[1]), splat(iv[2]), splat(iv[3]),
+                      t0,   t1,   blen,         splat(f)};
     all_rounds(v, m);
     for (int i = 0; i < 8; ++i) h[i] = v[i] ^ v[i + 8];
   }
@@ -474,7 +474,9 @@ class blake3_hasher {
     return *this;
   }
 
-  blake3_hasher& update(std::string_view bytes) noexcept { return update(bytes.data(), bytes.size()); }
+  blake3_hasher& update(std::string_view bytes) noexcept {
+    return update(bytes.data(), bytes.size());
+  }
 
   void finalize(std::uint8_t* out, std::size_t out_len) const noexcept {
     finalize_seek(0, out, out_len);

@@ -40,7 +40,9 @@ struct checkpoint {
 
   // The heads a verification saw. Take them from a report that is ok(): a checkpoint of a
   // damaged ledger vouches for the damage.
-  static checkpoint of(const verify_report& report, timestamp at = timestamp::now()) { return {at, report.heads, std::nullopt, std::nullopt}; }
+  static checkpoint of(const verify_report& report, timestamp at = timestamp::now()) {
+    return {at, report.heads, std::nullopt, std::nullopt};
+  }
 
   // Sets public_key, then signs everything else.
   void sign(const ed25519::key& key) {
@@ -56,7 +58,9 @@ struct checkpoint {
   }
 
   // Signed, and the signature verifies with public_key.
-  bool signature_ok() const { return signature && public_key && ed25519::verify(*signature, hash(), *public_key); }
+  bool signature_ok() const {
+    return signature && public_key && ed25519::verify(*signature, hash(), *public_key);
+  }
 
   json to_json() const {
     json j = body();
@@ -71,7 +75,8 @@ struct checkpoint {
     const json& j = *parsed;
     if (!j.is_object()) return refuse("not a JSON object");
     for (const auto& [key, value] : j.items())
-      if (key != "at" && key != "heads" && key != "public_key" && key != "signature") return refuse("unknown member '" + key + "'");
+      if (key != "at" && key != "heads" && key != "public_key" && key != "signature")
+        return refuse("unknown member '" + key + "'");
     checkpoint c;
     const auto at = j.find("at");
     if (at == j.end() || !at->is_string()) return refuse("'at' must be a timestamp string");
@@ -84,10 +89,13 @@ struct checkpoint {
     for (std::size_t i = 0; i < heads->size(); ++i) {
       auto head = parse_head((*heads)[i]);
       if (!head) return refuse("heads[" + std::to_string(i) + "]: " + head.error().message());
-      if (!chains.insert(head->chain).second) return refuse("heads[" + std::to_string(i) + "]: chain '" + head->chain + "' is named twice");
+      if (!chains.insert(head->chain).second)
+        return refuse("heads[" + std::to_string(i) + "]: chain '" + head->chain +
+                      "' is named twice");
       c.heads.push_back(std::move(*head));
     }
-    if (j.contains("public_key") != j.contains("signature")) return refuse("'public_key' and 'signature' go together");
+    if (j.contains("public_key") != j.contains("signature"))
+      return refuse("'public_key' and 'signature' go together");
     if (j.contains("public_key")) {
       auto pk = hex_member<logline::public_key>(j["public_key"], "public_key");
       if (!pk) return std::move(pk).error();
@@ -95,7 +103,9 @@ struct checkpoint {
       if (!sig) return std::move(sig).error();
       c.public_key = *pk;
       c.signature = *sig;
-      if (!c.signature_ok()) return make_error(errc::bad_signature, "checkpoint: the signature does not verify with its public_key");
+      if (!c.signature_ok())
+        return make_error(errc::bad_signature,
+                          "checkpoint: the signature does not verify with its public_key");
     }
     return c;
   }
@@ -104,13 +114,19 @@ struct checkpoint {
   json body() const {
     json hs = json::array();
     for (const auto& h : heads)
-      hs.push_back({{"chain", h.chain}, {"position", h.position}, {"id", h.id.to_string()}, {"seq", h.seq}, {"curr_hash", h.curr_hash.to_string()}});
+      hs.push_back({{"chain", h.chain},
+                    {"position", h.position},
+                    {"id", h.id.to_string()},
+                    {"seq", h.seq},
+                    {"curr_hash", h.curr_hash.to_string()}});
     json j{{"at", at.to_string()}, {"heads", std::move(hs)}};
     if (public_key) j["public_key"] = public_key->to_string();
     return j;
   }
 
-  static error_info refuse(std::string why) { return error_info(errc::invalid_argument, "checkpoint: " + std::move(why)); }
+  static error_info refuse(std::string why) {
+    return error_info(errc::invalid_argument, "checkpoint: " + std::move(why));
+  }
 
   template <class Hex>
   static result<Hex> hex_member(const json& v, const char* name) {
@@ -123,16 +139,20 @@ struct checkpoint {
   static result<verified_head> parse_head(const json& v) {
     auto no = [](std::string why) { return error_info(errc::invalid_argument, std::move(why)); };
     if (!v.is_object()) return no("not an object");
-    if (v.size() != 5) return no("expected exactly the members chain, position, id, seq and curr_hash");
+    if (v.size() != 5)
+      return no("expected exactly the members chain, position, id, seq and curr_hash");
     verified_head h;
     const auto chain = v.find("chain");
-    if (chain == v.end() || !chain->is_string() || chain->get_ref<const std::string&>().empty()) return no("'chain' must be a non-empty string");
+    if (chain == v.end() || !chain->is_string() || chain->get_ref<const std::string&>().empty())
+      return no("'chain' must be a non-empty string");
     h.chain = chain->get<std::string>();
     const auto position = v.find("position");
-    if (position == v.end() || !position->is_number_integer() || position->get<std::int64_t>() < 0) return no("'position' must be an integer >= 0");
+    if (position == v.end() || !position->is_number_integer() || position->get<std::int64_t>() < 0)
+      return no("'position' must be an integer >= 0");
     h.position = position->get<std::int64_t>();
     const auto seq = v.find("seq");
-    if (seq == v.end() || !seq->is_number_integer() || seq->get<std::int64_t>() < 0 || seq->get<std::int64_t>() > std::numeric_limits<std::int32_t>::max())
+    if (seq == v.end() || !seq->is_number_integer() || seq->get<std::int64_t>() < 0 ||
+        seq->get<std::int64_t>() > std::numeric_limits<std::int32_t>::max())
       return no("'seq' must be an integer from 0 to 2147483647");
     h.seq = static_cast<std::int32_t>(seq->get<std::int64_t>());
     const auto id = v.find("id");

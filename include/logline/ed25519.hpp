@@ -39,11 +39,14 @@ struct ed25519 {
     }
     // 64 hex characters (surrounding whitespace ignored: files often end with a newline).
     static result<key> from_seed_hex(std::string_view hex) {
-      while (!hex.empty() && std::isspace(static_cast<unsigned char>(hex.back()))) hex.remove_suffix(1);
-      while (!hex.empty() && std::isspace(static_cast<unsigned char>(hex.front()))) hex.remove_prefix(1);
+      while (!hex.empty() && std::isspace(static_cast<unsigned char>(hex.back())))
+        hex.remove_suffix(1);
+      while (!hex.empty() && std::isspace(static_cast<unsigned char>(hex.front())))
+        hex.remove_prefix(1);
       std::array<std::uint8_t, crypto_sign_SEEDBYTES> seed{};
       if (!detail::from_hex(hex, seed))
-        return make_error(errc::invalid_key, "an Ed25519 seed is 64 hex characters (got " + std::to_string(hex.size()) + " characters)");
+        return make_error(errc::invalid_key, "an Ed25519 seed is 64 hex characters (got " +
+                                                 std::to_string(hex.size()) + " characters)");
       key k = from_seed(seed);
       sodium_memzero(seed.data(), seed.size());
       return k;
@@ -53,7 +56,9 @@ struct ed25519 {
     // not whatever the path names a moment later. Pipes work too (--key <(...), /dev/fd/N).
     static result<key> from_file(const std::string& path, unsigned* permissions = nullptr) {
       const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-      if (fd < 0) return make_error(errc::invalid_key, "cannot read key file '" + path + "': " + std::strerror(errno));
+      if (fd < 0)
+        return make_error(errc::invalid_key,
+                          "cannot read key file '" + path + "': " + std::strerror(errno));
       struct stat st {};
       if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
         ::close(fd);
@@ -73,10 +78,16 @@ struct ed25519 {
       }
       ::close(fd);
       auto k = [&]() -> result<key> {
-        if (failed) return make_error(errc::invalid_key, "cannot read key file '" + path + "': " + std::strerror(failed));
-        if (size > limit) return make_error(errc::invalid_key, "key file '" + path + "' is not a 64-hex-character seed");
+        if (failed)
+          return make_error(errc::invalid_key,
+                            "cannot read key file '" + path + "': " + std::strerror(failed));
+        if (size > limit)
+          return make_error(errc::invalid_key,
+                            "key file '" + path + "' is not a 64-hex-character seed");
         auto seed = from_seed_hex(std::string_view(text, size));
-        if (!seed) return make_error(errc::invalid_key, "key file '" + path + "': " + seed.error().message());
+        if (!seed)
+          return make_error(errc::invalid_key,
+                            "key file '" + path + "': " + seed.error().message());
         return seed;
       }();
       sodium_memzero(text, sizeof text);
@@ -84,9 +95,13 @@ struct ed25519 {
     }
     static result<key> from_env(const char* variable = "LOGLINE_SIGNING_KEY") {
       const char* v = std::getenv(variable);
-      if (!v) return make_error(errc::invalid_key, std::string("environment variable ") + variable + " is not set");
+      if (!v)
+        return make_error(errc::invalid_key,
+                          std::string("environment variable ") + variable + " is not set");
       auto k = from_seed_hex(v);
-      if (!k) return make_error(errc::invalid_key, std::string("environment variable ") + variable + ": " + k.error().message());
+      if (!k)
+        return make_error(errc::invalid_key, std::string("environment variable ") + variable +
+                                                 ": " + k.error().message());
       return k;
     }
     static key generate() {
@@ -113,7 +128,9 @@ struct ed25519 {
       crypto_sign_detached(s.bytes.data(), nullptr, message.data(), message.size(), secret_);
       return s;
     }
-    logline::signature sign(const digest& d) const noexcept { return sign(std::span<const std::uint8_t>(d.bytes)); }
+    logline::signature sign(const digest& d) const noexcept {
+      return sign(std::span<const std::uint8_t>(d.bytes));
+    }
 
    private:
     key() = default;
@@ -121,9 +138,11 @@ struct ed25519 {
     logline::public_key public_{};
   };
 
-  static bool verify(const signature& sig, std::span<const std::uint8_t> message, const public_key& pk) noexcept {
+  static bool verify(const signature& sig, std::span<const std::uint8_t> message,
+                     const public_key& pk) noexcept {
     detail::ensure_sodium();
-    return crypto_sign_verify_detached(sig.bytes.data(), message.data(), message.size(), pk.bytes.data()) == 0;
+    return crypto_sign_verify_detached(sig.bytes.data(), message.data(), message.size(),
+                                       pk.bytes.data()) == 0;
   }
   static bool verify(const signature& sig, const digest& d, const public_key& pk) noexcept {
     return verify(sig, std::span<const std::uint8_t>(d.bytes), pk);

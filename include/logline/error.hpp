@@ -17,22 +17,22 @@
 namespace logline {
 
 enum class errc {
-  invalid_span = 1,       // malformed span: wrong type, missing field, bad value, unknown key
-  invalid_json,           // not JSON, or not I-JSON (duplicate key, invalid UTF-8, U+0000, lossy number)
-  not_found,              // no such span (or not visible to this identity)
-  version_conflict,       // (id, seq) already exists, or seq is not the next version
-  permission_denied,      // the identity may not write this span
-  integrity_violation,    // a stored span failed its hash, link or signature check on read
-  bad_signature,          // a signature that does not verify
-  unknown_key,            // a public key that is not trusted
-  too_large,              // a body, batch or value over its limit
-  storage_error,          // the backend failed (I/O, corruption, constraint)
-  busy,                   // the backend is locked or unreachable; retry later
-  invalid_key,            // a signing key that cannot be read or parsed
-  invalid_argument,       // an API argument out of range (limit, cursor, option)
-  execution_failed,       // user code (a Lua function or policy) failed: syntax or runtime error
-  limit_exceeded,         // user code ran out of its instruction budget, memory or time
-  policy_violation,       // the runtime refused a run: over the tenant's daily quota
+  invalid_span = 1,  // malformed span: wrong type, missing field, bad value, unknown key
+  invalid_json,      // not JSON, or not I-JSON (duplicate key, invalid UTF-8, U+0000, lossy number)
+  not_found,         // no such span (or not visible to this identity)
+  version_conflict,  // (id, seq) already exists, or seq is not the next version
+  permission_denied,    // the identity may not write this span
+  integrity_violation,  // a stored span failed its hash, link or signature check on read
+  bad_signature,        // a signature that does not verify
+  unknown_key,          // a public key that is not trusted
+  too_large,            // a body, batch or value over its limit
+  storage_error,        // the backend failed (I/O, corruption, constraint)
+  busy,                 // the backend is locked or unreachable; retry later
+  invalid_key,          // a signing key that cannot be read or parsed
+  invalid_argument,     // an API argument out of range (limit, cursor, option)
+  execution_failed,     // user code (a Lua function or policy) failed: syntax or runtime error
+  limit_exceeded,       // user code ran out of its instruction budget, memory or time
+  policy_violation,     // the runtime refused a run: over the tenant's daily quota
 };
 
 // Every error kind once: its name (the `code` an execution's error and an HTTP error body give
@@ -64,11 +64,14 @@ constexpr bool errc_table_complete() {
     if (static_cast<std::size_t>(errc_table[i].code) != i + 1) return false;
   return std::size(errc_table) == static_cast<std::size_t>(errc::policy_violation);
 }
-static_assert(errc_table_complete(), "errc_table names every errc, in the enum's order: add the new one");
+static_assert(errc_table_complete(),
+              "errc_table names every errc, in the enum's order: add the new one");
 
 // The table's entry of an error code; null for a value that is no errc.
 constexpr const errc_entry* errc_entry_of(int code) noexcept {
-  return code >= 1 && static_cast<std::size_t>(code) <= std::size(errc_table) ? &errc_table[code - 1] : nullptr;
+  return code >= 1 && static_cast<std::size_t>(code) <= std::size(errc_table)
+             ? &errc_table[code - 1]
+             : nullptr;
 }
 
 // The identifier of an error kind ("limit_exceeded"); "unknown" for a value that is no errc.
@@ -92,7 +95,9 @@ inline const std::error_category& logline_category() noexcept {
   static const detail::logline_category_impl category;
   return category;
 }
-inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), logline_category()}; }
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), logline_category()};
+}
 
 }  // namespace logline
 
@@ -109,10 +114,11 @@ namespace logline {
 class error {
  public:
   error() = default;
-  error(std::error_code code) : code_(code) {}                      // NOLINT: implicit by design
-  error(errc code) : code_(make_error_code(code)) {}                // NOLINT
+  error(std::error_code code) : code_(code) {}        // NOLINT: implicit by design
+  error(errc code) : code_(make_error_code(code)) {}  // NOLINT
   error(std::error_code code, std::string message) : code_(code), message_(std::move(message)) {}
-  error(errc code, std::string message) : code_(make_error_code(code)), message_(std::move(message)) {}
+  error(errc code, std::string message)
+      : code_(make_error_code(code)), message_(std::move(message)) {}
 
   const std::error_code& code() const noexcept { return code_; }
   // The detailed sentence if there is one, else the code's generic message.
@@ -161,9 +167,9 @@ class [[nodiscard]] result {
 
   result() requires std::is_default_constructible_v<T> : state_(std::in_place_index<0>) {}
   template <class U = T>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::remove_cvref_t<U>, result> &&
-             !std::is_convertible_v<U &&, error_info>)
-  result(U&& value) : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, result> &&
+           !std::is_convertible_v<U&&, error_info>) result(U&& value)
+      : state_(std::in_place_index<0>, std::forward<U>(value)) {}               // NOLINT
   result(error_info e) : state_(std::in_place_index<1>, std::move(e)) {}        // NOLINT
   result(std::error_code e) : state_(std::in_place_index<1>, error_info(e)) {}  // NOLINT
   result(errc e) : state_(std::in_place_index<1>, error_info(e)) {}             // NOLINT
@@ -171,10 +177,19 @@ class [[nodiscard]] result {
   bool has_value() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  T& value() & { check(); return std::get<0>(state_); }
-  const T& value() const& { check(); return std::get<0>(state_); }
+  T& value() & {
+    check();
+    return std::get<0>(state_);
+  }
+  const T& value() const& {
+    check();
+    return std::get<0>(state_);
+  }
   // By value on rvalues, so `for (auto& x : f().value())` does not dangle.
-  T value() && { check(); return std::get<0>(std::move(state_)); }
+  T value() && {
+    check();
+    return std::get<0>(std::move(state_));
+  }
   T& operator*() & noexcept { return *std::get_if<0>(&state_); }
   const T& operator*() const& noexcept { return *std::get_if<0>(&state_); }
   T&& operator*() && noexcept { return std::move(*std::get_if<0>(&state_)); }
@@ -185,24 +200,40 @@ class [[nodiscard]] result {
 
   // std::expected's monadic members.
   template <class U>
-  T value_or(U&& fallback) const& { return has_value() ? **this : static_cast<T>(std::forward<U>(fallback)); }
+  T value_or(U&& fallback) const& {
+    return has_value() ? **this : static_cast<T>(std::forward<U>(fallback));
+  }
   template <class U>
-  T value_or(U&& fallback) && { return has_value() ? std::move(**this) : static_cast<T>(std::forward<U>(fallback)); }
+  T value_or(U&& fallback) && {
+    return has_value() ? std::move(**this) : static_cast<T>(std::forward<U>(fallback));
+  }
   // f(value) -> result<U>: called with the value; an error passes through.
   template <class F>
-  auto and_then(F&& f) const& { return chain(*this, std::forward<F>(f)); }
+  auto and_then(F&& f) const& {
+    return chain(*this, std::forward<F>(f));
+  }
   template <class F>
-  auto and_then(F&& f) && { return chain(std::move(*this), std::forward<F>(f)); }
+  auto and_then(F&& f) && {
+    return chain(std::move(*this), std::forward<F>(f));
+  }
   // f(value) -> U: result<U> of its value; an error passes through.
   template <class F>
-  auto transform(F&& f) const& { return map(*this, std::forward<F>(f)); }
+  auto transform(F&& f) const& {
+    return map(*this, std::forward<F>(f));
+  }
   template <class F>
-  auto transform(F&& f) && { return map(std::move(*this), std::forward<F>(f)); }
+  auto transform(F&& f) && {
+    return map(std::move(*this), std::forward<F>(f));
+  }
   // f(error) -> result<T>: called with the error (to recover or replace it); a value passes through.
   template <class F>
-  result or_else(F&& f) const& { return has_value() ? *this : result(std::forward<F>(f)(error())); }
+  result or_else(F&& f) const& {
+    return has_value() ? *this : result(std::forward<F>(f)(error()));
+  }
   template <class F>
-  result or_else(F&& f) && { return has_value() ? std::move(*this) : result(std::forward<F>(f)(std::move(*this).error())); }
+  result or_else(F&& f) && {
+    return has_value() ? std::move(*this) : result(std::forward<F>(f)(std::move(*this).error()));
+  }
 
  private:
   template <class Self, class F>
@@ -234,9 +265,9 @@ class [[nodiscard]] result<void> {
   using value_type = void;
   using error_type = error_info;
   result() = default;
-  result(error_info e) : error_(std::move(e)), failed_(true) {}                // NOLINT
-  result(std::error_code e) : error_(e), failed_(true) {}                      // NOLINT
-  result(errc e) : error_(e), failed_(true) {}                                 // NOLINT
+  result(error_info e) : error_(std::move(e)), failed_(true) {}  // NOLINT
+  result(std::error_code e) : error_(e), failed_(true) {}        // NOLINT
+  result(errc e) : error_(e), failed_(true) {}                   // NOLINT
   bool has_value() const noexcept { return !failed_; }
   explicit operator bool() const noexcept { return !failed_; }
   void value() const {
@@ -302,17 +333,16 @@ inline std::string public_message(const error_info& e) {
 }  // namespace logline
 
 // Propagate an error from an expression returning result<...>.
-#define LOGLINE_TRY_VOID(expr)                       \
-  do {                                               \
-    if (auto logline_try_r_ = (expr); !logline_try_r_) \
-      return std::move(logline_try_r_).error();      \
+#define LOGLINE_TRY_VOID(expr)                                                                   \
+  do {                                                                                           \
+    if (auto logline_try_r_ = (expr); !logline_try_r_) return std::move(logline_try_r_).error(); \
   } while (false)
 
 // Declares `var` with the value of an expression returning result<T>, or returns its error:
 //   LOGLINE_TRY(page, store.timeline(q, who));  // page is the timeline_page
 // It expands to several statements: use it where a declaration may stand, not as the body of an
 // if without braces.
-#define LOGLINE_TRY(var, expr)                                 \
-  auto logline_try_##var = (expr);                             \
+#define LOGLINE_TRY(var, expr)                                         \
+  auto logline_try_##var = (expr);                                     \
   if (!logline_try_##var) return std::move(logline_try_##var).error(); \
   auto var = std::move(*logline_try_##var)

@@ -225,7 +225,8 @@ inline decimal parse_decimal(std::string_view t) noexcept {
   }
   long long int_digits = 0, leading_zeros = 0;
   bool in_frac = false, seen_nonzero = false;
-  long long pending_zeros = 0;  // zeros after the last nonzero digit, not yet known to be significant
+  long long pending_zeros =
+      0;  // zeros after the last nonzero digit, not yet known to be significant
   for (; i < t.size(); ++i) {
     const char c = t[i];
     if (c == 'e' || c == 'E') break;
@@ -257,7 +258,8 @@ inline decimal parse_decimal(std::string_view t) noexcept {
     bool eneg = false;
     if (i < t.size() && (t[i] == '+' || t[i] == '-')) eneg = t[i++] == '-';
     for (; i < t.size(); ++i) {
-      if (exp < 1'000'000'000'000LL) exp = exp * 10 + (t[i] - '0');  // saturates far beyond any double
+      if (exp < 1'000'000'000'000LL)
+        exp = exp * 10 + (t[i] - '0');  // saturates far beyond any double
     }
     if (eneg) exp = -exp;
   }
@@ -427,7 +429,8 @@ inline constexpr std::uint64_t high_bits = 0x8080808080808080ULL;
 constexpr bool needs_escape8(std::uint64_t w) noexcept {
   const std::uint64_t quote = w ^ (every_byte * '"');
   const std::uint64_t backslash = w ^ (every_byte * '\\');
-  return ((((w - every_byte * 0x20) & ~w) | ((quote - every_byte) & ~quote) | ((backslash - every_byte) & ~backslash)) &
+  return ((((w - every_byte * 0x20) & ~w) | ((quote - every_byte) & ~quote) |
+           ((backslash - every_byte) & ~backslash)) &
           high_bits) != 0;
 }
 
@@ -643,16 +646,21 @@ inline void canonical_writer::members(const json::object_t& object) {
 }  // namespace detail
 
 // True iff s is well-formed UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF.
-inline bool is_valid_utf8(std::string_view s) noexcept { return detail::first_invalid_utf8(s) == detail::utf8_ok; }
+inline bool is_valid_utf8(std::string_view s) noexcept {
+  return detail::first_invalid_utf8(s) == detail::utf8_ok;
+}
 
 // Appends s as an RFC 8785 string literal. Preconditions: s is valid UTF-8 (not checked here;
 // other bytes are copied through) and does not point into out.
-inline void write_canonical_string(std::string& out, std::string_view s) { detail::canonical_writer(out).string(s); }
+inline void write_canonical_string(std::string& out, std::string_view s) {
+  detail::canonical_writer(out).string(s);
+}
 
 // Appends value in ECMAScript Number.prototype.toString form. Precondition: value is finite
 // (checked by LOGLINE_ASSERT, also in release builds; parse_json and check_json guarantee it).
 inline void write_canonical_number(std::string& out, double value) {
-  LOGLINE_ASSERT(std::isfinite(value), "write_canonical_number: NaN and infinity have no JSON form");
+  LOGLINE_ASSERT(std::isfinite(value),
+                 "write_canonical_number: NaN and infinity have no JSON form");
   detail::canonical_writer(out).number(value);
 }
 
@@ -660,7 +668,9 @@ inline void write_canonical_number(std::string& out, double value) {
 // UTF-8 strings, finite numbers, bounded depth — the writer recurses). Integers that break the
 // number rule are written as their nearest double; NaN/inf and binary values trip LOGLINE_ASSERT
 // (in release builds too). Values from parse_json always satisfy the precondition.
-inline void write_canonical(std::string& out, const json& value) { detail::canonical_writer(out).value(value); }
+inline void write_canonical(std::string& out, const json& value) {
+  detail::canonical_writer(out).value(value);
+}
 
 // The canonical form as a new string.
 inline std::string canonical(const json& value) {
@@ -671,7 +681,8 @@ inline std::string canonical(const json& value) {
 
 namespace detail {
 
-inline std::string json_error_text(std::string what, std::size_t offset, const std::string* pointer) {
+inline std::string json_error_text(std::string what, std::size_t offset,
+                                   const std::string* pointer) {
   what += " at byte ";
   what += std::to_string(offset);
   if (pointer != nullptr && !pointer->empty()) {
@@ -714,8 +725,12 @@ struct counting_iterator {
     ++*this;
     return before;
   }
-  friend bool operator==(const counting_iterator& a, const counting_iterator& b) noexcept { return a.at == b.at; }
-  friend bool operator!=(const counting_iterator& a, const counting_iterator& b) noexcept { return a.at != b.at; }
+  friend bool operator==(const counting_iterator& a, const counting_iterator& b) noexcept {
+    return a.at == b.at;
+  }
+  friend bool operator!=(const counting_iterator& a, const counting_iterator& b) noexcept {
+    return a.at != b.at;
+  }
 };
 
 // nlohmann SAX handler that builds the value and enforces the I-JSON rules as it goes.
@@ -750,11 +765,14 @@ class ijson_builder {
   }
   bool string(string_t& s) {
     if (s.find('\0') != string_t::npos)
-      return refuse("string " + quote_for_message(s) + " contains U+0000, which I-JSON does not allow",
-                    token_start_string(), nullptr);
+      return refuse(
+          "string " + quote_for_message(s) + " contains U+0000, which I-JSON does not allow",
+          token_start_string(), nullptr);
     return add(json(std::move(s)));
   }
-  bool binary(binary_t&) { return refuse("binary value", consumed(), nullptr); }  // not produced by JSON text
+  bool binary(binary_t&) {
+    return refuse("binary value", consumed(), nullptr);
+  }  // not produced by JSON text
   bool start_object(std::size_t) { return enter(true); }
   bool key(string_t& k) {
     frame& f = stack_.back();
@@ -774,7 +792,8 @@ class ijson_builder {
   bool start_array(std::size_t) { return enter(false); }
   bool end_array() { return leave(); }
 
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) {
     // position counts the bytes the lexer read, the offending one included.
     std::size_t at = position > 0 ? position - 1 : 0;
     if (at > text_.size()) at = text_.size();
@@ -785,7 +804,8 @@ class ijson_builder {
       const std::size_t start = number_start(number_end());
       append_printable(message, number_token(start));
       message += " cannot be represented exactly (it is beyond the range of a double)";
-      failure = make_error(errc::invalid_json, json_error_text(std::move(message), start, &pointer));
+      failure =
+          make_error(errc::invalid_json, json_error_text(std::move(message), start, &pointer));
       return false;
     }
     if (const std::size_t bad = first_invalid_utf8(text_); bad != utf8_ok && bad <= at) {
@@ -818,14 +838,17 @@ class ijson_builder {
     }
     if (const auto last = sentence.find("; last read"); last != std::string_view::npos)
       sentence = sentence.substr(0, last);
-    const auto says = [&sentence](std::string_view part) { return sentence.find(part) != std::string_view::npos; };
+    const auto says = [&sentence](std::string_view part) {
+      return sentence.find(part) != std::string_view::npos;
+    };
 
     std::string message;
     if (at < text_.size() && text_[at] == '\0') {
       message = "U+0000 (a raw NUL byte), which I-JSON does not allow";
     } else if (says("surrogate U+D800..U+DBFF must be followed")) {
       message = "lone high surrogate escape";
-      if (const std::size_t escape = escape_before(at, 0xD800, 0xDBFF); escape != std::string_view::npos) {
+      if (const std::size_t escape = escape_before(at, 0xD800, 0xDBFF);
+          escape != std::string_view::npos) {
         at = escape;
         message += ' ';
         message += text_.substr(at, 6);  // a checked \uXXXX
@@ -833,7 +856,8 @@ class ijson_builder {
       message += " (\\ud800..\\udbff not followed by a \\udc00..\\udfff escape)";
     } else if (says("surrogate U+DC00..U+DFFF must follow")) {
       message = "lone low surrogate escape";
-      if (const std::size_t escape = escape_before(at, 0xDC00, 0xDFFF); escape != std::string_view::npos) {
+      if (const std::size_t escape = escape_before(at, 0xDC00, 0xDFFF);
+          escape != std::string_view::npos) {
         at = escape;
         message += ' ';
         message += text_.substr(at, 6);  // a checked \uXXXX
@@ -987,8 +1011,8 @@ class ijson_builder {
 
   bool enter(bool is_object) {
     if (stack_.size() + 1 > max_depth_)
-      return refuse("nesting deeper than the limit of " + std::to_string(max_depth_) + " levels", consumed() - 1,
-                    nullptr);
+      return refuse("nesting deeper than the limit of " + std::to_string(max_depth_) + " levels",
+                    consumed() - 1, nullptr);
     json* c = place(json(is_object ? json::value_t::object : json::value_t::array));
     stack_.push_back({c, nullptr});
     return true;
@@ -1016,12 +1040,13 @@ struct check_failure {
 
 inline bool check_string(std::string_view s, const char* kind, check_failure& f) {
   if (const std::size_t bad = first_invalid_utf8(s); bad != utf8_ok) {
-    f.what = std::string(kind) + " " + quote_for_message(s) + " is not valid UTF-8 (" + describe_invalid_utf8(s, bad) +
-             " at byte " + std::to_string(bad) + ")";
+    f.what = std::string(kind) + " " + quote_for_message(s) + " is not valid UTF-8 (" +
+             describe_invalid_utf8(s, bad) + " at byte " + std::to_string(bad) + ")";
     return false;
   }
   if (s.find('\0') != std::string_view::npos) {
-    f.what = std::string(kind) + " " + quote_for_message(s) + " contains U+0000, which I-JSON does not allow";
+    f.what = std::string(kind) + " " + quote_for_message(s) +
+             " contains U+0000, which I-JSON does not allow";
     return false;
   }
   return true;
@@ -1098,15 +1123,17 @@ inline bool check_value(const json& v, std::size_t depth, std::size_t max_depth,
 
 // Parses text as I-JSON under the rules at the top of this file; errc::invalid_json otherwise.
 inline result<json> parse_json(std::string_view text, std::size_t max_depth = 64) {
-  if (text.size() >= 3 && static_cast<unsigned char>(text[0]) == 0xEF && static_cast<unsigned char>(text[1]) == 0xBB &&
-      static_cast<unsigned char>(text[2]) == 0xBF)
-    return make_error(errc::invalid_json, "byte order mark (U+FEFF) before the JSON value at byte 0");
+  if (text.size() >= 3 && static_cast<unsigned char>(text[0]) == 0xEF &&
+      static_cast<unsigned char>(text[1]) == 0xBB && static_cast<unsigned char>(text[2]) == 0xBF)
+    return make_error(errc::invalid_json,
+                      "byte order mark (U+FEFF) before the JSON value at byte 0");
   std::size_t taken = 0;
   detail::ijson_builder builder(text, &taken, max_depth);
   const detail::counting_iterator first{text.data(), &taken};
   const detail::counting_iterator last{text.data() + text.size(), &taken};
-  const bool ok = json::sax_parse(first, last, &builder, json::input_format_t::json, /*strict=*/true,
-                                  /*ignore_comments=*/false);
+  const bool ok =
+      json::sax_parse(first, last, &builder, json::input_format_t::json, /*strict=*/true,
+                      /*ignore_comments=*/false);
   if (!ok || builder.failure) {
     if (builder.failure) return std::move(*builder.failure);
     return make_error(errc::invalid_json, "not JSON");
@@ -1116,7 +1143,8 @@ inline result<json> parse_json(std::string_view text, std::size_t max_depth = 64
   if (const void* nul = std::memchr(text.data(), 0, text.size()); nul != nullptr) {
     const auto at = static_cast<std::size_t>(static_cast<const char*>(nul) - text.data());
     return make_error(errc::invalid_json,
-                      detail::json_error_text("U+0000 (a raw NUL byte), which I-JSON does not allow", at, nullptr));
+                      detail::json_error_text(
+                          "U+0000 (a raw NUL byte), which I-JSON does not allow", at, nullptr));
   }
   return std::move(builder.root);
 }

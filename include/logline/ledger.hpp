@@ -98,10 +98,12 @@ template <class Span, class Backend, class... Policies>
 class ledger {
  public:
   static_assert((ledger_policy<Policies> && ...),
-                "logline: unknown policy; a policy derives from logline::policy_base (append_only, hash_chained, "
+                "logline: unknown policy; a policy derives from logline::policy_base (append_only, "
+                "hash_chained, "
                 "signed_by<ed25519>, tenant_isolated, or one of your own: docs/ledger.md)");
   static_assert(detail::policies_fit<Span, Policies...>(),
-                "logline: a policy requires a column (table_options::require) that the span type does not declare");
+                "logline: a policy requires a column (table_options::require) that the span type "
+                "does not declare");
   static constexpr table_options policy_table = detail::table_of<Span, Policies...>();
   static constexpr bool is_append_only = policy_table.append_only;
   static constexpr bool is_chained = policy_table.chained;
@@ -109,9 +111,10 @@ class ledger {
   static constexpr bool is_tenant_isolated = policy_table.tenancy;
   static constexpr chain_scope scope = policy_table.scope;
 
-  static_assert(backend<Backend, Span>,
-                "logline: Backend::store<Span> does not provide what a store must (logline::store_for in "
-                "<logline/store_contract.hpp>; docs/backend.md)");
+  static_assert(
+      backend<Backend, Span>,
+      "logline: Backend::store<Span> does not provide what a store must (logline::store_for in "
+      "<logline/store_contract.hpp>; docs/backend.md)");
 
   using span_type = Span;
   using backend_type = Backend;
@@ -119,10 +122,10 @@ class ledger {
   using store_type = typename Backend::template store<Span>;
 
   struct options {
-    logline::identity identity;                // who reads and writes
-    std::optional<ed25519::key> signing_key;   // required by signed_by
+    logline::identity identity;                         // who reads and writes
+    std::optional<ed25519::key> signing_key;            // required by signed_by
     unsigned sign_threads = detail::default_threads();  // batch appends sign in parallel
-    operator_namespace operators{};            // who the operator is, and what only it writes
+    operator_namespace operators{};  // who the operator is, and what only it writes
   };
 
   static constexpr table_options table() { return policy_table; }
@@ -163,17 +166,25 @@ class ledger {
       if (!options_.operators.is_operator(s.owner_id, s.tenant_id)) return false;
     }
     if constexpr (is_signed) {
-      if (!options_.signing_key || !s.public_key || *s.public_key != options_.signing_key->public_key()) return false;
-      if (!s.signature || !s.curr_hash || !ed25519::verify(*s.signature, *s.curr_hash, *s.public_key)) return false;
+      if (!options_.signing_key || !s.public_key ||
+          *s.public_key != options_.signing_key->public_key())
+        return false;
+      if (!s.signature || !s.curr_hash ||
+          !ed25519::verify(*s.signature, *s.curr_hash, *s.public_key))
+        return false;
     }
     return true;
   }
 
   // Appends a new entity (seq 0, id generated if nil) or the next version of one (seq must be
   // exactly latest + 1; anything else is errc::version_conflict).
-  result<Span> append(Span span) { return append_one(std::move(span), false, options_.identity, own_rights()); }
+  result<Span> append(Span span) {
+    return append_one(std::move(span), false, options_.identity, own_rights());
+  }
   // Appends the next version of span.id whatever its seq says (seq is set to latest + 1).
-  result<Span> append_version(Span span) { return append_one(std::move(span), true, options_.identity, own_rights()); }
+  result<Span> append_version(Span span) {
+    return append_one(std::move(span), true, options_.identity, own_rights());
+  }
 
   // Appends spans in one transaction: all or nothing. Signatures are computed in parallel.
   result<std::vector<Span>> append_batch(std::vector<Span> spans) {
@@ -181,8 +192,10 @@ class ledger {
   }
   // The same, where take_next_version[i] makes span i an append_version() (its seq is set to
   // the next version, counting versions earlier in the batch) instead of an append().
-  result<std::vector<Span>> append_batch(std::vector<Span> spans, std::vector<bool> take_next_version) {
-    return append_flagged(std::move(spans), std::move(take_next_version), options_.identity, own_rights());
+  result<std::vector<Span>> append_batch(std::vector<Span> spans,
+                                         std::vector<bool> take_next_version) {
+    return append_flagged(std::move(spans), std::move(take_next_version), options_.identity,
+                          own_rights());
   }
 
   // The latest version visible to this identity.
@@ -190,7 +203,9 @@ class ledger {
   result<Span> get(const uuid& id, std::int32_t seq) { return get_as(options_.identity, id, seq); }
   // Every visible version, oldest first.
   result<std::vector<Span>> history(const uuid& id) { return history_as(options_.identity, id); }
-  result<timeline_page<Span>> timeline(const timeline_query& q) { return timeline_as(options_.identity, q); }
+  result<timeline_page<Span>> timeline(const timeline_query& q) {
+    return timeline_as(options_.identity, q);
+  }
   // The change feed: visible spans after feed cursor `after` (empty: from the beginning), in feed
   // order, each with its cursor. No span is delivered twice or skipped, also under concurrent
   // writers (docs/ledger.md, "Change feed").
@@ -199,7 +214,9 @@ class ledger {
   }
   // The same page with the cursor to resume from (feed_page::next), which moves past entries
   // this identity cannot see: a stream or policy that follows the feed reads each entry once.
-  result<feed_page<Span>> feed(std::string_view after = {}, std::size_t limit = 256) { return feed_for(tenancy_of(options_.identity), after, limit); }
+  result<feed_page<Span>> feed(std::string_view after = {}, std::size_t limit = 256) {
+    return feed_for(tenancy_of(options_.identity), after, limit);
+  }
 
   // The same ledger acting as another identity: a server serving many users opens one ledger
   // and makes a session per request. A session shares the ledger's store and connections (cheap
@@ -213,24 +230,37 @@ class ledger {
     bool privileged() const noexcept { return privileged_; }
     const operator_namespace& operators() const noexcept { return l_->operators(); }
     bool operator_wrote(const Span& s) const { return l_->operator_wrote(s); }
-    result<Span> append(Span span) { return l_->append_one(std::move(span), false, who_, privileged_); }
-    result<Span> append_version(Span span) { return l_->append_one(std::move(span), true, who_, privileged_); }
-    result<std::vector<Span>> append_batch(std::vector<Span> spans) { return l_->append_many(std::move(spans), {}, who_, privileged_); }
-    result<std::vector<Span>> append_batch(std::vector<Span> spans, std::vector<bool> take_next_version) {
+    result<Span> append(Span span) {
+      return l_->append_one(std::move(span), false, who_, privileged_);
+    }
+    result<Span> append_version(Span span) {
+      return l_->append_one(std::move(span), true, who_, privileged_);
+    }
+    result<std::vector<Span>> append_batch(std::vector<Span> spans) {
+      return l_->append_many(std::move(spans), {}, who_, privileged_);
+    }
+    result<std::vector<Span>> append_batch(std::vector<Span> spans,
+                                           std::vector<bool> take_next_version) {
       return l_->append_flagged(std::move(spans), std::move(take_next_version), who_, privileged_);
     }
     result<Span> get(const uuid& id) { return l_->get_as(who_, id); }
     result<Span> get(const uuid& id, std::int32_t seq) { return l_->get_as(who_, id, seq); }
     result<std::vector<Span>> history(const uuid& id) { return l_->history_as(who_, id); }
-    result<timeline_page<Span>> timeline(const timeline_query& q) { return l_->timeline_as(who_, q); }
-    result<std::vector<change<Span>>> changes(std::string_view after = {}, std::size_t limit = 256) {
+    result<timeline_page<Span>> timeline(const timeline_query& q) {
+      return l_->timeline_as(who_, q);
+    }
+    result<std::vector<change<Span>>> changes(std::string_view after = {},
+                                              std::size_t limit = 256) {
       return l_->changes_as(who_, after, limit);
     }
-    result<feed_page<Span>> feed(std::string_view after = {}, std::size_t limit = 256) { return l_->feed_for(tenancy_of(who_), after, limit); }
+    result<feed_page<Span>> feed(std::string_view after = {}, std::size_t limit = 256) {
+      return l_->feed_for(tenancy_of(who_), after, limit);
+    }
 
    private:
     friend class ledger;
-    session(ledger& l, logline::identity who, bool privileged) : l_(&l), who_(std::move(who)), privileged_(privileged) {}
+    session(ledger& l, logline::identity who, bool privileged)
+        : l_(&l), who_(std::move(who)), privileged_(privileged) {}
     ledger* l_;
     logline::identity who_;
     bool privileged_;
@@ -251,13 +281,20 @@ class ledger {
   // An operator's reads: every span whoever owns it (like verify and export_all), for tools such
   // as `logline-cli get` and `tail`. On PostgreSQL they go through the owner's connection.
   result<Span> get_any(const uuid& id) { return found(store_.latest(id, nullptr), id); }
-  result<Span> get_any(const uuid& id, std::int32_t seq) { return found(store_.version(id, seq, nullptr), id); }
+  result<Span> get_any(const uuid& id, std::int32_t seq) {
+    return found(store_.version(id, seq, nullptr), id);
+  }
   result<std::vector<Span>> history_any(const uuid& id) { return history_for(nullptr, id); }
-  result<timeline_page<Span>> timeline_any(const timeline_query& q) { return timeline_for(nullptr, q); }
+  result<timeline_page<Span>> timeline_any(const timeline_query& q) {
+    return timeline_for(nullptr, q);
+  }
   // How many spans match q's filters (cursor and limit aside), counting up to `cap`: one SQL
   // count, the rows not read (so not verified either; for quotas, not for evidence).
-  result<std::int64_t> count_any(const timeline_query& q, std::int64_t cap) { return store_.count(q, nullptr, cap); }
-  result<std::vector<change<Span>>> changes_any(std::string_view after = {}, std::size_t limit = 256) {
+  result<std::int64_t> count_any(const timeline_query& q, std::int64_t cap) {
+    return store_.count(q, nullptr, cap);
+  }
+  result<std::vector<change<Span>>> changes_any(std::string_view after = {},
+                                                std::size_t limit = 256) {
     return changes_for(nullptr, after, limit);
   }
 
@@ -270,18 +307,24 @@ class ledger {
   // Before anything is written, every span's values, hash and signature are checked, in
   // parallel on options.sign_threads threads; `on_checked(n)` (if given) is called from this
   // thread as the checked count grows, for progress.
-  result<std::vector<Span>> import_batch(std::vector<Span> spans, const std::function<void(std::size_t)>& on_checked = {}) {
+  result<std::vector<Span>> import_batch(std::vector<Span> spans,
+                                         const std::function<void(std::size_t)>& on_checked = {}) {
     auto check = [&](const Span& s) -> result<void> {
-      auto fail = [&](std::string why) { return make_error(errc::integrity_violation, std::move(why)); };
+      auto fail = [&](std::string why) {
+        return make_error(errc::integrity_violation, std::move(why));
+      };
       LOGLINE_TRY_VOID(validate_span(s));
       const auto authentic = authenticity_of(s);
       if constexpr (has_content_hash<Span>) {
         if (!s.curr_hash) return fail("no curr_hash");
-        if (!authentic.hash_ok) return fail("span " + s.id.to_string() + " does not hash to its curr_hash");
+        if (!authentic.hash_ok)
+          return fail("span " + s.id.to_string() + " does not hash to its curr_hash");
       }
       if constexpr (is_signed) {
-        if (!s.signature || !s.public_key) return fail("span " + s.id.to_string() + " is not signed");
-        if (!authentic.signature_ok) return fail("span " + s.id.to_string() + " has a bad signature");
+        if (!s.signature || !s.public_key)
+          return fail("span " + s.id.to_string() + " is not signed");
+        if (!authentic.signature_ok)
+          return fail("span " + s.id.to_string() + " has a bad signature");
       }
       if constexpr (is_chained) {
         if (!s.chain_position) return fail("span " + s.id.to_string() + " has no chain_position");
@@ -305,38 +348,49 @@ class ledger {
         if (on_checked) on_checked(first + n);
       }
     }
-    auto written = store_.write(nullptr, true, [&](typename store_type::transaction& tx) -> result<void> {
-      batch_state st;
-      for (std::size_t i = 0; i < spans.size(); ++i) {
-        const Span& s = spans[i];
-        auto fail = [&](std::string why) { return with_context(make_error(errc::integrity_violation, std::move(why)), batch_prefix(i)); };
-        auto e = entity_of(s.id, tx, st);
-        if (!e) return std::move(e).error();
-        entity_entry& entity = **e;
-        const std::int32_t next = entity.next_seq;
-        if (s.seq != next)
-          return with_context(make_error(errc::version_conflict, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
-                                                                     " is not the next version (" + std::to_string(next) + ")"),
-                              batch_prefix(i));
-        if (!entity.kept_by(s)) return fail("span " + s.id.to_string() + " version " + std::to_string(s.seq) + " changes the owner of its entity");
-        if (next == 0) record_owner(entity, s);
-        entity.next_seq = next + 1;
-        if constexpr (is_chained) {
-          auto h = head_of(chain_key(s), tx, st);
-          if (!h) return std::move(h).error();
-          chain_head& head = **h;
-          if (*s.chain_position != head.position + 1)
-            return fail("span " + s.id.to_string() + " is at chain position " + std::to_string(*s.chain_position) + "; the chain continues at " +
-                        std::to_string(head.position + 1));
-          if (head.position >= 0 ? (!s.prev_hash || *s.prev_hash != head.hash) : s.prev_hash.has_value())
-            return fail("span " + s.id.to_string() + " does not link to the head of its chain (prev_hash)");
-          head.position = *s.chain_position;
-          head.hash = *s.curr_hash;
-        }
-        if (auto r = tx.insert(s); !r) return with_context(r.error(), batch_prefix(i));
-      }
-      return {};
-    });
+    auto written =
+        store_.write(nullptr, true, [&](typename store_type::transaction& tx) -> result<void> {
+          batch_state st;
+          for (std::size_t i = 0; i < spans.size(); ++i) {
+            const Span& s = spans[i];
+            auto fail = [&](std::string why) {
+              return with_context(make_error(errc::integrity_violation, std::move(why)),
+                                  batch_prefix(i));
+            };
+            auto e = entity_of(s.id, tx, st);
+            if (!e) return std::move(e).error();
+            entity_entry& entity = **e;
+            const std::int32_t next = entity.next_seq;
+            if (s.seq != next)
+              return with_context(
+                  make_error(errc::version_conflict,
+                             "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
+                                 " is not the next version (" + std::to_string(next) + ")"),
+                  batch_prefix(i));
+            if (!entity.kept_by(s))
+              return fail("span " + s.id.to_string() + " version " + std::to_string(s.seq) +
+                          " changes the owner of its entity");
+            if (next == 0) record_owner(entity, s);
+            entity.next_seq = next + 1;
+            if constexpr (is_chained) {
+              auto h = head_of(chain_key(s), tx, st);
+              if (!h) return std::move(h).error();
+              chain_head& head = **h;
+              if (*s.chain_position != head.position + 1)
+                return fail("span " + s.id.to_string() + " is at chain position " +
+                            std::to_string(*s.chain_position) + "; the chain continues at " +
+                            std::to_string(head.position + 1));
+              if (head.position >= 0 ? (!s.prev_hash || *s.prev_hash != head.hash)
+                                     : s.prev_hash.has_value())
+                return fail("span " + s.id.to_string() +
+                            " does not link to the head of its chain (prev_hash)");
+              head.position = *s.chain_position;
+              head.hash = *s.curr_hash;
+            }
+            if (auto r = tx.insert(s); !r) return with_context(r.error(), batch_prefix(i));
+          }
+          return {};
+        });
     if (!written) return std::move(written).error();
     return spans;
   }
@@ -348,7 +402,9 @@ class ledger {
 
   // Waits for a commit in this process after the `commits()` value seen (or the timeout).
   std::uint64_t commits() const { return store_.db().commits(); }
-  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const { return store_.db().wait_for_commit(seen, timeout); }
+  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const {
+    return store_.db().wait_for_commit(seen, timeout);
+  }
 
   // Verifies every stored span (all tenants: verification is an operator's task).
   result<verify_report> verify(const verify_options& o = {}) {
@@ -371,7 +427,8 @@ class ledger {
       auto more = sc->next_batch(rows, 1024);
       if (!more) return std::move(more).error();
       for (auto& row : rows) {
-        if (!row.decode_error.empty()) return make_error(errc::integrity_violation, row.decode_error);
+        if (!row.decode_error.empty())
+          return make_error(errc::integrity_violation, row.decode_error);
         LOGLINE_TRY_VOID(fn(std::as_const(row.span)));
       }
       if (!*more) return {};
@@ -382,16 +439,19 @@ class ledger {
   template <class... A>
   void update(A&&...) {
     static_assert(detail::dependent_false<Span>,
-                  "logline: a ledger is append-only; there is no update(). Append a new version with append_version().");
+                  "logline: a ledger is append-only; there is no update(). Append a new version "
+                  "with append_version().");
   }
   template <class... A>
   void erase(A&&...) {
     static_assert(detail::dependent_false<Span>,
-                  "logline: a ledger is append-only; there is no erase(). Append a new version (is_deleted = true, or a status) instead.");
+                  "logline: a ledger is append-only; there is no erase(). Append a new version "
+                  "(is_deleted = true, or a status) instead.");
   }
   template <class... A>
   void remove(A&&...) {
-    static_assert(detail::dependent_false<Span>, "logline: a ledger is append-only; there is no remove().");
+    static_assert(detail::dependent_false<Span>,
+                  "logline: a ledger is append-only; there is no remove().");
   }
 
  private:
@@ -400,25 +460,34 @@ class ledger {
   // Whether the ledger's own identity writes with the operator's rights.
   bool own_rights() const { return options_.operators.is_operator(options_.identity); }
 
-  result<std::vector<Span>> append_flagged(std::vector<Span> spans, std::vector<bool> take_next_version, const logline::identity& who,
-                                           bool privileged) {
+  result<std::vector<Span>> append_flagged(std::vector<Span> spans,
+                                           std::vector<bool> take_next_version,
+                                           const logline::identity& who, bool privileged) {
     if (take_next_version.size() != spans.size())
       return make_error(errc::invalid_argument, "take_next_version must have one flag per span");
     return append_many(std::move(spans), std::move(take_next_version), who, privileged);
   }
-  result<Span> get_as(const logline::identity& who, const uuid& id) { return found(store_.latest(id, tenancy_of(who)), id); }
+  result<Span> get_as(const logline::identity& who, const uuid& id) {
+    return found(store_.latest(id, tenancy_of(who)), id);
+  }
   result<Span> get_as(const logline::identity& who, const uuid& id, std::int32_t seq) {
     return found(store_.version(id, seq, tenancy_of(who)), id);
   }
-  result<std::vector<Span>> history_as(const logline::identity& who, const uuid& id) { return history_for(tenancy_of(who), id); }
-  result<timeline_page<Span>> timeline_as(const logline::identity& who, const timeline_query& q) { return timeline_for(tenancy_of(who), q); }
-  result<timeline_page<Span>> timeline_for(const logline::identity* tenancy, const timeline_query& q) {
+  result<std::vector<Span>> history_as(const logline::identity& who, const uuid& id) {
+    return history_for(tenancy_of(who), id);
+  }
+  result<timeline_page<Span>> timeline_as(const logline::identity& who, const timeline_query& q) {
+    return timeline_for(tenancy_of(who), q);
+  }
+  result<timeline_page<Span>> timeline_for(const logline::identity* tenancy,
+                                           const timeline_query& q) {
     auto page = store_.timeline(q, tenancy);
     if (!page) return page;
     for (const auto& s : page->spans) LOGLINE_TRY_VOID(check_read(s));
     return page;
   }
-  result<std::vector<change<Span>>> changes_as(const logline::identity& who, std::string_view after, std::size_t limit) {
+  result<std::vector<change<Span>>> changes_as(const logline::identity& who, std::string_view after,
+                                               std::size_t limit) {
     return changes_for(tenancy_of(who), after, limit);
   }
   // Reads under the tenancy rules of `tenancy` (nullptr: the operator's view), each span checked.
@@ -428,13 +497,15 @@ class ledger {
     for (const auto& s : *rows) LOGLINE_TRY_VOID(check_read(s));
     return rows;
   }
-  result<std::vector<change<Span>>> changes_for(const logline::identity* tenancy, std::string_view after, std::size_t limit) {
+  result<std::vector<change<Span>>> changes_for(const logline::identity* tenancy,
+                                                std::string_view after, std::size_t limit) {
     auto rows = store_.changes(after, limit, tenancy);
     if (!rows) return rows;
     for (const auto& c : *rows) LOGLINE_TRY_VOID(check_read(c.span));
     return rows;
   }
-  result<feed_page<Span>> feed_for(const logline::identity* tenancy, std::string_view after, std::size_t limit) {
+  result<feed_page<Span>> feed_for(const logline::identity* tenancy, std::string_view after,
+                                   std::size_t limit) {
     // The head is read first: every entry up to it is then in the page's view, so a short page
     // has shown every visible one of them (the operator's view sees them all: no head needed).
     std::string head;
@@ -448,26 +519,31 @@ class ledger {
     feed_page<Span> page;
     page.changes = std::move(*rows);
     page.next = page.changes.empty() ? std::string(after) : page.changes.back().cursor;
-    if (page.changes.size() < limit && feed_cursor_before(page.next, head)) page.next = std::move(head);
+    if (page.changes.size() < limit && feed_cursor_before(page.next, head))
+      page.next = std::move(head);
     return page;
   }
 
   // A signed ledger opens without a key (to read and verify) but cannot append without one.
   result<void> check_can_sign() const {
     if constexpr (is_signed) {
-      if (!options_.signing_key) return make_error(errc::invalid_key, "a signed ledger needs options.signing_key to append");
+      if (!options_.signing_key)
+        return make_error(errc::invalid_key, "a signed ledger needs options.signing_key to append");
     }
     return {};
   }
 
   // The identity the store applies tenancy rules for (none without tenant_isolated).
-  static const logline::identity* tenancy_of(const logline::identity& who) { return is_tenant_isolated ? &who : nullptr; }
+  static const logline::identity* tenancy_of(const logline::identity& who) {
+    return is_tenant_isolated ? &who : nullptr;
+  }
 
   // After reading: the span is sealed as this ledger seals every span, and the stored hash
   // matches the content. (A row without its seal is not a span: nothing this ledger wrote.)
   result<void> check_read(const Span& s) const {
     auto unsealed_row = [&](const char* what) {
-      return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " + std::to_string(s.seq) + " has no " + what +
+      return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " +
+                                                       std::to_string(s.seq) + " has no " + what +
                                                        ": every span of this ledger is sealed");
     };
     if constexpr (has_content_hash<Span>) {
@@ -481,11 +557,14 @@ class ledger {
     }
     if constexpr (has_content_hash<Span>) {
       if (auto valid = validate_span(s); !valid)
-        return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
-                                                         " holds a value that cannot be canonicalized: " + valid.error().message());
+        return make_error(
+            errc::integrity_violation,
+            "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
+                " holds a value that cannot be canonicalized: " + valid.error().message());
       if (s.curr_hash && span_hash(s) != *s.curr_hash)
-        return make_error(errc::integrity_violation,
-                          "span " + s.id.to_string() + " version " + std::to_string(s.seq) + " does not match its curr_hash");
+        return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " +
+                                                         std::to_string(s.seq) +
+                                                         " does not match its curr_hash");
     }
     return {};
   }
@@ -498,14 +577,17 @@ class ledger {
 
   // Checks and completes what does not depend on the stored state. `fresh` is set when the id
   // was generated here (a new UUIDv7 cannot have stored versions).
-  result<void> prepare(Span& s, bool& fresh, bool next_version, const logline::identity& who, bool privileged) const {
+  result<void> prepare(Span& s, bool& fresh, bool next_version, const logline::identity& who,
+                       bool privileged) const {
     fresh = false;
     // A span read back carries its seal; the usual mistake is to append it again as the next
     // version, so the message names the call that strips the seal.
     auto owned = [](std::string_view field) {
-      return make_error(errc::invalid_span, "field '" + std::string(field) +
-                                                "' is set by the ledger; leave it unset (to append a new version of a span you read, "
-                                                "pass logline::unsealed(span) to append_version)");
+      return make_error(
+          errc::invalid_span,
+          "field '" + std::string(field) +
+              "' is set by the ledger; leave it unset (to append a new version of a span you read, "
+              "pass logline::unsealed(span) to append_version)");
     };
     if constexpr (requires { s.at; }) {
       if (s.at.is_set()) return owned("at");
@@ -527,15 +609,19 @@ class ledger {
       if (!s.tenant_id) s.tenant_id = who.tenant_id;
       if (!privileged) {
         if (!may_write(who, s))
-          return make_error(errc::permission_denied, "identity " + describe(who.user_id, who.tenant_id) + " may not write a span owned by " +
-                                                         describe(s.owner_id.value_or(""), s.tenant_id) + ": an identity writes the spans it owns");
+          return make_error(errc::permission_denied,
+                            "identity " + describe(who.user_id, who.tenant_id) +
+                                " may not write a span owned by " +
+                                describe(s.owner_id.value_or(""), s.tenant_id) +
+                                ": an identity writes the spans it owns");
         LOGLINE_TRY_VOID(options_.operators.check_ordinary(s, next_version));
       }
     }
     if (s.id.is_nil()) {
       s.id = uuid::v7();
       fresh = true;
-      if (s.seq != 0) return make_error(errc::version_conflict, "a new span (no id) must have seq 0");
+      if (s.seq != 0)
+        return make_error(errc::version_conflict, "a new span (no id) must have seq 0");
     }
     if constexpr (requires { s.at; }) s.at = timestamp::now();
     LOGLINE_TRY_VOID(validate_span(s));
@@ -548,7 +634,8 @@ class ledger {
     for (auto column : policy_table.required) {
       if (column.empty()) break;
       if (schema<Span>::columns()[schema<Span>::index_of(column)].is_null(s))
-        return make_error(errc::invalid_span, "field '" + std::string(column) + "' is required by this ledger's policies");
+        return make_error(errc::invalid_span, "field '" + std::string(column) +
+                                                  "' is required by this ledger's policies");
     }
     result<void> checked;
     (void)((checked = Policies::check_append(s, who), checked.has_value()) && ...);
@@ -562,8 +649,11 @@ class ledger {
     logline::visibility visibility = visibility::private_;
     // Whether `s` keeps this entity's owner pair (true when nothing is stored: nothing to keep).
     bool kept_by(const Span& s) const {
-      if constexpr (is_tenant_isolated) return next_seq == 0 || is_owner(logline::identity{owner_id.value_or(""), tenant_id}, s.owner_id, s.tenant_id);
-      else return true;
+      if constexpr (is_tenant_isolated)
+        return next_seq == 0 || is_owner(logline::identity{owner_id.value_or(""), tenant_id},
+                                         s.owner_id, s.tenant_id);
+      else
+        return true;
     }
   };
   struct batch_state {
@@ -571,7 +661,8 @@ class ledger {
     std::map<std::optional<std::string>, chain_head> heads;
   };
   static std::string describe(const std::string& user, const std::optional<std::string>& tenant) {
-    return "'" + user.substr(0, 64) + "' " + (tenant ? "(tenant '" + tenant->substr(0, 64) + "')" : std::string("(no tenant)"));
+    return "'" + user.substr(0, 64) + "' " +
+           (tenant ? "(tenant '" + tenant->substr(0, 64) + "')" : std::string("(no tenant)"));
   }
   static void record_owner(entity_entry& e, const Span& s) {
     if constexpr (is_tenant_isolated) {
@@ -589,7 +680,8 @@ class ledger {
   }
 
   // An entity inside a write transaction (counting versions placed before in the batch).
-  static result<entity_entry*> entity_of(const uuid& id, typename store_type::transaction& tx, batch_state& st) {
+  static result<entity_entry*> entity_of(const uuid& id, typename store_type::transaction& tx,
+                                         batch_state& st) {
     if (auto it = st.entities.find(id); it != st.entities.end()) return &it->second;
     auto stored = tx.entity(id);
     if (!stored) return std::move(stored).error();
@@ -603,7 +695,8 @@ class ledger {
     return &st.entities.emplace(id, std::move(e)).first->second;
   }
   // The head of a chain inside a write transaction (as left by the spans placed before).
-  static result<chain_head*> head_of(const std::optional<std::string>& key, typename store_type::transaction& tx, batch_state& st) {
+  static result<chain_head*> head_of(const std::optional<std::string>& key,
+                                     typename store_type::transaction& tx, batch_state& st) {
     auto it = st.heads.find(key);
     if (it == st.heads.end()) {
       auto h = tx.head(key);
@@ -618,8 +711,8 @@ class ledger {
   // Versions: only the entity's owner pair appends them (privileged writers too keep the pair).
   // An entity the caller may not read answers exactly as an id that does not exist, except that
   // its id cannot be taken for a new entity (docs/security.md, "No oracle").
-  result<void> place(Span& s, bool fresh, bool next_version, const logline::identity& who, bool privileged,
-                     typename store_type::transaction& tx, batch_state& st) {
+  result<void> place(Span& s, bool fresh, bool next_version, const logline::identity& who,
+                     bool privileged, typename store_type::transaction& tx, batch_state& st) {
     detail::clear_seal(s);
     entity_entry* entity = nullptr;
     if (fresh) {
@@ -635,18 +728,24 @@ class ledger {
       const bool same_owner = entity->kept_by(s);
       // A reserved id: only versions of an entity the caller owns (the same answer whether
       // someone else's entity is there or not: derived ids are predictable).
-      if (!privileged && options_.operators.reserves_id(s.id) && (next == 0 || !same_owner)) return operator_namespace::reserved_id_error(s.id);
+      if (!privileged && options_.operators.reserves_id(s.id) && (next == 0 || !same_owner))
+        return operator_namespace::reserved_id_error(s.id);
       if (!same_owner) {
         struct view {  // what may_read needs of the stored entity
           std::optional<std::string> owner_id, tenant_id;
           logline::visibility visibility;
         } latest{entity->owner_id, entity->tenant_id, entity->visibility};
         if (privileged)
-          return make_error(errc::permission_denied, "span " + s.id.to_string() + " is owned by " + describe(entity->owner_id.value_or(""), entity->tenant_id) +
-                                                         ": its versions keep that owner");
+          return make_error(errc::permission_denied,
+                            "span " + s.id.to_string() + " is owned by " +
+                                describe(entity->owner_id.value_or(""), entity->tenant_id) +
+                                ": its versions keep that owner");
         if (may_read(who, latest)) {
           if (next_version || s.seq == 0) return taken(s.id);
-          return make_error(errc::permission_denied, "span " + s.id.to_string() + " belongs to another identity: only its owner appends its versions");
+          return make_error(
+              errc::permission_denied,
+              "span " + s.id.to_string() +
+                  " belongs to another identity: only its owner appends its versions");
         }
         hidden = true;
       }
@@ -658,8 +757,11 @@ class ledger {
     if (next_version) {
       s.seq = next;
     } else if (s.seq != next) {
-      return make_error(errc::version_conflict, "span " + s.id.to_string() + (next == 0 ? " does not exist yet" : " is at version " + std::to_string(next - 1)) +
-                                                    "; the next version is " + std::to_string(next) + ", not " + std::to_string(s.seq));
+      return make_error(
+          errc::version_conflict,
+          "span " + s.id.to_string() +
+              (next == 0 ? " does not exist yet" : " is at version " + std::to_string(next - 1)) +
+              "; the next version is " + std::to_string(next) + ", not " + std::to_string(s.seq));
     }
     if (next == 0) record_owner(*entity, s);
     entity->next_seq = next + 1;
@@ -671,8 +773,10 @@ class ledger {
       if (head.position >= 0) s.prev_hash = head.hash;
       // Assert the link before writing: the new span continues its chain exactly.
       LOGLINE_ASSERT(*s.chain_position == head.position + 1, "chain position must follow the head");
-      LOGLINE_ASSERT(head.position < 0 || (s.prev_hash && *s.prev_hash == head.hash), "prev_hash must be the head's curr_hash");
-      LOGLINE_ASSERT(head.position >= 0 || !s.prev_hash, "the first span of a chain has no prev_hash");
+      LOGLINE_ASSERT(head.position < 0 || (s.prev_hash && *s.prev_hash == head.hash),
+                     "prev_hash must be the head's curr_hash");
+      LOGLINE_ASSERT(head.position >= 0 || !s.prev_hash,
+                     "the first span of a chain has no prev_hash");
     }
     if constexpr (is_signed) s.public_key = options_.signing_key->public_key();
     if constexpr (has_content_hash<Span>) s.curr_hash = span_hash(s);
@@ -686,10 +790,12 @@ class ledger {
 
   // Before writing: the span is hashed and, in a signed ledger, signed by this ledger's key.
   void assert_sealed(const Span& s) const {
-    if constexpr (has_content_hash<Span>) LOGLINE_ASSERT(s.curr_hash.has_value(), "a span is hashed before it is written");
+    if constexpr (has_content_hash<Span>)
+      LOGLINE_ASSERT(s.curr_hash.has_value(), "a span is hashed before it is written");
     if constexpr (is_signed) {
       LOGLINE_ASSERT(s.signature.has_value(), "a signed ledger signs every span");
-      LOGLINE_ASSERT(s.public_key && *s.public_key == options_.signing_key->public_key(), "the span carries the signer's key");
+      LOGLINE_ASSERT(s.public_key && *s.public_key == options_.signing_key->public_key(),
+                     "the span carries the signer's key");
     }
   }
 
@@ -697,105 +803,119 @@ class ledger {
   // signing threads, so a batch pays for it in parallel).
   void sign(Span& s) const {
     if constexpr (is_signed) {
-      LOGLINE_ASSERT(span_hash(s) == *s.curr_hash, "the span about to be signed must hash to its curr_hash");
+      LOGLINE_ASSERT(span_hash(s) == *s.curr_hash,
+                     "the span about to be signed must hash to its curr_hash");
       s.signature = options_.signing_key->sign(*s.curr_hash);
     }
   }
 
   // A new entity's id that is taken (by anyone: the answer does not depend on whose it is).
   static error_info taken(const uuid& id) {
-    return make_error(errc::version_conflict, "span " + id.to_string() + " version 0 already exists: a new span needs another id");
+    return make_error(
+        errc::version_conflict,
+        "span " + id.to_string() + " version 0 already exists: a new span needs another id");
   }
 
-  result<Span> append_one(Span span, bool next_version, const logline::identity& who, bool privileged) {
+  result<Span> append_one(Span span, bool next_version, const logline::identity& who,
+                          bool privileged) {
     LOGLINE_TRY_VOID(check_can_sign());
     bool fresh = false;
     LOGLINE_TRY_VOID(prepare(span, fresh, next_version, who, privileged));
     // The store may run the transaction function again (a fresh transaction after an optimistic
     // attempt failed): it only reads and completes `span`, and place() starts from scratch.
-    auto written = store_.write(tenancy_of(who), privileged, [&](typename store_type::transaction& tx) -> result<void> {
-      batch_state st;
-      LOGLINE_TRY_VOID(place(span, fresh, next_version, who, privileged, tx, st));
-      sign(span);
-      assert_sealed(span);
-      return tx.insert(span);
-    });
+    auto written = store_.write(
+        tenancy_of(who), privileged, [&](typename store_type::transaction& tx) -> result<void> {
+          batch_state st;
+          LOGLINE_TRY_VOID(place(span, fresh, next_version, who, privileged, tx, st));
+          sign(span);
+          assert_sealed(span);
+          return tx.insert(span);
+        });
     if (!written) return std::move(written).error();
     return span;
   }
 
-  result<std::vector<Span>> append_many(std::vector<Span> spans, std::vector<bool> next_version, const logline::identity& who, bool privileged) {
+  result<std::vector<Span>> append_many(std::vector<Span> spans, std::vector<bool> next_version,
+                                        const logline::identity& who, bool privileged) {
     LOGLINE_TRY_VOID(check_can_sign());
     std::vector<char> fresh(spans.size(), 0);
     for (std::size_t i = 0; i < spans.size(); ++i) {
       bool f = false;
-      if (auto r = prepare(spans[i], f, !next_version.empty() && next_version[i], who, privileged); !r) return with_context(r.error(), batch_prefix(i));
+      if (auto r = prepare(spans[i], f, !next_version.empty() && next_version[i], who, privileged);
+          !r)
+        return with_context(r.error(), batch_prefix(i));
       fresh[i] = f;
     }
-    auto written = store_.write(tenancy_of(who), privileged, [&](typename store_type::transaction& tx) -> result<void> {
-      batch_state st;
-      const std::size_t n = spans.size();
-      auto place_one = [&](std::size_t i) -> result<void> {
-        if (auto r = place(spans[i], fresh[i] != 0, !next_version.empty() && next_version[i], who, privileged, tx, st); !r)
-          return with_context(r.error(), batch_prefix(i));
-        return {};
-      };
-      if constexpr (is_signed) {
-        // A pipeline over the batch: this thread places (seq, chain, hash) span after span, then
-        // inserts them in order; signers sign each span as soon as it is placed. This thread signs
-        // too whenever the span it is to insert next is not signed yet.
-        std::vector<std::atomic<bool>> ready(n);
-        std::atomic<std::size_t> placed{0}, next{0};
-        std::atomic<bool> stop{false};
-        auto try_sign = [&]() -> int {  // 1: signed one, 0: none placed yet, -1: nothing left
-          std::size_t j = next.load(std::memory_order_relaxed);
-          for (;;) {
-            if (j >= n || stop.load(std::memory_order_relaxed)) return -1;
-            if (j >= placed.load(std::memory_order_acquire)) return 0;
-            if (next.compare_exchange_weak(j, j + 1, std::memory_order_acq_rel)) break;
+    auto written = store_.write(
+        tenancy_of(who), privileged, [&](typename store_type::transaction& tx) -> result<void> {
+          batch_state st;
+          const std::size_t n = spans.size();
+          auto place_one = [&](std::size_t i) -> result<void> {
+            if (auto r = place(spans[i], fresh[i] != 0, !next_version.empty() && next_version[i],
+                               who, privileged, tx, st);
+                !r)
+              return with_context(r.error(), batch_prefix(i));
+            return {};
+          };
+          if constexpr (is_signed) {
+            // A pipeline over the batch: this thread places (seq, chain, hash) span after span, then
+            // inserts them in order; signers sign each span as soon as it is placed. This thread signs
+            // too whenever the span it is to insert next is not signed yet.
+            std::vector<std::atomic<bool>> ready(n);
+            std::atomic<std::size_t> placed{0}, next{0};
+            std::atomic<bool> stop{false};
+            auto try_sign = [&]() -> int {  // 1: signed one, 0: none placed yet, -1: nothing left
+              std::size_t j = next.load(std::memory_order_relaxed);
+              for (;;) {
+                if (j >= n || stop.load(std::memory_order_relaxed)) return -1;
+                if (j >= placed.load(std::memory_order_acquire)) return 0;
+                if (next.compare_exchange_weak(j, j + 1, std::memory_order_acq_rel)) break;
+              }
+              sign(spans[j]);
+              ready[j].store(true, std::memory_order_release);
+              return 1;
+            };
+            std::optional<detail::work_pool> pool;
+            if (n >= 32 && options_.sign_threads > 1) {
+              pool.emplace(options_.sign_threads - 1);
+              pool->start(pool->extra_threads(), [&](std::size_t) {
+                for (int r; (r = try_sign()) >= 0;)
+                  if (r == 0) std::this_thread::yield();
+              });
+            }
+            auto fail = [&](error_info e) -> result<void> {
+              stop.store(true);
+              if (pool) pool->help_until_done();
+              return e;
+            };
+            for (std::size_t i = 0; i < n; ++i) {
+              if (auto r = place_one(i); !r) return fail(std::move(r).error());
+              placed.store(i + 1, std::memory_order_release);
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+              while (!ready[i].load(std::memory_order_acquire))
+                if (try_sign() <= 0) std::this_thread::yield();
+              assert_sealed(spans[i]);
+              if (auto r = tx.insert(spans[i]); !r)
+                return fail(with_context(r.error(), batch_prefix(i)));
+            }
+            if (pool) pool->help_until_done();
+          } else {
+            for (std::size_t i = 0; i < n; ++i) LOGLINE_TRY_VOID(place_one(i));
+            for (std::size_t i = 0; i < n; ++i) {
+              assert_sealed(spans[i]);
+              if (auto r = tx.insert(spans[i]); !r) return with_context(r.error(), batch_prefix(i));
+            }
           }
-          sign(spans[j]);
-          ready[j].store(true, std::memory_order_release);
-          return 1;
-        };
-        std::optional<detail::work_pool> pool;
-        if (n >= 32 && options_.sign_threads > 1) {
-          pool.emplace(options_.sign_threads - 1);
-          pool->start(pool->extra_threads(), [&](std::size_t) {
-            for (int r; (r = try_sign()) >= 0;)
-              if (r == 0) std::this_thread::yield();
-          });
-        }
-        auto fail = [&](error_info e) -> result<void> {
-          stop.store(true);
-          if (pool) pool->help_until_done();
-          return e;
-        };
-        for (std::size_t i = 0; i < n; ++i) {
-          if (auto r = place_one(i); !r) return fail(std::move(r).error());
-          placed.store(i + 1, std::memory_order_release);
-        }
-        for (std::size_t i = 0; i < n; ++i) {
-          while (!ready[i].load(std::memory_order_acquire))
-            if (try_sign() <= 0) std::this_thread::yield();
-          assert_sealed(spans[i]);
-          if (auto r = tx.insert(spans[i]); !r) return fail(with_context(r.error(), batch_prefix(i)));
-        }
-        if (pool) pool->help_until_done();
-      } else {
-        for (std::size_t i = 0; i < n; ++i) LOGLINE_TRY_VOID(place_one(i));
-        for (std::size_t i = 0; i < n; ++i) {
-          assert_sealed(spans[i]);
-          if (auto r = tx.insert(spans[i]); !r) return with_context(r.error(), batch_prefix(i));
-        }
-      }
-      return {};
-    });
+          return {};
+        });
     if (!written) return std::move(written).error();
     return spans;
   }
 
-  static std::string batch_prefix(std::size_t i) { return "span #" + std::to_string(i) + " of the batch: "; }
+  static std::string batch_prefix(std::size_t i) {
+    return "span #" + std::to_string(i) + " of the batch: ";
+  }
 
   store_type store_;
   options options_;
@@ -804,6 +924,7 @@ class ledger {
 // The full audited policy set, the one LogLineOS's universal registry uses: append-only,
 // hash-chained per tenant, signed with Ed25519, tenant-isolated.
 template <class Span, class Backend>
-using audited_ledger = ledger<Span, Backend, append_only, hash_chained, signed_by<ed25519>, tenant_isolated>;
+using audited_ledger =
+    ledger<Span, Backend, append_only, hash_chained, signed_by<ed25519>, tenant_isolated>;
 
 }  // namespace logline

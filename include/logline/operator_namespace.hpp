@@ -28,17 +28,20 @@
 namespace logline {
 
 struct operator_namespace {
-  static std::vector<std::string> names(std::initializer_list<std::string_view> list) { return {list.begin(), list.end()}; }
+  static std::vector<std::string> names(std::initializer_list<std::string_view> list) {
+    return {list.begin(), list.end()};
+  }
 
   // Tenantless user ids that act as the operator: the runtime ("logline") and the token
   // administrator ("logline-admin").
   std::vector<std::string> operators{"logline", "logline-admin"};
   // Entity types that only operator identities write: what the server and the runtime trust
   // (tokens, the manifest, scheduler and policy bookkeeping) and the records of what they did.
-  std::vector<std::string> entity_types = names({entity::api_token, entity::manifest, entity::schedule_state, entity::ledger_state,
-                                                 entity::boot_event, entity::execution, entity::policy_violation, entity::policy_cursor,
-                                                 entity::policy_revisit, entity::policy_error, entity::provider_execution,
-                                                 entity::law_decision, entity::law_verdict});
+  std::vector<std::string> entity_types =
+      names({entity::api_token, entity::manifest, entity::schedule_state, entity::ledger_state,
+             entity::boot_event, entity::execution, entity::policy_violation, entity::policy_cursor,
+             entity::policy_revisit, entity::policy_error, entity::provider_execution,
+             entity::law_decision, entity::law_verdict});
   // Entity types whose first version anyone may write, and whose later versions only the
   // operator writes: a request is made by its owner and advanced by the runtime (running,
   // complete), so an owner cannot fake its outcome.
@@ -50,17 +53,20 @@ struct operator_namespace {
   bool reserve_ids = true;
 
   bool is_operator(const identity& who) const {
-    return !who.tenant_id && std::find(operators.begin(), operators.end(), who.user_id) != operators.end();
+    return !who.tenant_id &&
+           std::find(operators.begin(), operators.end(), who.user_id) != operators.end();
   }
   // Whether the owner pair (owner_id, tenant_id) is an operator identity.
-  bool is_operator(const std::optional<std::string>& owner_id, const std::optional<std::string>& tenant_id) const {
+  bool is_operator(const std::optional<std::string>& owner_id,
+                   const std::optional<std::string>& tenant_id) const {
     return owner_id && is_operator(identity{*owner_id, tenant_id});
   }
   bool reserves_type(std::string_view entity_type) const {
     return std::find(entity_types.begin(), entity_types.end(), entity_type) != entity_types.end();
   }
   bool reserves_versions_of(std::string_view entity_type) const {
-    return std::find(operator_versions.begin(), operator_versions.end(), entity_type) != operator_versions.end();
+    return std::find(operator_versions.begin(), operator_versions.end(), entity_type) !=
+           operator_versions.end();
   }
   bool reserves_id(const uuid& id) const {
     if (!reserve_ids || id.is_nil()) return false;
@@ -71,9 +77,10 @@ struct operator_namespace {
 
   // Why an identity that is not the operator's may not make an entity with a reserved id.
   static error_info reserved_id_error(const uuid& id) {
-    return make_error(errc::permission_denied, "id " + id.to_string() +
-                                                   " is reserved for the operator (UUIDv8 ids are derived by the runtime; "
-                                                   "00000000-0000-4000-8000-00000000xxxx are LogLineOS's fixed ids)");
+    return make_error(errc::permission_denied,
+                      "id " + id.to_string() +
+                          " is reserved for the operator (UUIDv8 ids are derived by the runtime; "
+                          "00000000-0000-4000-8000-00000000xxxx are LogLineOS's fixed ids)");
   }
 
   // The part of the write rules that does not depend on what is stored, for a span written by
@@ -86,11 +93,13 @@ struct operator_namespace {
   result<void> check_ordinary(const Span& s, bool next_version = false) const {
     if constexpr (requires { s.entity_type; }) {
       if (reserves_type(s.entity_type))
-        return make_error(errc::permission_denied, "entity type '" + std::string(s.entity_type) +
-                                                       "' is in the operator's namespace: only the operator writes it");
+        return make_error(errc::permission_denied,
+                          "entity type '" + std::string(s.entity_type) +
+                              "' is in the operator's namespace: only the operator writes it");
       if (reserves_versions_of(s.entity_type) && (next_version || s.seq > 0))
-        return make_error(errc::permission_denied, "versions of a '" + std::string(s.entity_type) +
-                                                       "' after the first are written by the runtime, not by its owner");
+        return make_error(errc::permission_denied,
+                          "versions of a '" + std::string(s.entity_type) +
+                              "' after the first are written by the runtime, not by its owner");
     }
     if (s.seq == 0 && !next_version && reserves_id(s.id)) return reserved_id_error(s.id);
     return {};
@@ -108,8 +117,10 @@ result<void> bind_who(Span& s, const identity& caller) {
     if (s.who.empty()) {
       s.who = caller.user_id;
     } else if (s.who != caller.user_id) {
-      return make_error(errc::permission_denied, "'who' is the caller's user id ('" + caller.user_id.substr(0, 64) + "'), not '" +
-                                                     s.who.substr(0, 64) + "': leave it out or set it to the caller's");
+      return make_error(errc::permission_denied, "'who' is the caller's user id ('" +
+                                                     caller.user_id.substr(0, 64) + "'), not '" +
+                                                     s.who.substr(0, 64) +
+                                                     "': leave it out or set it to the caller's");
     }
   }
   return {};

@@ -31,7 +31,18 @@
 namespace logline {
 
 // How a value is stored; backends map kinds to SQL types and CHECK constraints.
-enum class column_kind { text, integer, real, boolean, uuid, timestamp, json, uuid_list, visibility, hex };
+enum class column_kind {
+  text,
+  integer,
+  real,
+  boolean,
+  uuid,
+  timestamp,
+  json,
+  uuid_list,
+  visibility,
+  hex
+};
 
 // Backends receive values through a sink and hand them back through a source.
 struct value_sink {
@@ -62,11 +73,13 @@ struct value_traits;  // specialised below for every supported column type
 
 namespace detail {
 inline error_info column_error(std::string_view column, std::string_view what) {
-  return make_error(errc::invalid_span, "field '" + std::string(column) + "': " + std::string(what));
+  return make_error(errc::invalid_span,
+                    "field '" + std::string(column) + "': " + std::string(what));
 }
 inline result<void> check_text(std::string_view s) {
   if (!is_valid_utf8(s)) return make_error(errc::invalid_span, "not valid UTF-8");
-  if (s.find('\0') != std::string_view::npos) return make_error(errc::invalid_span, "contains U+0000, which PostgreSQL cannot store");
+  if (s.find('\0') != std::string_view::npos)
+    return make_error(errc::invalid_span, "contains U+0000, which PostgreSQL cannot store");
   return {};
 }
 }  // namespace detail
@@ -81,7 +94,8 @@ struct value_traits<std::string> {
   }
   static void write_json(const std::string& v, std::string& out) { write_canonical_string(out, v); }
   static result<void> from_json(std::string& v, const json& j) {
-    if (!j.is_string()) return make_error(errc::invalid_span, std::string("expected a string, got ") + j.type_name());
+    if (!j.is_string())
+      return make_error(errc::invalid_span, std::string("expected a string, got ") + j.type_name());
     v = j.get_ref<const std::string&>();
     return {};
   }
@@ -94,13 +108,16 @@ struct value_traits<bool> {
   static void bind(bool v, value_sink& s) { s.integer(v ? 1 : 0); }
   static result<void> read(bool& v, value_source& s) {
     const auto i = s.integer();
-    if (i != 0 && i != 1) return make_error(errc::integrity_violation, "boolean column holds " + std::to_string(i));
+    if (i != 0 && i != 1)
+      return make_error(errc::integrity_violation, "boolean column holds " + std::to_string(i));
     v = i == 1;
     return {};
   }
   static void write_json(bool v, std::string& out) { out += v ? "true" : "false"; }
   static result<void> from_json(bool& v, const json& j) {
-    if (!j.is_boolean()) return make_error(errc::invalid_span, std::string("expected a boolean, got ") + j.type_name());
+    if (!j.is_boolean())
+      return make_error(errc::invalid_span,
+                        std::string("expected a boolean, got ") + j.type_name());
     v = j.get<bool>();
     return {};
   }
@@ -108,15 +125,19 @@ struct value_traits<bool> {
 };
 
 template <class Int>
-  requires(std::same_as<Int, std::int32_t> || std::same_as<Int, std::int64_t>)
-struct value_traits<Int> {
+requires(std::same_as<Int, std::int32_t> ||
+         std::same_as<Int, std::int64_t>) struct value_traits<Int> {
   static constexpr column_kind kind = column_kind::integer;
-  static constexpr std::int64_t lo = std::same_as<Int, std::int32_t> ? INT32_MIN : -max_exact_integer;
-  static constexpr std::int64_t hi = std::same_as<Int, std::int32_t> ? INT32_MAX : max_exact_integer;
+  static constexpr std::int64_t lo =
+      std::same_as<Int, std::int32_t> ? INT32_MIN : -max_exact_integer;
+  static constexpr std::int64_t hi =
+      std::same_as<Int, std::int32_t> ? INT32_MAX : max_exact_integer;
   static void bind(Int v, value_sink& s) { s.integer(v); }
   static result<void> read(Int& v, value_source& s) {
     const auto i = s.integer();
-    if (i < lo || i > hi) return make_error(errc::integrity_violation, "integer column out of range: " + std::to_string(i));
+    if (i < lo || i > hi)
+      return make_error(errc::integrity_violation,
+                        "integer column out of range: " + std::to_string(i));
     v = static_cast<Int>(i);
     return {};
   }
@@ -127,17 +148,23 @@ struct value_traits<Int> {
       i = j.get<std::int64_t>();
     } else if (j.is_number_unsigned()) {
       const auto u = j.get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(hi)) return make_error(errc::invalid_span, "integer out of range");
+      if (u > static_cast<std::uint64_t>(hi))
+        return make_error(errc::invalid_span, "integer out of range");
       i = static_cast<std::int64_t>(u);
     } else {
-      return make_error(errc::invalid_span, std::string("expected an integer, got ") + j.type_name());
+      return make_error(errc::invalid_span,
+                        std::string("expected an integer, got ") + j.type_name());
     }
-    if (i < lo || i > hi) return make_error(errc::invalid_span, "integer out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    if (i < lo || i > hi)
+      return make_error(errc::invalid_span, "integer out of range [" + std::to_string(lo) + ", " +
+                                                std::to_string(hi) + "]");
     v = static_cast<Int>(i);
     return {};
   }
   static result<void> validate(Int v) {
-    if (v < lo || v > hi) return make_error(errc::invalid_span, "integer out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    if (v < lo || v > hi)
+      return make_error(errc::invalid_span, "integer out of range [" + std::to_string(lo) + ", " +
+                                                std::to_string(hi) + "]");
     return {};
   }
 };
@@ -152,7 +179,8 @@ struct value_traits<double> {
   }
   static void write_json(double v, std::string& out) { write_canonical_number(out, v); }
   static result<void> from_json(double& v, const json& j) {
-    if (!j.is_number()) return make_error(errc::invalid_span, std::string("expected a number, got ") + j.type_name());
+    if (!j.is_number())
+      return make_error(errc::invalid_span, std::string("expected a number, got ") + j.type_name());
     v = j.get<double>();
     return {};
   }
@@ -185,7 +213,9 @@ struct spelled_value_traits {
     out += '"';
   }
   static result<void> from_json(T& v, const json& j) {
-    if (!j.is_string()) return make_error(errc::invalid_span, std::string("expected ") + What + ", got " + j.type_name());
+    if (!j.is_string())
+      return make_error(errc::invalid_span,
+                        std::string("expected ") + What + ", got " + j.type_name());
     auto p = T::parse(j.get_ref<const std::string&>());
     if (!p) return std::move(p).error();
     v = *p;
@@ -205,10 +235,12 @@ struct value_traits<uuid> : spelled_value_traits<uuid, column_kind::uuid, detail
 };
 
 template <>
-struct value_traits<timestamp> : spelled_value_traits<timestamp, column_kind::timestamp, detail::a_timestamp> {
+struct value_traits<timestamp>
+    : spelled_value_traits<timestamp, column_kind::timestamp, detail::a_timestamp> {
   static result<void> validate(const timestamp& v) {
     if (!v.is_set()) return make_error(errc::invalid_span, "timestamp is not set");
-    if (v.unix_ms < timestamp::min_ms || v.unix_ms > timestamp::max_ms) return make_error(errc::invalid_span, "timestamp outside years 0000-9999");
+    if (v.unix_ms < timestamp::min_ms || v.unix_ms > timestamp::max_ms)
+      return make_error(errc::invalid_span, "timestamp outside years 0000-9999");
     return {};
   }
 };
@@ -229,7 +261,9 @@ struct value_traits<visibility> {
     out += '"';
   }
   static result<void> from_json(visibility& v, const json& j) {
-    if (!j.is_string()) return make_error(errc::invalid_span, std::string("expected a visibility string, got ") + j.type_name());
+    if (!j.is_string())
+      return make_error(errc::invalid_span,
+                        std::string("expected a visibility string, got ") + j.type_name());
     auto p = parse_visibility(j.get_ref<const std::string&>());
     if (!p) return std::move(p).error();
     v = *p;
@@ -249,7 +283,9 @@ struct value_traits<json> {
   static void bind(const json& v, value_sink& s) { s.text(canonical(v)); }
   static result<void> read(json& v, value_source& s) {
     auto p = parse_json(s.text());
-    if (!p) return make_error(errc::integrity_violation, "stored JSON does not parse: " + p.error().message());
+    if (!p)
+      return make_error(errc::integrity_violation,
+                        "stored JSON does not parse: " + p.error().message());
     v = std::move(*p);
     return {};
   }
@@ -271,7 +307,9 @@ struct value_traits<std::vector<uuid>> {
   }
   static result<void> read(std::vector<uuid>& v, value_source& s) {
     auto p = parse_json(s.text());
-    if (!p) return make_error(errc::integrity_violation, "stored uuid list does not parse: " + p.error().message());
+    if (!p)
+      return make_error(errc::integrity_violation,
+                        "stored uuid list does not parse: " + p.error().message());
     auto r = from_json(v, *p);
     if (!r) return make_error(errc::integrity_violation, r.error().message());
     return {};
@@ -285,7 +323,9 @@ struct value_traits<std::vector<uuid>> {
     out += ']';
   }
   static result<void> from_json(std::vector<uuid>& v, const json& j) {
-    if (!j.is_array()) return make_error(errc::invalid_span, std::string("expected an array of uuids, got ") + j.type_name());
+    if (!j.is_array())
+      return make_error(errc::invalid_span,
+                        std::string("expected an array of uuids, got ") + j.type_name());
     v.clear();
     v.reserve(j.size());
     for (const auto& e : j) {
@@ -299,13 +339,16 @@ struct value_traits<std::vector<uuid>> {
 };
 
 template <std::size_t N, class Tag>
-struct value_traits<hex_bytes<N, Tag>> : spelled_value_traits<hex_bytes<N, Tag>, column_kind::hex, detail::a_hex_string> {
+struct value_traits<hex_bytes<N, Tag>>
+    : spelled_value_traits<hex_bytes<N, Tag>, column_kind::hex, detail::a_hex_string> {
   static constexpr std::size_t hex_length = 2 * N;
   static result<void> validate(const hex_bytes<N, Tag>&) { return {}; }
 };
 
 template <class T>
-concept column_value = requires { value_traits<T>::kind; };
+concept column_value = requires {
+  value_traits<T>::kind;
+};
 
 template <class T>
 struct is_optional : std::false_type {};
@@ -314,7 +357,7 @@ struct is_optional<std::optional<T>> : std::true_type {};
 
 // A member type is storable if it is a column value or an optional column value.
 template <class T>
-concept storable = column_value<T> || (is_optional<T>::value && column_value<typename T::value_type>);
+concept storable = column_value<T> ||(is_optional<T>::value&& column_value<typename T::value_type>);
 
 // One column of a span type, erased to function pointers so that code iterating the schema is
 // compiled once per span type, not once per member.
@@ -327,7 +370,7 @@ struct column {
   bool int32;              // for column_kind::integer: std::int32_t (else std::int64_t)
   bool (*is_null)(const Span&);
   void (*bind)(const Span&, value_sink&);
-  result<void> (*read)(Span&, value_source&);   // source is not null
+  result<void> (*read)(Span&, value_source&);     // source is not null
   void (*set_null)(Span&);                        // only for nullable columns
   void (*write_json)(const Span&, std::string&);  // precondition: !is_null
   result<void> (*from_json)(Span&, const json&);
@@ -337,11 +380,13 @@ struct column {
 namespace detail {
 
 template <class Span>
-constexpr std::size_t member_count = decltype(boost::hana::length(boost::hana::accessors<Span>()))::value;
+constexpr std::size_t member_count =
+    decltype(boost::hana::length(boost::hana::accessors<Span>()))::value;
 
 template <class Span, std::size_t I>
 decltype(auto) member(Span& s) {
-  return boost::hana::second(boost::hana::at_c<I>(boost::hana::accessors<std::remove_const_t<Span>>()))(s);
+  return boost::hana::second(
+      boost::hana::at_c<I>(boost::hana::accessors<std::remove_const_t<Span>>()))(s);
 }
 template <class Span, std::size_t I>
 using member_type = std::remove_cvref_t<decltype(member<Span, I>(std::declval<Span&>()))>;
@@ -378,9 +423,12 @@ struct member_name {
 template <member_name Member, class Type>
 constexpr void unsupported_member_type() {
   static_assert(!std::is_same_v<Type, Type>,
-                "logline: unsupported member type in a span (Member and Type in the instantiation above name it); use "
-                "std::string, bool, std::int32_t, std::int64_t, double, logline::uuid, logline::timestamp, logline::visibility, "
-                "logline::json, std::vector<logline::uuid>, logline::digest/signature/public_key, or std::optional of one of them");
+                "logline: unsupported member type in a span (Member and Type in the instantiation "
+                "above name it); use "
+                "std::string, bool, std::int32_t, std::int64_t, double, logline::uuid, "
+                "logline::timestamp, logline::visibility, "
+                "logline::json, std::vector<logline::uuid>, logline::digest/signature/public_key, "
+                "or std::optional of one of them");
 }
 
 template <class Span, std::size_t I>
@@ -413,8 +461,10 @@ column<Span> make_storable_column() {
   if constexpr (nullable) {
     c.is_null = [](const Span& s) {
       const auto& m = member<const Span, I>(s);
-      if constexpr (std::same_as<V, json>) return !m.has_value() || m->is_null();
-      else return !m.has_value();
+      if constexpr (std::same_as<V, json>)
+        return !m.has_value() || m->is_null();
+      else
+        return !m.has_value();
     };
     c.bind = [](const Span& s, value_sink& sink) {
       const auto& m = member<const Span, I>(s);
@@ -429,7 +479,9 @@ column<Span> make_storable_column() {
       return traits::read(*m, src);
     };
     c.set_null = [](Span& s) { member<Span, I>(s).reset(); };
-    c.write_json = [](const Span& s, std::string& out) { traits::write_json(*member<const Span, I>(s), out); };
+    c.write_json = [](const Span& s, std::string& out) {
+      traits::write_json(*member<const Span, I>(s), out);
+    };
     c.from_json = [](Span& s, const json& j) -> result<void> {
       auto& m = member<Span, I>(s);
       if (j.is_null()) {
@@ -451,9 +503,13 @@ column<Span> make_storable_column() {
   } else {
     c.is_null = [](const Span&) { return false; };
     c.bind = [](const Span& s, value_sink& sink) { traits::bind(member<const Span, I>(s), sink); };
-    c.read = [](Span& s, value_source& src) -> result<void> { return traits::read(member<Span, I>(s), src); };
+    c.read = [](Span& s, value_source& src) -> result<void> {
+      return traits::read(member<Span, I>(s), src);
+    };
     c.set_null = nullptr;
-    c.write_json = [](const Span& s, std::string& out) { traits::write_json(member<const Span, I>(s), out); };
+    c.write_json = [](const Span& s, std::string& out) {
+      traits::write_json(member<const Span, I>(s), out);
+    };
     c.from_json = [](Span& s, const json& j) -> result<void> {
       if (j.is_null()) return detail::column_error(column_name<Span, I>(), "may not be null");
       auto r = traits::from_json(member<Span, I>(s), j);
@@ -491,15 +547,26 @@ concept span_type = boost::hana::Struct<S>::value && requires {
 template <class Span>
 struct schema {
   static_assert(boost::hana::Struct<Span>::value,
-                "logline: a span type must be a Boost.Hana struct (BOOST_HANA_DEFINE_STRUCT or BOOST_HANA_ADAPT_STRUCT)");
-  static_assert(requires { { Span::span_name } -> std::convertible_to<std::string_view>; },
-                "logline: a span type needs `static constexpr std::string_view span_name` (its table name)");
+                "logline: a span type must be a Boost.Hana struct (BOOST_HANA_DEFINE_STRUCT or "
+                "BOOST_HANA_ADAPT_STRUCT)");
+  static_assert(
+      requires {
+        { Span::span_name } -> std::convertible_to<std::string_view>;
+      },
+      "logline: a span type needs `static constexpr std::string_view span_name` (its table name)");
   static_assert(detail::is_identifier(Span::span_name),
-                "logline: span_name must be a lowercase SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)");
-  static_assert(requires(const Span& s) { { s.id } -> std::same_as<const uuid&>; },
-                "logline: a span type needs a member `id` of type logline::uuid");
-  static_assert(requires(const Span& s) { { s.seq } -> std::same_as<const std::int32_t&>; },
-                "logline: a span type needs a member `seq` of type std::int32_t (the version number)");
+                "logline: span_name must be a lowercase SQL identifier ([a-z_][a-z0-9_]*, at most "
+                "63 characters)");
+  static_assert(
+      requires(const Span& s) {
+        { s.id } -> std::same_as<const uuid&>;
+      },
+      "logline: a span type needs a member `id` of type logline::uuid");
+  static_assert(
+      requires(const Span& s) {
+        { s.seq } -> std::same_as<const std::int32_t&>;
+      },
+      "logline: a span type needs a member `seq` of type std::int32_t (the version number)");
 
   static constexpr std::size_t size = detail::member_count<Span>;
   static constexpr std::string_view table_name = Span::span_name;
@@ -507,7 +574,8 @@ struct schema {
   static const std::array<column<Span>, size>& columns() {
     static const auto table = []<std::size_t... I>(std::index_sequence<I...>) {
       return std::array<column<Span>, size>{detail::make_column<Span, I>()...};
-    }(std::make_index_sequence<size>{});
+    }
+    (std::make_index_sequence<size>{});
     return table;
   }
 
@@ -523,7 +591,8 @@ struct schema {
   static constexpr bool declares(std::string_view name) {
     return []<std::size_t... I>(std::index_sequence<I...>, std::string_view n) {
       return ((detail::column_name<Span, I>() == n) || ...);
-    }(std::make_index_sequence<size>{}, name);
+    }
+    (std::make_index_sequence<size>{}, name);
   }
 
   // Columns of the canonical form, sorted by name (column names are ASCII, so byte order is
@@ -533,7 +602,8 @@ struct schema {
       std::vector<std::size_t> o;
       for (std::size_t i = 0; i < size; ++i)
         if (columns()[i].name != "curr_hash" && columns()[i].name != "signature") o.push_back(i);
-      std::sort(o.begin(), o.end(), [](std::size_t a, std::size_t b) { return columns()[a].name < columns()[b].name; });
+      std::sort(o.begin(), o.end(),
+                [](std::size_t a, std::size_t b) { return columns()[a].name < columns()[b].name; });
       return o;
     }();
     return order;
@@ -543,7 +613,8 @@ struct schema {
     static const auto order = [] {
       std::vector<std::size_t> o(size);
       for (std::size_t i = 0; i < size; ++i) o[i] = i;
-      std::sort(o.begin(), o.end(), [](std::size_t a, std::size_t b) { return columns()[a].name < columns()[b].name; });
+      std::sort(o.begin(), o.end(),
+                [](std::size_t a, std::size_t b) { return columns()[a].name < columns()[b].name; });
       return o;
     }();
     return order;
@@ -601,22 +672,32 @@ digest span_hash(const Span& s) {
 // for the decoded span; for an altered row it differs, and so does the hash.
 inline void write_stored_json(column_kind kind, value_source& v, std::string& out) {
   switch (kind) {
-    case column_kind::integer: out += std::to_string(v.integer()); return;
+    case column_kind::integer:
+      out += std::to_string(v.integer());
+      return;
     case column_kind::boolean: {
       const auto i = v.integer();
-      if (i == 0 || i == 1) out += i ? "true" : "false";
-      else out += std::to_string(i);  // not a boolean: cannot match any hash logline wrote
+      if (i == 0 || i == 1)
+        out += i ? "true" : "false";
+      else
+        out += std::to_string(i);  // not a boolean: cannot match any hash logline wrote
       return;
     }
     case column_kind::real: {
       const double d = v.real();
-      if (std::isfinite(d)) write_canonical_number(out, d);
-      else out += "null";
+      if (std::isfinite(d))
+        write_canonical_number(out, d);
+      else
+        out += "null";
       return;
     }
     case column_kind::json:
-    case column_kind::uuid_list: out += v.text(); return;
-    default: write_canonical_string(out, v.text()); return;
+    case column_kind::uuid_list:
+      out += v.text();
+      return;
+    default:
+      write_canonical_string(out, v.text());
+      return;
   }
 }
 
@@ -644,12 +725,16 @@ using field_set = std::array<bool, schema<Span>::size>;
 // the member's default. `present` tells which columns the object named.
 template <class Span>
 result<Span> span_from_json(const json& object, field_set<Span>* present = nullptr) {
-  if (!object.is_object()) return make_error(errc::invalid_span, std::string("a span is a JSON object, not ") + object.type_name());
+  if (!object.is_object())
+    return make_error(errc::invalid_span,
+                      std::string("a span is a JSON object, not ") + object.type_name());
   Span s{};
   if (present) present->fill(false);
   for (const auto& [key, value] : object.items()) {
     const std::size_t i = schema<Span>::index_of(key);
-    if (i == schema<Span>::size) return make_error(errc::invalid_span, "unknown field '" + std::string(key.substr(0, 64)) + "'");
+    if (i == schema<Span>::size)
+      return make_error(errc::invalid_span,
+                        "unknown field '" + std::string(key.substr(0, 64)) + "'");
     LOGLINE_TRY_VOID(schema<Span>::columns()[i].from_json(s, value));
     if (present) (*present)[i] = true;
   }

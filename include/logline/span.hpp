@@ -18,17 +18,17 @@ namespace logline {
 struct universal_span {
   static constexpr std::string_view span_name = "universal_registry";
 
-  uuid id{};                                    // nil: the ledger generates a UUIDv7
-  std::int32_t seq = 0;                         // version
+  uuid id{};             // nil: the ledger generates a UUIDv7
+  std::int32_t seq = 0;  // version
   std::string entity_type;
   std::string who;
   std::optional<std::string> did;
-  std::string this_;                            // column "this"
-  timestamp at{};                               // set by the ledger
+  std::string this_;  // column "this"
+  timestamp at{};     // set by the ledger
   std::optional<uuid> parent_id;
   std::optional<std::vector<uuid>> related_to;
-  std::optional<std::string> owner_id;          // defaults to the writer's user
-  std::optional<std::string> tenant_id;         // defaults to the writer's tenant
+  std::optional<std::string> owner_id;   // defaults to the writer's user
+  std::optional<std::string> tenant_id;  // defaults to the writer's tenant
   logline::visibility visibility = logline::visibility::private_;
   std::optional<std::string> status;
   std::optional<std::string> name;
@@ -48,11 +48,13 @@ struct universal_span {
   std::optional<digest> curr_hash;              // set by the ledger
   std::optional<logline::signature> signature;  // set by signed_by
   std::optional<logline::public_key> public_key;
-  std::optional<std::int64_t> chain_position;   // set by hash_chained
+  std::optional<std::int64_t> chain_position;  // set by hash_chained
 };
 
 }  // namespace logline
 
-BOOST_HANA_ADAPT_STRUCT(logline::universal_span, id, seq, entity_type, who, did, this_, at, parent_id, related_to, owner_id,
-                        tenant_id, visibility, status, name, description, code, language, runtime, trace_id, is_deleted, input,
-                        output, error, metadata, content, duration_ms, prev_hash, curr_hash, signature, public_key, chain_position);
+BOOST_HANA_ADAPT_STRUCT(logline::universal_span, id, seq, entity_type, who, did, this_, at,
+                        parent_id, related_to, owner_id, tenant_id, visibility, status, name,
+                        description, code, language, runtime, trace_id, is_deleted, input, output,
+                        error, metadata, content, duration_ms, prev_hash, curr_hash, signature,
+                        public_key, chain_position);

@@ -25,7 +25,8 @@
 namespace logline {
 
 // The fields the ledger sets when it appends (ledger::prepare refuses them too, in these words).
-inline constexpr std::string_view span_input_ledger_fields[] = {"at", "prev_hash", "curr_hash", "chain_position", "signature", "public_key"};
+inline constexpr std::string_view span_input_ledger_fields[] = {
+    "at", "prev_hash", "curr_hash", "chain_position", "signature", "public_key"};
 
 // The fields a client must name in every span it sends: what the span is and what it says.
 // (The struct's defaults would otherwise store an empty entity_type and this.)
@@ -35,18 +36,21 @@ inline constexpr std::string_view span_input_required_fields[] = {"entity_type",
 // "span #3 of the batch: "). `present`, when given, receives which columns `j` named (the CLI
 // needs to know whether "seq" was given). Errors: errc::invalid_span for the shape,
 // errc::permission_denied for a `who` that is not the caller's.
-inline result<universal_span> span_from_input(const json& j, std::string_view where, const identity& caller,
+inline result<universal_span> span_from_input(const json& j, std::string_view where,
+                                              const identity& caller,
                                               field_set<universal_span>* present = nullptr) {
   if (j.is_object())
     for (std::string_view field : span_input_ledger_fields)
       if (j.contains(field))
-        return make_error(errc::invalid_span, std::string(where) + "field '" + std::string(field) + "' is set by the ledger; leave it unset");
+        return make_error(errc::invalid_span, std::string(where) + "field '" + std::string(field) +
+                                                  "' is set by the ledger; leave it unset");
   field_set<universal_span> named{};
   auto s = span_from_json<universal_span>(j, &named);
   if (!s) return with_context(s.error(), where);
   for (std::string_view required : span_input_required_fields)
     if (!named[schema<universal_span>::index_of(required)])
-      return make_error(errc::invalid_span, std::string(where) + "missing required field '" + std::string(required) + "'");
+      return make_error(errc::invalid_span, std::string(where) + "missing required field '" +
+                                                std::string(required) + "'");
   if (auto bound = bind_who(*s, caller); !bound) return with_context(bound.error(), where);
   if (present) *present = named;
   return s;

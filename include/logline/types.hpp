@@ -60,9 +60,12 @@ struct uuid {
   // Accepts the 36-character hyphenated form in either case.
   static result<uuid> parse(std::string_view text) {
     uuid u;
-    if (text.size() != 36) return make_error(errc::invalid_span, "not a uuid (expected 36 characters): '" + std::string(text.substr(0, 64)) + "'");
+    if (text.size() != 36)
+      return make_error(errc::invalid_span, "not a uuid (expected 36 characters): '" +
+                                                std::string(text.substr(0, 64)) + "'");
     // Hex digit pairs start at these offsets; the hyphens sit at 8, 13, 18 and 23.
-    static constexpr std::uint8_t at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    static constexpr std::uint8_t at[16] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                            19, 21, 24, 26, 28, 30, 32, 34};
     const auto& table = detail::hex_table<false>;
     std::uint8_t bad = 0;
     for (int b = 0; b < 16; ++b) {
@@ -71,7 +74,8 @@ struct uuid {
       bad |= static_cast<std::uint8_t>(hi | lo);
       u.bytes[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>((hi << 4) | (lo & 0x0f));
     }
-    if ((bad & 0xf0) != 0 || text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-')
+    if ((bad & 0xf0) != 0 || text[8] != '-' || text[13] != '-' || text[18] != '-' ||
+        text[23] != '-')
       return make_error(errc::invalid_span, "not a uuid: '" + std::string(text) + "'");
     return u;
   }
@@ -84,8 +88,10 @@ struct uuid {
     static std::mutex mutex;
     static std::uint64_t last_ms = 0;
     static std::uint16_t counter = 0;
-    std::uint64_t ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    std::uint64_t ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     std::uint16_t seq;
     {
       std::lock_guard lock(mutex);
@@ -96,7 +102,8 @@ struct uuid {
           counter = 0;
         }
       } else {
-        counter = static_cast<std::uint16_t>(randombytes_uniform(0x0400));  // random start, room to count
+        counter =
+            static_cast<std::uint16_t>(randombytes_uniform(0x0400));  // random start, room to count
       }
       last_ms = ms;
       seq = counter;
@@ -121,7 +128,9 @@ struct timestamp {
   friend constexpr auto operator<=>(const timestamp&, const timestamp&) = default;
 
   static timestamp now() {
-    return {std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count()};
+    return {std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count()};
   }
   static constexpr std::int64_t min_ms = -62167219200000;  // 0000-01-01T00:00:00.000Z
   static constexpr std::int64_t max_ms = 253402300799999;  // 9999-12-31T23:59:59.999Z
@@ -174,9 +183,12 @@ struct timestamp {
   // Accepts exactly YYYY-MM-DDTHH:MM:SS.mmmZ (the stored form).
   static result<timestamp> parse(std::string_view t) {
     auto bad = [&] {
-      return make_error(errc::invalid_span, "not a timestamp (expected YYYY-MM-DDTHH:MM:SS.mmmZ): '" + std::string(t.substr(0, 64)) + "'");
+      return make_error(errc::invalid_span,
+                        "not a timestamp (expected YYYY-MM-DDTHH:MM:SS.mmmZ): '" +
+                            std::string(t.substr(0, 64)) + "'");
     };
-    if (t.size() != 24 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t[19] != '.' || t[23] != 'Z')
+    if (t.size() != 24 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
+        t[16] != ':' || t[19] != '.' || t[23] != 'Z')
       return bad();
     auto num = [&](int at, int width, std::int64_t& v) {
       v = 0;
@@ -188,11 +200,14 @@ struct timestamp {
       return true;
     };
     std::int64_t y, m, d, hh, mm, ss, ms;
-    if (!num(0, 4, y) || !num(5, 2, m) || !num(8, 2, d) || !num(11, 2, hh) || !num(14, 2, mm) || !num(17, 2, ss) || !num(20, 3, ms))
+    if (!num(0, 4, y) || !num(5, 2, m) || !num(8, 2, d) || !num(11, 2, hh) || !num(14, 2, mm) ||
+        !num(17, 2, ss) || !num(20, 3, ms))
       return bad();
     static constexpr int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap ? 1 : 0) || hh > 23 || mm > 59 || ss > 59) return bad();
+    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap ? 1 : 0) || hh > 23 ||
+        mm > 59 || ss > 59)
+      return bad();
     // days_from_civil
     const std::int64_t yy = m <= 2 ? y - 1 : y;
     const std::int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
@@ -220,9 +235,11 @@ struct hex_bytes {
     if (detail::from_hex<true>(text, h.bytes)) return h;
     for (char c : text)
       if (c >= 'A' && c <= 'F')
-        return make_error(errc::invalid_span, "hex must be lowercase: '" + std::string(text.substr(0, 2 * N)) + "'");
+        return make_error(errc::invalid_span,
+                          "hex must be lowercase: '" + std::string(text.substr(0, 2 * N)) + "'");
     if (!detail::from_hex(text, h.bytes))
-      return make_error(errc::invalid_span, "expected " + std::to_string(2 * N) + " hex characters, got '" +
+      return make_error(errc::invalid_span, "expected " + std::to_string(2 * N) +
+                                                " hex characters, got '" +
                                                 std::string(text.substr(0, 2 * N + 8)) + "'");
     return h;
   }
@@ -231,18 +248,21 @@ struct hex_bytes {
 struct digest_tag {};
 struct signature_tag {};
 struct public_key_tag {};
-using digest = hex_bytes<32, digest_tag>;           // BLAKE3-256 of the canonical form
-using signature = hex_bytes<64, signature_tag>;     // Ed25519 signature
-using public_key = hex_bytes<32, public_key_tag>;   // Ed25519 public key
+using digest = hex_bytes<32, digest_tag>;          // BLAKE3-256 of the canonical form
+using signature = hex_bytes<64, signature_tag>;    // Ed25519 signature
+using public_key = hex_bytes<32, public_key_tag>;  // Ed25519 public key
 
 // Who may read a span besides its owner (DESIGN §5).
 enum class visibility { private_, tenant, public_ };
 
 constexpr std::string_view to_string(visibility v) noexcept {
   switch (v) {
-    case visibility::private_: return "private";
-    case visibility::tenant: return "tenant";
-    case visibility::public_: return "public";
+    case visibility::private_:
+      return "private";
+    case visibility::tenant:
+      return "tenant";
+    case visibility::public_:
+      return "public";
   }
   return "private";
 }
@@ -250,7 +270,8 @@ inline result<visibility> parse_visibility(std::string_view s) {
   if (s == "private") return visibility::private_;
   if (s == "tenant") return visibility::tenant;
   if (s == "public") return visibility::public_;
-  return make_error(errc::invalid_span, "visibility must be private, tenant or public, not '" + std::string(s.substr(0, 32)) + "'");
+  return make_error(errc::invalid_span, "visibility must be private, tenant or public, not '" +
+                                            std::string(s.substr(0, 32)) + "'");
 }
 
 // The identity every read and write happens as.

@@ -41,23 +41,35 @@ enum class problem {
   missing_position,   // a chained ledger's span without chain_position
   unreadable,         // the stored row cannot be decoded
   truncated,          // the chain ends before an expected head (its last spans were removed)
-  head_mismatch,      // the chain holds another span at an expected head's position (history rewritten)
+  head_mismatch,  // the chain holds another span at an expected head's position (history rewritten)
 };
 
 constexpr std::string_view to_string(problem p) noexcept {
   switch (p) {
-    case problem::hash_mismatch: return "hash mismatch";
-    case problem::missing_hash: return "missing hash";
-    case problem::bad_signature: return "bad signature";
-    case problem::missing_signature: return "missing signature";
-    case problem::unknown_key: return "unknown key";
-    case problem::broken_link: return "broken link";
-    case problem::gap: return "gap";
-    case problem::fork: return "fork";
-    case problem::missing_position: return "missing position";
-    case problem::unreadable: return "unreadable";
-    case problem::truncated: return "truncated";
-    case problem::head_mismatch: return "head mismatch";
+    case problem::hash_mismatch:
+      return "hash mismatch";
+    case problem::missing_hash:
+      return "missing hash";
+    case problem::bad_signature:
+      return "bad signature";
+    case problem::missing_signature:
+      return "missing signature";
+    case problem::unknown_key:
+      return "unknown key";
+    case problem::broken_link:
+      return "broken link";
+    case problem::gap:
+      return "gap";
+    case problem::fork:
+      return "fork";
+    case problem::missing_position:
+      return "missing position";
+    case problem::unreadable:
+      return "unreadable";
+    case problem::truncated:
+      return "truncated";
+    case problem::head_mismatch:
+      return "head mismatch";
   }
   return "unknown";
 }
@@ -66,7 +78,7 @@ struct finding {
   problem kind;
   uuid id;
   std::int32_t seq = 0;
-  std::string chain;                    // tenant_chain_name() or global_chain_name (backend.hpp)
+  std::string chain;  // tenant_chain_name() or global_chain_name (backend.hpp)
   std::optional<std::int64_t> position;
   std::string detail;
 };
@@ -82,11 +94,11 @@ struct verified_head {
 };
 
 struct verify_options {
-  unsigned threads = detail::default_threads();        // including the calling thread
-  std::vector<public_key> trusted_keys;                // empty: any key is accepted
+  unsigned threads = detail::default_threads();  // including the calling thread
+  std::vector<public_key> trusted_keys;          // empty: any key is accepted
   std::size_t batch_rows = 1024;
-  std::size_t max_findings_kept = 100000;              // findings beyond are counted, not kept
-  std::function<void(const finding&)> on_finding;      // streaming report
+  std::size_t max_findings_kept = 100000;          // findings beyond are counted, not kept
+  std::function<void(const finding&)> on_finding;  // streaming report
   std::function<void(std::uint64_t spans_checked)> on_progress;
   // Heads recorded earlier (a checkpoint's): each chain must still hold that very span at that
   // position. A chain that ends before it is `truncated`; another span there is `head_mismatch`.
@@ -99,7 +111,8 @@ struct verify_report {
   std::uint64_t chains = 0;
   std::uint64_t problems = 0;  // all findings, kept or not
   std::vector<finding> findings;
-  std::vector<verified_head> heads;  // hash-chained ledgers: the last span of each chain, in chain order
+  std::vector<verified_head>
+      heads;  // hash-chained ledgers: the last span of each chain, in chain order
   bool ok() const noexcept { return problems == 0; }
 };
 
@@ -122,8 +135,12 @@ authenticity authenticity_of(const Span& s) {
   if constexpr (requires { s.curr_hash; }) {
     if (!s.curr_hash) return a;
     a.hash_ok = span_hash(s) == *s.curr_hash;
-    if constexpr (requires { s.signature; s.public_key; })
-      a.signature_ok = s.signature && s.public_key && ed25519::verify(*s.signature, *s.curr_hash, *s.public_key);
+    if constexpr (requires {
+                    s.signature;
+                    s.public_key;
+                  })
+      a.signature_ok =
+          s.signature && s.public_key && ed25519::verify(*s.signature, *s.curr_hash, *s.public_key);
   }
   return a;
 }
@@ -135,7 +152,8 @@ struct row_check {
   std::vector<std::pair<problem, std::string>> problems;
 };
 
-inline void check_row(const verify_row& row, const verify_profile& profile, const std::vector<public_key>& trusted, row_check& out) {
+inline void check_row(const verify_row& row, const verify_profile& profile,
+                      const std::vector<public_key>& trusted, row_check& out) {
   out.authentic = true;
   out.problems.clear();
   if (!row.unreadable.empty()) {
@@ -153,7 +171,8 @@ inline void check_row(const verify_row& row, const verify_profile& profile, cons
       if (recomputed != *row.curr_hash) {
         out.authentic = false;
         out.problems.emplace_back(problem::hash_mismatch,
-                                  "stored curr_hash " + row.curr_hash->to_string() + ", content hashes to " + recomputed.to_string());
+                                  "stored curr_hash " + row.curr_hash->to_string() +
+                                      ", content hashes to " + recomputed.to_string());
       }
     }
   }
@@ -163,10 +182,14 @@ inline void check_row(const verify_row& row, const verify_profile& profile, cons
       out.problems.emplace_back(problem::missing_signature, "signature or public_key is null");
     } else if (!ed25519::verify(*row.signature, *row.curr_hash, *row.public_key)) {
       out.authentic = false;
-      out.problems.emplace_back(problem::bad_signature, "signature does not verify with public_key " + row.public_key->to_string());
-    } else if (!trusted.empty() && std::find(trusted.begin(), trusted.end(), *row.public_key) == trusted.end()) {
+      out.problems.emplace_back(
+          problem::bad_signature,
+          "signature does not verify with public_key " + row.public_key->to_string());
+    } else if (!trusted.empty() &&
+               std::find(trusted.begin(), trusted.end(), *row.public_key) == trusted.end()) {
       out.authentic = false;
-      out.problems.emplace_back(problem::unknown_key, "public_key " + row.public_key->to_string() + " is not trusted");
+      out.problems.emplace_back(problem::unknown_key,
+                                "public_key " + row.public_key->to_string() + " is not trusted");
     }
   }
 }
@@ -177,7 +200,8 @@ inline void check_row(const verify_row& row, const verify_profile& profile, cons
 // sets rows to the next (up to max) rows ordered by (chain, position), reusing their storage, and
 // returns false once nothing is left.
 template <class Source>
-result<verify_report> verify_rows(Source& source, const verify_profile& profile, const verify_options& options) {
+result<verify_report> verify_rows(Source& source, const verify_profile& profile,
+                                  const verify_options& options) {
   verify_report report;
   auto emit = [&](finding f) {
     ++report.problems;
@@ -199,15 +223,18 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
   };
   std::map<std::string, expectation, std::less<>> expectations;
   if (!options.expected_heads.empty() && !profile.chained)
-    return make_error(errc::invalid_argument, "logline: expected chain heads can only be checked on a hash-chained ledger");
+    return make_error(errc::invalid_argument,
+                      "logline: expected chain heads can only be checked on a hash-chained ledger");
   for (const auto& h : options.expected_heads)
     if (!expectations.emplace(h.chain, expectation{&h}).second)
-      return make_error(errc::invalid_argument, "logline: the expected heads name chain '" + h.chain + "' twice");
+      return make_error(errc::invalid_argument,
+                        "logline: the expected heads name chain '" + h.chain + "' twice");
 
   // Chain state carried across batches.
   std::string chain;
   expectation* expecting = nullptr;  // the current chain's, if any
-  std::optional<verified_head> last;  // the current chain's last span, if it has a position and a hash
+  std::optional<verified_head>
+      last;  // the current chain's last span, if it has a position and a hash
   bool in_chain = false;
   std::int64_t expected = 0;
   bool have_prev = false;
@@ -222,18 +249,24 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
     if (!expecting || expecting->matched) return;
     if (expecting->mismatch) return emit(std::move(*expecting->mismatch));
     const verified_head& h = *expecting->head;
-    const std::string want = "the expected head is position " + std::to_string(h.position) + " (curr_hash " + h.curr_hash.to_string() + ")";
+    const std::string want = "the expected head is position " + std::to_string(h.position) +
+                             " (curr_hash " + h.curr_hash.to_string() + ")";
     if (!have_prev || prev_position < h.position)
       emit(finding{problem::truncated, h.id, h.seq, h.chain, h.position,
-                   (have_prev ? "the chain ends at position " + std::to_string(prev_position) : std::string("the chain has no positioned span")) + "; " + want});
+                   (have_prev ? "the chain ends at position " + std::to_string(prev_position)
+                              : std::string("the chain has no positioned span")) +
+                       "; " + want});
     else
-      emit(finding{problem::head_mismatch, h.id, h.seq, h.chain, h.position, "no span holds position " + std::to_string(h.position) + "; " + want});
+      emit(finding{problem::head_mismatch, h.id, h.seq, h.chain, h.position,
+                   "no span holds position " + std::to_string(h.position) + "; " + want});
   };
 
   auto finalize = [&](const verify_row& row, const detail::row_check& check) {
     const bool decoded = row.unreadable.empty();
     const std::optional<std::int64_t> position = profile.chained ? row.position : std::nullopt;
-    auto make = [&](problem p, std::string d) { return finding{p, row.id, row.seq, row.chain, position, std::move(d)}; };
+    auto make = [&](problem p, std::string d) {
+      return finding{p, row.id, row.seq, row.chain, position, std::move(d)};
+    };
     if (!in_chain || row.chain != chain) {
       end_chain();
       chain = row.chain;
@@ -261,9 +294,11 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
       if (decoded && row.curr_hash == h.curr_hash) {
         expecting->matched = true;
       } else if (!expecting->mismatch) {
-        expecting->mismatch = make(problem::head_mismatch, "the expected head at position " + std::to_string(pos) + " is " + h.id.to_string() + " seq " +
-                                                               std::to_string(h.seq) + " with curr_hash " + h.curr_hash.to_string() +
-                                                               "; this span is there instead");
+        expecting->mismatch =
+            make(problem::head_mismatch,
+                 "the expected head at position " + std::to_string(pos) + " is " +
+                     h.id.to_string() + " seq " + std::to_string(h.seq) + " with curr_hash " +
+                     h.curr_hash.to_string() + "; this span is there instead");
       }
     }
     if (have_prev && pos == prev_position) {
@@ -271,15 +306,21 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
       return;
     }
     if (pos > expected) {
-      emit(make(problem::gap, expected + 1 == pos ? "position " + std::to_string(expected) + " is missing"
-                                                   : "positions " + std::to_string(expected) + ".." + std::to_string(pos - 1) + " are missing"));
-    } else if (pos < expected) {  // cannot happen in position order; kept for sources that do not sort
-      emit(make(problem::fork, "position " + std::to_string(pos) + " appears after position " + std::to_string(prev_position)));
+      emit(make(problem::gap, expected + 1 == pos
+                                  ? "position " + std::to_string(expected) + " is missing"
+                                  : "positions " + std::to_string(expected) + ".." +
+                                        std::to_string(pos - 1) + " are missing"));
+    } else if (pos <
+               expected) {  // cannot happen in position order; kept for sources that do not sort
+      emit(make(problem::fork, "position " + std::to_string(pos) + " appears after position " +
+                                   std::to_string(prev_position)));
     } else if (decoded && check.authentic && prev_authentic) {
       const std::optional<digest> want = have_prev ? prev_hash_stored : std::nullopt;
       if (row.prev_hash != want)
-        emit(make(problem::broken_link, want ? "prev_hash does not match the curr_hash of position " + std::to_string(pos - 1)
-                                             : "the first span of a chain has a prev_hash"));
+        emit(make(
+            problem::broken_link,
+            want ? "prev_hash does not match the curr_hash of position " + std::to_string(pos - 1)
+                 : "the first span of a chain has a prev_hash"));
     }
     have_prev = true;
     prev_position = pos;
@@ -288,16 +329,21 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
     prev_authentic = decoded && check.authentic;
     expected = pos + 1;
     last.reset();
-    if (decoded && row.curr_hash) last = verified_head{row.chain, pos, row.id, row.seq, *row.curr_hash};
+    if (decoded && row.curr_hash)
+      last = verified_head{row.chain, pos, row.id, row.seq, *row.curr_hash};
   };
 
-  auto read = [&](std::vector<verify_row>& into) -> result<bool> { return source.next_batch(into, batch_rows); };
+  auto read = [&](std::vector<verify_row>& into) -> result<bool> {
+    return source.next_batch(into, batch_rows);
+  };
 
   auto more = read(current);
   if (!more) return std::move(more).error();
   while (!current.empty()) {
     checks.resize(current.size());
-    pool.start(current.size(), [&](std::size_t i) { detail::check_row(current[i], profile, options.trusted_keys, checks[i]); });
+    pool.start(current.size(), [&](std::size_t i) {
+      detail::check_row(current[i], profile, options.trusted_keys, checks[i]);
+    });
     auto next_more = *more ? read(next) : result<bool>(false);
     if (!*more) next.clear();
     pool.help_until_done();
@@ -312,7 +358,8 @@ result<verify_report> verify_rows(Source& source, const verify_profile& profile,
   for (const auto& [name, e] : expectations)
     if (!e.chain_seen)
       emit(finding{problem::truncated, e.head->id, e.head->seq, name, e.head->position,
-                   "no span of this chain is left; the expected head is position " + std::to_string(e.head->position) + " (curr_hash " +
+                   "no span of this chain is left; the expected head is position " +
+                       std::to_string(e.head->position) + " (curr_hash " +
                        e.head->curr_hash.to_string() + ")"});
   return report;
 }

@@ -17,24 +17,15 @@ namespace shop {
 // A span type the CLI was not compiled with.
 struct invoice {
   static constexpr std::string_view span_name = "invoice";
-  BOOST_HANA_DEFINE_STRUCT(invoice,
-    (logline::uuid, id),
-    (std::int32_t, seq),
-    (logline::timestamp, at),
-    (std::optional<std::string>, owner_id),
-    (std::optional<std::string>, tenant_id),
-    (logline::visibility, visibility),
-    (std::string, payer),
-    (std::int64_t, amount_cents),
-    (double, fx_rate),
-    (bool, paid),
-    (std::optional<logline::json>, details),
-    (std::optional<std::vector<logline::uuid>>, lines),
-    (std::optional<logline::digest>, prev_hash),
-    (std::optional<logline::digest>, curr_hash),
-    (std::optional<std::int64_t>, chain_position),
-    (std::optional<logline::signature>, signature),
-    (std::optional<logline::public_key>, public_key));
+  BOOST_HANA_DEFINE_STRUCT(
+      invoice, (logline::uuid, id), (std::int32_t, seq), (logline::timestamp, at),
+      (std::optional<std::string>, owner_id), (std::optional<std::string>, tenant_id),
+      (logline::visibility, visibility), (std::string, payer), (std::int64_t, amount_cents),
+      (double, fx_rate), (bool, paid), (std::optional<logline::json>, details),
+      (std::optional<std::vector<logline::uuid>>, lines),
+      (std::optional<logline::digest>, prev_hash), (std::optional<logline::digest>, curr_hash),
+      (std::optional<std::int64_t>, chain_position), (std::optional<logline::signature>, signature),
+      (std::optional<logline::public_key>, public_key));
 };
 // No seal at all.
 struct memo {
@@ -76,17 +67,22 @@ TEST_CASE("logline-cli verify, export and checkpoint read a ledger of any span t
   auto ok = box.cli("verify --db shop.db");
   INFO(ok.out << ok.err);
   REQUIRE(ok.code == 0);
-  CHECK_THAT(ok.err, Catch::Contains("6 spans in 2 chains check out (hashes, links, signatures of table 'invoice')"));
+  CHECK_THAT(ok.err,
+             Catch::Contains(
+                 "6 spans in 2 chains check out (hashes, links, signatures of table 'invoice')"));
   const std::string pub = conformance::test_key().public_key().to_string();
   CHECK(box.cli("verify --db shop.db --trust " + pub).code == 0);
-  CHECK(box.cli("verify --db shop.db --trust " + logline::ed25519::key::generate().public_key().to_string()).code == 1);
+  CHECK(box.cli("verify --db shop.db --trust " +
+                logline::ed25519::key::generate().public_key().to_string())
+            .code == 1);
 
   // The export form is the typed ledger's, byte for byte.
   auto exported_text = box.cli("export --db shop.db");
   REQUIRE(exported_text.code == 0);
   const auto lines = lines_of(exported_text.out);
   REQUIRE(lines.size() == stored.size());
-  for (std::size_t i = 0; i < stored.size(); ++i) CHECK(lines[i] == logline::span_to_json_text(stored[i]));
+  for (std::size_t i = 0; i < stored.size(); ++i)
+    CHECK(lines[i] == logline::span_to_json_text(stored[i]));
   CHECK(lines_of(box.cli("export --db shop.db --since 2099-01-01T00:00:00.000Z").out).empty());
 
   // A checkpoint of it, and verify against the checkpoint.
@@ -98,7 +94,9 @@ TEST_CASE("logline-cli verify, export and checkpoint read a ledger of any span t
 
   // Tampering is found at exactly the tampered span; export stops at it.
   const std::string victim = stored[1].id.to_string();
-  box.sql("shop.db", "DROP TRIGGER invoice_no_update; UPDATE invoice SET amount_cents = 1 WHERE id = '" + victim + "';");
+  box.sql("shop.db",
+          "DROP TRIGGER invoice_no_update; UPDATE invoice SET amount_cents = 1 WHERE id = '" +
+              victim + "';");
   auto bad = box.cli("verify --db shop.db");
   CHECK(bad.code == 1);
   const auto f = findings(bad.out);
@@ -116,7 +114,8 @@ TEST_CASE("logline-cli verify, export and checkpoint read a ledger of any span t
   CHECK_THAT(get.err, Catch::Contains("holds spans of another type"));
 }
 
-TEST_CASE("logline-cli on a ledger of another span type: what its file records is what is checked", "[cli]") {
+TEST_CASE("logline-cli on a ledger of another span type: what its file records is what is checked",
+          "[cli]") {
   sandbox box;
   {
     auto db = logline::sqlite::database::open(box.path("memo.db").string()).value();
@@ -128,7 +127,8 @@ TEST_CASE("logline-cli on a ledger of another span type: what its file records i
   CHECK_THAT(ok.err, Catch::Contains("no hashes, no chain, no signatures of table 'memo'"));
   CHECK(parse(lines_of(box.cli("export --db memo.db").out).at(0))["text"] == "hello");
   // Nothing to check a trusted key against: an error, never a pass.
-  auto trusted = box.cli("verify --db memo.db --trust " + conformance::test_key().public_key().to_string());
+  auto trusted =
+      box.cli("verify --db memo.db --trust " + conformance::test_key().public_key().to_string());
   CHECK(trusted.code == 2);
   CHECK_THAT(trusted.err, Catch::Contains("records no signatures"));
 
@@ -136,13 +136,16 @@ TEST_CASE("logline-cli on a ledger of another span type: what its file records i
   write_invoices(box.path("memo.db"), 1);
   auto which = box.cli("verify --db memo.db");
   CHECK(which.code == 2);
-  CHECK_THAT(which.err, Catch::Contains("several logline tables (invoice, memo): choose one with --table NAME"));
+  CHECK_THAT(
+      which.err,
+      Catch::Contains("several logline tables (invoice, memo): choose one with --table NAME"));
   CHECK(box.cli("verify --db memo.db --table invoice").code == 0);
   CHECK(box.cli("verify --db memo.db --table memo").code == 0);
   CHECK(box.cli("verify --db memo.db --table nothing").code == 2);
 
   // A recorded DDL that does not match its fingerprint, or a table that is not the recorded one.
-  box.sql("memo.db", "UPDATE logline_schema SET ddl = replace(ddl, 'STRICT', '') WHERE table_name = 'memo';");
+  box.sql("memo.db",
+          "UPDATE logline_schema SET ddl = replace(ddl, 'STRICT', '') WHERE table_name = 'memo';");
   auto forged = box.cli("verify --db memo.db --table memo");
   CHECK(forged.code == 2);
   CHECK_THAT(forged.err, Catch::Contains("does not match its recorded fingerprint"));
@@ -164,7 +167,8 @@ TEST_CASE("logline-cli verify reads a read-only copy and leaves nothing beside i
   // A copy: nothing is created beside it, whatever reads it.
   fs::create_directory(box.path("copy"));
   fs::copy_file(box.path("ledger.db"), box.path("copy/ledger.db"));
-  for (const char* cmd : {"verify", "export", "checkpoint", "get --id 00000000-0000-4000-8000-000000000001"}) {
+  for (const char* cmd :
+       {"verify", "export", "checkpoint", "get --id 00000000-0000-4000-8000-000000000001"}) {
     INFO(cmd);
     box.cli(std::string(cmd) + " --db copy/ledger.db");
     CHECK_FALSE(fs::exists(box.path("copy/ledger.db-wal")));
@@ -213,9 +217,11 @@ TEST_CASE("logline-cli append --quiet, import progress and a locked database", "
   REQUIRE(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
   auto locked = box.cli("append " + ledger_args + " --wait 1", span_line("c"));
   CHECK(locked.code == 2);
-  CHECK_THAT(locked.err, Catch::Contains("the database is locked by another writer") && Catch::Contains("stayed locked for 1 s") &&
+  CHECK_THAT(locked.err, Catch::Contains("the database is locked by another writer") &&
+                             Catch::Contains("stayed locked for 1 s") &&
                              Catch::Contains("--wait SECONDS"));
-  auto import_locked = box.cli("import --db ledger.db --wait 0", box.cli("export --db copy.db").out);
+  auto import_locked =
+      box.cli("import --db ledger.db --wait 0", box.cli("export --db copy.db").out);
   CHECK(import_locked.code == 2);
   CHECK_THAT(import_locked.err, Catch::Contains("locked by another writer"));
   sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -136,7 +136,8 @@ TEST_CASE("logline-cli keygen: 0600 seed file, no overwrite, public key", "[cli]
 TEST_CASE("logline-cli append then export: a signed, linked chain", "[cli]") {
   sandbox box;
   make_key(box);
-  const std::string input = span_line("first", R"(,"metadata":{"b":[1,2.5,"x"],"a":null})") + "\n   \n" + span_line("second") +
+  const std::string input = span_line("first", R"(,"metadata":{"b":[1,2.5,"x"],"a":null})") +
+                            "\n   \n" + span_line("second") +
                             span_line("third", R"(,"visibility":"tenant","status":"open")");
   auto appended = box.cli("append " + ledger_args, input);
   INFO(appended.err);
@@ -152,7 +153,8 @@ TEST_CASE("logline-cli append then export: a signed, linked chain", "[cli]") {
   for (std::size_t i = 0; i < lines.size(); ++i) {
     INFO(lines[i]);
     const auto j = parse(lines[i]);
-    for (const char* k : {"id", "seq", "at", "curr_hash", "signature", "public_key", "chain_position", "owner_id", "tenant_id"})
+    for (const char* k : {"id", "seq", "at", "curr_hash", "signature", "public_key",
+                          "chain_position", "owner_id", "tenant_id"})
       CHECK(j.contains(k));
     CHECK(j.at("chain_position") == i);
     CHECK(j.at("seq") == 0);
@@ -162,10 +164,12 @@ TEST_CASE("logline-cli append then export: a signed, linked chain", "[cli]") {
     CHECK(is_hex(j.at("signature").get<std::string>(), 128));
     const std::string id = j.at("id").get<std::string>();
     REQUIRE(id.size() == 36);
-    CHECK(id[14] == '7');                                   // UUIDv7
+    CHECK(id[14] == '7');                                          // UUIDv7
     CHECK(std::string("89ab").find(id[19]) != std::string::npos);  // RFC 9562 variant
-    if (i == 0) CHECK_FALSE(j.contains("prev_hash"));
-    else CHECK(j.at("prev_hash") == previous_hash);
+    if (i == 0)
+      CHECK_FALSE(j.contains("prev_hash"));
+    else
+      CHECK(j.at("prev_hash") == previous_hash);
     previous_hash = j.at("curr_hash").get<std::string>();
 
     // The export form is the span: it reads back, hashes to its curr_hash, and its keys are sorted.
@@ -202,13 +206,17 @@ TEST_CASE("logline-cli append: the key may come from the environment", "[cli]") 
   sandbox box;
   make_key(box);
   const std::string seed = read_file(box.path(key_file)).substr(0, 64);
-  auto r = box.cli("append --db ledger.db --key-env MY_KEY --user alice", span_line("x"), "MY_KEY=" + seed + " ");
+  auto r = box.cli("append --db ledger.db --key-env MY_KEY --user alice", span_line("x"),
+                   "MY_KEY=" + seed + " ");
   INFO(r.err);
   REQUIRE(r.code == 0);
   auto pub = box.cli(std::string("keygen --public --key ") + key_file);
   CHECK(parse(r.out).at("public_key").get<std::string>() + "\n" == pub.out);
-  CHECK(box.cli("append --db ledger.db --key-env UNSET_VARIABLE_XYZ --user alice", span_line("y")).code == 2);
-  CHECK(box.cli("append --db ledger.db --key-env MY_KEY --key signing.key --user alice", span_line("y"), "MY_KEY=" + seed + " ").code == 2);
+  CHECK(box.cli("append --db ledger.db --key-env UNSET_VARIABLE_XYZ --user alice", span_line("y"))
+            .code == 2);
+  CHECK(box.cli("append --db ledger.db --key-env MY_KEY --key signing.key --user alice",
+                span_line("y"), "MY_KEY=" + seed + " ")
+            .code == 2);
   CHECK(export_count(box) == 1);
 }
 
@@ -219,25 +227,46 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
   REQUIRE(export_count(box) == 3);
 
   SECTION("a bad line among good ones") {
-    const std::string input = span_line("good 1") + span_line("good 2") + R"({"entity_type":"note","this":"x","colour":"red"})" "\n" +
+    const std::string input = span_line("good 1") + span_line("good 2") +
+                              R"({"entity_type":"note","this":"x","colour":"red"})"
+                              "\n" +
                               span_line("good 3");
     expect_refused(box, input, "line 3: unknown field 'colour'");
   }
-  SECTION("unknown field") { expect_refused(box, span_line("x", R"(,"nonsense":1)"), "line 1: unknown field 'nonsense'"); }
+  SECTION("unknown field") {
+    expect_refused(box, span_line("x", R"(,"nonsense":1)"), "line 1: unknown field 'nonsense'");
+  }
   SECTION("duplicate key (not I-JSON)") {
-    expect_refused(box, span_line("ok") + R"({"entity_type":"note","this":"x","this":"y"})" "\n", "line 2: duplicate key");
+    expect_refused(box,
+                   span_line("ok") + R"({"entity_type":"note","this":"x","this":"y"})"
+                                     "\n",
+                   "line 2: duplicate key");
   }
   SECTION("number that is not exact (not I-JSON)") {
     expect_refused(box, span_line("x", R"(,"metadata":{"n":12345678901234567890123})"), "line 1:");
   }
   SECTION("invalid UTF-8") { expect_refused(box, span_line("caf\xC3"), "line 1:"); }
-  SECTION("wrong type") { expect_refused(box, R"({"entity_type":7,"this":"x"})" "\n", "line 1: field 'entity_type'"); }
-  SECTION("wrong type of seq") { expect_refused(box, span_line("x", R"(,"seq":"0")"), "line 1: field 'seq'"); }
-  SECTION("null where a value is required") { expect_refused(box, R"({"entity_type":null,"this":"x"})" "\n", "line 1:"); }
+  SECTION("wrong type") {
+    expect_refused(box,
+                   R"({"entity_type":7,"this":"x"})"
+                   "\n",
+                   "line 1: field 'entity_type'");
+  }
+  SECTION("wrong type of seq") {
+    expect_refused(box, span_line("x", R"(,"seq":"0")"), "line 1: field 'seq'");
+  }
+  SECTION("null where a value is required") {
+    expect_refused(box,
+                   R"({"entity_type":null,"this":"x"})"
+                   "\n",
+                   "line 1:");
+  }
   SECTION("ledger-owned fields") {
-    for (const char* field : {"curr_hash", "prev_hash", "signature", "public_key", "chain_position", "at"}) {
+    for (const char* field :
+         {"curr_hash", "prev_hash", "signature", "public_key", "chain_position", "at"}) {
       INFO(field);
-      expect_refused(box, span_line("ok") + span_line("x", std::string(R"(,")") + field + R"(":"0")"),
+      expect_refused(box,
+                     span_line("ok") + span_line("x", std::string(R"(,")") + field + R"(":"0")"),
                      std::string("line 2: field '") + field + "' is set by the ledger");
     }
     // Even a well-formed value: a span exported from a ledger cannot be replayed into one.
@@ -247,11 +276,15 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
   SECTION("not an object, not JSON, trailing garbage") {
     expect_refused(box, "[1,2]\n", "line 1: a span is a JSON object");
     expect_refused(box, span_line("a") + "{\"entity_type\":\n", "line 2:");
-    expect_refused(box, R"({"entity_type":"note","this":"x"} {})" "\n", "line 1:");
+    expect_refused(box,
+                   R"({"entity_type":"note","this":"x"} {})"
+                   "\n",
+                   "line 1:");
   }
   SECTION("missing key file: nothing read, nothing written") {
     const std::size_t before = export_count(box);
-    auto r = box.cli("append --db ledger.db --key nope.key --user alice --tenant acme", span_line("x"));
+    auto r =
+        box.cli("append --db ledger.db --key nope.key --user alice --tenant acme", span_line("x"));
     CHECK(r.code == 2);
     CHECK(export_count(box) == before);
   }
@@ -259,11 +292,13 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
     // One scheduled request per parent (a unique index): line 3 fails inside the transaction,
     // after lines 1 and 2 were inserted.
     const std::string request = R"({"entity_type":"request","this":"run","status":"scheduled",)"
-                                R"("parent_id":"01890a5d-ac96-774b-bcce-b302099a8057"})" "\n";
+                                R"("parent_id":"01890a5d-ac96-774b-bcce-b302099a8057"})"
+                                "\n";
     expect_refused(box, span_line("good") + request + request, "line 3:");
   }
   SECTION("every bad line is named") {
-    auto r = box.cli("append " + ledger_args, span_line("x", R"(,"a":1)") + span_line("ok") + span_line("y", R"(,"b":1)"));
+    auto r = box.cli("append " + ledger_args,
+                     span_line("x", R"(,"a":1)") + span_line("ok") + span_line("y", R"(,"b":1)"));
     CHECK(r.code == 2);
     CHECK(r.err.find("line 1: unknown field 'a'") != std::string::npos);
     CHECK(r.err.find("line 3: unknown field 'b'") != std::string::npos);
@@ -275,7 +310,8 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
 
 // One reading of a client's span (logline/span_input.hpp) for the HTTP API and the CLI: what
 // POST /api/spans refuses, append refuses with the same message, and stores nothing.
-TEST_CASE("logline-cli append: what the HTTP API refuses, with its words, and nothing is stored", "[cli]") {
+TEST_CASE("logline-cli append: what the HTTP API refuses, with its words, and nothing is stored",
+          "[cli]") {
   http_test::http_bench<conformance::sqlite_file> api;
   const auto token = api.token("alice", "acme");
   const std::size_t stored_by_api = api.stored();
@@ -299,13 +335,15 @@ TEST_CASE("logline-cli append: what the HTTP API refuses, with its words, and no
     REQUIRE(posted);
     INFO(input << " -> " << posted->status << " " << posted->body);
     CHECK((posted->status == 400 || posted->status == 403));
-    const std::string message = http_test::body_of(posted).at("error").at("message").get<std::string>();
+    const std::string message =
+        http_test::body_of(posted).at("error").at("message").get<std::string>();
     expect_refused(box, input + "\n", "line 1: " + message + "\n");
   }
   CHECK(api.stored() == stored_by_api);
   // Both name the first missing required field of an empty object.
   auto empty = box.cli("append " + ledger_args, "{}\n");
-  CHECK_THAT(empty.err, Catch::Contains("line 1: missing required field 'entity_type'") && Catch::Contains("nothing was written"));
+  CHECK_THAT(empty.err, Catch::Contains("line 1: missing required field 'entity_type'") &&
+                            Catch::Contains("nothing was written"));
   CHECK(export_count(box) == 1);
 }
 
@@ -326,7 +364,9 @@ TEST_CASE("logline-cli append: versions", "[cli]") {
   CHECK(parse(lines[0]).at("id") == id);
 
   // Without seq, the next call continues from what is stored; with seq, it must be exactly next.
-  auto next = box.cli("append " + ledger_args, with_id + "v2\"}\n" + with_id + R"(v3","seq":3})" "\n");
+  auto next = box.cli("append " + ledger_args, with_id + "v2\"}\n" + with_id +
+                                                   R"(v3","seq":3})"
+                                                   "\n");
   INFO(next.err);
   REQUIRE(next.code == 0);
   lines = lines_of(next.out);
@@ -334,10 +374,20 @@ TEST_CASE("logline-cli append: versions", "[cli]") {
   CHECK(parse(lines[0]).at("seq") == 2);
   CHECK(parse(lines[1]).at("seq") == 3);
 
-  expect_refused(box, with_id + R"(v9","seq":9})" "\n", "line 1:");          // not the next version
-  expect_refused(box, with_id + R"(again","seq":1})" "\n", "line 1:");       // already exists
-  expect_refused(box, with_id + "v4\"}\n" + with_id + R"(v4 too","seq":4})" "\n", "line 2:");  // the batch's own line 1 is 4
-  expect_refused(box, span_line("new", R"(,"seq":1)"), "line 1:");           // a new entity starts at 0
+  expect_refused(box,
+                 with_id + R"(v9","seq":9})"
+                           "\n",
+                 "line 1:");  // not the next version
+  expect_refused(box,
+                 with_id + R"(again","seq":1})"
+                           "\n",
+                 "line 1:");  // already exists
+  expect_refused(box,
+                 with_id + "v4\"}\n" + with_id +
+                     R"(v4 too","seq":4})"
+                     "\n",
+                 "line 2:");                                        // the batch's own line 1 is 4
+  expect_refused(box, span_line("new", R"(,"seq":1)"), "line 1:");  // a new entity starts at 0
   expect_refused(box, span_line("neg", R"(,"seq":-1)"), "line 1:");
 
   // History is all there and intact.
@@ -351,35 +401,47 @@ TEST_CASE("logline-cli append: versions", "[cli]") {
 TEST_CASE("logline-cli append: tenant isolation through --user/--tenant", "[cli]") {
   sandbox box;
   make_key(box);
-  auto own = box.cli("append " + ledger_args, span_line("mine", R"(,"owner_id":"alice","tenant_id":"acme")"));
+  auto own = box.cli("append " + ledger_args,
+                     span_line("mine", R"(,"owner_id":"alice","tenant_id":"acme")"));
   INFO(own.err);
   REQUIRE(own.code == 0);
 
   expect_refused(box, span_line("ok") + span_line("theirs", R"(,"owner_id":"bob")"), "line 2:");
   expect_refused(box, span_line("elsewhere", R"(,"tenant_id":"globex")"), "line 1:");
   // bob cannot write as alice either.
-  expect_refused(box, span_line("forged", R"(,"owner_id":"alice")"), "line 1:", "--db ledger.db --key signing.key --user bob --tenant acme");
+  expect_refused(box, span_line("forged", R"(,"owner_id":"alice")"),
+                 "line 1:", "--db ledger.db --key signing.key --user bob --tenant acme");
 
   const std::string alice_id = parse(own.out).at("id").get<std::string>();
 
   // Only an entity's owner appends its versions: bob cannot add one to alice's (which he cannot
   // read: the answer is that of an id that does not exist), nor can alice in another tenant.
   auto bobs = box.cli("append --db ledger.db --key signing.key --user bob --tenant acme",
-                      R"({"id":")" + alice_id + R"(","entity_type":"note","this":"bob's version","seq":1})" "\n");
+                      R"({"id":")" + alice_id +
+                          R"(","entity_type":"note","this":"bob's version","seq":1})"
+                          "\n");
   CHECK(bobs.code == 2);
   CHECK_THAT(bobs.err, Catch::Contains("does not exist yet"));
   auto elsewhere = box.cli("append --db ledger.db --key signing.key --user alice --tenant globex",
-                           R"({"id":")" + alice_id + R"(","entity_type":"note","this":"same name, other tenant"})" "\n");
+                           R"({"id":")" + alice_id +
+                               R"(","entity_type":"note","this":"same name, other tenant"})"
+                               "\n");
   CHECK(elsewhere.code == 2);
-  auto alices = box.cli("append " + ledger_args, R"({"id":")" + alice_id + R"(","entity_type":"note","this":"v1"})" "\n" +
-                                                     R"({"id":")" + alice_id + R"(","entity_type":"note","this":"v2","seq":2})" "\n");
+  auto alices =
+      box.cli("append " + ledger_args, R"({"id":")" + alice_id +
+                                           R"(","entity_type":"note","this":"v1"})"
+                                           "\n" +
+                                           R"({"id":")" + alice_id +
+                                           R"(","entity_type":"note","this":"v2","seq":2})"
+                                           "\n");
   INFO(alices.err);
   REQUIRE(alices.code == 0);
   CHECK(parse(lines_of(alices.out).at(0)).at("seq") == 1);
   CHECK(parse(lines_of(alices.out).at(1)).at("seq") == 2);
 
   // Each tenant has its own chain, starting at position 0; spans default to the writer.
-  auto bob = box.cli("append --db ledger.db --key signing.key --user bob --tenant globex", span_line("bob's"));
+  auto bob = box.cli("append --db ledger.db --key signing.key --user bob --tenant globex",
+                     span_line("bob's"));
   INFO(bob.err);
   REQUIRE(bob.code == 0);
   const auto j = parse(bob.out);
@@ -393,7 +455,8 @@ TEST_CASE("logline-cli append: tenant isolation through --user/--tenant", "[cli]
   CHECK(v.err.find("2 chains") != std::string::npos);
 }
 
-TEST_CASE("logline-cli export/verify: a missing or foreign database is an error, never created", "[cli]") {
+TEST_CASE("logline-cli export/verify: a missing or foreign database is an error, never created",
+          "[cli]") {
   sandbox box;
   for (const char* cmd : {"export", "verify"}) {
     INFO(cmd);
@@ -415,19 +478,22 @@ TEST_CASE("logline-cli verify: trusted keys", "[cli]") {
   sandbox box;
   make_key(box);
   const auto ids = populate(box, 4);
-  const std::string pub = lines_of(box.cli(std::string("keygen --public --key ") + key_file).out).at(0);
+  const std::string pub =
+      lines_of(box.cli(std::string("keygen --public --key ") + key_file).out).at(0);
   CHECK(box.cli("verify --db ledger.db --trust " + pub).code == 0);
   CHECK(box.cli(std::string("verify --db ledger.db --trust ") + key_file).code == 0);
   REQUIRE(box.cli("keygen --out stranger.key").code == 0);
   // Signed by a key that is not trusted: every span is reported.
-  expect_tampered(box, std::set<std::string>(ids.begin(), ids.end()), "unknown key", " --trust stranger.key");
+  expect_tampered(box, std::set<std::string>(ids.begin(), ids.end()), "unknown key",
+                  " --trust stranger.key");
   CHECK(box.cli("verify --db ledger.db --trust stranger.key --trust " + pub).code == 0);
   CHECK(box.cli("verify --db ledger.db --trust 1234").code == 2);
 }
 
 // Checkpoints: removing the last spans of a chain leaves a valid, shorter chain, which only a
 // record of the chain heads kept elsewhere can reveal.
-TEST_CASE("logline-cli checkpoint: the heads of a verified ledger, and verify --checkpoint", "[cli]") {
+TEST_CASE("logline-cli checkpoint: the heads of a verified ledger, and verify --checkpoint",
+          "[cli]") {
   sandbox box;
   make_key(box);
   const auto ids = populate(box, 10);
@@ -453,13 +519,16 @@ TEST_CASE("logline-cli checkpoint: the heads of a verified ledger, and verify --
 
   // The ledger grows: the checkpoint still holds.
   REQUIRE(box.cli("append " + ledger_args, span_line("later")).code == 0);
-  auto grown = box.cli("verify --db ledger.db --checkpoint cp.json --trust auditor.key --trust signing.key");
+  auto grown =
+      box.cli("verify --db ledger.db --checkpoint cp.json --trust auditor.key --trust signing.key");
   INFO(grown.out << grown.err);
   CHECK(grown.code == 0);
   CHECK_THAT(grown.err, Catch::Contains("the checkpoint's 1 chain heads"));
 
   // The last three spans removed behind the ledger's back.
-  box.sql("ledger.db", "DROP TRIGGER universal_registry_no_delete; DELETE FROM universal_registry WHERE chain_position >= 8");
+  box.sql("ledger.db",
+          "DROP TRIGGER universal_registry_no_delete; DELETE FROM universal_registry WHERE "
+          "chain_position >= 8");
   CHECK(box.cli("verify --db ledger.db").code == 0);  // what the chain alone shows
   auto cut = box.cli("verify --db ledger.db --checkpoint cp.json");
   INFO(cut.out << cut.err);
@@ -470,21 +539,26 @@ TEST_CASE("logline-cli checkpoint: the heads of a verified ledger, and verify --
   CHECK_THAT(cut.out, Catch::Contains("the chain ends at position 7"));
 
   // A damaged ledger gets no checkpoint: its problems on stderr, nothing on stdout.
-  box.sql("ledger.db", "DROP TRIGGER universal_registry_no_update; UPDATE universal_registry SET name = 'x' WHERE chain_position = 3");
+  box.sql("ledger.db",
+          "DROP TRIGGER universal_registry_no_update; UPDATE universal_registry SET name = 'x' "
+          "WHERE chain_position = 3");
   auto refused = box.cli("checkpoint --db ledger.db");
   CHECK(refused.code == 1);
   CHECK(refused.out.empty());
-  CHECK_THAT(refused.err, Catch::Contains(ids[3] + " 0 hash mismatch") && Catch::Contains("not taken"));
+  CHECK_THAT(refused.err,
+             Catch::Contains(ids[3] + " 0 hash mismatch") && Catch::Contains("not taken"));
 
   // Bad checkpoints are refused (exit 2) before anything is verified.
   const std::string text = read_file(box.path("cp.json"));
-  write_file(box.path("forged.json"), std::string(text).replace(text.find("\"position\":9"), 12, "\"position\":7"));
+  write_file(box.path("forged.json"),
+             std::string(text).replace(text.find("\"position\":9"), 12, "\"position\":7"));
   write_file(box.path("junk.json"), "{\"at\":1}");
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
            {"--checkpoint forged.json", "the signature does not verify"},
            {"--checkpoint junk.json", "'at' must be a timestamp string"},
            {"--checkpoint missing.json", "cannot open"},
-           {"--checkpoint cp.json --trust signing.key", "not signed by a key given with --trust"}}) {
+           {"--checkpoint cp.json --trust signing.key",
+            "not signed by a key given with --trust"}}) {
     auto r = box.cli("verify --db ledger.db " + args);
     INFO(args << ": " << r.err);
     CHECK(r.code == 2);
@@ -501,7 +575,8 @@ TEST_CASE("logline-cli verify: tampering is caught at exactly the tampered span"
   make_key(box);
   const auto ids = populate(box, 20);
   REQUIRE(box.cli("verify --db ledger.db").code == 0);
-  const std::string unlock = "DROP TRIGGER universal_registry_no_update; DROP TRIGGER universal_registry_no_delete; ";
+  const std::string unlock =
+      "DROP TRIGGER universal_registry_no_update; DROP TRIGGER universal_registry_no_delete; ";
   auto at = [](int position) { return " WHERE chain_position = " + std::to_string(position); };
 
   SECTION("(a) one changed column") {
@@ -510,11 +585,15 @@ TEST_CASE("logline-cli verify: tampering is caught at exactly the tampered span"
     expect_tampered(box, {ids[7]}, "hash mismatch", " --threads 1");
   }
   SECTION("(a) one changed value inside a JSON payload") {
-    box.sql("ledger.db", unlock + R"(UPDATE universal_registry SET metadata = '{"amount":1000,"tags":["a","b"]}')" + at(13));
+    box.sql("ledger.db",
+            unlock +
+                R"(UPDATE universal_registry SET metadata = '{"amount":1000,"tags":["a","b"]}')" +
+                at(13));
     expect_tampered(box, {ids[13]}, "hash mismatch");
   }
   SECTION("(a) the first and the last span") {
-    box.sql("ledger.db", unlock + "UPDATE universal_registry SET \"this\" = 'forged'" + at(0) + "; UPDATE universal_registry SET who = 'mallory'" + at(19));
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET \"this\" = 'forged'" + at(0) +
+                             "; UPDATE universal_registry SET who = 'mallory'" + at(19));
     expect_tampered(box, {ids[0], ids[19]}, "hash mismatch");
   }
   SECTION("(a) a changed owner (moving a span to another user)") {
@@ -527,7 +606,8 @@ TEST_CASE("logline-cli verify: tampering is caught at exactly the tampered span"
     CHECK(export_count(box) == 19);
   }
   SECTION("(b) several deleted rows in a row: one gap") {
-    box.sql("ledger.db", unlock + "DELETE FROM universal_registry WHERE chain_position BETWEEN 5 AND 8");
+    box.sql("ledger.db",
+            unlock + "DELETE FROM universal_registry WHERE chain_position BETWEEN 5 AND 8");
     expect_tampered(box, {ids[9]}, "gap");
   }
   SECTION("(c) two spans swapped in history") {
@@ -545,20 +625,30 @@ TEST_CASE("logline-cli verify: tampering is caught at exactly the tampered span"
   }
   SECTION("(c) two spans' payloads swapped, positions and ids kept") {
     box.sql("ledger.db", unlock +
-                             "CREATE TEMP TABLE snap AS SELECT chain_position AS p, name, metadata, \"this\" FROM universal_registry; "
+                             "CREATE TEMP TABLE snap AS SELECT chain_position AS p, name, "
+                             "metadata, \"this\" FROM universal_registry; "
                              "UPDATE universal_registry SET (name, metadata, \"this\") = "
-                             "(SELECT name, metadata, \"this\" FROM snap WHERE p = CASE universal_registry.chain_position WHEN 3 THEN 16 ELSE 3 END)"
+                             "(SELECT name, metadata, \"this\" FROM snap WHERE p = CASE "
+                             "universal_registry.chain_position WHEN 3 THEN 16 ELSE 3 END)"
                              " WHERE chain_position IN (3, 16)");
     // The swap took effect (read behind the ledger's back: export stops at a tampered span).
-    CHECK(box.shell("sqlite3 ledger.db 'SELECT name FROM universal_registry WHERE chain_position = 3'").out == "n16\n");
+    CHECK(box.shell(
+                 "sqlite3 ledger.db 'SELECT name FROM universal_registry WHERE chain_position = 3'")
+              .out == "n16\n");
     expect_tampered(box, {ids[3], ids[16]}, "hash mismatch");
   }
   SECTION("(d) a signature replaced by another span's (valid-looking) signature") {
-    box.sql("ledger.db", unlock + "UPDATE universal_registry SET signature = (SELECT signature FROM universal_registry" + at(2) + ")" + at(9));
+    box.sql(
+        "ledger.db",
+        unlock +
+            "UPDATE universal_registry SET signature = (SELECT signature FROM universal_registry" +
+            at(2) + ")" + at(9));
     expect_tampered(box, {ids[9]}, "bad signature");
   }
   SECTION("(d) a signature replaced by random hex") {
-    box.sql("ledger.db", unlock + "UPDATE universal_registry SET signature = lower(hex(randomblob(64)))" + at(15));
+    box.sql(
+        "ledger.db",
+        unlock + "UPDATE universal_registry SET signature = lower(hex(randomblob(64)))" + at(15));
     expect_tampered(box, {ids[15]}, "bad signature");
   }
   SECTION("(d) content changed and re-hashed, but it cannot be re-signed") {
@@ -572,7 +662,8 @@ TEST_CASE("logline-cli verify: tampering is caught at exactly the tampered span"
     REQUIRE(span.has_value());
     span->name = "forged";
     const std::string forged_hash = logline::span_hash(*span).to_string();
-    box.sql("ledger.db", unlock + "UPDATE universal_registry SET name = 'forged', curr_hash = '" + forged_hash + "'" + at(6));
+    box.sql("ledger.db", unlock + "UPDATE universal_registry SET name = 'forged', curr_hash = '" +
+                             forged_hash + "'" + at(6));
     expect_tampered(box, {ids[6]}, "bad signature");
   }
 }
@@ -585,7 +676,8 @@ TEST_CASE("logline-cli get, tail, export --since and import", "[cli]") {
   auto one = box.cli("get --db ledger.db --id " + ids[2]);
   REQUIRE(one.code == 0);
   CHECK(parse(one.out)["id"] == ids[2]);
-  auto v = box.cli("append " + ledger_args, R"({"entity_type":"note","this":"v1","id":")" + ids[2] + "\"}\n");
+  auto v = box.cli("append " + ledger_args,
+                   R"({"entity_type":"note","this":"v1","id":")" + ids[2] + "\"}\n");
   REQUIRE(v.code == 0);
   CHECK(parse(box.cli("get --db ledger.db --id " + ids[2]).out)["seq"] == 1);
   CHECK(parse(box.cli("get --db ledger.db --id " + ids[2] + " --seq 0").out)["seq"] == 0);
@@ -605,7 +697,8 @@ TEST_CASE("logline-cli get, tail, export --since and import", "[cli]") {
 
   // export --since: nothing after the far future, everything since the epoch.
   CHECK(lines_of(box.cli("export --db ledger.db --since 2099-01-01T00:00:00.000Z").out).empty());
-  CHECK(lines_of(box.cli("export --db ledger.db --since 1970-01-01T00:00:00.000Z").out).size() == 7);
+  CHECK(lines_of(box.cli("export --db ledger.db --since 1970-01-01T00:00:00.000Z").out).size() ==
+        7);
   CHECK(box.cli("export --db ledger.db --since yesterday").code == 2);
 
   // import: an export goes into a fresh database as it is, and verifies.
@@ -641,7 +734,9 @@ TEST_CASE("logline-cli export: a tampered span stops the export, like get and ta
   sandbox box;
   make_key(box);
   const auto ids = populate(box, 5);
-  box.sql("ledger.db", "DROP TRIGGER universal_registry_no_update; UPDATE universal_registry SET \"this\" = 'forged' WHERE chain_position = 2");
+  box.sql("ledger.db",
+          "DROP TRIGGER universal_registry_no_update; UPDATE universal_registry SET \"this\" = "
+          "'forged' WHERE chain_position = 2");
   const std::string expected = "span " + ids[2] + " version 0 does not match its curr_hash";
 
   auto ex = box.cli("export --db ledger.db");
@@ -668,16 +763,21 @@ TEST_CASE("logline-cli export: a tampered span stops the export, like get and ta
   CHECK(box.cli("get --db ledger.db --id " + ids[3]).code == 0);
 }
 
-TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad input", "[.postgres][cli]") {
+TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad input",
+          "[.postgres][cli]") {
   conformance::postgres_schema pg;
   sandbox box;
   make_key(box);
   const std::string url = " --postgres " + sh_quote(pg.owner_dsn);
-  auto r = box.cli("append" + url + " --key signing.key --user alice --tenant acme", span_line("a") + span_line("b") + span_line("c"));
+  auto r = box.cli("append" + url + " --key signing.key --user alice --tenant acme",
+                   span_line("a") + span_line("b") + span_line("c"));
   INFO(r.err);
   REQUIRE(r.code == 0);
   REQUIRE(lines_of(r.out).size() == 3);
-  for (int i = 0; i < 7; ++i) REQUIRE(box.cli("append" + url + " --key signing.key --user alice --tenant acme", span_line("more")).code == 0);
+  for (int i = 0; i < 7; ++i)
+    REQUIRE(
+        box.cli("append" + url + " --key signing.key --user alice --tenant acme", span_line("more"))
+            .code == 0);
 
   auto ex = box.cli("export" + url);
   INFO(ex.err);
@@ -703,7 +803,8 @@ TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad i
   CHECK(box.cli("verify" + url + " --checkpoint cp.json --trust signing.key").code == 0);
 
   // A bad line: exit 2, nothing written.
-  auto bad = box.cli("append" + url + " --key signing.key --user alice --tenant acme", span_line("fine") + "{\"entity_type\":1}\n");
+  auto bad = box.cli("append" + url + " --key signing.key --user alice --tenant acme",
+                     span_line("fine") + "{\"entity_type\":1}\n");
   CHECK(bad.code == 2);
   CHECK(lines_of(box.cli("export" + url).out).size() == 10);
 
@@ -730,7 +831,11 @@ TEST_CASE("logline-cli with --postgres: append, export, verify, tampering, bad i
   auto missing = box.cli("verify --postgres " + sh_quote(empty.owner_dsn));
   CHECK(missing.code == 2);
   CHECK_THAT(missing.err, Catch::Contains("no universal_registry table"));
-  auto tables = empty.owner->query_once("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()").value();
+  auto tables =
+      empty.owner
+          ->query_once(
+              "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()")
+          .value();
   CHECK(tables.text(0, 0) == "0");
   // Both --db and --postgres: a usage error.
   CHECK(box.cli("export --db x.db" + url).code == 2);
@@ -748,10 +853,12 @@ TEST_CASE("logline-cli seed: LogLineOS's manifest and kernels, signed, once", "[
   CHECK_THAT(again.err, Catch::Contains("nothing appended"));
   CHECK(lines_of(box.cli("export --db ledger.db").out).size() == 6);
   CHECK(box.cli("verify --db ledger.db --quiet").code == 0);
-  auto manifest = parse(box.cli("get --db ledger.db --id 00000000-0000-4000-8000-0000000000aa").out);
+  auto manifest =
+      parse(box.cli("get --db ledger.db --id 00000000-0000-4000-8000-0000000000aa").out);
   CHECK(manifest.at("entity_type") == "manifest");
   CHECK(manifest.at("visibility") == "public");
-  CHECK(manifest.at("metadata").at("kernels").at("run_code") == "00000000-0000-4000-8000-000000000001");
+  CHECK(manifest.at("metadata").at("kernels").at("run_code") ==
+        "00000000-0000-4000-8000-000000000001");
   CHECK(manifest.at("metadata").at("override_pubkey_hex") == manifest.at("public_key"));
   auto kernel = parse(box.cli("get --db ledger.db --id 00000000-0000-4000-8000-000000000005").out);
   CHECK(kernel.at("name") == "provider_exec");
@@ -762,7 +869,8 @@ TEST_CASE("logline-cli seed: LogLineOS's manifest and kernels, signed, once", "[
   CHECK_FALSE(fs::exists(box.path("other.db")));
 }
 
-TEST_CASE("logline-cli seed --policies: the seed policies for one owner and tenant, once", "[cli]") {
+TEST_CASE("logline-cli seed --policies: the seed policies for one owner and tenant, once",
+          "[cli]") {
   sandbox box;
   make_key(box);
   REQUIRE(box.cli("seed --db ledger.db --key signing.key").code == 0);
@@ -777,7 +885,8 @@ TEST_CASE("logline-cli seed --policies: the seed policies for one owner and tena
   CHECK(again.code == 0);
   CHECK_THAT(again.err, Catch::Contains("nothing appended"));
   CHECK(again.out == first.out);
-  auto policy = parse(box.cli("get --db ledger.db --id " + ids[0].substr(std::string("ttl_reaper ").size())).out);
+  auto policy = parse(
+      box.cli("get --db ledger.db --id " + ids[0].substr(std::string("ttl_reaper ").size())).out);
   CHECK(policy.at("entity_type") == "policy");
   CHECK(policy.at("name") == "ttl_reaper");
   CHECK(policy.at("owner_id") == "ops");
@@ -787,19 +896,22 @@ TEST_CASE("logline-cli seed --policies: the seed policies for one owner and tena
   // Usage errors, nothing written: no owner; --sql; --user without --policies.
   const auto before = lines_of(box.cli("export --db ledger.db").out).size();
   CHECK(before == 8);
-  for (const char* args : {"seed --db ledger.db --key signing.key --policies", "seed --sql sqlite --key signing.key --policies --user ops",
+  for (const char* args : {"seed --db ledger.db --key signing.key --policies",
+                           "seed --sql sqlite --key signing.key --policies --user ops",
                            "seed --db ledger.db --key signing.key --user ops"})
     CHECK(box.cli(args).code == 2);
   CHECK(lines_of(box.cli("export --db ledger.db").out).size() == before);
 }
 
-TEST_CASE("logline-cli seed --sql sqlite: a script that seeds an empty ledger, all or nothing", "[cli]") {
+TEST_CASE("logline-cli seed --sql sqlite: a script that seeds an empty ledger, all or nothing",
+          "[cli]") {
   sandbox box;
   make_key(box);
   auto script = box.cli("seed --sql sqlite --key signing.key");
   INFO(script.err);
   REQUIRE(script.code == 0);
-  CHECK_THAT(script.out, Catch::StartsWith("--") && Catch::Contains("\nBEGIN;\nINSERT INTO \"universal_registry\" (") &&
+  CHECK_THAT(script.out, Catch::StartsWith("--") &&
+                             Catch::Contains("\nBEGIN;\nINSERT INTO \"universal_registry\" (") &&
                              Catch::EndsWith(";\nCOMMIT;\n"));
 
   // An empty ledger made from the DDL alone (sql/sqlite/0001_universal_registry.sql, which also
@@ -852,15 +964,17 @@ TEST_CASE("logline-cli seed --sql sqlite: a script that seeds an empty ledger, a
   CHECK(box.cli("export --db ledger.db").out == before);
   // On a ledger whose chain without a tenant has a span (other ids): fails on the chain index,
   // and none of the six rows goes in.
-  REQUIRE(box.cli("append --db other.db --key signing.key --user bob", span_line("first")).code == 0);
+  REQUIRE(box.cli("append --db other.db --key signing.key --user bob", span_line("first")).code ==
+          0);
   auto taken = box.shell("sqlite3 other.db", script.out);
   CHECK(taken.code != 0);
   CHECK_THAT(taken.err, Catch::Contains("universal_registry_chain"));
   CHECK(exported(box, "other.db").size() == 1);
 
   // Bad usage: exit 2, nothing printed, nothing created.
-  for (const char* args : {"seed --sql mysql --key signing.key", "seed --sql sqlite", "seed --sql sqlite --db x.db --key signing.key",
-                           "seed --sql postgres --key missing.key"}) {
+  for (const char* args :
+       {"seed --sql mysql --key signing.key", "seed --sql sqlite",
+        "seed --sql sqlite --db x.db --key signing.key", "seed --sql postgres --key missing.key"}) {
     INFO(args);
     auto r = box.cli(args);
     CHECK(r.code == 2);
@@ -869,7 +983,8 @@ TEST_CASE("logline-cli seed --sql sqlite: a script that seeds an empty ledger, a
   CHECK_FALSE(fs::exists(box.path("x.db")));
 }
 
-TEST_CASE("logline-cli seed --sql postgres: a script that seeds an empty ledger, all or nothing", "[.postgres][cli]") {
+TEST_CASE("logline-cli seed --sql postgres: a script that seeds an empty ledger, all or nothing",
+          "[.postgres][cli]") {
   conformance::postgres_schema pg;
   sandbox box;
   make_key(box);
@@ -894,9 +1009,11 @@ TEST_CASE("logline-cli seed --sql postgres: a script that seeds an empty ledger,
   REQUIRE(lines.size() == 6);
   const auto manifest = parse(lines.back());
   CHECK(manifest.at("id") == "00000000-0000-4000-8000-0000000000aa");
-  CHECK(manifest.at("metadata").at("override_pubkey_hex") == lines_of(box.cli("keygen --public --key signing.key").out).at(0));
+  CHECK(manifest.at("metadata").at("override_pubkey_hex") ==
+        lines_of(box.cli("keygen --public --key signing.key").out).at(0));
   // Spans the application appends next continue the chain.
-  auto next = box.cli("append" + url + " --key signing.key --user operator", span_line("after the seeds"));
+  auto next =
+      box.cli("append" + url + " --key signing.key --user operator", span_line("after the seeds"));
   INFO(next.err);
   REQUIRE(next.code == 0);
   CHECK(parse(next.out).at("chain_position") == 6);
@@ -913,8 +1030,12 @@ TEST_CASE("logline-cli force: the override grant for a function's code", "[cli]"
   sandbox box;
   make_key(box);
   REQUIRE(box.cli("keygen --out override.key").code == 0);
-  REQUIRE(box.cli("seed --db ledger.db --key override.key").code == 0);  // the manifest's override key
-  auto fn_line = box.cli("append " + ledger_args, R"({"entity_type":"function","this":"f","language":"lua","code":"return 42"})" "\n");
+  REQUIRE(box.cli("seed --db ledger.db --key override.key").code ==
+          0);  // the manifest's override key
+  auto fn_line =
+      box.cli("append " + ledger_args,
+              R"({"entity_type":"function","this":"f","language":"lua","code":"return 42"})"
+              "\n");
   INFO(fn_line.err);
   REQUIRE(fn_line.code == 0);
   auto fn = logline::span_from_json_text<logline::universal_span>(lines_of(fn_line.out).at(0));
@@ -931,7 +1052,9 @@ TEST_CASE("logline-cli force: the override grant for a function's code", "[cli]"
   CHECK_THAT(r.err, !Catch::Contains("warning"));
   const auto grant = parse(r.out);
   const auto key = logline::ed25519::key::from_file(box.path("override.key").string()).value();
-  CHECK(grant == logline::json{{"force", {{"signature", logline::runtime::force_grant(key, fn->id, "return 42")}}}});
+  CHECK(grant ==
+        logline::json{
+            {"force", {{"signature", logline::runtime::force_grant(key, fn->id, "return 42")}}}});
   fn->metadata = grant;
   CHECK(logline::runtime::force_granted(*fn, *manifest));
   fn->code = "return 43";  // other code: the grant no longer holds
@@ -947,12 +1070,15 @@ TEST_CASE("logline-cli force: the override grant for a function's code", "[cli]"
 
   // Refused, exit 2, nothing on stdout: no such span, not a function, a function without code,
   // bad usage, a missing database (not created).
-  auto no_code = box.cli("append " + ledger_args, R"({"entity_type":"function","this":"empty"})" "\n");
+  auto no_code = box.cli("append " + ledger_args, R"({"entity_type":"function","this":"empty"})"
+                                                  "\n");
   REQUIRE(no_code.code == 0);
   const std::string no_code_id = parse(no_code.out).at("id").get<std::string>();
   const std::pair<std::string, std::string> refusals[] = {
-      {"--db ledger.db --key override.key --function 00000000-0000-4000-8000-0000000000ff", "not found"},
-      {"--db ledger.db --key override.key --function 00000000-0000-4000-8000-0000000000aa", "is not a function"},
+      {"--db ledger.db --key override.key --function 00000000-0000-4000-8000-0000000000ff",
+       "not found"},
+      {"--db ledger.db --key override.key --function 00000000-0000-4000-8000-0000000000aa",
+       "is not a function"},
       {"--db ledger.db --key override.key --function " + no_code_id, "has no code"},
       {"--db ledger.db --key override.key --function nonsense", "--function"},
       {"--db ledger.db --function " + fn->id.to_string(), "--key"},
@@ -973,15 +1099,23 @@ TEST_CASE("logline-cli force with --postgres", "[.postgres][cli]") {
   sandbox box;
   make_key(box);
   const std::string url = " --postgres " + sh_quote(pg.owner_dsn);
-  auto fn_line = box.cli("append" + url + " --key signing.key --user alice --tenant acme",
-                         R"({"entity_type":"function","this":"f","language":"lua","code":"return 1"})" "\n");
+  auto fn_line =
+      box.cli("append" + url + " --key signing.key --user alice --tenant acme",
+              R"({"entity_type":"function","this":"f","language":"lua","code":"return 1"})"
+              "\n");
   INFO(fn_line.err);
   REQUIRE(fn_line.code == 0);
   const std::string id = parse(fn_line.out).at("id").get<std::string>();
-  auto r = box.cli("force" + url + " --key signing.key --function " + id);  // a private function: read as the operator
+  auto r = box.cli("force" + url + " --key signing.key --function " +
+                   id);  // a private function: read as the operator
   INFO(r.err);
   REQUIRE(r.code == 0);
   const auto key = logline::ed25519::key::from_file(box.path("signing.key").string()).value();
-  CHECK(parse(r.out) == logline::json{{"force", {{"signature", logline::runtime::force_grant(key, logline::uuid::parse(id).value(), "return 1")}}}});
-  CHECK(box.cli("force" + url + " --key signing.key --function 00000000-0000-4000-8000-0000000000ff").code == 2);
+  CHECK(parse(r.out) ==
+        logline::json{{"force",
+                       {{"signature", logline::runtime::force_grant(
+                                          key, logline::uuid::parse(id).value(), "return 1")}}}});
+  CHECK(
+      box.cli("force" + url + " --key signing.key --function 00000000-0000-4000-8000-0000000000ff")
+          .code == 2);
 }

@@ -24,13 +24,16 @@ template <class F>
 struct http_bench {
   using ledger_type = conformance::full_ledger<typename F::backend>;
   F f;
-  ledger_type ledger{f.database(), {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
+  ledger_type ledger{
+      f.database(),
+      {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
   logline::http::api<ledger_type> api;
   logline::http::server svr;
   std::thread thread;
   int port = 0;
 
-  explicit http_bench(logline::http::server_options o = {}, logline::http::connection_limits l = {}) : api(ledger, std::move(o)), svr(l) {
+  explicit http_bench(logline::http::server_options o = {}, logline::http::connection_limits l = {})
+      : api(ledger, std::move(o)), svr(l) {
     api.mount(svr);
     port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
     REQUIRE(port > 0);
@@ -48,9 +51,11 @@ struct http_bench {
     return c;
   }
   // A token for an identity with some scopes.
-  std::string token(std::string user, std::optional<std::string> tenant, std::set<std::string> scopes = {"spans:read", "spans:write", "execute"}) {
+  std::string token(std::string user, std::optional<std::string> tenant,
+                    std::set<std::string> scopes = {"spans:read", "spans:write", "execute"}) {
     const auto t = logline::http::generate_token();
-    ledger.append(logline::http::token_span(t, {std::move(user), std::move(tenant)}, scopes)).value();
+    ledger.append(logline::http::token_span(t, {std::move(user), std::move(tenant)}, scopes))
+        .value();
     api.tokens().reload().value();
     return t;
   }
@@ -77,7 +82,9 @@ struct access_log {
   }
 };
 
-inline httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+inline httplib::Headers bearer(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
 
 inline json body_of(const httplib::Result& r) {
   REQUIRE(r);

@@ -31,12 +31,15 @@ std::string note(const std::string& text, const std::string& extra = "") {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, execute", "[backend][http]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, execute",
+                   "[backend][http]", LOGLINE_BACKENDS) {
   http_bench<TestType> b;
   const auto alice = b.token("alice", "acme");
   auto c = b.client();
 
-  auto created = c.Post("/api/spans", bearer(alice), note("first", R"(,"visibility":"tenant","metadata":{"n":1})"), "application/json");
+  auto created =
+      c.Post("/api/spans", bearer(alice),
+             note("first", R"(,"visibility":"tenant","metadata":{"n":1})"), "application/json");
   REQUIRE(created);
   CHECK(created->status == 201);
   const auto span = body_of(created);
@@ -45,7 +48,9 @@ TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, exe
   CHECK(span["tenant_id"] == "acme");
   CHECK(span.contains("signature"));
 
-  auto batch = c.Post("/api/spans", bearer(alice), "[" + note("b1") + "," + R"({"entity_type":"note","this":"v1","id":")" + id + R"(","seq":1})" + "]",
+  auto batch = c.Post("/api/spans", bearer(alice),
+                      "[" + note("b1") + "," + R"({"entity_type":"note","this":"v1","id":")" + id +
+                          R"(","seq":1})" + "]",
                       "application/json");
   REQUIRE(batch);
   CHECK(batch->status == 201);
@@ -59,7 +64,9 @@ TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, exe
   auto page = body_of(c.Get("/api/timeline?entity_type=note&limit=2", bearer(alice)));
   CHECK(page["spans"].size() == 2);
   REQUIRE(page["next_cursor"].is_string());
-  auto rest = body_of(c.Get("/api/timeline?entity_type=note&limit=2&cursor=" + page["next_cursor"].template get<std::string>(), bearer(alice)));
+  auto rest = body_of(c.Get("/api/timeline?entity_type=note&limit=2&cursor=" +
+                                page["next_cursor"].template get<std::string>(),
+                            bearer(alice)));
   CHECK(rest["spans"].size() == 1);
   CHECK(rest["next_cursor"].is_null());
 
@@ -69,41 +76,62 @@ TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, exe
 
   // A manifest span (the operator's: a client cannot write one), and a request scheduled for a
   // function.
-  CHECK(c.Post("/api/spans", bearer(alice), R"({"entity_type":"manifest","this":"m","name":"kernel","visibility":"public"})", "application/json")->status == 403);
+  CHECK(c.Post("/api/spans", bearer(alice),
+               R"({"entity_type":"manifest","this":"m","name":"kernel","visibility":"public"})",
+               "application/json")
+            ->status == 403);
   auto manifest = conformance::make_span("manifest", "logline");
   manifest.name = "kernel";
   manifest.visibility = logline::visibility::public_;
   b.ledger.as({"logline", std::nullopt}).append(manifest).value();
   CHECK(body_of(c.Get("/api/manifest/kernel", bearer(alice)))["name"] == "kernel");
   CHECK(c.Get("/api/manifest/none", bearer(alice))->status == 404);
-  auto fn = body_of(c.Post("/api/spans", bearer(alice), R"({"entity_type":"function","this":"f","status":"scheduled"})", "application/json"));
-  auto exec = c.Post("/api/execute", bearer(alice), R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json");
+  auto fn = body_of(c.Post("/api/spans", bearer(alice),
+                           R"({"entity_type":"function","this":"f","status":"scheduled"})",
+                           "application/json"));
+  auto exec =
+      c.Post("/api/execute", bearer(alice),
+             R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json");
   REQUIRE(exec);
   CHECK(exec->status == 202);
   const auto req = body_of(exec);
-  auto request = body_of(c.Get("/api/spans/" + req["request_id"].template get<std::string>(), bearer(alice)));
+  auto request =
+      body_of(c.Get("/api/spans/" + req["request_id"].template get<std::string>(), bearer(alice)));
   CHECK(request["entity_type"] == "request");
   CHECK(request["status"] == "scheduled");
   CHECK(request["parent_id"] == fn["id"]);
   // Without a key every call enqueues a run; a repeated idempotency key is a 409 (the unique
   // partial index), nothing stored.
-  const auto again = body_of(c.Post("/api/execute", bearer(alice), R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json"));
+  const auto again = body_of(
+      c.Post("/api/execute", bearer(alice),
+             R"({"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json"));
   CHECK(again["request_id"] != req["request_id"]);
-  REQUIRE(c.Post("/api/execute", bearer(alice), R"({"key":"k1","span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json")->status == 202);
+  REQUIRE(c.Post("/api/execute", bearer(alice),
+                 R"({"key":"k1","span_id":")" + fn["id"].template get<std::string>() + "\"}",
+                 "application/json")
+              ->status == 202);
   const auto before = b.stored();
-  CHECK(c.Post("/api/execute", bearer(alice), R"({"key":"k1","span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json")->status == 409);
-  CHECK(c.Post("/api/execute", bearer(alice), R"({"key":7,"span_id":")" + fn["id"].template get<std::string>() + "\"}", "application/json")->status == 400);
+  CHECK(c.Post("/api/execute", bearer(alice),
+               R"({"key":"k1","span_id":")" + fn["id"].template get<std::string>() + "\"}",
+               "application/json")
+            ->status == 409);
+  CHECK(c.Post("/api/execute", bearer(alice),
+               R"({"key":7,"span_id":")" + fn["id"].template get<std::string>() + "\"}",
+               "application/json")
+            ->status == 400);
   CHECK(b.stored() == before);
 
   CHECK(c.Get("/health")->status == 200);
   auto metrics = c.Get("/metrics");
   REQUIRE(metrics);
   CHECK_THAT(metrics->body, Catch::Contains("logline_appends_total 7"));
-  CHECK_THAT(metrics->body, Catch::Contains("logline_http_requests_total{route=\"/api/spans\",status=\"201\"}"));
+  CHECK_THAT(metrics->body,
+             Catch::Contains("logline_http_requests_total{route=\"/api/spans\",status=\"201\"}"));
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("HTTP: every documented route exists and every route is documented", "[backend][http]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("HTTP: every documented route exists and every route is documented",
+                   "[backend][http]", LOGLINE_BACKENDS) {
   http_bench<TestType> b;
   const auto admin = b.token("root", std::nullopt, {"admin"});
   auto c = b.client();
@@ -115,10 +143,13 @@ TEMPLATE_TEST_CASE("HTTP: every documented route exists and every route is docum
       ++documented;
       std::string concrete = path;
       for (const char* p : {"{id}", "{name}"})
-        if (auto at = concrete.find(p); at != std::string::npos) concrete.replace(at, std::strlen(p), "00000000-0000-4000-8000-000000000000");
+        if (auto at = concrete.find(p); at != std::string::npos)
+          concrete.replace(at, std::strlen(p), "00000000-0000-4000-8000-000000000000");
       INFO(method << " " << concrete);
-      if (concrete == "/api/timeline/stream") concrete += "?after=not-a-cursor";  // answered at once (400), not streamed
-      auto r = method == "get" ? c.Get(concrete, bearer(admin)) : c.Post(concrete, bearer(admin), "{}", "application/json");
+      if (concrete == "/api/timeline/stream")
+        concrete += "?after=not-a-cursor";  // answered at once (400), not streamed
+      auto r = method == "get" ? c.Get(concrete, bearer(admin))
+                               : c.Post(concrete, bearer(admin), "{}", "application/json");
       REQUIRE(r);
       // The route exists: whatever it answers, it is not "no route".
       CHECK_THAT(r->body, !Catch::Contains("no route"));
@@ -134,7 +165,8 @@ TEMPLATE_TEST_CASE("HTTP: every documented route exists and every route is docum
   }
 }
 
-TEMPLATE_TEST_CASE("HTTP: every error has its status and stores nothing", "[backend][http]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("HTTP: every error has its status and stores nothing", "[backend][http]",
+                   LOGLINE_BACKENDS) {
   logline::http::server_options o;
   o.max_body_bytes = 4096;
   o.rate_per_second = 0.001;  // a bucket refills once in 1000 s
@@ -159,30 +191,51 @@ TEMPLATE_TEST_CASE("HTTP: every error has its status and stores nothing", "[back
   };
   const std::string json_type = "application/json";
   expect(c.Post("/api/spans", bearer(alice), "{not json", json_type), 400, "bad_request");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","this":"dup"})", json_type), 400, "bad_request");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","metadata":{"n":12345678901234567890}})", json_type), 400, "bad_request");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w"})", json_type), 400, "bad_request");  // missing "this"
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","seq":"1"})", json_type), 400, "bad_request");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","colour":"red"})", json_type), 400, "bad_request");
-  expect(c.Post("/api/spans", bearer(alice), "[" + note("ok") + R"(,{"entity_type":"note"}])", json_type), 400, "bad_request");  // batch: all or nothing
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","curr_hash":")" + std::string(64, 'a') + "\"}", json_type), 400,
-         "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","this":"dup"})",
+                json_type),
+         400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice),
+                R"({"entity_type":"note","this":"t","metadata":{"n":12345678901234567890}})",
+                json_type),
+         400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","who":"w"})", json_type), 400,
+         "bad_request");  // missing "this"
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","seq":"1"})",
+                json_type),
+         400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","colour":"red"})",
+                json_type),
+         400, "bad_request");
+  expect(c.Post("/api/spans", bearer(alice), "[" + note("ok") + R"(,{"entity_type":"note"}])",
+                json_type),
+         400, "bad_request");  // batch: all or nothing
+  expect(c.Post("/api/spans", bearer(alice),
+                R"({"entity_type":"note","this":"t","curr_hash":")" + std::string(64, 'a') + "\"}",
+                json_type),
+         400, "bad_request");
   expect(c.Get("/api/timeline?limit=5000", bearer(alice)), 400, "bad_request");
   expect(c.Get("/api/timeline?colour=red", bearer(alice)), 400, "bad_request");
   expect(c.Get("/api/spans/not-a-uuid", bearer(alice)), 400, "bad_request");
   expect(c.Post("/api/spans", {}, note("y"), json_type), 401, "unauthorized");
-  expect(c.Post("/api/spans", bearer("llt_" + std::string(64, '0')), note("y"), json_type), 401, "unauthorized");
+  expect(c.Post("/api/spans", bearer("llt_" + std::string(64, '0')), note("y"), json_type), 401,
+         "unauthorized");
   expect(c.Post("/api/spans", bearer(reader), note("y"), json_type), 403, "forbidden");
-  expect(c.Post("/api/spans", bearer(alice), note("y", R"(,"owner_id":"bob")"), json_type), 403, "forbidden");
+  expect(c.Post("/api/spans", bearer(alice), note("y", R"(,"owner_id":"bob")"), json_type), 403,
+         "forbidden");
   expect(c.Get("/api/spans/00000000-0000-4000-8000-000000000001", bearer(alice)), 404, "not_found");
-  expect(c.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"t","id":")" + id + R"(","seq":0})", json_type), 409, "conflict");
-  expect(c.Post("/api/spans", bearer(alice), note(std::string(5000, 'x')), json_type), 413, "payload_too_large");
-  expect(c.Post("/api/spans", bearer(alice), note("y"), "text/plain"), 415, "unsupported_media_type");
+  expect(c.Post("/api/spans", bearer(alice),
+                R"({"entity_type":"note","this":"t","id":")" + id + R"(","seq":0})", json_type),
+         409, "conflict");
+  expect(c.Post("/api/spans", bearer(alice), note(std::string(5000, 'x')), json_type), 413,
+         "payload_too_large");
+  expect(c.Post("/api/spans", bearer(alice), note("y"), "text/plain"), 415,
+         "unsupported_media_type");
   for (int i = 0; i < 40; ++i) REQUIRE(c.Get("/api/timeline", bearer(limited))->status == 200);
   auto throttled = c.Get("/api/timeline", bearer(limited));
   expect(throttled, 429, "rate_limited");
   CHECK(throttled->get_header_value("Retry-After") == "1");
-  CHECK(c.Get("/api/timeline", bearer(alice))->status == 200);  // other tokens are not limited by it
+  CHECK(c.Get("/api/timeline", bearer(alice))->status ==
+        200);  // other tokens are not limited by it
 }
 
 TEMPLATE_TEST_CASE("HTTP: a revoked token stops working", "[backend][http]", LOGLINE_BACKENDS) {
@@ -202,12 +255,19 @@ TEMPLATE_TEST_CASE("HTTP: a revoked token stops working", "[backend][http]", LOG
   CHECK(c.Get("/api/timeline", bearer(t))->status == 401);
 }
 
-TEMPLATE_TEST_CASE("HTTP: tenancy holds through the API", "[backend][http][tenancy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("HTTP: tenancy holds through the API", "[backend][http][tenancy]",
+                   LOGLINE_BACKENDS) {
   http_bench<TestType> b;
-  const auto alice = b.token("alice", "acme"), bob = b.token("bob", "acme"), eve = b.token("eve", "evil");
+  const auto alice = b.token("alice", "acme"), bob = b.token("bob", "acme"),
+             eve = b.token("eve", "evil");
   auto c = b.client();
-  const auto priv = body_of(c.Post("/api/spans", bearer(alice), note("private"), "application/json"))["id"].template get<std::string>();
-  const auto tenant = body_of(c.Post("/api/spans", bearer(alice), note("tenant", R"(,"visibility":"tenant")"), "application/json"))["id"].template get<std::string>();
+  const auto priv =
+      body_of(c.Post("/api/spans", bearer(alice), note("private"), "application/json"))["id"]
+          .template get<std::string>();
+  const auto tenant =
+      body_of(c.Post("/api/spans", bearer(alice), note("tenant", R"(,"visibility":"tenant")"),
+                     "application/json"))["id"]
+          .template get<std::string>();
   CHECK(c.Get("/api/spans/" + priv, bearer(bob))->status == 404);
   CHECK(c.Get("/api/spans/" + tenant, bearer(bob))->status == 200);
   CHECK(c.Get("/api/spans/" + tenant, bearer(eve))->status == 404);
@@ -219,14 +279,18 @@ TEMPLATE_TEST_CASE("HTTP: tenancy holds through the API", "[backend][http][tenan
 
 namespace {
 // Reads an SSE stream until `want` span events arrived (or the timeout); returns (id, span id).
-std::vector<std::pair<std::string, std::string>> read_events(httplib::Client& c, const std::string& path, const httplib::Headers& h,
-                                                             std::size_t want, std::chrono::milliseconds timeout) {
+std::vector<std::pair<std::string, std::string>> read_events(httplib::Client& c,
+                                                             const std::string& path,
+                                                             const httplib::Headers& h,
+                                                             std::size_t want,
+                                                             std::chrono::milliseconds timeout) {
   std::vector<std::pair<std::string, std::string>> events;
   std::string buffer;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   c.Get(path, h, [&](const char* data, std::size_t n) {
     buffer.append(data, n);
-    for (std::size_t end; events.size() < want && (end = buffer.find("\n\n")) != std::string::npos;) {
+    for (std::size_t end;
+         events.size() < want && (end = buffer.find("\n\n")) != std::string::npos;) {
       const std::string event = buffer.substr(0, end);
       buffer.erase(0, end + 2);
       if (event.rfind("id: ", 0) != 0) continue;
@@ -242,15 +306,18 @@ std::vector<std::pair<std::string, std::string>> read_events(httplib::Client& c,
 }
 }  // namespace
 
-TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes from Last-Event-ID", "[backend][http][feed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes from Last-Event-ID",
+                   "[backend][http][feed]", LOGLINE_BACKENDS) {
   http_bench<TestType> b;
   const auto alice = b.token("alice", "acme");
   const auto bob = b.token("bob", "acme");
   auto c = b.client();
   std::vector<std::string> posted;
   auto post = [&](const std::string& type, const char* visibility) {
-    auto r = body_of(c.Post("/api/spans", bearer(alice), R"({"entity_type":")" + type + R"(","this":"t","visibility":")" + visibility + "\"}",
-                            "application/json"));
+    auto r = body_of(
+        c.Post("/api/spans", bearer(alice),
+               R"({"entity_type":")" + type + R"(","this":"t","visibility":")" + visibility + "\"}",
+               "application/json"));
     return r["id"].template get<std::string>();
   };
   // bob sees alice's tenant spans of type note, not her private ones, nor other types.
@@ -270,7 +337,9 @@ TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes fro
   std::thread late([&] {
     std::this_thread::sleep_for(300ms);
     auto writer = b.client();
-    auto r = body_of(writer.Post("/api/spans", bearer(alice), R"({"entity_type":"note","this":"late","visibility":"tenant"})", "application/json"));
+    auto r = body_of(writer.Post("/api/spans", bearer(alice),
+                                 R"({"entity_type":"note","this":"late","visibility":"tenant"})",
+                                 "application/json"));
     (void)r;
   });
   auto rest = read_events(reader, "/api/timeline/stream?entity_type=note", h, 5, 15s);
@@ -282,12 +351,14 @@ TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes fro
   for (const auto& e : first) ids.insert(e.second);
   for (const auto& e : rest) ids.insert(e.second);
   CHECK(ids.size() == 7);
-  auto again = read_events(reader, "/api/timeline/stream?entity_type=note&after=" + rest[4].first, bearer(bob), 1, 1500ms);
+  auto again = read_events(reader, "/api/timeline/stream?entity_type=note&after=" + rest[4].first,
+                           bearer(bob), 1, 1500ms);
   CHECK(again.empty());
   CHECK(c.Get("/api/timeline/stream?after=bogus", bearer(bob))->status == 400);
 }
 
-TEMPLATE_TEST_CASE("HTTP: concurrent clients append and read", "[backend][http]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("HTTP: concurrent clients append and read", "[backend][http]",
+                   LOGLINE_BACKENDS) {
   http_bench<TestType> b;
   const auto alice = b.token("alice", "acme");
   constexpr int clients = 8, per_client = 25;
@@ -297,7 +368,8 @@ TEMPLATE_TEST_CASE("HTTP: concurrent clients append and read", "[backend][http]"
     threads.emplace_back([&, i] {
       auto c = b.client();
       for (int k = 0; k < per_client; ++k) {
-        auto r = c.Post("/api/spans", bearer(alice), note("c" + std::to_string(i)), "application/json");
+        auto r =
+            c.Post("/api/spans", bearer(alice), note("c" + std::to_string(i)), "application/json");
         if (r && r->status == 201) ++ok;
         auto t = c.Get("/api/timeline?limit=5", bearer(alice));
         if (!t || t->status != 200) --ok;
@@ -310,7 +382,8 @@ TEMPLATE_TEST_CASE("HTTP: concurrent clients append and read", "[backend][http]"
   CHECK(report.spans_checked == clients * per_client + 1);  // + the token span
 }
 
-TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor other streams", "[backend][http][feed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor other streams",
+                   "[backend][http][feed]", LOGLINE_BACKENDS) {
   http_bench<TestType> b;
   const auto alice = b.token("alice", "acme");
   // A client that opens the stream and never reads: a raw socket that sends the request only.
@@ -322,7 +395,8 @@ TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor o
   addr.sin_port = htons(static_cast<std::uint16_t>(b.port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const std::string request = "GET /api/timeline/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice + "\r\n\r\n";
+  const std::string request =
+      "GET /api/timeline/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice + "\r\n\r\n";
   REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
   // Writers append large spans (far more than the socket buffers hold) while it does not read,
   // and a normal reader receives every one of them.
@@ -331,7 +405,8 @@ TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor o
   std::vector<std::string> expected;
   auto c = b.client();
   for (int i = 0; i < spans; ++i) {
-    auto r = c.Post("/api/spans", bearer(alice), note(payload + std::to_string(i)), "application/json");
+    auto r =
+        c.Post("/api/spans", bearer(alice), note(payload + std::to_string(i)), "application/json");
     REQUIRE(r);
     REQUIRE(r->status == 201);
     expected.push_back(body_of(r)["id"].template get<std::string>());
@@ -344,11 +419,14 @@ TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor o
   for (const auto& e : events) got.insert(e.second);
   CHECK(got == std::set<std::string>(expected.begin(), expected.end()));
   // In append order (on PostgreSQL this caught the feed sorting transaction ids as text).
-  for (int i = 0; i < spans; ++i) CHECK(events[static_cast<std::size_t>(i)].second == expected[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < spans; ++i)
+    CHECK(events[static_cast<std::size_t>(i)].second == expected[static_cast<std::size_t>(i)]);
   ::close(fd);
 }
 
-TEMPLATE_TEST_CASE("HTTP: a stream whose client falls behind is ended, and its client resumes from its last event", "[backend][http][feed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "HTTP: a stream whose client falls behind is ended, and its client resumes from its last event",
+    "[backend][http][feed]", LOGLINE_BACKENDS) {
   http_bench<TestType> b({.stream_queue = 8});
   const auto alice = b.token("alice", "acme");
   auto c = b.client();
@@ -378,7 +456,9 @@ TEMPLATE_TEST_CASE("HTTP: a stream whose client falls behind is ended, and its c
         buffer.erase(0, end + 2);
         if (event.rfind("id: ", 0) != 0) continue;
         auto j = logline::parse_json(event.substr(event.find("data: ") + 6));
-        if (j) events.emplace_back(event.substr(4, event.find('\n') - 4), (*j)["id"].template get<std::string>());
+        if (j)
+          events.emplace_back(event.substr(4, event.find('\n') - 4),
+                              (*j)["id"].template get<std::string>());
       }
       got_first = !events.empty();
       while (got_first && !posted) std::this_thread::sleep_for(10ms);
@@ -405,9 +485,12 @@ TEMPLATE_TEST_CASE("HTTP: a stream whose client falls behind is ended, and its c
   for (std::size_t i = 0; i < expected.size(); ++i) CHECK(events[i].second == expected[i]);
 }
 
-TEMPLATE_TEST_CASE("the stream hub: joining at, behind and far behind its reader; a full queue overflows", "[backend][http][feed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "the stream hub: joining at, behind and far behind its reader; a full queue overflows",
+    "[backend][http][feed]", LOGLINE_BACKENDS) {
   TestType f;
-  conformance::full_ledger<typename TestType::backend> ledger(f.database(), {.identity = {"alice", "acme"}, .signing_key = conformance::test_key()});
+  conformance::full_ledger<typename TestType::backend> ledger(
+      f.database(), {.identity = {"alice", "acme"}, .signing_key = conformance::test_key()});
   logline::http::stream_hub<decltype(ledger)> hub(ledger, {.recent = 4, .page = 256});
   const logline::identity alice{"alice", "acme"};
   std::vector<std::string> cursors;  // of every span, in feed order
@@ -463,7 +546,8 @@ TEMPLATE_TEST_CASE("the stream hub: joining at, behind and far behind its reader
   CHECK(e->take(300ms).events.empty());
 }
 
-TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored", "[backend][http]") {
+TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored",
+          "[backend][http]") {
   // SQLite: another connection holds the write lock past the busy timeout (5 s).
   http_bench<conformance::sqlite_file> b;
   const auto alice = b.token("alice", "acme");
@@ -480,14 +564,19 @@ TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored"
   CHECK(c.Post("/api/spans", bearer(alice), note("later"), "application/json")->status == 201);
 }
 
-TEST_CASE("HTTP on PostgreSQL: a chain held past the lock timeout is a 503 and nothing is stored", "[.postgres][http]") {
+TEST_CASE("HTTP on PostgreSQL: a chain held past the lock timeout is a 503 and nothing is stored",
+          "[.postgres][http]") {
   conformance::postgres_schema f;
   using ledger_type = conformance::full_ledger<logline::postgres::backend>;
-  auto db = logline::postgres::database::open(f.app_dsn, {.pool_size = 4, .owner = f.owner_dsn, .lock_timeout = 300ms}).value();
-  ledger_type ledger{*db, {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
+  auto db = logline::postgres::database::open(
+                f.app_dsn, {.pool_size = 4, .owner = f.owner_dsn, .lock_timeout = 300ms})
+                .value();
+  ledger_type ledger{
+      *db, {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
   logline::http::api<ledger_type> api(ledger);
   const auto token = logline::http::generate_token();
-  ledger.append(logline::http::token_span(token, {"alice", "acme"}, {"spans:read", "spans:write"})).value();
+  ledger.append(logline::http::token_span(token, {"alice", "acme"}, {"spans:read", "spans:write"}))
+      .value();
   logline::http::server svr;
   api.mount(svr);
   const int port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
@@ -500,14 +589,17 @@ TEST_CASE("HTTP on PostgreSQL: a chain held past the lock timeout is a 503 and n
   auto holder = logline::postgres::connection::open(f.app_dsn).value();
   holder->exec("BEGIN").value();
   logline::postgres::params p;
-  p.add(logline::postgres::detail::chain_lock_key("universal_registry", std::string("acme"))).add("acme");
-  holder->query_once("SELECT * FROM universal_registry_lock_chain($1::bigint, $2::text)", p).value();
+  p.add(logline::postgres::detail::chain_lock_key("universal_registry", std::string("acme")))
+      .add("acme");
+  holder->query_once("SELECT * FROM universal_registry_lock_chain($1::bigint, $2::text)", p)
+      .value();
   auto r = c.Post("/api/spans", bearer(token), note("blocked"), "application/json");
   REQUIRE(r);
   CHECK(r->status == 503);
   CHECK(body_of(r)["error"]["code"] == "unavailable");
   holder->exec("ROLLBACK").value();
-  auto rows = f.owner->query_once("SELECT count(*) FROM universal_registry WHERE this = 'blocked'").value();
+  auto rows =
+      f.owner->query_once("SELECT count(*) FROM universal_registry WHERE this = 'blocked'").value();
   CHECK(rows.text(0, 0) == "0");
   CHECK(c.Post("/api/spans", bearer(token), note("later"), "application/json")->status == 201);
   svr.stop();
@@ -534,11 +626,13 @@ TEST_CASE("http: every error kind has one answer", "[http][error]") {
   // A quota refusal is the client's to wait out, not a server failure.
   CHECK(logline::http::answer_for(logline::errc::policy_violation).status == 429);
   CHECK(logline::http::answer_for(logline::errc::policy_violation).code == "policy_violation");
-  CHECK(logline::http::answer_for(logline::errc::integrity_violation).code == "integrity_violation");
+  CHECK(logline::http::answer_for(logline::errc::integrity_violation).code ==
+        "integrity_violation");
   CHECK(logline::http::answer_for(logline::errc::invalid_span).code == "bad_request");
   CHECK(logline::http::answer_for(logline::errc::version_conflict).status == 409);
   // Another category: a server failure, unnamed.
-  const auto other = logline::http::answer_for(logline::error_info(std::make_error_code(std::errc::io_error)));
+  const auto other =
+      logline::http::answer_for(logline::error_info(std::make_error_code(std::errc::io_error)));
   CHECK(other.status == 500);
   CHECK(other.code == "internal_error");
 }

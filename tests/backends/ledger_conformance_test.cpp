@@ -16,8 +16,11 @@ typename F::backend::database& db_of(F& f) {
   return f.database();
 }
 template <class F>
-conformance::full_ledger<typename F::backend> make_ledger(F& f, std::string user = "u1", std::optional<std::string> tenant = "t1") {
-  return {f.database(), {.identity = {std::move(user), std::move(tenant)}, .signing_key = conformance::test_key()}};
+conformance::full_ledger<typename F::backend> make_ledger(
+    F& f, std::string user = "u1", std::optional<std::string> tenant = "t1") {
+  return {
+      f.database(),
+      {.identity = {std::move(user), std::move(tenant)}, .signing_key = conformance::test_key()}};
 }
 template <class L>
 std::size_t count_visible(L& ledger) {
@@ -27,7 +30,8 @@ std::size_t count_visible(L& ledger) {
 }
 }  // namespace
 
-TEMPLATE_TEST_CASE("append stores a span with the fields the ledger owns filled in", "[backend][ledger]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("append stores a span with the fields the ledger owns filled in",
+                   "[backend][ledger]", LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   const auto before = logline::timestamp::now();
@@ -53,7 +57,8 @@ TEMPLATE_TEST_CASE("append stores a span with the fields the ledger owns filled 
   CHECK(logline::span_to_json_text(stored) == logline::span_to_json_text(first));
 }
 
-TEMPLATE_TEST_CASE("fields the ledger owns are refused on append and nothing is written", "[backend][ledger]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("fields the ledger owns are refused on append and nothing is written",
+                   "[backend][ledger]", LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   std::vector<std::pair<std::string, universal_span>> bad;
@@ -95,7 +100,8 @@ TEMPLATE_TEST_CASE("fields the ledger owns are refused on append and nothing is 
   CHECK(next->seq == 1);
 }
 
-TEMPLATE_TEST_CASE("values that cannot be stored identically on every backend are refused", "[backend][ledger]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("values that cannot be stored identically on every backend are refused",
+                   "[backend][ledger]", LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   auto s = conformance::make_span();
@@ -138,7 +144,9 @@ TEMPLATE_TEST_CASE("values that cannot be stored identically on every backend ar
   CHECK(count_visible(ledger) == 0);
 }
 
-TEMPLATE_TEST_CASE("versions: the next seq is required, append_version takes it, conflicts are clear", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "versions: the next seq is required, append_version takes it, conflicts are clear",
+    "[sqlite][ledger]", LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   auto v0 = ledger.append(conformance::make_span()).value();
@@ -190,7 +198,8 @@ TEMPLATE_TEST_CASE("versions: the next seq is required, append_version takes it,
   CHECK(r.error() == errc::version_conflict);
 }
 
-TEMPLATE_TEST_CASE("a batch is one transaction: all or nothing", "[backend][ledger]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("a batch is one transaction: all or nothing", "[backend][ledger]",
+                   LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   std::vector<universal_span> batch(10, conformance::make_span());
@@ -231,14 +240,16 @@ TEMPLATE_TEST_CASE("a batch is one transaction: all or nothing", "[backend][ledg
   CHECK(ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("reads and writes follow the tenancy rules", "[backend][ledger][tenancy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("reads and writes follow the tenancy rules", "[backend][ledger][tenancy]",
+                   LOGLINE_BACKENDS) {
   TestType f;
   const logline::identity ids[] = {{"u1", "t1"}, {"u2", "t1"}, {"u3", "t2"}, {"u4", std::nullopt}};
   // Every owner writes one span of each visibility.
   std::vector<universal_span> written;
   for (const auto& who : ids) {
     auto ledger = make_ledger(f, who.user_id, who.tenant_id);
-    for (auto v : {logline::visibility::private_, logline::visibility::tenant, logline::visibility::public_}) {
+    for (auto v : {logline::visibility::private_, logline::visibility::tenant,
+                   logline::visibility::public_}) {
       auto s = conformance::make_span();
       s.visibility = v;
       written.push_back(ledger.append(s).value());
@@ -249,7 +260,8 @@ TEMPLATE_TEST_CASE("reads and writes follow the tenancy rules", "[backend][ledge
     auto ledger = make_ledger(f, reader.user_id, reader.tenant_id);
     std::set<logline::uuid> expected;
     for (const auto& s : written) {
-      INFO(reader.user_id << " reads " << s.owner_id.value_or("?") << "/" << to_string(s.visibility));
+      INFO(reader.user_id << " reads " << s.owner_id.value_or("?") << "/"
+                          << to_string(s.visibility));
       const bool allowed = logline::may_read(reader, s);
       if (allowed) expected.insert(s.id);
       auto got = ledger.get(s.id);
@@ -290,7 +302,8 @@ TEMPLATE_TEST_CASE("reads and writes follow the tenancy rules", "[backend][ledge
   CHECK(nobody.append(conformance::make_span()).value().tenant_id == std::nullopt);
 }
 
-TEMPLATE_TEST_CASE("the timeline filters and pages with a stable cursor", "[backend][ledger][timeline]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("the timeline filters and pages with a stable cursor",
+                   "[backend][ledger][timeline]", LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   std::vector<universal_span> batch;
@@ -375,7 +388,8 @@ TEMPLATE_TEST_CASE("the timeline filters and pages with a stable cursor", "[back
   CHECK(ledger.timeline(bad).error() == errc::invalid_argument);
 }
 
-TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplicates", "[backend][ledger][feed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplicates",
+                   "[backend][ledger][feed]", LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   for (int i = 0; i < 5; ++i) ledger.append(conformance::make_span()).value();
@@ -396,7 +410,8 @@ TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplic
   std::vector<logline::uuid> received;
   std::thread subscriber([&] {
     auto reader = make_ledger(f);
-    const auto deadline = std::chrono::steady_clock::now() + 30s;  // a broken feed fails, it does not hang
+    const auto deadline =
+        std::chrono::steady_clock::now() + 30s;  // a broken feed fails, it does not hang
     while (received.size() < 3 && std::chrono::steady_clock::now() < deadline) {
       reader.wait_for_commit(seen, 200ms);
       for (auto& c : reader.changes(cursor).value()) {
@@ -406,13 +421,15 @@ TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplic
     }
   });
   std::vector<logline::uuid> appended;
-  for (int i = 0; i < 3; ++i) appended.push_back(ledger.append(conformance::make_span()).value().id);
+  for (int i = 0; i < 3; ++i)
+    appended.push_back(ledger.append(conformance::make_span()).value().id);
   subscriber.join();
   CHECK(received == appended);
   CHECK(ledger.changes(cursor).value().empty());
 }
 
-TEMPLATE_TEST_CASE("a feed page resumes past the entries its reader cannot see", "[backend][ledger][feed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("a feed page resumes past the entries its reader cannot see",
+                   "[backend][ledger][feed]", LOGLINE_BACKENDS) {
   TestType f;
   auto alice = make_ledger(f, "u1", "t1");
   auto carol = make_ledger(f, "u3", "t2");
@@ -462,7 +479,8 @@ TEMPLATE_TEST_CASE("a feed page resumes past the entries its reader cannot see",
   CHECK(carol.feed("not a cursor").error() == errc::invalid_argument);
 }
 
-TEMPLATE_TEST_CASE("each tenant has its own chain; a global chain spans them all", "[backend][ledger][chain]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("each tenant has its own chain; a global chain spans them all",
+                   "[backend][ledger][chain]", LOGLINE_BACKENDS) {
   TestType f;
   auto t1 = make_ledger(f, "u1", "t1");
   auto t2 = make_ledger(f, "u2", "t2");
@@ -478,9 +496,10 @@ TEMPLATE_TEST_CASE("each tenant has its own chain; a global chain spans them all
   CHECK(report.spans_checked == 9);
 
   TestType g;
-  using global_ledger = logline::ledger<universal_span, typename TestType::backend, logline::append_only,
-                                        logline::globally_hash_chained, logline::signed_by<logline::ed25519>,
-                                        logline::tenant_isolated>;
+  using global_ledger =
+      logline::ledger<universal_span, typename TestType::backend, logline::append_only,
+                      logline::globally_hash_chained, logline::signed_by<logline::ed25519>,
+                      logline::tenant_isolated>;
   global_ledger a{g.database(), {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
   global_ledger b{g.database(), {.identity = {"u2", "t2"}, .signing_key = conformance::test_key()}};
   CHECK(a.append(conformance::make_span()).value().chain_position == 0);
@@ -492,7 +511,8 @@ TEMPLATE_TEST_CASE("each tenant has its own chain; a global chain spans them all
   CHECK(global_report.chains == 1);
 }
 
-TEMPLATE_TEST_CASE("concurrent appenders on several connections form one gapless chain", "[backend][ledger][chain]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("concurrent appenders on several connections form one gapless chain",
+                   "[backend][ledger][chain]", LOGLINE_BACKENDS) {
   TestType f;
   constexpr int writers = 4, per_writer = 100;
   std::vector<std::thread> threads;
@@ -500,7 +520,8 @@ TEMPLATE_TEST_CASE("concurrent appenders on several connections form one gapless
   for (int w = 0; w < writers; ++w) {
     threads.emplace_back([&, w] {
       auto conn = f.connect();  // its own connection, as another process would have
-      conformance::full_ledger<typename TestType::backend> ledger{*conn, {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
+      conformance::full_ledger<typename TestType::backend> ledger{
+          *conn, {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
       for (int i = 0; i < per_writer; ++i) {
         auto s = conformance::make_span();
         s.name = "w" + std::to_string(w);
@@ -522,11 +543,13 @@ TEMPLATE_TEST_CASE("concurrent appenders on several connections form one gapless
   CHECK(report.chains == 1);
 }
 
-TEMPLATE_TEST_CASE("the database itself refuses UPDATE and DELETE", "[backend][ledger][append_only]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("the database itself refuses UPDATE and DELETE",
+                   "[backend][ledger][append_only]", LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   auto s = ledger.append(conformance::make_span()).value();
-  auto upd = f.exec_raw("UPDATE universal_registry SET name = 'changed' WHERE id = '" + s.id.to_string() + "'");
+  auto upd = f.exec_raw("UPDATE universal_registry SET name = 'changed' WHERE id = '" +
+                        s.id.to_string() + "'");
   REQUIRE_FALSE(upd);
   CHECK_THAT(upd.error().message(), Catch::Contains("append-only"));
   auto del = f.exec_raw("DELETE FROM universal_registry");
@@ -560,13 +583,16 @@ struct tamper_bench {
     LOGLINE_TRY_VOID(f.drop_append_only_guards("universal_registry"));
     return f.exec_raw(sql);
   }
-  std::string id(int i) const { return "'" + spans[static_cast<std::size_t>(i)].id.to_string() + "'"; }
+  std::string id(int i) const {
+    return "'" + spans[static_cast<std::size_t>(i)].id.to_string() + "'";
+  }
   std::vector<std::pair<std::int64_t, logline::problem>> findings(logline::verify_options o = {}) {
     auto ledger = make_ledger(f);
     auto report = ledger.verify(o).value();
     std::vector<std::pair<std::int64_t, logline::problem>> out;
     for (const auto& fd : report.findings) {
-      const auto it = std::find_if(spans.begin(), spans.end(), [&](const auto& s) { return s.id == fd.id; });
+      const auto it =
+          std::find_if(spans.begin(), spans.end(), [&](const auto& s) { return s.id == fd.id; });
       out.emplace_back(it == spans.end() ? -1 : it - spans.begin(), fd.kind);
     }
     CHECK(report.problems == out.size());
@@ -577,10 +603,12 @@ using P = logline::problem;
 using found = std::vector<std::pair<std::int64_t, logline::problem>>;
 }  // namespace
 
-TEMPLATE_TEST_CASE("verify names exactly the span whose payload was edited", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify names exactly the span whose payload was edited", "[backend][tamper]",
+                   LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   REQUIRE(t.findings().empty());
-  REQUIRE(t.tamper("UPDATE universal_registry SET metadata = '{\"amount\":401}' WHERE id = " + t.id(4)));
+  REQUIRE(t.tamper("UPDATE universal_registry SET metadata = '{\"amount\":401}' WHERE id = " +
+                   t.id(4)));
   CHECK(t.findings() == found{{4, P::hash_mismatch}});
   // Reading it is refused too.
   auto ledger = make_ledger(t.f);
@@ -589,13 +617,15 @@ TEMPLATE_TEST_CASE("verify names exactly the span whose payload was edited", "[b
   CHECK(r.error() == errc::integrity_violation);
 }
 
-TEMPLATE_TEST_CASE("verify names the span after a deleted one as a gap", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify names the span after a deleted one as a gap", "[backend][tamper]",
+                   LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   REQUIRE(t.tamper("DELETE FROM universal_registry WHERE id = " + t.id(6)));
   CHECK(t.findings() == found{{7, P::gap}});
 }
 
-TEMPLATE_TEST_CASE("verify names both spans when two are swapped in the chain", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify names both spans when two are swapped in the chain", "[backend][tamper]",
+                   LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   // Reordering history: the two rows exchange their places in the chain.
   REQUIRE(t.tamper("UPDATE universal_registry SET chain_position = 1000000 WHERE id = " + t.id(2)));
@@ -604,15 +634,19 @@ TEMPLATE_TEST_CASE("verify names both spans when two are swapped in the chain", 
   CHECK(t.findings() == found{{5, P::hash_mismatch}, {2, P::hash_mismatch}});
 }
 
-TEMPLATE_TEST_CASE("verify names the span whose signature was replaced", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify names the span whose signature was replaced", "[backend][tamper]",
+                   LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   // A well-formed signature of the same key over another span.
-  REQUIRE(t.tamper("UPDATE universal_registry SET signature = (SELECT signature FROM universal_registry WHERE id = " + t.id(1) +
-                       ") WHERE id = " + t.id(8)));
+  REQUIRE(
+      t.tamper("UPDATE universal_registry SET signature = (SELECT signature FROM "
+               "universal_registry WHERE id = " +
+               t.id(1) + ") WHERE id = " + t.id(8)));
   CHECK(t.findings() == found{{8, P::bad_signature}});
 }
 
-TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork",
+                   "[backend][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   auto other = logline::ed25519::key::generate();
   logline::verify_options trusting_other;
@@ -624,10 +658,16 @@ TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork",
 
   // A fork: a second span claiming position 3 (the unique index dropped first).
   REQUIRE(t.tamper("DROP INDEX universal_registry_chain"));
-  REQUIRE(t.tamper("INSERT INTO universal_registry SELECT CAST('00000000-0000-4000-8000-000000000099' AS " + TestType::uuid_type() + "), seq, entity_type, who, did, \"this\", at, "
-                       "parent_id, related_to, owner_id, tenant_id, visibility, status, name, description, code, language, runtime, trace_id, "
-                       "is_deleted, input, output, error, metadata, content, duration_ms, prev_hash, curr_hash, signature, public_key, "
-                       "chain_position FROM universal_registry WHERE id = " + t.id(3)));
+  REQUIRE(t.tamper(
+      "INSERT INTO universal_registry SELECT CAST('00000000-0000-4000-8000-000000000099' AS " +
+      TestType::uuid_type() +
+      "), seq, entity_type, who, did, \"this\", at, "
+      "parent_id, related_to, owner_id, tenant_id, visibility, status, name, description, code, "
+      "language, runtime, trace_id, "
+      "is_deleted, input, output, error, metadata, content, duration_ms, prev_hash, curr_hash, "
+      "signature, public_key, "
+      "chain_position FROM universal_registry WHERE id = " +
+      t.id(3)));
   auto f = t.findings();
   REQUIRE(f.size() == 2);  // the copy fails its hash (id changed) and holds position 3 twice
   std::set<P> kinds{f[0].second, f[1].second};
@@ -636,7 +676,9 @@ TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork",
     if (kind == P::hash_mismatch) CHECK(index == -1);  // the forged copy, not the original
 }
 
-TEMPLATE_TEST_CASE("a tenant named null has a chain of its own, apart from the spans without a tenant", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "a tenant named null has a chain of its own, apart from the spans without a tenant",
+    "[backend][tamper]", LOGLINE_BACKENDS) {
   TestType f;
   auto none = make_ledger(f, "u1", std::nullopt);
   auto named = make_ledger(f, "u2", "null");
@@ -649,10 +691,12 @@ TEMPLATE_TEST_CASE("a tenant named null has a chain of its own, apart from the s
   REQUIRE(report.heads.size() == 2);
   std::set<std::pair<std::string, std::int64_t>> heads;
   for (const auto& h : report.heads) heads.emplace(h.chain, h.position);
-  CHECK(heads == std::set<std::pair<std::string, std::int64_t>>{{"no tenant", 3}, {"tenant:null", 1}});
+  CHECK(heads ==
+        std::set<std::pair<std::string, std::int64_t>>{{"no tenant", 3}, {"tenant:null", 1}});
 }
 
-TEMPLATE_TEST_CASE("verify against a checkpoint names a truncated chain at its recorded head", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify against a checkpoint names a truncated chain at its recorded head",
+                   "[backend][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   auto ledger = make_ledger(t.f);
   auto report = ledger.verify().value();
@@ -667,7 +711,8 @@ TEMPLATE_TEST_CASE("verify against a checkpoint names a truncated chain at its r
   against.expected_heads = report.heads;
 
   // The chain grows past its recorded head: still fine.
-  auto later = ledger.append_batch(std::vector<universal_span>(3, conformance::make_span())).value();
+  auto later =
+      ledger.append_batch(std::vector<universal_span>(3, conformance::make_span())).value();
   CHECK(t.findings(against).empty());
   CHECK(ledger.verify().value().heads.at(0).position == 12);
 
@@ -683,7 +728,8 @@ TEMPLATE_TEST_CASE("verify against a checkpoint names a truncated chain at its r
   CHECK(cut.heads.at(0).position == 7);
 }
 
-TEMPLATE_TEST_CASE("verify against a checkpoint names the span that replaced a recorded head", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify against a checkpoint names the span that replaced a recorded head",
+                   "[backend][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   logline::verify_options against;
   against.expected_heads = make_ledger(t.f).verify().value().heads;
@@ -691,7 +737,8 @@ TEMPLATE_TEST_CASE("verify against a checkpoint names the span that replaced a r
   // (Appends go through a new connection: one that wrote the chain would guess its old head.)
   REQUIRE(t.tamper("DELETE FROM universal_registry WHERE id = " + t.id(9)));
   auto connection = t.f.connect();
-  conformance::full_ledger<typename TestType::backend> insider{*connection, {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
+  conformance::full_ledger<typename TestType::backend> insider{
+      *connection, {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()}};
   auto forged = insider.append(conformance::make_span()).value();
   REQUIRE(forged.chain_position == 9);
   CHECK(t.findings().empty());
@@ -707,7 +754,8 @@ TEMPLATE_TEST_CASE("verify against a checkpoint names the span that replaced a r
   CHECK(t.findings(against) == found{{-1, P::gap}, {9, P::head_mismatch}});
 }
 
-TEMPLATE_TEST_CASE("verify against a checkpoint names a chain that is gone", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify against a checkpoint names a chain that is gone", "[backend][tamper]",
+                   LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   auto other = make_ledger(t.f, "u2", "t2");
   auto t2 = other.append_batch(std::vector<universal_span>(2, conformance::make_span())).value();
@@ -730,33 +778,40 @@ TEMPLATE_TEST_CASE("verify against a checkpoint names a chain that is gone", "[b
   CHECK(twice.error() == errc::invalid_argument);
 }
 
-TEMPLATE_TEST_CASE("append-only guards dropped outside logline are put back when a ledger opens", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("append-only guards dropped outside logline are put back when a ledger opens",
+                   "[backend][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   REQUIRE(t.f.drop_append_only_guards("universal_registry"));
-  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET name = name WHERE id = " + t.id(0)));  // unguarded now
+  REQUIRE(t.f.exec_raw("UPDATE universal_registry SET name = name WHERE id = " +
+                       t.id(0)));  // unguarded now
   auto ledger = make_ledger(t.f);
   auto upd = t.f.exec_raw("UPDATE universal_registry SET name = 'x' WHERE id = " + t.id(0));
   REQUIRE_FALSE(upd);
   CHECK_THAT(upd.error().message(), Catch::Contains("append-only"));
 }
 
-TEMPLATE_TEST_CASE("an undecodable row keeps its place in the chain", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("an undecodable row keeps its place in the chain", "[backend][tamper]",
+                   LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   // A value that does not parse only changes the hash: the row is still read and hashed.
-  REQUIRE(t.tamper("UPDATE universal_registry SET " + TestType::undecodable_at() + " WHERE id = " + t.id(4)));
+  REQUIRE(t.tamper("UPDATE universal_registry SET " + TestType::undecodable_at() +
+                   " WHERE id = " + t.id(4)));
   CHECK(t.findings() == found{{4, P::hash_mismatch}});
   // A column verification itself needs (curr_hash) that cannot be read: reported as such, and
   // the next span is not reported as a gap or a broken link.
-  REQUIRE(t.tamper("UPDATE universal_registry SET curr_hash = '" + std::string(64, 'z') + "' WHERE id = " + t.id(6)));
+  REQUIRE(t.tamper("UPDATE universal_registry SET curr_hash = '" + std::string(64, 'z') +
+                   "' WHERE id = " + t.id(6)));
   CHECK(t.findings() == found{{4, P::hash_mismatch}, {6, P::unreadable}});
   auto ledger = make_ledger(t.f);
   CHECK(ledger.get(t.spans[4].id).error() == errc::integrity_violation);
 }
 
-TEMPLATE_TEST_CASE("a signed ledger opens without a key to read and verify, but cannot append", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("a signed ledger opens without a key to read and verify, but cannot append",
+                   "[sqlite][ledger]", LOGLINE_BACKENDS) {
   TestType f;
   make_ledger(f).append(conformance::make_span()).value();
-  conformance::full_ledger<typename TestType::backend> reader{f.database(), {.identity = {"u1", "t1"}}};
+  conformance::full_ledger<typename TestType::backend> reader{f.database(),
+                                                              {.identity = {"u1", "t1"}}};
   CHECK(reader.verify().value().ok());
   logline::timeline_query q;
   CHECK(reader.timeline(q).value().spans.size() == 1);
@@ -765,7 +820,8 @@ TEMPLATE_TEST_CASE("a signed ledger opens without a key to read and verify, but 
   CHECK(r.error() == errc::invalid_key);
 }
 
-TEMPLATE_TEST_CASE("a batch can mix new spans, exact versions and next versions", "[sqlite][ledger]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("a batch can mix new spans, exact versions and next versions",
+                   "[sqlite][ledger]", LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f);
   auto a = ledger.append(conformance::make_span()).value();
@@ -773,7 +829,7 @@ TEMPLATE_TEST_CASE("a batch can mix new spans, exact versions and next versions"
   batch[0].id = a.id;  // next version: 1
   batch[1].id = a.id;  // next version: 2
   batch[2].id = a.id;
-  batch[2].seq = 3;    // exact: 3
+  batch[2].seq = 3;  // exact: 3
   auto stored = ledger.append_batch(batch, {true, true, false, false}).value();
   CHECK(stored[0].seq == 1);
   CHECK(stored[1].seq == 2);
@@ -788,7 +844,8 @@ TEMPLATE_TEST_CASE("a batch can mix new spans, exact versions and next versions"
   CHECK(ledger.append_batch(batch, {true, false}).error() == errc::invalid_argument);
 }
 
-TEMPLATE_TEST_CASE("verify checks every span on several threads and streams its findings", "[backend][tamper]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("verify checks every span on several threads and streams its findings",
+                   "[backend][tamper]", LOGLINE_BACKENDS) {
   tamper_bench<TestType> t;
   REQUIRE(t.tamper("UPDATE universal_registry SET name = 'x' WHERE chain_position IN (1, 3, 9)"));
   logline::verify_options o;
@@ -798,12 +855,14 @@ TEMPLATE_TEST_CASE("verify checks every span on several threads and streams its 
   std::uint64_t last_progress = 0;
   o.on_finding = [&](const logline::finding& fd) { streamed.push_back(fd.id.to_string()); };
   o.on_progress = [&](std::uint64_t n) { last_progress = n; };
-  CHECK(t.findings(o) == found{{1, P::hash_mismatch}, {3, P::hash_mismatch}, {9, P::hash_mismatch}});
+  CHECK(t.findings(o) ==
+        found{{1, P::hash_mismatch}, {3, P::hash_mismatch}, {9, P::hash_mismatch}});
   CHECK(streamed.size() == 3);
   CHECK(last_progress == 10);
 }
 
-TEMPLATE_TEST_CASE("sessions act as other identities on one ledger", "[backend][ledger][tenancy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("sessions act as other identities on one ledger", "[backend][ledger][tenancy]",
+                   LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f, "server", std::nullopt);
   auto alice = ledger.as({"alice", "acme"});
@@ -817,8 +876,8 @@ TEMPLATE_TEST_CASE("sessions act as other identities on one ledger", "[backend][
   CHECK(a1.owner_id == "alice");
   CHECK(a1.tenant_id == "acme");
   CHECK(bob.get(a1.id).error() == errc::not_found);  // private to alice
-  CHECK(bob.get(a2.id).value().id == a2.id);          // tenant-visible
-  CHECK(eve.get(a2.id).error() == errc::not_found);   // another tenant
+  CHECK(bob.get(a2.id).value().id == a2.id);         // tenant-visible
+  CHECK(eve.get(a2.id).error() == errc::not_found);  // another tenant
   CHECK(alice.history(a1.id).value().size() == 1);
   logline::timeline_query q;
   CHECK(bob.timeline(q).value().spans.size() == 1);
@@ -829,8 +888,12 @@ TEMPLATE_TEST_CASE("sessions act as other identities on one ledger", "[backend][
   CHECK(bob.append(forged).error() == errc::permission_denied);
   // A version by its owner, in a batch.
   auto next = a1;
-  next.prev_hash.reset(); next.curr_hash.reset(); next.signature.reset(); next.public_key.reset();
-  next.chain_position.reset(); next.at = {};
+  next.prev_hash.reset();
+  next.curr_hash.reset();
+  next.signature.reset();
+  next.public_key.reset();
+  next.chain_position.reset();
+  next.at = {};
   next.name = "v1";
   auto v = alice.append_batch({next}, {true}).value();
   CHECK(v.front().seq == 1);

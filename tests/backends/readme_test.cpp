@@ -21,7 +21,8 @@ std::string read_file(const std::string& path) {
 
 TEST_CASE("the README shows the quickstart example verbatim", "[cli][readme]") {
   const auto readme = read_file(std::string(LOGLINE_SOURCE_DIR) + "/README.md");
-  const auto example = read_file(std::string(LOGLINE_SOURCE_DIR) + "/examples/quickstart/quickstart.cpp");
+  const auto example =
+      read_file(std::string(LOGLINE_SOURCE_DIR) + "/examples/quickstart/quickstart.cpp");
   CHECK(readme.find("```cpp\n" + example + "```") != std::string::npos);
   CHECK(readme.find("make run") != std::string::npos);
   CHECK(readme.find("make test") != std::string::npos);
@@ -29,11 +30,13 @@ TEST_CASE("the README shows the quickstart example verbatim", "[cli][readme]") {
 
 TEST_CASE("the quickstart appends a signed span and verifies the ledger", "[cli][readme]") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("logline-quickstart-" + std::to_string(std::random_device{}()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("logline-quickstart-" + std::to_string(std::random_device{}()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string out = (dir / "out.txt").string();
-  const std::string cmd = "cd '" + dir.string() + "' && '" + LOGLINE_QUICKSTART_PATH + "' > out.txt 2>&1";
+  const std::string cmd =
+      "cd '" + dir.string() + "' && '" + LOGLINE_QUICKSTART_PATH + "' > out.txt 2>&1";
   for (int run = 1; run <= 2; ++run) {
     INFO("run " << run);
     REQUIRE(std::system(cmd.c_str()) == 0);

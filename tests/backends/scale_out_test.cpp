@@ -28,17 +28,22 @@ TEST_CASE("scale-out: two servers with the runtime on one PostgreSQL", "[.postgr
   box_a.cli("keygen --out " + key);
   const std::string cli_db = "--postgres " + sh_quote(pg.owner_dsn);
   box_a.cli("seed " + cli_db + " --key " + key);
-  const auto issued = box_a.cli("token issue " + cli_db + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write,execute");
+  const auto issued =
+      box_a.cli("token issue " + cli_db + " --key " + key +
+                " --user alice --tenant acme --scopes spans:read,spans:write,execute");
   REQUIRE(issued.find("llt_") != std::string::npos);
   const std::string token = issued.substr(issued.find("llt_"), 68);
-  const std::vector<std::string> args{"--postgres", pg.app_dsn, "--postgres-owner", pg.owner_dsn, "--key", key, "--with-scheduler",
-                                      "--runtime-every", "1", "--quiet", "--rate", "100000"};
+  const std::vector<std::string> args{"--postgres",       pg.app_dsn,        "--postgres-owner",
+                                      pg.owner_dsn,       "--key",           key,
+                                      "--with-scheduler", "--runtime-every", "1",
+                                      "--quiet",          "--rate",          "100000"};
   server_process a(box_a.dir, args), b(box_b.dir, args);
   const httplib::Headers auth{{"Authorization", "Bearer " + token}};
 
   // A stream on each server, from now on.
   std::mutex m;
-  std::map<int, std::set<std::string>> seen;  // server (0: a, 1: b) -> span ids its stream delivered
+  std::map<int, std::set<std::string>>
+      seen;  // server (0: a, 1: b) -> span ids its stream delivered
   std::atomic<bool> stop{false};
   std::vector<std::thread> streams;
   for (int which : {0, 1})
@@ -67,13 +72,16 @@ TEST_CASE("scale-out: two servers with the runtime on one PostgreSQL", "[.postgr
   // server that did not store them.
   std::set<std::string> written;
   std::map<std::string, std::string> requests;  // request id -> function id
-  std::atomic<int> failures{0};  // (Catch2 assertions are for the test's own thread)
+  std::atomic<int> failures{0};                 // (Catch2 assertions are for the test's own thread)
   std::vector<std::thread> clients;
   for (int k = 0; k < 4; ++k)
     clients.emplace_back([&, k] {
-      httplib::Client mine("127.0.0.1", k % 2 ? b.port : a.port), other("127.0.0.1", k % 2 ? a.port : b.port);
+      httplib::Client mine("127.0.0.1", k % 2 ? b.port : a.port),
+          other("127.0.0.1", k % 2 ? a.port : b.port);
       for (int i = 0; i < 25; ++i) {
-        auto r = mine.Post("/api/spans", auth, R"({"entity_type":"scale","this":"span )" + std::to_string(k) + "-" + std::to_string(i) + "\"}",
+        auto r = mine.Post("/api/spans", auth,
+                           R"({"entity_type":"scale","this":"span )" + std::to_string(k) + "-" +
+                               std::to_string(i) + "\"}",
                            "application/json");
         if (!r || r->status != 201) {
           ++failures;
@@ -84,13 +92,17 @@ TEST_CASE("scale-out: two servers with the runtime on one PostgreSQL", "[.postgr
         written.insert(id);
       }
       for (int i = 0; i < 3; ++i) {
-        auto fn = mine.Post("/api/spans", auth, R"({"entity_type":"function","this":"fn","language":"lua","code":"return 1"})", "application/json");
+        auto fn = mine.Post(
+            "/api/spans", auth,
+            R"({"entity_type":"function","this":"fn","language":"lua","code":"return 1"})",
+            "application/json");
         if (!fn || fn->status != 201) {
           ++failures;
           return;
         }
         const std::string fn_id = logline::parse_json(fn->body).value()["id"].get<std::string>();
-        auto r = other.Post("/api/execute", auth, R"({"span_id":")" + fn_id + "\"}", "application/json");
+        auto r =
+            other.Post("/api/execute", auth, R"({"span_id":")" + fn_id + "\"}", "application/json");
         if (!r || r->status != 202) {
           ++failures;
           return;
@@ -117,7 +129,8 @@ TEST_CASE("scale-out: two servers with the runtime on one PostgreSQL", "[.postgr
     std::lock_guard lock(m);
     return seen[0].size() >= written.size() && seen[1].size() >= written.size();
   };
-  while (!finished() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(300ms);
+  while (!finished() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(300ms);
   {
     std::lock_guard lock(m);
     CHECK(seen[0] == written);
@@ -136,8 +149,8 @@ TEST_CASE("scale-out: two servers with the runtime on one PostgreSQL", "[.postgr
   std::istringstream lines(exported.out);
   for (std::string line; std::getline(lines, line);) {
     auto j = logline::parse_json(line);
-    if (j && j->is_object() && (*j)["entity_type"] == "execution" && j->contains("input") && (*j)["input"].is_object() &&
-        (*j)["input"].contains("span_id"))
+    if (j && j->is_object() && (*j)["entity_type"] == "execution" && j->contains("input") &&
+        (*j)["input"].is_object() && (*j)["input"].contains("span_id"))
       ++executions_of[(*j)["input"]["span_id"].get<std::string>()];
   }
   for (const auto& [request, fn] : requests) CHECK(executions_of[fn] == 1);

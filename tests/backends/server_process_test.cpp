@@ -40,7 +40,8 @@ TEST_CASE("logline-server: tokens from the CLI, access logs, CORS, SIGTERM", "[c
   sandbox box;
   const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "server.key").string();
   box.cli("keygen --out " + key);
-  auto issued = box.cli("token issue --db " + db + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write");
+  auto issued = box.cli("token issue --db " + db + " --key " + key +
+                        " --user alice --tenant acme --scopes spans:read,spans:write");
   const auto token_at = issued.find("llt_");
   REQUIRE(token_at != std::string::npos);
   const std::string token = issued.substr(token_at, 68);
@@ -51,10 +52,13 @@ TEST_CASE("logline-server: tokens from the CLI, access logs, CORS, SIGTERM", "[c
   {
     server_process server(box.dir, {"--db", db, "--key", key});
     httplib::Client c("127.0.0.1", server.port);
-    auto created = c.Post("/api/spans", bearer(token), R"({"entity_type":"note","who":"alice","this":"over http"})", "application/json");
+    auto created =
+        c.Post("/api/spans", bearer(token),
+               R"({"entity_type":"note","who":"alice","this":"over http"})", "application/json");
     REQUIRE(created);
     CHECK(created->status == 201);
-    CHECK(created->get_header_value("Access-Control-Allow-Origin").empty());  // CORS is off by default
+    CHECK(created->get_header_value("Access-Control-Allow-Origin")
+              .empty());  // CORS is off by default
     const std::string request_id = created->get_header_value("X-Request-Id");
     CHECK_FALSE(request_id.empty());
 
@@ -77,7 +81,8 @@ TEST_CASE("logline-server: tokens from the CLI, access logs, CORS, SIGTERM", "[c
       stream_ended = true;
     });
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!has_received("over http") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    while (!has_received("over http") && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
     CHECK(has_received("over http"));
 
     box.cli("token revoke --db " + db + " --key " + key + " --id " + token_id);
@@ -111,8 +116,10 @@ TEST_CASE("logline-server: tokens from the CLI, access logs, CORS, SIGTERM", "[c
 TEST_CASE("logline-server: TLS with a certificate and key", "[cli][http]") {
   sandbox box;
   const std::string cert = (box.dir / "cert.pem").string(), pkey = (box.dir / "key.pem").string();
-  sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " + pkey + " -out " + cert + " 2>&1");
-  server_process server(box.dir, {"--db", (box.dir / "tls.db").string(), "--tls-cert", cert, "--tls-key", pkey});
+  sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " + pkey +
+     " -out " + cert + " 2>&1");
+  server_process server(
+      box.dir, {"--db", (box.dir / "tls.db").string(), "--tls-cert", cert, "--tls-key", pkey});
   CHECK_THAT(slurp(box.dir / "server.out"), Catch::Contains("https://"));
   httplib::SSLClient c("127.0.0.1", server.port);
   c.enable_server_certificate_verification(false);
@@ -127,7 +134,8 @@ TEST_CASE("logline-server: TLS with a certificate and key", "[cli][http]") {
   CHECK(server.terminate() == 0);
 }
 
-TEST_CASE("logline-server: the README's three curl lines work against make run's server", "[cli][http]") {
+TEST_CASE("logline-server: the README's three curl lines work against make run's server",
+          "[cli][http]") {
   sandbox box;
   const std::string readme = slurp(fs::path(LOGLINE_SOURCE_DIR) / "README.md");
   // The commands of the block that follows "## The REST server".
@@ -155,7 +163,8 @@ TEST_CASE("logline-server: the README's three curl lines work against make run's
   REQUIRE(t != std::string::npos);
   const std::string env = "T=" + out.substr(t, 68) + "; ";
   auto local = [&](std::string c) {
-    for (std::size_t at; (at = c.find("127.0.0.1:8080")) != std::string::npos;) c.replace(at, 14, "127.0.0.1:" + std::to_string(server.port));
+    for (std::size_t at; (at = c.find("127.0.0.1:8080")) != std::string::npos;)
+      c.replace(at, 14, "127.0.0.1:" + std::to_string(server.port));
     return c;
   };
   auto posted = logline::parse_json(sh(env + local(commands[0])));
@@ -170,23 +179,30 @@ TEST_CASE("logline-server: the README's three curl lines work against make run's
   CHECK_THAT(streamed, Catch::Contains((*posted)["id"].get<std::string>()));
 }
 
-TEST_CASE("logline-server --with-scheduler: a Lua function posted and executed over HTTP runs and is consumed", "[cli][http]") {
+TEST_CASE(
+    "logline-server --with-scheduler: a Lua function posted and executed over HTTP runs and is "
+    "consumed",
+    "[cli][http]") {
   sandbox box;
   const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "server.key").string();
   box.cli("keygen --out " + key);
   box.cli("seed --db " + db + " --key " + key);
-  auto issued = box.cli("token issue --db " + db + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write,execute");
+  auto issued = box.cli("token issue --db " + db + " --key " + key +
+                        " --user alice --tenant acme --scopes spans:read,spans:write,execute");
   const std::string token = issued.substr(issued.find("llt_"), 68);
 
-  server_process server(box.dir, {"--db", db, "--key", key, "--with-scheduler", "--runtime-every", "1"});
+  server_process server(box.dir,
+                        {"--db", db, "--key", key, "--with-scheduler", "--runtime-every", "1"});
   httplib::Client c("127.0.0.1", server.port);
-  auto fn = c.Post("/api/spans", bearer(token),
-                   R"({"entity_type":"function","who":"alice","this":"square","language":"lua","code":"return {square = 12 * 12}"})",
-                   "application/json");
+  auto fn = c.Post(
+      "/api/spans", bearer(token),
+      R"({"entity_type":"function","who":"alice","this":"square","language":"lua","code":"return {square = 12 * 12}"})",
+      "application/json");
   REQUIRE(fn);
   REQUIRE(fn->status == 201);
   const auto fn_id = logline::parse_json(fn->body).value()["id"].get<std::string>();
-  auto exec = c.Post("/api/execute", bearer(token), R"({"span_id":")" + fn_id + "\"}", "application/json");
+  auto exec =
+      c.Post("/api/execute", bearer(token), R"({"span_id":")" + fn_id + "\"}", "application/json");
   REQUIRE(exec);
   REQUIRE(exec->status == 202);
   const auto request_id = logline::parse_json(exec->body).value()["request_id"].get<std::string>();
@@ -200,30 +216,39 @@ TEST_CASE("logline-server --with-scheduler: a Lua function posted and executed o
   INFO(request.dump() << slurp(box.dir / "server.err"));
   REQUIRE(request["status"] == "complete");
   CHECK(request["seq"] == 2);
-  auto execution = logline::parse_json(c.Get("/api/spans/" + request["output"]["execution_id"].get<std::string>(), bearer(token))->body).value();
+  auto execution =
+      logline::parse_json(
+          c.Get("/api/spans/" + request["output"]["execution_id"].get<std::string>(), bearer(token))
+              ->body)
+          .value();
   CHECK(execution["output"] == logline::json{{"square", 144}});
   CHECK(server.terminate() == 0);
   CHECK_THAT(box.cli("verify --db " + db), Catch::Contains("ok"));
 }
 
-TEST_CASE("logline-server --with-scheduler: the seed ttl_reaper archives a span posted with a TTL", "[cli][http]") {
+TEST_CASE("logline-server --with-scheduler: the seed ttl_reaper archives a span posted with a TTL",
+          "[cli][http]") {
   sandbox box;
   const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "server.key").string();
   box.cli("keygen --out " + key);
   box.cli("seed --db " + db + " --key " + key);
   box.cli("seed --db " + db + " --key " + key + " --policies --user alice --tenant acme");
-  auto issued = box.cli("token issue --db " + db + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write");
+  auto issued = box.cli("token issue --db " + db + " --key " + key +
+                        " --user alice --tenant acme --scopes spans:read,spans:write");
   const std::string token = issued.substr(issued.find("llt_"), 68);
 
-  server_process server(box.dir, {"--db", db, "--key", key, "--with-scheduler", "--runtime-every", "1", "--policy-every", "1"});
+  server_process server(box.dir, {"--db", db, "--key", key, "--with-scheduler", "--runtime-every",
+                                  "1", "--policy-every", "1"});
   httplib::Client c("127.0.0.1", server.port);
-  auto note = c.Post("/api/spans", bearer(token),
-                     R"({"entity_type":"note","who":"alice","this":"gone soon","visibility":"tenant","metadata":{"ttl_minutes":0}})",
-                     "application/json");
+  auto note = c.Post(
+      "/api/spans", bearer(token),
+      R"({"entity_type":"note","who":"alice","this":"gone soon","visibility":"tenant","metadata":{"ttl_minutes":0}})",
+      "application/json");
   REQUIRE(note);
   REQUIRE(note->status == 201);
   const auto note_id = logline::parse_json(note->body).value()["id"].get<std::string>();
-  auto kept = c.Post("/api/spans", bearer(token), R"({"entity_type":"note","who":"alice","this":"stays","visibility":"tenant"})",
+  auto kept = c.Post("/api/spans", bearer(token),
+                     R"({"entity_type":"note","who":"alice","this":"stays","visibility":"tenant"})",
                      "application/json");
   REQUIRE(kept);
   REQUIRE(kept->status == 201);
@@ -231,7 +256,9 @@ TEST_CASE("logline-server --with-scheduler: the seed ttl_reaper archives a span 
   logline::json patches;
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
-    patches = logline::parse_json(c.Get("/api/timeline?entity_type=status_patch", bearer(token))->body).value()["spans"];
+    patches =
+        logline::parse_json(c.Get("/api/timeline?entity_type=status_patch", bearer(token))->body)
+            .value()["spans"];
     if (!patches.empty()) break;
     std::this_thread::sleep_for(200ms);
   }
@@ -241,12 +268,15 @@ TEST_CASE("logline-server --with-scheduler: the seed ttl_reaper archives a span 
   CHECK(patches[0]["status"] == "archived");
   CHECK(patches[0]["owner_id"] == "alice");
   std::this_thread::sleep_for(2500ms);  // more policy runs: still one patch
-  CHECK(logline::parse_json(c.Get("/api/timeline?entity_type=status_patch", bearer(token))->body).value()["spans"].size() == 1);
+  CHECK(logline::parse_json(c.Get("/api/timeline?entity_type=status_patch", bearer(token))->body)
+            .value()["spans"]
+            .size() == 1);
   CHECK(server.terminate() == 0);
   CHECK_THAT(box.cli("verify --db " + db), Catch::Contains("ok"));
 }
 
-TEST_CASE("logline-scheduler: --seed and --once over a SQLite file; bad arguments exit 2", "[cli]") {
+TEST_CASE("logline-scheduler: --seed and --once over a SQLite file; bad arguments exit 2",
+          "[cli]") {
   sandbox box;
   const std::string db = (box.dir / "ledger.db").string(), key = (box.dir / "k.key").string();
   box.cli("keygen --out " + key);
@@ -256,12 +286,16 @@ TEST_CASE("logline-scheduler: --seed and --once over a SQLite file; bad argument
   CHECK_THAT(first, Catch::Contains("observer_bot: complete"));
   CHECK_THAT(first, Catch::Contains("request_worker: complete"));
   CHECK_THAT(first, Catch::Contains("policy_agent: complete"));
-  CHECK_THAT(sh(scheduler + " --db " + db + " --key " + key + " --seed --once 2>&1"), Catch::Contains("seeded: 0 spans appended"));
+  CHECK_THAT(sh(scheduler + " --db " + db + " --key " + key + " --seed --once 2>&1"),
+             Catch::Contains("seeded: 0 spans appended"));
   for (const std::string bad : {" --observer-every 0", " --bogus", " --worker-every x"}) {
-    const int status = std::system((scheduler + " --db " + db + " --key " + key + bad + " --once > /dev/null 2>&1").c_str());
+    const int status = std::system(
+        (scheduler + " --db " + db + " --key " + key + bad + " --once > /dev/null 2>&1").c_str());
     CHECK(WEXITSTATUS(status) == 2);
   }
   // Without a key it refuses to run.
-  const int status = std::system(("env -u LOGLINE_SIGNING_KEY " + scheduler + " --db " + db + " --once > /dev/null 2>&1").c_str());
+  const int status = std::system(
+      ("env -u LOGLINE_SIGNING_KEY " + scheduler + " --db " + db + " --once > /dev/null 2>&1")
+          .c_str());
   CHECK(WEXITSTATUS(status) == 2);
 }

@@ -28,7 +28,8 @@ TEST_CASE("the chain head and the latest version are found by index seeks", "[sq
   CHECK_THAT(latest, !Catch::Contains("SCAN") && !Catch::Contains("TEMP B-TREE"));
 
   conformance::sqlite_file g;
-  using global = logline::ledger<logline::universal_span, logline::sqlite::backend, logline::globally_hash_chained>;
+  using global = logline::ledger<logline::universal_span, logline::sqlite::backend,
+                                 logline::globally_hash_chained>;
   global one_chain{g.database(), {}};
   const auto global_head = plan(g.database(), global::store_type::head_sql(global::table()));
   // A reverse walk of the position index stopped by LIMIT 1: one row read, no sort.

@@ -11,31 +11,22 @@
 namespace billing {
 struct payment {
   static constexpr std::string_view span_name = "payment";
-  BOOST_HANA_DEFINE_STRUCT(payment,
-    (logline::uuid, id),
-    (std::int32_t, seq),
-    (logline::timestamp, at),
-    (std::optional<std::string>, owner_id),
-    (std::optional<std::string>, tenant_id),
-    (logline::visibility, visibility),
-    (std::string, payer),
-    (std::int64_t, amount_cents),
-    (double, fx_rate),
-    (bool, refunded),
-    (std::optional<logline::json>, details),
-    (std::optional<logline::uuid>, invoice),
-    (std::optional<logline::digest>, prev_hash),
-    (std::optional<logline::digest>, curr_hash),
-    (std::optional<std::int64_t>, chain_position),
-    (std::optional<logline::signature>, signature),
-    (std::optional<logline::public_key>, public_key));
+  BOOST_HANA_DEFINE_STRUCT(
+      payment, (logline::uuid, id), (std::int32_t, seq), (logline::timestamp, at),
+      (std::optional<std::string>, owner_id), (std::optional<std::string>, tenant_id),
+      (logline::visibility, visibility), (std::string, payer), (std::int64_t, amount_cents),
+      (double, fx_rate), (bool, refunded), (std::optional<logline::json>, details),
+      (std::optional<logline::uuid>, invoice), (std::optional<logline::digest>, prev_hash),
+      (std::optional<logline::digest>, curr_hash), (std::optional<std::int64_t>, chain_position),
+      (std::optional<logline::signature>, signature),
+      (std::optional<logline::public_key>, public_key));
 };
 
 // A span with a trace id, for a policy of the user's own.
 struct traced_note {
   static constexpr std::string_view span_name = "traced_note";
-  BOOST_HANA_DEFINE_STRUCT(traced_note, (logline::uuid, id), (std::int32_t, seq), (std::optional<std::string>, trace_id),
-                           (std::string, text));
+  BOOST_HANA_DEFINE_STRUCT(traced_note, (logline::uuid, id), (std::int32_t, seq),
+                           (std::optional<std::string>, trace_id), (std::string, text));
 };
 
 // A policy defined outside the library: every span carries a non-empty trace_id. It adds a
@@ -44,14 +35,17 @@ struct trace_required : logline::policy_base {
   static constexpr void shape(logline::table_options& t) { t.require("trace_id"); }
   template <class Span>
   static constexpr bool fits() {
-    static_assert(requires(const Span& s) {
-      { s.trace_id } -> std::same_as<const std::optional<std::string>&>;
-    }, "trace_required: the span needs a member std::optional<std::string> trace_id");
+    static_assert(
+        requires(const Span& s) {
+          { s.trace_id } -> std::same_as<const std::optional<std::string>&>;
+        },
+        "trace_required: the span needs a member std::optional<std::string> trace_id");
     return true;
   }
   template <class Span>
   static logline::result<void> check_append(const Span& s, const logline::identity&) {
-    if (s.trace_id->empty()) return logline::make_error(logline::errc::invalid_span, "trace_id must not be empty");
+    if (s.trace_id->empty())
+      return logline::make_error(logline::errc::invalid_span, "trace_id must not be empty");
     return {};
   }
 };
@@ -63,10 +57,12 @@ struct note {
 };
 }  // namespace billing
 
-TEMPLATE_TEST_CASE("a user-defined span type with its own typed columns works end to end", "[backend][schema]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("a user-defined span type with its own typed columns works end to end",
+                   "[backend][schema]", LOGLINE_BACKENDS) {
   using payments = logline::audited_ledger<billing::payment, typename TestType::backend>;
   TestType f;
-  payments ledger{f.database(), {.identity = {"bob", "acme"}, .signing_key = conformance::test_key()}};
+  payments ledger{f.database(),
+                  {.identity = {"bob", "acme"}, .signing_key = conformance::test_key()}};
   billing::payment p{};
   p.payer = "bob";
   p.amount_cents = 1250;
@@ -117,8 +113,10 @@ TEMPLATE_TEST_CASE("a user-defined span type with its own typed columns works en
   CHECK(report.spans_checked == 1);
 }
 
-TEMPLATE_TEST_CASE("a policy of the user's own shapes the table and checks every append", "[backend][schema][policy]", LOGLINE_BACKENDS) {
-  using traced = logline::ledger<billing::traced_note, typename TestType::backend, logline::append_only, billing::trace_required>;
+TEMPLATE_TEST_CASE("a policy of the user's own shapes the table and checks every append",
+                   "[backend][schema][policy]", LOGLINE_BACKENDS) {
+  using traced = logline::ledger<billing::traced_note, typename TestType::backend,
+                                 logline::append_only, billing::trace_required>;
   static_assert(traced::table().append_only && traced::table().requires_column("trace_id"));
   const auto ddl = traced::store_type::ddl(traced::table());
   CHECK_THAT(ddl, Catch::Contains("\"trace_id\" TEXT NOT NULL", Catch::CaseSensitive::No));
@@ -137,7 +135,8 @@ TEMPLATE_TEST_CASE("a policy of the user's own shapes the table and checks every
                                           {.id = {}, .seq = 0, .trace_id = "", .text = "b"}};
   auto refused = ledger.append_batch(batch);
   REQUIRE_FALSE(refused);
-  CHECK_THAT(refused.error().message(), Catch::Contains("span #1 of the batch: trace_id must not be empty"));
+  CHECK_THAT(refused.error().message(),
+             Catch::Contains("span #1 of the batch: trace_id must not be empty"));
   std::size_t stored = 0;
   REQUIRE(ledger.export_all([&](const billing::traced_note&) -> logline::result<void> {
     ++stored;
@@ -151,18 +150,24 @@ TEMPLATE_TEST_CASE("a policy of the user's own shapes the table and checks every
   CHECK(ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("a table made for another policy set is refused", "[backend][schema]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("a table made for another policy set is refused", "[backend][schema]",
+                   LOGLINE_BACKENDS) {
   TestType f;
-  conformance::full_ledger<typename TestType::backend> full{f.database(), {.identity = {"u", "t"}, .signing_key = conformance::test_key()}};
-  using unsigned_ledger = logline::ledger<logline::universal_span, typename TestType::backend, logline::append_only>;
+  conformance::full_ledger<typename TestType::backend> full{
+      f.database(), {.identity = {"u", "t"}, .signing_key = conformance::test_key()}};
+  using unsigned_ledger =
+      logline::ledger<logline::universal_span, typename TestType::backend, logline::append_only>;
   auto other = unsigned_ledger::open(f.database(), {});
   REQUIRE_FALSE(other);
   CHECK_THAT(other.error().message(), Catch::Contains("another span schema or policy set"));
   // It quotes a line that differs and says what to do.
-  CHECK_THAT(other.error().message(), Catch::Contains("the table has `\"") && Catch::Contains("where this program's span type and policies make `"));
+  CHECK_THAT(other.error().message(),
+             Catch::Contains("the table has `\"") &&
+                 Catch::Contains("where this program's span type and policies make `"));
   CHECK_THAT(other.error().message(), Catch::Contains("Changing a span type"));
   // Opening again with the same policies is fine (migration is idempotent).
-  auto same = conformance::full_ledger<typename TestType::backend>::open(f.database(), {.identity = {"u", "t"}, .signing_key = conformance::test_key()});
+  auto same = conformance::full_ledger<typename TestType::backend>::open(
+      f.database(), {.identity = {"u", "t"}, .signing_key = conformance::test_key()});
   CHECK(same.has_value());
 }
 
@@ -172,9 +177,12 @@ TEST_CASE("the checked-in SQLite DDL is the DDL the universal span generates", "
   REQUIRE(in);
   std::stringstream text;
   text << in.rdbuf();
-  const std::string header = "-- Generated by logline from logline::universal_span with append_only, hash_chained, signed_by<ed25519>, tenant_isolated.\n"
-                             "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n";
+  const std::string header =
+      "-- Generated by logline from logline::universal_span with append_only, hash_chained, "
+      "signed_by<ed25519>, tenant_isolated.\n"
+      "-- Regenerate with: logline-cli schema > sql/sqlite/0001_universal_registry.sql\n";
   CHECK(text.str() == header + L::store_type::ddl(L::table()) +
-                          "-- The table is logline's, made from the DDL above (logline refuses a table made for another schema):\n" +
+                          "-- The table is logline's, made from the DDL above (logline refuses a "
+                          "table made for another schema):\n" +
                           L::store_type::record_sql(L::table()));
 }

@@ -13,7 +13,8 @@ int main(int argc, char**) {
   if (argc > 1000) {  // never runs; links libpq through logline::postgres
     auto db = logline::postgres::database::open("host=localhost");
     httplib::Server svr;  // links cpp-httplib through logline::http
-    auto paris = logline::runtime::find_time_zone("Europe/Paris");  // links date-tz through logline::runtime
+    auto paris =
+        logline::runtime::find_time_zone("Europe/Paris");  // links date-tz through logline::runtime
     return db && svr.is_valid() && paris ? 0 : 1;
   }
   std::cout << logline::blake3_hex("abc") << '\n';

@@ -5,6 +5,8 @@
 // expect: logline: signed_by requires the span to have members curr_hash
 struct note {
   static constexpr std::string_view span_name = "note";
-  BOOST_HANA_DEFINE_STRUCT(note, (logline::uuid, id), (std::int32_t, seq), (std::optional<logline::digest>, curr_hash));
+  BOOST_HANA_DEFINE_STRUCT(note, (logline::uuid, id), (std::int32_t, seq),
+                           (std::optional<logline::digest>, curr_hash));
 };
-auto size = sizeof(logline::ledger<note, logline::sqlite::backend, logline::signed_by<logline::ed25519>>);
+auto size =
+    sizeof(logline::ledger<note, logline::sqlite::backend, logline::signed_by<logline::ed25519>>);

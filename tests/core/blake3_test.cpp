@@ -38,9 +38,12 @@ constexpr std::array<mode, 3> all_modes = {mode::hash, mode::keyed_hash, mode::d
 
 const char* mode_name(mode m) {
   switch (m) {
-    case mode::hash: return "hash";
-    case mode::keyed_hash: return "keyed_hash";
-    case mode::derive_key: return "derive_key";
+    case mode::hash:
+      return "hash";
+    case mode::keyed_hash:
+      return "keyed_hash";
+    case mode::derive_key:
+      return "derive_key";
   }
   return "?";
 }
@@ -94,12 +97,14 @@ std::array<std::uint8_t, 32> key_bytes(std::string_view key) {
 
 blake3_hasher make_hasher(mode m, std::string_view key, std::string_view context) {
   switch (m) {
-    case mode::hash: return blake3_hasher();
+    case mode::hash:
+      return blake3_hasher();
     case mode::keyed_hash: {
       const auto k = key_bytes(key);
       return blake3_hasher::keyed(k);
     }
-    case mode::derive_key: return blake3_hasher::derive_key(context);
+    case mode::derive_key:
+      return blake3_hasher::derive_key(context);
   }
   throw std::logic_error("unknown mode");
 }
@@ -123,7 +128,8 @@ std::string seek_hex(const blake3_hasher& h, std::uint64_t offset, std::size_t n
 }
 
 // Feeds `input` in pieces whose sizes cycle through `pieces`.
-void feed_in_pieces(blake3_hasher& h, std::string_view input, const std::vector<std::size_t>& pieces) {
+void feed_in_pieces(blake3_hasher& h, std::string_view input,
+                    const std::vector<std::size_t>& pieces) {
   std::size_t at = 0;
   for (std::size_t k = 0; at < input.size(); ++k) {
     const std::size_t n = std::min(pieces[k % pieces.size()], input.size() - at);
@@ -141,7 +147,7 @@ TEST_CASE("the official BLAKE3 test vector file is present and complete", "[core
   CHECK(f.context == "BLAKE3 2019-12-27 16:29:52 test vectors context");
 
   const std::vector<std::size_t> expected_lengths = {
-      0,    1,    1023, 1024, 1025, 2048, 2049, 3072, 3073, 4096,  4097,
+      0,    1,    1023, 1024, 1025, 2048, 2049, 3072, 3073,  4096,  4097,
       5120, 5121, 6144, 6145, 7168, 7169, 8192, 8193, 16384, 31744, 102400};
   std::vector<std::size_t> lengths;
   for (const auto& c : f.cases) lengths.push_back(c.input_len);
@@ -182,7 +188,8 @@ TEST_CASE("blake3 reproduces the official test vectors in all three modes", "[co
   }
 }
 
-TEST_CASE("blake3 finalize_seek returns the matching slice of the extended output", "[core][blake3]") {
+TEST_CASE("blake3 finalize_seek returns the matching slice of the extended output",
+          "[core][blake3]") {
   const std::vector<std::uint64_t> offsets = {0, 1, 31, 32, 33, 63, 64, 65, 100, 127, 128, 130};
   for (const auto& c : vectors().cases) {
     const std::string input = vector_input(c.input_len);
@@ -203,7 +210,8 @@ TEST_CASE("blake3 finalize_seek returns the matching slice of the extended outpu
   }
 }
 
-TEST_CASE("blake3 extended output far away stays consistent across block boundaries", "[core][blake3]") {
+TEST_CASE("blake3 extended output far away stays consistent across block boundaries",
+          "[core][blake3]") {
   blake3_hasher h;
   h.update(vector_input(2049));
   // Output block 2^32 needs the high word of the 64-bit output block counter.
@@ -218,7 +226,8 @@ TEST_CASE("blake3 extended output far away stays consistent across block boundar
   CHECK(seek_hex(h, ~std::uint64_t{0} - 63, 64) != seek_hex(h, 0, 64));
 }
 
-TEST_CASE("blake3 gives the same result when the input arrives in irregular pieces", "[core][blake3]") {
+TEST_CASE("blake3 gives the same result when the input arrives in irregular pieces",
+          "[core][blake3]") {
   const std::vector<std::vector<std::size_t>> patterns = {
       {1}, {63}, {64}, {65}, {1023}, {1024}, {1025}, {1, 63, 64, 65, 1023, 1024, 1025, 4096, 3}};
   for (const auto& c : vectors().cases) {
@@ -365,12 +374,21 @@ std::size_t random_length(std::mt19937_64& rng) {
   const std::size_t jitter = jitter_choices[pick(5)];
   std::size_t base = 0;
   switch (pick(6)) {
-    case 0: return pick(257);                          // tiny
-    case 1: base = 64 * pick(33); break;               // block boundaries within 2 chunks
-    case 2: base = 1024 * (1 + pick(300)); break;      // chunk boundaries
-    case 3: base = std::size_t{1024} << pick(9); break;  // power-of-two chunk counts (tree shapes)
-    case 4: return 200 + pick(1801);                   // the typical ledger entry size
-    default: return pick(300 * 1024 + 1);              // anything
+    case 0:
+      return pick(257);  // tiny
+    case 1:
+      base = 64 * pick(33);
+      break;  // block boundaries within 2 chunks
+    case 2:
+      base = 1024 * (1 + pick(300));
+      break;  // chunk boundaries
+    case 3:
+      base = std::size_t{1024} << pick(9);
+      break;  // power-of-two chunk counts (tree shapes)
+    case 4:
+      return 200 + pick(1801);  // the typical ledger entry size
+    default:
+      return pick(300 * 1024 + 1);  // anything
   }
   if (base == 0 && jitter == static_cast<std::size_t>(-1)) return 0;
   return base + jitter;
@@ -378,7 +396,8 @@ std::size_t random_length(std::mt19937_64& rng) {
 
 }  // namespace
 
-TEST_CASE("blake3 agrees with the b3sum tool on random inputs in all three modes", "[core][blake3][b3sum]") {
+TEST_CASE("blake3 agrees with the b3sum tool on random inputs in all three modes",
+          "[core][blake3][b3sum]") {
   int status = 0;
   const std::string version = run("b3sum --version 2>&1", status);
   if (status != 0 || version.rfind("b3sum", 0) != 0) {
@@ -397,9 +416,9 @@ TEST_CASE("blake3 agrees with the b3sum tool on random inputs in all three modes
   const std::string input_arg = shell_quote(input_path.string());
   const std::string key_arg = shell_quote(key_path.string());
 
-  std::vector<std::size_t> lengths = {0,    1,    63,   64,   65,    1023,  1024,         1025,
-                                      2047, 2048, 2049, 3072, 4096,  4097,  8 * 1024 + 1, 64 * 1024,
-                                      64 * 1024 + 1, 300 * 1024};
+  std::vector<std::size_t> lengths = {
+      0,    1,    63,   64,   65,   1023,         1024,      1025,          2047,
+      2048, 2049, 3072, 4096, 4097, 8 * 1024 + 1, 64 * 1024, 64 * 1024 + 1, 300 * 1024};
   while (lengths.size() < 200) lengths.push_back(random_length(rng));
 
   const std::string context_chars =
@@ -420,7 +439,8 @@ TEST_CASE("blake3 agrees with the b3sum tool on random inputs in all three modes
 
     std::string context;
     const std::size_t context_len = static_cast<std::size_t>(rng() % 61);
-    for (std::size_t k = 0; k < context_len; ++k) context += context_chars[rng() % context_chars.size()];
+    for (std::size_t k = 0; k < context_len; ++k)
+      context += context_chars[rng() % context_chars.size()];
 
     INFO("input #" << i << " of length " << len << ", output length " << out_len << ", context '"
                    << context << "'");
@@ -430,7 +450,8 @@ TEST_CASE("blake3 agrees with the b3sum tool on random inputs in all three modes
       std::string cmd = "b3sum --num-threads 1 --no-names --length " + std::to_string(out_len);
       blake3_hasher h;
       switch (m) {
-        case mode::hash: break;
+        case mode::hash:
+          break;
         case mode::keyed_hash:
           cmd += " --keyed";
           h = blake3_hasher::keyed(key);

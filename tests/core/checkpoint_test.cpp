@@ -45,7 +45,8 @@ memory_source chain_of(std::initializer_list<std::int64_t> positions) {
     logline::verify_row r;
     r.chain = "global";
     r.position = p;
-    r.id = logline::uuid::parse("00000000-0000-7000-8000-0000000000" + std::to_string(10 + p)).value();
+    r.id =
+        logline::uuid::parse("00000000-0000-7000-8000-0000000000" + std::to_string(10 + p)).value();
     r.canonical = "{\"n\":" + std::to_string(p) + "}";
     logline::digest d;
     d.bytes = logline::blake3(r.canonical);
@@ -60,13 +61,18 @@ constexpr logline::verify_profile chained{.hashed = true, .chained = true, .sign
 
 }  // namespace
 
-TEST_CASE("a checkpoint's text is canonical JSON and parses back to the same checkpoint", "[core][checkpoint]") {
+TEST_CASE("a checkpoint's text is canonical JSON and parses back to the same checkpoint",
+          "[core][checkpoint]") {
   const auto c = sample();
   const std::string text = c.to_text();
   CHECK(text ==
         "{\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":["
-        "{\"chain\":\"tenant:acme\",\"curr_hash\":\"" + std::string(64, 'a') + "\",\"id\":\"01a22968-3166-7248-86d5-b8379115bb83\",\"position\":41,\"seq\":2},"
-        "{\"chain\":\"tenant:null\",\"curr_hash\":\"" + std::string(64, 'b') + "\",\"id\":\"01a22968-3166-7248-86d5-b8379115bb83\",\"position\":0,\"seq\":2}]}");
+        "{\"chain\":\"tenant:acme\",\"curr_hash\":\"" +
+            std::string(64, 'a') +
+            "\",\"id\":\"01a22968-3166-7248-86d5-b8379115bb83\",\"position\":41,\"seq\":2},"
+            "{\"chain\":\"tenant:null\",\"curr_hash\":\"" +
+            std::string(64, 'b') +
+            "\",\"id\":\"01a22968-3166-7248-86d5-b8379115bb83\",\"position\":0,\"seq\":2}]}");
   auto back = checkpoint::parse(text).value();
   CHECK(back.at == c.at);
   CHECK(back.heads == c.heads);
@@ -90,7 +96,8 @@ TEST_CASE("a signed checkpoint verifies, and any change to it is refused", "[cor
   for (auto [from, to] : {std::pair<std::string, std::string>{"\"position\":41", "\"position\":40"},
                           {std::string(64, 'a'), std::string(64, 'c')},
                           {"22:00:00.000Z", "22:00:00.001Z"},
-                          {key.public_key().to_string(), logline::ed25519::key::generate().public_key().to_string()}}) {
+                          {key.public_key().to_string(),
+                           logline::ed25519::key::generate().public_key().to_string()}}) {
     std::string forged = text;
     forged.replace(forged.find(from), from.size(), to);
     auto r = checkpoint::parse(forged);
@@ -105,10 +112,14 @@ TEST_CASE("a signed checkpoint verifies, and any change to it is refused", "[cor
   CHECK(r.error() == errc::bad_signature);
 }
 
-TEST_CASE("a malformed checkpoint is refused with a sentence that names the problem", "[core][checkpoint]") {
-  const std::string good_head = "{\"chain\":\"global\",\"curr_hash\":\"" + std::string(64, 'a') +
-                                "\",\"id\":\"01a22968-3166-7248-86d5-b8379115bb83\",\"position\":1,\"seq\":0}";
-  auto with_heads = [](const std::string& heads) { return "{\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[" + heads + "]}"; };
+TEST_CASE("a malformed checkpoint is refused with a sentence that names the problem",
+          "[core][checkpoint]") {
+  const std::string good_head =
+      "{\"chain\":\"global\",\"curr_hash\":\"" + std::string(64, 'a') +
+      "\",\"id\":\"01a22968-3166-7248-86d5-b8379115bb83\",\"position\":1,\"seq\":0}";
+  auto with_heads = [](const std::string& heads) {
+    return "{\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[" + heads + "]}";
+  };
   REQUIRE(checkpoint::parse(with_heads(good_head)));
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"[]", "not a JSON object"},
@@ -116,17 +127,31 @@ TEST_CASE("a malformed checkpoint is refused with a sentence that names the prob
       {"{\"at\":\"yesterday\",\"heads\":[]}", "'at'"},
       {"{\"at\":\"2026-11-29T22:00:00.000Z\"}", "'heads' must be an array"},
       {"{\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[],\"note\":1}", "unknown member 'note'"},
-      {"{\"at\":\"2026-11-29T22:00:00.000Z\",\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[]}", "duplicate"},
+      {"{\"at\":\"2026-11-29T22:00:00.000Z\",\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[]}",
+       "duplicate"},
       {with_heads(good_head + "," + good_head), "chain 'global' is named twice"},
       {with_heads("{\"chain\":\"global\"}"), "exactly the members"},
-      {with_heads(std::string(good_head).replace(good_head.find("\"position\":1"), 12, "\"position\":-1")), "'position'"},
-      {with_heads(std::string(good_head).replace(good_head.find("\"position\":1"), 12, "\"position\":1.5")), "'position'"},
-      {with_heads(std::string(good_head).replace(good_head.find("\"seq\":0"), 7, "\"seq\":4294967296")), "'seq'"},
-      {with_heads(std::string(good_head).replace(good_head.find("\"chain\":\"global\""), 16, "\"chain\":\"\"")), "'chain'"},
-      {with_heads(std::string(good_head).replace(good_head.find("aaaa"), 4, "zzzz")), "'curr_hash'"},
+      {with_heads(
+           std::string(good_head).replace(good_head.find("\"position\":1"), 12, "\"position\":-1")),
+       "'position'"},
+      {with_heads(std::string(good_head).replace(good_head.find("\"position\":1"), 12,
+                                                 "\"position\":1.5")),
+       "'position'"},
+      {with_heads(
+           std::string(good_head).replace(good_head.find("\"seq\":0"), 7, "\"seq\":4294967296")),
+       "'seq'"},
+      {with_heads(std::string(good_head).replace(good_head.find("\"chain\":\"global\""), 16,
+                                                 "\"chain\":\"\"")),
+       "'chain'"},
+      {with_heads(std::string(good_head).replace(good_head.find("aaaa"), 4, "zzzz")),
+       "'curr_hash'"},
       {with_heads(std::string(good_head).replace(good_head.find("01a2"), 4, "xyz!")), "'id'"},
-      {"{\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[],\"public_key\":\"" + std::string(64, '0') + "\"}", "go together"},
-      {"{\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[],\"public_key\":\"00\",\"signature\":\"00\"}", "'public_key'"},
+      {"{\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[],\"public_key\":\"" +
+           std::string(64, '0') + "\"}",
+       "go together"},
+      {"{\"at\":\"2026-11-29T22:00:00.000Z\",\"heads\":[],\"public_key\":\"00\",\"signature\":"
+       "\"00\"}",
+       "'public_key'"},
       {"not json", "checkpoint:"},
   };
   for (const auto& [text, why] : bad) {
@@ -137,7 +162,8 @@ TEST_CASE("a malformed checkpoint is refused with a sentence that names the prob
   }
 }
 
-TEST_CASE("verify_rows checks expected heads: reached, passed, truncated, replaced, gone", "[core][checkpoint]") {
+TEST_CASE("verify_rows checks expected heads: reached, passed, truncated, replaced, gone",
+          "[core][checkpoint]") {
   auto walk = [](memory_source src, std::vector<verified_head> expected, std::size_t batch = 2) {
     logline::verify_options o;
     o.expected_heads = std::move(expected);
@@ -165,7 +191,9 @@ TEST_CASE("verify_rows checks expected heads: reached, passed, truncated, replac
   CHECK(cut.findings[0].kind == logline::problem::truncated);
   CHECK(cut.findings[0].id == at3.id);
   CHECK(cut.findings[0].position == 3);
-  CHECK(cut.findings[0].detail == "the chain ends at position 1; the expected head is position 3 (curr_hash " + at3.curr_hash.to_string() + ")");
+  CHECK(cut.findings[0].detail ==
+        "the chain ends at position 1; the expected head is position 3 (curr_hash " +
+            at3.curr_hash.to_string() + ")");
 
   auto other = at3;
   other.curr_hash = logline::digest::parse(std::string(64, 'f')).value();

@@ -16,7 +16,8 @@ using logline::result;
 namespace {
 
 result<int> parse_digit(char c) {
-  if (c < '0' || c > '9') return logline::make_error(errc::invalid_argument, std::string("not a digit: ") + c);
+  if (c < '0' || c > '9')
+    return logline::make_error(errc::invalid_argument, std::string("not a digit: ") + c);
   return c - '0';
 }
 
@@ -75,13 +76,15 @@ TEST_CASE("result: value_or, and_then, transform, or_else", "[core][error]") {
   CHECK(seen == 7);
 
   CHECK(failed.or_else([](const error_info&) -> result<int> { return 0; }).value() == 0);
-  auto replaced = failed.or_else([](const error_info& e) -> result<int> { return logline::with_context(e, "looking: "); });
+  auto replaced = failed.or_else(
+      [](const error_info& e) -> result<int> { return logline::with_context(e, "looking: "); });
   REQUIRE_FALSE(replaced);
   CHECK(replaced.error().message() == "looking: no seven");
   CHECK(seven.or_else([](const error_info&) -> result<int> { return 0; }).value() == 7);
 
   // By value from an rvalue: the value moves out.
-  CHECK(result<std::string>("moved").transform([](std::string s) { return s.size(); }).value() == 5);
+  CHECK(result<std::string>("moved").transform([](std::string s) { return s.size(); }).value() ==
+        5);
 
   // result<void>.
   const result<void> ok;

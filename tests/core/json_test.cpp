@@ -423,7 +423,8 @@ std::u16string to_utf16(std::string_view utf8) {
       cp = c & 0x07;
       len = 4;
     }
-    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3F);
+    for (std::size_t k = 1; k < len; ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3F);
     i += len;
     if (cp >= 0x10000) {
       cp -= 0x10000;
@@ -483,7 +484,8 @@ void reference_canonical(std::string& out, const json& v) {
       std::vector<std::pair<std::u16string, const std::pair<const std::string, json>*>> members;
       for (const auto& member : v.get_ref<const json::object_t&>())
         members.emplace_back(to_utf16(member.first), &member);
-      std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::sort(members.begin(), members.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
       out += '{';
       for (std::size_t i = 0; i < members.size(); ++i) {
         if (i) out += ',';
@@ -589,7 +591,8 @@ struct generator {
       while (!std::isfinite(d));
       return d;
     }
-    const std::string digits = std::to_string(rng() % 1'000'000'000'000'000ULL).substr(0, 1 + below(15));
+    const std::string digits =
+        std::to_string(rng() % 1'000'000'000'000'000ULL).substr(0, 1 + below(15));
     const int exponent = static_cast<int>(below(80)) - 40;
     double d = std::strtod((digits + "e" + std::to_string(exponent)).c_str(), nullptr);
     return below(2) ? -d : d;
@@ -648,7 +651,8 @@ struct generator {
         } else if (u == '\n' && below(2)) {
           out += "\\n";
         } else {
-          std::snprintf(buf, sizeof buf, below(2) ? "\\u%04x" : "\\u%04X", static_cast<unsigned>(u));
+          std::snprintf(buf, sizeof buf, below(2) ? "\\u%04x" : "\\u%04X",
+                        static_cast<unsigned>(u));
           out += buf;
           if (pair) {
             std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(units[i + 1]));
@@ -671,7 +675,8 @@ struct generator {
       return;
     }
     char buf[64];
-    const auto res = std::to_chars(buf, buf + sizeof buf, v.get<double>(), std::chars_format::scientific);
+    const auto res =
+        std::to_chars(buf, buf + sizeof buf, v.get<double>(), std::chars_format::scientific);
     std::string sci(buf, res.ptr);  // d[.ddd]e±XX, shortest round-trip digits
     const std::size_t e = sci.find('e');
     std::string mantissa = sci.substr(0, e);
@@ -689,12 +694,13 @@ struct generator {
         out += sign + mantissa + (below(2) ? "E" : "e") + std::to_string(exponent);
         break;
       case 1:
-        out += sign + "0." + digits + std::string(below(3), '0') + "e" + std::to_string(exponent + 1);
+        out +=
+            sign + "0." + digits + std::string(below(3), '0') + "e" + std::to_string(exponent + 1);
         break;
       default: {
         const int shifted = exponent + 1 - static_cast<int>(digits.size());
-        out += sign + digits + (below(2) ? ".0" : "") + "e" + (shifted >= 0 && below(2) ? "+" : "") +
-               std::to_string(shifted);
+        out += sign + digits + (below(2) ? ".0" : "") + "e" +
+               (shifted >= 0 && below(2) ? "+" : "") + std::to_string(shifted);
         break;
       }
     }
@@ -736,21 +742,24 @@ struct generator {
 
 // ---- numbers ---------------------------------------------------------------------------------
 
-TEST_CASE("Numbers are written in ECMAScript form as listed in RFC 8785 Appendix B", "[core][json]") {
+TEST_CASE("Numbers are written in ECMAScript form as listed in RFC 8785 Appendix B",
+          "[core][json]") {
   for (const auto& v : rfc8785_numbers) {
     INFO("bits 0x" << std::hex << v.bits);
     CHECK(number_bits(v.bits) == v.text);
   }
 }
 
-TEST_CASE("Numbers are written exactly as node's Number.prototype.toString writes them", "[core][json]") {
+TEST_CASE("Numbers are written exactly as node's Number.prototype.toString writes them",
+          "[core][json]") {
   for (const auto& v : es6_numbers) {
     INFO("bits 0x" << std::hex << v.bits);
     CHECK(number_bits(v.bits) == v.text);
   }
 }
 
-TEST_CASE("Number layout switches between plain and exponent notation at 1e21 and 1e-6", "[core][json]") {
+TEST_CASE("Number layout switches between plain and exponent notation at 1e21 and 1e-6",
+          "[core][json]") {
   CHECK(number(-0.0) == "0");
   CHECK(number(1e21) == "1e+21");
   CHECK(number(1e20) == "100000000000000000000");
@@ -775,7 +784,8 @@ TEST_CASE("Every node-printed number is accepted and canonicalizes to itself", "
   }
 }
 
-TEST_CASE("An 18-significant-digit spelling that differs from the shortest form is refused", "[core][json]") {
+TEST_CASE("An 18-significant-digit spelling that differs from the shortest form is refused",
+          "[core][json]") {
   int refused = 0;
   for (const auto& v : es6_numbers) {
     char buf[40];
@@ -793,36 +803,47 @@ TEST_CASE("An 18-significant-digit spelling that differs from the shortest form 
   CHECK(refused > 200);
 }
 
-TEST_CASE("Integers keep their nlohmann types and canonicalize through the same rule", "[core][json]") {
-  auto parsed = parse_json(R"([-42, 9007199254740991, 18014398509481984, 100000000000000000, 12345678901234567000])");
+TEST_CASE("Integers keep their nlohmann types and canonicalize through the same rule",
+          "[core][json]") {
+  auto parsed = parse_json(
+      R"([-42, 9007199254740991, 18014398509481984, 100000000000000000, 12345678901234567000])");
   REQUIRE(parsed.has_value());
   CHECK((*parsed)[0].is_number_integer());
   CHECK((*parsed)[1].get<std::int64_t>() == 9007199254740991);
-  CHECK((*parsed)[2].get<std::uint64_t>() == 18014398509481984ULL);  // 2^54, ES6 prints all its digits
-  CHECK(canonical(*parsed) == "[-42,9007199254740991,18014398509481984,100000000000000000,12345678901234567000]");
+  CHECK((*parsed)[2].get<std::uint64_t>() ==
+        18014398509481984ULL);  // 2^54, ES6 prints all its digits
+  CHECK(canonical(*parsed) ==
+        "[-42,9007199254740991,18014398509481984,100000000000000000,12345678901234567000]");
   CHECK(canonical(json(std::int64_t{-9007199254740992})) == "-9007199254740992");
   CHECK(canonical(json(std::uint64_t{1} << 53)) == "9007199254740992");
 }
 
-TEST_CASE("Numbers spelled differently but equal in value get the same canonical form", "[core][json]") {
-  CHECK(canon("[4.50, 45e-1, 0.45E1, 450e-2, 4.5000000000000000000000000000]") == "[4.5,4.5,4.5,4.5,4.5]");
+TEST_CASE("Numbers spelled differently but equal in value get the same canonical form",
+          "[core][json]") {
+  CHECK(canon("[4.50, 45e-1, 0.45E1, 450e-2, 4.5000000000000000000000000000]") ==
+        "[4.5,4.5,4.5,4.5,4.5]");
   CHECK(canon("[-0, -0.0, 0e10, 0.000e-99999999999999999999]") == "[0,0,0,0]");
-  CHECK(canon("[1E30, 1e+30, 10e29, 0.000000000000000000000000001, 2e-3]") == "[1e+30,1e+30,1e+30,1e-27,0.002]");
+  CHECK(canon("[1E30, 1e+30, 10e29, 0.000000000000000000000000001, 2e-3]") ==
+        "[1e+30,1e+30,1e+30,1e-27,0.002]");
   CHECK(canon("[1000000000000000000000, 1e21, 100e19]") == "[1e+21,1e+21,1e+21]");
   CHECK(canon("[0.0000001, 100E-9]") == "[1e-7,1e-7]");
 }
 
-TEST_CASE("The number rule accepts numbers whose canonical form denotes exactly the value written", "[core][json]") {
-  for (const char* text : {"0.1", "1e+21", "1e-7", "123456789012", "-42", "9007199254740991", "1.5",
-                           "100000000000000000", "-9007199254740991", "5e-324", "1.7976931348623157e+308",
-                           "295147905179352830000", "0.000001", "333333333.3333333"}) {
+TEST_CASE("The number rule accepts numbers whose canonical form denotes exactly the value written",
+          "[core][json]") {
+  for (const char* text :
+       {"0.1", "1e+21", "1e-7", "123456789012", "-42", "9007199254740991", "1.5",
+        "100000000000000000", "-9007199254740991", "5e-324", "1.7976931348623157e+308",
+        "295147905179352830000", "0.000001", "333333333.3333333"}) {
     INFO(text);
     CHECK(parse_json(text).has_value());
   }
 }
 
-TEST_CASE("The number rule refuses numbers the canonical form cannot represent exactly", "[core][json]") {
-  CHECK_CONTAINS(refusal("9007199254740993"), "number 9007199254740993 cannot be represented exactly");
+TEST_CASE("The number rule refuses numbers the canonical form cannot represent exactly",
+          "[core][json]") {
+  CHECK_CONTAINS(refusal("9007199254740993"),
+                 "number 9007199254740993 cannot be represented exactly");
   CHECK_CONTAINS(refusal("9007199254740993"), "9007199254740992");
   CHECK_CONTAINS(refusal("1.00000000000000000001"), "cannot be represented exactly");
   CHECK_CONTAINS(refusal("1e400"), "number 1e400 cannot be represented exactly");
@@ -846,7 +867,8 @@ TEST_CASE("Strings are escaped minimally and everything else is literal UTF-8", 
   for (int c = 1; c < 0x20; ++c) all_controls += static_cast<char>(c);
   CHECK(canonical(json(all_controls)) ==
         "\"\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f"
-        "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c\\u001d"
+        "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001"
+        "c\\u001d"
         "\\u001e\\u001f\"");
   CHECK(canonical(json("q\"b\\s/")) == R"("q\"b\\s/")");
   CHECK(canonical(json("\x7f \xe2\x80\xa8 \xe2\x80\xa9 \xc2\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf")) ==
@@ -855,9 +877,10 @@ TEST_CASE("Strings are escaped minimally and everything else is literal UTF-8", 
   CHECK(canon(R"("\u001F\u007f")") == "\"\\u001f\x7f\"");
 }
 
-TEST_CASE("String escaping agrees with a byte-by-byte reference wherever the special byte sits", "[core][json]") {
-  const std::string specials[] = {"\"", "\\", "\x01", "\x1f", "\n", "\x7f", "\xc3\xa9", "\xf0\x9f\x98\x80",
-                                  "!",  "#",  "[",    "]"};
+TEST_CASE("String escaping agrees with a byte-by-byte reference wherever the special byte sits",
+          "[core][json]") {
+  const std::string specials[] = {
+      "\"", "\\", "\x01", "\x1f", "\n", "\x7f", "\xc3\xa9", "\xf0\x9f\x98\x80", "!", "#", "[", "]"};
   for (std::size_t length = 0; length < 40; ++length) {
     for (const std::string& special : specials) {
       for (std::size_t at = 0; at <= length; ++at) {
@@ -874,7 +897,8 @@ TEST_CASE("String escaping agrees with a byte-by-byte reference wherever the spe
   }
 }
 
-TEST_CASE("The writers append to what the string already holds, long strings included", "[core][json]") {
+TEST_CASE("The writers append to what the string already holds, long strings included",
+          "[core][json]") {
   std::string out = "prefix:";
   logline::write_canonical(out, json{{"b", 1}, {"a", json::array({2.5, "x"})}});
   CHECK(out == R"(prefix:{"a":[2.5,"x"],"b":1})");
@@ -883,7 +907,8 @@ TEST_CASE("The writers append to what the string already holds, long strings inc
   CHECK(out == R"(prefix:{"a":[2.5,"x"],"b":1}"\n"1e+21)");
 
   std::string big;
-  for (int i = 0; i < 20000; ++i) big += (i % 97 == 0) ? '\x01' : (i % 89 == 0) ? '"' : static_cast<char>('a' + i % 26);
+  for (int i = 0; i < 20000; ++i)
+    big += (i % 97 == 0) ? '\x01' : (i % 89 == 0) ? '"' : static_cast<char>('a' + i % 26);
   std::string expected;
   reference_string(expected, big);
   std::string got = "#";
@@ -892,7 +917,8 @@ TEST_CASE("The writers append to what the string already holds, long strings inc
   CHECK(canonical(json::array({big, big})) == "[" + expected + "," + expected + "]");
 }
 
-TEST_CASE("Integral doubles are written as integers up to 2^53 and in ES6 form beyond", "[core][json]") {
+TEST_CASE("Integral doubles are written as integers up to 2^53 and in ES6 form beyond",
+          "[core][json]") {
   CHECK(number(2.0) == "2");
   CHECK(number(-7.0) == "-7");
   CHECK(number(1e15) == "1000000000000000");
@@ -904,7 +930,8 @@ TEST_CASE("Integral doubles are written as integers up to 2^53 and in ES6 form b
   CHECK(number(1e20) == "100000000000000000000");
 }
 
-TEST_CASE("Object members are sorted by UTF-16 code units as in RFC 8785 section 3.2.3", "[core][json]") {
+TEST_CASE("Object members are sorted by UTF-16 code units as in RFC 8785 section 3.2.3",
+          "[core][json]") {
   const std::string input = R"({
     "\u20ac": "Euro Sign",
     "\r": "Carriage Return",
@@ -917,10 +944,12 @@ TEST_CASE("Object members are sorted by UTF-16 code units as in RFC 8785 section
   CHECK(canon(input) ==
         "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\xc2\x80\":\"Control\","
         "\"\xc3\xb6\":\"Latin Small Letter O With Diaeresis\",\"\xe2\x82\xac\":\"Euro Sign\","
-        "\"\xf0\x9f\x98\x80\":\"Emoji: Grinning Face\",\"\xef\xac\xb3\":\"Hebrew Letter Dalet With Dagesh\"}");
+        "\"\xf0\x9f\x98\x80\":\"Emoji: Grinning Face\",\"\xef\xac\xb3\":\"Hebrew Letter Dalet With "
+        "Dagesh\"}");
 }
 
-TEST_CASE("A key in U+E000..U+FFFF sorts after a supplementary-plane key, at every depth", "[core][json]") {
+TEST_CASE("A key in U+E000..U+FFFF sorts after a supplementary-plane key, at every depth",
+          "[core][json]") {
   json value = {{"\xee\x80\x80", 1}, {"\xf0\x90\x80\x80", 2}, {"a", 3}};
   CHECK(canonical(value) == "{\"a\":3,\"\xf0\x90\x80\x80\":2,\"\xee\x80\x80\":1}");
   json nested = {{"x", json::array({value, json{{"\xef\xbf\xbf", 0}, {"\xf4\x8f\xbf\xbf", 0}}})}};
@@ -931,15 +960,18 @@ TEST_CASE("A key in U+E000..U+FFFF sorts after a supplementary-plane key, at eve
   CHECK(canonical(json{{"\xef\xbf\xbf", 1}, {"\xee\x80\x80", 2}, {"\xed\x9f\xbf", 3}}) ==
         "{\"\xed\x9f\xbf\":3,\"\xee\x80\x80\":2,\"\xef\xbf\xbf\":1}");
   // Shared prefixes and prefix keys.
-  CHECK(canonical(json{{"k\xf0\x9f\x98\x80", 1}, {"k\xef\xbc\x81", 2}, {"k", 3}, {"k\xf0\x9f\x98\x80z", 4}}) ==
+  CHECK(canonical(json{
+            {"k\xf0\x9f\x98\x80", 1}, {"k\xef\xbc\x81", 2}, {"k", 3}, {"k\xf0\x9f\x98\x80z", 4}}) ==
         "{\"k\":3,\"k\xf0\x9f\x98\x80\":1,\"k\xf0\x9f\x98\x80z\":4,\"k\xef\xbc\x81\":2}");
 }
 
-TEST_CASE("The RFC 8785 section 3.2.2 sample object canonicalizes to the RFC's output", "[core][json]") {
+TEST_CASE("The RFC 8785 section 3.2.2 sample object canonicalizes to the RFC's output",
+          "[core][json]") {
   const std::string expected =
       R"({"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"})";
   // The object as the RFC has it after parsing (doubles).
-  json sample = {{"numbers", json::array({333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001})},
+  json sample = {{"numbers", json::array({333333333.33333329, 1E30, 4.50, 2e-3,
+                                          0.000000000000000000000000001})},
                  {"string", "\xe2\x82\xac$\x0f\nA'B\"\\\\\"/"},
                  {"literals", json::array({nullptr, true, false})}};
   REQUIRE(check_json(sample).has_value());
@@ -966,19 +998,23 @@ TEST_CASE("Canonical output agrees with cases from independent implementations",
       canon(
           R"({"a": 0.1, "b": 1e+21, "c": 0, "d": 1e-07, "e": 123456789012, "f": 1.5, "g": -42, "h": 9007199254740991})") ==
       R"({"a":0.1,"b":1e+21,"c":0,"d":1e-7,"e":123456789012,"f":1.5,"g":-42,"h":9007199254740991})");
-  CHECK(canon(R"({"é": 1, "e": 2, "€": 3, "😀": 4, "Z": 5, "a": 6})") == R"({"Z":5,"a":6,"e":2,"é":1,"€":3,"😀":4})");
+  CHECK(canon(R"({"é": 1, "e": 2, "€": 3, "😀": 4, "Z": 5, "a": 6})") ==
+        R"({"Z":5,"a":6,"e":2,"é":1,"€":3,"😀":4})");
   CHECK(canon(R"({"z": {"b": [3, {"y": 1, "x": 2}], "a": null}, "a": [], "m": {}})") ==
         R"({"a":[],"m":{},"z":{"a":null,"b":[3,{"x":2,"y":1}]}})");
-  CHECK(canon(R"("café ☕ 𝄞 \"q\" \\ \n\t\u0001\u001f")") == R"("café ☕ 𝄞 \"q\" \\ \n\t\u0001\u001f")");
+  CHECK(canon(R"("café ☕ 𝄞 \"q\" \\ \n\t\u0001\u001f")") ==
+        R"("café ☕ 𝄞 \"q\" \\ \n\t\u0001\u001f")");
 }
 
 // ---- refusals --------------------------------------------------------------------------------
 
 TEST_CASE("Invalid UTF-8 anywhere is refused with its byte offset", "[core][json]") {
-  CHECK_CONTAINS(refusal("[\"\xc0\x80\"]"), "invalid UTF-8 (overlong encoding: bytes C0 80) at byte 2");
+  CHECK_CONTAINS(refusal("[\"\xc0\x80\"]"),
+                 "invalid UTF-8 (overlong encoding: bytes C0 80) at byte 2");
   CHECK_CONTAINS(refusal("[\"\xe0\x80\xaf\"]"), "overlong encoding");
   CHECK_CONTAINS(refusal("[\"\xf0\x80\x80\xaf\"]"), "overlong encoding");
-  CHECK_CONTAINS(refusal("{\"k\":\"\xed\xa0\x80\"}"), "UTF-16 surrogate encoded in UTF-8: bytes ED A0 80) at byte 6");
+  CHECK_CONTAINS(refusal("{\"k\":\"\xed\xa0\x80\"}"),
+                 "UTF-16 surrogate encoded in UTF-8: bytes ED A0 80) at byte 6");
   CHECK_CONTAINS(refusal("{\"k\":\"\xed\xa0\x80\"}"), "\"/k\"");
   CHECK_CONTAINS(refusal("[\"\xed\xbf\xbf\"]"), "surrogate");
   CHECK_CONTAINS(refusal("[\"\xf4\x90\x80\x80\"]"), "code point above U+10FFFF");
@@ -1031,7 +1067,9 @@ TEST_CASE("Duplicate keys are refused at any depth, naming the key and its place
 }
 
 TEST_CASE("Nesting deeper than max_depth is refused without deep recursion", "[core][json]") {
-  const auto nest = [](std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  const auto nest = [](std::size_t depth) {
+    return std::string(depth, '[') + std::string(depth, ']');
+  };
   CHECK(canon(nest(64)) == nest(64));
   CHECK_CONTAINS(refusal(nest(65)), "nesting deeper than the limit of 64 levels at byte 64");
   CHECK_CONTAINS(refusal(std::string(1'000'000, '[')), "nesting deeper than the limit of 64");
@@ -1062,9 +1100,10 @@ TEST_CASE("Text that is not one JSON value is refused", "[core][json]") {
 }
 
 TEST_CASE("Refusal messages are valid UTF-8 and do not echo raw input bytes", "[core][json]") {
-  for (const std::string_view text : {std::string_view("[\"\xc0\x80\"]"), std::string_view("[1, \xff\xfe]"),
-                                      std::string_view("{\"\xff\":1,\"\xff\":2}"), std::string_view("[1,\0 \xc3]", 7),
-                                      std::string_view("{\"a\\u0000\xe2\x82\xac\": 0}")}) {
+  for (const std::string_view text :
+       {std::string_view("[\"\xc0\x80\"]"), std::string_view("[1, \xff\xfe]"),
+        std::string_view("{\"\xff\":1,\"\xff\":2}"), std::string_view("[1,\0 \xc3]", 7),
+        std::string_view("{\"a\\u0000\xe2\x82\xac\": 0}")}) {
     const std::string message = refusal(text);
     CHECK(logline::is_valid_utf8(message));
     CHECK(message.find('\0') == std::string::npos);
@@ -1082,8 +1121,10 @@ TEST_CASE("Valid edge cases are accepted", "[core][json]") {
   CHECK(canon("\"\xf4\x8f\xbf\xbf\"") == "\"\xf4\x8f\xbf\xbf\"");
   CHECK(canon(R"("\udbff\udfff")") == "\"\xf4\x8f\xbf\xbf\"");
   CHECK(canon(R"("\ud800\udc00")") == "\"\xf0\x90\x80\x80\"");
-  CHECK(canon(R"({"\ud83d\ude00": "\uD83D\uDE00"})") == "{\"\xf0\x9f\x98\x80\":\"\xf0\x9f\x98\x80\"}");
-  CHECK(canon("\"\xef\xbf\xbf\xef\xbb\xbf\"") == "\"\xef\xbf\xbf\xef\xbb\xbf\"");  // U+FFFF, U+FEFF inside a string
+  CHECK(canon(R"({"\ud83d\ude00": "\uD83D\uDE00"})") ==
+        "{\"\xf0\x9f\x98\x80\":\"\xf0\x9f\x98\x80\"}");
+  CHECK(canon("\"\xef\xbf\xbf\xef\xbb\xbf\"") ==
+        "\"\xef\xbf\xbf\xef\xbb\xbf\"");  // U+FFFF, U+FEFF inside a string
   CHECK(canon(" \t\r\n{\"n\" :-0 }\r\n") == R"({"n":0})");
   auto parsed = parse_json(R"({"a": null})");
   REQUIRE(parsed.has_value());
@@ -1093,21 +1134,29 @@ TEST_CASE("Valid edge cases are accepted", "[core][json]") {
 
 // ---- check_json ------------------------------------------------------------------------------
 
-TEST_CASE("check_json refuses values built in code that have no exact canonical form", "[core][json]") {
+TEST_CASE("check_json refuses values built in code that have no exact canonical form",
+          "[core][json]") {
   CHECK_CONTAINS(check_refusal(json{{"x", std::nan("")}}), "NaN");
   CHECK_CONTAINS(check_refusal(json{{"x", std::nan("")}}), "\"/x\"");
-  CHECK_CONTAINS(check_refusal(json::array({1, std::numeric_limits<double>::infinity()})), "infinite");
+  CHECK_CONTAINS(check_refusal(json::array({1, std::numeric_limits<double>::infinity()})),
+                 "infinite");
   CHECK_CONTAINS(check_refusal(json(-std::numeric_limits<double>::infinity())), "infinite");
   CHECK_CONTAINS(check_refusal(json{{"n", std::uint64_t{1} << 60}}),
                  "1152921504606846976 cannot be represented exactly");
-  CHECK_CONTAINS(check_refusal(json(std::int64_t{9007199254740993})), "cannot be represented exactly");
-  CHECK_CONTAINS(check_refusal(json(std::numeric_limits<std::uint64_t>::max())), "cannot be represented exactly");
-  CHECK_CONTAINS(check_refusal(json(std::numeric_limits<std::int64_t>::min())), "cannot be represented exactly");
+  CHECK_CONTAINS(check_refusal(json(std::int64_t{9007199254740993})),
+                 "cannot be represented exactly");
+  CHECK_CONTAINS(check_refusal(json(std::numeric_limits<std::uint64_t>::max())),
+                 "cannot be represented exactly");
+  CHECK_CONTAINS(check_refusal(json(std::numeric_limits<std::int64_t>::min())),
+                 "cannot be represented exactly");
   CHECK_CONTAINS(check_refusal(json{{"s", std::string("a\0b", 3)}}), "contains U+0000");
-  CHECK_CONTAINS(check_refusal(json{{std::string("k\0", 2), 1}}), "key \"k\\u0000\" contains U+0000");
-  CHECK_CONTAINS(check_refusal(json{{"a", json::array({"ok", "\xed\xa0\x80"})}}), "not valid UTF-8");
+  CHECK_CONTAINS(check_refusal(json{{std::string("k\0", 2), 1}}),
+                 "key \"k\\u0000\" contains U+0000");
+  CHECK_CONTAINS(check_refusal(json{{"a", json::array({"ok", "\xed\xa0\x80"})}}),
+                 "not valid UTF-8");
   CHECK_CONTAINS(check_refusal(json{{"a", json::array({"ok", "\xed\xa0\x80"})}}), "\"/a/1\"");
-  CHECK_CONTAINS(check_refusal(json{{"\xc0\xaf", 1}}), "key \"\\xc0\\xaf\" is not valid UTF-8 (overlong encoding");
+  CHECK_CONTAINS(check_refusal(json{{"\xc0\xaf", 1}}),
+                 "key \"\\xc0\\xaf\" is not valid UTF-8 (overlong encoding");
   CHECK_CONTAINS(check_refusal(json::binary({1, 2, 3})), "binary");
   json deep = 1;
   for (int i = 0; i < 65; ++i) deep = json::array({std::move(deep)});
@@ -1127,19 +1176,23 @@ TEST_CASE("check_json accepts finite doubles, exact integers and valid strings",
                 {"a", json::array({json::object(), json::array()})}};
   CHECK(check_json(value).has_value());
   CHECK(canonical(value) ==
-        "{\"a\":[{},[]],\"big\":1e+300,\"d\":0.1,\"i\":9007199254740992,\"n\":null,\"neg\":-9007199254740992,"
+        "{\"a\":[{},[]],\"big\":1e+300,\"d\":0.1,\"i\":9007199254740992,\"n\":null,\"neg\":-"
+        "9007199254740992,"
         "\"s\":\"\xf4\x8f\xbf\xbf \x7f \xe2\x80\xa8\",\"tiny\":5e-324,\"u\":100000000000000000}");
 }
 
 TEST_CASE("is_valid_utf8 is strict", "[core][json]") {
   CHECK(logline::is_valid_utf8(""));
   CHECK(logline::is_valid_utf8("plain ascii that is longer than eight bytes"));
+  CHECK(
+      logline::is_valid_utf8("\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0"
+                             "\x90\x80\x80\xf4\x8f\xbf\xbf"));
   CHECK(logline::is_valid_utf8(
-      "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"));
-  CHECK(logline::is_valid_utf8(std::string_view("\0", 1)));  // UTF-8 allows it; the JSON rules refuse it
-  for (const char* bad : {"\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf",
-                          "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf8", "\xfe", "\xff", "\xc2",
-                          "\xe2\x82", "\xf0\x9f\x98", "\xc2\x41", "abcdefgh\xe2\x82", "\xe2\x28\xa1"}) {
+      std::string_view("\0", 1)));  // UTF-8 allows it; the JSON rules refuse it
+  for (const char* bad :
+       {"\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf",
+        "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf8", "\xfe", "\xff", "\xc2",
+        "\xe2\x82", "\xf0\x9f\x98", "\xc2\x41", "abcdefgh\xe2\x82", "\xe2\x28\xa1"}) {
     INFO("bytes: " << bad);
     CHECK_FALSE(logline::is_valid_utf8(bad));
   }
@@ -1175,7 +1228,8 @@ TEST_CASE("Random documents round-trip: parse of any spelling gives the referenc
     // always the shortest form, see below): pretty or compact, ASCII-escaped or not.
     const bool has_double = original.dump().find_first_of(".eE") != std::string::npos;
     if (!has_double) {
-      const std::string dumped = original.dump(static_cast<int>(gen.below(3)) - 1, ' ', gen.below(2) == 0);
+      const std::string dumped =
+          original.dump(static_cast<int>(gen.below(3)) - 1, ' ', gen.below(2) == 0);
       auto from_dump = parse_json(dumped);
       INFO("dumped: " << dumped);
       REQUIRE(from_dump.has_value());
@@ -1184,7 +1238,8 @@ TEST_CASE("Random documents round-trip: parse of any spelling gives the referenc
   }
 }
 
-TEST_CASE("nlohmann's dump() of some doubles is not their shortest form and is refused", "[core][json]") {
+TEST_CASE("nlohmann's dump() of some doubles is not their shortest form and is refused",
+          "[core][json]") {
   // Documented consequence of the number rule: serialize with logline::canonical, not dump().
   const json value = 8e126;
   CHECK(canonical(value) == "8e+126");
@@ -1193,13 +1248,15 @@ TEST_CASE("nlohmann's dump() of some doubles is not their shortest form and is r
   CHECK(canon(canonical(value)) == "8e+126");
 }
 
-TEST_CASE("UTF-16 key order agrees with a std::u16string reference on random keys", "[core][json][property]") {
+TEST_CASE("UTF-16 key order agrees with a std::u16string reference on random keys",
+          "[core][json][property]") {
   generator gen(7);
   for (int round = 0; round < 300; ++round) {
     // Short keys from a mix of ranges, many sharing a prefix.
     const std::string prefix = gen.text(2);
     std::vector<std::string> keys;
-    for (int i = 0; i < 12; ++i) keys.push_back(gen.below(2) ? prefix + gen.text(3) : gen.text(gen.below(3) ? 3 : 20));
+    for (int i = 0; i < 12; ++i)
+      keys.push_back(gen.below(2) ? prefix + gen.text(3) : gen.text(gen.below(3) ? 3 : 20));
     std::vector<std::string> by_writer = keys;
     std::sort(by_writer.begin(), by_writer.end(), logline::detail::utf16_less);
     std::vector<std::string> by_reference = keys;

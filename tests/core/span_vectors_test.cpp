@@ -24,14 +24,16 @@ std::vector<vector_case> load_vectors() {
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     auto j = logline::json::parse(line);
-    out.push_back({j.at("name").get<std::string>(), j.at("input"), j.at("canonical").get<std::string>(),
-                   j.at("curr_hash").get<std::string>(), j.at("public_key").get<std::string>(), j.at("signature").get<std::string>()});
+    out.push_back({j.at("name").get<std::string>(), j.at("input"),
+                   j.at("canonical").get<std::string>(), j.at("curr_hash").get<std::string>(),
+                   j.at("public_key").get<std::string>(), j.at("signature").get<std::string>()});
   }
   return out;
 }
 
 // RFC 8032 §7.1 test 1 secret key (the seed the vectors were made with).
-constexpr const char* rfc8032_seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+constexpr const char* rfc8032_seed =
+    "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 
 }  // namespace
 
@@ -63,10 +65,12 @@ TEST_CASE("every span vector is reproduced byte for byte", "[core][vectors]") {
   }
 }
 
-TEST_CASE("a one-character change to a vector changes its hash and breaks its signature", "[core][vectors]") {
+TEST_CASE("a one-character change to a vector changes its hash and breaks its signature",
+          "[core][vectors]") {
   const auto cases = load_vectors();
   const auto key = logline::ed25519::key::from_seed_hex(rfc8032_seed).value();
-  auto span = logline::span_from_json_text<logline::universal_span>(cases.front().input.dump()).value();
+  auto span =
+      logline::span_from_json_text<logline::universal_span>(cases.front().input.dump()).value();
   span.public_key = key.public_key();
   const auto hash = logline::span_hash(span);
   const auto sig = key.sign(hash);

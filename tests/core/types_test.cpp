@@ -15,9 +15,10 @@ TEST_CASE("uuids parse either case and print lowercase", "[core][types]") {
   auto u = logline::uuid::parse("0190ABCD-ef01-7abc-8def-0123456789AB").value();
   CHECK(u.to_string() == "0190abcd-ef01-7abc-8def-0123456789ab");
   CHECK(u.version() == 7);
-  for (const char* bad : {"", "0190abcd-ef01-7abc-8def-0123456789a", "0190abcd-ef01-7abc-8def-0123456789abc",
-                          "0190abcdef01-7abc-8def-0123456789ab-", "0190abcd-ef01-7abc-8def-0123456789ag",
-                          "{0190abcd-ef01-7abc-8def-0123456789ab}"}) {
+  for (const char* bad :
+       {"", "0190abcd-ef01-7abc-8def-0123456789a", "0190abcd-ef01-7abc-8def-0123456789abc",
+        "0190abcdef01-7abc-8def-0123456789ab-", "0190abcd-ef01-7abc-8def-0123456789ag",
+        "{0190abcd-ef01-7abc-8def-0123456789ab}"}) {
     INFO(bad);
     auto r = logline::uuid::parse(bad);
     REQUIRE_FALSE(r);
@@ -25,8 +26,11 @@ TEST_CASE("uuids parse either case and print lowercase", "[core][types]") {
   }
 }
 
-TEST_CASE("generated ids are UUIDv7: version 7, variant 10, time-ordered, unique", "[core][types]") {
-  const auto before_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+TEST_CASE("generated ids are UUIDv7: version 7, variant 10, time-ordered, unique",
+          "[core][types]") {
+  const auto before_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
   std::set<logline::uuid> seen;
   logline::uuid last{};
   for (int i = 0; i < 20000; ++i) {
@@ -66,8 +70,10 @@ TEST_CASE("timestamps print and parse YYYY-MM-DDTHH:MM:SS.mmmZ exactly", "[core]
     REQUIRE(text.substr(0, 19) == buf);
     REQUIRE(logline::timestamp::parse(text).value() == t);
   }
-  for (const char* bad : {"2025-01-01T00:00:00Z", "2025-01-01 00:00:00.000Z", "2025-02-29T00:00:00.000Z", "2025-13-01T00:00:00.000Z",
-                          "2025-01-01T24:00:00.000Z", "2025-01-01T00:00:00.000+01:00", "2025-01-01T00:00:60.000Z"}) {
+  for (const char* bad :
+       {"2025-01-01T00:00:00Z", "2025-01-01 00:00:00.000Z", "2025-02-29T00:00:00.000Z",
+        "2025-13-01T00:00:00.000Z", "2025-01-01T24:00:00.000Z", "2025-01-01T00:00:00.000+01:00",
+        "2025-01-01T00:00:60.000Z"}) {
     INFO(bad);
     CHECK_FALSE(logline::timestamp::parse(bad));
   }
@@ -83,17 +89,23 @@ TEST_CASE("hex columns are exactly 2N lowercase hex digits", "[core][types]") {
   CHECK_FALSE(logline::signature::parse(h));
 }
 
-TEST_CASE("Ed25519 keys come from a seed, a file or the environment, and reproduce RFC 8032", "[core][crypto]") {
+TEST_CASE("Ed25519 keys come from a seed, a file or the environment, and reproduce RFC 8032",
+          "[core][crypto]") {
   // RFC 8032 §7.1, test 1: empty message.
-  auto key = logline::ed25519::key::from_seed_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n").value();
-  CHECK(key.public_key().to_string() == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  auto key = logline::ed25519::key::from_seed_hex(
+                 "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n")
+                 .value();
+  CHECK(key.public_key().to_string() ==
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
   const auto sig = key.sign(std::span<const std::uint8_t>());
   CHECK(sig.to_string() ==
-        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701c"
+        "f9b46bd25bf5f0595bbe24655141438e7a100b");
   CHECK(logline::ed25519::verify(sig, std::span<const std::uint8_t>(), key.public_key()));
   CHECK(key.seed_hex() == "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
 
-  const auto path = std::filesystem::temp_directory_path() / ("logline-key-" + std::to_string(std::random_device{}()));
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("logline-key-" + std::to_string(std::random_device{}()));
   std::ofstream(path) << key.seed_hex() << "\n";
   CHECK(logline::ed25519::key::from_file(path.string()).value().public_key() == key.public_key());
   std::ofstream(path) << "not a key\n";
@@ -105,7 +117,8 @@ TEST_CASE("Ed25519 keys come from a seed, a file or the environment, and reprodu
   CHECK(logline::ed25519::key::from_file(path.string()).error() == logline::errc::invalid_key);
 
   ::setenv("LOGLINE_TEST_SEED", key.seed_hex().c_str(), 1);
-  CHECK(logline::ed25519::key::from_env("LOGLINE_TEST_SEED").value().public_key() == key.public_key());
+  CHECK(logline::ed25519::key::from_env("LOGLINE_TEST_SEED").value().public_key() ==
+        key.public_key());
   ::unsetenv("LOGLINE_TEST_SEED");
   auto missing = logline::ed25519::key::from_env("LOGLINE_TEST_SEED");
   REQUIRE_FALSE(missing);
@@ -116,12 +129,14 @@ TEST_CASE("Ed25519 keys come from a seed, a file or the environment, and reprodu
   CHECK_FALSE(logline::ed25519::verify(sig, std::span<const std::uint8_t>(), other.public_key()));
 }
 
-TEST_CASE("result converts from error codes and throws logline::error from value()", "[core][types]") {
+TEST_CASE("result converts from error codes and throws logline::error from value()",
+          "[core][types]") {
   auto fail = []() -> logline::result<int> { return logline::errc::not_found; };
   auto r = fail();
   CHECK_FALSE(r);
   CHECK(r.error() == logline::errc::not_found);
-  static_assert(std::is_same_v<std::remove_cvref_t<decltype(r.error())>, logline::error>, "one error type");
+  static_assert(std::is_same_v<std::remove_cvref_t<decltype(r.error())>, logline::error>,
+                "one error type");
   CHECK_THROWS_AS(r.value(), logline::error);              // the value type catches it
   CHECK_THROWS_AS(r.value(), logline::bad_result_access);  // and it is a std::exception
   try {
@@ -129,7 +144,9 @@ TEST_CASE("result converts from error codes and throws logline::error from value
   } catch (const std::exception& e) {
     CHECK_THAT(e.what(), Catch::Contains("not found"));
   }
-  auto with_message = []() -> logline::result<int> { return logline::make_error(logline::errc::invalid_span, "field 'x': bad"); };
+  auto with_message = []() -> logline::result<int> {
+    return logline::make_error(logline::errc::invalid_span, "field 'x': bad");
+  };
   CHECK(with_message().error().message() == "field 'x': bad");
   auto ok = []() -> logline::result<int> { return 7; };
   CHECK(ok().value() == 7);
@@ -142,7 +159,9 @@ namespace {
 struct assertion_fired {
   std::string message;
 };
-[[noreturn]] void throwing_handler(const char*, const char*, int, const char* message) { throw assertion_fired{message}; }
+[[noreturn]] void throwing_handler(const char*, const char*, int, const char* message) {
+  throw assertion_fired{message};
+}
 }  // namespace
 
 TEST_CASE("LOGLINE_ASSERT stays on and goes through a replaceable handler", "[core][types]") {

@@ -17,7 +17,8 @@
 namespace {
 
 [[noreturn]] void fail(const char* what, std::string_view detail) {
-  std::fprintf(stderr, "checkpoint_fuzz: %s\n  %.*s\n", what, static_cast<int>(detail.size()), detail.data());
+  std::fprintf(stderr, "checkpoint_fuzz: %s\n  %.*s\n", what, static_cast<int>(detail.size()),
+               detail.data());
   std::abort();
 }
 
@@ -28,18 +29,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto parsed = logline::checkpoint::parse(text);
   if (!parsed) {
     const auto& e = parsed.error();
-    if (!(e == logline::errc::invalid_json || e == logline::errc::invalid_argument || e == logline::errc::bad_signature))
+    if (!(e == logline::errc::invalid_json || e == logline::errc::invalid_argument ||
+          e == logline::errc::bad_signature))
       fail("refused with an unexpected error code", e.message());
-    if (e.message().rfind("checkpoint: ", 0) != 0) fail("a refusal that does not start with 'checkpoint: '", e.message());
+    if (e.message().rfind("checkpoint: ", 0) != 0)
+      fail("a refusal that does not start with 'checkpoint: '", e.message());
     return 0;
   }
   const std::string written = parsed->to_text();
   auto again = logline::checkpoint::parse(written);
   if (!again) fail("its own text does not parse back", again.error().message());
-  if (again->at != parsed->at || again->heads != parsed->heads || again->public_key != parsed->public_key ||
-      again->signature != parsed->signature)
+  if (again->at != parsed->at || again->heads != parsed->heads ||
+      again->public_key != parsed->public_key || again->signature != parsed->signature)
     fail("parse(to_text()) is another checkpoint", written);
   if (again->to_text() != written) fail("to_text() is not stable", written);
-  if (parsed->signature && !again->signature_ok()) fail("an accepted signature does not verify", written);
+  if (parsed->signature && !again->signature_ok())
+    fail("an accepted signature does not verify", written);
   return 0;
 }

@@ -18,8 +18,8 @@
 namespace {
 
 [[noreturn]] void fail(const char* what, std::string_view a, std::string_view b = {}) {
-  std::fprintf(stderr, "json_fuzz: %s\n  first:  %.*s\n  second: %.*s\n", what, static_cast<int>(a.size()), a.data(),
-               static_cast<int>(b.size()), b.data());
+  std::fprintf(stderr, "json_fuzz: %s\n  first:  %.*s\n  second: %.*s\n", what,
+               static_cast<int>(a.size()), a.data(), static_cast<int>(b.size()), b.data());
   std::abort();
 }
 
@@ -63,11 +63,13 @@ bool reference_utf8(std::string_view s) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
 
-  if (logline::is_valid_utf8(text) != reference_utf8(text)) fail("is_valid_utf8 disagrees with the reference", text);
+  if (logline::is_valid_utf8(text) != reference_utf8(text))
+    fail("is_valid_utf8 disagrees with the reference", text);
 
   auto parsed = logline::parse_json(text);
   if (!parsed) {
-    if (!(parsed.error() == logline::errc::invalid_json)) fail("refusal with a code other than invalid_json", text);
+    if (!(parsed.error() == logline::errc::invalid_json))
+      fail("refusal with a code other than invalid_json", text);
     const std::string message = parsed.error().message();
     if (message.empty() || !reference_utf8(message) || message.find('\0') != std::string::npos)
       fail("refusal message is empty or not clean UTF-8", text, message);

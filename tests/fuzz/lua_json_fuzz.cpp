@@ -29,14 +29,16 @@ using logline::json;
 namespace {
 
 [[noreturn]] void fail(const char* what, std::string_view input, std::string_view detail = {}) {
-  std::fprintf(stderr, "lua_json_fuzz: %s\n  input:  %.*s\n  detail: %.*s\n", what, static_cast<int>(input.size()),
-               input.data(), static_cast<int>(detail.size()), detail.data());
+  std::fprintf(stderr, "lua_json_fuzz: %s\n  input:  %.*s\n  detail: %.*s\n", what,
+               static_cast<int>(input.size()), input.data(), static_cast<int>(detail.size()),
+               detail.data());
   std::abort();
 }
 
 // What v becomes after JSON -> Lua -> JSON; nullopt when the bridge must refuse it (a hole).
 std::optional<json> through_lua(const json& v) {
-  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+  if (v.is_number_unsigned() &&
+      v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     return json(v.get<double>());
   if (v.is_object()) {
     json out = json::object();
@@ -82,11 +84,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto expected = through_lua(*input);
   if (!expected) {
     if (back) fail("a value with a hole came back", text, back->dump());
-    if (!(back.error() == logline::errc::invalid_json)) fail("a hole refused with a code other than invalid_json", text, back.error().message());
+    if (!(back.error() == logline::errc::invalid_json))
+      fail("a hole refused with a code other than invalid_json", text, back.error().message());
     return 0;
   }
   if (!back) fail("a convertible value was refused", text, back.error().message());
-  if (!(*back == *expected)) fail("the value came back different", text, back->dump() + " expected " + expected->dump());
-  if (auto checked = logline::check_json(*back); !checked) fail("the result is not I-JSON", text, checked.error().message());
+  if (!(*back == *expected))
+    fail("the value came back different", text, back->dump() + " expected " + expected->dump());
+  if (auto checked = logline::check_json(*back); !checked)
+    fail("the result is not I-JSON", text, checked.error().message());
   return 0;
 }

@@ -77,7 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
   const std::size_t split = rest.find('\xFE');
   const std::string_view pattern = rest.substr(0, split);
-  const std::string_view subject = split == std::string_view::npos ? std::string_view() : rest.substr(split + 1);
+  const std::string_view subject =
+      split == std::string_view::npos ? std::string_view() : rest.substr(split + 1);
   if (pattern.size() > 200 || subject.size() > 1000) return 0;
 
   dl::sandbox sb;
@@ -101,16 +102,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (std::strcmp(replacement, "table") == 0) {
     luaL_dostring(L, "return { a = 'A', [1] = 'one', ab = false, b = {} }");
   } else if (std::strcmp(replacement, "function") == 0) {
-    luaL_dostring(L, "return function(a, ...) if a == 'a' then return nil end return tostring(a) .. select('#', ...) end");
+    luaL_dostring(L,
+                  "return function(a, ...) if a == 'a' then return nil end return tostring(a) .. "
+                  "select('#', ...) end");
   } else {
     lua_pushstring(L, replacement);
   }
   const int count = (data[0] >> 3) % 4;  // nil, 0, 1, 2
-  if (count == 0) lua_pushnil(L); else lua_pushinteger(L, count - 1);
+  if (count == 0)
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, count - 1);
   const int status = lua_pcall(L, 5, 1, 0);
   if (status != LUA_OK && sb.limit == dl::limit_kind::none) {
-    std::fprintf(stderr, "lua_pattern_fuzz: %s\n  pattern: %.*s\n  subject: %.*s\n", lua_tostring(L, -1),
-                 static_cast<int>(pattern.size()), pattern.data(), static_cast<int>(subject.size()), subject.data());
+    std::fprintf(stderr, "lua_pattern_fuzz: %s\n  pattern: %.*s\n  subject: %.*s\n",
+                 lua_tostring(L, -1), static_cast<int>(pattern.size()), pattern.data(),
+                 static_cast<int>(subject.size()), subject.data());
     std::abort();
   }
   lua_close(L);

@@ -17,8 +17,8 @@
 
 namespace {
 [[noreturn]] void fail(const char* what, std::string_view a, std::string_view b = {}) {
-  std::fprintf(stderr, "span_fuzz: %s\n  first:  %.*s\n  second: %.*s\n", what, static_cast<int>(a.size()), a.data(),
-               static_cast<int>(b.size()), b.data());
+  std::fprintf(stderr, "span_fuzz: %s\n  first:  %.*s\n  second: %.*s\n", what,
+               static_cast<int>(a.size()), a.data(), static_cast<int>(b.size()), b.data());
   std::abort();
 }
 }  // namespace
@@ -28,11 +28,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Scalars: whatever parses prints back to the same value.
   if (auto t = logline::timestamp::parse(text)) {
-    if (logline::timestamp::parse(t->to_string()).value() != *t) fail("timestamp round trip", text, t->to_string());
+    if (logline::timestamp::parse(t->to_string()).value() != *t)
+      fail("timestamp round trip", text, t->to_string());
     if (t->to_string() != text) fail("timestamp spelling", text, t->to_string());
   }
   if (auto u = logline::uuid::parse(text)) {
-    if (logline::uuid::parse(u->to_string()).value() != *u) fail("uuid round trip", text, u->to_string());
+    if (logline::uuid::parse(u->to_string()).value() != *u)
+      fail("uuid round trip", text, u->to_string());
   }
 
   auto span = logline::span_from_json_text<logline::universal_span>(text);
@@ -45,10 +47,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string exported = logline::span_to_json_text(*span);
   auto again = logline::span_from_json_text<logline::universal_span>(exported);
   if (!again) fail("the export form does not read back", exported, again.error().message());
-  if (logline::canonical_span(*again) != canonical) fail("canonical form changed through export", canonical, logline::canonical_span(*again));
-  if (logline::span_to_json_text(*again) != exported) fail("export form changed", exported, logline::span_to_json_text(*again));
+  if (logline::canonical_span(*again) != canonical)
+    fail("canonical form changed through export", canonical, logline::canonical_span(*again));
+  if (logline::span_to_json_text(*again) != exported)
+    fail("export form changed", exported, logline::span_to_json_text(*again));
   auto parsed = logline::parse_json(canonical);
   if (!parsed) fail("the canonical form is not I-JSON", canonical, parsed.error().message());
-  if (logline::canonical(*parsed) != canonical) fail("the canonical form is not canonical", canonical, logline::canonical(*parsed));
+  if (logline::canonical(*parsed) != canonical)
+    fail("the canonical form is not canonical", canonical, logline::canonical(*parsed));
   return 0;
 }

@@ -19,7 +19,8 @@ namespace rt = logline::runtime;
 using logline::errc;
 using logline::json;
 
-TEST_CASE("idle companion: the work runs in SCHED_IDLE, callbacks on the caller's thread", "[runtime][idle_companion]") {
+TEST_CASE("idle companion: the work runs in SCHED_IDLE, callbacks on the caller's thread",
+          "[runtime][idle_companion]") {
   const pid_t caller = ::gettid();
   const int caller_policy = ::sched_getscheduler(0);
   REQUIRE(caller_policy != SCHED_IDLE);
@@ -55,8 +56,10 @@ TEST_CASE("idle companion: the work runs in SCHED_IDLE, callbacks on the caller'
   CHECK(inline_on == caller);
 }
 
-TEST_CASE("idle companion: exceptions cross back, nesting runs inline", "[runtime][idle_companion]") {
-  CHECK_THROWS_WITH(rt::idle_companion::run([] { throw std::runtime_error("from the work"); }), "from the work");
+TEST_CASE("idle companion: exceptions cross back, nesting runs inline",
+          "[runtime][idle_companion]") {
+  CHECK_THROWS_WITH(rt::idle_companion::run([] { throw std::runtime_error("from the work"); }),
+                    "from the work");
   // A callback's exception reaches the work; not caught there, the caller.
   std::string seen_in_work;
   rt::idle_companion::run([&] {
@@ -67,7 +70,10 @@ TEST_CASE("idle companion: exceptions cross back, nesting runs inline", "[runtim
     }
   });
   CHECK(seen_in_work == "from the callback");
-  CHECK_THROWS_WITH(rt::idle_companion::run([] { rt::idle_companion::call_back([] { throw std::runtime_error("uncaught"); }); }), "uncaught");
+  CHECK_THROWS_WITH(rt::idle_companion::run([] {
+                      rt::idle_companion::call_back([] { throw std::runtime_error("uncaught"); });
+                    }),
+                    "uncaught");
 
   // Code run again from a callback runs on the caller, which is waiting anyway; run from the
   // work runs on the companion. Neither deadlocks, and the companion still works afterwards.
@@ -75,7 +81,8 @@ TEST_CASE("idle companion: exceptions cross back, nesting runs inline", "[runtim
   pid_t nested_from_callback = 0, nested_from_work = 0, outer = 0;
   rt::idle_companion::run([&] {
     outer = ::gettid();
-    rt::idle_companion::call_back([&] { rt::idle_companion::run([&] { nested_from_callback = ::gettid(); }); });
+    rt::idle_companion::call_back(
+        [&] { rt::idle_companion::run([&] { nested_from_callback = ::gettid(); }); });
     rt::idle_companion::run([&] { nested_from_work = ::gettid(); });
   });
   CHECK(nested_from_callback == caller);
@@ -85,7 +92,8 @@ TEST_CASE("idle companion: exceptions cross back, nesting runs inline", "[runtim
   CHECK(after == outer);
 }
 
-TEST_CASE("idle companion: many threads, each with its own companion, many round trips", "[runtime][idle_companion]") {
+TEST_CASE("idle companion: many threads, each with its own companion, many round trips",
+          "[runtime][idle_companion]") {
   constexpr int threads = 4, runs = 200;
   std::atomic<int> wrong{0}, done{0};
   std::vector<std::thread> pool;
@@ -110,7 +118,8 @@ TEST_CASE("idle companion: many threads, each with its own companion, many round
   CHECK(done == threads * runs);
 }
 
-TEST_CASE("lua: with idle_cpu the VM runs on the companion and host functions on the caller", "[runtime][lua][idle_companion]") {
+TEST_CASE("lua: with idle_cpu the VM runs on the companion and host functions on the caller",
+          "[runtime][lua][idle_companion]") {
   rt::lua_limits limits;
   limits.idle_cpu = true;
   limits.instructions = 2'000'000;
@@ -126,9 +135,13 @@ TEST_CASE("lua: with idle_cpu the VM runs on the companion and host functions on
     host_threads.push_back(::gettid());
     return logline::make_error(errc::permission_denied, "not yours");
   };
-  ctx.functions["explode"] = [&](const json&) -> logline::result<json> { throw std::runtime_error("host blew up"); };
+  ctx.functions["explode"] = [&](const json&) -> logline::result<json> {
+    throw std::runtime_error("host blew up");
+  };
 
-  auto out = rt::run_lua("local ok, e = pcall(ctx.refuse) return {n = ctx.twice(ctx.input.n), refused = e}", ctx, limits);
+  auto out = rt::run_lua(
+      "local ok, e = pcall(ctx.refuse) return {n = ctx.twice(ctx.input.n), refused = e}", ctx,
+      limits);
   REQUIRE(out);
   CHECK((*out)["n"] == 14);
   CHECK_THAT((*out)["refused"].get<std::string>(), Catch::Contains("ctx.refuse: not yours"));

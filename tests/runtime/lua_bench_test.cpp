@@ -30,7 +30,8 @@ double best_of_three(lua_State* L, const std::string& code) {
       lua_pop(L, 1);
       return 0;
     }
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
 }
@@ -70,10 +71,13 @@ TEST_CASE("lua bench: the sandbox's matcher against Lua's", "[.lua-bench]") {
       {"match a date", "for _, l in ipairs(lines) do lib.match(l, '(%d+)-(%d+)-(%d+)') end"},
       {"gmatch words", "for i = 1, 20 do for w in lib.gmatch(text, '%a+%d*') do end end"},
       {"gmatch lines", "for i = 1, 20 do for l in lib.gmatch(csv, '[^\\n]+') do end end"},
-      {"gsub trim", "for _, l in ipairs(lines) do lib.gsub('   ' .. l .. '   ', '^%s*(.-)%s*$', '%1') end"},
+      {"gsub trim",
+       "for _, l in ipairs(lines) do lib.gsub('   ' .. l .. '   ', '^%s*(.-)%s*$', '%1') end"},
       {"gsub a char class", "for i = 1, 10 do lib.gsub(csv, '%d', '#') end"},
-      {"gsub with a function", "for i = 1, 5 do lib.gsub(text, '%d+', function(d) return d end) end"},
-      {"%b and %f", "for _, l in ipairs(lines) do lib.match(l, '%b()') lib.find(l, '%f[%a]done') end"},
+      {"gsub with a function",
+       "for i = 1, 5 do lib.gsub(text, '%d+', function(d) return d end) end"},
+      {"%b and %f",
+       "for _, l in ipairs(lines) do lib.match(l, '%b()') lib.find(l, '%f[%a]done') end"},
   };
   std::printf("\n%-24s %12s %12s %8s\n", "workload", "Lua (ms)", "sandbox (ms)", "ratio");
   double total_lua = 0, total_mine = 0;
@@ -84,7 +88,8 @@ TEST_CASE("lua bench: the sandbox's matcher against Lua's", "[.lua-bench]") {
     total_mine += mine;
     std::printf("%-24s %12.2f %12.2f %8.2f\n", w.name, lua * 1e3, mine * 1e3, mine / lua);
   }
-  std::printf("%-24s %12.2f %12.2f %8.2f\n", "total", total_lua * 1e3, total_mine * 1e3, total_mine / total_lua);
+  std::printf("%-24s %12.2f %12.2f %8.2f\n", "total", total_lua * 1e3, total_mine * 1e3,
+              total_mine / total_lua);
   lua_close(L);
 }
 
@@ -99,14 +104,17 @@ TEST_CASE("lua bench: how far past the time limit heavy work runs", "[.lua-bench
       "return ('a'):rep(20000):find('(.*)%1b')",
       "for x in ('a'):rep(3000):gmatch('.-.-b') do end",
       "local s = ('x'):rep(3e6) while true do local _ = s:gsub('', '-') end",
-      "table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen, __newindex = rawequal}))",
+      "table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen, "
+      "__newindex = rawequal}))",
       "local t = {('x'):rep(300000):byte(1, -1)} while true do table.sort(t) end",
       "while true do local _ = ('x'):rep(2e7) end",
-      "local s = ('x'):rep(1e6) local t = {} for i = 1, 20 do t[i] = s end while true do local _ = table.concat(t) end",
+      "local s = ('x'):rep(1e6) local t = {} for i = 1, 20 do t[i] = s end while true do local _ = "
+      "table.concat(t) end",
       "local s = ('x'):rep(1e7) while true do local _ = s:upper() end",
       "local s = ('x'):rep(1e7) while true do local _ = ('%q'):format(s) end",
       "local s = ('x'):rep(1e7) while true do local _ = utf8.len(s) end",
-      "local s, n = ('a'):rep(1e7), ('a'):rep(1e4) .. 'b' while true do local _ = s:find(n, 1, true) end",
+      "local s, n = ('a'):rep(1e7), ('a'):rep(1e4) .. 'b' while true do local _ = s:find(n, 1, "
+      "true) end",
       "local s = ('x'):rep(1e7) while true do pcall(table.concat, {s, s, s, {}}) end",
       "local s = ('x'):rep(1e7) while true do local _ = ctx.blake3(s) end",
   };
@@ -116,8 +124,10 @@ TEST_CASE("lua bench: how far past the time limit heavy work runs", "[.lua-bench
       "local a, b = ('x'):rep(2e7), ('x'):rep(2e7) while true do local _ = a == b end",
       "local a, b = ('x'):rep(2e7), ('x'):rep(2e7) while true do local _ = a < b end",
       "local a = ('x'):rep(1e7) while true do local _ = a .. 'y' end",
-      "local t = {} for i = 1, 2e6 do t[i] = true end for i = 1, 2e6 do t[i] = nil end while true do local _ = next(t) end",
-      "local function f(...) while true do local _ = select('#', ...) end end f(table.unpack({}, 1, 900000))",
+      "local t = {} for i = 1, 2e6 do t[i] = true end for i = 1, 2e6 do t[i] = nil end while true "
+      "do local _ = next(t) end",
+      "local function f(...) while true do local _ = select('#', ...) end end f(table.unpack({}, "
+      "1, 900000))",
       "local t = {} for i = 1, 9e5 do t[i] = i end while true do local _ = {table.unpack(t)} end",
   };
   std::printf("\n%-8s %10s  %s\n", "kind", "past (ms)", "code");
@@ -131,13 +141,18 @@ TEST_CASE("lua bench: how far past the time limit heavy work runs", "[.lua-bench
       for (int round = 0; round < 3; ++round) {
         const auto start = std::chrono::steady_clock::now();
         const auto r = rt::run_lua(list[i], {}, limits);
-        const double took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        const double took =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
         worst = std::max(worst, took - 100);
         outcome = r ? std::string("finished") : r.error().message().substr(0, 40);
       }
-      (is_metered ? worst_metered : worst_unmetered) = std::max(is_metered ? worst_metered : worst_unmetered, worst);
-      std::printf("%-8s %10.1f  %.70s  [%s]\n", is_metered ? "metered" : "VM", worst, list[i], outcome.c_str());
+      (is_metered ? worst_metered : worst_unmetered) =
+          std::max(is_metered ? worst_metered : worst_unmetered, worst);
+      std::printf("%-8s %10.1f  %.70s  [%s]\n", is_metered ? "metered" : "VM", worst, list[i],
+                  outcome.c_str());
     }
   }
-  std::printf("worst past the limit: metered %.1f ms, not metered %.1f ms\n", worst_metered, worst_unmetered);
+  std::printf("worst past the limit: metered %.1f ms, not metered %.1f ms\n", worst_metered,
+              worst_unmetered);
 }

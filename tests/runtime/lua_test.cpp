@@ -35,7 +35,8 @@ rt::lua_limits small_limits() {
   return l;
 }
 
-json run_ok(std::string_view code, const rt::lua_context& ctx = {}, const rt::lua_limits& limits = small_limits()) {
+json run_ok(std::string_view code, const rt::lua_context& ctx = {},
+            const rt::lua_limits& limits = small_limits()) {
   auto r = rt::run_lua(code, ctx, limits);
   INFO("code: " << code);
   INFO("error: " << (r ? std::string() : r.error().message()));
@@ -85,7 +86,8 @@ logline::result<json> run_in_child(std::string_view code, const rt::lua_limits& 
   }
   std::string text;
   char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(n));
   close(fds[0]);
   INFO("output: " << text);
   REQUIRE(stopped);  // else the code escaped the limits
@@ -119,8 +121,8 @@ TEST_CASE("lua: the sandbox holds only the safe libraries", "[runtime][lua]") {
     t.print_returns = select("#", print("ignored"))
     return t
   )");
-  for (const char* gone : {"io", "os", "debug", "package", "require", "load", "loadstring", "dofile", "loadfile",
-                           "collectgarbage", "string.dump", "(\"\").dump"}) {
+  for (const char* gone : {"io", "os", "debug", "package", "require", "load", "loadstring",
+                           "dofile", "loadfile", "collectgarbage", "string.dump", "(\"\").dump"}) {
     INFO(gone);
     CHECK(types.at(gone) == "nil");
   }
@@ -159,7 +161,8 @@ TEST_CASE("lua: bytecode is refused", "[runtime][lua]") {
 
 TEST_CASE("lua: finalizers and message handlers cannot escape the hook", "[runtime][lua]") {
   SECTION("setmetatable refuses __gc") {
-    const auto e = must_stop("setmetatable({}, { __gc = function() while true do end end })", small_limits());
+    const auto e =
+        must_stop("setmetatable({}, { __gc = function() while true do end end })", small_limits());
     CHECK(e == errc::execution_failed);
     CHECK_THAT(message_of(e), Catch::Contains("__gc"));
     // A metatable without __gc is fine, and __gc added afterwards never marks the object.
@@ -179,7 +182,9 @@ TEST_CASE("lua: finalizers and message handlers cannot escape the hook", "[runti
     CHECK(run_fail("xpcall(print, 42)") == errc::execution_failed);
   }
   SECTION("an xpcall handler that loops forever is stopped") {
-    const auto e = must_stop("xpcall(function() while true do end end, function() while true do end end)", small_limits());
+    const auto e =
+        must_stop("xpcall(function() while true do end end, function() while true do end end)",
+                  small_limits());
     CHECK(e == errc::limit_exceeded);
     CHECK_THAT(message_of(e), Catch::Contains("instruction budget"));
   }
@@ -187,7 +192,8 @@ TEST_CASE("lua: finalizers and message handlers cannot escape the hook", "[runti
     const auto e = must_stop(R"(
       local guard <close> = setmetatable({}, { __close = function() while true do end end })
       while true do end
-    )", small_limits());
+    )",
+                             small_limits());
     CHECK(e == errc::limit_exceeded);
   }
 }
@@ -196,31 +202,37 @@ TEST_CASE("lua: library functions that loop in C are guarded", "[runtime][lua]")
   SECTION("table.move charges what it moves") {
     CHECK(run_ok("return table.move({1, 2, 3}, 1, 3, 2)") == json::array({1, 1, 2, 3}));
     CHECK(run_ok("return table.move({1, 2, 3}, 2, 3, 1, {})") == json::array({2, 3}));
-    const auto e = must_stop("return #table.move({}, 1, 2^62, 2)", small_limits());  // nils: no memory used
+    const auto e =
+        must_stop("return #table.move({}, 1, 2^62, 2)", small_limits());  // nils: no memory used
     CHECK(e == errc::limit_exceeded);
     CHECK_THAT(message_of(e), Catch::Contains("instruction budget"));
-    CHECK_THAT(message_of(run_fail("table.move(nil, 1, 2, 3)")), Catch::Contains("bad argument #1 to 'move'"));
+    CHECK_THAT(message_of(run_fail("table.move(nil, 1, 2, 3)")),
+               Catch::Contains("bad argument #1 to 'move'"));
   }
   SECTION("string.rep of empty pieces returns at once") {
-    const auto empty = run_in_child("return string.rep('', math.maxinteger) .. (''):rep(2^62, '')", small_limits());
+    const auto empty = run_in_child("return string.rep('', math.maxinteger) .. (''):rep(2^62, '')",
+                                    small_limits());
     REQUIRE(empty);
     CHECK(*empty == "");
     CHECK(run_ok("return ('x'):rep(0) .. ('x'):rep(-5) .. ('ab'):rep(3, ',')") == "ab,ab,ab");
     CHECK(run_ok("return ('-'):rep(3, '')") == "---");
   }
   SECTION("table.insert and table.remove refuse a table with __len") {
-    CHECK(run_ok("local t = {1, 2} table.insert(t, 3) table.insert(t, 1, 0) table.remove(t, 2) return t") ==
-          json::array({0, 2, 3}));
-    for (const char* code : {"table.insert(setmetatable({}, {__len = function() return 2^62 end}), 1, 'x')",
-                             "table.remove(setmetatable({}, {__len = function() return 2^62 end}), 1)"}) {
+    CHECK(run_ok("local t = {1, 2} table.insert(t, 3) table.insert(t, 1, 0) table.remove(t, 2) "
+                 "return t") == json::array({0, 2, 3}));
+    for (const char* code :
+         {"table.insert(setmetatable({}, {__len = function() return 2^62 end}), 1, 'x')",
+          "table.remove(setmetatable({}, {__len = function() return 2^62 end}), 1)"}) {
       const auto e = must_stop(code, small_limits());
       CHECK(e == errc::execution_failed);
       CHECK_THAT(message_of(e), Catch::Contains("a table with a __len metamethod is not allowed"));
     }
   }
   SECTION("setmetatable keeps its argument checks") {
-    CHECK_THAT(message_of(run_fail("setmetatable(1, {})")), Catch::Contains("bad argument #1 to 'setmetatable'"));
-    CHECK_THAT(message_of(run_fail("setmetatable({}, 1)")), Catch::Contains("bad argument #2 to 'setmetatable'"));
+    CHECK_THAT(message_of(run_fail("setmetatable(1, {})")),
+               Catch::Contains("bad argument #1 to 'setmetatable'"));
+    CHECK_THAT(message_of(run_fail("setmetatable({}, 1)")),
+               Catch::Contains("bad argument #2 to 'setmetatable'"));
     CHECK_THAT(message_of(run_fail("setmetatable(setmetatable({}, {__metatable = 'locked'}), {})")),
                Catch::Contains("cannot change a protected metatable"));
   }
@@ -250,10 +262,12 @@ const heavy_call heavy_calls[] = {
     // one call that loops as long as its arguments say
     {"return #table.concat({}, '', 1, 2^40)", false},
     {"return #table.concat(setmetatable({}, {__index = function() return '' end}), '', 1, 2^40)"},
-    {"table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen, __newindex = rawequal}))"},
+    {"table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen, "
+     "__newindex = rawequal}))"},
     {"local t = {('x'):rep(300000):byte(1, -1)} while true do table.sort(t) end"},
     {"while true do local _ = ('x'):rep(2e7) end"},
-    {"local s = ('x'):rep(1e6) local t = {} for i = 1, 20 do t[i] = s end while true do local _ = table.concat(t) end"},
+    {"local s = ('x'):rep(1e6) local t = {} for i = 1, 20 do t[i] = s end while true do local _ = "
+     "table.concat(t) end"},
     // calls each of which does a lot, in a loop
     {"while true do local n = select('#', table.unpack({}, 1, 900000)) end"},
     {"local s = ('x'):rep(1e6) while true do local _ = s:upper() end"},
@@ -263,11 +277,14 @@ const heavy_call heavy_calls[] = {
     {"local s, f = ('\\x80'):rep(1e6), utf8.codes('') while true do pcall(f, s, 0) end"},
     {"local s = ('x'):rep(1e6) while true do local _ = ('%q'):format(s) end"},
     {"local s = ('x'):rep(1e6) while true do local _ = s:find('y', 1, true) end"},
-    {"local s, n = ('a'):rep(1e6), ('a'):rep(1e4) .. 'b' while true do local _ = s:find(n, 1, true) end"},
+    {"local s, n = ('a'):rep(1e6), ('a'):rep(1e4) .. 'b' while true do local _ = s:find(n, 1, "
+     "true) end"},
     {"local s = ('x'):rep(1e6) while true do local _ = ctx.blake3(s) end"},
-    {"local s = string.pack('s4', ('x'):rep(1e6)) while true do local _ = string.unpack('s4', s) end"},
+    {"local s = string.pack('s4', ('x'):rep(1e6)) while true do local _ = string.unpack('s4', s) "
+     "end"},
     {"while true do local _ = string.pack('c1000000', '') end"},
-    {"local t = {} for i = 1, 1e5 do t[i] = i end while true do table.insert(t, 1, 0) table.remove(t, 1) end"},
+    {"local t = {} for i = 1, 1e5 do t[i] = i end while true do table.insert(t, 1, 0) "
+     "table.remove(t, 1) end"},
     {"local a, b = ('x'):rep(1e6), ('x'):rep(1e6) while true do local _ = rawequal(a, b) end"},
     {"local s = ('x'):rep(1e6) while true do pcall(table.concat, {s, s, s, {}}) end"},
 };
@@ -283,12 +300,14 @@ TEST_CASE("lua: heavy library calls end at the instruction budget", "[runtime][l
     INFO(heavy.code);
     const auto e = must_stop(heavy.code, limits);
     CHECK(e == errc::limit_exceeded);
-    CHECK_THAT(message_of(e), Catch::Contains("instruction budget of 2000000 instructions exceeded"));
+    CHECK_THAT(message_of(e),
+               Catch::Contains("instruction budget of 2000000 instructions exceeded"));
   }
   // Host calls pay for carrying their arguments and value across the bridge.
   rt::lua_context ctx;
   ctx.functions["echo"] = [](const json& args) -> logline::result<json> { return args.at(0); };
-  const auto e = run_fail("local s = ('x'):rep(1e6) while true do local _ = ctx.echo(s) end", ctx, limits);
+  const auto e =
+      run_fail("local s = ('x'):rep(1e6) while true do local _ = ctx.echo(s) end", ctx, limits);
   CHECK(e == errc::limit_exceeded);
   CHECK_THAT(message_of(e), Catch::Contains("instruction budget of 2000000 instructions exceeded"));
 }
@@ -312,14 +331,20 @@ TEST_CASE("lua: a limit reached inside a library call cannot be caught", "[runti
   limits.instructions = 1'000'000;
   for (const char* code : {
            "local ok = pcall(string.find, ('a'):rep(2000), '.-.-b') return ok",
-           "local ok = pcall(function() return ('a'):rep(2000):find('.-.-b') end) return 'survived'",
+           "local ok = pcall(function() return ('a'):rep(2000):find('.-.-b') end) return "
+           "'survived'",
            "while true do pcall(string.gsub, ('a'):rep(2000), '.-.-b', '') end",
-           "local ok = xpcall(string.match, function() return 'handled' end, ('a'):rep(2000), '.-.-b') return ok",
-           "local f = coroutine.wrap(function() return ('a'):rep(2000):find('.-.-b') end) local ok = pcall(f) return ok",
-           "local co = coroutine.create(string.find) local ok = coroutine.resume(co, ('a'):rep(2000), '.-.-b') return ok",
+           "local ok = xpcall(string.match, function() return 'handled' end, ('a'):rep(2000), "
+           "'.-.-b') return ok",
+           "local f = coroutine.wrap(function() return ('a'):rep(2000):find('.-.-b') end) local ok "
+           "= pcall(f) return ok",
+           "local co = coroutine.create(string.find) local ok = coroutine.resume(co, "
+           "('a'):rep(2000), '.-.-b') return ok",
            "local ok = pcall(table.concat, {}, '', 1, 2^40) return ok",
-           "for i = 1, 3 do pcall(table.sort, setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen})) end return 1",
-           "local ok = pcall(string.gsub, ('a'):rep(100), '.', function() return ('a'):rep(2000):match('.-.-b') end) return ok",
+           "for i = 1, 3 do pcall(table.sort, setmetatable({}, {__len = function() return 2^31 - 2 "
+           "end, __index = rawlen})) end return 1",
+           "local ok = pcall(string.gsub, ('a'):rep(100), '.', function() return "
+           "('a'):rep(2000):match('.-.-b') end) return ok",
        }) {
     INFO(code);
     const auto e = must_stop(code, limits);
@@ -342,12 +367,15 @@ TEST_CASE("lua: library calls within the budget still work", "[runtime][lua]") {
     table.sort(t)
     for i = 2, #t do if t[i - 1] > t[i] then return false end end
     return #t
-  )", {}, limits) == 20000);
-  CHECK(run_ok("local s, n = ('abc '):rep(20000):gsub('%w+', '%0!') return n", {}, limits) == 20000);
+  )",
+               {}, limits) == 20000);
+  CHECK(run_ok("local s, n = ('abc '):rep(20000):gsub('%w+', '%0!') return n", {}, limits) ==
+        20000);
 }
 
 TEST_CASE("lua: table.sort sorts, with and without an order function", "[runtime][lua]") {
-  CHECK(run_ok("local t = {5, 3, 9, 1, 1, 7} table.sort(t) return t") == json::array({1, 1, 3, 5, 7, 9}));
+  CHECK(run_ok("local t = {5, 3, 9, 1, 1, 7} table.sort(t) return t") ==
+        json::array({1, 1, 3, 5, 7, 9}));
   CHECK(run_ok("local t = {5, 3, 9, 1} table.sort(t, function(a, b) return a > b end) return t") ==
         json::array({9, 5, 3, 1}));
   CHECK(run_ok("local t = {'b', 'a', 'c'} table.sort(t) return t") == json::array({"a", "b", "c"}));
@@ -373,20 +401,27 @@ TEST_CASE("lua: table.sort sorts, with and without an order function", "[runtime
     table.sort(sorted) table.sort(reversed)
     for i = 1, 5000 do if sorted[i] ~= i or reversed[i] ~= i then return "bad at " .. i end end
     return "ok"
-  )", {}, [] {
-    rt::lua_limits l = small_limits();
-    l.instructions = 500'000'000;
-    return l;
-  }()) == "ok");
-  CHECK_THAT(message_of(run_fail("table.sort({1, 'x', 2})")), Catch::Contains("attempt to compare"));
-  CHECK_THAT(message_of(run_fail("table.sort({3, 2, 1}, 42)")), Catch::Contains("bad argument #2 to 'sort'"));
-  CHECK_THAT(message_of(run_fail("table.sort('abc')")), Catch::Contains("bad argument #1 to 'sort'"));
-  CHECK_THAT(message_of(run_fail("table.sort({3, 2, 1}, function() error('mine') end)")), Catch::Contains("mine"));
+  )",
+               {}, [] {
+                 rt::lua_limits l = small_limits();
+                 l.instructions = 500'000'000;
+                 return l;
+               }()) == "ok");
+  CHECK_THAT(message_of(run_fail("table.sort({1, 'x', 2})")),
+             Catch::Contains("attempt to compare"));
+  CHECK_THAT(message_of(run_fail("table.sort({3, 2, 1}, 42)")),
+             Catch::Contains("bad argument #2 to 'sort'"));
+  CHECK_THAT(message_of(run_fail("table.sort('abc')")),
+             Catch::Contains("bad argument #1 to 'sort'"));
+  CHECK_THAT(message_of(run_fail("table.sort({3, 2, 1}, function() error('mine') end)")),
+             Catch::Contains("mine"));
   // An order that is not one: Lua's error, or some order, never a crash or a hang.
-  for (const char* order : {"function() return true end", "function(a, b) return a <= b end", "function() return false end"}) {
+  for (const char* order : {"function() return true end", "function(a, b) return a <= b end",
+                            "function() return false end"}) {
     INFO(order);
-    const auto r = rt::run_lua("local t = {} for i = 1, 1000 do t[i] = i % 17 end table.sort(t, " + std::string(order) +
-                               ") return #t", {}, small_limits());
+    const auto r = rt::run_lua("local t = {} for i = 1, 1000 do t[i] = i % 17 end table.sort(t, " +
+                                   std::string(order) + ") return #t",
+                               {}, small_limits());
     if (!r) CHECK_THAT(r.error().message(), Catch::Contains("invalid order function for sorting"));
     if (r) CHECK(*r == 1000);
   }
@@ -400,8 +435,9 @@ TEST_CASE("lua: the instruction budget", "[runtime][lua]") {
   SECTION("an infinite loop") {
     const auto e = must_stop("while true do end", limits);
     CHECK(e == errc::limit_exceeded);
-    CHECK_THAT(message_of(e), Catch::Contains("instruction budget of 1000000 instructions exceeded") &&
-                                  Catch::Contains("function:1"));
+    CHECK_THAT(message_of(e),
+               Catch::Contains("instruction budget of 1000000 instructions exceeded") &&
+                   Catch::Contains("function:1"));
   }
   SECTION("an infinite loop inside pcall, inside an infinite loop") {
     const auto e = must_stop("while true do pcall(function() while true do end end) end", limits);
@@ -417,14 +453,16 @@ TEST_CASE("lua: the instruction budget", "[runtime][lua]") {
           end
         end)
       end
-    )", limits);
+    )",
+                             limits);
     CHECK(e == errc::limit_exceeded);
   }
   SECTION("inside coroutines, resumed in a loop") {
     const auto e = must_stop(R"(
       local co = coroutine.create(function() while true do pcall(function() while true do end end) end end)
       while true do coroutine.resume(co) co = coroutine.create(function() while true do end end) end
-    )", limits);
+    )",
+                             limits);
     CHECK(e == errc::limit_exceeded);
     CHECK_THAT(message_of(e), Catch::Contains("instruction budget"));
   }
@@ -432,17 +470,20 @@ TEST_CASE("lua: the instruction budget", "[runtime][lua]") {
     const auto e = must_stop(R"(
       local function f() return 1 + f() end
       while true do pcall(f) end
-    )", limits);
+    )",
+                             limits);
     CHECK(e == errc::limit_exceeded);
   }
   SECTION("the error caught and ignored: the chunk cannot return normally") {
-    const auto e = must_stop("local ok = pcall(function() while true do end end) return 'survived'", limits);
+    const auto e =
+        must_stop("local ok = pcall(function() while true do end end) return 'survived'", limits);
     CHECK(e == errc::limit_exceeded);
   }
   SECTION("a budget that a loop of known length fits in, and one it does not") {
     limits.instructions = 100'000;
     CHECK(run_ok("local n = 0 for i = 1, 1000 do n = n + i end return n", {}, limits) == 500500);
-    CHECK(must_stop("local n = 0 for i = 1, 1000000 do n = n + i end return n", limits) == errc::limit_exceeded);
+    CHECK(must_stop("local n = 0 for i = 1, 1000000 do n = n + i end return n", limits) ==
+          errc::limit_exceeded);
     limits.instructions = 0;
     CHECK(must_stop("local x = 1 return x", limits) == errc::limit_exceeded);
   }
@@ -455,7 +496,8 @@ TEST_CASE("lua: the memory cap", "[runtime][lua]") {
   limits.timeout = 20s;
 
   SECTION("a table that grows forever") {
-    const auto e = must_stop("local t = {} while true do t[#t+1] = ('x'):rep(1000) .. #t end", limits);
+    const auto e =
+        must_stop("local t = {} while true do t[#t+1] = ('x'):rep(1000) .. #t end", limits);
     CHECK(e == errc::limit_exceeded);
     CHECK_THAT(message_of(e), Catch::Contains("memory cap of 4194304 bytes exceeded"));
   }
@@ -465,9 +507,11 @@ TEST_CASE("lua: the memory cap", "[runtime][lua]") {
     CHECK_THAT(message_of(e), Catch::Contains("memory cap"));
   }
   SECTION("huge strings requested in a pcall loop") {
-    CHECK(run_ok("local big = ('x'):rep(1.5e6) return #big", {}, limits) == 1'500'000);  // fits; two do not
-    for (const char* code : {"local n = 1e9 while true do pcall(string.rep, 'x', n) n = n + 1 end",
-                             "local big = ('x'):rep(1.5e6) while true do pcall(table.concat, {big, big}) end"}) {
+    CHECK(run_ok("local big = ('x'):rep(1.5e6) return #big", {}, limits) ==
+          1'500'000);  // fits; two do not
+    for (const char* code :
+         {"local n = 1e9 while true do pcall(string.rep, 'x', n) n = n + 1 end",
+          "local big = ('x'):rep(1.5e6) while true do pcall(table.concat, {big, big}) end"}) {
       const auto e = must_stop(code, limits);
       CHECK(e == errc::limit_exceeded);
       CHECK_THAT(message_of(e), Catch::Contains("memory cap"));
@@ -478,19 +522,22 @@ TEST_CASE("lua: the memory cap", "[runtime][lua]") {
       while true do
         pcall(function() local t = {} while true do t[#t+1] = ('x'):rep(1000) .. #t end end)
       end
-    )", limits);
+    )",
+                             limits);
     CHECK(e == errc::limit_exceeded);
     CHECK_THAT(message_of(e), Catch::Contains("memory cap"));
   }
   SECTION("catching the memory error does not let the chunk go on") {
-    CHECK(must_stop("local ok = pcall(string.rep, 'x', 1e10) return ok", limits) == errc::limit_exceeded);
+    CHECK(must_stop("local ok = pcall(string.rep, 'x', 1e10) return ok", limits) ==
+          errc::limit_exceeded);
     // 1.5 MB strings fit under the 4 MB cap, 3 MB more do not: a refusal Lua's own collection cannot
     // help (s .. s), and one in a string buffer, where Lua does not retry (table.concat).
     CHECK(run_ok("local s = ('x'):rep(1.5e6) return #s", {}, limits) == 1'500'000);
-    CHECK(must_stop("local s = ('x'):rep(1.5e6) local ok = pcall(function() return s .. s end) return ok",
+    CHECK(must_stop(
+              "local s = ('x'):rep(1.5e6) local ok = pcall(function() return s .. s end) return ok",
+              limits) == errc::limit_exceeded);
+    CHECK(must_stop("local s = ('x'):rep(1.5e6) local ok = pcall(table.concat, {s, s}) return ok",
                     limits) == errc::limit_exceeded);
-    CHECK(must_stop("local s = ('x'):rep(1.5e6) local ok = pcall(table.concat, {s, s}) return ok", limits) ==
-          errc::limit_exceeded);
   }
   SECTION("garbage alone does not reach the cap: a full collection makes room") {
     // Live data of about 2.5 MB under a 4 MB cap, and 40 MB of garbage made on top of it: the
@@ -502,7 +549,8 @@ TEST_CASE("lua: the memory cap", "[runtime][lua]") {
       local g, total = ('g'):rep(10000), 0
       for i = 1, 4000 do total = total + #(g .. i) end
       return #keep
-    )", {}, limits) == 250);
+    )",
+                 {}, limits) == 250);
   }
   SECTION("a cap too small for the sandbox itself") {
     limits.memory_bytes = 1000;
@@ -516,7 +564,8 @@ TEST_CASE("lua: the time limit", "[runtime][lua]") {
   rt::lua_limits limits = small_limits();
   limits.instructions = 1'000'000'000'000;  // far more than 200 ms can run
   limits.timeout = 200ms;
-  for (const char* code : {"while true do end", "while true do pcall(function() while true do end end) end"}) {
+  for (const char* code :
+       {"while true do end", "while true do pcall(function() while true do end end) end"}) {
     INFO(code);
     const auto start = std::chrono::steady_clock::now();
     const auto e = must_stop(code, limits);
@@ -537,7 +586,8 @@ TEST_CASE("lua: syntax and runtime errors name the line", "[runtime][lua]") {
   SECTION("a runtime error") {
     const auto e = run_fail("local a = 1\nlocal b\nreturn b.field\n");
     CHECK(e == errc::execution_failed);
-    CHECK_THAT(message_of(e), Catch::StartsWith("function:3:") && Catch::Contains("attempt to index a nil value"));
+    CHECK_THAT(message_of(e),
+               Catch::StartsWith("function:3:") && Catch::Contains("attempt to index a nil value"));
   }
   SECTION("error() with a string") {
     const auto e = run_fail("\n\nerror('the ledger is closed')");
@@ -552,9 +602,11 @@ TEST_CASE("lua: syntax and runtime errors name the line", "[runtime][lua]") {
   SECTION("error() with other values") {
     CHECK(message_of(run_fail("error()")) == "error object is nil");
     CHECK(message_of(run_fail("error(42)")) == "error object is the number 42");
-    CHECK(message_of(run_fail("error(setmetatable({}, { __tostring = function() while true do end end }))")) ==
+    CHECK(message_of(run_fail(
+              "error(setmetatable({}, { __tostring = function() while true do end end }))")) ==
           "error object is a table: {}");  // no metamethod is called to show it
-    CHECK_THAT(message_of(run_fail("error({ f = print })")), Catch::Contains("cannot be shown as JSON"));
+    CHECK_THAT(message_of(run_fail("error({ f = print })")),
+               Catch::Contains("cannot be shown as JSON"));
   }
   SECTION("an error in the function the chunk returns") {
     const auto e = run_fail("return function(ctx)\n  return ctx.missing.x\nend");
@@ -573,8 +625,11 @@ TEST_CASE("lua: JSON into Lua", "[runtime][lua]") {
   ctx.values["now"] = "2026-03-29T01:00:00Z";
   ctx.values["holes"] = json::array({1, nullptr, 3});
   ctx.values["huge"] = std::numeric_limits<std::uint64_t>::max();
-  CHECK(run_ok("return { ctx.holes[2] == nil, ctx.holes[3], math.type(ctx.huge), ctx.huge == 2^64 }", ctx) ==
-        json::array({true, 3, "float", true}));  // documented: a null leaves a hole; above 2^63-1, a float
+  CHECK(
+      run_ok("return { ctx.holes[2] == nil, ctx.holes[3], math.type(ctx.huge), ctx.huge == 2^64 }",
+             ctx) ==
+      json::array(
+          {true, 3, "float", true}));  // documented: a null leaves a hole; above 2^63-1, a float
   const json seen = run_ok(R"(
     local i = ctx.input
     return {
@@ -584,7 +639,8 @@ TEST_CASE("lua: JSON into Lua", "[runtime][lua]") {
       deep = i.nested.a[1].b, empty = next(i.empty_object) == nil and next(i.empty_array) == nil,
       now = ctx.now,
     }
-  )", ctx);
+  )",
+                           ctx);
   CHECK(seen == json::parse(R"({
     "n": "integer", "neg": -7, "f": "float", "whole_float": "float", "big": true, "s": "héllo",
     "s_len": 6, "yes": true, "no": false, "none": true, "list_len": 3, "first": 10, "third": 30,
@@ -655,8 +711,10 @@ TEST_CASE("lua: Lua values out as JSON", "[runtime][lua]") {
   SECTION("arrays and objects") {
     CHECK(run_ok("return {1, 'two', {3}}") == json::parse(R"([1, "two", [3]])"));
     CHECK(run_ok("return {[1] = 'a', [2] = 'b'}") == json::parse(R"(["a", "b"])"));
-    CHECK(run_ok("return {['1'] = 'a'}") == json::parse(R"({"1": "a"})"));  // a string key stays a key
-    CHECK(run_ok("local t = {} t[1.0] = 'x' return t") == json::parse(R"(["x"])"));  // Lua makes 1.0 the key 1
+    CHECK(run_ok("return {['1'] = 'a'}") ==
+          json::parse(R"({"1": "a"})"));  // a string key stays a key
+    CHECK(run_ok("local t = {} t[1.0] = 'x' return t") ==
+          json::parse(R"(["x"])"));  // Lua makes 1.0 the key 1
     CHECK(run_ok("return {a = {b = {c = {}}}}") == json::parse(R"({"a": {"b": {"c": {}}}})"));
   }
   SECTION("a function returned by the chunk is called with ctx") {
@@ -711,7 +769,8 @@ TEST_CASE("lua: Lua values out as JSON", "[runtime][lua]") {
     ctx.values["depth"] = 65;
     const auto e = run_fail(code, ctx);
     CHECK(e == errc::invalid_json);
-    CHECK_THAT(message_of(e), Catch::Contains("nested deeper than 64 levels") && Catch::Contains("..."));
+    CHECK_THAT(message_of(e),
+               Catch::Contains("nested deeper than 64 levels") && Catch::Contains("..."));
   }
 }
 
@@ -736,7 +795,8 @@ TEST_CASE("lua: nested values make the round trip", "[runtime][lua]") {
       return out
     end
     return copy(ctx.input)
-  )", ctx) == value);
+  )",
+               ctx) == value);
   // And through a host function, both ways.
   ctx.functions["echo"] = [](const json& args) -> logline::result<json> { return args.at(0); };
   CHECK(run_ok("return ctx.echo(ctx.input)", ctx) == value);
@@ -752,14 +812,17 @@ TEST_CASE("lua: host functions", "[runtime][lua]") {
   ctx.functions["fail"] = [](const json& args) -> logline::result<json> {
     return logline::make_error(errc::not_found, "no account " + args.at(0).get<std::string>());
   };
-  ctx.functions["throws"] = [](const json&) -> logline::result<json> { throw std::runtime_error("host exploded"); };
+  ctx.functions["throws"] = [](const json&) -> logline::result<json> {
+    throw std::runtime_error("host exploded");
+  };
   ctx.functions["nan"] = [](const json&) -> logline::result<json> { return json(std::nan("")); };
 
   SECTION("arguments arrive as a JSON array, the result comes back") {
     const json out = run_ok(R"(
       local r = ctx.record(1, 2.5, "three", { a = 1 }, { 4, 5 }, true)
       return { r.ok, r.count, math.type(r.count) }
-    )", ctx);
+    )",
+                            ctx);
     CHECK(out == json::parse(R"([true, 6, "integer"])"));
     CHECK(received == json::parse(R"([1, 2.5, "three", {"a": 1}, [4, 5], true])"));
     CHECK(received.at(0).is_number_integer());
@@ -791,7 +854,9 @@ TEST_CASE("lua: host functions", "[runtime][lua]") {
   SECTION("arguments that cannot be JSON") {
     const auto e = run_fail("ctx.record(1, { f = print })", ctx);
     CHECK(e == errc::execution_failed);
-    CHECK_THAT(message_of(e), Catch::Contains("ctx.record argument 2.f: a Lua function cannot be converted to JSON"));
+    CHECK_THAT(
+        message_of(e),
+        Catch::Contains("ctx.record argument 2.f: a Lua function cannot be converted to JSON"));
     CHECK(run_fail("ctx:record()", ctx) == errc::execution_failed);  // ctx holds functions
   }
 }
@@ -816,19 +881,23 @@ TEST_CASE("lua: built-ins ctx.blake3 and ctx.uuid", "[runtime][lua]") {
 
 TEST_CASE("lua: sandboxes run side by side in threads", "[runtime][lua]") {
   rt::lua_context ctx;
-  ctx.functions["twice"] = [](const json& args) -> logline::result<json> { return args.at(0).get<int>() * 2; };
+  ctx.functions["twice"] = [](const json& args) -> logline::result<json> {
+    return args.at(0).get<int>() * 2;
+  };
   std::vector<std::thread> threads;
   std::atomic<int> good{0};
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i) {
-        const auto ok = rt::run_lua("return ctx.twice(" + std::to_string(t * 100 + i) + ")", ctx, small_limits());
+        const auto ok = rt::run_lua("return ctx.twice(" + std::to_string(t * 100 + i) + ")", ctx,
+                                    small_limits());
         const auto stopped = rt::run_lua("while true do end", ctx, [] {
           rt::lua_limits l = small_limits();
           l.instructions = 100'000;
           return l;
         }());
-        if (ok && *ok == 2 * (t * 100 + i) && !stopped && stopped.error() == errc::limit_exceeded) ++good;
+        if (ok && *ok == 2 * (t * 100 + i) && !stopped && stopped.error() == errc::limit_exceeded)
+          ++good;
       }
     });
   }
@@ -839,7 +908,9 @@ TEST_CASE("lua: sandboxes run side by side in threads", "[runtime][lua]") {
 TEST_CASE("lua: every failure leaves the next run clean", "[runtime][lua]") {
   rt::lua_context ctx;
   ctx.values["input"] = json{{"x", 1}};
-  ctx.functions["fail"] = [](const json&) -> logline::result<json> { return logline::make_error(errc::busy, "busy"); };
+  ctx.functions["fail"] = [](const json&) -> logline::result<json> {
+    return logline::make_error(errc::busy, "busy");
+  };
   rt::lua_limits limits;
   limits.instructions = 2'000'000;  // ('x'):rep(8e5) below costs 900'000 (its pieces and bytes)
   limits.memory_bytes = std::size_t{2} << 20;
@@ -856,7 +927,8 @@ TEST_CASE("lua: every failure leaves the next run clean", "[runtime][lua]") {
   const failing kinds[] = {
       {"while true do end", errc::limit_exceeded, false},
       {"while true do pcall(function() while true do end end) end", errc::limit_exceeded, false},
-      {"local t = {} while true do t[#t+1] = ('x'):rep(1000) .. #t end", errc::limit_exceeded, false},
+      {"local t = {} while true do t[#t+1] = ('x'):rep(1000) .. #t end", errc::limit_exceeded,
+       false},
       {"return ('x'):rep(1e10)", errc::limit_exceeded, false},
       {"while true do end", errc::limit_exceeded, true},
       {"local = 1", errc::execution_failed, false},
@@ -866,19 +938,24 @@ TEST_CASE("lua: every failure leaves the next run clean", "[runtime][lua]") {
       {"return { 1, x = 2 }", errc::invalid_json, false},
       {"local t = {} t[1] = t return t", errc::invalid_json, false},
       {"\x1bLua", errc::execution_failed, false},
-      {"xpcall(function() while true do end end, function() while true do end end)", errc::limit_exceeded, false},
-      {"local c <close> = setmetatable({}, {__close = function() while true do end end}) while true do end",
+      {"xpcall(function() while true do end end, function() while true do end end)",
        errc::limit_exceeded, false},
-      {"while true do coroutine.resume(coroutine.create(function() while true do end end)) end", errc::limit_exceeded,
-       false},
+      {"local c <close> = setmetatable({}, {__close = function() while true do end end}) while "
+       "true do end",
+       errc::limit_exceeded, false},
+      {"while true do coroutine.resume(coroutine.create(function() while true do end end)) end",
+       errc::limit_exceeded, false},
       {"setmetatable({}, {__gc = print})", errc::execution_failed, false},
-      {"local big = ('x'):rep(8e5) while true do pcall(table.concat, {big, big}) end", errc::limit_exceeded, false},
+      {"local big = ('x'):rep(8e5) while true do pcall(table.concat, {big, big}) end",
+       errc::limit_exceeded, false},
       {"return #table.move({}, 1, 2^62, 2)", errc::limit_exceeded, false},
-      {"local function f() return 1 + f() end while true do pcall(f) end", errc::limit_exceeded, false},
-      {"while true do pcall(function() local t = {} while true do t[#t+1] = {} end end) end", errc::limit_exceeded,
+      {"local function f() return 1 + f() end while true do pcall(f) end", errc::limit_exceeded,
        false},
+      {"while true do pcall(function() local t = {} while true do t[#t+1] = {} end end) end",
+       errc::limit_exceeded, false},
   };
-  REQUIRE(rt::run_lua("local big = ('x'):rep(8e5) return #big", ctx, limits));  // fits; three copies do not
+  REQUIRE(rt::run_lua("local big = ('x'):rep(8e5) return #big", ctx,
+                      limits));  // fits; three copies do not
   for (int round = 0; round < 200; ++round) {
     const failing& f = kinds[static_cast<std::size_t>(round) % std::size(kinds)];
     INFO("round " << round << ": " << f.code);

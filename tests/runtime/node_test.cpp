@@ -22,13 +22,17 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string cli_target(const conformance::sqlite_file& f) { return "--db '" + f.path + "'"; }
-std::string cli_target(const conformance::postgres_schema& f) { return "--postgres '" + f.owner_dsn + "'"; }
+std::string cli_target(const conformance::postgres_schema& f) {
+  return "--postgres '" + f.owner_dsn + "'";
+}
 
 // Runs `logline-cli verify` on the fixture's database: its exit code and output.
 template <class F>
 std::pair<int, std::string> cli_verify(F& f) {
-  const auto out = std::filesystem::temp_directory_path() / ("logline-node-verify-" + std::to_string(::getpid()) + ".txt");
-  const std::string command = std::string("'") + LOGLINE_CLI_PATH + "' verify " + cli_target(f) + " > '" + out.string() + "' 2>&1";
+  const auto out = std::filesystem::temp_directory_path() /
+                   ("logline-node-verify-" + std::to_string(::getpid()) + ".txt");
+  const std::string command = std::string("'") + LOGLINE_CLI_PATH + "' verify " + cli_target(f) +
+                              " > '" + out.string() + "' 2>&1";
   const int status = std::system(command.c_str());
   std::ifstream in(out);
   std::stringstream text;
@@ -73,7 +77,9 @@ struct node_bench : runtime_test::bench<F> {
     o.policy_every = 10s;  // all three jobs on every tick
     o.limits.instructions = 5'000'000;
     o.limits.memory_bytes = 16u << 20;
-    o.on_error = [this](const std::string& job, const logline::error_info& e) { errors.push_back(job + ": " + e.message()); };
+    o.on_error = [this](const std::string& job, const logline::error_info& e) {
+      errors.push_back(job + ": " + e.message());
+    };
     node = std::make_unique<runtime::node<ledger_type>>(ledger, o, clock, state);
   }
   logline::universal_span scheduled(const std::string& code) {
@@ -92,16 +98,19 @@ struct node_bench : runtime_test::bench<F> {
   }
   logline::universal_span execution_of(const logline::universal_span& request) {
     REQUIRE(request.output);
-    const auto id = logline::uuid::parse((*request.output)["execution_id"].template get<std::string>()).value();
+    const auto id =
+        logline::uuid::parse((*request.output)["execution_id"].template get<std::string>()).value();
     return ledger.get_any(id).value();
   }
 };
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the scheduler's clock", "[runtime][node]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the scheduler's clock",
+                   "[runtime][node]", LOGLINE_BACKENDS) {
   node_bench<TestType> b;
-  const auto fn = b.scheduled("local t = {} for i = 1, 10 do t[i] = i * i end return {squares = t, by = ctx.env.user_id}");
+  const auto fn = b.scheduled(
+      "local t = {} for i = 1, 10 do t[i] = i * i end return {squares = t, by = ctx.env.user_id}");
 
   // The first tick starts the fixed-rate jobs at once: the observer requests, the worker runs.
   CHECK(b.node->tick() == 3);
@@ -141,7 +150,8 @@ TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the 
   const auto fine = b.scheduled("return {ok = true}");
   b.clock.advance(10s);
   CHECK(b.node->tick() == 3);
-  for (const auto& [id, code] : {std::pair{loop.id, "limit_exceeded"}, std::pair{bomb.id, "limit_exceeded"}}) {
+  for (const auto& [id, code] :
+       {std::pair{loop.id, "limit_exceeded"}, std::pair{bomb.id, "limit_exceeded"}}) {
     auto r = b.request_for(id);
     REQUIRE(r);
     CHECK(r->status == "error");
@@ -172,7 +182,8 @@ TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the 
   CHECK(b.errors.empty());
 }
 
-TEMPLATE_TEST_CASE("node: tenants' code runs in the SCHED_IDLE class unless told otherwise", "[runtime][node][idle_companion]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("node: tenants' code runs in the SCHED_IDLE class unless told otherwise",
+                   "[runtime][node][idle_companion]", LOGLINE_BACKENDS) {
   for (const bool idle : {true, false}) {
     INFO("code_idle_cpu = " << idle);
     node_bench<TestType> b;
@@ -181,9 +192,12 @@ TEMPLATE_TEST_CASE("node: tenants' code runs in the SCHED_IDLE class unless told
     o.policy_every = 10s;
     o.limits.instructions = 100'000'000;  // a spin long enough to be seen
     o.code_idle_cpu = idle;
-    o.on_error = [&b](const std::string& job, const logline::error_info& e) { b.errors.push_back(job + ": " + e.message()); };
+    o.on_error = [&b](const std::string& job, const logline::error_info& e) {
+      b.errors.push_back(job + ": " + e.message());
+    };
     b.node.reset();
-    b.node = std::make_unique<runtime::node<typename node_bench<TestType>::ledger_type>>(b.ledger, o, b.clock, b.state);
+    b.node = std::make_unique<runtime::node<typename node_bench<TestType>::ledger_type>>(
+        b.ledger, o, b.clock, b.state);
     const auto spin = b.scheduled("while true do end");
     std::atomic<bool> ticking{true};
     std::thread ticker([&] {
@@ -205,12 +219,14 @@ TEMPLATE_TEST_CASE("node: tenants' code runs in the SCHED_IDLE class unless told
   }
 }
 
-TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the error is reported", "[runtime][node]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the error is reported",
+                   "[runtime][node]", LOGLINE_BACKENDS) {
   node_bench<TestType> b;
   // A manifest that no longer allows request_worker.
   auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
   (*m.metadata)["allowed_boot_ids"] =
-      json::array({runtime::ids::run_code.to_string(), runtime::ids::observer_bot.to_string(), runtime::ids::policy_agent.to_string()});
+      json::array({runtime::ids::run_code.to_string(), runtime::ids::observer_bot.to_string(),
+                   runtime::ids::policy_agent.to_string()});
   b.ledger.append_version(m).value();
   const auto fn = b.scheduled("return 1");
   const auto executions_before = b.of_type("execution").size();
@@ -219,7 +235,8 @@ TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the err
   auto request = b.request_for(fn.id);
   REQUIRE(request);
   CHECK(request->status == "scheduled");
-  CHECK(b.of_type("execution").size() == executions_before + 2);  // the observer's and the policy agent's
+  CHECK(b.of_type("execution").size() ==
+        executions_before + 2);  // the observer's and the policy agent's
   REQUIRE(b.errors.size() == 1);
   CHECK_THAT(b.errors[0], Catch::Contains("request_worker") && Catch::Contains("allowed_boot_ids"));
   // Booting a refused id directly: a permission error, nothing appended.

@@ -36,9 +36,11 @@ struct pipeline_bench : runtime_test::bench<F> {
     kernel.limits.memory_bytes = 16u << 20;
     stage0.register_kernel(runtime::ids::run_code, kernel);
     stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<ledger_type>{});
-    stage0.register_kernel(runtime::ids::request_worker, runtime::request_worker<ledger_type>{stage0});
+    stage0.register_kernel(runtime::ids::request_worker,
+                           runtime::request_worker<ledger_type>{stage0});
   }
-  logline::universal_span scheduled_function(const std::string& code, const logline::identity& who) {
+  logline::universal_span scheduled_function(const std::string& code,
+                                             const logline::identity& who) {
     logline::universal_span s = conformance::make_span("function", who.user_id);
     s.language = "lua";
     s.code = code;
@@ -56,7 +58,8 @@ struct pipeline_bench : runtime_test::bench<F> {
     std::map<logline::uuid, std::vector<logline::universal_span>> out;
     for (auto& s : of_type("request")) out[s.id].push_back(std::move(s));
     for (auto& [id, versions] : out)
-      std::sort(versions.begin(), versions.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+      std::sort(versions.begin(), versions.end(),
+                [](const auto& a, const auto& b) { return a.seq < b.seq; });
     return out;
   }
   std::size_t user_executions() {
@@ -69,7 +72,9 @@ struct pipeline_bench : runtime_test::bench<F> {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("pipeline: a scheduled function becomes one request, which runs once and is consumed", "[runtime][pipeline]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "pipeline: a scheduled function becomes one request, which runs once and is consumed",
+    "[runtime][pipeline]", LOGLINE_BACKENDS) {
   pipeline_bench<TestType> b;
   const auto fn = b.scheduled_function("return {sum = 2 + 3, user = ctx.env.user_id}", b.alice);
   b.scheduled_function("return 1", b.bob);
@@ -97,8 +102,11 @@ TEMPLATE_TEST_CASE("pipeline: a scheduled function becomes one request, which ru
   // start, creates nothing: the unique index answers for requests made before.
   CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 0);
   // (Another operator identity: no execution of its own to resume from.)
-  b.stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<typename pipeline_bench<TestType>::ledger_type>{});
-  auto again = *b.stage0.boot(runtime::ids::observer_bot, nullptr, {"operator2", std::nullopt}).value().output;
+  b.stage0.register_kernel(runtime::ids::observer_bot,
+                           runtime::observer_bot<typename pipeline_bench<TestType>::ledger_type>{});
+  auto again = *b.stage0.boot(runtime::ids::observer_bot, nullptr, {"operator2", std::nullopt})
+                    .value()
+                    .output;
   CHECK(again["requests_created"] == 0);
   CHECK(again["already_requested"] == 2);
   CHECK(b.requests().size() == 2);
@@ -112,7 +120,9 @@ TEMPLATE_TEST_CASE("pipeline: a scheduled function becomes one request, which ru
   CHECK(versions[0].status == "scheduled");
   CHECK(versions[1].status == "running");
   CHECK(versions[2].status == "complete");
-  const auto execution_id = logline::uuid::parse((*versions[2].output)["execution_id"].template get<std::string>()).value();
+  const auto execution_id =
+      logline::uuid::parse((*versions[2].output)["execution_id"].template get<std::string>())
+          .value();
   const auto execution = b.ledger.as(b.alice).get(execution_id).value();
   CHECK(execution.status == "complete");
   CHECK(*execution.output == json{{"sum", 5}, {"user", "alice"}});
@@ -122,7 +132,9 @@ TEMPLATE_TEST_CASE("pipeline: a scheduled function becomes one request, which ru
 
   // Nothing re-runs: not from this worker, not from a new one.
   CHECK(b.boot(runtime::ids::request_worker)["executed"] == 0);
-  b.stage0.register_kernel(runtime::ids::request_worker, runtime::request_worker<typename pipeline_bench<TestType>::ledger_type>{b.stage0});
+  b.stage0.register_kernel(
+      runtime::ids::request_worker,
+      runtime::request_worker<typename pipeline_bench<TestType>::ledger_type>{b.stage0});
   CHECK(b.boot(runtime::ids::request_worker)["executed"] == 0);
   CHECK(b.user_executions() == 2);
 
@@ -144,11 +156,14 @@ TEMPLATE_TEST_CASE("pipeline: a scheduled function becomes one request, which ru
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("pipeline: two observers and two workers at once: one request per function, each executed once", "[runtime][pipeline]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "pipeline: two observers and two workers at once: one request per function, each executed once",
+    "[runtime][pipeline]", LOGLINE_BACKENDS) {
   pipeline_bench<TestType> b;
   using ledger_type = typename pipeline_bench<TestType>::ledger_type;
   constexpr int functions = 12;
-  for (int i = 0; i < functions; ++i) b.scheduled_function("return {n = " + std::to_string(i) + "}", i % 2 ? b.alice : b.bob);
+  for (int i = 0; i < functions; ++i)
+    b.scheduled_function("return {n = " + std::to_string(i) + "}", i % 2 ? b.alice : b.bob);
 
   // Two observers (each its own state, as two processes) run at the same time.
   {
@@ -158,7 +173,9 @@ TEMPLATE_TEST_CASE("pipeline: two observers and two workers at once: one request
       threads.emplace_back([&b, o] {
         logline::runtime::stage0<ledger_type> boot(b.ledger);
         boot.register_kernel(runtime::ids::observer_bot, *o);
-        for (int round = 0; round < 3; ++round) CHECK(boot.boot(runtime::ids::observer_bot, nullptr, b.system).value().status == "complete");
+        for (int round = 0; round < 3; ++round)
+          CHECK(boot.boot(runtime::ids::observer_bot, nullptr, b.system).value().status ==
+                "complete");
       });
     for (auto& t : threads) t.join();
   }
@@ -177,7 +194,8 @@ TEMPLATE_TEST_CASE("pipeline: two observers and two workers at once: one request
         logline::runtime::stage0<ledger_type> boot(b.ledger);
         runtime::run_code<ledger_type> kernel;
         boot.register_kernel(runtime::ids::run_code, kernel);
-        boot.register_kernel(runtime::ids::request_worker, runtime::request_worker<ledger_type>{boot});
+        boot.register_kernel(runtime::ids::request_worker,
+                             runtime::request_worker<ledger_type>{boot});
         for (int round = 0; round < 3; ++round) {
           auto e = boot.boot(runtime::ids::request_worker, nullptr, b.system).value();
           REQUIRE(e.status == "complete");
@@ -196,14 +214,19 @@ TEMPLATE_TEST_CASE("pipeline: two observers and two workers at once: one request
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("pipeline: a restarted observer or worker resumes where the last run left off; nothing lost, nothing twice", "[runtime][pipeline]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "pipeline: a restarted observer or worker resumes where the last run left off; nothing lost, "
+    "nothing twice",
+    "[runtime][pipeline]", LOGLINE_BACKENDS) {
   pipeline_bench<TestType> b;
   using ledger_type = typename pipeline_bench<TestType>::ledger_type;
-  for (int i = 0; i < 5; ++i) b.scheduled_function("return {i = " + std::to_string(i) + "}", b.alice);
+  for (int i = 0; i < 5; ++i)
+    b.scheduled_function("return {i = " + std::to_string(i) + "}", b.alice);
   const auto before = b.stored();
   const json first = b.boot(runtime::ids::observer_bot);
   CHECK(first["requests_created"] == 5);
-  CHECK(first["feed_read"].template get<std::size_t>() == before + 1);  // the whole feed, and its boot_event
+  CHECK(first["feed_read"].template get<std::size_t>() ==
+        before + 1);  // the whole feed, and its boot_event
 
   runtime::request_worker<ledger_type> worker{b.stage0};
   worker.batch = 2;
@@ -213,7 +236,9 @@ TEMPLATE_TEST_CASE("pipeline: a restarted observer or worker resumes where the l
   CHECK(run["queued"] == 3);
 
   // "Restart": new kernel objects, no state. Each reads the feed only from its last resume cursor.
-  auto resumes_at = [&](const std::string& cursor) { return b.ledger.changes_any(cursor, 100000).value().size() + 1; };  // + its boot_event
+  auto resumes_at = [&](const std::string& cursor) {
+    return b.ledger.changes_any(cursor, 100000).value().size() + 1;
+  };  // + its boot_event
   for (int restart = 0; restart < 2; ++restart) {
     runtime::request_worker<ledger_type> fresh{b.stage0};
     fresh.batch = 2;
@@ -242,8 +267,11 @@ TEMPLATE_TEST_CASE("pipeline: a restarted observer or worker resumes where the l
   fake.parent_id = runtime::ids::observer_bot;
   fake.status = "complete";
   fake.output = json{{"resume_cursor", "999999999.999999999"}};
-  CHECK(b.ledger.as(b.alice).append(fake).error() == logline::errc::permission_denied);  // not alice's type to write
-  b.ledger.on_behalf_of(b.alice).append(fake).value();  // and were it there, owned by alice, it is no operator's run
+  CHECK(b.ledger.as(b.alice).append(fake).error() ==
+        logline::errc::permission_denied);  // not alice's type to write
+  b.ledger.on_behalf_of(b.alice)
+      .append(fake)
+      .value();  // and were it there, owned by alice, it is no operator's run
   b.scheduled_function("return 6", b.alice);
   b.stage0.register_kernel(runtime::ids::observer_bot, runtime::observer_bot<ledger_type>{});
   CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 1);
@@ -272,12 +300,14 @@ bool eventually(P pred) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("pipeline: one tenant's slow runs hold one lane; another tenant's request completes meanwhile", "[runtime][pipeline]",
-                   LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "pipeline: one tenant's slow runs hold one lane; another tenant's request completes meanwhile",
+    "[runtime][pipeline]", LOGLINE_BACKENDS) {
   pipeline_bench<TestType> b;
   using ledger_type = typename pipeline_bench<TestType>::ledger_type;
   using call = typename runtime::stage0<ledger_type>::call;
-  for (int i = 0; i < 3; ++i) b.scheduled_function("return 'alice " + std::to_string(i) + "'", b.alice);
+  for (int i = 0; i < 3; ++i)
+    b.scheduled_function("return 'alice " + std::to_string(i) + "'", b.alice);
   const auto bobs = b.scheduled_function("return 'bob'", b.bob);
   CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 4);
   logline::uuid bob_request;
@@ -288,31 +318,33 @@ TEMPLATE_TEST_CASE("pipeline: one tenant's slow runs hold one lane; another tena
   // record; bob's does not start its work before one of alice's runs is running. Run one after
   // the other (in either order), one of them gives up after 30 s and the test fails.
   auto g = std::make_shared<gate>();
-  b.stage0.register_kernel(runtime::ids::run_code, [g, &b, bob_request](call& c) -> logline::result<json> {
-    if (c.as.identity().tenant_id == "other") {
-      std::unique_lock lock(g->m);
-      g->bob_saw_acme_running = g->cv.wait_for(lock, std::chrono::seconds(30), [&] { return g->acme_running > 0; });
-      return json{{"who", "bob"}};
-    }
-    bool first;
-    {
-      std::lock_guard lock(g->m);
-      g->acme_most = std::max(g->acme_most, ++g->acme_running);
-      first = std::exchange(g->first_acme, false);
-    }
-    g->cv.notify_all();
-    if (first) {
-      const bool seen = eventually([&] {
-        auto latest = b.ledger.get_any(bob_request);
-        return latest && latest->seq == 2 && latest->status == "complete";
+  b.stage0.register_kernel(
+      runtime::ids::run_code, [g, &b, bob_request](call& c) -> logline::result<json> {
+        if (c.as.identity().tenant_id == "other") {
+          std::unique_lock lock(g->m);
+          g->bob_saw_acme_running =
+              g->cv.wait_for(lock, std::chrono::seconds(30), [&] { return g->acme_running > 0; });
+          return json{{"who", "bob"}};
+        }
+        bool first;
+        {
+          std::lock_guard lock(g->m);
+          g->acme_most = std::max(g->acme_most, ++g->acme_running);
+          first = std::exchange(g->first_acme, false);
+        }
+        g->cv.notify_all();
+        if (first) {
+          const bool seen = eventually([&] {
+            auto latest = b.ledger.get_any(bob_request);
+            return latest && latest->seq == 2 && latest->status == "complete";
+          });
+          std::lock_guard lock(g->m);
+          g->acme_saw_bob_complete = seen;
+        }
+        std::lock_guard lock(g->m);
+        --g->acme_running;
+        return json{{"who", "alice"}};
       });
-      std::lock_guard lock(g->m);
-      g->acme_saw_bob_complete = seen;
-    }
-    std::lock_guard lock(g->m);
-    --g->acme_running;
-    return json{{"who", "alice"}};
-  });
   runtime::request_worker<ledger_type> worker{b.stage0};
   worker.lanes = 3;  // a lane to spare: alice still gets one at a time
   b.stage0.register_kernel(runtime::ids::request_worker, worker);
@@ -321,9 +353,9 @@ TEMPLATE_TEST_CASE("pipeline: one tenant's slow runs hold one lane; another tena
   INFO(out.dump());
   CHECK(out["executed"] == 4);
   CHECK(out["failed"].empty());
-  CHECK(g->acme_saw_bob_complete);   // bob's request was complete while alice's first run went on
+  CHECK(g->acme_saw_bob_complete);  // bob's request was complete while alice's first run went on
   CHECK(g->bob_saw_acme_running);
-  CHECK(g->acme_most == 1);          // never two of alice's runs at once, with a lane free
+  CHECK(g->acme_most == 1);  // never two of alice's runs at once, with a lane free
   for (const auto& [id, vs] : b.requests()) {
     REQUIRE(vs.size() == 3);
     CHECK(vs[2].status == "complete");
@@ -331,8 +363,10 @@ TEMPLATE_TEST_CASE("pipeline: one tenant's slow runs hold one lane; another tena
   CHECK(b.user_executions() == 4);
 }
 
-TEMPLATE_TEST_CASE("pipeline: a request whose worker died is closed as abandoned when its lease ends, never run again", "[runtime][pipeline]",
-                   LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "pipeline: a request whose worker died is closed as abandoned when its lease ends, never run "
+    "again",
+    "[runtime][pipeline]", LOGLINE_BACKENDS) {
   pipeline_bench<TestType> b;
   using ledger_type = typename pipeline_bench<TestType>::ledger_type;
   runtime::manual_clock clock{date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
@@ -355,11 +389,14 @@ TEMPLATE_TEST_CASE("pipeline: a request whose worker died is closed as abandoned
     claim.who = "request_worker";
     json md = *claim.metadata;
     if (claim.parent_id == fn.id) {
-      md["lease_until"] = logline::timestamp{runtime::to_timestamp(clock.now()).unix_ms + 60'000}.to_string();
+      md["lease_until"] =
+          logline::timestamp{runtime::to_timestamp(clock.now()).unix_ms + 60'000}.to_string();
       md["worker"] = "a worker that died";
     }
     claim.metadata = md;
-    b.ledger.on_behalf_of(logline::identity{*claim.owner_id, claim.tenant_id}).append(claim).value();
+    b.ledger.on_behalf_of(logline::identity{*claim.owner_id, claim.tenant_id})
+        .append(claim)
+        .value();
   }
   const auto third = b.scheduled_function("return 3", b.alice);  // work for the living meanwhile
   CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 1);
@@ -406,14 +443,19 @@ TEMPLATE_TEST_CASE("pipeline: a request whose worker died is closed as abandoned
     CHECK((*vs[2].error)["code"] == "abandoned");
     CHECK(vs[2].owner_id == vs[0].owner_id);
     CHECK(vs[2].tenant_id == vs[0].tenant_id);
-    if (vs[0].parent_id == fn.id) CHECK_THAT((*vs[2].error)["message"].template get<std::string>(), Catch::Contains("a worker that died"));
-    else CHECK(vs[0].parent_id == legacy_fn.id);
+    if (vs[0].parent_id == fn.id)
+      CHECK_THAT((*vs[2].error)["message"].template get<std::string>(),
+                 Catch::Contains("a worker that died"));
+    else
+      CHECK(vs[0].parent_id == legacy_fn.id);
   }
   CHECK(b.user_executions() == 1);  // the abandoned ones never ran
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("pipeline: a slow worker and the recoverer: version 2 decides, the request ran once", "[runtime][pipeline]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "pipeline: a slow worker and the recoverer: version 2 decides, the request ran once",
+    "[runtime][pipeline]", LOGLINE_BACKENDS) {
   pipeline_bench<TestType> b;
   using ledger_type = typename pipeline_bench<TestType>::ledger_type;
   using call = typename runtime::stage0<ledger_type>::call;
@@ -442,7 +484,9 @@ TEMPLATE_TEST_CASE("pipeline: a slow worker and the recoverer: version 2 decides
   slow.time = &clock;
   slow_stage0.register_kernel(runtime::ids::request_worker, slow);
   json slow_out;
-  std::thread one([&] { slow_out = *slow_stage0.boot(runtime::ids::request_worker, nullptr, b.system).value().output; });
+  std::thread one([&] {
+    slow_out = *slow_stage0.boot(runtime::ids::request_worker, nullptr, b.system).value().output;
+  });
   {
     std::unique_lock lock(h->m);
     REQUIRE(h->cv.wait_for(lock, std::chrono::seconds(30), [&] { return h->entered; }));
@@ -470,7 +514,8 @@ TEMPLATE_TEST_CASE("pipeline: a slow worker and the recoverer: version 2 decides
   INFO(slow_out.dump());
   CHECK(slow_out["executed"] == 0);
   REQUIRE(slow_out["failed"].size() == 1);
-  CHECK_THAT(slow_out["failed"][0]["error"].template get<std::string>(), Catch::Contains("was closed"));
+  CHECK_THAT(slow_out["failed"][0]["error"].template get<std::string>(),
+             Catch::Contains("was closed"));
   const auto requests = b.requests();
   REQUIRE(requests.size() == 1);
   const auto& vs = requests.begin()->second;

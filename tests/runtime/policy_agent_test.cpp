@@ -34,7 +34,9 @@ constexpr const char* alert_every_note = R"(
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("policy_agent: actions become spans, failures policy_errors, each span is seen once", "[runtime][policy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "policy_agent: actions become spans, failures policy_errors, each span is seen once",
+    "[runtime][policy]", LOGLINE_BACKENDS) {
   policy_bench<TestType> b;
   const auto fn = b.note("function", "a function", b.alice);
   const auto p = b.policy(std::string(R"(
@@ -43,17 +45,20 @@ TEMPLATE_TEST_CASE("policy_agent: actions become spans, failures policy_errors, 
         return {{emit_span = {entity_type = "alert", this = "big payment", parent_id = span.id, metadata = {amount = span.metadata.amount}}}}
       end
       if span.entity_type == "order" then
-        return {{run = "run_code", span_id = ")") + fn.id.to_string() + R"(", input = {order = span.this}}}
+        return {{run = "run_code", span_id = ")") +
+                              fn.id.to_string() + R"(", input = {order = span.this}}}
       end
       if span.this == "boom" then error("cannot handle boom") end
       return {}
     end
-  )", b.alice);
+  )",
+                          b.alice);
   const auto small = b.note("payment", "small", b.alice, json{{"metadata_is", "x"}, {"amount", 5}});
   const auto big = b.note("payment", "big", b.alice, json{{"amount", 500}});
   const auto order = b.note("order", "order-1", b.alice);
   b.note("note", "boom", b.alice);
-  b.note("payment", "other tenant", b.bob, json{{"amount", 900}});  // bob's tenant: not the policy's
+  b.note("payment", "other tenant", b.bob,
+         json{{"amount", 900}});  // bob's tenant: not the policy's
 
   auto out = b.run().value();
   CHECK(out["policies"] == 1);
@@ -66,17 +71,20 @@ TEMPLATE_TEST_CASE("policy_agent: actions become spans, failures policy_errors, 
   CHECK(alerts[0].who == "policy_agent");
   CHECK((*alerts[0].metadata)["amount"] == 500);
   REQUIRE(alerts[0].related_to);
-  CHECK(std::find(alerts[0].related_to->begin(), alerts[0].related_to->end(), p.id) != alerts[0].related_to->end());
+  CHECK(std::find(alerts[0].related_to->begin(), alerts[0].related_to->end(), p.id) !=
+        alerts[0].related_to->end());
   auto requests = b.of_type("request");
   REQUIRE(requests.size() == 1);
   CHECK(requests[0].parent_id == fn.id);
   CHECK(requests[0].status == "scheduled");
   CHECK(*requests[0].input == json{{"order", "order-1"}});
-  CHECK((*requests[0].metadata)["request_key"] == "policy:" + p.id.to_string() + ":" + order.id.to_string() + ":0:0");
+  CHECK((*requests[0].metadata)["request_key"] ==
+        "policy:" + p.id.to_string() + ":" + order.id.to_string() + ":0:0");
   auto errors = b.of_type("policy_error");
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].parent_id == p.id);
-  CHECK_THAT((*errors[0].error)["message"].template get<std::string>(), Catch::Contains("cannot handle boom"));
+  CHECK_THAT((*errors[0].error)["message"].template get<std::string>(),
+             Catch::Contains("cannot handle boom"));
   auto cursor = b.ledger.get_any(runtime::policy_cursor_id(p.id)).value();
   CHECK(cursor.entity_type == "policy_cursor");
   CHECK(cursor.parent_id == p.id);
@@ -95,13 +103,16 @@ TEMPLATE_TEST_CASE("policy_agent: actions become spans, failures policy_errors, 
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("policy_agent: a crash between evaluation and cursor, batches and restarts: every span once", "[runtime][policy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "policy_agent: a crash between evaluation and cursor, batches and restarts: every span once",
+    "[runtime][policy]", LOGLINE_BACKENDS) {
   using ledger_type = typename policy_bench<TestType>::ledger_type;
   std::atomic<bool> crash{true};
   runtime::policy_agent<ledger_type> agent;
   agent.batch = 3;
   agent.before_write = [&](const logline::universal_span&) -> logline::result<void> {
-    if (crash.exchange(false)) return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
+    if (crash.exchange(false))
+      return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
     return {};
   };
   policy_bench<TestType> b(agent);
@@ -135,7 +146,8 @@ TEMPLATE_TEST_CASE("policy_agent: a crash between evaluation and cursor, batches
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop and an error", "[runtime][policy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop and an error",
+                   "[runtime][policy]", LOGLINE_BACKENDS) {
   policy_bench<TestType> b;
   b.policy(alert_every_note, b.alice);
   auto retired = b.policy(alert_every_note, b.alice);
@@ -161,13 +173,15 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due, across a crash", "[runtime][policy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due, across a crash",
+                   "[runtime][policy]", LOGLINE_BACKENDS) {
   using ledger_type = typename policy_bench<TestType>::ledger_type;
   using namespace std::chrono_literals;
   std::atomic<bool> crash{false};
   runtime::policy_agent<ledger_type> agent;
   agent.before_write = [&](const logline::universal_span&) -> logline::result<void> {
-    if (crash.exchange(false)) return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
+    if (crash.exchange(false))
+      return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
     return {};
   };
   policy_bench<TestType> b(agent);
@@ -185,18 +199,21 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
       local due = ctx.timestamp(ctx.now_ms + 60000)
       return {{revisit_at = due}, {revisit_at = due}}
     end
-  )", b.alice);
+  )",
+                          b.alice);
   const auto n = b.note("note", "n", b.alice);
   b.note("note", "bad time", b.alice);
 
   auto out = b.run().value();
   CHECK(out["policy_errors"] == 1);
-  CHECK_THAT(b.of_type("policy_error").at(0).error->at("message").template get<std::string>(), Catch::Contains("revisit_at must be a timestamp"));
+  CHECK_THAT(b.of_type("policy_error").at(0).error->at("message").template get<std::string>(),
+             Catch::Contains("revisit_at must be a timestamp"));
   const std::string due = runtime::to_timestamp(clock.now() + 60s).to_string();
   CHECK(out["wake_at"] == due);
   auto revisits = b.of_type("policy_revisit");
   REQUIRE(revisits.size() == 1);  // asked twice, one revisit
-  CHECK(revisits[0].id == runtime::policy_revisit_id(p.id, n.id, logline::timestamp::parse(due).value()));
+  CHECK(revisits[0].id ==
+        runtime::policy_revisit_id(p.id, n.id, logline::timestamp::parse(due).value()));
   CHECK(revisits[0].status == "scheduled");
   CHECK(revisits[0].parent_id == p.id);
   CHECK((*revisits[0].metadata)["due_at"] == due);
@@ -254,7 +271,8 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once", "[runtime][policy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once",
+                   "[runtime][policy]", LOGLINE_BACKENDS) {
   policy_bench<TestType> b;
   b.policy(R"(
     function on(span)
@@ -262,7 +280,8 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once"
       if ctx.revisit then return {{emit_span = {entity_type = "alert", this = "revisited " .. span.this, parent_id = span.id}}} end
       return {{revisit_at = ctx.timestamp(ctx.now_ms + 1000)}}
     end
-  )", b.alice);
+  )",
+           b.alice);
   for (int i = 0; i < 12; ++i) b.note("note", "n" + std::to_string(i), b.alice);
   b.run().value();  // every note asks for a revisit a second from now
   REQUIRE(b.of_type("policy_revisit").size() == 12);
@@ -280,8 +299,10 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once"
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("policy_agent: one tenant's slow policy holds one lane; another tenant's policy is written meanwhile", "[runtime][policy]",
-                   LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "policy_agent: one tenant's slow policy holds one lane; another tenant's policy is written "
+    "meanwhile",
+    "[runtime][policy]", LOGLINE_BACKENDS) {
   using ledger_type = typename policy_bench<TestType>::ledger_type;
   // alice's first evaluation does not end before bob's alert is on record; bob's batch is not
   // written before alice's evaluation is running. One after the other (in either order), one
@@ -296,7 +317,8 @@ TEMPLATE_TEST_CASE("policy_agent: one tenant's slow policy holds one lane; anoth
   runtime::policy_agent<ledger_type> agent;
   agent.lanes = 2;
   agent.tenant_budget = std::chrono::hours(1);  // the wait below is not to count against alice
-  agent.before_evaluate = [g, &bob_alert_stored](const logline::universal_span& policy, const logline::universal_span&) {
+  agent.before_evaluate = [g, &bob_alert_stored](const logline::universal_span& policy,
+                                                 const logline::universal_span&) {
     if (policy.tenant_id != "acme") return;
     {
       std::lock_guard lock(g->m);
@@ -306,7 +328,8 @@ TEMPLATE_TEST_CASE("policy_agent: one tenant's slow policy holds one lane; anoth
     g->cv.notify_all();
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     bool seen = false;
-    while (!(seen = bob_alert_stored()) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (!(seen = bob_alert_stored()) && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::lock_guard lock(g->m);
     g->acme_saw_bob_alert = seen;
     g->acme_in = false;
@@ -339,8 +362,10 @@ TEMPLATE_TEST_CASE("policy_agent: one tenant's slow policy holds one lane; anoth
   CHECK(alerts == std::map<std::string, int>{{"acme", 2}, {"other", 1}});
 }
 
-TEMPLATE_TEST_CASE("policy_agent: a tenant's time per run is bounded; its policies take turns and every span is still seen once",
-                   "[runtime][policy]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "policy_agent: a tenant's time per run is bounded; its policies take turns and every span is "
+    "still seen once",
+    "[runtime][policy]", LOGLINE_BACKENDS) {
   using ledger_type = typename policy_bench<TestType>::ledger_type;
   // A manual steady clock: each of alice's evaluations takes 2 s of it, bob's none. With a
   // budget of 3 s alice gets two evaluations per run (the second starts at 2 s), bob all his.
@@ -349,8 +374,11 @@ TEMPLATE_TEST_CASE("policy_agent: a tenant's time per run is bounded; its polici
   runtime::policy_agent<ledger_type> agent;
   agent.lanes = 1;  // the time source is one for all lanes: alice's steps would also be bob's time
   agent.tenant_budget = std::chrono::milliseconds(3000);
-  agent.steady_now = [fake_ms] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(fake_ms->load())); };
-  agent.before_evaluate = [fake_ms, acme_this_run](const logline::universal_span& policy, const logline::universal_span&) {
+  agent.steady_now = [fake_ms] {
+    return std::chrono::steady_clock::time_point(std::chrono::milliseconds(fake_ms->load()));
+  };
+  agent.before_evaluate = [fake_ms, acme_this_run](const logline::universal_span& policy,
+                                                   const logline::universal_span&) {
     if (policy.tenant_id != "acme") return;
     *fake_ms += 2000;
     ++*acme_this_run;
@@ -366,8 +394,9 @@ TEMPLATE_TEST_CASE("policy_agent: a tenant's time per run is bounded; its polici
   INFO(out.dump());
   CHECK(*acme_this_run == 2);
   CHECK(out["deferred"] == 1);  // alice's other policy: next run
-  CHECK(out["evaluated"] == 2 + 4);      // bob's policy: every span of bob's tenant (3 notes, the policy itself)
-  CHECK(out["wake_at"].is_string());     // due again at once
+  CHECK(out["evaluated"] ==
+        2 + 4);  // bob's policy: every span of bob's tenant (3 notes, the policy itself)
+  CHECK(out["wake_at"].is_string());  // due again at once
   std::map<std::string, int> alerts;
   for (const auto& s : b.of_type("alert")) ++alerts[s.tenant_id.value_or("")];
   CHECK(alerts["other"] == 3);
@@ -387,7 +416,8 @@ TEMPLATE_TEST_CASE("policy_agent: a tenant's time per run is bounded; its polici
   for (const auto& s : b.of_type("alert")) {
     if (s.tenant_id != "acme") continue;
     for (const auto& p : {p1.id, p2.id})
-      if (std::find(s.related_to->begin(), s.related_to->end(), p) != s.related_to->end()) ++per_policy[{p, s.this_}];
+      if (std::find(s.related_to->begin(), s.related_to->end(), p) != s.related_to->end())
+        ++per_policy[{p, s.this_}];
   }
   CHECK(per_policy.size() == 10);
   for (const auto& [k, n] : per_policy) CHECK(n == 1);

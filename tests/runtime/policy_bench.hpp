@@ -22,7 +22,8 @@ struct policy_bench : bench<F> {
   using bench<F>::system;
   // The agent's "now": it starts at the system clock's second (the spans' `at` is the ledger's,
   // real, time) and moves only when told.
-  logline::runtime::manual_clock clock{date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
+  logline::runtime::manual_clock clock{
+      date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
 
   // `agent` runs by `clock` unless it has a clock of its own.
   explicit policy_bench(logline::runtime::policy_agent<ledger_type> agent = {}) {
@@ -30,7 +31,9 @@ struct policy_bench : bench<F> {
     restart(std::move(agent));
   }
   // Registers a new agent (no memory of earlier runs) in place of the one there: a restart.
-  void restart(logline::runtime::policy_agent<ledger_type> agent = {}) { stage0.register_kernel(logline::runtime::ids::policy_agent, configured(std::move(agent))); }
+  void restart(logline::runtime::policy_agent<ledger_type> agent = {}) {
+    stage0.register_kernel(logline::runtime::ids::policy_agent, configured(std::move(agent)));
+  }
   // `agents` agents at once, each in a Stage-0 of its own taking `batch` spans per run, each
   // booted `rounds` times: the number of boots that did not complete.
   int boot_at_once(std::size_t batch, int agents = 2, int rounds = 8) {
@@ -50,7 +53,8 @@ struct policy_bench : bench<F> {
     for (auto& t : threads) t.join();
     return incomplete;
   }
-  logline::universal_span policy(const std::string& code, const logline::identity& who, const std::string& status = "active") {
+  logline::universal_span policy(const std::string& code, const logline::identity& who,
+                                 const std::string& status = "active") {
     logline::universal_span p = conformance::make_span("policy", who.user_id);
     p.name = "test policy";
     p.language = "lua";
@@ -59,8 +63,8 @@ struct policy_bench : bench<F> {
     return ledger.as(who).append(p).value();
   }
   // A span of `type` by `who`, visible to its tenant.
-  logline::universal_span note(const std::string& type, const std::string& text, const logline::identity& who,
-                               logline::json metadata = nullptr) {
+  logline::universal_span note(const std::string& type, const std::string& text,
+                               const logline::identity& who, logline::json metadata = nullptr) {
     logline::universal_span s = conformance::make_span(type, who.user_id);
     s.this_ = text;
     s.visibility = logline::visibility::tenant;
@@ -72,11 +76,13 @@ struct policy_bench : bench<F> {
     auto e = stage0.boot(logline::runtime::ids::policy_agent, nullptr, system);
     if (!e) return std::move(e).error();
     if (e->status != "complete")
-      return logline::make_error(logline::errc::execution_failed, e->error.value_or(logline::json(nullptr)).dump());
+      return logline::make_error(logline::errc::execution_failed,
+                                 e->error.value_or(logline::json(nullptr)).dump());
     return *e->output;
   }
   // The test settings of an agent: a smaller instruction budget, and `clock` unless it has a clock.
-  logline::runtime::policy_agent<ledger_type> configured(logline::runtime::policy_agent<ledger_type> agent) {
+  logline::runtime::policy_agent<ledger_type> configured(
+      logline::runtime::policy_agent<ledger_type> agent) {
     agent.limits.instructions = 2'000'000;
     if (!agent.time) agent.time = &clock;
     return agent;

@@ -41,7 +41,8 @@ struct fake_provider {
       int n;
       {
         std::lock_guard lock(m);
-        requests.push_back({req.path, req.get_header_value("Authorization"), req.body, req.has_header("Authorization")});
+        requests.push_back({req.path, req.get_header_value("Authorization"), req.body,
+                            req.has_header("Authorization")});
         n = static_cast<int>(requests.size());
       }
       respond(n, req, res);
@@ -75,14 +76,19 @@ struct fake_provider {
     std::lock_guard lock(m);
     return requests.at(i);
   }
-  std::string url(const std::string& path = "") const { return "http://127.0.0.1:" + std::to_string(port) + path; }
+  std::string url(const std::string& path = "") const {
+    return "http://127.0.0.1:" + std::to_string(port) + path;
+  }
 };
 
 json openai_answer(const std::string& content) {
   return json{{"id", "chatcmpl-1"},
               {"object", "chat.completion"},
               {"model", "gpt-test"},
-              {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", content}}}, {"finish_reason", "stop"}}}},
+              {"choices",
+               {{{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", content}}},
+                 {"finish_reason", "stop"}}}},
               {"usage", {{"prompt_tokens", 9}, {"completion_tokens", 3}, {"total_tokens", 12}}}};
 }
 
@@ -131,7 +137,9 @@ struct provider_bench : runtime_test::bench<F> {
   }
   // The operator configures `key` as a credential, for 127.0.0.1.
   void allow(const api_key& key) {
-    configure([&](runtime::provider_config& c) { c.credentials[key.name] = {key.name, {"127.0.0.1"}}; });
+    configure([&](runtime::provider_config& c) {
+      c.credentials[key.name] = {key.name, {"127.0.0.1"}};
+    });
   }
   logline::uuid provider(json metadata) {
     logline::universal_span s = conformance::make_span("provider", "alice");
@@ -139,8 +147,10 @@ struct provider_bench : runtime_test::bench<F> {
     s.metadata = std::move(metadata);
     return ledger.as(alice).append(s).value().id;
   }
-  logline::universal_span run(const logline::uuid& provider, const logline::identity& who, json options = nullptr) {
-    json input{{"provider_id", provider.to_string()}, {"messages", {{{"role", "user"}, {"content", "Say hi"}}}}};
+  logline::universal_span run(const logline::uuid& provider, const logline::identity& who,
+                              json options = nullptr) {
+    json input{{"provider_id", provider.to_string()},
+               {"messages", {{{"role", "user"}, {"content", "Say hi"}}}}};
     if (!options.is_null()) input["options"] = std::move(options);
     return stage0.boot(runtime::ids::provider_exec, std::move(input), who).value();
   }
@@ -160,7 +170,10 @@ struct provider_bench : runtime_test::bench<F> {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("provider_exec: an OpenAI-shaped call with the key from auth_env is a signed provider_execution", "[runtime][provider]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "provider_exec: an OpenAI-shaped call with the key from auth_env is a signed "
+    "provider_execution",
+    "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b;
   api_key key;
   b.allow(key);
@@ -172,7 +185,8 @@ TEMPLATE_TEST_CASE("provider_exec: an OpenAI-shaped call with the key from auth_
     }
     res.set_content(openai_answer("hi there").dump(), "application/json");
   });
-  const auto p = b.provider(json{{"base_url", server.url("/v1/")}, {"model", "gpt-test"}, {"auth_env", key.name}});
+  const auto p = b.provider(
+      json{{"base_url", server.url("/v1/")}, {"model", "gpt-test"}, {"auth_env", key.name}});
   const auto execution = b.run(p, b.alice, json{{"temperature", 0.5}});
   INFO(execution.error.value_or(json(nullptr)).dump());
   REQUIRE(execution.status == "complete");
@@ -212,7 +226,9 @@ TEMPLATE_TEST_CASE("provider_exec: an OpenAI-shaped call with the key from auth_
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("provider_exec: Ollama's /api/chat shape, by kind or by a base_url ending in /api", "[runtime][provider]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "provider_exec: Ollama's /api/chat shape, by kind or by a base_url ending in /api",
+    "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b;
   fake_provider server([](int, const httplib::Request& req, httplib::Response& res) {
     const auto body = json::parse(req.body);
@@ -228,7 +244,8 @@ TEMPLATE_TEST_CASE("provider_exec: Ollama's /api/chat shape, by kind or by a bas
                         .dump(),
                     "application/json");
   });
-  const auto by_kind = b.provider(json{{"base_url", server.url()}, {"model", "llama3"}, {"kind", "ollama"}});
+  const auto by_kind =
+      b.provider(json{{"base_url", server.url()}, {"model", "llama3"}, {"kind", "ollama"}});
   const auto by_path = b.provider(json{{"base_url", server.url("/api")}, {"model", "llama3"}});
   for (const auto& p : {by_kind, by_path}) {
     const auto execution = b.run(p, b.alice, json{{"temperature", 0}});
@@ -251,7 +268,9 @@ TEMPLATE_TEST_CASE("provider_exec: Ollama's /api/chat shape, by kind or by a bas
   }
 }
 
-TEMPLATE_TEST_CASE("provider_exec: 5xx and 429 are retried with backoff; Retry-After is honoured up to max_delay", "[runtime][provider]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "provider_exec: 5xx and 429 are retried with backoff; Retry-After is honoured up to max_delay",
+    "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b;
   api_key key;
   b.allow(key);
@@ -263,7 +282,8 @@ TEMPLATE_TEST_CASE("provider_exec: 5xx and 429 are retried with backoff; Retry-A
     }
     res.set_content(openai_answer("second time lucky").dump(), "application/json");
   });
-  const auto p = b.provider(json{{"base_url", flaky.url()}, {"model", "gpt-test"}, {"auth_env", key.name}});
+  const auto p =
+      b.provider(json{{"base_url", flaky.url()}, {"model", "gpt-test"}, {"auth_env", key.name}});
   const auto execution = b.run(p, b.alice);
   REQUIRE(execution.status == "complete");
   CHECK(flaky.hits() == 2);
@@ -283,7 +303,8 @@ TEMPLATE_TEST_CASE("provider_exec: 5xx and 429 are retried with backoff; Retry-A
     }
     res.set_content(openai_answer("ok").dump(), "application/json");
   });
-  const auto p2 = b.provider(json{{"base_url", limited.url()}, {"model", "gpt-test"}, {"auth_env", key.name}});
+  const auto p2 =
+      b.provider(json{{"base_url", limited.url()}, {"model", "gpt-test"}, {"auth_env", key.name}});
   CHECK(b.run(p2, b.alice).status == "complete");
   pe = b.last_execution();
   CHECK((*pe.metadata)["attempts"] == 2);
@@ -291,8 +312,10 @@ TEMPLATE_TEST_CASE("provider_exec: 5xx and 429 are retried with backoff; Retry-A
   CHECK(*pe.duration_ms < 1000);
 
   // Always 503: max_retries more attempts, then an error span.
-  fake_provider down([](int, const httplib::Request&, httplib::Response& res) { res.status = 503; });
-  const auto p3 = b.provider(json{{"base_url", down.url()}, {"model", "gpt-test"}, {"max_retries", 2}});
+  fake_provider down(
+      [](int, const httplib::Request&, httplib::Response& res) { res.status = 503; });
+  const auto p3 =
+      b.provider(json{{"base_url", down.url()}, {"model", "gpt-test"}, {"max_retries", 2}});
   const auto failed = b.run(p3, b.alice);
   CHECK(failed.status == "error");
   CHECK((*failed.error)["code"] == "execution_failed");
@@ -307,35 +330,44 @@ TEMPLATE_TEST_CASE("provider_exec: 5xx and 429 are retried with backoff; Retry-A
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("provider_exec: 400 is not retried, and a key the provider echoes is redacted", "[runtime][provider]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("provider_exec: 400 is not retried, and a key the provider echoes is redacted",
+                   "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b;
   api_key key;
   b.allow(key);
   fake_provider server([](int, const httplib::Request& req, httplib::Response& res) {
     res.status = 400;
-    res.set_content(json{{"error", {{"message", "bad request from " + req.get_header_value("Authorization")}}}}.dump(), "application/json");
+    res.set_content(
+        json{{"error", {{"message", "bad request from " + req.get_header_value("Authorization")}}}}
+            .dump(),
+        "application/json");
   });
-  const auto p = b.provider(json{{"base_url", server.url()}, {"model", "gpt-test"}, {"auth_env", key.name}});
+  const auto p =
+      b.provider(json{{"base_url", server.url()}, {"model", "gpt-test"}, {"auth_env", key.name}});
   const auto execution = b.run(p, b.alice);
   CHECK(execution.status == "error");
   CHECK(server.hits() == 1);
   const auto pe = b.last_execution();
   CHECK(pe.status == "error");
   CHECK((*pe.error)["code"] == "http_error");
-  CHECK_THAT((*pe.error)["message"].template get<std::string>(), Catch::Contains("HTTP 400: bad request from Bearer [redacted]"));
+  CHECK_THAT((*pe.error)["message"].template get<std::string>(),
+             Catch::Contains("HTTP 400: bad request from Bearer [redacted]"));
   CHECK((*pe.metadata)["attempts"] == 1);
   CHECK((*pe.metadata)["http_status"] == 400);
   b.key_nowhere(key.value);
 }
 
-TEMPLATE_TEST_CASE("provider_exec: timeouts, malformed answers, TLS failures and missing keys are error spans", "[runtime][provider]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "provider_exec: timeouts, malformed answers, TLS failures and missing keys are error spans",
+    "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b;
   api_key key;
   fake_provider slow([&](int, const httplib::Request&, httplib::Response& res) {
     slow.stall(std::chrono::milliseconds(2000));
     res.set_content(openai_answer("too late").dump(), "application/json");
   });
-  const auto timed = b.provider(json{{"base_url", slow.url()}, {"model", "gpt-test"}, {"timeout_ms", 100}, {"max_retries", 1}});
+  const auto timed = b.provider(json{
+      {"base_url", slow.url()}, {"model", "gpt-test"}, {"timeout_ms", 100}, {"max_retries", 1}});
   CHECK(b.run(timed, b.alice).status == "error");
   auto pe = b.last_execution();
   CHECK(pe.status == "error");
@@ -345,15 +377,19 @@ TEMPLATE_TEST_CASE("provider_exec: timeouts, malformed answers, TLS failures and
   CHECK(slow.hits() == 2);
 
   // Nothing listens: connection errors are retried, then recorded.
-  const auto refused = b.provider(json{{"base_url", "http://127.0.0.1:1"}, {"model", "gpt-test"}, {"max_retries", 2}});
+  const auto refused = b.provider(
+      json{{"base_url", "http://127.0.0.1:1"}, {"model", "gpt-test"}, {"max_retries", 2}});
   CHECK(b.run(refused, b.alice).status == "error");
   pe = b.last_execution();
   CHECK((*pe.error)["code"] == "connection_failed");
   CHECK((*pe.metadata)["attempts"] == 3);
 
-  for (const std::string bad : {"{\"choices\": [", "not json at all", R"({"choices": []})", R"({"object": "chat.completion"})"}) {
+  for (const std::string bad : {"{\"choices\": [", "not json at all", R"({"choices": []})",
+                                R"({"object": "chat.completion"})"}) {
     INFO(bad);
-    fake_provider broken([&](int, const httplib::Request&, httplib::Response& res) { res.set_content(bad, "application/json"); });
+    fake_provider broken([&](int, const httplib::Request&, httplib::Response& res) {
+      res.set_content(bad, "application/json");
+    });
     const auto p = b.provider(json{{"base_url", broken.url()}, {"model", "gpt-test"}});
     const auto execution = b.run(p, b.alice);
     CHECK(execution.status == "error");
@@ -366,8 +402,11 @@ TEMPLATE_TEST_CASE("provider_exec: timeouts, malformed answers, TLS failures and
   }
 
   // https to a plain-HTTP port: the TLS handshake fails; not retried.
-  fake_provider plain([](int, const httplib::Request&, httplib::Response& res) { res.set_content(openai_answer("x").dump(), "application/json"); });
-  const auto tls = b.provider(json{{"base_url", "https://127.0.0.1:" + std::to_string(plain.port)}, {"model", "gpt-test"}});
+  fake_provider plain([](int, const httplib::Request&, httplib::Response& res) {
+    res.set_content(openai_answer("x").dump(), "application/json");
+  });
+  const auto tls = b.provider(
+      json{{"base_url", "https://127.0.0.1:" + std::to_string(plain.port)}, {"model", "gpt-test"}});
   CHECK(b.run(tls, b.alice).status == "error");
   pe = b.last_execution();
   CHECK((*pe.error)["code"] == "tls_error");
@@ -376,18 +415,23 @@ TEMPLATE_TEST_CASE("provider_exec: timeouts, malformed answers, TLS failures and
 
   // auth_env names an operator's credential whose variable is not set: nothing is sent.
   const std::string unset = key.name + "_UNSET";
-  b.configure([&](runtime::provider_config& c) { c.credentials["unset_key"] = {unset, {"127.0.0.1"}}; });
-  const auto no_key = b.provider(json{{"base_url", plain.url()}, {"model", "gpt-test"}, {"auth_env", "unset_key"}});
+  b.configure([&](runtime::provider_config& c) {
+    c.credentials["unset_key"] = {unset, {"127.0.0.1"}};
+  });
+  const auto no_key =
+      b.provider(json{{"base_url", plain.url()}, {"model", "gpt-test"}, {"auth_env", "unset_key"}});
   const auto execution = b.run(no_key, b.alice);
   CHECK(execution.status == "error");
-  CHECK_THAT((*execution.error)["message"].template get<std::string>(), Catch::Contains("unset_key"));
+  CHECK_THAT((*execution.error)["message"].template get<std::string>(),
+             Catch::Contains("unset_key"));
   pe = b.last_execution();
   CHECK((*pe.error)["code"] == "missing_credentials");
   CHECK((*pe.metadata)["attempts"] == 0);
   CHECK(plain.hits() == 0);
 
   // A provider without base_url, or with credentials in it: invalid_provider, nothing sent.
-  for (const auto& md : {json{{"model", "gpt-test"}}, json{{"base_url", "http://user:pw@127.0.0.1:1"}, {"model", "m"}},
+  for (const auto& md : {json{{"model", "gpt-test"}},
+                         json{{"base_url", "http://user:pw@127.0.0.1:1"}, {"model", "m"}},
                          json{{"base_url", plain.url()}, {"model", "m"}, {"kind", "anthropic"}}}) {
     CHECK(b.run(b.provider(md), b.alice).status == "error");
     CHECK((*b.last_execution().error)["code"] == "invalid_provider");
@@ -396,8 +440,11 @@ TEMPLATE_TEST_CASE("provider_exec: timeouts, malformed answers, TLS failures and
 
   // Bad input: refused before anything is read or recorded.
   const auto before = b.of_type("provider_execution").size();
-  for (const auto& input : {json{{"provider_id", timed.to_string()}}, json{{"provider_id", "nope"}, {"messages", {{{"role", "user"}}}}},
-                            json{{"provider_id", timed.to_string()}, {"messages", {{{"role", "user"}}}}, {"options", {{"stream", true}}}}}) {
+  for (const auto& input : {json{{"provider_id", timed.to_string()}},
+                            json{{"provider_id", "nope"}, {"messages", {{{"role", "user"}}}}},
+                            json{{"provider_id", timed.to_string()},
+                                 {"messages", {{{"role", "user"}}}},
+                                 {"options", {{"stream", true}}}}}) {
     const auto e = b.stage0.boot(runtime::ids::provider_exec, input, b.alice).value();
     CHECK(e.status == "error");
   }
@@ -421,8 +468,8 @@ TEST_CASE("provider_exec: base_url parsing", "[runtime][provider]") {
   CHECK(e.host == "::1");
   CHECK(e.port == 8080);
   CHECK(e.path == "/api");
-  for (const char* bad : {"ftp://x", "localhost:80", "http://", "http://h:0", "http://h:99999", "http://h:x", "http://h/?key=1",
-                          "http://u:p@h", "http://h:"})
+  for (const char* bad : {"ftp://x", "localhost:80", "http://", "http://h:0", "http://h:99999",
+                          "http://h:x", "http://h/?key=1", "http://u:p@h", "http://h:"})
     CHECK_FALSE(pd::parse_base_url(bad));
   CHECK(pd::excerpt(std::string("ok\xff\0x", 5)) == "ok??x");
 }
@@ -438,20 +485,25 @@ struct env_override {
     ::setenv(name.c_str(), value.c_str(), 1);
   }
   ~env_override() {
-    if (before) ::setenv(name.c_str(), before->c_str(), 1);
-    else ::unsetenv(name.c_str());
+    if (before)
+      ::setenv(name.c_str(), before->c_str(), 1);
+    else
+      ::unsetenv(name.c_str());
   }
 };
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("provider_exec attack: a user's provider span cannot send the process's secrets, nor reach loopback", "[runtime][provider]",
-                   LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "provider_exec attack: a user's provider span cannot send the process's secrets, nor reach "
+    "loopback",
+    "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b(false);  // the operator allows nothing: the defaults
   const std::string secret = "seed-" + logline::uuid::v7().to_string();
   env_override signing_key("LOGLINE_SIGNING_KEY", secret);
   fake_provider listener([](int, const httplib::Request& req, httplib::Response& res) {
-    res.set_content(openai_answer("echo: " + req.get_header_value("Authorization")).dump(), "application/json");
+    res.set_content(openai_answer("echo: " + req.get_header_value("Authorization")).dump(),
+                    "application/json");
   });
   auto refused = [&](const json& metadata, const std::string& code, const std::string& words) {
     INFO(metadata.dump());
@@ -464,10 +516,12 @@ TEMPLATE_TEST_CASE("provider_exec attack: a user's provider span cannot send the
     CHECK((*pe.metadata)["attempts"] == 0);
     CHECK_FALSE(pe.output);
   };
-  const json stealing{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOGLINE_SIGNING_KEY"}};
+  const json stealing{
+      {"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOGLINE_SIGNING_KEY"}};
   refused(stealing, "credentials_refused", "no credential the operator configured");
   // Without a key, loopback is refused too: nothing is sent, nothing comes back.
-  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}}, "destination_refused", "loopback");
+  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}}, "destination_refused",
+          "loopback");
   // The operator allows loopback (and plain http for it): still no such credential.
   b.configure([](runtime::provider_config& c) {
     c.private_hosts = {"127.0.0.1"};
@@ -476,22 +530,30 @@ TEMPLATE_TEST_CASE("provider_exec attack: a user's provider span cannot send the
   refused(stealing, "credentials_refused", "no credential the operator configured");
   // A credential the operator configured for another host is not sent here.
   api_key key;
-  b.configure([&](runtime::provider_config& c) { c.credentials["OPENAI_API_KEY"] = {key.name, {"api.openai.com"}}; });
-  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "OPENAI_API_KEY"}}, "credentials_refused", "not for 127.0.0.1");
+  b.configure([&](runtime::provider_config& c) {
+    c.credentials["OPENAI_API_KEY"] = {key.name, {"api.openai.com"}};
+  });
+  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "OPENAI_API_KEY"}},
+          "credentials_refused", "not for 127.0.0.1");
   // Nor over plain http to a host the operator has not named for it.
   b.configure([&](runtime::provider_config& c) {
     c.credentials["LOCAL"] = {key.name, {"127.0.0.1"}};
     c.http_key_hosts.clear();
   });
-  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOCAL"}}, "credentials_refused", "https only");
+  refused(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOCAL"}},
+          "credentials_refused", "https only");
   CHECK(listener.hits() == 0);
   b.key_nowhere(secret);
   b.key_nowhere(key.value);
 
   // With the operator's allowance, the same listener is reached (so the refusals above were the
   // rules, not a dead listener), with the operator's key.
-  b.configure([&](runtime::provider_config& c) { c.http_key_hosts = {"127.0.0.1:" + std::to_string(listener.port)}; });
-  const auto allowed = b.run(b.provider(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOCAL"}}), b.alice);
+  b.configure([&](runtime::provider_config& c) {
+    c.http_key_hosts = {"127.0.0.1:" + std::to_string(listener.port)};
+  });
+  const auto allowed = b.run(
+      b.provider(json{{"base_url", listener.url("/v1")}, {"model", "m"}, {"auth_env", "LOCAL"}}),
+      b.alice);
   INFO(allowed.error.value_or(json(nullptr)).dump());
   CHECK(allowed.status == "complete");
   REQUIRE(listener.hits() == 1);
@@ -500,12 +562,16 @@ TEMPLATE_TEST_CASE("provider_exec attack: a user's provider span cannot send the
   b.key_nowhere(secret);
 }
 
-TEMPLATE_TEST_CASE("provider_exec attack: private, link-local and loopback destinations are refused unless the operator allows them",
-                   "[runtime][provider]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "provider_exec attack: private, link-local and loopback destinations are refused unless the "
+    "operator allows them",
+    "[runtime][provider]", LOGLINE_BACKENDS) {
   provider_bench<TestType> b(false);
-  for (const std::string url : {"http://10.1.2.3/v1", "http://169.254.169.254/latest", "http://[::1]:8080", "http://localhost:11434/api",
-                                "http://0.0.0.0:80", "http://[::ffff:127.0.0.1]/v1", "http://100.64.0.1", "http://192.168.1.1",
-                                "http://172.16.0.1", "http://[fe80::1]", "http://[fc00::1]", "http://224.0.0.1", "https://127.1.2.3"}) {
+  for (const std::string url :
+       {"http://10.1.2.3/v1", "http://169.254.169.254/latest", "http://[::1]:8080",
+        "http://localhost:11434/api", "http://0.0.0.0:80", "http://[::ffff:127.0.0.1]/v1",
+        "http://100.64.0.1", "http://192.168.1.1", "http://172.16.0.1", "http://[fe80::1]",
+        "http://[fc00::1]", "http://224.0.0.1", "https://127.1.2.3"}) {
     INFO(url);
     CHECK(b.run(b.provider(json{{"base_url", url}, {"model", "m"}}), b.alice).status == "error");
     const auto pe = b.last_execution();
@@ -514,18 +580,31 @@ TEMPLATE_TEST_CASE("provider_exec attack: private, link-local and loopback desti
   }
 
   // Allowed by the operator for one port: that port is reached, another is not.
-  fake_provider local([](int, const httplib::Request&, httplib::Response& res) { res.set_content(openai_answer("local").dump(), "application/json"); });
-  fake_provider other([](int, const httplib::Request&, httplib::Response& res) { res.set_content(openai_answer("other").dump(), "application/json"); });
-  b.configure([&](runtime::provider_config& c) { c.private_hosts = {"127.0.0.1:" + std::to_string(local.port)}; });
-  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status == "complete");
-  CHECK(b.run(b.provider(json{{"base_url", other.url()}, {"model", "m"}}), b.alice).status == "error");
+  fake_provider local([](int, const httplib::Request&, httplib::Response& res) {
+    res.set_content(openai_answer("local").dump(), "application/json");
+  });
+  fake_provider other([](int, const httplib::Request&, httplib::Response& res) {
+    res.set_content(openai_answer("other").dump(), "application/json");
+  });
+  b.configure([&](runtime::provider_config& c) {
+    c.private_hosts = {"127.0.0.1:" + std::to_string(local.port)};
+  });
+  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status ==
+        "complete");
+  CHECK(b.run(b.provider(json{{"base_url", other.url()}, {"model", "m"}}), b.alice).status ==
+        "error");
   CHECK((*b.last_execution().error)["code"] == "destination_refused");
   CHECK(local.hits() == 1);
   CHECK(other.hits() == 0);
   // A name allowed as an address: localhost resolves to loopback addresses only; with both
   // allowed it goes to the checked one.
-  b.configure([&](runtime::provider_config& c) { c.private_hosts = {"localhost:" + std::to_string(local.port)}; });
-  const auto by_name = b.run(b.provider(json{{"base_url", "http://localhost:" + std::to_string(local.port)}, {"model", "m"}}), b.alice);
+  b.configure([&](runtime::provider_config& c) {
+    c.private_hosts = {"localhost:" + std::to_string(local.port)};
+  });
+  const auto by_name =
+      b.run(b.provider(json{{"base_url", "http://localhost:" + std::to_string(local.port)},
+                            {"model", "m"}}),
+            b.alice);
   INFO(by_name.error.value_or(json(nullptr)).dump());
   CHECK(by_name.status == "complete");
   CHECK(local.hits() == 2);
@@ -534,22 +613,28 @@ TEMPLATE_TEST_CASE("provider_exec attack: private, link-local and loopback desti
     c.private_hosts = {"127.0.0.1"};
     c.allowed_hosts = {"api.openai.com"};
   });
-  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status == "error");
-  CHECK_THAT((*b.last_execution().error)["message"].template get<std::string>(), Catch::Contains("not among the destinations"));
+  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status ==
+        "error");
+  CHECK_THAT((*b.last_execution().error)["message"].template get<std::string>(),
+             Catch::Contains("not among the destinations"));
   CHECK(local.hits() == 2);
   // A malformed operator entry is an error, not a wider allowance.
   b.configure([&](runtime::provider_config& c) {
     c.allowed_hosts.clear();
     c.private_hosts = {"127.0.0.1:notaport"};
   });
-  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status == "error");
+  CHECK(b.run(b.provider(json{{"base_url", local.url()}, {"model", "m"}}), b.alice).status ==
+        "error");
   CHECK((*b.last_execution().error)["code"] == "invalid_config");
   CHECK(local.hits() == 2);
 }
 
-TEST_CASE("provider_exec: which addresses are not public; the operator's destination entries", "[runtime][provider]") {
+TEST_CASE("provider_exec: which addresses are not public; the operator's destination entries",
+          "[runtime][provider]") {
   namespace eg = runtime::egress;
-  auto kind = [](const char* ip) { return eg::non_public(eg::address::parse(ip).value()).value_or("public"); };
+  auto kind = [](const char* ip) {
+    return eg::non_public(eg::address::parse(ip).value()).value_or("public");
+  };
   CHECK(kind("8.8.8.8") == "public");
   CHECK(kind("1.1.1.1") == "public");
   CHECK(kind("2606:4700:4700::1111") == "public");
@@ -588,8 +673,12 @@ TEST_CASE("provider_exec: which addresses are not public; the operator's destina
   CHECK(eg::listed({"API.openai.com"}, "api.OpenAI.com", 443));
   CHECK_FALSE(eg::listed({"openai.com"}, "api.openai.com", 443));  // exact names only
   const auto loop = eg::address::parse("127.0.0.1").value();
-  CHECK(eg::listed({"127.0.0.1"}, "localhost", 80, &loop));  // an address entry: what a name resolved to
+  CHECK(eg::listed({"127.0.0.1"}, "localhost", 80,
+                   &loop));  // an address entry: what a name resolved to
   CHECK_FALSE(eg::listed({"127.0.0.1"}, "localhost", 80));
-  for (const char* bad : {"", "h:", "h:0", "h:70000", "[::1", "[::1]x", "h:p", "not a host", "h/x", "h?q", "[example.com]", "a@b"}) CHECK(eg::first_malformed({bad}));
-  CHECK_FALSE(eg::first_malformed({"h", "h:1", "1.2.3.4", "::1", "[::1]:2", "api.example.com", "my_host-1.internal:8443"}));
+  for (const char* bad : {"", "h:", "h:0", "h:70000", "[::1", "[::1]x", "h:p", "not a host", "h/x",
+                          "h?q", "[example.com]", "a@b"})
+    CHECK(eg::first_malformed({bad}));
+  CHECK_FALSE(eg::first_malformed(
+      {"h", "h:1", "1.2.3.4", "::1", "[::1]:2", "api.example.com", "my_host-1.internal:8443"}));
 }

@@ -49,11 +49,15 @@ struct ruler_bench : runtime_test::bench<F> {
   // A new node with nothing in memory, as after a restart.
   void restart() {
     node.reset();
-    state = std::make_unique<runtime::ledger_state<ledger_type>>(ledger, std::set<std::string>{"midnight_ruler"});
+    state = std::make_unique<runtime::ledger_state<ledger_type>>(
+        ledger, std::set<std::string>{"midnight_ruler"});
     typename runtime::node<ledger_type>::options o;
     o.scheduling.inline_runs = true;
-    o.observer_every = o.worker_every = o.policy_every = std::chrono::hours(24 * 365);  // only the ruler matters here
-    o.on_error = [this](const std::string& job, const logline::error_info& e) { errors.push_back(job + ": " + e.message()); };
+    o.observer_every = o.worker_every = o.policy_every =
+        std::chrono::hours(24 * 365);  // only the ruler matters here
+    o.on_error = [this](const std::string& job, const logline::error_info& e) {
+      errors.push_back(job + ": " + e.message());
+    };
     node = std::make_unique<runtime::node<ledger_type>>(ledger, o, clock, *state);
   }
   void law(const char* text) {
@@ -63,30 +67,37 @@ struct ruler_bench : runtime_test::bench<F> {
     l.visibility = logline::visibility::public_;
     ledger.append(l).value();
   }
-  logline::universal_span task(const std::string& name, const char* deadline, const char* priority) {
+  logline::universal_span task(const std::string& name, const char* deadline,
+                               const char* priority) {
     logline::universal_span t = conformance::make_span("task", "alice");
     t.this_ = name;
     t.status = "open";
     t.metadata = json{{"deadline_at", deadline}, {"priority", priority}};
     return ledger.as(alice).append(t).value();
   }
-  std::vector<logline::universal_span> of(const std::string& type, const logline::uuid& parent, const std::string& boundary) {
+  std::vector<logline::universal_span> of(const std::string& type, const logline::uuid& parent,
+                                          const std::string& boundary) {
     std::vector<logline::universal_span> out;
     for (auto& s : of_type(type))
-      if (s.parent_id == parent && (*s.metadata)["boundary"] == boundary) out.push_back(std::move(s));
+      if (s.parent_id == parent && (*s.metadata)["boundary"] == boundary)
+        out.push_back(std::move(s));
     return out;
   }
 };
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("midnight ruler: decisions and verdicts at Paris midnights across DST; idempotent; a missed midnight made up once", "[runtime][ruler]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "midnight ruler: decisions and verdicts at Paris midnights across DST; idempotent; a missed "
+    "midnight made up once",
+    "[runtime][ruler]", LOGLINE_BACKENDS) {
   ruler_bench<TestType> b;
   b.law(deadline_law);
   b.law(priority_law);
   const auto late = b.task("late", "2026-03-28T12:00:00.000Z", "high");
   const auto fine = b.task("fine", "2026-04-30T12:00:00.000Z", "low");
-  logline::universal_span untouched = conformance::make_span("note", "alice");  // no deadline, no law
+  logline::universal_span untouched =
+      conformance::make_span("note", "alice");  // no deadline, no law
   untouched.status = "open";
   b.ledger.as(b.alice).append(untouched).value();
 
@@ -101,10 +112,11 @@ TEMPLATE_TEST_CASE("midnight ruler: decisions and verdicts at Paris midnights ac
   REQUIRE(verdicts.size() == 1);
   const json& v = *verdicts[0].metadata;
   CHECK(v["triage"] == "not");
-  CHECK(v["obligations"] == json::array({{{"action", "terminate"}, {"reason", "missed a high-priority deadline"}},
-                                         {{"action", "notify"}, {"role", "owner"}},
-                                         {{"action", "tag"}, {"key", "watch"}, {"val", "yes"}},
-                                         {{"action", "append_ledger"}}}));
+  CHECK(v["obligations"] ==
+        json::array({{{"action", "terminate"}, {"reason", "missed a high-priority deadline"}},
+                     {{"action", "notify"}, {"role", "owner"}},
+                     {{"action", "tag"}, {"key", "watch"}, {"val", "yes"}},
+                     {{"action", "append_ledger"}}}));
   CHECK(verdicts[0].owner_id == "alice");
   CHECK(verdicts[0].tenant_id == "acme");
   auto fine_verdict = b.of("law.verdict", fine.id, first);
@@ -114,7 +126,9 @@ TEMPLATE_TEST_CASE("midnight ruler: decisions and verdicts at Paris midnights ac
 
   // The same boundary again: nothing new.
   const auto stored = b.stored();
-  auto again = runtime::midnight_ruler<typename ruler_bench<TestType>::ledger_type>{}(b.ledger, logline::timestamp::parse(first).value()).value();
+  auto again = runtime::midnight_ruler<typename ruler_bench<TestType>::ledger_type>{}(
+                   b.ledger, logline::timestamp::parse(first).value())
+                   .value();
   CHECK(again["recorded"] == 0);
   CHECK(again["already_recorded"] == 6);
   CHECK(b.stored() == stored);

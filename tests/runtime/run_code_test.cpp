@@ -35,13 +35,18 @@ struct code_bench : runtime_test::bench<F> {
     return ledger.as(alice).append(s).value().id;
   }
   logline::universal_span run(const logline::uuid& fn, json input, const logline::identity& who) {
-    return stage0.boot(runtime::ids::run_code, json{{"span_id", fn.to_string()}, {"input", std::move(input)}}, who).value();
+    return stage0
+        .boot(runtime::ids::run_code,
+              json{{"span_id", fn.to_string()}, {"input", std::move(input)}}, who)
+        .value();
   }
 };
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("run_code: a Lua function runs as its caller and its output is a signed execution", "[runtime][run_code]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "run_code: a Lua function runs as its caller and its output is a signed execution",
+    "[runtime][run_code]", LOGLINE_BACKENDS) {
   code_bench<TestType> b;
   const auto fn = b.function(R"(
     local note = ctx.insert_span({entity_type = "note", this = "written by lua", visibility = "tenant"})
@@ -60,7 +65,10 @@ TEMPLATE_TEST_CASE("run_code: a Lua function runs as its caller and its output i
   CHECK(out["notes"] == 1);
   CHECK(out["hash"] == "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85");
   // The span the code inserted is alice's, in her tenant, hashed and signed like any other.
-  auto inserted = b.ledger.as(b.alice).get(logline::uuid::parse(out["inserted"].template get<std::string>()).value()).value();
+  auto inserted =
+      b.ledger.as(b.alice)
+          .get(logline::uuid::parse(out["inserted"].template get<std::string>()).value())
+          .value();
   CHECK(inserted.tenant_id == "acme");
   CHECK(inserted.this_ == "written by lua");
   CHECK(code_bench<TestType>::authentic(execution));
@@ -71,20 +79,24 @@ TEMPLATE_TEST_CASE("run_code: a Lua function runs as its caller and its output i
   CHECK((*refused.error)["code"] == "not_found");
 }
 
-TEMPLATE_TEST_CASE("run_code: infinite loops, memory bombs and errors are error executions; the process carries on", "[runtime][run_code]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "run_code: infinite loops, memory bombs and errors are error executions; the process carries "
+    "on",
+    "[runtime][run_code]", LOGLINE_BACKENDS) {
   code_bench<TestType> b;
   struct bad_case {
     const char* code;
     const char* error_code;
   };
-  for (const auto& [code, error_code] : {bad_case{"while true do end", "limit_exceeded"},
-                                         bad_case{"while true do pcall(function() while true do end end) end", "limit_exceeded"},
-                                         bad_case{"local t = {} while true do t[#t + 1] = ('x'):rep(4096) .. #t end", "limit_exceeded"},
-                                         bad_case{"return ('x'):rep(1e10)", "limit_exceeded"},
-                                         bad_case{"return {", "execution_failed"},
-                                         bad_case{"error('boom')", "execution_failed"},
-                                         bad_case{"return io.open('/etc/passwd')", "execution_failed"},
-                                         bad_case{"return os.execute('true')", "execution_failed"}}) {
+  for (const auto& [code, error_code] :
+       {bad_case{"while true do end", "limit_exceeded"},
+        bad_case{"while true do pcall(function() while true do end end) end", "limit_exceeded"},
+        bad_case{"local t = {} while true do t[#t + 1] = ('x'):rep(4096) .. #t end",
+                 "limit_exceeded"},
+        bad_case{"return ('x'):rep(1e10)", "limit_exceeded"},
+        bad_case{"return {", "execution_failed"}, bad_case{"error('boom')", "execution_failed"},
+        bad_case{"return io.open('/etc/passwd')", "execution_failed"},
+        bad_case{"return os.execute('true')", "execution_failed"}}) {
     INFO(code);
     const auto execution = b.run(b.function(code), json::object(), b.alice);
     CHECK(execution.status == "error");
@@ -97,7 +109,9 @@ TEMPLATE_TEST_CASE("run_code: infinite loops, memory bombs and errors are error 
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("run_code: two runs of one function never overlap (the lock is held for the whole run)", "[runtime][run_code]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "run_code: two runs of one function never overlap (the lock is held for the whole run)",
+    "[runtime][run_code]", LOGLINE_BACKENDS) {
   code_bench<TestType> b;
   // Each run marks its start and its end with a span; a busy loop in between (well within the
   // budget) keeps it running long enough for the other to try.
@@ -134,7 +148,10 @@ void edit_manifest(Bench& b, const std::function<void(json&)>& edit) {
 }
 }  // namespace
 
-TEMPLATE_TEST_CASE("run_code: the per-tenant daily quota refuses runs with a policy_violation; a valid override grant passes", "[runtime][run_code]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "run_code: the per-tenant daily quota refuses runs with a policy_violation; a valid override "
+    "grant passes",
+    "[runtime][run_code]", LOGLINE_BACKENDS) {
   code_bench<TestType> b;
   edit_manifest(b, [](json& md) { md["throttle"]["per_tenant_daily_exec_limit"] = 2; });
   const auto fn = b.function("return {ok = true}");
@@ -144,7 +161,8 @@ TEMPLATE_TEST_CASE("run_code: the per-tenant daily quota refuses runs with a pol
   const auto refused = b.run(fn, json::object(), b.alice);
   CHECK(refused.status == "error");
   CHECK((*refused.error)["code"] == "policy_violation");
-  CHECK_THAT((*refused.error)["message"].template get<std::string>(), Catch::Contains("daily quota of 2"));
+  CHECK_THAT((*refused.error)["message"].template get<std::string>(),
+             Catch::Contains("daily quota of 2"));
   CHECK(b.of_type("execution").size() == before_violation + 1);  // the refusal, nothing run
   auto violations = b.of_type("policy_violation");
   REQUIRE(violations.size() == 1);
@@ -179,7 +197,9 @@ TEMPLATE_TEST_CASE("run_code: the per-tenant daily quota refuses runs with a pol
   changed.language = "lua";
   changed.code = "return {changed = true}";
   changed.id = logline::uuid::v7();
-  changed.metadata = json{{"force", {{"signature", runtime::force_grant(conformance::test_key(), changed.id, "return {forced = true}")}}}};
+  changed.metadata = json{{"force",
+                           {{"signature", runtime::force_grant(conformance::test_key(), changed.id,
+                                                               "return {forced = true}")}}}};
   const auto changed_id = b.ledger.as(b.alice).append(changed).value().id;
   CHECK((*b.run(changed_id, json::object(), b.alice).error)["code"] == "policy_violation");
   // A grant by the override key (the seeding key): runs, and the override is on record.
@@ -187,11 +207,13 @@ TEMPLATE_TEST_CASE("run_code: the per-tenant daily quota refuses runs with a pol
   CHECK(granted.status == "complete");
   CHECK(granted.output == json{{"forced", true}});
   violations = b.of_type("policy_violation");
-  CHECK(std::count_if(violations.begin(), violations.end(), [](const auto& v) { return v.status == "overridden"; }) == 1);
+  CHECK(std::count_if(violations.begin(), violations.end(),
+                      [](const auto& v) { return v.status == "overridden"; }) == 1);
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEST_CASE("run_code: the quota day runs from midnight to midnight in the tenant's time zone", "[runtime][run_code]") {
+TEST_CASE("run_code: the quota day runs from midnight to midnight in the tenant's time zone",
+          "[runtime][run_code]") {
   auto at = [](const char* text) { return logline::timestamp::parse(text).value(); };
   const auto* utc = runtime::find_time_zone("UTC").value();
   const auto* paris = runtime::find_time_zone("Europe/Paris").value();
@@ -211,7 +233,9 @@ TEST_CASE("run_code: the quota day runs from midnight to midnight in the tenant'
   CHECK(d.end == at("2026-10-25T23:00:00.000Z"));
 }
 
-TEMPLATE_TEST_CASE("run_code: the tenant's time zone comes from the manifest; an unknown zone is a clear error", "[runtime][run_code]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "run_code: the tenant's time zone comes from the manifest; an unknown zone is a clear error",
+    "[runtime][run_code]", LOGLINE_BACKENDS) {
   code_bench<TestType> b;
   edit_manifest(b, [](json& md) {
     md["throttle"]["per_tenant_daily_exec_limit"] = 1;
@@ -228,10 +252,13 @@ TEMPLATE_TEST_CASE("run_code: the tenant's time zone comes from the manifest; an
   const auto shared = b.ledger.as(b.alice).append(public_fn).value();
   const auto bad_zone = b.run(shared.id, json::object(), b.bob);
   CHECK(bad_zone.status == "error");
-  CHECK_THAT((*bad_zone.error)["message"].template get<std::string>(), Catch::Contains("unknown time zone 'Mars/Olympus'"));
+  CHECK_THAT((*bad_zone.error)["message"].template get<std::string>(),
+             Catch::Contains("unknown time zone 'Mars/Olympus'"));
 }
 
-TEMPLATE_TEST_CASE("run_code: a run that succeeds after more than slow_ms adds a status_patch with status slow", "[runtime][run_code]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "run_code: a run that succeeds after more than slow_ms adds a status_patch with status slow",
+    "[runtime][run_code]", LOGLINE_BACKENDS) {
   code_bench<TestType> b;
   edit_manifest(b, [](json& md) { md["policy"]["slow_ms"] = 50; });
   runtime::run_code<typename code_bench<TestType>::ledger_type> kernel;

@@ -13,7 +13,9 @@ struct bench {
   F f;
   using ledger_type = conformance::full_ledger<typename F::backend>;
   using call = typename logline::runtime::stage0<ledger_type>::call;
-  ledger_type ledger{f.database(), {.identity = {"logline", std::nullopt}, .signing_key = conformance::test_key()}};
+  ledger_type ledger{
+      f.database(),
+      {.identity = {"logline", std::nullopt}, .signing_key = conformance::test_key()}};
   logline::runtime::stage0<ledger_type> stage0{ledger};
   const logline::identity alice{"alice", "acme"}, bob{"bob", "other"};
   const logline::identity system{"logline", std::nullopt};  // the operator the kernels boot as
@@ -30,7 +32,9 @@ struct bench {
     LOGLINE_TRY_VOID(f.drop_append_only_guards("universal_registry"));
     return f.exec_raw(sql);
   }
-  static bool authentic(const logline::universal_span& s) { return bool(logline::runtime::stage0<ledger_type>::authentic(s, true)); }
+  static bool authentic(const logline::universal_span& s) {
+    return bool(logline::runtime::stage0<ledger_type>::authentic(s, true));
+  }
 };
 
 }  // namespace runtime_test

@@ -30,7 +30,8 @@ std::map<logline::uuid, int> archived(policy_bench<F>& b) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("seed policies: installed once per owner and tenant, signed, active", "[runtime][policy][seed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("seed policies: installed once per owner and tenant, signed, active",
+                   "[runtime][policy][seed]", LOGLINE_BACKENDS) {
   policy_bench<TestType> b;
   CHECK(runtime::install_seed_policies(b.ledger, b.alice).value() == 2);
   CHECK(runtime::install_seed_policies(b.ledger, b.alice).value() == 0);
@@ -46,13 +47,15 @@ TEMPLATE_TEST_CASE("seed policies: installed once per owner and tenant, signed, 
   CHECK(ttl.owner_id == "alice");
   CHECK(ttl.tenant_id == "acme");
   CHECK(ttl.visibility == logline::visibility::tenant);
-  CHECK(runtime::seed_policy_id("ttl_reaper", b.alice) != runtime::seed_policy_id("ttl_reaper", b.bob));
+  CHECK(runtime::seed_policy_id("ttl_reaper", b.alice) !=
+        runtime::seed_policy_id("ttl_reaper", b.bob));
   auto nobody = runtime::install_seed_policies(b.ledger, logline::identity{"", "acme"});
   REQUIRE_FALSE(nobody);
   CHECK(nobody.error() == logline::errc::invalid_argument);
 }
 
-TEMPLATE_TEST_CASE("seed policies: ttl_reaper archives each expired span once", "[runtime][policy][seed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("seed policies: ttl_reaper archives each expired span once",
+                   "[runtime][policy][seed]", LOGLINE_BACKENDS) {
   policy_bench<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
   const auto five = b.note("note", "five", b.alice, json{{"ttl_minutes", 5}});
@@ -112,7 +115,8 @@ TEMPLATE_TEST_CASE("seed policies: ttl_reaper archives each expired span once", 
   CHECK(b.ledger.verify().value().ok());
 }
 
-TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the threshold", "[runtime][policy][seed]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the threshold",
+                   "[runtime][policy][seed]", LOGLINE_BACKENDS) {
   policy_bench<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
   const auto fn = b.note("function", "some function", b.alice);
@@ -122,7 +126,9 @@ TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the 
     s.status = "complete";
     s.duration_ms = ms;
     s.visibility = logline::visibility::tenant;
-    return b.ledger.on_behalf_of(b.alice).append(s).value();  // an execution is the runtime's record
+    return b.ledger.on_behalf_of(b.alice)
+        .append(s)
+        .value();  // an execution is the runtime's record
   };
   const auto slow = execution(1500);
   execution(200);
@@ -137,7 +143,8 @@ TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the 
   CHECK((*alerts[0].metadata)["function_id"] == fn.id.to_string());
 
   // A lower threshold is a new version of the policy's metadata.
-  auto policy = logline::unsealed(b.ledger.get_any(runtime::seed_policy_id("slow_execution", b.alice)).value());
+  auto policy = logline::unsealed(
+      b.ledger.get_any(runtime::seed_policy_id("slow_execution", b.alice)).value());
   (*policy.metadata)["threshold_ms"] = 100;
   b.ledger.as(b.alice).append_version(policy).value();
   execution(150);
@@ -145,8 +152,9 @@ TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the 
   CHECK(b.of_type("alert").size() == 2);
 }
 
-TEMPLATE_TEST_CASE("seed policies: a node boots the policy agent when a revisit falls due on an idle ledger", "[runtime][policy][seed][node]",
-                   LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE(
+    "seed policies: a node boots the policy agent when a revisit falls due on an idle ledger",
+    "[runtime][policy][seed][node]", LOGLINE_BACKENDS) {
   using ledger_type = typename policy_bench<TestType>::ledger_type;
   policy_bench<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
@@ -156,7 +164,9 @@ TEMPLATE_TEST_CASE("seed policies: a node boots the policy agent when a revisit 
   o.policy_every = 10s;
   o.ruler_cron = "";
   std::vector<std::string> errors;
-  o.on_error = [&](const std::string& job, const logline::error_info& e) { errors.push_back(job + ": " + e.message()); };
+  o.on_error = [&](const std::string& job, const logline::error_info& e) {
+    errors.push_back(job + ": " + e.message());
+  };
   runtime::node<ledger_type> node(b.ledger, o, b.clock, state);
   const auto note = b.note("note", "short-lived", b.alice, json{{"ttl_minutes", 1}});
 

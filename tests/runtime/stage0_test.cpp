@@ -9,7 +9,8 @@ using logline::json;
 
 using runtime_test::bench;
 
-TEMPLATE_TEST_CASE("seed: LogLineOS's manifest and kernels, once", "[runtime][stage0]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("seed: LogLineOS's manifest and kernels, once", "[runtime][stage0]",
+                   LOGLINE_BACKENDS) {
   bench<TestType> b;
   CHECK(runtime::seed(b.ledger).value() == 6);
   CHECK(runtime::seed(b.ledger).value() == 0);
@@ -30,15 +31,19 @@ TEMPLATE_TEST_CASE("seed: LogLineOS's manifest and kernels, once", "[runtime][st
   CHECK(as_alice.get(runtime::ids::observer_bot).value().language == "native");
 }
 
-TEMPLATE_TEST_CASE("stage0: a kernel boots, runs and leaves a boot_event and a signed execution", "[runtime][stage0]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("stage0: a kernel boots, runs and leaves a boot_event and a signed execution",
+                   "[runtime][stage0]", LOGLINE_BACKENDS) {
   bench<TestType> b;
   runtime::seed(b.ledger).value();
   std::string seen_user;
-  b.stage0.register_kernel(runtime::ids::run_code, [&](typename bench<TestType>::call& c) -> logline::result<json> {
-    seen_user = c.as.identity().user_id;
-    return json{{"doubled", c.input["n"].template get<int>() * 2}, {"kernel", *c.function.name}};
-  });
-  auto execution = b.stage0.boot(runtime::ids::run_code, json{{"n", 21}}, b.alice, "trace-1").value();
+  b.stage0.register_kernel(runtime::ids::run_code,
+                           [&](typename bench<TestType>::call& c) -> logline::result<json> {
+                             seen_user = c.as.identity().user_id;
+                             return json{{"doubled", c.input["n"].template get<int>() * 2},
+                                         {"kernel", *c.function.name}};
+                           });
+  auto execution =
+      b.stage0.boot(runtime::ids::run_code, json{{"n", 21}}, b.alice, "trace-1").value();
   CHECK(seen_user == "alice");  // the function runs as its caller
   CHECK(execution.entity_type == "execution");
   CHECK(execution.status == "complete");
@@ -64,15 +69,18 @@ TEMPLATE_TEST_CASE("stage0: a kernel boots, runs and leaves a boot_event and a s
   });
   auto failed = b.stage0.boot(runtime::ids::observer_bot, json::object(), b.alice).value();
   CHECK(failed.status == "error");
-  CHECK(failed.error == json{{"code", "execution_failed"}, {"message", "observer: nothing to observe"}});
+  CHECK(failed.error ==
+        json{{"code", "execution_failed"}, {"message", "observer: nothing to observe"}});
   CHECK_FALSE(failed.output);
   // A kernel with no implementation registered (language "native", no runner) likewise.
   auto missing = b.stage0.boot(runtime::ids::policy_agent, json::object(), b.alice).value();
   CHECK(missing.status == "error");
-  CHECK_THAT((*missing.error)["message"].template get<std::string>(), Catch::Contains("no runner for language 'native'"));
+  CHECK_THAT((*missing.error)["message"].template get<std::string>(),
+             Catch::Contains("no runner for language 'native'"));
 }
 
-TEMPLATE_TEST_CASE("stage0: refused, unknown, tampered and forged functions append nothing", "[runtime][stage0]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("stage0: refused, unknown, tampered and forged functions append nothing",
+                   "[runtime][stage0]", LOGLINE_BACKENDS) {
   bench<TestType> b;
   // Without a manifest nothing boots.
   auto none = b.stage0.boot(runtime::ids::run_code, json::object(), b.alice);
@@ -114,12 +122,14 @@ TEMPLATE_TEST_CASE("stage0: refused, unknown, tampered and forged functions appe
   // A forged signature on a kernel (the content still hashes right: signatures are not hashed):
   // a kernel span the operator did not sign is no kernel span.
   const auto forged = conformance::test_key().sign(logline::digest{}).to_string();
-  REQUIRE(b.tamper("UPDATE universal_registry SET signature = '" + forged + "' WHERE id = '" + runtime::ids::observer_bot.to_string() + "'"));
+  REQUIRE(b.tamper("UPDATE universal_registry SET signature = '" + forged + "' WHERE id = '" +
+                   runtime::ids::observer_bot.to_string() + "'"));
   auto bad = b.stage0.boot(runtime::ids::observer_bot, json::object(), b.alice);
   REQUIRE_FALSE(bad);
   CHECK(bad.error() == errc::not_found);
   // A tampered kernel: its code changed in the database.
-  REQUIRE(b.tamper("UPDATE universal_registry SET code = 'evil' WHERE id = '" + runtime::ids::run_code.to_string() + "'"));
+  REQUIRE(b.tamper("UPDATE universal_registry SET code = 'evil' WHERE id = '" +
+                   runtime::ids::run_code.to_string() + "'"));
   auto tampered = b.stage0.boot(runtime::ids::run_code, json::object(), b.alice);
   REQUIRE_FALSE(tampered);
   CHECK(tampered.error() == errc::integrity_violation);

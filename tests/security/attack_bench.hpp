@@ -18,17 +18,18 @@
 
 namespace security_test {
 
-using logline::json;
 using http_test::bearer;
 using http_test::body_of;
+using logline::json;
 
 template <class F>
 struct attack_bench : http_test::http_bench<F> {
   using base = http_test::http_bench<F>;
-  using typename base::ledger_type;
   using base::ledger;
+  using typename base::ledger_type;
   logline::runtime::stage0<ledger_type> stage0{ledger};
-  const logline::identity alice{"alice", "acme"}, mallory{"mallory", "globex"}, alice_elsewhere{"alice", "globex"};
+  const logline::identity alice{"alice", "acme"}, mallory{"mallory", "globex"},
+      alice_elsewhere{"alice", "globex"};
   const logline::identity system{"logline", std::nullopt};  // the operator the kernels boot as
   std::string alice_token, mallory_token, alice_elsewhere_token;
   httplib::Client c;
@@ -42,13 +43,15 @@ struct attack_bench : http_test::http_bench<F> {
     logline::runtime::policy_agent<ledger_type> agent;
     agent.limits.instructions = 2'000'000;
     stage0.register_kernel(logline::runtime::ids::policy_agent, agent);
-    stage0.register_kernel(logline::runtime::ids::provider_exec, logline::runtime::provider_exec<ledger_type>{});
+    stage0.register_kernel(logline::runtime::ids::provider_exec,
+                           logline::runtime::provider_exec<ledger_type>{});
     alice_token = this->token(alice.user_id, alice.tenant_id);
     mallory_token = this->token(mallory.user_id, mallory.tenant_id);
     alice_elsewhere_token = this->token(alice_elsewhere.user_id, alice_elsewhere.tenant_id);
   }
 
-  httplib::Result post(const std::string& token, const std::string& body, const std::string& path = "/api/spans") {
+  httplib::Result post(const std::string& token, const std::string& body,
+                       const std::string& path = "/api/spans") {
     return c.Post(path.c_str(), bearer(token), body, "application/json");
   }
   // Posts a span as `token`; it must be stored. Returns it.
@@ -59,13 +62,16 @@ struct attack_bench : http_test::http_bench<F> {
     REQUIRE(r->status == 201);
     return body_of(r);
   }
-  httplib::Result get(const std::string& token, const std::string& path) { return c.Get(path.c_str(), bearer(token)); }
+  httplib::Result get(const std::string& token, const std::string& path) {
+    return c.Get(path.c_str(), bearer(token));
+  }
 
   // Every stored row as text, in commit order (the operator's view): equal before and after an
   // attack when the attack wrote nothing.
   std::vector<std::string> snapshot() {
     std::vector<std::string> out;
-    for (const auto& s : conformance::all_spans(ledger)) out.push_back(logline::span_to_json_text(s));
+    for (const auto& s : conformance::all_spans(ledger))
+      out.push_back(logline::span_to_json_text(s));
     return out;
   }
   std::vector<logline::universal_span> of_type(const std::string& type) {
@@ -77,7 +83,10 @@ struct attack_bench : http_test::http_bench<F> {
 
   // Runs a function as `who` through run_code: the execution span.
   logline::universal_span run(const std::string& function_id, const logline::identity& who) {
-    return stage0.boot(logline::runtime::ids::run_code, json{{"span_id", function_id}, {"input", nullptr}}, who).value();
+    return stage0
+        .boot(logline::runtime::ids::run_code, json{{"span_id", function_id}, {"input", nullptr}},
+              who)
+        .value();
   }
   // Boots the policy agent as the operator: its output.
   json run_policies() {
@@ -90,14 +99,17 @@ struct attack_bench : http_test::http_bench<F> {
   // A later version of `victim` owned by someone else, sealed (hashed, signed by the ledger's
   // key) and inserted through the store, past the ledger's checks; the database's own version
   // rule must be off (F::drop_version_rule) for it to go in. What a bug or tampering could leave.
-  logline::universal_span plant_version(const logline::universal_span& victim, const logline::identity& owner, logline::universal_span changes) {
+  logline::universal_span plant_version(const logline::universal_span& victim,
+                                        const logline::identity& owner,
+                                        logline::universal_span changes) {
     logline::universal_span forged = std::move(changes);
     forged.id = victim.id;
     forged.seq = victim.seq + 1;
     forged.owner_id = owner.user_id;
     forged.tenant_id = owner.tenant_id;
     forged.at = logline::timestamp::now();
-    forged.chain_position = 1'000'000 + planted++;  // far past the chain's head: verify reports the gap
+    forged.chain_position =
+        1'000'000 + planted++;  // far past the chain's head: verify reports the gap
     forged.public_key = conformance::test_key().public_key();
     forged.curr_hash = logline::span_hash(forged);
     forged.signature = conformance::test_key().sign(*forged.curr_hash);
@@ -108,11 +120,13 @@ struct attack_bench : http_test::http_bench<F> {
 
 // Whether two answers are the same but for the ids they name: the same status and, with each id
 // replaced by <id>, byte for byte the same body.
-inline bool same_answer(const httplib::Result& a, const std::string& a_id, const httplib::Result& b, const std::string& b_id) {
+inline bool same_answer(const httplib::Result& a, const std::string& a_id, const httplib::Result& b,
+                        const std::string& b_id) {
   REQUIRE(a);
   REQUIRE(b);
   auto blank = [](std::string body, const std::string& id) {
-    for (std::size_t at; (at = body.find(id)) != std::string::npos;) body.replace(at, id.size(), "<id>");
+    for (std::size_t at; (at = body.find(id)) != std::string::npos;)
+      body.replace(at, id.size(), "<id>");
     return body;
   };
   INFO(a->status << " " << a->body << "\n" << b->status << " " << b->body);

@@ -76,7 +76,8 @@ struct acknowledged {
 };
 
 // One client: appends, batches and executions, one after another, until `stop`.
-void client(int port, const std::string& token, int which, std::atomic<bool>& stop, acknowledged& acked) {
+void client(int port, const std::string& token, int which, std::atomic<bool>& stop,
+            acknowledged& acked) {
   httplib::Client c("127.0.0.1", port);
   c.set_connection_timeout(1s);
   c.set_read_timeout(5s);
@@ -85,7 +86,9 @@ void client(int port, const std::string& token, int which, std::atomic<bool>& st
     const std::string tag = std::to_string(which) + "-" + std::to_string(i);
     switch (i % 3) {
       case 0: {
-        auto r = c.Post("/api/spans", auth, R"({"entity_type":"crash","this":"single )" + tag + "\"}", "application/json");
+        auto r =
+            c.Post("/api/spans", auth, R"({"entity_type":"crash","this":"single )" + tag + "\"}",
+                   "application/json");
         if (r && r->status == 201) {
           std::lock_guard lock(acked.mutex);
           acked.spans.insert(logline::parse_json(r->body).value()["id"].get<std::string>());
@@ -94,16 +97,21 @@ void client(int port, const std::string& token, int which, std::atomic<bool>& st
       }
       case 1: {
         std::string body = "[";
-        for (int k = 0; k < 5; ++k) body += std::string(k ? "," : "") + R"({"entity_type":"crash","this":"batch )" + tag + "\"}";
+        for (int k = 0; k < 5; ++k)
+          body +=
+              std::string(k ? "," : "") + R"({"entity_type":"crash","this":"batch )" + tag + "\"}";
         auto r = c.Post("/api/spans", auth, body + "]", "application/json");
         if (r && r->status == 201) {
           std::lock_guard lock(acked.mutex);
-          for (const auto& s : logline::parse_json(r->body).value()) acked.spans.insert(s["id"].get<std::string>());
+          for (const auto& s : logline::parse_json(r->body).value())
+            acked.spans.insert(s["id"].get<std::string>());
         }
         break;
       }
       default: {
-        auto fn = c.Post("/api/spans", auth, R"({"entity_type":"function","this":"fn )" + tag + R"(","language":"lua","code":"return 7"})",
+        auto fn = c.Post("/api/spans", auth,
+                         R"({"entity_type":"function","this":"fn )" + tag +
+                             R"(","language":"lua","code":"return 7"})",
                          "application/json");
         if (!fn || fn->status != 201) break;
         const std::string fn_id = logline::parse_json(fn->body).value()["id"].get<std::string>();
@@ -111,10 +119,12 @@ void client(int port, const std::string& token, int which, std::atomic<bool>& st
           std::lock_guard lock(acked.mutex);
           acked.spans.insert(fn_id);
         }
-        auto r = c.Post("/api/execute", auth, R"({"span_id":")" + fn_id + "\"}", "application/json");
+        auto r =
+            c.Post("/api/execute", auth, R"({"span_id":")" + fn_id + "\"}", "application/json");
         if (r && r->status == 202) {
           std::lock_guard lock(acked.mutex);
-          const std::string request = logline::parse_json(r->body).value()["request_id"].get<std::string>();
+          const std::string request =
+              logline::parse_json(r->body).value()["request_id"].get<std::string>();
           acked.spans.insert(request);
           acked.requests[request] = fn_id;
         }
@@ -128,12 +138,15 @@ void client(int port, const std::string& token, int which, std::atomic<bool>& st
 enum class victim { server, scheduler };
 
 // The crash loop over one backend: the server's (and scheduler's) and the CLI's database arguments.
-void crash_and_check(sandbox& box, const std::string& server_db_args_text, const std::vector<std::string>& server_db_args,
-                     const std::string& cli_db_args, int cycles, victim killed = victim::server) {
+void crash_and_check(sandbox& box, const std::string& server_db_args_text,
+                     const std::vector<std::string>& server_db_args, const std::string& cli_db_args,
+                     int cycles, victim killed = victim::server) {
   const std::string key = (box.dir / "server.key").string();
   box.cli("keygen --out " + key);
   box.cli("seed " + cli_db_args + " --key " + key);
-  const auto issued = box.cli("token issue " + cli_db_args + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write,execute");
+  const auto issued =
+      box.cli("token issue " + cli_db_args + " --key " + key +
+              " --user alice --tenant acme --scopes spans:read,spans:write,execute");
   REQUIRE(issued.find("llt_") != std::string::npos);
   const std::string token = issued.substr(issued.find("llt_"), 68);
   const int port = free_port();
@@ -141,9 +154,12 @@ void crash_and_check(sandbox& box, const std::string& server_db_args_text, const
   for (const char* a : {"--key", key.c_str(), "--quiet", "--port"}) args.push_back(a);
   args.push_back(std::to_string(port));
   std::vector<std::string> with_runtime = args;
-  for (const char* a : {"--with-scheduler", "--runtime-every", "1", "--lease-margin", "1"}) with_runtime.push_back(a);
+  for (const char* a : {"--with-scheduler", "--runtime-every", "1", "--lease-margin", "1"})
+    with_runtime.push_back(a);
   std::vector<std::string> scheduler_args = server_db_args;
-  for (const char* a : {"--key", key.c_str(), "--observer-every", "1", "--worker-every", "1", "--lease-margin", "1"}) scheduler_args.push_back(a);
+  for (const char* a : {"--key", key.c_str(), "--observer-every", "1", "--worker-every", "1",
+                        "--lease-margin", "1"})
+    scheduler_args.push_back(a);
   acknowledged acked;
   std::mt19937 random(20261207);
   std::optional<server_process> steady;  // the server that stays up while schedulers die
@@ -152,14 +168,16 @@ void crash_and_check(sandbox& box, const std::string& server_db_args_text, const
     std::optional<server_process> server;
     std::optional<scheduler_process> scheduler;
     if (killed == victim::server) {
-      server.emplace(box.dir, with_runtime);  // fails the test if it cannot listen on its port at once
+      server.emplace(box.dir,
+                     with_runtime);  // fails the test if it cannot listen on its port at once
       REQUIRE(server->port == port);
     } else {
       scheduler.emplace(box.dir, scheduler_args);
     }
     std::atomic<bool> stop{false};
     std::vector<std::thread> clients;
-    for (int k = 0; k < 3; ++k) clients.emplace_back([&, k] { client(port, token, cycle * 10 + k, stop, acked); });
+    for (int k = 0; k < 3; ++k)
+      clients.emplace_back([&, k] { client(port, token, cycle * 10 + k, stop, acked); });
     std::this_thread::sleep_for(std::chrono::milliseconds(300 + random() % 1700));
     if (server) server->kill9();
     if (scheduler) scheduler->kill9();
@@ -181,7 +199,9 @@ void crash_and_check(sandbox& box, const std::string& server_db_args_text, const
     while (!open.empty() && std::chrono::steady_clock::now() < deadline) {
       for (auto it = open.begin(); it != open.end();) {
         auto r = c.Get("/api/spans/" + it->first, auth);
-        const auto status = r && r->status == 200 ? logline::parse_json(r->body).value()["status"].get<std::string>() : std::string();
+        const auto status = r && r->status == 200
+                                ? logline::parse_json(r->body).value()["status"].get<std::string>()
+                                : std::string();
         it = status == "complete" || status == "error" ? open.erase(it) : std::next(it);
       }
       if (!open.empty()) std::this_thread::sleep_for(500ms);
@@ -203,7 +223,8 @@ void crash_and_check(sandbox& box, const std::string& server_db_args_text, const
     auto j = logline::parse_json(line);
     if (!j || !j->is_object() || !j->contains("id")) continue;
     present.insert((*j)["id"].get<std::string>());
-    if ((*j)["entity_type"] == "execution" && j->contains("input") && (*j)["input"].is_object() && (*j)["input"].contains("span_id"))
+    if ((*j)["entity_type"] == "execution" && j->contains("input") && (*j)["input"].is_object() &&
+        (*j)["input"].contains("span_id"))
       ++executions_of[(*j)["input"]["span_id"].get<std::string>()];
   }
   std::size_t missing = 0;
@@ -216,63 +237,87 @@ void crash_and_check(sandbox& box, const std::string& server_db_args_text, const
 
 }  // namespace
 
-TEST_CASE("crash: kill -9 logline-server (SQLite) under load, restart on the same port at once, lose nothing", "[security][crash]") {
+TEST_CASE(
+    "crash: kill -9 logline-server (SQLite) under load, restart on the same port at once, lose "
+    "nothing",
+    "[security][crash]") {
   sandbox box;
   const std::string db = (box.dir / "ledger.db").string();
   crash_and_check(box, "sqlite", {"--db", db}, "--db " + db, 8);
 }
 
-TEST_CASE("crash: kill -9 logline-server (PostgreSQL) under load, restart on the same port at once, lose nothing", "[.postgres][security][crash]") {
+TEST_CASE(
+    "crash: kill -9 logline-server (PostgreSQL) under load, restart on the same port at once, lose "
+    "nothing",
+    "[.postgres][security][crash]") {
   conformance::postgres_schema pg;
   sandbox box;
   crash_and_check(box, "postgres", {"--postgres", pg.app_dsn, "--postgres-owner", pg.owner_dsn},
                   "--postgres " + sh_quote(pg.owner_dsn), 6);
 }
 
-TEST_CASE("crash: kill -9 logline-scheduler (SQLite) under load, beside a server that stays up", "[security][crash]") {
+TEST_CASE("crash: kill -9 logline-scheduler (SQLite) under load, beside a server that stays up",
+          "[security][crash]") {
   sandbox box;
   const std::string db = (box.dir / "ledger.db").string();
-  crash_and_check(box, "sqlite, scheduler killed", {"--db", db}, "--db " + db, 6, victim::scheduler);
+  crash_and_check(box, "sqlite, scheduler killed", {"--db", db}, "--db " + db, 6,
+                  victim::scheduler);
 }
 
-TEST_CASE("crash: kill -9 logline-scheduler (PostgreSQL) under load, beside a server that stays up", "[.postgres][security][crash]") {
+TEST_CASE("crash: kill -9 logline-scheduler (PostgreSQL) under load, beside a server that stays up",
+          "[.postgres][security][crash]") {
   conformance::postgres_schema pg;
   sandbox box;
-  crash_and_check(box, "postgres, scheduler killed", {"--postgres", pg.app_dsn, "--postgres-owner", pg.owner_dsn},
+  crash_and_check(box, "postgres, scheduler killed",
+                  {"--postgres", pg.app_dsn, "--postgres-owner", pg.owner_dsn},
                   "--postgres " + sh_quote(pg.owner_dsn), 5, victim::scheduler);
 }
 
-TEST_CASE("crash: PostgreSQL drops the server's connections; the server answers 503 meanwhile and recovers by itself", "[.postgres][security][crash]") {
+TEST_CASE(
+    "crash: PostgreSQL drops the server's connections; the server answers 503 meanwhile and "
+    "recovers by itself",
+    "[.postgres][security][crash]") {
   conformance::postgres_schema pg;
   sandbox box;
   const std::string tag = "logline-crash-" + pg.schema;
-  const std::string app = pg.app_dsn + " application_name=" + tag, owner = pg.owner_dsn + " application_name=" + tag;
+  const std::string app = pg.app_dsn + " application_name=" + tag,
+                    owner = pg.owner_dsn + " application_name=" + tag;
   const std::string key = (box.dir / "server.key").string();
   box.cli("keygen --out " + key);
-  const auto issued = box.cli("token issue --postgres " + sh_quote(pg.owner_dsn) + " --key " + key + " --user alice --tenant acme --scopes spans:read,spans:write");
+  const auto issued = box.cli("token issue --postgres " + sh_quote(pg.owner_dsn) + " --key " + key +
+                              " --user alice --tenant acme --scopes spans:read,spans:write");
   REQUIRE(issued.find("llt_") != std::string::npos);
   const std::string token = issued.substr(issued.find("llt_"), 68);
-  server_process server(box.dir, {"--postgres", app, "--postgres-owner", owner, "--key", key, "--quiet", "--rate", "100000"});
+  server_process server(box.dir, {"--postgres", app, "--postgres-owner", owner, "--key", key,
+                                  "--quiet", "--rate", "100000"});
   httplib::Client c("127.0.0.1", server.port);
   c.set_read_timeout(10s);
   const httplib::Headers auth{{"Authorization", "Bearer " + token}};
-  REQUIRE(c.Post("/api/spans", auth, R"({"entity_type":"note","this":"before"})", "application/json")->status == 201);
+  REQUIRE(
+      c.Post("/api/spans", auth, R"({"entity_type":"note","this":"before"})", "application/json")
+          ->status == 201);
   // For two seconds every connection of the server is terminated as soon as it is seen, as
   // when PostgreSQL restarts; clients keep asking meanwhile.
-  auto admin = logline::postgres::connection::open(conformance::pg_env("LOGLINE_TEST_PG_ADMIN_DSN")).value();
+  auto admin =
+      logline::postgres::connection::open(conformance::pg_env("LOGLINE_TEST_PG_ADMIN_DSN")).value();
   std::atomic<bool> dropping{true};
   std::thread dropper([&] {
     while (dropping) {
-      (void)admin->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + tag + "'");
+      (void)admin->exec(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" +
+          tag + "'");
       std::this_thread::sleep_for(20ms);
     }
   });
   std::map<int, int> statuses;  // status -> count (0: no answer)
   const auto until = std::chrono::steady_clock::now() + 2s;
   for (int i = 0; std::chrono::steady_clock::now() < until; ++i) {
-    auto r = i % 2 ? c.Get("/health") : c.Post("/api/spans", auth, R"({"entity_type":"note","this":"during"})", "application/json");
+    auto r = i % 2 ? c.Get("/health")
+                   : c.Post("/api/spans", auth, R"({"entity_type":"note","this":"during"})",
+                            "application/json");
     ++statuses[r ? r->status : 0];
-    if (r && r->status >= 500) CHECK(r->body.find("terminat") == std::string::npos);  // never the engine's words
+    if (r && r->status >= 500)
+      CHECK(r->body.find("terminat") == std::string::npos);  // never the engine's words
   }
   dropping = false;
   dropper.join();
@@ -284,7 +329,8 @@ TEST_CASE("crash: PostgreSQL drops the server's connections; the server answers 
   // Without a restart, the server serves again.
   bool recovered = false;
   for (int i = 0; i < 100 && !recovered; ++i) {
-    auto r = c.Post("/api/spans", auth, R"({"entity_type":"note","this":"after"})", "application/json");
+    auto r =
+        c.Post("/api/spans", auth, R"({"entity_type":"note","this":"after"})", "application/json");
     recovered = r && r->status == 201;
     if (!recovered) std::this_thread::sleep_for(100ms);
   }

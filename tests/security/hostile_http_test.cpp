@@ -59,7 +59,9 @@ struct raw_client {
     std::string out;
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            until - std::chrono::steady_clock::now())
+                            .count();
       if (left <= 0) break;
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
@@ -75,7 +77,9 @@ struct raw_client {
   bool closed_within(std::chrono::milliseconds timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            until - std::chrono::steady_clock::now())
+                            .count();
       if (left <= 0) return false;
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
@@ -91,7 +95,9 @@ int status_of(const std::string& response) {
 }
 
 std::string chunked_post(const std::string& path, const std::string& token) {
-  std::string head = "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n";
+  std::string head =
+      "POST " + path +
+      " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n";
   if (!token.empty()) head += "Authorization: Bearer " + token + "\r\n";
   return head + "\r\n";
 }
@@ -111,7 +117,8 @@ bool healthy(int port) {
 
 }  // namespace
 
-TEST_CASE("hostile: an unauthenticated chunked upload is refused before its body is read", "[security][hostile]") {
+TEST_CASE("hostile: an unauthenticated chunked upload is refused before its body is read",
+          "[security][hostile]") {
   http_bench<conformance::sqlite_file> b;
   const std::size_t before = b.stored();
   raw_client attacker(b.port, "127.0.0.2");
@@ -131,13 +138,15 @@ TEST_CASE("hostile: an unauthenticated chunked upload is refused before its body
   CHECK(healthy(b.port));
 }
 
-TEST_CASE("hostile: a chunked body is held to the body limit while it is read", "[security][hostile]") {
+TEST_CASE("hostile: a chunked body is held to the body limit while it is read",
+          "[security][hostile]") {
   http_bench<conformance::sqlite_file> b;
   const auto token = b.token("mallory", "globex");
   const std::size_t before = b.stored();
   SECTION("a span of 2 MB in small chunks: 413, nothing stored, the connection closed") {
     raw_client c(b.port);
-    std::string body = chunked_post("/api/spans", token) + chunk(R"({"entity_type":"note","this":")");
+    std::string body =
+        chunked_post("/api/spans", token) + chunk(R"({"entity_type":"note","this":")");
     for (int i = 0; i < 2048; ++i) body += chunk(std::string(1024, 'x'));
     body += chunk(R"("})") + "0\r\n\r\n";
     c.send_all(body);
@@ -154,13 +163,16 @@ TEST_CASE("hostile: a chunked body is held to the body limit while it is read", 
   }
   SECTION("a Content-Length over the limit is refused before the body") {
     raw_client c(b.port);
-    c.send_all("POST /api/spans HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer " + token +
-               "\r\nContent-Length: 5000000000\r\n\r\n{");
+    c.send_all(
+        "POST /api/spans HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: "
+        "Bearer " +
+        token + "\r\nContent-Length: 5000000000\r\n\r\n{");
     CHECK(status_of(c.read_until_close(10s)) == 413);
   }
   SECTION("a small chunked span is stored") {
     raw_client c(b.port);
-    c.send_all(chunked_post("/api/spans", token) + chunk(R"({"entity_type":"note",)") + chunk(R"("this":"chunked"})") + "0\r\n\r\n");
+    c.send_all(chunked_post("/api/spans", token) + chunk(R"({"entity_type":"note",)") +
+               chunk(R"("this":"chunked"})") + "0\r\n\r\n");
     const std::string response = c.read_until_close(3s);
     CHECK(status_of(response) == 201);
     CHECK(b.stored() == before + 1);
@@ -170,7 +182,10 @@ TEST_CASE("hostile: a chunked body is held to the body limit while it is read", 
   CHECK(healthy(b.port));
 }
 
-TEST_CASE("hostile: idle and trickling connections neither starve the server nor outlive the request deadline", "[security][hostile]") {
+TEST_CASE(
+    "hostile: idle and trickling connections neither starve the server nor outlive the request "
+    "deadline",
+    "[security][hostile]") {
   logline::http::connection_limits l;
   l.max_connections_per_address = 100;
   l.request_deadline = 3s;
@@ -183,7 +198,8 @@ TEST_CASE("hostile: idle and trickling connections neither starve the server nor
     idle.push_back(std::make_unique<raw_client>(b.port, "127.0.0.2"));
     idle.back()->send_all("GET /health HTTP/1.1\r\n");  // a request that never ends
   }
-  for (int i = 0; i < 250 && b.svr.stats().refused_per_address.load() < 20; ++i) std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 250 && b.svr.stats().refused_per_address.load() < 20; ++i)
+    std::this_thread::sleep_for(20ms);
   CHECK(b.svr.stats().refused_per_address.load() == 20);
   {
     raw_client over(b.port, "127.0.0.2");
@@ -218,7 +234,9 @@ TEST_CASE("hostile: the total connection cap answers 503 with Retry-After", "[se
   l.max_connections = 10;
   http_bench<conformance::sqlite_file> b({}, l);
   std::vector<std::unique_ptr<raw_client>> held;
-  for (int i = 0; i < 10; ++i) held.push_back(std::make_unique<raw_client>(b.port, ("127.0.1." + std::to_string(i + 1)).c_str()));
+  for (int i = 0; i < 10; ++i)
+    held.push_back(
+        std::make_unique<raw_client>(b.port, ("127.0.1." + std::to_string(i + 1)).c_str()));
   std::this_thread::sleep_for(200ms);  // each is admitted (on its own thread) before the next test
   raw_client over(b.port, "127.0.2.1");
   const std::string response = over.read_until_close(3s);
@@ -248,13 +266,13 @@ TEST_CASE("hostile: streams are capped per token and in total", "[security][host
   auto open_stream = [&](std::string token) {
     streams.emplace_back([&, token] {
       auto c = b.client();
-      c.Get("/api/timeline/stream", bearer(token), [&](const char*, std::size_t) {
-        return !stop.load();
-      });
+      c.Get("/api/timeline/stream", bearer(token),
+            [&](const char*, std::size_t) { return !stop.load(); });
     });
   };
   auto wait_for = [&](long n) {
-    for (int i = 0; i < 100 && b.api.stats().sse_clients.load() < n; ++i) std::this_thread::sleep_for(20ms);
+    for (int i = 0; i < 100 && b.api.stats().sse_clients.load() < n; ++i)
+      std::this_thread::sleep_for(20ms);
     return b.api.stats().sse_clients.load();
   };
   open_stream(flood);
@@ -278,7 +296,8 @@ TEST_CASE("hostile: streams are capped per token and in total", "[security][host
   for (auto& t : streams) t.join();
 }
 
-TEMPLATE_TEST_CASE("hostile: revoking a token ends its open streams", "[security][hostile]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("hostile: revoking a token ends its open streams", "[security][hostile]",
+                   LOGLINE_BACKENDS) {
   logline::http::server_options o;
   o.stream_recheck = 100ms;
   http_bench<TestType> b(o);
@@ -294,7 +313,8 @@ TEMPLATE_TEST_CASE("hostile: revoking a token ends its open streams", "[security
     });
     ended = true;
   });
-  for (int i = 0; i < 100 && b.api.stats().sse_clients.load() < 1; ++i) std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 100 && b.api.stats().sse_clients.load() < 1; ++i)
+    std::this_thread::sleep_for(20ms);
   REQUIRE(b.api.stats().sse_clients.load() == 1);
   CHECK_FALSE(ended.load());
   auto record = b.api.tokens().find(t);
@@ -313,16 +333,19 @@ TEMPLATE_TEST_CASE("hostile: revoking a token ends its open streams", "[security
   reader.join();
 }
 
-TEMPLATE_TEST_CASE("hostile: a stream that meets a tampered span says so in an error event", "[security][hostile]", LOGLINE_BACKENDS) {
+TEMPLATE_TEST_CASE("hostile: a stream that meets a tampered span says so in an error event",
+                   "[security][hostile]", LOGLINE_BACKENDS) {
   http_test::access_log log;
   logline::http::server_options o;
   o.access_log = log.sink();
   http_bench<TestType> b(o);
   const auto t = b.token("alice", "acme");
   auto c = b.client();
-  auto posted = body_of(c.Post("/api/spans", bearer(t), R"({"entity_type":"note","this":"genuine"})", "application/json"));
+  auto posted = body_of(c.Post("/api/spans", bearer(t),
+                               R"({"entity_type":"note","this":"genuine"})", "application/json"));
   REQUIRE(b.f.drop_append_only_guards("universal_registry").has_value());
-  REQUIRE(b.f.exec_raw("UPDATE universal_registry SET this = 'forged' WHERE this = 'genuine'").has_value());
+  REQUIRE(b.f.exec_raw("UPDATE universal_registry SET this = 'forged' WHERE this = 'genuine'")
+              .has_value());
   std::string received;
   auto r = c.Get("/api/timeline/stream", bearer(t), [&](const char* data, std::size_t n) {
     received.append(data, n);
@@ -341,7 +364,8 @@ TEMPLATE_TEST_CASE("hostile: a stream that meets a tampered span says so in an e
   CHECK(got->body.find("forged") == std::string::npos);
 }
 
-TEST_CASE("hostile: wrong methods are 405 with Allow; executing what is not a function is refused", "[security][hostile]") {
+TEST_CASE("hostile: wrong methods are 405 with Allow; executing what is not a function is refused",
+          "[security][hostile]") {
   http_bench<conformance::sqlite_file> b;
   const auto t = b.token("alice", "acme");
   auto c = b.client();
@@ -354,16 +378,21 @@ TEST_CASE("hostile: wrong methods are 405 with Allow; executing what is not a fu
   REQUIRE(get);
   CHECK(get->status == 405);
   CHECK(c.Get("/no/such/route")->status == 404);
-  auto note = body_of(c.Post("/api/spans", bearer(t), R"({"entity_type":"note","this":"not code"})", "application/json"));
+  auto note = body_of(c.Post("/api/spans", bearer(t), R"({"entity_type":"note","this":"not code"})",
+                             "application/json"));
   const std::size_t before = b.stored();
-  auto run = c.Post("/api/execute", bearer(t), R"({"span_id":")" + note["id"].get<std::string>() + "\"}", "application/json");
+  auto run = c.Post("/api/execute", bearer(t),
+                    R"({"span_id":")" + note["id"].get<std::string>() + "\"}", "application/json");
   REQUIRE(run);
   CHECK(run->status == 400);
-  CHECK(body_of(run)["error"]["message"].get<std::string>().find("not a function") != std::string::npos);
+  CHECK(body_of(run)["error"]["message"].get<std::string>().find("not a function") !=
+        std::string::npos);
   CHECK(b.stored() == before);
 }
 
-TEST_CASE("hostile: a port left in TIME_WAIT by the server's own connections can be bound again at once", "[security][hostile]") {
+TEST_CASE(
+    "hostile: a port left in TIME_WAIT by the server's own connections can be bound again at once",
+    "[security][hostile]") {
   int port = 0;
   {
     http_bench<conformance::sqlite_file> b;

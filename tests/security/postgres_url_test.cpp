@@ -37,35 +37,45 @@ TEST_CASE("secrets: which PostgreSQL URLs hold a password, as libpq reads them",
   CHECK(conninfo_has_password("host=db.example dbname=ledger user=app password=s3cret"));
   CHECK(conninfo_has_password("host=db.example password='with space'"));
   CHECK_FALSE(conninfo_has_password("postgresql://app@db.example/ledger"));
-  CHECK_FALSE(conninfo_has_password("postgresql://app:@db.example/ledger"));  // empty: nothing to hide
+  CHECK_FALSE(
+      conninfo_has_password("postgresql://app:@db.example/ledger"));  // empty: nothing to hide
   CHECK_FALSE(conninfo_has_password("host=db.example dbname=ledger user=app"));
   CHECK_FALSE(conninfo_has_password("host=db.example passfile=/run/secrets/pgpass"));
 }
-TEST_CASE("secrets: --postgres-env VAR, and a warning for a password on the command line", "[security][cli]") {
+TEST_CASE("secrets: --postgres-env VAR, and a warning for a password on the command line",
+          "[security][cli]") {
   process_test::sandbox box;
   const std::string key = key_with_mode(box, "k", 0600);
   // Nothing listens on port 1: each run fails to connect, after the checks of its arguments.
   const std::string url = "postgresql://app:s3cret-word@127.0.0.1:1/ledger";
-  for (const std::string& program : {cli + " export", scheduler + " --key " + key + " --postgres-owner x"}) {
+  for (const std::string& program :
+       {cli + " export", scheduler + " --key " + key + " --postgres-owner x"}) {
     INFO(program);
     auto warned = process_test::run(program + " --postgres " + sh_quote(url) + " 2>&1");
     CHECK(warned.code == 2);
-    CHECK_THAT(warned.out, Catch::Contains("warning: the --postgres URL holds a password") && Catch::Contains("--postgres-env VAR"));
+    CHECK_THAT(warned.out, Catch::Contains("warning: the --postgres URL holds a password") &&
+                               Catch::Contains("--postgres-env VAR"));
     CHECK(warned.out.find("s3cret-word") == std::string::npos);
 
-    auto from_env = process_test::run("LOGLINE_POSTGRES_URL=" + sh_quote(url) + " " + program + " --postgres-env LOGLINE_POSTGRES_URL 2>&1");
+    auto from_env = process_test::run("LOGLINE_POSTGRES_URL=" + sh_quote(url) + " " + program +
+                                      " --postgres-env LOGLINE_POSTGRES_URL 2>&1");
     CHECK(from_env.code == 2);
     CHECK_THAT(from_env.out, Catch::Contains("cannot connect to PostgreSQL"));
     CHECK(from_env.out.find("warning") == std::string::npos);
     CHECK(from_env.out.find("s3cret-word") == std::string::npos);
 
-    auto unset = process_test::run("env -u LOGLINE_UNSET_URL " + program + " --postgres-env LOGLINE_UNSET_URL 2>&1");
+    auto unset = process_test::run("env -u LOGLINE_UNSET_URL " + program +
+                                   " --postgres-env LOGLINE_UNSET_URL 2>&1");
     CHECK(unset.code == 2);
-    CHECK_THAT(unset.out, Catch::Contains("--postgres-env: environment variable 'LOGLINE_UNSET_URL' is not set"));
-    auto empty = process_test::run("LOGLINE_EMPTY_URL= " + program + " --postgres-env LOGLINE_EMPTY_URL 2>&1");
+    CHECK_THAT(
+        unset.out,
+        Catch::Contains("--postgres-env: environment variable 'LOGLINE_UNSET_URL' is not set"));
+    auto empty = process_test::run("LOGLINE_EMPTY_URL= " + program +
+                                   " --postgres-env LOGLINE_EMPTY_URL 2>&1");
     CHECK(empty.code == 2);
     CHECK_THAT(empty.out, Catch::Contains("environment variable 'LOGLINE_EMPTY_URL' is empty"));
-    auto both = process_test::run("LOGLINE_POSTGRES_URL=x " + program + " --postgres x --postgres-env LOGLINE_POSTGRES_URL 2>&1");
+    auto both = process_test::run("LOGLINE_POSTGRES_URL=x " + program +
+                                  " --postgres x --postgres-env LOGLINE_POSTGRES_URL 2>&1");
     CHECK(both.code == 2);
     CHECK_THAT(both.out, Catch::Contains("give --postgres URL or --postgres-env VAR, not both"));
   }
@@ -77,7 +87,8 @@ namespace {
 struct child {
   pid_t pid = -1;
   fs::path out, err;
-  child(const fs::path& dir, std::vector<std::string> args, const std::vector<std::pair<std::string, std::string>>& env)
+  child(const fs::path& dir, std::vector<std::string> args,
+        const std::vector<std::pair<std::string, std::string>>& env)
       : out(dir / "child.out"), err(dir / "child.err") {
     std::fflush(stdout);
     std::fflush(stderr);
@@ -139,8 +150,10 @@ struct password_role {
     std::random_device rd;
     name = "logline_pw_" + std::to_string(rd() % 1000000000u);
     password = "pw-" + std::to_string(rd()) + "-" + std::to_string(rd());
-    admin = logline::postgres::connection::open(conformance::pg_env("LOGLINE_TEST_PG_ADMIN_DSN")).value();
-    admin->exec("CREATE ROLE " + name + " LOGIN PASSWORD '" + password + "' IN ROLE logline_app").value();
+    admin = logline::postgres::connection::open(conformance::pg_env("LOGLINE_TEST_PG_ADMIN_DSN"))
+                .value();
+    admin->exec("CREATE ROLE " + name + " LOGIN PASSWORD '" + password + "' IN ROLE logline_app")
+        .value();
     hba_file = admin->query_once("SHOW hba_file").value().text(0, 0);
     hba_before = process_test::slurp(hba_file);
     REQUIRE_FALSE(hba_before.empty());
@@ -154,7 +167,10 @@ struct password_role {
   }
   ~password_role() {
     write_hba(hba_before);
-    (void)admin->exec("SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = '" + name + "'");
+    (void)admin->exec(
+        "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE "
+        "usename = '" +
+        name + "'");
     (void)admin->exec("DROP ROLE IF EXISTS " + name);
   }
   void write_hba(const std::string& text) {
@@ -173,7 +189,12 @@ struct password_role {
     return dsn;
   }
   int connections() {
-    return std::stoi(std::string(admin->query_once("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE usename = '" + name + "'").value().text(0, 0)));
+    return std::stoi(std::string(
+        admin
+            ->query_once("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE usename = '" +
+                         name + "'")
+            .value()
+            .text(0, 0)));
   }
 };
 
@@ -184,7 +205,10 @@ std::string without_nul(std::string s) {
 }
 
 }  // namespace
-TEST_CASE("secrets: PostgreSQL URLs from the environment, the password from PGPASSFILE, none in /proc/PID/cmdline", "[.postgres][security]") {
+TEST_CASE(
+    "secrets: PostgreSQL URLs from the environment, the password from PGPASSFILE, none in "
+    "/proc/PID/cmdline",
+    "[.postgres][security]") {
   conformance::postgres_schema f;
   password_role role;
   process_test::sandbox box;
@@ -196,30 +220,38 @@ TEST_CASE("secrets: PostgreSQL URLs from the environment, the password from PGPA
   }
   REQUIRE(::chmod(passfile.c_str(), 0600) == 0);  // libpq ignores a password file others may read
   const std::vector<std::pair<std::string, std::string>> env = {
-      {"LOGLINE_POSTGRES_URL", role.url("", f.schema)}, {"LOGLINE_POSTGRES_OWNER_URL", f.owner_dsn}, {"PGPASSFILE", passfile}};
+      {"LOGLINE_POSTGRES_URL", role.url("", f.schema)},
+      {"LOGLINE_POSTGRES_OWNER_URL", f.owner_dsn},
+      {"PGPASSFILE", passfile}};
   std::string env_prefix;
   for (const auto& [name, value] : env) env_prefix += name + "=" + sh_quote(value) + " ";
 
   // The CLI appends as the password role, its URL from the environment.
-  auto appended = process_test::run("echo '{\"entity_type\":\"note\",\"this\":\"x\"}' | " + env_prefix + cli +
-                                    " append --postgres-env LOGLINE_POSTGRES_URL --postgres-owner-env LOGLINE_POSTGRES_OWNER_URL --key " + key +
-                                    " --user alice --tenant acme 2>&1");
+  auto appended =
+      process_test::run("echo '{\"entity_type\":\"note\",\"this\":\"x\"}' | " + env_prefix + cli +
+                        " append --postgres-env LOGLINE_POSTGRES_URL --postgres-owner-env "
+                        "LOGLINE_POSTGRES_OWNER_URL --key " +
+                        key + " --user alice --tenant acme 2>&1");
   INFO(appended.out);
   CHECK(appended.code == 0);
   CHECK(appended.out.find("warning") == std::string::npos);
 
   // The scheduler serves with both URLs from the environment.
   child running(box.dir,
-                {scheduler, "--postgres-env", "LOGLINE_POSTGRES_URL", "--postgres-owner-env", "LOGLINE_POSTGRES_OWNER_URL", "--key", key, "--seed"}, env);
+                {scheduler, "--postgres-env", "LOGLINE_POSTGRES_URL", "--postgres-owner-env",
+                 "LOGLINE_POSTGRES_OWNER_URL", "--key", key, "--seed"},
+                env);
   const bool started = running.wait_for("logline-scheduler: observer_bot every");
   INFO(process_test::slurp(running.out) << process_test::slurp(running.err));
   REQUIRE(started);
   CHECK(role.connections() >= 1);  // it holds a connection as the role that must give a password
-  const std::string cmdline = without_nul(process_test::slurp("/proc/" + std::to_string(running.pid) + "/cmdline"));
+  const std::string cmdline =
+      without_nul(process_test::slurp("/proc/" + std::to_string(running.pid) + "/cmdline"));
   CHECK_THAT(cmdline, Catch::Contains("--postgres-env LOGLINE_POSTGRES_URL"));
   CHECK(cmdline.find(role.password) == std::string::npos);
   CHECK(cmdline.find(role.name) == std::string::npos);
-  CHECK(without_nul(process_test::slurp("/proc/" + std::to_string(running.pid) + "/environ")).find(role.password) == std::string::npos);
+  CHECK(without_nul(process_test::slurp("/proc/" + std::to_string(running.pid) + "/environ"))
+            .find(role.password) == std::string::npos);
   CHECK(running.terminate() == 0);
 
   // The password was needed: a password file with a wrong one, and the scheduler cannot connect.
@@ -228,7 +260,9 @@ TEST_CASE("secrets: PostgreSQL URLs from the environment, the password from PGPA
     p << "*:*:*:" << role.name << ":not-" << role.password << "\n";
   }
   auto refused = process_test::run(env_prefix + scheduler +
-                                   " --postgres-env LOGLINE_POSTGRES_URL --postgres-owner-env LOGLINE_POSTGRES_OWNER_URL --key " + key + " --once 2>&1");
+                                   " --postgres-env LOGLINE_POSTGRES_URL --postgres-owner-env "
+                                   "LOGLINE_POSTGRES_OWNER_URL --key " +
+                                   key + " --once 2>&1");
   CHECK(refused.code == 2);
   CHECK_THAT(refused.out, Catch::Contains("password authentication failed"));
 }

@@ -13,7 +13,8 @@
 
 using namespace secret_files;
 
-TEST_CASE("runtime flags: the server and the scheduler refuse the same bad values the same way", "[security][cli]") {
+TEST_CASE("runtime flags: the server and the scheduler refuse the same bad values the same way",
+          "[security][cli]") {
   process_test::sandbox box;
   const std::string db = (box.dir / "ledger.db").string();
   const std::string key = key_with_mode(box, "ledger.key", 0600);
@@ -27,7 +28,8 @@ TEST_CASE("runtime flags: the server and the scheduler refuse the same bad value
       {"--provider-credential 'OPEN-AI@api.example.com'", "NAME and ENV are letters, digits and _"},
       {"--provider-private 'not a host'", "--provider-private: 'not a host' is not HOST"},
   };
-  const std::string programs[] = {scheduler + " --key " + key + " --once", server + " --key " + key + " --port 0 --with-scheduler"};
+  const std::string programs[] = {scheduler + " --key " + key + " --once",
+                                  server + " --key " + key + " --port 0 --with-scheduler"};
   for (const auto& program : programs)
     for (const auto& [flags, says] : refused) {
       INFO(program << " " << flags);
@@ -40,20 +42,25 @@ TEST_CASE("runtime flags: the server and the scheduler refuse the same bad value
 
   // Good values: the scheduler runs its kernels once with them; the server serves with them.
   const std::string good =
-      " --worker-lanes 3 --policy-lanes 1 --lease-margin 60 --runtime-nice 5 --code-cpu shared --provider-credential OPENAI=OPENAI_KEY@api.example.com"
+      " --worker-lanes 3 --policy-lanes 1 --lease-margin 60 --runtime-nice 5 --code-cpu shared "
+      "--provider-credential OPENAI=OPENAI_KEY@api.example.com"
       " --provider-allow-host api.example.com --provider-http-key-host api.example.com";
-  auto once = process_test::run(scheduler + " --key " + key + " --db " + db + " --seed --once" + good + " 2>&1");
+  auto once = process_test::run(scheduler + " --key " + key + " --db " + db + " --seed --once" +
+                                good + " 2>&1");
   INFO(once.out);
   CHECK(once.code == 0);
   CHECK_THAT(once.out, Catch::Contains("request_worker: complete"));
-  auto served = process_test::run("timeout 3 " + server + " --key " + key + " --db " + db + " --port 0 --with-scheduler" + good + " 2>&1");
+  auto served = process_test::run("timeout 3 " + server + " --key " + key + " --db " + db +
+                                  " --port 0 --with-scheduler" + good + " 2>&1");
   INFO(served.out);
   CHECK(served.code == 124);
   CHECK_THAT(served.out, Catch::Contains("runtime: observer_bot and request_worker every"));
 }
 
-TEST_CASE("the server and the scheduler: --help and --version answer on stdout and exit 0", "[security][cli]") {
-  for (const auto& [program, name] : {std::pair{server, "logline-server"}, std::pair{scheduler, "logline-scheduler"}}) {
+TEST_CASE("the server and the scheduler: --help and --version answer on stdout and exit 0",
+          "[security][cli]") {
+  for (const auto& [program, name] :
+       {std::pair{server, "logline-server"}, std::pair{scheduler, "logline-scheduler"}}) {
     INFO(name);
     auto help = process_test::run(program + " --help 2>/dev/null");
     CHECK(help.code == 0);

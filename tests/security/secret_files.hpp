@@ -37,8 +37,8 @@ inline std::string key_with_mode(process_test::sandbox& box, const std::string& 
 
 // Appends one note to a SQLite ledger with logline-cli; its exit status and output.
 inline process_test::ran append_note(const std::string& db, const std::string& key) {
-  return process_test::run("echo '{\"entity_type\":\"note\",\"this\":\"x\"}' | " + cli + " append --db " + db + " --key " + key +
-                           " --user alice 2>&1");
+  return process_test::run("echo '{\"entity_type\":\"note\",\"this\":\"x\"}' | " + cli +
+                           " append --db " + db + " --key " + key + " --user alice 2>&1");
 }
 
 }  // namespace secret_files

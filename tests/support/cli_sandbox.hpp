@@ -68,15 +68,17 @@ class sandbox {
   fs::path path(const std::string& name) const { return dir_ / name; }
 
   // Runs `logline-cli <args>` in the sandbox with `input` on stdin; env: "VAR=value " prefix.
-  run_result cli(const std::string& args, const std::string& input = "", const std::string& env = "") {
+  run_result cli(const std::string& args, const std::string& input = "",
+                 const std::string& env = "") {
     return shell(env + sh_quote(LOGLINE_CLI_PATH) + " " + args, input);
   }
 
   run_result shell(const std::string& command, const std::string& input = "") {
     const fs::path in = path(".stdin"), out = path(".stdout"), err = path(".stderr");
     write_file(in, input);
-    const std::string full = "cd " + sh_quote(dir_.string()) + " && " + command + " < " + sh_quote(in.string()) + " > " +
-                             sh_quote(out.string()) + " 2> " + sh_quote(err.string());
+    const std::string full = "cd " + sh_quote(dir_.string()) + " && " + command + " < " +
+                             sh_quote(in.string()) + " > " + sh_quote(out.string()) + " 2> " +
+                             sh_quote(err.string());
     const int status = std::system(full.c_str());
     run_result r;
     r.code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -97,7 +99,8 @@ class sandbox {
 };
 
 inline constexpr const char* key_file = "signing.key";
-inline const std::string ledger_args = "--db ledger.db --key signing.key --user alice --tenant acme";
+inline const std::string ledger_args =
+    "--db ledger.db --key signing.key --user alice --tenant acme";
 
 inline void make_key(sandbox& box) {
   auto r = box.cli(std::string("keygen --out ") + key_file);
@@ -131,13 +134,15 @@ inline std::size_t export_count(sandbox& box) { return exported(box).size(); }
 inline std::vector<std::string> populate(sandbox& box, int n) {
   std::string input;
   for (int i = 0; i < n; ++i)
-    input += span_line("span " + std::to_string(i), R"(,"name":"n)" + std::to_string(i) + R"(","metadata":{"amount":)" +
-                                                        std::to_string(100 + i) + R"(,"tags":["a","b"]})");
+    input += span_line("span " + std::to_string(i),
+                       R"(,"name":"n)" + std::to_string(i) + R"(","metadata":{"amount":)" +
+                           std::to_string(100 + i) + R"(,"tags":["a","b"]})");
   auto r = box.cli("append " + ledger_args, input);
   INFO(r.err);
   REQUIRE(r.code == 0);
   std::vector<std::string> ids(static_cast<std::size_t>(n));
-  for (const auto& s : exported(box)) ids.at(s.at("chain_position").get<std::size_t>()) = s.at("id").get<std::string>();
+  for (const auto& s : exported(box))
+    ids.at(s.at("chain_position").get<std::size_t>()) = s.at("id").get<std::string>();
   return ids;
 }
 
@@ -158,7 +163,8 @@ inline std::vector<finding_line> findings(const std::string& out) {
     REQUIRE(s1 == 36);
     REQUIRE(s2 != std::string::npos);
     REQUIRE(colon != std::string::npos);
-    f.push_back({line.substr(0, s1), std::stoi(line.substr(s1 + 1, s2 - s1 - 1)), line.substr(s2 + 1, colon - s2 - 1)});
+    f.push_back({line.substr(0, s1), std::stoi(line.substr(s1 + 1, s2 - s1 - 1)),
+                 line.substr(s2 + 1, colon - s2 - 1)});
   }
   return f;
 }
@@ -176,7 +182,8 @@ inline std::set<std::string> reasons_of(const std::vector<finding_line>& f) {
 }
 
 // Verifies and expects failure naming exactly `ids`, each for `reason` only.
-inline void expect_tampered(sandbox& box, const std::set<std::string>& ids, const std::string& reason, const std::string& extra_args = "") {
+inline void expect_tampered(sandbox& box, const std::set<std::string>& ids,
+                            const std::string& reason, const std::string& extra_args = "") {
   auto r = box.cli("verify --db ledger.db" + extra_args);
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   REQUIRE(r.code == 1);
@@ -186,8 +193,9 @@ inline void expect_tampered(sandbox& box, const std::set<std::string>& ids, cons
   CHECK(r.err.find("FAILED") != std::string::npos);
 }
 
-inline void expect_refused(sandbox& box, const std::string& input, const std::string& expected_message,
-                    const std::string& args = ledger_args) {
+inline void expect_refused(sandbox& box, const std::string& input,
+                           const std::string& expected_message,
+                           const std::string& args = ledger_args) {
   const std::size_t before = export_count(box);
   auto r = box.cli("append " + args, input);
   INFO("input: " << input << "stderr: " << r.err);
@@ -198,7 +206,9 @@ inline void expect_refused(sandbox& box, const std::string& input, const std::st
 }
 
 inline bool is_hex(const std::string& s, std::size_t n) {
-  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 }  // namespace cli_test

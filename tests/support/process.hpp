@@ -58,15 +58,18 @@ inline std::string slurp(const fs::path& p) {
 inline std::string sh_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
+    if (c == '\'')
+      q += "'\\''";
+    else
+      q += c;
   }
   return q + "'";
 }
 
 // Starts `args` (the program first) as a child process whose stdout and stderr go to the files
 // `out` and `err` (opened with fopen's `mode`: "w" or "a"); its pid.
-inline pid_t spawn(std::vector<std::string> args, const fs::path& out, const fs::path& err, const char* mode) {
+inline pid_t spawn(std::vector<std::string> args, const fs::path& out, const fs::path& err,
+                   const char* mode) {
   std::fflush(stdout);
   std::fflush(stderr);
   const pid_t pid = fork();
@@ -90,7 +93,8 @@ struct server_process {
   fs::path dir;
   server_process(const fs::path& d, std::vector<std::string> args) : dir(d) {
     args.insert(args.begin(), LOGLINE_SERVER_PATH);
-    if (std::find(args.begin(), args.end(), "--port") == args.end()) {  // a free port unless one is given
+    if (std::find(args.begin(), args.end(), "--port") ==
+        args.end()) {  // a free port unless one is given
       args.push_back("--port");
       args.push_back("0");
     }
@@ -149,9 +153,13 @@ struct sandbox {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
-  std::string cli(const std::string& args) { return sh(std::string(LOGLINE_CLI_PATH) + " " + args + " 2>&1"); }
+  std::string cli(const std::string& args) {
+    return sh(std::string(LOGLINE_CLI_PATH) + " " + args + " 2>&1");
+  }
   // The CLI's exit status and output (stdout and stderr), whatever it is.
-  ran try_cli(const std::string& args) { return run(std::string(LOGLINE_CLI_PATH) + " " + args + " 2>&1"); }
+  ran try_cli(const std::string& args) {
+    return run(std::string(LOGLINE_CLI_PATH) + " " + args + " 2>&1");
+  }
 };
 
 }  // namespace process_test

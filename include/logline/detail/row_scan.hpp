@@ -34,7 +34,8 @@ class row_scanner {
       scanned_row<Span> row;
       row.row_number = cursor_.row_number();
       cursor_.place(row.chain, row.position);
-      if (auto r = cursor_.decode(row.span); !r) row.decode_error = "row " + std::to_string(row.row_number) + ": " + r.error().message();
+      if (auto r = cursor_.decode(row.span); !r)
+        row.decode_error = "row " + std::to_string(row.row_number) + ": " + r.error().message();
       out.push_back(std::move(row));
     }
     return true;

@@ -20,10 +20,11 @@
 namespace logline::detail {
 
 struct stored_layout {
-  std::vector<std::string> names;   // in row order
+  std::vector<std::string> names;  // in row order
   std::vector<column_kind> kinds;
-  std::vector<std::size_t> canonical;  // the canonical form's columns, by name (not curr_hash, signature)
-  std::vector<std::size_t> sorted;     // every column, by name (the export form)
+  std::vector<std::size_t>
+      canonical;  // the canonical form's columns, by name (not curr_hash, signature)
+  std::vector<std::size_t> sorted;  // every column, by name (the export form)
   // Row positions of the columns verification reads; names.size() where there is none.
   std::size_t id = 0, seq = 0, curr_hash = 0, prev_hash = 0, signature = 0, public_key = 0;
 
@@ -38,7 +39,8 @@ struct stored_layout {
       l.kinds.push_back(kind);
     }
     for (std::size_t i = 0; i < l.names.size(); ++i) l.sorted.push_back(i);
-    std::sort(l.sorted.begin(), l.sorted.end(), [&](std::size_t a, std::size_t b) { return l.names[a] < l.names[b]; });
+    std::sort(l.sorted.begin(), l.sorted.end(),
+              [&](std::size_t a, std::size_t b) { return l.names[a] < l.names[b]; });
     for (std::size_t i : l.sorted)
       if (l.names[i] != "curr_hash" && l.names[i] != "signature") l.canonical.push_back(i);
     l.id = l.index_of("id");
@@ -54,7 +56,8 @@ struct stored_layout {
   static const stored_layout& of() {
     static const stored_layout layout = [] {
       std::vector<std::pair<std::string, column_kind>> columns;
-      for (const auto& c : schema<Span>::columns()) columns.emplace_back(std::string(c.name), c.kind);
+      for (const auto& c : schema<Span>::columns())
+        columns.emplace_back(std::string(c.name), c.kind);
       return of(std::move(columns));
     }();
     return layout;
@@ -64,7 +67,8 @@ struct stored_layout {
 // Writes the stored row as a JSON object of its non-null columns in `order`, each value as
 // write_stored_json writes it. `seek(i)` positions `v` on the value of column i.
 template <class Seek>
-void write_stored_object(std::string& out, const stored_layout& layout, const std::vector<std::size_t>& order, value_source& v, Seek&& seek) {
+void write_stored_object(std::string& out, const stored_layout& layout,
+                         const std::vector<std::size_t>& order, value_source& v, Seek&& seek) {
   out += '{';
   bool first = true;
   for (std::size_t i : order) {
@@ -98,14 +102,18 @@ void read_stored_row(verify_row& row, value_source& v, Seek&& seek, const stored
     seek(column);
     if (v.is_null()) return;
     auto parsed = H::parse(v.text());
-    if (parsed) into = *parsed;
-    else problem = "column '" + layout.names[column] + "': " + parsed.error().message();
+    if (parsed)
+      into = *parsed;
+    else
+      problem = "column '" + layout.names[column] + "': " + parsed.error().message();
   };
   if (layout.id < none) {
     seek(layout.id);
     if (!v.is_null()) {
-      if (auto id = uuid::parse(v.text())) row.id = *id;
-      else problem = "column 'id': " + id.error().message();
+      if (auto id = uuid::parse(v.text()))
+        row.id = *id;
+      else
+        problem = "column 'id': " + id.error().message();
     }
   }
   if (layout.seq < none) {

@@ -30,9 +30,10 @@ struct basic_hash_chained : policy_base {
   }
   template <class Span>
   static constexpr bool fits() {
-    static_assert(has_chain_columns<Span>,
-                  "logline: hash_chained requires the span to have members prev_hash and curr_hash "
-                  "(std::optional<logline::digest>) and chain_position (std::optional<std::int64_t>)");
+    static_assert(
+        has_chain_columns<Span>,
+        "logline: hash_chained requires the span to have members prev_hash and curr_hash "
+        "(std::optional<logline::digest>) and chain_position (std::optional<std::int64_t>)");
     return true;
   }
 };

@@ -25,8 +25,10 @@ struct signed_by : policy_base {
   template <class Span>
   static constexpr bool fits() {
     static_assert(has_signature_columns<Span>,
-                  "logline: signed_by requires the span to have members curr_hash (std::optional<logline::digest>), "
-                  "signature (std::optional<logline::signature>) and public_key (std::optional<logline::public_key>)");
+                  "logline: signed_by requires the span to have members curr_hash "
+                  "(std::optional<logline::digest>), "
+                  "signature (std::optional<logline::signature>) and public_key "
+                  "(std::optional<logline::public_key>)");
     return true;
   }
 };

@@ -27,15 +27,17 @@ struct tenant_isolated : policy_base {
   static constexpr void shape(table_options& t) { t.tenancy = true; }
   template <class Span>
   static constexpr bool fits() {
-    static_assert(has_tenancy_columns<Span>,
-                  "logline: tenant_isolated requires the span to have members owner_id and tenant_id "
-                  "(std::optional<std::string>) and visibility (logline::visibility)");
+    static_assert(
+        has_tenancy_columns<Span>,
+        "logline: tenant_isolated requires the span to have members owner_id and tenant_id "
+        "(std::optional<std::string>) and visibility (logline::visibility)");
     return true;
   }
 };
 
 // Whether `who` is the owner pair (owner_id, tenant_id).
-inline bool is_owner(const identity& who, const std::optional<std::string>& owner_id, const std::optional<std::string>& tenant_id) {
+inline bool is_owner(const identity& who, const std::optional<std::string>& owner_id,
+                     const std::optional<std::string>& tenant_id) {
   return owner_id && *owner_id == who.user_id && tenant_id == who.tenant_id;
 }
 
@@ -45,7 +47,8 @@ template <has_tenancy_columns S>
 bool may_read(const identity& who, const S& s) {
   if (is_owner(who, s.owner_id, s.tenant_id)) return true;
   if (s.visibility == visibility::public_) return true;
-  return who.tenant_id && s.tenant_id && *s.tenant_id == *who.tenant_id && s.visibility == visibility::tenant;
+  return who.tenant_id && s.tenant_id && *s.tenant_id == *who.tenant_id &&
+         s.visibility == visibility::tenant;
 }
 template <has_tenancy_columns S>
 bool may_write(const identity& who, const S& s) {

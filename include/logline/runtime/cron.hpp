@@ -40,7 +40,8 @@ inline result<const date::time_zone*> find_time_zone(std::string_view name) {
   try {
     return date::locate_zone(std::string(name));
   } catch (const std::exception& e) {
-    return make_error(errc::invalid_argument, "unknown time zone '" + std::string(name.substr(0, 64)) + "'");
+    return make_error(errc::invalid_argument,
+                      "unknown time zone '" + std::string(name.substr(0, 64)) + "'");
   }
 }
 
@@ -57,13 +58,18 @@ class cron {
       if (i > start) fields.push_back(text.substr(start, i - start));
     }
     if (fields.size() != 5)
-      return c.fail("expected 5 fields (minute hour day-of-month month day-of-week), found " + std::to_string(fields.size()));
+      return c.fail("expected 5 fields (minute hour day-of-month month day-of-week), found " +
+                    std::to_string(fields.size()));
     LOGLINE_TRY_VOID(c.field(fields[0], "minute", 0, 59, {}, c.minute_));
     LOGLINE_TRY_VOID(c.field(fields[1], "hour", 0, 23, {}, c.hour_));
     LOGLINE_TRY_VOID(c.field(fields[2], "day-of-month", 1, 31, {}, c.day_));
-    LOGLINE_TRY_VOID(c.field(fields[3], "month", 1, 12, {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}, c.month_));
+    LOGLINE_TRY_VOID(c.field(
+        fields[3], "month", 1, 12,
+        {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"},
+        c.month_));
     std::bitset<64> weekday;
-    LOGLINE_TRY_VOID(c.field(fields[4], "day-of-week", 0, 7, {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}, weekday));
+    LOGLINE_TRY_VOID(c.field(fields[4], "day-of-week", 0, 7,
+                             {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}, weekday));
     if (weekday[7]) weekday[0] = true;  // 7 is Sunday too
     c.weekday_ = weekday;
     c.day_any_ = fields[2].front() == '*';
@@ -78,7 +84,8 @@ class cron {
     const auto day = date::floor<date::days>(t);
     const date::year_month_day ymd(day);
     const date::hh_mm_ss<std::chrono::seconds> hms(t - day);
-    return month_[static_cast<unsigned>(ymd.month())] && day_matches(ymd) && hour_[static_cast<std::size_t>(hms.hours().count())] &&
+    return month_[static_cast<unsigned>(ymd.month())] && day_matches(ymd) &&
+           hour_[static_cast<std::size_t>(hms.hours().count())] &&
            minute_[static_cast<std::size_t>(hms.minutes().count())];
   }
 
@@ -117,7 +124,8 @@ class cron {
       if (at > after) return at;
       t += minutes(1);
     }
-    return make_error(errc::invalid_argument, "cron '" + text_.substr(0, 80) + "' does not fire within five years");
+    return make_error(errc::invalid_argument,
+                      "cron '" + text_.substr(0, 80) + "' does not fire within five years");
   }
 
  private:
@@ -133,7 +141,8 @@ class cron {
   }
 
   // A number or (for month and weekday) a name; `max` bounds it.
-  result<int> value(std::string_view s, const char* name, int min, int max, const std::vector<std::string_view>& names) const {
+  result<int> value(std::string_view s, const char* name, int min, int max,
+                    const std::vector<std::string_view>& names) const {
     if (s.empty()) return fail(std::string(name) + ": a value is missing");
     if (std::isalpha(static_cast<unsigned char>(s.front()))) {
       for (std::size_t i = 0; i < names.size(); ++i) {
@@ -149,23 +158,28 @@ class cron {
       return fail(std::string(name) + ": '" + std::string(s.substr(0, 16)) + "' is not a number");
     const int v = std::stoi(std::string(s));
     if (v < min || v > max)
-      return fail(std::string(name) + ": " + std::to_string(v) + " is out of range " + std::to_string(min) + "-" + std::to_string(max));
+      return fail(std::string(name) + ": " + std::to_string(v) + " is out of range " +
+                  std::to_string(min) + "-" + std::to_string(max));
     return v;
   }
 
   template <std::size_t N>
-  result<void> field(std::string_view text, const char* name, int min, int max, const std::vector<std::string_view>& names, std::bitset<N>& bits) const {
+  result<void> field(std::string_view text, const char* name, int min, int max,
+                     const std::vector<std::string_view>& names, std::bitset<N>& bits) const {
     std::size_t pos = 0;
     for (;;) {
       const std::size_t comma = text.find(',', pos);
-      std::string_view item = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+      std::string_view item =
+          text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
       if (item.empty()) return fail(std::string(name) + ": an empty list item");
       int step = 1;
       const bool stepped = item.find('/') != std::string_view::npos;
       if (const auto slash = item.find('/'); slash != std::string_view::npos) {
         const auto s = item.substr(slash + 1);
-        if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string_view::npos)
-          return fail(std::string(name) + ": the step '" + std::string(s.substr(0, 16)) + "' is not a number");
+        if (s.empty() || s.size() > 4 ||
+            s.find_first_not_of("0123456789") != std::string_view::npos)
+          return fail(std::string(name) + ": the step '" + std::string(s.substr(0, 16)) +
+                      "' is not a number");
         step = std::stoi(std::string(s));
         if (step < 1) return fail(std::string(name) + ": a step must be at least 1");
         item = item.substr(0, slash);
@@ -177,7 +191,8 @@ class cron {
         if (!a) return std::move(a).error();
         auto b = value(item.substr(dash + 1), name, min, max, names);
         if (!b) return std::move(b).error();
-        if (*a > *b) return fail(std::string(name) + ": the range " + std::string(item) + " runs backwards");
+        if (*a > *b)
+          return fail(std::string(name) + ": the range " + std::string(item) + " runs backwards");
         lo = *a;
         hi = *b;
       } else {

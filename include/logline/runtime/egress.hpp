@@ -44,13 +44,13 @@ namespace logline::runtime {
 struct provider_config {
   // A credential a provider span may name in metadata.auth_env.
   struct credential {
-    std::string env;                 // the process's environment variable holding the key ("": the name itself)
+    std::string env;  // the process's environment variable holding the key ("": the name itself)
     std::vector<std::string> hosts;  // where it may be sent ("host" or "host:port"); none: nowhere
   };
   std::map<std::string, credential> credentials;  // by the name a provider's auth_env gives
-  std::vector<std::string> allowed_hosts;         // empty: any destination whose addresses are all public
-  std::vector<std::string> private_hosts;         // destinations allowed to be non-public addresses
-  std::vector<std::string> http_key_hosts;        // destinations a key may be sent to over plain http
+  std::vector<std::string> allowed_hosts;   // empty: any destination whose addresses are all public
+  std::vector<std::string> private_hosts;   // destinations allowed to be non-public addresses
+  std::vector<std::string> http_key_hosts;  // destinations a key may be sent to over plain http
 };
 
 namespace egress {
@@ -78,7 +78,8 @@ struct address {
 
 namespace detail {
 inline std::optional<std::string> ipv4_kind(const std::uint8_t* b) {
-  const std::uint32_t v = (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
+  const std::uint32_t v =
+      (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
   auto in = [&](std::uint32_t net, int bits) { return (v >> (32 - bits)) == (net >> (32 - bits)); };
   if (in(0x00000000, 8)) return "unspecified";
   if (in(0x7f000000, 8)) return "loopback";
@@ -97,13 +98,17 @@ inline std::optional<std::string> ipv4_kind(const std::uint8_t* b) {
 inline std::optional<std::string> non_public(const address& a) {
   const auto* b = a.bytes.data();
   if (!a.v6) return detail::ipv4_kind(b);
-  auto zero = [&](int from, int to) { return std::all_of(b + from, b + to, [](std::uint8_t x) { return x == 0; }); };
+  auto zero = [&](int from, int to) {
+    return std::all_of(b + from, b + to, [](std::uint8_t x) { return x == 0; });
+  };
   if (zero(0, 16)) return "unspecified";
   if (zero(0, 15) && b[15] == 1) return "loopback";
-  if (zero(0, 10) && b[10] == 0xff && b[11] == 0xff) return detail::ipv4_kind(b + 12);        // ::ffff:a.b.c.d
-  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && zero(4, 12)) return detail::ipv4_kind(b + 12);  // NAT64
-  if (b[0] == 0x20 && b[1] == 0x02) return detail::ipv4_kind(b + 2);                          // 6to4
-  if (zero(0, 12)) return "reserved";                                                         // IPv4-compatible
+  if (zero(0, 10) && b[10] == 0xff && b[11] == 0xff)
+    return detail::ipv4_kind(b + 12);  // ::ffff:a.b.c.d
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && zero(4, 12))
+    return detail::ipv4_kind(b + 12);                                 // NAT64
+  if (b[0] == 0x20 && b[1] == 0x02) return detail::ipv4_kind(b + 2);  // 6to4
+  if (zero(0, 12)) return "reserved";                                 // IPv4-compatible
   if ((b[0] & 0xfe) == 0xfc) return "private (unique local)";
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "link-local";
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return "private (site-local)";
@@ -140,7 +145,9 @@ struct destination {
     if (host.empty()) return std::nullopt;
     d.host = lower(host);
     if (!port.empty()) {
-      if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+      if (port.size() > 5 ||
+          !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
       d.port = std::stoi(std::string(port));
       if (*d.port < 1 || *d.port > 65535) return std::nullopt;
     }
@@ -149,7 +156,8 @@ struct destination {
     } else {
       // Otherwise a DNS name: letters, digits, '-', '_' and dots, at most 253 of them (and never
       // in brackets, which hold an IPv6 literal).
-      const bool name = text.front() != '[' && d.host.size() <= 253 && std::all_of(d.host.begin(), d.host.end(), [](unsigned char c) {
+      const bool name = text.front() != '[' && d.host.size() <= 253 &&
+                        std::all_of(d.host.begin(), d.host.end(), [](unsigned char c) {
                           return std::isalnum(c) || c == '-' || c == '_' || c == '.';
                         });
       if (!name) return std::nullopt;
@@ -158,13 +166,15 @@ struct destination {
   }
   static std::string lower(std::string_view s) {
     std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return out;
   }
 };
 
 // Whether one of `entries` names host:port, or (an IP literal entry) the address it resolved to.
-inline bool listed(const std::vector<std::string>& entries, std::string_view host, int port, const address* resolved = nullptr) {
+inline bool listed(const std::vector<std::string>& entries, std::string_view host, int port,
+                   const address* resolved = nullptr) {
   std::string h = destination::lower(host);
   if (auto a = address::parse(h)) h = a->to_string();
   const std::string r = resolved ? resolved->to_string() : std::string();
@@ -190,7 +200,9 @@ inline result<std::vector<address>> resolve(const std::string& host) {
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
-  if (rc != 0) return make_error(errc::execution_failed, "cannot resolve host '" + host + "': " + gai_strerror(rc));
+  if (rc != 0)
+    return make_error(errc::execution_failed,
+                      "cannot resolve host '" + host + "': " + gai_strerror(rc));
   std::vector<address> out;
   for (auto* ai = found; ai; ai = ai->ai_next) {
     address a;
@@ -198,33 +210,38 @@ inline result<std::vector<address>> resolve(const std::string& host) {
       std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr, 4);
     } else if (ai->ai_family == AF_INET6) {
       a.v6 = true;
-      std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr, 16);
+      std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr,
+                  16);
     } else {
       continue;
     }
     if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
   }
   freeaddrinfo(found);
-  if (out.empty()) return make_error(errc::execution_failed, "host '" + host + "' has no IPv4 or IPv6 address");
+  if (out.empty())
+    return make_error(errc::execution_failed, "host '" + host + "' has no IPv4 or IPv6 address");
   return out;
 }
 
 // The addresses to connect to for host:port under `config` (in the resolver's order): every
 // address resolved and checked, or errc::permission_denied saying why not.
-inline result<std::vector<address>> checked_destination(const provider_config& config, const std::string& host, int port) {
+inline result<std::vector<address>> checked_destination(const provider_config& config,
+                                                        const std::string& host, int port) {
   const std::string where = host + ":" + std::to_string(port);
   if (!config.allowed_hosts.empty() && !listed(config.allowed_hosts, host, port)) {
     auto literal = address::parse(host);
     if (!literal || !listed(config.allowed_hosts, host, port, &*literal))
-      return make_error(errc::permission_denied, where + " is not among the destinations the operator allows");
+      return make_error(errc::permission_denied,
+                        where + " is not among the destinations the operator allows");
   }
   auto addresses = resolve(host);
   if (!addresses) return std::move(addresses).error();
   for (const auto& a : *addresses) {
     const auto kind = non_public(a);
     if (kind && !listed(config.private_hosts, host, port, &a))
-      return make_error(errc::permission_denied, where + " resolves to " + a.to_string() + ", a " + *kind +
-                                                     " address; the operator has not allowed it (private_hosts)");
+      return make_error(errc::permission_denied,
+                        where + " resolves to " + a.to_string() + ", a " + *kind +
+                            " address; the operator has not allowed it (private_hosts)");
   }
   return addresses;
 }

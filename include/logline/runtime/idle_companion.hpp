@@ -117,7 +117,8 @@ class idle_companion {
     }
 
     // Runs fn with the lock released (the other side may hand over meanwhile); what it threw.
-    static std::exception_ptr run_unlocked(const std::function<void()>& fn, std::unique_lock<std::mutex>& lock) {
+    static std::exception_ptr run_unlocked(const std::function<void()>& fn,
+                                           std::unique_lock<std::mutex>& lock) {
       lock.unlock();
       std::exception_ptr failed;
       try {

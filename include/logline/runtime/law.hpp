@@ -74,9 +74,12 @@ enum class triage { ok, doubt, not_ };  // ordered by severity; not_ reads "not"
 
 inline std::string_view to_string(triage t) noexcept {
   switch (t) {
-    case triage::ok: return "ok";
-    case triage::doubt: return "doubt";
-    case triage::not_: return "not";
+    case triage::ok:
+      return "ok";
+    case triage::doubt:
+      return "doubt";
+    case triage::not_:
+      return "not";
   }
   return "doubt";
 }
@@ -95,25 +98,37 @@ struct action {
 
 inline action accept() { return {.kind = action_kind::accept}; }
 inline action hold(std::int64_t hours) { return {.kind = action_kind::hold, .hours = hours}; }
-inline action terminate(std::string reason) { return {.kind = action_kind::terminate, .reason = std::move(reason)}; }
-inline action notify(std::string role) { return {.kind = action_kind::notify, .role = std::move(role)}; }
+inline action terminate(std::string reason) {
+  return {.kind = action_kind::terminate, .reason = std::move(reason)};
+}
+inline action notify(std::string role) {
+  return {.kind = action_kind::notify, .role = std::move(role)};
+}
 inline action tag(std::string key, std::string val) {
   return {.kind = action_kind::tag, .key = std::move(key), .val = std::move(val)};
 }
 inline action append_ledger() { return {.kind = action_kind::append_ledger}; }
 
 // hold 24 h, notify ops, append_ledger: what doubt without a matching doubt branch obliges.
-inline std::vector<action> default_obligations() { return {hold(24), notify("ops"), append_ledger()}; }
+inline std::vector<action> default_obligations() {
+  return {hold(24), notify("ops"), append_ledger()};
+}
 
 // {"action": "hold", "hours": 24}, {"action": "tag", "key": ..., "val": ...}, ...
 inline json to_json(const action& a) {
   switch (a.kind) {
-    case action_kind::accept: return {{"action", "accept"}};
-    case action_kind::hold: return {{"action", "hold"}, {"hours", a.hours}};
-    case action_kind::terminate: return {{"action", "terminate"}, {"reason", a.reason}};
-    case action_kind::notify: return {{"action", "notify"}, {"role", a.role}};
-    case action_kind::tag: return {{"action", "tag"}, {"key", a.key}, {"val", a.val}};
-    case action_kind::append_ledger: return {{"action", "append_ledger"}};
+    case action_kind::accept:
+      return {{"action", "accept"}};
+    case action_kind::hold:
+      return {{"action", "hold"}, {"hours", a.hours}};
+    case action_kind::terminate:
+      return {{"action", "terminate"}, {"reason", a.reason}};
+    case action_kind::notify:
+      return {{"action", "notify"}, {"role", a.role}};
+    case action_kind::tag:
+      return {{"action", "tag"}, {"key", a.key}, {"val", a.val}};
+    case action_kind::append_ledger:
+      return {{"action", "append_ledger"}};
   }
   return nullptr;
 }
@@ -139,7 +154,7 @@ struct branch {
 
 struct law {
   std::string id, version, scope, clock;
-  std::string hash;                              // blake3_hex of the exact text
+  std::string hash;  // blake3_hex of the exact text
   std::vector<node> nodes;
   std::array<std::optional<branch>, 3> branches;  // indexed by triage
 };
@@ -155,8 +170,10 @@ struct decision {
 namespace detail_law {
 
 // "law:3:14: message"
-inline error_info fail(errc code, std::uint32_t line, std::uint32_t column, std::string_view message) {
-  return make_error(code, "law:" + std::to_string(line) + ":" + std::to_string(column) + ": " + std::string(message));
+inline error_info fail(errc code, std::uint32_t line, std::uint32_t column,
+                       std::string_view message) {
+  return make_error(code, "law:" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                              std::string(message));
 }
 
 // s for a message, in backquotes, cut after about 40 bytes on a code point boundary.
@@ -166,8 +183,26 @@ inline std::string backquoted(std::string_view s) {
   return out + "`";
 }
 
-enum class token_kind { end, name, string, integer, decimal, version, zone, lparen, rparen, comma, colon, assign,
-                        eq, ne, lt, le, gt, ge };
+enum class token_kind {
+  end,
+  name,
+  string,
+  integer,
+  decimal,
+  version,
+  zone,
+  lparen,
+  rparen,
+  comma,
+  colon,
+  assign,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge
+};
 
 struct token {
   token_kind kind = token_kind::end;
@@ -190,9 +225,13 @@ std::optional<T> number_value(std::string_view text) noexcept {
 }
 
 inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-inline bool is_name_start(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+inline bool is_name_start(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
 inline bool is_name_char(char c) noexcept { return is_name_start(c) || is_digit(c); }
-inline bool is_zone_char(char c) noexcept { return is_name_char(c) || c == '/' || c == '+' || c == '-' || c == '.'; }
+inline bool is_zone_char(char c) noexcept {
+  return is_name_char(c) || c == '/' || c == '+' || c == '-' || c == '.';
+}
 
 class lexer {
  public:
@@ -225,7 +264,8 @@ class lexer {
         while (pos_ < s_.size() && is_name_char(s_[pos_])) bump();
         if (peek(0) != '.') break;
         bump();
-        if (!is_name_start(peek(0))) return fail(errc::invalid_argument, line_, column_, "expected a name after `.`");
+        if (!is_name_start(peek(0)))
+          return fail(errc::invalid_argument, line_, column_, "expected a name after `.`");
       }
       return done(token_kind::name);
     }
@@ -243,23 +283,35 @@ class lexer {
     if (c == '"') return string(t);
     bump();
     switch (c) {
-      case '(': return done(token_kind::lparen);
-      case ')': return done(token_kind::rparen);
-      case ',': return done(token_kind::comma);
-      case ':': return done(token_kind::colon);
-      case '<': return done(take('=') ? token_kind::le : token_kind::lt);
-      case '>': return done(take('=') ? token_kind::ge : token_kind::gt);
-      case '=': return done(take('=') ? token_kind::eq : token_kind::assign);
+      case '(':
+        return done(token_kind::lparen);
+      case ')':
+        return done(token_kind::rparen);
+      case ',':
+        return done(token_kind::comma);
+      case ':':
+        return done(token_kind::colon);
+      case '<':
+        return done(take('=') ? token_kind::le : token_kind::lt);
+      case '>':
+        return done(take('=') ? token_kind::ge : token_kind::gt);
+      case '=':
+        return done(take('=') ? token_kind::eq : token_kind::assign);
       case '!':
         if (take('=')) return done(token_kind::ne);
-        return fail(errc::invalid_argument, t.line, t.column, "unexpected `!` (write `not` or `!=`)");
-      default: break;
+        return fail(errc::invalid_argument, t.line, t.column,
+                    "unexpected `!` (write `not` or `!=`)");
+      default:
+        break;
     }
-    return fail(errc::invalid_argument, t.line, t.column, "unexpected character " + describe_char(start));
+    return fail(errc::invalid_argument, t.line, t.column,
+                "unexpected character " + describe_char(start));
   }
 
  private:
-  char peek(std::size_t ahead) const noexcept { return pos_ + ahead < s_.size() ? s_[pos_ + ahead] : '\0'; }
+  char peek(std::size_t ahead) const noexcept {
+    return pos_ + ahead < s_.size() ? s_[pos_ + ahead] : '\0';
+  }
 
   // Advances one byte; columns count code points (continuation bytes do not move them).
   void bump() noexcept {
@@ -298,7 +350,8 @@ class lexer {
     if (c > 0x20 && c < 0x7F) return std::string("`") + static_cast<char>(c) + "`";
     const std::size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
     std::uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1Fu : len == 3 ? c & 0x0Fu : c & 0x07u;
-    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s_[at + k]) & 0x3Fu);
+    for (std::size_t k = 1; k < len; ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(s_[at + k]) & 0x3Fu);
     char buf[16];
     std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(cp));
     return buf;
@@ -307,7 +360,8 @@ class lexer {
   result<token> number(token& t, std::size_t start, bool fraction) {
     t.text = s_.substr(start, pos_ - start);
     t.kind = fraction ? token_kind::decimal : token_kind::integer;
-    if (!(fraction ? number_value<double>(t.text).has_value() : number_value<std::int64_t>(t.text).has_value()))
+    if (!(fraction ? number_value<double>(t.text).has_value()
+                   : number_value<std::int64_t>(t.text).has_value()))
       return fail(errc::invalid_argument, t.line, t.column,
                   "the number " + backquoted(t.text) + " is out of range" +
                       (fraction ? "" : " (integers are from -2^63 to 2^63-1)"));
@@ -319,12 +373,14 @@ class lexer {
     bump();  // "
     for (;;) {
       if (pos_ == s_.size() || s_[pos_] == '\n')
-        return fail(errc::invalid_argument, t.line, t.column, "the string is not closed on its line");
+        return fail(errc::invalid_argument, t.line, t.column,
+                    "the string is not closed on its line");
       const std::uint32_t line = line_, column = column_;
       const char c = s_[pos_];
       if (c == '"') break;
       if (static_cast<unsigned char>(c) < 0x20)
-        return fail(errc::invalid_argument, line, column, describe_char(pos_) + " in a string (escape it)");
+        return fail(errc::invalid_argument, line, column,
+                    describe_char(pos_) + " in a string (escape it)");
       bump();
       if (c != '\\') {
         t.value += c;
@@ -333,18 +389,36 @@ class lexer {
       const char e = peek(0);
       if (pos_ < s_.size() && e != '\n') bump();
       switch (e) {
-        case '"': t.value += '"'; break;
-        case '\\': t.value += '\\'; break;
-        case '/': t.value += '/'; break;
-        case 'b': t.value += '\b'; break;
-        case 'f': t.value += '\f'; break;
-        case 'n': t.value += '\n'; break;
-        case 'r': t.value += '\r'; break;
-        case 't': t.value += '\t'; break;
+        case '"':
+          t.value += '"';
+          break;
+        case '\\':
+          t.value += '\\';
+          break;
+        case '/':
+          t.value += '/';
+          break;
+        case 'b':
+          t.value += '\b';
+          break;
+        case 'f':
+          t.value += '\f';
+          break;
+        case 'n':
+          t.value += '\n';
+          break;
+        case 'r':
+          t.value += '\r';
+          break;
+        case 't':
+          t.value += '\t';
+          break;
         case 'u':
           if (auto u = unicode_escape(t, line, column); !u) return u.error();
           break;
-        default: return fail(errc::invalid_argument, line, column, "unknown escape (use \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
+        default:
+          return fail(errc::invalid_argument, line, column,
+                      "unknown escape (use \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
       }
     }
     bump();  // "
@@ -357,7 +431,10 @@ class lexer {
     std::uint32_t v = 0;
     for (int i = 0; i < 4; ++i) {
       const char c = peek(0);
-      const int d = is_digit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+      const int d = is_digit(c)              ? c - '0'
+                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                             : -1;
       if (d < 0) return std::nullopt;
       v = v * 16 + static_cast<std::uint32_t>(d);
       bump();
@@ -367,15 +444,19 @@ class lexer {
 
   // After "\u": four hex digits, a surrogate pair as two escapes; appends the code point as UTF-8.
   result<void> unicode_escape(token& t, std::uint32_t line, std::uint32_t column) {
-    auto bad = [&](std::string_view why) { return fail(errc::invalid_argument, line, column, why); };
+    auto bad = [&](std::string_view why) {
+      return fail(errc::invalid_argument, line, column, why);
+    };
     auto cp = hex4();
     if (!cp) return bad("expected four hex digits after \\u");
     if (*cp >= 0xDC00 && *cp <= 0xDFFF) return bad("a low surrogate without a high one before it");
     if (*cp >= 0xD800 && *cp <= 0xDBFF) {
-      if (peek(0) != '\\' || peek(1) != 'u') return bad("a high surrogate without a low one after it");
+      if (peek(0) != '\\' || peek(1) != 'u')
+        return bad("a high surrogate without a low one after it");
       bump(), bump();
       auto low = hex4();
-      if (!low || *low < 0xDC00 || *low > 0xDFFF) return bad("a high surrogate without a low one after it");
+      if (!low || *low < 0xDC00 || *low > 0xDFFF)
+        return bad("a high surrogate without a low one after it");
       *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*low - 0xDC00);
     }
     if (*cp == 0) return bad("U+0000 is not allowed in a string");
@@ -403,8 +484,8 @@ class lexer {
   std::uint32_t line_ = 1, column_ = 1;
 };
 
-inline constexpr std::array<std::string_view, 11> keywords = {"law", "scope", "clock", "if",   "then", "and",
-                                                              "or",  "not",   "true",  "false", "null"};
+inline constexpr std::array<std::string_view, 11> keywords = {
+    "law", "scope", "clock", "if", "then", "and", "or", "not", "true", "false", "null"};
 
 // Each action's arguments (all required): name and whether it is an integer (else a string).
 struct action_spec {
@@ -430,8 +511,10 @@ class parser {
     if (auto r = advance(); !r) return r.error();
     if (auto r = keyword("law", "expected `law NAME:VERSION:` at the start"); !r) return r.error();
     if (auto r = name(out.id, "expected the law's name after `law`"); !r) return r.error();
-    if (auto r = expect(token_kind::colon, "`:` after the law's name", lex_mode::version); !r) return r.error();
-    if (tok_.kind != token_kind::version) return expected("a version such as 1.2 after `law NAME:`");
+    if (auto r = expect(token_kind::colon, "`:` after the law's name", lex_mode::version); !r)
+      return r.error();
+    if (tok_.kind != token_kind::version)
+      return expected("a version such as 1.2 after `law NAME:`");
     out.version = tok_.text;
     if (auto r = advance(); !r) return r.error();
     if (auto r = expect(token_kind::colon, "`:` after the version"); !r) return r.error();
@@ -439,8 +522,10 @@ class parser {
     if (auto r = expect(token_kind::colon, "`:` after `scope`"); !r) return r.error();
     if (auto r = name(out.scope, "expected the scope's name after `scope:`"); !r) return r.error();
     if (auto r = keyword("clock", "expected `clock:`"); !r) return r.error();
-    if (auto r = expect(token_kind::colon, "`:` after `clock`", lex_mode::zone); !r) return r.error();
-    if (tok_.kind != token_kind::zone || is_keyword_text(tok_.text)) return expected("a time-zone name such as Europe/Paris or UTC after `clock:`");
+    if (auto r = expect(token_kind::colon, "`:` after `clock`", lex_mode::zone); !r)
+      return r.error();
+    if (tok_.kind != token_kind::zone || is_keyword_text(tok_.text))
+      return expected("a time-zone name such as Europe/Paris or UTC after `clock:`");
     out.clock = tok_.text;
     if (auto r = advance(); !r) return r.error();
 
@@ -450,7 +535,8 @@ class parser {
       any = true;
     }
     if (tok_.kind != token_kind::end || !any)
-      return expected(any ? "`,`, `if` or the end of the text" : "`if ok:`, `if doubt:` or `if not:`");
+      return expected(any ? "`,`, `if` or the end of the text"
+                          : "`if ok:`, `if doubt:` or `if not:`");
     out.nodes = std::move(nodes_);
     return out;
   }
@@ -465,21 +551,33 @@ class parser {
 
   std::string describe(const token& t) const {
     switch (t.kind) {
-      case token_kind::end: return "the end of the text";
-      case token_kind::string: return "a string";
-      default: return backquoted(t.text);
+      case token_kind::end:
+        return "the end of the text";
+      case token_kind::string:
+        return "a string";
+      default:
+        return backquoted(t.text);
     }
   }
   error_info expected(std::string_view what) const {
-    return fail(errc::invalid_argument, tok_.line, tok_.column, "expected " + std::string(what) + ", got " + describe(tok_));
+    return fail(errc::invalid_argument, tok_.line, tok_.column,
+                "expected " + std::string(what) + ", got " + describe(tok_));
   }
 
-  bool is_keyword(std::string_view k) const { return tok_.kind == token_kind::name && tok_.text == k; }
-  static bool is_keyword_text(std::string_view s) { return std::find(keywords.begin(), keywords.end(), s) != keywords.end(); }
-  bool is_any_keyword() const { return tok_.kind == token_kind::name && is_keyword_text(tok_.text); }
+  bool is_keyword(std::string_view k) const {
+    return tok_.kind == token_kind::name && tok_.text == k;
+  }
+  static bool is_keyword_text(std::string_view s) {
+    return std::find(keywords.begin(), keywords.end(), s) != keywords.end();
+  }
+  bool is_any_keyword() const {
+    return tok_.kind == token_kind::name && is_keyword_text(tok_.text);
+  }
 
   result<void> keyword(std::string_view k, std::string_view message) {
-    if (!is_keyword(k)) return fail(errc::invalid_argument, tok_.line, tok_.column, std::string(message) + ", got " + describe(tok_));
+    if (!is_keyword(k))
+      return fail(errc::invalid_argument, tok_.line, tok_.column,
+                  std::string(message) + ", got " + describe(tok_));
     return advance();
   }
   result<void> expect(token_kind kind, std::string_view what, lex_mode next = lex_mode::normal) {
@@ -488,7 +586,8 @@ class parser {
   }
   result<void> name(std::string& out, std::string_view message) {
     if (tok_.kind != token_kind::name || is_any_keyword())
-      return fail(errc::invalid_argument, tok_.line, tok_.column, std::string(message) + ", got " + describe(tok_));
+      return fail(errc::invalid_argument, tok_.line, tok_.column,
+                  std::string(message) + ", got " + describe(tok_));
     out = tok_.text;
     return advance();
   }
@@ -497,12 +596,14 @@ class parser {
     branch b{.line = tok_.line, .column = tok_.column};
     if (auto r = advance(); !r) return r.error();
     const std::array<std::string_view, 3> names = {"ok", "doubt", "not"};
-    const auto which = std::find(names.begin(), names.end(), tok_.kind == token_kind::name ? tok_.text : "");
+    const auto which =
+        std::find(names.begin(), names.end(), tok_.kind == token_kind::name ? tok_.text : "");
     if (which == names.end()) return expected("`ok`, `doubt` or `not` after `if`");
     auto& slot = out.branches[static_cast<std::size_t>(which - names.begin())];
     if (slot)
       return fail(errc::invalid_argument, b.line, b.column,
-                  "a second `if " + std::string(*which) + ":` (the first is at line " + std::to_string(slot->line) + ")");
+                  "a second `if " + std::string(*which) + ":` (the first is at line " +
+                      std::to_string(slot->line) + ")");
     if (auto r = advance(); !r) return r.error();
     if (auto r = expect(token_kind::colon, "`:` after the branch's name"); !r) return r.error();
     auto condition = parse_or(0);
@@ -524,9 +625,12 @@ class parser {
 
   result<action> parse_action() {
     const token at = tok_;
-    auto bad = [&](std::string_view why) { return fail(errc::invalid_argument, at.line, at.column, why); };
-    const auto spec = std::find_if(action_specs.begin(), action_specs.end(),
-                                   [&](const action_spec& s) { return tok_.kind == token_kind::name && s.name == tok_.text; });
+    auto bad = [&](std::string_view why) {
+      return fail(errc::invalid_argument, at.line, at.column, why);
+    };
+    const auto spec = std::find_if(
+        action_specs.begin(), action_specs.end(),
+        [&](const action_spec& s) { return tok_.kind == token_kind::name && s.name == tok_.text; });
     if (spec == action_specs.end())
       return expected("an action (accept, hold, terminate, notify, tag, append_ledger)");
     const std::string act = "`" + std::string(spec->name) + "`";
@@ -537,42 +641,57 @@ class parser {
       if (auto r = advance(); !r) return r.error();
       while (tok_.kind != token_kind::rparen) {
         if (seen[0] || seen[1])
-          if (auto r = expect(token_kind::comma, "`,` or `)` after an argument"); !r) return r.error();
+          if (auto r = expect(token_kind::comma, "`,` or `)` after an argument"); !r)
+            return r.error();
         const token arg = tok_;
         if (arg.kind != token_kind::name) return expected("an argument name");
-        const auto slot = arg.text.empty() ? spec->args.end() : std::find(spec->args.begin(), spec->args.end(), arg.text);
+        const auto slot = arg.text.empty()
+                              ? spec->args.end()
+                              : std::find(spec->args.begin(), spec->args.end(), arg.text);
         if (slot == spec->args.end()) {
-          std::string takes = spec->args[0].empty() ? "no arguments" : std::string(spec->args[0]) + "=";
+          std::string takes =
+              spec->args[0].empty() ? "no arguments" : std::string(spec->args[0]) + "=";
           if (!spec->args[1].empty()) takes += " and " + std::string(spec->args[1]) + "=";
-          return fail(errc::invalid_argument, arg.line, arg.column,
-                      act + " has no argument " + backquoted(arg.text) + " (it takes " + takes + ")");
+          return fail(
+              errc::invalid_argument, arg.line, arg.column,
+              act + " has no argument " + backquoted(arg.text) + " (it takes " + takes + ")");
         }
         const auto index = static_cast<std::size_t>(slot - spec->args.begin());
-        if (seen[index]) return fail(errc::invalid_argument, arg.line, arg.column, act + " has `" + std::string(*slot) + "=` twice");
+        if (seen[index])
+          return fail(errc::invalid_argument, arg.line, arg.column,
+                      act + " has `" + std::string(*slot) + "=` twice");
         seen[index] = true;
         if (auto r = advance(); !r) return r.error();
-        if (auto r = expect(token_kind::assign, "`=` after the argument name"); !r) return r.error();
+        if (auto r = expect(token_kind::assign, "`=` after the argument name"); !r)
+          return r.error();
         if (auto r = argument(a, *slot); !r) return r.error();
       }
       if (auto r = advance(); !r) return r.error();
     }
     for (std::size_t i = 0; i < 2; ++i)
-      if (!spec->args[i].empty() && !seen[i]) return bad(act + " needs `" + std::string(spec->args[i]) + "=`");
+      if (!spec->args[i].empty() && !seen[i])
+        return bad(act + " needs `" + std::string(spec->args[i]) + "=`");
     return a;
   }
 
   // The value of argument `arg` of a, at tok_.
   result<void> argument(action& a, std::string_view arg) {
     if (arg == "hours") {
-      const std::int64_t hours = tok_.kind == token_kind::integer ? *number_value<std::int64_t>(tok_.text) : 0;
+      const std::int64_t hours =
+          tok_.kind == token_kind::integer ? *number_value<std::int64_t>(tok_.text) : 0;
       if (tok_.kind != token_kind::integer || hours < 1 || hours > max_hold_hours)
         return expected("an integer from 1 to " + std::to_string(max_hold_hours) + " for `hours`");
       a.hours = hours;
       return advance();
     }
     if (tok_.kind != token_kind::string) return expected("a string for `" + std::string(arg) + "`");
-    if (tok_.value.empty()) return fail(errc::invalid_argument, tok_.line, tok_.column, "`" + std::string(arg) + "` must not be empty");
-    std::string& field = arg == "reason" ? a.reason : arg == "role" ? a.role : arg == "key" ? a.key : a.val;
+    if (tok_.value.empty())
+      return fail(errc::invalid_argument, tok_.line, tok_.column,
+                  "`" + std::string(arg) + "` must not be empty");
+    std::string& field = arg == "reason" ? a.reason
+                         : arg == "role" ? a.role
+                         : arg == "key"  ? a.key
+                                         : a.val;
     field = std::move(tok_.value);
     return advance();
   }
@@ -581,21 +700,31 @@ class parser {
     nodes_.push_back(std::move(n));
     return nodes_.size() - 1;
   }
-  node at_token(node_kind kind) const { return {.kind = kind, .line = tok_.line, .column = tok_.column}; }
+  node at_token(node_kind kind) const {
+    return {.kind = kind, .line = tok_.line, .column = tok_.column};
+  }
 
   result<void> deeper(std::size_t depth) const {
     if (depth < max_depth) return {};
     return fail(errc::too_large, tok_.line, tok_.column,
-                "expression nested deeper than " + std::to_string(max_depth) + " levels (parentheses and `not`)");
+                "expression nested deeper than " + std::to_string(max_depth) +
+                    " levels (parentheses and `not`)");
   }
 
   // or_expr = and_expr { "or" and_expr }, and_expr = not_expr { "and" not_expr }
-  result<std::size_t> parse_or(std::size_t depth) { return parse_chain(depth, "or", node_kind::or_); }
+  result<std::size_t> parse_or(std::size_t depth) {
+    return parse_chain(depth, "or", node_kind::or_);
+  }
   result<std::size_t> parse_chain(std::size_t depth, std::string_view op, node_kind kind) {
-    auto operand = [&]() { return kind == node_kind::or_ ? parse_chain(depth, "and", node_kind::and_) : parse_not(depth); };
+    auto operand = [&]() {
+      return kind == node_kind::or_ ? parse_chain(depth, "and", node_kind::and_) : parse_not(depth);
+    };
     auto first = operand();
     if (!first || !is_keyword(op)) return first;
-    node n{.kind = kind, .operands = {*first}, .line = nodes_[*first].line, .column = nodes_[*first].column};
+    node n{.kind = kind,
+           .operands = {*first},
+           .line = nodes_[*first].line,
+           .column = nodes_[*first].column};
     while (is_keyword(op)) {
       if (auto r = advance(); !r) return r.error();
       auto next = operand();
@@ -623,13 +752,26 @@ class parser {
     if (!lhs) return lhs;
     node_kind kind;
     switch (tok_.kind) {
-      case token_kind::eq: kind = node_kind::eq; break;
-      case token_kind::ne: kind = node_kind::ne; break;
-      case token_kind::lt: kind = node_kind::lt; break;
-      case token_kind::le: kind = node_kind::le; break;
-      case token_kind::gt: kind = node_kind::gt; break;
-      case token_kind::ge: kind = node_kind::ge; break;
-      default: return lhs;
+      case token_kind::eq:
+        kind = node_kind::eq;
+        break;
+      case token_kind::ne:
+        kind = node_kind::ne;
+        break;
+      case token_kind::lt:
+        kind = node_kind::lt;
+        break;
+      case token_kind::le:
+        kind = node_kind::le;
+        break;
+      case token_kind::gt:
+        kind = node_kind::gt;
+        break;
+      case token_kind::ge:
+        kind = node_kind::ge;
+        break;
+      default:
+        return lhs;
     }
     node n = at_token(kind);
     if (auto r = advance(); !r) return r.error();
@@ -648,16 +790,23 @@ class parser {
       auto inner = parse_or(depth + 1);
       if (!inner) return inner;
       if (tok_.kind != token_kind::rparen)
-        return expected("`)` for the `(` at " + std::to_string(open.line) + ":" + std::to_string(open.column));
+        return expected("`)` for the `(` at " + std::to_string(open.line) + ":" +
+                        std::to_string(open.column));
       if (auto r = advance(); !r) return r.error();
       return inner;
     }
     node n = at_token(node_kind::literal);
     n.text = tok_.text;
     switch (tok_.kind) {
-      case token_kind::string: n.value = tok_.value; break;
-      case token_kind::integer: n.value = *number_value<std::int64_t>(tok_.text); break;
-      case token_kind::decimal: n.value = *number_value<double>(tok_.text); break;
+      case token_kind::string:
+        n.value = tok_.value;
+        break;
+      case token_kind::integer:
+        n.value = *number_value<std::int64_t>(tok_.text);
+        break;
+      case token_kind::decimal:
+        n.value = *number_value<double>(tok_.text);
+        break;
       case token_kind::name:
         if (tok_.text == "true" || tok_.text == "false") {
           n.value = tok_.text == "true";
@@ -674,7 +823,8 @@ class parser {
           }
         }
         break;
-      default: return expected("a value (a name, a string, a number, true, false, null or `(`)");
+      default:
+        return expected("a value (a name, a string, a number, true, false, null or `(`)");
     }
     if (auto r = advance(); !r) return r.error();
     return add(std::move(n));
@@ -699,8 +849,9 @@ inline kind_of kind(const json& v) noexcept {
   return kind_of::other;
 }
 inline std::string_view kind_name(kind_of k) noexcept {
-  constexpr std::array<std::string_view, 7> names = {"null (unset)", "a boolean", "a number", "a string",
-                                                     "an array",     "an object", "a binary value"};
+  constexpr std::array<std::string_view, 7> names = {"null (unset)",  "a boolean", "a number",
+                                                     "a string",      "an array",  "an object",
+                                                     "a binary value"};
   return names[static_cast<std::size_t>(k)];
 }
 
@@ -713,7 +864,8 @@ inline std::partial_ordering compare_numbers(const json& a, const json& b) noexc
     if (!ua && !ub) return a.get<std::int64_t>() <=> b.get<std::int64_t>();
     const auto s = ua ? b.get<std::int64_t>() : a.get<std::int64_t>();
     const auto u = ua ? a.get<std::uint64_t>() : b.get<std::uint64_t>();
-    const std::strong_ordering signed_vs_unsigned = s < 0 ? std::strong_ordering::less : static_cast<std::uint64_t>(s) <=> u;
+    const std::strong_ordering signed_vs_unsigned =
+        s < 0 ? std::strong_ordering::less : static_cast<std::uint64_t>(s) <=> u;
     return ua ? 0 <=> signed_vs_unsigned : signed_vs_unsigned;
   }
   return a.get<double>() <=> b.get<double>();
@@ -728,19 +880,28 @@ inline bool equal(const json& a, const json& b) {
 
 inline bool compare(node_kind op, const json& a, const json& b) {
   switch (op) {
-    case node_kind::eq: return equal(a, b);
-    case node_kind::ne: return !equal(a, b);
-    default: break;
+    case node_kind::eq:
+      return equal(a, b);
+    case node_kind::ne:
+      return !equal(a, b);
+    default:
+      break;
   }
   std::partial_ordering order = std::partial_ordering::unordered;
   if (a.is_number() && b.is_number()) order = compare_numbers(a, b);
-  if (a.is_string() && b.is_string()) order = a.get_ref<const std::string&>() <=> b.get_ref<const std::string&>();
+  if (a.is_string() && b.is_string())
+    order = a.get_ref<const std::string&>() <=> b.get_ref<const std::string&>();
   switch (op) {
-    case node_kind::lt: return order < 0;
-    case node_kind::le: return order <= 0;
-    case node_kind::gt: return order > 0;
-    case node_kind::ge: return order >= 0;
-    default: return false;
+    case node_kind::lt:
+      return order < 0;
+    case node_kind::le:
+      return order <= 0;
+    case node_kind::gt:
+      return order > 0;
+    case node_kind::ge:
+      return order >= 0;
+    default:
+      return false;
   }
 }
 
@@ -770,8 +931,9 @@ class evaluator {
         const json& v = value(n);
         if (v.is_boolean()) return v.get<bool>();
         if (v.is_null()) return false;  // unset is not true
-        return fail(errc::execution_failed, n.line, n.column,
-                    backquoted(n.text) + " is " + std::string(kind_name(kind(v))) + ", not true or false");
+        return fail(
+            errc::execution_failed, n.line, n.column,
+            backquoted(n.text) + " is " + std::string(kind_name(kind(v))) + ", not true or false");
       }
       default: {
         json scratch[2];
@@ -811,7 +973,10 @@ class evaluator {
 };
 
 inline decision defaults(std::string error = {}) {
-  return {.triage = triage::doubt, .actions = default_obligations(), .branch = std::nullopt, .error = std::move(error)};
+  return {.triage = triage::doubt,
+          .actions = default_obligations(),
+          .branch = std::nullopt,
+          .error = std::move(error)};
 }
 
 template <class T>
@@ -837,7 +1002,8 @@ inline void frame(std::string& out, std::string_view s) {
 // Parses a law text; see the top of this file and docs/laws.md.
 inline result<law> parse(std::string_view text) {
   if (text.size() > max_text_bytes)
-    return make_error(errc::too_large, "law:1:1: the text is " + std::to_string(text.size()) + " bytes, over the limit of " +
+    return make_error(errc::too_large, "law:1:1: the text is " + std::to_string(text.size()) +
+                                           " bytes, over the limit of " +
                                            std::to_string(max_text_bytes));
   std::size_t bad = logline::detail::first_invalid_utf8(text);
   const std::size_t nul = text.find('\0');
@@ -846,11 +1012,15 @@ inline result<law> parse(std::string_view text) {
     const std::string_view before = text.substr(0, bad);
     const std::size_t line_start = before.rfind('\n') + 1;  // npos + 1 == 0
     std::uint32_t column = 1;
-    for (std::size_t i = line_start; i < bad; ++i) column += (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
-    const auto line = static_cast<std::uint32_t>(std::count(before.begin(), before.end(), '\n') + 1);
-    return detail_law::fail(errc::invalid_argument, line, column,
-                            bad == nul ? "a NUL character" : "invalid UTF-8 (" +
-                                std::string(logline::detail::describe_invalid_utf8(text, bad)) + ")");
+    for (std::size_t i = line_start; i < bad; ++i)
+      column += (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+    const auto line =
+        static_cast<std::uint32_t>(std::count(before.begin(), before.end(), '\n') + 1);
+    return detail_law::fail(
+        errc::invalid_argument, line, column,
+        bad == nul ? "a NUL character"
+                   : "invalid UTF-8 (" +
+                         std::string(logline::detail::describe_invalid_utf8(text, bad)) + ")");
   }
   auto parsed = detail_law::parser(text).run();
   if (parsed) parsed->hash = blake3_hex(text);
@@ -859,7 +1029,8 @@ inline result<law> parse(std::string_view text) {
 
 // Evaluates a law against an object of variables; see the top of this file.
 inline decision evaluate(const law& l, const json& variables) {
-  if (!variables.is_object()) return detail_law::defaults("law: the variables are not a JSON object");
+  if (!variables.is_object())
+    return detail_law::defaults("law: the variables are not a JSON object");
   const detail_law::evaluator eval(l, variables);
   for (const triage t : {triage::ok, triage::doubt, triage::not_}) {
     const auto& b = l.branches[static_cast<std::size_t>(t)];
@@ -887,9 +1058,15 @@ inline decision compose(std::span<const decision> decisions) {
         case action_kind::terminate:
           detail_law::add_distinct(reasons, a.reason);
           break;
-        case action_kind::accept: accepted = true; break;
-        case action_kind::hold: hold_hours = std::max(hold_hours.value_or(a.hours), a.hours); break;
-        case action_kind::append_ledger: ledger = true; break;
+        case action_kind::accept:
+          accepted = true;
+          break;
+        case action_kind::hold:
+          hold_hours = std::max(hold_hours.value_or(a.hours), a.hours);
+          break;
+        case action_kind::append_ledger:
+          ledger = true;
+          break;
         case action_kind::notify:
         case action_kind::tag:
           detail_law::add_distinct(obligations, a);
@@ -928,8 +1105,8 @@ inline std::string subject_key(std::string_view span_id, std::int64_t seq) {
 }
 
 // blake3_hex over the length-framed law hash, subject, boundary and canonical decision.
-inline std::string idempotency_key(std::string_view law_hash, std::string_view subject, std::string_view boundary,
-                                   const decision& d) {
+inline std::string idempotency_key(std::string_view law_hash, std::string_view subject,
+                                   std::string_view boundary, const decision& d) {
   std::string input = "logline.law.decision/1\n";
   for (std::string_view field : {law_hash, subject, boundary}) detail_law::frame(input, field);
   detail_law::frame(input, canonical(to_json(d)));
@@ -940,12 +1117,18 @@ inline std::string idempotency_key(std::string_view law_hash, std::string_view s
 //   {"law": {"id", "version", "hash", "scope", "clock"}, "subject", "boundary",
 //    "triage", "branch", "obligations", "error", "idempotency_key"}
 // subject and boundary must be non-empty UTF-8 without NUL (errc::invalid_argument otherwise).
-inline result<json> decision_record(const law& l, const decision& d, std::string_view subject, std::string_view boundary) {
+inline result<json> decision_record(const law& l, const decision& d, std::string_view subject,
+                                    std::string_view boundary) {
   for (auto [what, s] : {std::pair{"subject", subject}, std::pair{"boundary", boundary}})
     if (s.empty() || !is_valid_utf8(s) || s.find('\0') != std::string_view::npos)
-      return make_error(errc::invalid_argument, std::string("law decision: the ") + what + " must be non-empty UTF-8 text without NUL");
+      return make_error(errc::invalid_argument, std::string("law decision: the ") + what +
+                                                    " must be non-empty UTF-8 text without NUL");
   json record = to_json(d);
-  record["law"] = {{"id", l.id}, {"version", l.version}, {"hash", l.hash}, {"scope", l.scope}, {"clock", l.clock}};
+  record["law"] = {{"id", l.id},
+                   {"version", l.version},
+                   {"hash", l.hash},
+                   {"scope", l.scope},
+                   {"clock", l.clock}};
   record["subject"] = subject;
   record["boundary"] = boundary;
   record["idempotency_key"] = idempotency_key(l.hash, subject, boundary, d);

@@ -142,17 +142,19 @@
 namespace logline::runtime {
 
 // Runs `code` (Lua 5.4 source text, never bytecode) in a fresh sandbox; see the top of this file.
-inline result<json> run_lua(std::string_view code, const lua_context& ctx, const lua_limits& limits = {});
+inline result<json> run_lua(std::string_view code, const lua_context& ctx,
+                            const lua_limits& limits = {});
 
 namespace detail_lua {
 
-inline constexpr std::size_t max_depth = 64;                   // nested tables / JSON containers
-inline constexpr std::size_t max_message_bytes = 2000;         // of a Lua error message we keep
-inline constexpr const char* chunk_name = "=function";         // messages read "function:3: ..."
+inline constexpr std::size_t max_depth = 64;            // nested tables / JSON containers
+inline constexpr std::size_t max_message_bytes = 2000;  // of a Lua error message we keep
+inline constexpr const char* chunk_name = "=function";  // messages read "function:3: ..."
 
 // Frames that a Lua error can longjmp over iterate JSON with these; they must not need destructors.
 static_assert(std::is_trivially_destructible_v<json::object_t::const_iterator>);
-static_assert(std::is_trivially_destructible_v<std::map<std::string, host_function>::const_iterator>);
+static_assert(
+    std::is_trivially_destructible_v<std::map<std::string, host_function>::const_iterator>);
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -185,12 +187,18 @@ inline std::string number_text(double d) {
 inline std::string limit_message(const sandbox& sb) {
   std::string m;
   switch (sb.limit) {
-    case limit_kind::none: return "no limit reached";
-    case limit_kind::instructions: m = sb.budget_text; break;
-    case limit_kind::time: m = sb.time_text; break;
+    case limit_kind::none:
+      return "no limit reached";
+    case limit_kind::instructions:
+      m = sb.budget_text;
+      break;
+    case limit_kind::time:
+      m = sb.time_text;
+      break;
     case limit_kind::memory:
-      return sb.memory_text + " (" + std::to_string(sb.used_at_refusal) + " bytes in use, an allocation of " +
-             std::to_string(sb.refused_bytes) + " bytes refused)";
+      return sb.memory_text + " (" + std::to_string(sb.used_at_refusal) +
+             " bytes in use, an allocation of " + std::to_string(sb.refused_bytes) +
+             " bytes refused)";
   }
   if (sb.where[0] != '\0') {
     m += " (at ";
@@ -212,17 +220,21 @@ inline std::string unfit_for_lua(const json& v, std::size_t depth, std::string& 
     case json::value_t::number_unsigned:
       return {};
     case json::value_t::number_float:
-      return std::isfinite(*v.get_ptr<const json::number_float_t*>()) ? std::string() : "a number that is NaN or infinite";
+      return std::isfinite(*v.get_ptr<const json::number_float_t*>())
+                 ? std::string()
+                 : "a number that is NaN or infinite";
     case json::value_t::string: {
       const auto& s = *v.get_ptr<const json::string_t*>();
       const std::size_t bad = logline::detail::first_invalid_utf8(s);
       if (bad == logline::detail::utf8_ok) return {};
-      return std::string("a string that is not valid UTF-8 (") + logline::detail::describe_invalid_utf8(s, bad) +
-             " at byte " + std::to_string(bad) + ")";
+      return std::string("a string that is not valid UTF-8 (") +
+             logline::detail::describe_invalid_utf8(s, bad) + " at byte " + std::to_string(bad) +
+             ")";
     }
     case json::value_t::array:
     case json::value_t::object: {
-      if (depth + 1 > max_depth) return "nesting deeper than " + std::to_string(max_depth) + " levels";
+      if (depth + 1 > max_depth)
+        return "nesting deeper than " + std::to_string(max_depth) + " levels";
       const std::size_t at = place.size();
       if (v.is_array()) {
         const auto& a = *v.get_ptr<const json::array_t*>();
@@ -235,15 +247,18 @@ inline std::string unfit_for_lua(const json& v, std::size_t depth, std::string& 
         for (const auto& [key, member] : *v.get_ptr<const json::object_t*>()) {
           place += '.';
           logline::detail::append_printable(place, key, 32);
-          if (logline::detail::first_invalid_utf8(key) != logline::detail::utf8_ok) return "a key that is not valid UTF-8";
+          if (logline::detail::first_invalid_utf8(key) != logline::detail::utf8_ok)
+            return "a key that is not valid UTF-8";
           if (std::string why = unfit_for_lua(member, depth + 1, place); !why.empty()) return why;
           place.resize(at);
         }
       }
       return {};
     }
-    case json::value_t::binary: return "a binary value";
-    case json::value_t::discarded: return "a discarded value";
+    case json::value_t::binary:
+      return "a binary value";
+    case json::value_t::discarded:
+      return "a discarded value";
   }
   return "a value of unknown type";
 }
@@ -339,9 +354,11 @@ class reader {
 
   static std::string key_step(std::string_view key) {
     const bool identifier = !key.empty() && key.size() <= 32 &&
-                            std::all_of(key.begin(), key.end(), [](char c) {
-                              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-                            }) &&
+                            std::all_of(key.begin(), key.end(),
+                                        [](char c) {
+                                          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                                 (c >= '0' && c <= '9') || c == '_';
+                                        }) &&
                             !(key[0] >= '0' && key[0] <= '9');
     if (identifier) return "." + std::string(key);
     std::string step = "[\"";
@@ -372,16 +389,20 @@ class reader {
         std::size_t len = 0;
         const char* p = lua_tolstring(L_, index, &len);  // a string already: no conversion
         const std::string_view s(p, len);
-        if (const std::size_t bad = logline::detail::first_invalid_utf8(s); bad != logline::detail::utf8_ok)
-          return fail(std::string("a Lua string that is not valid UTF-8 cannot be converted to JSON (") +
-                      logline::detail::describe_invalid_utf8(s, bad) + " at byte " + std::to_string(bad) + ")");
+        if (const std::size_t bad = logline::detail::first_invalid_utf8(s);
+            bad != logline::detail::utf8_ok)
+          return fail(
+              std::string("a Lua string that is not valid UTF-8 cannot be converted to JSON (") +
+              logline::detail::describe_invalid_utf8(s, bad) + " at byte " + std::to_string(bad) +
+              ")");
         out = std::string(s);
         return true;
       }
       case LUA_TTABLE:
         return table(index, depth, out);
       default:
-        return fail(std::string("a Lua ") + lua_typename(L_, lua_type(L_, index)) + " cannot be converted to JSON");
+        return fail(std::string("a Lua ") + lua_typename(L_, lua_type(L_, index)) +
+                    " cannot be converted to JSON");
     }
   }
 
@@ -392,7 +413,8 @@ class reader {
     if (lua_checkstack(L_, 4) == 0) return fail("out of Lua stack space", errc::limit_exceeded);
     // First pass: which keys are there?
     std::size_t strings = 0, integers = 0;
-    lua_Integer low = std::numeric_limits<lua_Integer>::max(), high = std::numeric_limits<lua_Integer>::min();
+    lua_Integer low = std::numeric_limits<lua_Integer>::max(),
+                high = std::numeric_limits<lua_Integer>::min();
     lua_pushnil(L_);
     while (lua_next(L_, index) != 0) {
       const int key_type = lua_type(L_, -2);
@@ -404,22 +426,27 @@ class reader {
         low = std::min(low, k);
         high = std::max(high, k);
       } else {
-        std::string key = key_type == LUA_TNUMBER ? "the non-integer number key " + number_text(static_cast<double>(lua_tonumber(L_, -2)))
-                                                  : std::string("a key of type ") + lua_typename(L_, key_type);
+        std::string key = key_type == LUA_TNUMBER
+                              ? "the non-integer number key " +
+                                    number_text(static_cast<double>(lua_tonumber(L_, -2)))
+                              : std::string("a key of type ") + lua_typename(L_, key_type);
         lua_pop(L_, 2);
-        return fail("a Lua table with " + key + " cannot be converted to JSON (object keys are strings, array "
+        return fail("a Lua table with " + key +
+                    " cannot be converted to JSON (object keys are strings, array "
                     "indices the integers 1..n)");
       }
       lua_pop(L_, 1);
     }
     if (strings > 0 && integers > 0)
-      return fail("a Lua table with both integer keys (" + std::to_string(integers) + ") and string keys (" +
-                  std::to_string(strings) + ") cannot be converted to JSON: an array has only the keys 1..n, "
+      return fail("a Lua table with both integer keys (" + std::to_string(integers) +
+                  ") and string keys (" + std::to_string(strings) +
+                  ") cannot be converted to JSON: an array has only the keys 1..n, "
                   "an object only string keys");
     if (integers > 0) {
       if (low != 1 || high != static_cast<lua_Integer>(integers))
-        return fail("a Lua table whose integer keys are not exactly 1..n (" + std::to_string(integers) +
-                    " keys, from " + std::to_string(low) + " to " + std::to_string(high) +
+        return fail("a Lua table whose integer keys are not exactly 1..n (" +
+                    std::to_string(integers) + " keys, from " + std::to_string(low) + " to " +
+                    std::to_string(high) +
                     ") cannot be converted to JSON: a JSON array has no holes");
       out = json::array();
       auto& array = *out.get_ptr<json::array_t*>();
@@ -443,11 +470,14 @@ class reader {
       std::size_t len = 0;
       const char* p = lua_tolstring(L_, -2, &len);  // keys are strings here: no conversion
       const std::string_view key(p, len);
-      if (const std::size_t bad = logline::detail::first_invalid_utf8(key); bad != logline::detail::utf8_ok) {
+      if (const std::size_t bad = logline::detail::first_invalid_utf8(key);
+          bad != logline::detail::utf8_ok) {
         path_.push_back(key_step(key));
         lua_pop(L_, 2);
-        return fail(std::string("a Lua table key that is not valid UTF-8 cannot be converted to JSON (") +
-                    logline::detail::describe_invalid_utf8(key, bad) + " at byte " + std::to_string(bad) + ")");
+        return fail(
+            std::string("a Lua table key that is not valid UTF-8 cannot be converted to JSON (") +
+            logline::detail::describe_invalid_utf8(key, bad) + " at byte " + std::to_string(bad) +
+            ")");
       }
       json& member = object[std::string(key)];
       const bool ok = value(lua_gettop(L_), depth + 1, member);
@@ -475,18 +505,24 @@ inline std::string error_text(lua_State* L, int index) {
       const char* p = lua_tolstring(L, index, &len);
       return readable(std::string_view(p, len));
     }
-    case LUA_TNIL: return "error object is nil";
-    case LUA_TBOOLEAN: return lua_toboolean(L, index) != 0 ? "error object is true" : "error object is false";
+    case LUA_TNIL:
+      return "error object is nil";
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, index) != 0 ? "error object is true" : "error object is false";
     case LUA_TNUMBER:
-      return "error object is the number " + (lua_isinteger(L, index) ? std::to_string(lua_tointeger(L, index))
-                                                                      : number_text(static_cast<double>(lua_tonumber(L, index))));
+      return "error object is the number " +
+             (lua_isinteger(L, index) ? std::to_string(lua_tointeger(L, index))
+                                      : number_text(static_cast<double>(lua_tonumber(L, index))));
     case LUA_TTABLE: {
       reader r(L);
       auto j = r.read(index, "error object");
-      if (!j) return "error object is a table that cannot be shown as JSON (" + j.error().message() + ")";
-      return "error object is a table: " + readable(j->dump(-1, ' ', false, json::error_handler_t::replace));
+      if (!j)
+        return "error object is a table that cannot be shown as JSON (" + j.error().message() + ")";
+      return "error object is a table: " +
+             readable(j->dump(-1, ' ', false, json::error_handler_t::replace));
     }
-    default: return std::string("error object is a ") + lua_typename(L, lua_type(L, index));
+    default:
+      return std::string("error object is a ") + lua_typename(L, lua_type(L, index));
   }
 }
 
@@ -509,7 +545,8 @@ inline std::uint64_t json_units(const json& v) noexcept {
 // The C++ half of a host call: reads the arguments, calls the function, checks its value. Leaves
 // the value in sb.host_result (true) or a message in sb.host_error (false), and in sb.host_units
 // the work of carrying arguments and value across. Raises no Lua error.
-inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::string, host_function>& entry) noexcept {
+inline bool call_host(lua_State* L, sandbox& sb,
+                      const std::pair<const std::string, host_function>& entry) noexcept {
   try {
     const std::string label = "ctx." + entry.first;
     json args = json::array();
@@ -525,7 +562,8 @@ inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::stri
     }
     sb.host_units = json_units(args);
     result<json> out;
-    idle_companion::call_back([&] { out = entry.second(args); });  // on a companion: at the caller's priority
+    idle_companion::call_back(
+        [&] { out = entry.second(args); });  // on a companion: at the caller's priority
     if (!out) {
       sb.host_error = label + ": " + out.error().message();
       return false;
@@ -556,7 +594,8 @@ inline bool call_host(lua_State* L, sandbox& sb, const std::pair<const std::stri
 
 inline int host_trampoline(lua_State* L) noexcept {
   sandbox& sb = sandbox_of(L);
-  const auto* entry = static_cast<const std::pair<const std::string, host_function>*>(lua_touserdata(L, lua_upvalueindex(1)));
+  const auto* entry = static_cast<const std::pair<const std::string, host_function>*>(
+      lua_touserdata(L, lua_upvalueindex(1)));
   sb.host_units = 1;
   const bool ok = call_host(L, sb, *entry);
   pay(L, sb.host_units);  // after the call: what the host itself does is its own affair
@@ -621,7 +660,9 @@ inline int guarded_setmetatable(lua_State* L) noexcept {
     const int gc = lua_rawget(L, 2);
     lua_pop(L, 1);
     if (gc != LUA_TNIL)
-      return luaL_error(L, "setmetatable: a __gc metamethod is not allowed in the sandbox (finalizers run outside its limits)");
+      return luaL_error(L,
+                        "setmetatable: a __gc metamethod is not allowed in the sandbox (finalizers "
+                        "run outside its limits)");
   }
   return call_original(L);
 }
@@ -646,14 +687,16 @@ end
 inline int setup(lua_State* L) noexcept {
   sandbox& sb = sandbox_of(L);
   static const luaL_Reg libraries[] = {
-      {LUA_GNAME, luaopen_base},           {LUA_STRLIBNAME, luaopen_string}, {LUA_TABLIBNAME, luaopen_table},
-      {LUA_MATHLIBNAME, luaopen_math},     {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_COLIBNAME, luaopen_coroutine},
+      {LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+      {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+      {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, luaopen_coroutine},
   };
   for (const luaL_Reg& library : libraries) {
     luaL_requiref(L, library.name, library.func, 1);
     lua_pop(L, 1);
   }
-  for (const char* name : {"dofile", "loadfile", "load", "loadstring", "require", "collectgarbage"}) {
+  for (const char* name :
+       {"dofile", "loadfile", "load", "loadstring", "require", "collectgarbage"}) {
     lua_pushnil(L);
     lua_setglobal(L, name);
   }
@@ -668,7 +711,8 @@ inline int setup(lua_State* L) noexcept {
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, &guarded_setmetatable, 1);
   lua_setglobal(L, "setmetatable");
-  if (luaL_loadbufferx(L, xpcall_source.data(), xpcall_source.size(), "=xpcall", "t") != LUA_OK) return lua_error(L);
+  if (luaL_loadbufferx(L, xpcall_source.data(), xpcall_source.size(), "=xpcall", "t") != LUA_OK)
+    return lua_error(L);
   lua_call(L, 0, 1);
   lua_setglobal(L, "xpcall");
 
@@ -711,7 +755,9 @@ inline error_info failure(lua_State* L, const sandbox& sb, int status) {
 inline result<json> run(std::string_view code, const lua_context& ctx, const lua_limits& limits) {
   // The context, checked before any Lua runs.
   if (!ctx.values.is_object() && !ctx.values.is_null())
-    return make_error(errc::invalid_argument, std::string("lua_context::values must be a JSON object, not ") + ctx.values.type_name());
+    return make_error(
+        errc::invalid_argument,
+        std::string("lua_context::values must be a JSON object, not ") + ctx.values.type_name());
   if (const auto* values = ctx.values.get_ptr<const json::object_t*>(); values != nullptr) {
     for (const auto& [key, value] : *values) {
       std::string place = "ctx.";
@@ -725,7 +771,8 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
     }
   }
   for (const auto& [name, function] : ctx.functions)
-    if (!function) return make_error(errc::invalid_argument, "host function ctx." + name + " is empty");
+    if (!function)
+      return make_error(errc::invalid_argument, "host function ctx." + name + " is empty");
 
   sandbox sb;  // outlives the state: lua_close frees through its allocator
   sb.limits = limits;
@@ -734,10 +781,14 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
   sb.clock_due = clock_interval;  // as the hook, library work reads the clock after 1000 units
   const auto start = std::chrono::steady_clock::now();
   const std::chrono::milliseconds timeout = std::max(limits.timeout, std::chrono::milliseconds(0));
-  const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::time_point::max() - start);
-  sb.deadline = timeout >= room ? std::chrono::steady_clock::time_point::max()
-                                : start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
-  sb.budget_text = "Lua instruction budget of " + std::to_string(limits.instructions) + " instructions exceeded";
+  const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::time_point::max() - start);
+  sb.deadline =
+      timeout >= room
+          ? std::chrono::steady_clock::time_point::max()
+          : start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+  sb.budget_text =
+      "Lua instruction budget of " + std::to_string(limits.instructions) + " instructions exceeded";
   sb.memory_text = "Lua memory cap of " + std::to_string(limits.memory_bytes) + " bytes exceeded";
   sb.time_text = "Lua time limit of " + std::to_string(limits.timeout.count()) + " ms exceeded";
 
@@ -759,7 +810,8 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
   }
 
   // Text mode: bytecode is refused here (and string.dump / load are gone from the sandbox).
-  if (const int status = luaL_loadbufferx(L, code.data(), code.size(), chunk_name, "t"); status != LUA_OK)
+  if (const int status = luaL_loadbufferx(L, code.data(), code.size(), chunk_name, "t");
+      status != LUA_OK)
     return failure(L, sb, status);
   if (const int status = lua_pcall(L, 0, 1, 0); status != LUA_OK) return failure(L, sb, status);
   if (sb.limit != limit_kind::none) return make_error(errc::limit_exceeded, limit_message(sb));
@@ -776,12 +828,15 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
 
 }  // namespace detail_lua
 
-inline result<json> run_lua(std::string_view code, const lua_context& ctx, const lua_limits& limits) {
+inline result<json> run_lua(std::string_view code, const lua_context& ctx,
+                            const lua_limits& limits) {
   result<json> out;
   try {
     auto go = [&] { out = detail_lua::run(code, ctx, limits); };
-    if (limits.idle_cpu) idle_companion::run(go);
-    else go();
+    if (limits.idle_cpu)
+      idle_companion::run(go);
+    else
+      go();
   } catch (const std::bad_alloc&) {
     return make_error(errc::limit_exceeded, "out of memory outside the Lua state (building JSON)");
   } catch (const std::exception& e) {

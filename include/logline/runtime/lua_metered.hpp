@@ -53,7 +53,9 @@
 
 namespace logline::runtime::detail_lua {
 
-inline int call_original(lua_State* L) noexcept { return lua_tocfunction(L, lua_upvalueindex(1))(L); }
+inline int call_original(lua_State* L) noexcept {
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
 
 // Replaces field `name` of the table at the top of the stack with `wrapper`, the old value as its
 // upvalue 1.
@@ -88,12 +90,14 @@ inline int metered_rep(lua_State* L) noexcept {
   }
   sandbox& sb = sandbox_of(L);
   const double count = static_cast<double>(n);
-  const double total = static_cast<double>(length) * count + static_cast<double>(separator) * (count - 1);
+  const double total =
+      static_cast<double>(length) * count + static_cast<double>(separator) * (count - 1);
   if (total > static_cast<double>(sb.limits.memory_bytes)) {
     if (sb.limit == limit_kind::none) {
       sb.limit = limit_kind::memory;  // final: this string can never fit
       sb.memory_tentative = false;
-      sb.refused_bytes = total >= 1.8e19 ? std::numeric_limits<std::size_t>::max() : static_cast<std::size_t>(total);
+      sb.refused_bytes = total >= 1.8e19 ? std::numeric_limits<std::size_t>::max()
+                                         : static_cast<std::size_t>(total);
       sb.used_at_refusal = sb.used;
     }
     return raise_limit(L, sb, 1);
@@ -126,7 +130,8 @@ inline int metered_format(lua_State* L) noexcept {
   luaL_checklstring(L, 1, &length);
   std::uint64_t units = byte_units(length);
   const int top = lua_gettop(L);
-  for (int i = 2; i <= top; ++i) units += 1 + (lua_type(L, i) == LUA_TSTRING ? byte_units(lua_rawlen(L, i)) : 0);
+  for (int i = 2; i <= top; ++i)
+    units += 1 + (lua_type(L, i) == LUA_TSTRING ? byte_units(lua_rawlen(L, i)) : 0);
   pay(L, units);
   const int results = call_original(L);
   pay(L, byte_units(lua_rawlen(L, -1)));
@@ -138,9 +143,11 @@ inline int metered_pack(lua_State* L) noexcept {
   const char* format = luaL_checklstring(L, 1, &length);
   const std::uint64_t cap = sandbox_of(L).limits.memory_bytes;
   std::uint64_t bound = 16 * static_cast<std::uint64_t>(length), number = 0;
-  for (std::size_t i = 0; i <= length && bound < cap; ++i) {  // every number in the format, as a size
+  for (std::size_t i = 0; i <= length && bound < cap;
+       ++i) {  // every number in the format, as a size
     if (i < length && format[i] >= '0' && format[i] <= '9') {
-      number = std::min<std::uint64_t>(number * 10 + static_cast<std::uint64_t>(format[i] - '0'), cap);
+      number =
+          std::min<std::uint64_t>(number * 10 + static_cast<std::uint64_t>(format[i] - '0'), cap);
     } else {
       bound += number;
       number = 0;
@@ -164,8 +171,11 @@ inline int metered_unpack(lua_State* L) noexcept {
   pay(L, most);
   const int results = call_original(L);
   const lua_Integer next = lua_tointeger(L, -1);  // the last result: where reading stopped, 1-based
-  const std::uint64_t read = next > 0 && static_cast<std::uint64_t>(next - 1) >= from ? static_cast<std::uint64_t>(next - 1) - from : 0;
-  const std::uint64_t used = byte_units(format_length) + static_cast<std::uint64_t>(results) + byte_units(read);
+  const std::uint64_t read = next > 0 && static_cast<std::uint64_t>(next - 1) >= from
+                                 ? static_cast<std::uint64_t>(next - 1) - from
+                                 : 0;
+  const std::uint64_t used =
+      byte_units(format_length) + static_cast<std::uint64_t>(results) + byte_units(read);
   if (used < most) refund(sandbox_of(L), most - used);
   return results;
 }
@@ -184,7 +194,8 @@ inline int metered_tonumber(lua_State* L) noexcept {
 
 // rawequal compares two long strings byte by byte (short ones are interned: one comparison).
 inline int metered_rawequal(lua_State* L) noexcept {
-  if (lua_type(L, 1) == LUA_TSTRING && lua_type(L, 2) == LUA_TSTRING && lua_rawlen(L, 1) == lua_rawlen(L, 2))
+  if (lua_type(L, 1) == LUA_TSTRING && lua_type(L, 2) == LUA_TSTRING &&
+      lua_rawlen(L, 1) == lua_rawlen(L, 2))
     pay(L, byte_units(lua_rawlen(L, 1)));
   return call_original(L);
 }
@@ -239,9 +250,11 @@ inline int metered_offset(lua_State* L) noexcept {
   std::size_t length = 0;
   luaL_checklstring(L, 1, &length);
   const lua_Integer n = luaL_checkinteger(L, 2);
-  const lua_Integer from = utf8_position(luaL_optinteger(L, 3, n >= 0 ? 1 : static_cast<lua_Integer>(length) + 1), length);
+  const lua_Integer from = utf8_position(
+      luaL_optinteger(L, 3, n >= 0 ? 1 : static_cast<lua_Integer>(length) + 1), length);
   const int results = call_original(L);  // raises its errors before it moves
-  lua_Integer to = n > 0 ? static_cast<lua_Integer>(length) + 1 : 1;  // not found: it went to the end
+  lua_Integer to =
+      n > 0 ? static_cast<lua_Integer>(length) + 1 : 1;  // not found: it went to the end
   if (lua_isinteger(L, -1)) to = lua_tointeger(L, -1);
   pay(L, 1 + byte_units(static_cast<std::uint64_t>(to > from ? to - from : from - to)));
   return results;
@@ -256,7 +269,8 @@ inline int metered_codes_step(lua_State* L) noexcept {
   std::size_t skip = 0;
   if (current >= 0 && static_cast<std::uint64_t>(current) < length) {
     const auto start = static_cast<std::size_t>(current);
-    while (start + skip < length && (static_cast<unsigned char>(s[start + skip]) & 0xC0) == 0x80) ++skip;
+    while (start + skip < length && (static_cast<unsigned char>(s[start + skip]) & 0xC0) == 0x80)
+      ++skip;
   }
   pay(L, 1 + byte_units(skip));
   return call_original(L);
@@ -286,15 +300,16 @@ inline int metered_concat(lua_State* L) noexcept {
     lua_pushliteral(L, "");
     return 1;
   }
-  const auto count = static_cast<lua_Unsigned>(last) - static_cast<lua_Unsigned>(i);  // + 1 may overflow
+  const auto count =
+      static_cast<lua_Unsigned>(last) - static_cast<lua_Unsigned>(i);  // + 1 may overflow
   pay(L, count == ~lua_Unsigned{0} ? count : count + 1);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (;; ++i) {
     lua_geti(L, 1, i);
     if (!lua_isstring(L, -1))
-      return luaL_error(L, "invalid value (%s) at index %I in table for 'concat'", luaL_typename(L, -1),
-                        static_cast<LUAI_UACINT>(i));
+      return luaL_error(L, "invalid value (%s) at index %I in table for 'concat'",
+                        luaL_typename(L, -1), static_cast<LUAI_UACINT>(i));
     std::size_t length = 0;
     lua_tolstring(L, -1, &length);
     pay(L, byte_units(length + (i < last ? separator : 0)));
@@ -325,7 +340,8 @@ inline int metered_table_unpack(lua_State* L) noexcept {
 inline int metered_shift(lua_State* L) noexcept {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (luaL_getmetafield(L, 1, "__len") != LUA_TNIL)
-    return luaL_error(L, "table.%s: a table with a __len metamethod is not allowed in the sandbox", lua_tostring(L, lua_upvalueindex(2)));
+    return luaL_error(L, "table.%s: a table with a __len metamethod is not allowed in the sandbox",
+                      lua_tostring(L, lua_upvalueindex(2)));
   const lua_Integer n = luaL_len(L, 1);  // the border: no metamethod, nothing but a count
   const bool insert = lua_tostring(L, lua_upvalueindex(2))[0] == 'i';
   // insert(t, pos, v) shifts t[pos..n] up; remove(t, pos) shifts t[pos+1..n] down. A bad pos is
@@ -505,7 +521,7 @@ class list_sorter {
   }
 
   lua_State* L_;
-  bool ordered_;               // an order function was given
+  bool ordered_;              // an order function was given
   std::uint64_t unpaid_ = 0;  // comparisons (and bytes) not paid for yet
 };
 static_assert(std::is_trivially_destructible_v<list_sorter>);
@@ -520,7 +536,8 @@ inline int metered_sort(lua_State* L) noexcept {
     lua_settop(L, 2);
     luaL_checkstack(L, 8, "sorting");
     int depth = 0;
-    for (lua_Integer m = n; m > 1; m >>= 1) depth += 2;  // 2 log2(n) levels of quicksort, then heapsort
+    for (lua_Integer m = n; m > 1; m >>= 1)
+      depth += 2;  // 2 log2(n) levels of quicksort, then heapsort
     list_sorter sorter(L);
     sorter.sort(1, n, depth);
     sorter.settle();
@@ -533,7 +550,8 @@ inline int metered_sort(lua_State* L) noexcept {
 // Installs the wrappers over the libraries already loaded (as globals).
 inline void install_metered(lua_State* L) noexcept {
   lua_getglobal(L, LUA_STRLIBNAME);  // also the strings' metatable's __index
-  for (const char* name : {"upper", "lower", "reverse", "packsize"}) wrap_field(L, name, &pay_string_bytes);
+  for (const char* name : {"upper", "lower", "reverse", "packsize"})
+    wrap_field(L, name, &pay_string_bytes);
   wrap_field(L, "sub", &metered_sub);
   wrap_field(L, "rep", &metered_rep);
   wrap_field(L, "byte", &metered_byte);

@@ -41,8 +41,8 @@
 
 namespace logline::runtime::lua_pattern {
 
-inline constexpr int max_captures = 32;              // Lua's LUA_MAXCAPTURES
-inline constexpr int max_depth = 200;                // Lua's MAXCCALLS for patterns
+inline constexpr int max_captures = 32;  // Lua's LUA_MAXCAPTURES
+inline constexpr int max_depth = 200;    // Lua's MAXCCALLS for patterns
 inline constexpr std::uint32_t steps_per_charge = 1024;
 inline constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
@@ -64,16 +64,26 @@ enum class failure : unsigned char {
 // uses it).
 constexpr const char* message_format(failure f) noexcept {
   switch (f) {
-    case failure::none: return "no error";
-    case failure::stopped: return "stopped by a limit";
-    case failure::ends_with_percent: return "malformed pattern (ends with '%%')";
-    case failure::missing_bracket: return "malformed pattern (missing ']')";
-    case failure::missing_b_arguments: return "malformed pattern (missing arguments to '%%b')";
-    case failure::missing_f_bracket: return "missing '[' after '%%f' in pattern";
-    case failure::invalid_capture_index: return "invalid capture index %%%d";
-    case failure::invalid_pattern_capture: return "invalid pattern capture";
-    case failure::too_many_captures: return "too many captures";
-    case failure::too_complex: return "pattern too complex";
+    case failure::none:
+      return "no error";
+    case failure::stopped:
+      return "stopped by a limit";
+    case failure::ends_with_percent:
+      return "malformed pattern (ends with '%%')";
+    case failure::missing_bracket:
+      return "malformed pattern (missing ']')";
+    case failure::missing_b_arguments:
+      return "malformed pattern (missing arguments to '%%b')";
+    case failure::missing_f_bracket:
+      return "missing '[' after '%%f' in pattern";
+    case failure::invalid_capture_index:
+      return "invalid capture index %%%d";
+    case failure::invalid_pattern_capture:
+      return "invalid pattern capture";
+    case failure::too_many_captures:
+      return "too many captures";
+    case failure::too_complex:
+      return "pattern too complex";
   }
   return "unknown pattern error";
 }
@@ -90,15 +100,24 @@ namespace detail {
 
 // The C locale's character classes, one bit each.
 enum : std::uint16_t {
-  cls_alpha = 1, cls_cntrl = 2, cls_digit = 4, cls_graph = 8, cls_lower = 16,
-  cls_punct = 32, cls_space = 64, cls_upper = 128, cls_xdigit = 256, cls_zero = 512,
+  cls_alpha = 1,
+  cls_cntrl = 2,
+  cls_digit = 4,
+  cls_graph = 8,
+  cls_lower = 16,
+  cls_punct = 32,
+  cls_space = 64,
+  cls_upper = 128,
+  cls_xdigit = 256,
+  cls_zero = 512,
 };
 
 constexpr std::array<std::uint16_t, 256> make_class_table() noexcept {
   std::array<std::uint16_t, 256> t{};
   for (int c = 0; c < 256; ++c) {
     std::uint16_t bits = 0;
-    const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z', digit = c >= '0' && c <= '9';
+    const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z',
+               digit = c >= '0' && c <= '9';
     if (upper) bits |= cls_upper | cls_alpha;
     if (lower) bits |= cls_lower | cls_alpha;
     if (digit) bits |= cls_digit;
@@ -122,18 +141,41 @@ inline constexpr std::array<std::uint16_t, 256> class_table = make_class_table()
 constexpr bool in_class(unsigned char c, unsigned char letter) noexcept {
   std::uint16_t bits = 0;
   switch (letter | 0x20) {  // lower case for letters; no other byte becomes a class letter
-    case 'a': bits = cls_alpha; break;
-    case 'c': bits = cls_cntrl; break;
-    case 'd': bits = cls_digit; break;
-    case 'g': bits = cls_graph; break;
-    case 'l': bits = cls_lower; break;
-    case 'p': bits = cls_punct; break;
-    case 's': bits = cls_space; break;
-    case 'u': bits = cls_upper; break;
-    case 'w': bits = cls_alpha | cls_digit; break;
-    case 'x': bits = cls_xdigit; break;
-    case 'z': bits = cls_zero; break;  // not in the manual since 5.2, still in Lua: the byte 0
-    default: return letter == c;
+    case 'a':
+      bits = cls_alpha;
+      break;
+    case 'c':
+      bits = cls_cntrl;
+      break;
+    case 'd':
+      bits = cls_digit;
+      break;
+    case 'g':
+      bits = cls_graph;
+      break;
+    case 'l':
+      bits = cls_lower;
+      break;
+    case 'p':
+      bits = cls_punct;
+      break;
+    case 's':
+      bits = cls_space;
+      break;
+    case 'u':
+      bits = cls_upper;
+      break;
+    case 'w':
+      bits = cls_alpha | cls_digit;
+      break;
+    case 'x':
+      bits = cls_xdigit;
+      break;
+    case 'z':
+      bits = cls_zero;
+      break;  // not in the manual since 5.2, still in Lua: the byte 0
+    default:
+      return letter == c;
   }
   const bool member = (class_table[c] & bits) != 0;
   return (letter >= 'A' && letter <= 'Z') ? !member : member;
@@ -255,7 +297,8 @@ class matcher {
       if (ep == npos) return npos;
       const unsigned char quantifier = pat(ep);
       if (!single(s, p, ep)) {
-        if (quantifier == '*' || quantifier == '?' || quantifier == '-') {  // zero repetitions will do
+        if (quantifier == '*' || quantifier == '?' ||
+            quantifier == '-') {  // zero repetitions will do
           p = ep + 1;
           continue;
         }
@@ -268,9 +311,12 @@ class matcher {
           p = ep + 1;  // without the optional character
           continue;
         }
-        case '+': return longest(s + 1, p, ep);
-        case '*': return longest(s, p, ep);
-        case '-': return shortest(s, p, ep);
+        case '+':
+          return longest(s + 1, p, ep);
+        case '*':
+          return longest(s, p, ep);
+        case '-':
+          return shortest(s, p, ep);
         default:
           ++s;
           p = ep;
@@ -303,10 +349,14 @@ class matcher {
     if (s >= slen_) return false;
     const unsigned char c = s_[s];
     switch (p_[p]) {
-      case '.': return true;
-      case '%': return detail::in_class(c, p_[p + 1]);
-      case '[': return in_set(c, p, ep - 1);
-      default: return p_[p] == c;
+      case '.':
+        return true;
+      case '%':
+        return detail::in_class(c, p_[p + 1]);
+      case '[':
+        return in_set(c, p, ep - 1);
+      default:
+        return p_[p] == c;
     }
   }
 
@@ -392,13 +442,15 @@ class matcher {
   // %1..%9 at s: the same bytes as that capture, which must be closed. %0 is an error too.
   std::size_t back_reference(std::size_t s, unsigned char digit) noexcept {
     const int index = digit - '1';
-    if (index < 0 || index >= level_ || caps_[static_cast<std::size_t>(index)].length == capture::unfinished)
+    if (index < 0 || index >= level_ ||
+        caps_[static_cast<std::size_t>(index)].length == capture::unfinished)
       return fail(failure::invalid_capture_index, index + 1);
     const capture& c = caps_[static_cast<std::size_t>(index)];
     if (c.length < 0) return npos;  // a position capture matches no text
     const auto length = static_cast<std::size_t>(c.length);
     if (!step(1 + (length >> 3))) return npos;
-    if (slen_ - s < length || (length > 0 && std::memcmp(s_ + c.start, s_ + s, length) != 0)) return npos;
+    if (slen_ - s < length || (length > 0 && std::memcmp(s_ + c.start, s_ + s, length) != 0))
+      return npos;
     return s + length;
   }
 
@@ -426,7 +478,7 @@ class matcher {
   const unsigned char* p_;
   std::size_t slen_, plen_;
   Meter* meter_;
-  std::uint64_t unpaid_ = 0;                // steps taken and not yet charged
+  std::uint64_t unpaid_ = 0;                 // steps taken and not yet charged
   std::uint32_t credit_ = steps_per_charge;  // steps before the next charge; 0 after a failure
   int depth_ = max_depth;
   int level_ = 0;  // captures opened

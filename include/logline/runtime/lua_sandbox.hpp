@@ -45,7 +45,7 @@ struct lua_limits {
 using host_function = std::function<result<json>(const json& args)>;
 
 struct lua_context {
-  json values = json::object();                    // each member becomes ctx.<key> (input, env, now, ...)
+  json values = json::object();  // each member becomes ctx.<key> (input, env, now, ...)
   std::map<std::string, host_function> functions;  // each becomes ctx.<name>
 };
 
@@ -56,7 +56,8 @@ namespace detail_lua {
 // to this many of them (decision 63: 100 costs the VM ~5%, and cuts that margin tenfold).
 inline constexpr std::uint64_t hook_interval = 100;
 inline constexpr std::uint64_t clock_interval = 1000;  // work units charged between clock reads
-inline constexpr std::uint64_t bytes_per_unit = 8;     // bytes a library function reads or writes per unit
+inline constexpr std::uint64_t bytes_per_unit =
+    8;  // bytes a library function reads or writes per unit
 
 enum class limit_kind { none, instructions, memory, time };
 
@@ -70,7 +71,7 @@ struct sandbox {
   std::uint64_t executed = 0;   // instructions (a hook period at a time) and library work units
   std::uint64_t clock_due = 0;  // charge() reads the clock once `executed` reaches this
 
-  std::size_t used = 0;         // bytes the state holds
+  std::size_t used = 0;  // bytes the state holds
   // The last refused growth. Lua answers a refusal with a full collection and the same request
   // again; if that one succeeds, the refusal was not the end.
   struct {
@@ -81,8 +82,9 @@ struct sandbox {
   bool memory_tentative = false;  // limit == memory came from that refusal and may be withdrawn
   std::size_t refused_bytes = 0, used_at_refusal = 0;
 
-  limit_kind limit = limit_kind::none;  // the first limit reached; the state is poisoned from then on
-  char where[96] = {};                  // "function:3", where the budget or the time ran out
+  limit_kind limit =
+      limit_kind::none;  // the first limit reached; the state is poisoned from then on
+  char where[96] = {};   // "function:3", where the budget or the time ran out
 
   // What the hook raises in a poisoned state (built up front: the hook must not allocate C++).
   std::string budget_text, memory_text, time_text;
@@ -120,7 +122,8 @@ inline void refuse(sandbox& sb, const void* block, std::size_t osize, std::size_
 
 inline void* allocate(void* ud, void* block, std::size_t osize, std::size_t nsize) noexcept {
   sandbox& sb = *static_cast<sandbox*>(ud);
-  const std::size_t old_size = block != nullptr ? osize : 0;  // for a new block, osize is a type tag
+  const std::size_t old_size =
+      block != nullptr ? osize : 0;  // for a new block, osize is a type tag
   if (nsize == 0) {
     std::free(block);
     sb.used -= old_size;
@@ -142,8 +145,8 @@ inline void* allocate(void* ud, void* block, std::size_t osize, std::size_t nsiz
   }
   sb.used = sb.used - old_size + nsize;
   if (nsize > old_size) {
-    if (sb.refused.set && sb.memory_tentative && sb.refused.block == block && sb.refused.osize == osize &&
-        sb.refused.nsize == nsize)
+    if (sb.refused.set && sb.memory_tentative && sb.refused.block == block &&
+        sb.refused.osize == osize && sb.refused.nsize == nsize)
       sb.limit = limit_kind::none;  // Lua's retry after a full collection fit: not the end
     sb.refused.set = false;
     sb.memory_tentative = false;
@@ -168,14 +171,16 @@ inline bool poison(lua_State* L, sandbox& sb, limit_kind kind, int level) noexce
 // Adds `units` of work to the budget. The clock is read once clock_interval units have been
 // charged since the last read, or at once when `read_clock`. True once the state is poisoned;
 // the call that reaches a limit records where (the Lua function at stack `level`).
-inline bool charge(lua_State* L, sandbox& sb, std::uint64_t units, int level, bool read_clock = false) noexcept {
+inline bool charge(lua_State* L, sandbox& sb, std::uint64_t units, int level,
+                   bool read_clock = false) noexcept {
   if (sb.limit != limit_kind::none) return true;
   constexpr std::uint64_t most = std::numeric_limits<std::uint64_t>::max();
   sb.executed = units > most - sb.executed ? most : sb.executed + units;
   if (sb.executed > sb.limits.instructions) return poison(L, sb, limit_kind::instructions, level);
   if (!read_clock && sb.executed < sb.clock_due) return false;
   sb.clock_due = clock_interval > most - sb.executed ? most : sb.executed + clock_interval;
-  if (std::chrono::steady_clock::now() >= sb.deadline) return poison(L, sb, limit_kind::time, level);
+  if (std::chrono::steady_clock::now() >= sb.deadline)
+    return poison(L, sb, limit_kind::time, level);
   return false;
 }
 
@@ -216,7 +221,8 @@ inline void refund(sandbox& sb, std::uint64_t units) noexcept {
 // coroutine that created it).
 inline void hook(lua_State* L, lua_Debug*) noexcept {
   sandbox& sb = sandbox_of(L);
-  if (reached_limit(L, sb, static_cast<std::uint64_t>(lua_gethookcount(L)), 0)) raise_limit(L, sb, 0);
+  if (reached_limit(L, sb, static_cast<std::uint64_t>(lua_gethookcount(L)), 0))
+    raise_limit(L, sb, 0);
 }
 
 // Units for `bytes` bytes of reading or writing (rounded up: any work costs something).

@@ -53,8 +53,8 @@ struct capture_value {
   std::size_t length = 0;      // or the position, 1-based
 };
 
-inline capture_value capture_of(lua_State* L, const lua_matcher& m, const char* subject, std::size_t s, std::size_t e,
-                                int i) noexcept {
+inline capture_value capture_of(lua_State* L, const lua_matcher& m, const char* subject,
+                                std::size_t s, std::size_t e, int i) noexcept {
   if (i >= m.captures()) {
     if (i != 0) luaL_error(L, "invalid capture index %%%d", i + 1);
     return {subject + s, e - s};
@@ -65,7 +65,8 @@ inline capture_value capture_of(lua_State* L, const lua_matcher& m, const char* 
   return {subject + c.start, static_cast<std::size_t>(c.length)};
 }
 
-inline void push_capture(lua_State* L, lua_matcher& m, const char* subject, std::size_t s, std::size_t e, int i) noexcept {
+inline void push_capture(lua_State* L, lua_matcher& m, const char* subject, std::size_t s,
+                         std::size_t e, int i) noexcept {
   const capture_value v = capture_of(L, m, subject, s, e, i);
   if (v.text == nullptr) {
     lua_pushinteger(L, static_cast<lua_Integer>(v.length));
@@ -77,7 +78,8 @@ inline void push_capture(lua_State* L, lua_matcher& m, const char* subject, std:
 
 // Pushes the captures of the match [s, e) (with `whole`, the whole match when there are none);
 // returns how many.
-inline int push_captures(lua_State* L, lua_matcher& m, const char* subject, std::size_t s, std::size_t e, bool whole) noexcept {
+inline int push_captures(lua_State* L, lua_matcher& m, const char* subject, std::size_t s,
+                         std::size_t e, bool whole) noexcept {
   const int n = (m.captures() == 0 && whole) ? 1 : m.captures();
   luaL_checkstack(L, n, "too many captures");
   for (int i = 0; i < n; ++i) push_capture(L, m, subject, s, e, i);
@@ -88,7 +90,16 @@ inline int push_captures(lua_State* L, lua_matcher& m, const char* subject, std:
 constexpr bool has_specials(std::string_view p) noexcept {
   for (const char c : p) {
     switch (c) {
-      case '^': case '$': case '*': case '+': case '?': case '.': case '(': case '[': case '%': case '-':
+      case '^':
+      case '$':
+      case '*':
+      case '+':
+      case '?':
+      case '.':
+      case '(':
+      case '[':
+      case '%':
+      case '-':
         return true;
       default:
         break;
@@ -112,7 +123,8 @@ inline std::size_t kmp_find(lua_State* L, const unsigned char* hay, std::size_t 
     if (needle[i] == needle[k]) ++k;
     border[i] = k;
   }
-  constexpr std::size_t chunk = 4096;  // pay for this many bytes at a time (each costs at most two steps)
+  constexpr std::size_t chunk =
+      4096;  // pay for this many bytes at a time (each costs at most two steps)
   std::size_t k = 0, found = lua_pattern::npos;
   for (std::size_t i = from; i < n; ++i) {
     if ((i - from) % chunk == 0) pay(L, 2 * byte_units(std::min(chunk, n - i)));
@@ -129,20 +141,22 @@ inline std::size_t kmp_find(lua_State* L, const unsigned char* hay, std::size_t 
 
 // The first occurrence of needle in hay[from..), or npos; pays as it goes (in batches: a find
 // of a short word is one payment).
-inline std::size_t plain_find(lua_State* L, const char* hay_text, std::size_t n, std::size_t from, const char* needle_text,
-                              std::size_t m) noexcept {
+inline std::size_t plain_find(lua_State* L, const char* hay_text, std::size_t n, std::size_t from,
+                              const char* needle_text, std::size_t m) noexcept {
   if (m == 0) return from;
   if (m > n - from) return lua_pattern::npos;
   const auto* hay = reinterpret_cast<const unsigned char*>(hay_text);
   const auto* needle = reinterpret_cast<const unsigned char*>(needle_text);
-  const std::size_t last = n - m;               // the last offset where needle fits
+  const std::size_t last = n - m;                // the last offset where needle fits
   const std::size_t allowance = 2 * (n - from);  // bytes the simple search may compare
   std::size_t compared = 0, unpaid = 0;          // bytes
   std::size_t at = from;
   std::size_t found = lua_pattern::npos;
   while (at <= last) {
     const void* hit = std::memchr(hay + at, needle[0], last - at + 1);
-    const std::size_t next = hit == nullptr ? last + 1 : static_cast<std::size_t>(static_cast<const unsigned char*>(hit) - hay);
+    const std::size_t next =
+        hit == nullptr ? last + 1
+                       : static_cast<std::size_t>(static_cast<const unsigned char*>(hit) - hay);
     unpaid += next - at + 1;
     if (hit == nullptr) break;
     if (std::memcmp(hay + next + 1, needle + 1, m - 1) == 0) {
@@ -221,7 +235,7 @@ inline int string_match(lua_State* L) noexcept { return find_or_match(L, false);
 
 // The iterator's position, in a userdata (upvalue 3; the subject and the pattern are 1 and 2).
 struct gmatch_state {
-  std::size_t next = 0;                 // where the next search starts
+  std::size_t next = 0;                  // where the next search starts
   std::size_t last = lua_pattern::npos;  // where the last match ended: no empty match there
 };
 
@@ -263,13 +277,15 @@ inline int string_gmatch(lua_State* L) noexcept {
 // gsub
 
 // A replacement string: %0 the whole match, %1..%9 captures, %% a '%'.
-inline void add_template(lua_State* L, lua_matcher& m, luaL_Buffer* b, const char* src, std::size_t s, std::size_t e) noexcept {
+inline void add_template(lua_State* L, lua_matcher& m, luaL_Buffer* b, const char* src,
+                         std::size_t s, std::size_t e) noexcept {
   std::size_t length = 0;
   const char* t = lua_tolstring(L, 3, &length);  // a number becomes its text in place, as in Lua
   const char* const end = t + length;
   std::size_t copied = 0;
   while (t < end) {
-    const auto* percent = static_cast<const char*>(std::memchr(t, '%', static_cast<std::size_t>(end - t)));
+    const auto* percent =
+        static_cast<const char*>(std::memchr(t, '%', static_cast<std::size_t>(end - t)));
     if (percent == nullptr) {
       luaL_addlstring(b, t, static_cast<std::size_t>(end - t));
       copied += static_cast<std::size_t>(end - t);
@@ -281,7 +297,8 @@ inline void add_template(lua_State* L, lua_matcher& m, luaL_Buffer* b, const cha
     if (c == '%') {
       luaL_addchar(b, '%');
     } else if (c >= '0' && c <= '9') {
-      const capture_value v = c == '0' ? capture_value{src + s, e - s} : capture_of(L, m, src, s, e, c - '1');
+      const capture_value v =
+          c == '0' ? capture_value{src + s, e - s} : capture_of(L, m, src, s, e, c - '1');
       if (v.text == nullptr) {
         lua_pushinteger(L, static_cast<lua_Integer>(v.length));
         luaL_addvalue(b);
@@ -299,8 +316,8 @@ inline void add_template(lua_State* L, lua_matcher& m, luaL_Buffer* b, const cha
 
 // Appends the replacement for the match [s, e). False when the match stays as it was (a table or
 // a function gave nil or false).
-inline bool add_replacement(lua_State* L, lua_matcher& m, luaL_Buffer* b, const char* src, std::size_t s, std::size_t e,
-                            int kind) noexcept {
+inline bool add_replacement(lua_State* L, lua_matcher& m, luaL_Buffer* b, const char* src,
+                            std::size_t s, std::size_t e, int kind) noexcept {
   if (kind == LUA_TFUNCTION) {
     lua_pushvalue(L, 3);
     const int n = push_captures(L, m, src, s, e, true);
@@ -318,7 +335,8 @@ inline bool add_replacement(lua_State* L, lua_matcher& m, luaL_Buffer* b, const 
     m.spend(byte_units(e - s));
     return false;
   }
-  if (!lua_isstring(L, -1)) return luaL_error(L, "invalid replacement value (a %s)", luaL_typename(L, -1)) != 0;
+  if (!lua_isstring(L, -1))
+    return luaL_error(L, "invalid replacement value (a %s)", luaL_typename(L, -1)) != 0;
   std::size_t length = 0;
   lua_tolstring(L, -1, &length);
   m.spend(byte_units(length));
@@ -332,8 +350,9 @@ inline int string_gsub(lua_State* L) noexcept {
   const char* p = luaL_checklstring(L, 2, &lp);
   const int kind = lua_type(L, 3);
   const lua_Integer most = luaL_optinteger(L, 4, static_cast<lua_Integer>(ls) + 1);
-  luaL_argexpected(L, kind == LUA_TNUMBER || kind == LUA_TSTRING || kind == LUA_TFUNCTION || kind == LUA_TTABLE, 3,
-                   "string/function/table");
+  luaL_argexpected(
+      L, kind == LUA_TNUMBER || kind == LUA_TSTRING || kind == LUA_TFUNCTION || kind == LUA_TTABLE,
+      3, "string/function/table");
   const bool anchored = lp > 0 && p[0] == '^';
   luaL_Buffer b;
   luaL_buffinit(L, &b);
@@ -371,8 +390,11 @@ inline int string_gsub(lua_State* L) noexcept {
 // Puts the four functions into the string table at the top of the stack (which is also the
 // strings' metatable's __index, so ("x"):find(...) finds them too).
 inline void install_string_match(lua_State* L) noexcept {
-  static const luaL_Reg functions[] = {
-      {"find", &string_find}, {"match", &string_match}, {"gmatch", &string_gmatch}, {"gsub", &string_gsub}, {nullptr, nullptr}};
+  static const luaL_Reg functions[] = {{"find", &string_find},
+                                       {"match", &string_match},
+                                       {"gmatch", &string_gmatch},
+                                       {"gsub", &string_gsub},
+                                       {nullptr, nullptr}};
   luaL_setfuncs(L, functions, 0);
 }
 

@@ -64,12 +64,16 @@ struct manifest {
   std::map<std::string, uuid> kernels;  // name -> function id
   std::vector<uuid> allowed_boot_ids;
   std::int64_t per_tenant_daily_exec_limit = 100;
-  std::map<std::string, std::string> tenant_time_zones;  // throttle.time_zones: tenant -> IANA zone (default UTC)
+  std::map<std::string, std::string>
+      tenant_time_zones;  // throttle.time_zones: tenant -> IANA zone (default UTC)
   std::int64_t slow_ms = 5000;
   std::optional<public_key> override_key;
   bool signatures_required = true;
 
-  bool may_boot(const uuid& id) const { return std::find(allowed_boot_ids.begin(), allowed_boot_ids.end(), id) != allowed_boot_ids.end(); }
+  bool may_boot(const uuid& id) const {
+    return std::find(allowed_boot_ids.begin(), allowed_boot_ids.end(), id) !=
+           allowed_boot_ids.end();
+  }
 
   // Reads a manifest span's metadata; a field of the wrong type is an error naming it.
   static result<manifest> from_span(const universal_span& s) {
@@ -94,8 +98,10 @@ struct manifest {
         m.allowed_boot_ids.push_back(*id);
       }
     }
-    if (auto v = integer_at(md, "throttle", "per_tenant_daily_exec_limit"); !v) return std::move(v).error();
-    else if (*v) m.per_tenant_daily_exec_limit = **v;
+    if (auto v = integer_at(md, "throttle", "per_tenant_daily_exec_limit"); !v)
+      return std::move(v).error();
+    else if (*v)
+      m.per_tenant_daily_exec_limit = **v;
     if (auto t = md.find("throttle"); t != md.end() && t->is_object()) {
       if (auto z = t->find("time_zones"); z != t->end()) {
         if (!z->is_object()) return bad("throttle.time_zones is not an object");
@@ -105,10 +111,13 @@ struct manifest {
         }
       }
     }
-    if (auto v = integer_at(md, "policy", "slow_ms"); !v) return std::move(v).error();
-    else if (*v) m.slow_ms = **v;
+    if (auto v = integer_at(md, "policy", "slow_ms"); !v)
+      return std::move(v).error();
+    else if (*v)
+      m.slow_ms = **v;
     if (auto it = md.find("override_pubkey_hex"); it != md.end() && !it->is_null()) {
-      auto key = it->is_string() ? public_key::parse(it->get<std::string>()) : result<public_key>(make_error(errc::invalid_span, ""));
+      auto key = it->is_string() ? public_key::parse(it->get<std::string>())
+                                 : result<public_key>(make_error(errc::invalid_span, ""));
       if (!key) return bad("override_pubkey_hex is not 64 hex digits");
       m.override_key = *key;
     }
@@ -123,19 +132,23 @@ struct manifest {
   }
 
  private:
-  static error_info bad(const std::string& what) { return make_error(errc::invalid_span, "manifest: " + what); }
+  static error_info bad(const std::string& what) {
+    return make_error(errc::invalid_span, "manifest: " + what);
+  }
   static std::optional<uuid> uuid_of(const json& v) {
     if (!v.is_string()) return std::nullopt;
     auto id = uuid::parse(v.get<std::string>());
     return id ? std::optional<uuid>(*id) : std::nullopt;
   }
-  static result<std::optional<std::int64_t>> integer_at(const json& md, const char* object, const char* field) {
+  static result<std::optional<std::int64_t>> integer_at(const json& md, const char* object,
+                                                        const char* field) {
     auto o = md.find(object);
     if (o == md.end()) return std::optional<std::int64_t>{};
     if (!o->is_object()) return bad(std::string(object) + " is not an object");
     auto it = o->find(field);
     if (it == o->end()) return std::optional<std::int64_t>{};
-    if (!it->is_number_integer() || it->get<std::int64_t>() < 0) return bad(std::string(object) + "." + field + " is not a non-negative integer");
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0)
+      return bad(std::string(object) + "." + field + " is not a non-negative integer");
     return std::optional<std::int64_t>{it->get<std::int64_t>()};
   }
 };
@@ -154,7 +167,8 @@ result<manifest> load_manifest(Reader& reader, Accept&& accept) {
     if (page->next_cursor.empty()) break;
     q.cursor = page->next_cursor;
   }
-  return make_error(errc::not_found, "no manifest span of the operator's: seed the ledger first (logline-cli seed)");
+  return make_error(errc::not_found,
+                    "no manifest span of the operator's: seed the ledger first (logline-cli seed)");
 }
 // The newest manifest span the operator wrote (ledger::operator_wrote) that `reader` sees.
 template <class Reader>
@@ -171,11 +185,13 @@ result<void> check_owner_continuity(Ledger& ledger, const universal_span& s) {
   auto first = ledger.get_any(s.id, 0);
   if (!first) {
     if (first.error() == errc::not_found)
-      return make_error(errc::integrity_violation, "span " + s.id.to_string() + " has no version 0");
+      return make_error(errc::integrity_violation,
+                        "span " + s.id.to_string() + " has no version 0");
     return std::move(first).error();
   }
   if (first->owner_id != s.owner_id || first->tenant_id != s.tenant_id)
-    return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " + std::to_string(s.seq) +
+    return make_error(errc::integrity_violation, "span " + s.id.to_string() + " version " +
+                                                     std::to_string(s.seq) +
                                                      " is not owned by its first version's owner");
   return {};
 }
@@ -205,8 +221,11 @@ result<std::vector<universal_span>> latest_matching(Ledger& ledger, timeline_que
 // LogLineOS's kernel function spans and manifest, as `seed` appends them.
 inline std::vector<universal_span> seed_kernels() {
   const std::pair<const uuid*, const char*> kernels[] = {
-      {&ids::run_code, "run_code"},         {&ids::observer_bot, "observer_bot"}, {&ids::request_worker, "request_worker"},
-      {&ids::policy_agent, "policy_agent"}, {&ids::provider_exec, "provider_exec"},
+      {&ids::run_code, "run_code"},
+      {&ids::observer_bot, "observer_bot"},
+      {&ids::request_worker, "request_worker"},
+      {&ids::policy_agent, "policy_agent"},
+      {&ids::provider_exec, "provider_exec"},
   };
   std::vector<universal_span> out;
   for (const auto& [id, name] : kernels) {
@@ -243,12 +262,13 @@ inline universal_span seed_manifest(const std::optional<public_key>& override_ke
     kernels[*k.name] = k.id.to_string();
     allowed.push_back(k.id.to_string());
   }
-  s.metadata = json{{"kernels", kernels},
-                    {"allowed_boot_ids", allowed},
-                    {"throttle", {{"per_tenant_daily_exec_limit", 100}}},
-                    {"policy", {{"slow_ms", 5000}}},
-                    {"override_pubkey_hex", override_key ? json(override_key->to_string()) : json(nullptr)},
-                    {"features", {{"signatures_required", true}}}};
+  s.metadata =
+      json{{"kernels", kernels},
+           {"allowed_boot_ids", allowed},
+           {"throttle", {{"per_tenant_daily_exec_limit", 100}}},
+           {"policy", {{"slow_ms", 5000}}},
+           {"override_pubkey_hex", override_key ? json(override_key->to_string()) : json(nullptr)},
+           {"features", {{"signatures_required", true}}}};
   return s;
 }
 
@@ -272,10 +292,13 @@ result<bool> operator_span_stored(Ledger& ledger, const uuid& id, std::string_vi
     return std::move(existing).error();
   }
   if (!ledger.operator_wrote(*existing)) {
-    const bool operators_own = ledger.operators().is_operator(existing->owner_id, existing->tenant_id);
+    const bool operators_own =
+        ledger.operators().is_operator(existing->owner_id, existing->tenant_id);
     return make_error(errc::integrity_violation,
-                      std::string(what) + " " + id.to_string() + " is taken by a span the operator did not write (" +
-                          (operators_own ? std::string("signed by another key than this ledger's") : "owned by '" + existing->owner_id.value_or("") + "'") +
+                      std::string(what) + " " + id.to_string() +
+                          " is taken by a span the operator did not write (" +
+                          (operators_own ? std::string("signed by another key than this ledger's")
+                                         : "owned by '" + existing->owner_id.value_or("") + "'") +
                           "): the runtime will not use it");
   }
   return true;
@@ -287,7 +310,9 @@ result<bool> operator_span_stored(Ledger& ledger, const uuid& id, std::string_vi
 template <class Ledger>
 result<std::size_t> seed(Ledger& ledger) {
   if (!ledger.operators().is_operator(ledger.identity()))
-    return make_error(errc::permission_denied, "seeding is the operator's: open the ledger as an operator identity (e.g. 'logline')");
+    return make_error(
+        errc::permission_denied,
+        "seeding is the operator's: open the ledger as an operator identity (e.g. 'logline')");
   std::size_t appended = 0;
   std::optional<public_key> key = ledger.signer();
   for (auto& k : seed_kernels()) {

@@ -80,9 +80,13 @@ struct midnight_ruler {
       std::vector<const parsed_law*> applicable;
       for (const auto& l : in_force) {
         const bool governs = l.everywhere || (l.span.tenant_id && l.span.tenant_id == s.tenant_id);
-        if (governs && (l.law.scope == s.entity_type || l.law.scope == "*")) applicable.push_back(&l);
+        if (governs && (l.law.scope == s.entity_type || l.law.scope == "*"))
+          applicable.push_back(&l);
       }
-      const json* deadline = s.metadata && s.metadata->is_object() && s.metadata->contains("deadline_at") ? &(*s.metadata)["deadline_at"] : nullptr;
+      const json* deadline =
+          s.metadata && s.metadata->is_object() && s.metadata->contains("deadline_at")
+              ? &(*s.metadata)["deadline_at"]
+              : nullptr;
       if (applicable.empty() && !deadline) continue;
       if (!s.owner_id) continue;
       ++judged;
@@ -90,7 +94,8 @@ struct midnight_ruler {
       if (!vars) return std::move(vars).error();
       (*vars)["now"] = at;
       if (deadline) {
-        auto d = deadline->is_string() ? timestamp::parse(deadline->template get<std::string>()) : result<timestamp>(make_error(errc::invalid_span, ""));
+        auto d = deadline->is_string() ? timestamp::parse(deadline->template get<std::string>())
+                                       : result<timestamp>(make_error(errc::invalid_span, ""));
         (*vars)["overdue"] = d ? json(*d <= boundary) : json(nullptr);
       }
       const std::string subject = laws::subject_key(s.id.to_string(), s.seq);
@@ -113,27 +118,33 @@ struct midnight_ruler {
         related.push_back(l->span.id);
       }
       v["laws"] = law_ids;
-      v["idempotency_key"] = blake3_hex("logline.law.verdict/1\n" + subject + "\n" + at + "\n" + canonical(v));
+      v["idempotency_key"] =
+          blake3_hex("logline.law.verdict/1\n" + subject + "\n" + at + "\n" + canonical(v));
       records.push_back(made_for(s, entity::law_verdict, v, related));
 
       auto as = ledger.on_behalf_of(identity{*s.owner_id, s.tenant_id});
       for (auto& r : records) {
         auto stored = as.append(std::move(r));
-        if (stored) ++recorded;
-        else if (stored.error() == errc::version_conflict) ++existing;  // judged before
-        else failed.push_back({{"span", s.id.to_string()}, {"error", stored.error().message()}});
+        if (stored)
+          ++recorded;
+        else if (stored.error() == errc::version_conflict)
+          ++existing;  // judged before
+        else
+          failed.push_back({{"span", s.id.to_string()}, {"error", stored.error().message()}});
       }
     }
-    return json{{"boundary", at},         {"laws", in_force.size()},         {"judged", judged},
-                {"recorded", recorded},   {"already_recorded", existing},    {"skipped_laws", skipped},
+    return json{{"boundary", at},       {"laws", in_force.size()},      {"judged", judged},
+                {"recorded", recorded}, {"already_recorded", existing}, {"skipped_laws", skipped},
                 {"failed", failed}};
   }
 
  private:
   // A decision or verdict span about `s`: its id derives from the record's idempotency key.
-  static universal_span made_for(const universal_span& s, std::string_view entity_type, const json& record, const std::vector<uuid>& laws_used) {
+  static universal_span made_for(const universal_span& s, std::string_view entity_type,
+                                 const json& record, const std::vector<uuid>& laws_used) {
     universal_span r;
-    r.id = derived_uuid(std::string(entity_type) + "\n" + record["idempotency_key"].template get<std::string>());
+    r.id = derived_uuid(std::string(entity_type) + "\n" +
+                        record["idempotency_key"].template get<std::string>());
     r.entity_type = entity_type;
     r.who = "midnight_ruler";
     r.did = "judged";
@@ -156,13 +167,15 @@ struct midnight_ruler {
 template <class Ledger>
 class ledger_state : public state {
  public:
-  ledger_state(Ledger& ledger, std::set<std::string> persistent) : ledger_(ledger), persistent_(std::move(persistent)) {}
+  ledger_state(Ledger& ledger, std::set<std::string> persistent)
+      : ledger_(ledger), persistent_(std::move(persistent)) {}
 
   // Only a state the operator wrote counts (anything else under the id is no state).
   std::optional<sys_seconds> next_due(const std::string& job) override {
     if (!persistent_.count(job)) return memory_.next_due(job);
     auto s = ledger_.get_any(id_of(job));
-    if (!s || !ledger_.operator_wrote(*s) || !s->metadata || !s->metadata->contains("next_due")) return std::nullopt;
+    if (!s || !ledger_.operator_wrote(*s) || !s->metadata || !s->metadata->contains("next_due"))
+      return std::nullopt;
     auto t = timestamp::parse((*s->metadata)["next_due"].template get<std::string>());
     if (!t) return std::nullopt;
     return sys_seconds(std::chrono::seconds(t->unix_ms / 1000));
@@ -171,7 +184,8 @@ class ledger_state : public state {
     if (!persistent_.count(job)) return memory_.set_next_due(job, at);
     // The next version of the operator's state (keeping its owner), or the first one.
     auto existing = ledger_.get_any(id_of(job));
-    universal_span s = existing && ledger_.operator_wrote(*existing) ? unsealed(*existing) : universal_span{};
+    universal_span s =
+        existing && ledger_.operator_wrote(*existing) ? unsealed(*existing) : universal_span{};
     s.id = id_of(job);
     s.entity_type = entity::schedule_state;
     s.who = "scheduler";
@@ -185,7 +199,9 @@ class ledger_state : public state {
   }
 
  private:
-  static uuid id_of(const std::string& job) { return derived_uuid("logline.schedule_state\n" + job); }
+  static uuid id_of(const std::string& job) {
+    return derived_uuid("logline.schedule_state\n" + job);
+  }
   Ledger& ledger_;
   std::set<std::string> persistent_;
   memory_state memory_;

@@ -39,10 +39,11 @@ template <class Ledger>
 class node {
  public:
   struct options {
-    identity as = runtime_identity;        // the operator identity the kernels boot as
+    identity as = runtime_identity;  // the operator identity the kernels boot as
     std::chrono::seconds observer_every{10}, worker_every{10}, policy_every{30};
-    std::string ruler_cron = "0 0 * * *", ruler_zone = "Europe/Paris";  // the midnight ruler ("" cron: none)
-    lua_limits limits{};                   // for run_code (its timeout is the manifest's slow_ms)
+    std::string ruler_cron = "0 0 * * *",
+                ruler_zone = "Europe/Paris";  // the midnight ruler ("" cron: none)
+    lua_limits limits{};  // for run_code (its timeout is the manifest's slow_ms)
     // Tenants' code (functions and policies) runs in Linux's SCHED_IDLE class, on CPU no normal
     // thread wants (lua_limits::idle_cpu); false: at the runtime's own priority (scheduling.nice).
     bool code_idle_cpu = true;
@@ -54,9 +55,10 @@ class node {
     // provider_exec's credentials and destinations (egress.hpp): none and public only by default.
     provider_config providers{};
     scheduler::options scheduling{};
-    std::function<void(const std::string& job, const error_info&)> on_error = [](const std::string& job, const error_info& e) {
-      std::fprintf(stderr, "logline runtime: %s: %s\n", job.c_str(), e.message().c_str());
-    };
+    std::function<void(const std::string& job, const error_info&)> on_error =
+        [](const std::string& job, const error_info& e) {
+          std::fprintf(stderr, "logline runtime: %s: %s\n", job.c_str(), e.message().c_str());
+        };
   };
 
   explicit node(Ledger& ledger) : node(ledger, options{}) {}
@@ -64,7 +66,10 @@ class node {
   // once after a restart); the other jobs' in memory.
   node(Ledger& ledger, options o) : node(ledger, std::move(o), system_clock(), own_state_) {}
   node(Ledger& ledger, options o, const runtime::clock& c, runtime::state& st)
-      : ledger_(ledger), options_(std::move(o)), stage0_(ledger), scheduler_(c, st, options_.scheduling) {
+      : ledger_(ledger),
+        options_(std::move(o)),
+        stage0_(ledger),
+        scheduler_(c, st, options_.scheduling) {
     run_code<Ledger> code;
     code.limits = options_.limits;
     code.limits.idle_cpu = options_.code_idle_cpu;
@@ -104,7 +109,9 @@ class node {
   runtime::scheduler& jobs() noexcept { return scheduler_; }
 
   // Boots a kernel now, as the operator.
-  result<universal_span> boot(const uuid& kernel, json input = nullptr) { return stage0_.boot(kernel, std::move(input), options_.as); }
+  result<universal_span> boot(const uuid& kernel, json input = nullptr) {
+    return stage0_.boot(kernel, std::move(input), options_.as);
+  }
 
   std::size_t tick() { return scheduler_.tick(); }
   std::uint64_t idle_runs() const noexcept { return idle_runs_.load(); }
@@ -115,8 +122,10 @@ class node {
   // Whether s is one of the records the scheduled kernels' own runs leave.
   static bool bookkeeping(const universal_span& s) {
     if (policy_agent_record(s) || s.entity_type == entity::schedule_state) return true;
-    return (s.entity_type == entity::boot_event || s.entity_type == entity::execution) && s.parent_id &&
-           (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker || *s.parent_id == ids::policy_agent);
+    return (s.entity_type == entity::boot_event || s.entity_type == entity::execution) &&
+           s.parent_id &&
+           (*s.parent_id == ids::observer_bot || *s.parent_id == ids::request_worker ||
+            *s.parent_id == ids::policy_agent);
   }
   // Whether the feed after `cursor` holds only bookkeeping (nothing for the kernel); moves
   // `cursor` over it.
@@ -151,9 +160,11 @@ class node {
       *last = {};
       if (e && e->status == "complete" && e->output && e->output->is_object()) {
         const json& out = *e->output;
-        if (out.contains("resume_cursor") && out["resume_cursor"].is_string()) last->resume = out["resume_cursor"].template get<std::string>();
+        if (out.contains("resume_cursor") && out["resume_cursor"].is_string())
+          last->resume = out["resume_cursor"].template get<std::string>();
         if (out.contains("wake_at") && out["wake_at"].is_string())
-          if (auto t = timestamp::parse(out["wake_at"].template get<std::string>())) last->wake = *t;
+          if (auto t = timestamp::parse(out["wake_at"].template get<std::string>()))
+            last->wake = *t;
       }
       if (!e) {
         if (options_.on_error) options_.on_error(name, e.error());

@@ -97,7 +97,8 @@ result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const
       if (s.tenant_id != who.tenant_id || !ledger.operator_wrote(s)) continue;
       if (!s.output) return std::string();
       auto it = s.output->find("resume_cursor");
-      return it != s.output->end() && it->is_string() ? it->template get<std::string>() : std::string();
+      return it != s.output->end() && it->is_string() ? it->template get<std::string>()
+                                                      : std::string();
     }
     if (page->next_cursor.empty()) return std::string();
     q.cursor = page->next_cursor;
@@ -142,11 +143,14 @@ struct observer_bot {
   result<json> operator()(call& c) const {
     std::lock_guard lock(state_->mutex);
     auto& st = *state_;
-    auto read = detail::follow_feed(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
-      if (s.entity_type != entity::function) return;
-      if (s.status == "scheduled") st.scheduled[s.id] = {s, before};
-      else st.scheduled.erase(s.id);
-    });
+    auto read = detail::follow_feed(c, st.feed, feed_budget,
+                                    [&](const universal_span& s, const std::string& before) {
+                                      if (s.entity_type != entity::function) return;
+                                      if (s.status == "scheduled")
+                                        st.scheduled[s.id] = {s, before};
+                                      else
+                                        st.scheduled.erase(s.id);
+                                    });
     if (!read) return std::move(read).error();
     std::int64_t created = 0, existing = 0;
     json failed = json::array();
@@ -160,8 +164,10 @@ struct observer_bot {
       request.status = "scheduled";
       request.parent_id = fn.id;
       request.trace_id = fn.trace_id ? *fn.trace_id : uuid::v7().to_string();
-      request.visibility = fn.visibility == visibility::public_ ? visibility::tenant : fn.visibility;
-      request.metadata = json{{"request_key", "scheduled@" + std::to_string(fn.seq)}, {"function_seq", fn.seq}};
+      request.visibility =
+          fn.visibility == visibility::public_ ? visibility::tenant : fn.visibility;
+      request.metadata =
+          json{{"request_key", "scheduled@" + std::to_string(fn.seq)}, {"function_seq", fn.seq}};
       auto as = c.ledger.as(detail::owner_of(fn, c.as.identity()));
       auto stored = as.append(std::move(request));
       if (stored) {
@@ -179,8 +185,11 @@ struct observer_bot {
     std::string resume = st.feed.cursor;
     for (const auto& [id, w] : st.scheduled)
       if (feed_cursor_before(w.before, resume)) resume = w.before;
-    return json{{"requests_created", created}, {"already_requested", existing}, {"failed", failed},
-                {"feed_read", *read}, {"resume_cursor", resume}};
+    return json{{"requests_created", created},
+                {"already_requested", existing},
+                {"failed", failed},
+                {"feed_read", *read},
+                {"resume_cursor", resume}};
   }
 
  private:
@@ -217,7 +226,8 @@ struct request_worker {
     auto& st = *state_;
     std::lock_guard run_lock(st.run_mutex);  // one run of this worker at a time
     run r;
-    r.lease_ms = c.manifest.slow_ms + std::chrono::duration_cast<std::chrono::milliseconds>(lease_margin).count();
+    r.lease_ms = c.manifest.slow_ms +
+                 std::chrono::duration_cast<std::chrono::milliseconds>(lease_margin).count();
     std::unique_lock lock(st.mutex);
     auto read = read_feed(c);
     if (!read) return std::move(read).error();
@@ -228,7 +238,8 @@ struct request_worker {
 
     // The lanes. Nothing queued: one lane, which ends at once unless the feed brings something.
     std::vector<std::jthread> others;
-    for (std::size_t i = 1; work && i < std::max<std::size_t>(lanes, 1); ++i) others.emplace_back([this, &c, &r] { lane(c, r); });
+    for (std::size_t i = 1; work && i < std::max<std::size_t>(lanes, 1); ++i)
+      others.emplace_back([this, &c, &r] { lane(c, r); });
     lane(c, r);
     others.clear();  // joins
 
@@ -241,9 +252,10 @@ struct request_worker {
     for (const auto& [id, t] : st.queued) older(t.before);
     for (const auto& [id, before] : st.inflight) older(before);
     for (const auto& [id, t] : st.claimed) older(t.before);
-    return json{{"executed", r.executed},      {"taken_by_another_worker", r.taken}, {"abandoned", r.abandoned},
-                {"failed", r.failed},          {"queued", st.queued.size()},         {"running_elsewhere", st.claimed.size()},
-                {"feed_read", r.feed_read},    {"resume_cursor", resume}};
+    return json{{"executed", r.executed},     {"taken_by_another_worker", r.taken},
+                {"abandoned", r.abandoned},   {"failed", r.failed},
+                {"queued", st.queued.size()}, {"running_elsewhere", st.claimed.size()},
+                {"feed_read", r.feed_read},   {"resume_cursor", resume}};
   }
 
  private:
@@ -257,13 +269,13 @@ struct request_worker {
     std::mutex mutex;  // guards the rest; held by a lane only to read the feed and pick
     std::condition_variable changed;
     detail::feed_position feed;
-    std::map<uuid, tracked> queued;                    // version 0 scheduled seen, nothing later
-    std::map<std::string, std::deque<uuid>> by_tenant; // queued ids per tenant, feed order
-    std::map<uuid, std::string> inflight;              // running on a lane here (cursor before it)
-    std::map<uuid, tracked> claimed;                   // version 1 (running) seen, nothing later
-    std::map<std::string, std::size_t> running;        // lanes busy per tenant
-    std::string last_tenant;                           // the turn: the tenant served last
-    uuid instance = uuid::v7();                        // this worker, in the leases it writes
+    std::map<uuid, tracked> queued;                     // version 0 scheduled seen, nothing later
+    std::map<std::string, std::deque<uuid>> by_tenant;  // queued ids per tenant, feed order
+    std::map<uuid, std::string> inflight;               // running on a lane here (cursor before it)
+    std::map<uuid, tracked> claimed;                    // version 1 (running) seen, nothing later
+    std::map<std::string, std::size_t> running;         // lanes busy per tenant
+    std::string last_tenant;                            // the turn: the tenant served last
+    uuid instance = uuid::v7();                         // this worker, in the leases it writes
   };
   // One run's tallies (guarded by state::mutex).
   struct run {
@@ -273,28 +285,33 @@ struct request_worker {
     json failed = json::array();
   };
 
-  static std::string tenant_key(const universal_span& s) { return s.tenant_id ? "t:" + *s.tenant_id : std::string("-"); }
+  static std::string tenant_key(const universal_span& s) {
+    return s.tenant_id ? "t:" + *s.tenant_id : std::string("-");
+  }
   timestamp now() const { return time ? to_timestamp(time->now()) : timestamp::now(); }
 
   // Reads the feed on (state::mutex held).
   result<std::size_t> read_feed(call& c) const {
     auto& st = *state_;
-    return detail::follow_feed(c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
-      if (s.entity_type != entity::request) return;
-      if (s.seq == 0 && s.status == "scheduled") {
-        st.queued[s.id] = {s, before};
-        st.by_tenant[tenant_key(s)].push_back(s.id);
-        return;
-      }
-      std::string first = before;  // the cursor before the request's version 0, when known
-      if (auto q = st.queued.find(s.id); q != st.queued.end()) {
-        first = q->second.before;
-        st.queued.erase(q);
-      }
-      if (auto f = st.inflight.find(s.id); f != st.inflight.end()) first = f->second;
-      if (s.seq == 1 && s.status == "running") st.claimed[s.id] = {s, first};
-      else st.claimed.erase(s.id);
-    });
+    return detail::follow_feed(
+        c, st.feed, feed_budget, [&](const universal_span& s, const std::string& before) {
+          if (s.entity_type != entity::request) return;
+          if (s.seq == 0 && s.status == "scheduled") {
+            st.queued[s.id] = {s, before};
+            st.by_tenant[tenant_key(s)].push_back(s.id);
+            return;
+          }
+          std::string first = before;  // the cursor before the request's version 0, when known
+          if (auto q = st.queued.find(s.id); q != st.queued.end()) {
+            first = q->second.before;
+            st.queued.erase(q);
+          }
+          if (auto f = st.inflight.find(s.id); f != st.inflight.end()) first = f->second;
+          if (s.seq == 1 && s.status == "running")
+            st.claimed[s.id] = {s, first};
+          else
+            st.claimed.erase(s.id);
+        });
   }
 
   // The next request a lane may take: tenants in turn after the last one served, skipping those
@@ -354,9 +371,12 @@ struct request_worker {
       --r.active;
       if (--st.running[next->second] == 0) st.running.erase(next->second);
       st.inflight.erase(id);
-      if (!done) r.failed.push_back({{"request", id.to_string()}, {"error", done.error().message()}});
-      else if (*done) ++r.executed;
-      else ++r.taken;
+      if (!done)
+        r.failed.push_back({{"request", id.to_string()}, {"error", done.error().message()}});
+      else if (*done)
+        ++r.executed;
+      else
+        ++r.taken;
       st.changed.notify_all();
     }
   }
@@ -365,7 +385,8 @@ struct request_worker {
   // its time plus the lease.
   static timestamp lease_end(const universal_span& running, std::int64_t lease_ms) {
     if (running.metadata && running.metadata->is_object())
-      if (auto l = running.metadata->find("lease_until"); l != running.metadata->end() && l->is_string())
+      if (auto l = running.metadata->find("lease_until");
+          l != running.metadata->end() && l->is_string())
         if (auto t = timestamp::parse(l->template get<std::string>())) return *t;
     return timestamp{running.at.unix_ms + lease_ms};
   }
@@ -390,18 +411,25 @@ struct request_worker {
       done.did = "abandoned";
       done.who = "request_worker";
       std::string holder = "a worker";
-      if (running.metadata && running.metadata->is_object() && running.metadata->contains("worker") && (*running.metadata)["worker"].is_string())
+      if (running.metadata && running.metadata->is_object() &&
+          running.metadata->contains("worker") && (*running.metadata)["worker"].is_string())
         holder = "worker " + (*running.metadata)["worker"].template get<std::string>();
-      done.error = json{{"code", "abandoned"},
-                        {"message", "claimed by " + holder + " until " + until.to_string() +
-                                        ", which recorded no outcome; not run again (a request runs at most once)"}};
+      done.error =
+          json{{"code", "abandoned"},
+               {"message",
+                "claimed by " + holder + " until " + until.to_string() +
+                    ", which recorded no outcome; not run again (a request runs at most once)"}};
       auto as = c.ledger.on_behalf_of(detail::owner_of(running, c.as.identity()));
       auto closed = as.append(std::move(done));
-      if (closed) ++r.abandoned;
+      if (closed)
+        ++r.abandoned;
       else if (!(closed.error() == errc::version_conflict))  // else: its worker finished first
-        r.failed.push_back({{"request", it->first.to_string()}, {"error", closed.error().message()}});
-      if (closed || closed.error() == errc::version_conflict) it = st.claimed.erase(it);
-      else ++it;
+        r.failed.push_back(
+            {{"request", it->first.to_string()}, {"error", closed.error().message()}});
+      if (closed || closed.error() == errc::version_conflict)
+        it = st.claimed.erase(it);
+      else
+        ++it;
     }
   }
 
@@ -412,8 +440,10 @@ struct request_worker {
     json input = request.input ? *request.input : json(nullptr);
     universal_span running = next_version(request, 1, "running", "claimed");
     json md = json::object();
-    if (request.metadata && request.metadata->is_object()) md = *request.metadata;
-    else if (request.metadata && !request.metadata->is_null()) md["request_metadata"] = *request.metadata;
+    if (request.metadata && request.metadata->is_object())
+      md = *request.metadata;
+    else if (request.metadata && !request.metadata->is_null())
+      md["request_metadata"] = *request.metadata;
     md["lease_until"] = timestamp{now().unix_ms + lease_ms}.to_string();
     md["worker"] = state_->instance.to_string();
     running.metadata = std::move(md);
@@ -424,10 +454,12 @@ struct request_worker {
     }
     universal_span done = next_version(request, 2, "error", "executed");
     if (!request.parent_id) {
-      done.error = json{{"code", "invalid_span"}, {"message", "the request has no parent_id (the function to run)"}};
+      done.error = json{{"code", "invalid_span"},
+                        {"message", "the request has no parent_id (the function to run)"}};
     } else {
-      auto execution = boot_->boot(ids::run_code, json{{"span_id", function_id.to_string()}, {"input", std::move(input)}}, as.identity(),
-                                   request.trace_id);
+      auto execution = boot_->boot(
+          ids::run_code, json{{"span_id", function_id.to_string()}, {"input", std::move(input)}},
+          as.identity(), request.trace_id);
       if (execution) {
         done.status = execution->status == "complete" ? "complete" : "error";
         done.output = json{{"execution_id", execution->id.to_string()}};
@@ -439,14 +471,17 @@ struct request_worker {
     auto finished = as.append(std::move(done));
     if (!finished) {
       if (finished.error() == errc::version_conflict)
-        return make_error(errc::version_conflict, "request " + request.id.to_string() +
-                                                      " was closed (its lease had ended) before this run finished; the run's execution is not its outcome");
+        return make_error(errc::version_conflict,
+                          "request " + request.id.to_string() +
+                              " was closed (its lease had ended) before this run finished; the "
+                              "run's execution is not its outcome");
       return std::move(finished).error();
     }
     return true;
   }
 
-  static universal_span next_version(const universal_span& request, std::int32_t seq, const char* status, const char* did) {
+  static universal_span next_version(const universal_span& request, std::int32_t seq,
+                                     const char* status, const char* did) {
     universal_span s = unsealed(request);
     s.seq = seq;
     s.status = status;

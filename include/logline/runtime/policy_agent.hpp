@@ -88,15 +88,20 @@
 namespace logline::runtime {
 
 // The id of a policy's cursor entity.
-inline uuid policy_cursor_id(const uuid& policy) { return derived_uuid("logline.policy_cursor\n" + policy.to_string()); }
+inline uuid policy_cursor_id(const uuid& policy) {
+  return derived_uuid("logline.policy_cursor\n" + policy.to_string());
+}
 
 // Whether s is one of the policy agent's records of where policies are (any policy's cursor and
 // revisits): bookkeeping, not events; no policy is shown them.
-inline bool policy_agent_record(const universal_span& s) { return s.entity_type == entity::policy_cursor || s.entity_type == entity::policy_revisit; }
+inline bool policy_agent_record(const universal_span& s) {
+  return s.entity_type == entity::policy_cursor || s.entity_type == entity::policy_revisit;
+}
 
 // The id of a policy's revisit of a span at a time.
 inline uuid policy_revisit_id(const uuid& policy, const uuid& target, const timestamp& due) {
-  return derived_uuid("logline.policy_revisit\n" + policy.to_string() + "\n" + target.to_string() + "\n" + due.to_string());
+  return derived_uuid("logline.policy_revisit\n" + policy.to_string() + "\n" + target.to_string() +
+                      "\n" + due.to_string());
 }
 
 template <class Ledger>
@@ -131,11 +136,14 @@ struct policy_agent {
 
   result<json> operator()(call& c) const {
     if (!c.ledger.operators().is_operator(c.as.identity()))
-      return make_error(errc::permission_denied, "the policy agent runs as an operator identity (it reads every tenant's feed)");
+      return make_error(
+          errc::permission_denied,
+          "the policy agent runs as an operator identity (it reads every tenant's feed)");
     std::lock_guard run_lock(state_->run_mutex);
     // The operator's feed, read up to its end: where to resume when every policy is there (or
     // there is none), so an idle ledger does not wake the agent (runtime::node).
-    auto read = detail::follow_feed(c, state_->feed, std::size_t{1} << 20, [](const universal_span&, const std::string&) {});
+    auto read = detail::follow_feed(c, state_->feed, std::size_t{1} << 20,
+                                    [](const universal_span&, const std::string&) {});
     if (!read) return std::move(read).error();
     auto policies = active_policies(c.ledger);
     if (!policies) return std::move(policies).error();
@@ -192,8 +200,11 @@ struct policy_agent {
   };
   // Pending revisits are kept in (due, id) order: the due ones are a prefix, the next one due is
   // the first after it, and since a revisit's id derives from its time, it is found by its time.
-  static bool by_due(const pending_revisit& a, const pending_revisit& b) { return std::tie(a.due, a.id) < std::tie(b.due, b.id); }
-  static bool pending_has(const std::vector<pending_revisit>& pending, const timestamp& due, const uuid& id) {
+  static bool by_due(const pending_revisit& a, const pending_revisit& b) {
+    return std::tie(a.due, a.id) < std::tie(b.due, b.id);
+  }
+  static bool pending_has(const std::vector<pending_revisit>& pending, const timestamp& due,
+                          const uuid& id) {
     pending_revisit key;
     key.due = due;
     key.id = id;
@@ -204,16 +215,16 @@ struct policy_agent {
   // while the cursor is at the version this agent wrote, the list is exact and the ledger need
   // not be searched. Another version (another agent, or none cached): search it.
   struct revisit_cache {
-    std::int32_t cursor_seq = -1;  // -1: no cursor yet
+    std::int32_t cursor_seq = -1;          // -1: no cursor yet
     std::vector<pending_revisit> pending;  // by_due
   };
   struct state {
     std::mutex run_mutex;  // one run of this agent at a time
     std::mutex mutex;      // guards the rest (lanes share it)
     detail::feed_position feed;
-    std::map<uuid, revisit_cache> revisits;  // by policy
-    std::string last_tenant;                 // the tenant served first last run
-    std::map<std::string, uuid> last_policy; // per tenant: the policy that ran last
+    std::map<uuid, revisit_cache> revisits;   // by policy
+    std::string last_tenant;                  // the tenant served first last run
+    std::map<std::string, uuid> last_policy;  // per tenant: the policy that ran last
   };
   std::shared_ptr<state> state_ = std::make_shared<state>();
 
@@ -233,32 +244,38 @@ struct policy_agent {
     bool spent() const { return evaluations > 0 && clock() >= deadline; }
   };
 
-  static std::string tenant_key(const universal_span& s) { return s.tenant_id ? "t:" + *s.tenant_id : std::string("-"); }
+  static std::string tenant_key(const universal_span& s) {
+    return s.tenant_id ? "t:" + *s.tenant_id : std::string("-");
+  }
 
   // The policies by tenant, the tenants in turn after the one served first last run, each
   // tenant's policies (by id) in turn after the one that ran last.
-  std::deque<std::pair<std::string, std::vector<universal_span>>> in_turn(std::vector<universal_span> policies) const {
+  std::deque<std::pair<std::string, std::vector<universal_span>>> in_turn(
+      std::vector<universal_span> policies) const {
     std::map<std::string, std::vector<universal_span>> by_tenant;
     for (auto& p : policies) by_tenant[tenant_key(p)].push_back(std::move(p));
     std::lock_guard lock(state_->mutex);
     std::deque<std::pair<std::string, std::vector<universal_span>>> out;
     for (auto& [tenant, list] : by_tenant) {
-      std::sort(list.begin(), list.end(), [](const universal_span& a, const universal_span& b) { return a.id < b.id; });
+      std::sort(list.begin(), list.end(),
+                [](const universal_span& a, const universal_span& b) { return a.id < b.id; });
       if (auto last = state_->last_policy.find(tenant); last != state_->last_policy.end()) {
-        auto after = std::find_if(list.begin(), list.end(), [&](const universal_span& p) { return last->second < p.id; });
+        auto after = std::find_if(list.begin(), list.end(),
+                                  [&](const universal_span& p) { return last->second < p.id; });
         std::rotate(list.begin(), after, list.end());
       }
       out.emplace_back(tenant, std::move(list));
     }
-    auto first = std::find_if(out.begin(), out.end(), [&](const auto& e) { return state_->last_tenant < e.first; });
+    auto first = std::find_if(out.begin(), out.end(),
+                              [&](const auto& e) { return state_->last_tenant < e.first; });
     std::rotate(out.begin(), first, out.end());
     if (!out.empty()) state_->last_tenant = out.front().first;
     return out;
   }
 
   // One tenant's policies, in turn, within its budget; totals into t (under m).
-  void run_tenant(call& c, const std::string& tenant, const std::vector<universal_span>& queue, const timestamp& now, tally& t,
-                  std::mutex& m) const {
+  void run_tenant(call& c, const std::string& tenant, const std::vector<universal_span>& queue,
+                  const timestamp& now, tally& t, std::mutex& m) const {
     budget b;
     b.clock = steady_now ? steady_now : [] { return std::chrono::steady_clock::now(); };
     b.deadline = b.clock() + tenant_budget;
@@ -281,7 +298,8 @@ struct policy_agent {
       auto r = run_policy(c, p, now, b);
       std::lock_guard lock(m);
       if (!r) {
-        t.failed.push_back({{"policy", p.id.to_string()}, {"error", r.error().message()}});  // tried again when something arrives
+        t.failed.push_back({{"policy", p.id.to_string()},
+                            {"error", r.error().message()}});  // tried again when something arrives
         continue;
       }
       t.evaluated += r->evaluated;
@@ -296,16 +314,18 @@ struct policy_agent {
   // The feed position a policy's cursor records ("" when there is none to take).
   static std::string stored_position(Ledger& ledger, const universal_span& policy) {
     auto cursor = ledger.get_any(policy_cursor_id(policy.id));
-    if (!cursor || !ledger.operator_wrote(*cursor) || cursor->parent_id != policy.id || !cursor->metadata || !cursor->metadata->is_object())
+    if (!cursor || !ledger.operator_wrote(*cursor) || cursor->parent_id != policy.id ||
+        !cursor->metadata || !cursor->metadata->is_object())
       return std::string();
     auto it = cursor->metadata->find("cursor");
-    return it != cursor->metadata->end() && it->is_string() ? it->template get<std::string>() : std::string();
+    return it != cursor->metadata->end() && it->is_string() ? it->template get<std::string>()
+                                                            : std::string();
   }
 
   struct outcome {
     std::int64_t evaluated = 0, written = 0, errors = 0, revisited = 0;
-    std::string position;            // the policy's feed position after this run
-    std::optional<timestamp> wake;   // when its next pending revisit is due
+    std::string position;           // the policy's feed position after this run
+    std::optional<timestamp> wake;  // when its next pending revisit is due
   };
 
   timestamp now_ms() const { return time ? to_timestamp(time->now()) : timestamp::now(); }
@@ -313,7 +333,8 @@ struct policy_agent {
   // A revisit the policy asked for: what is in its scheduled span.
   static std::optional<pending_revisit> revisit_of(const universal_span& s) {
     const auto due = timestamp_at(s.metadata, "due_at");  // set: metadata is an object
-    if (!due || !s.metadata->contains("target") || !(*s.metadata)["target"].is_object()) return std::nullopt;
+    if (!due || !s.metadata->contains("target") || !(*s.metadata)["target"].is_object())
+      return std::nullopt;
     const json& t = (*s.metadata)["target"];
     if (!t.contains("id") || !t["id"].is_string()) return std::nullopt;
     auto target = uuid::parse(t["id"].template get<std::string>());
@@ -322,20 +343,24 @@ struct policy_agent {
   }
 
   // A version of the policy's revisit of span `target` (version `target_seq`) at `due`.
-  static universal_span revisit_span(const identity& op, const universal_span& policy, const uuid& target, std::int32_t target_seq,
+  static universal_span revisit_span(const identity& op, const universal_span& policy,
+                                     const uuid& target, std::int32_t target_seq,
                                      const timestamp& due, const char* status) {
     universal_span r = bookkeeping(op, policy, entity::policy_revisit, status);
     r.id = policy_revisit_id(policy.id, target, due);
     r.parent_id = policy.id;
     r.status = status;
     r.this_ = "revisit " + target.to_string() + " at " + due.to_string();
-    r.metadata = json{{"policy_id", policy.id.to_string()}, {"target", {{"id", target.to_string()}, {"seq", target_seq}}}, {"due_at", due.to_string()}};
+    r.metadata = json{{"policy_id", policy.id.to_string()},
+                      {"target", {{"id", target.to_string()}, {"seq", target_seq}}},
+                      {"due_at", due.to_string()}};
     relate(r, target);
     return r;
   }
 
   static std::optional<timestamp> timestamp_at(const std::optional<json>& md, const char* key) {
-    if (!md || !md->is_object() || !md->contains(key) || !(*md)[key].is_string()) return std::nullopt;
+    if (!md || !md->is_object() || !md->contains(key) || !(*md)[key].is_string())
+      return std::nullopt;
     auto t = timestamp::parse((*md)[key].template get<std::string>());
     return t ? std::optional<timestamp>(*t) : std::nullopt;
   }
@@ -347,8 +372,9 @@ struct policy_agent {
   // The policy's revisits written since `since` whose latest version is still scheduled, by due
   // time.
   // Only revisits the operator wrote count.
-  static result<std::vector<pending_revisit>> pending_revisits(Ledger& ledger, const identity& op, const universal_span& policy,
-                                                               const std::optional<timestamp>& since) {
+  static result<std::vector<pending_revisit>> pending_revisits(
+      Ledger& ledger, const identity& op, const universal_span& policy,
+      const std::optional<timestamp>& since) {
     timeline_query q;
     q.entity_type = entity::policy_revisit;
     q.parent_id = policy.id;
@@ -392,13 +418,17 @@ struct policy_agent {
   // What the agent wrote for this policy (its errors, and whatever relates to it).
   static bool own_output(const universal_span& s, const universal_span& policy) {
     if (s.entity_type == entity::policy_error && s.parent_id == policy.id) return true;
-    return s.related_to && std::find(s.related_to->begin(), s.related_to->end(), policy.id) != s.related_to->end();
+    return s.related_to &&
+           std::find(s.related_to->begin(), s.related_to->end(), policy.id) != s.related_to->end();
   }
 
-  result<outcome> run_policy(call& c, const universal_span& policy, const timestamp& now, budget& b) const {
+  result<outcome> run_policy(call& c, const universal_span& policy, const timestamp& now,
+                             budget& b) const {
     outcome o;
-    if (policy.language != "lua" || !policy.code || !policy.owner_id) return make_error(errc::invalid_span, "a policy needs language lua, code and an owner");
-    if (auto ok = stage0<Ledger>::authentic(policy, c.manifest.signatures_required); !ok) return std::move(ok).error();
+    if (policy.language != "lua" || !policy.code || !policy.owner_id)
+      return make_error(errc::invalid_span, "a policy needs language lua, code and an owner");
+    if (auto ok = stage0<Ledger>::authentic(policy, c.manifest.signatures_required); !ok)
+      return std::move(ok).error();
     auto held = c.ledger.hold("policy:" + policy.id.to_string());
     if (!held) return std::move(held).error();
     // Reads as the owner: what the owner may see. Writes as the operator (c.as, an operator
@@ -410,20 +440,25 @@ struct policy_agent {
     const uuid cursor_id = policy_cursor_id(policy.id);
     std::optional<universal_span> cursor;
     if (auto existing = c.ledger.get_any(cursor_id); existing) {
-      if (!c.ledger.operator_wrote(*existing) || existing->parent_id != policy.id || existing->entity_type != entity::policy_cursor)
-        return make_error(errc::integrity_violation, "policy " + policy.id.to_string() + ": its cursor id holds a span the operator did not write");
+      if (!c.ledger.operator_wrote(*existing) || existing->parent_id != policy.id ||
+          existing->entity_type != entity::policy_cursor)
+        return make_error(errc::integrity_violation,
+                          "policy " + policy.id.to_string() +
+                              ": its cursor id holds a span the operator did not write");
       cursor = std::move(*existing);
     } else if (!(existing.error() == errc::not_found)) {
       return std::move(existing).error();
     }
     std::string position;
-    if (cursor && cursor->metadata && cursor->metadata->contains("cursor") && (*cursor->metadata)["cursor"].is_string())
+    if (cursor && cursor->metadata && cursor->metadata->contains("cursor") &&
+        (*cursor->metadata)["cursor"].is_string())
       position = (*cursor->metadata)["cursor"].template get<std::string>();
 
     auto page = as.feed(position, batch);
     if (!page) return std::move(page).error();
     o.position = position;
-    const std::optional<timestamp> revisit_since = cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
+    const std::optional<timestamp> revisit_since =
+        cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
     const std::int32_t cursor_seq = cursor ? cursor->seq : -1;
     std::vector<pending_revisit> pending;
     // Taken out of the cache for this run and put back when it ends well (a failed run searches
@@ -431,7 +466,8 @@ struct policy_agent {
     bool cached = false;
     {
       std::lock_guard lock(state_->mutex);
-      if (auto known = state_->revisits.find(policy.id); known != state_->revisits.end() && known->second.cursor_seq == cursor_seq) {
+      if (auto known = state_->revisits.find(policy.id);
+          known != state_->revisits.end() && known->second.cursor_seq == cursor_seq) {
         pending = std::move(known->second.pending);
         cached = true;
       }
@@ -449,7 +485,8 @@ struct policy_agent {
       e.parent_id = policy.id;
       e.status = "open";
       e.error = json{{"code", error_code_name(failure)}, {"message", failure.message()}};
-      e.metadata = json{{"policy_id", policy.id.to_string()}, {"target", {{"id", s.id.to_string()}, {"seq", s.seq}}}};
+      e.metadata = json{{"policy_id", policy.id.to_string()},
+                        {"target", {{"id", s.id.to_string()}, {"seq", s.seq}}}};
       relate(e, s.id);
       out.push_back(std::move(e));
       ++o.errors;
@@ -458,7 +495,8 @@ struct policy_agent {
     bool stopped = false;  // the tenant's budget ran out: the rest of the page is next run's
     for (const auto& ch : page->changes) {
       const universal_span& s = ch.span;
-      const bool skip = s.tenant_id != policy.tenant_id || policy_agent_record(s) || own_output(s, policy);
+      const bool skip =
+          s.tenant_id != policy.tenant_id || policy_agent_record(s) || own_output(s, policy);
       if (!skip && b.spent()) {
         stopped = true;
         break;
@@ -481,13 +519,15 @@ struct policy_agent {
     // Revisits that are due, oldest first, at most `batch`: evaluated on the target's latest
     // version; each one's next version (done) goes in this batch.
     std::size_t fired = 0;
-    for (; fired < pending.size() && fired < batch && pending[fired].due <= now && !stopped; ++fired) {
+    for (; fired < pending.size() && fired < batch && pending[fired].due <= now && !stopped;
+         ++fired) {
       if (b.spent()) break;
       ++b.evaluations;
       const pending_revisit& r = pending[fired];
       auto target = as.get(r.target);
       if (!target && !(target.error() == errc::not_found)) return std::move(target).error();
-      universal_span done = revisit_span(op, policy, r.target, target ? target->seq : -1, r.due, "done");
+      universal_span done =
+          revisit_span(op, policy, r.target, target ? target->seq : -1, r.due, "done");
       done.seq = r.seq + 1;
       done.did = "revisited";
       json& md = *done.metadata;
@@ -523,7 +563,8 @@ struct policy_agent {
       kept.push_back(std::move(s));
     }
     out = std::move(kept);
-    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(fired));  // what still waits
+    pending.erase(pending.begin(),
+                  pending.begin() + static_cast<std::ptrdiff_t>(fired));  // what still waits
     if (!pending.empty() && (!wake || pending.front().due < *wake)) wake = pending.front().due;
     o.wake = wake;
 
@@ -535,7 +576,8 @@ struct policy_agent {
       return o;
     }
     o.position = position;
-    universal_span next = cursor ? unsealed(*cursor) : bookkeeping(op, policy, entity::policy_cursor, "advanced");
+    universal_span next =
+        cursor ? unsealed(*cursor) : bookkeeping(op, policy, entity::policy_cursor, "advanced");
     if (cursor) {
       next.seq = cursor->seq + 1;
     } else {
@@ -545,8 +587,10 @@ struct policy_agent {
     }
     next.status = "active";
     json md{{"cursor", position}};
-    if (last) md["last_span"] = {{"id", last->id.to_string()}, {"seq", last->seq}};
-    else if (next.metadata && next.metadata->contains("last_span")) md["last_span"] = (*next.metadata)["last_span"];
+    if (last)
+      md["last_span"] = {{"id", last->id.to_string()}, {"seq", last->seq}};
+    else if (next.metadata && next.metadata->contains("last_span"))
+      md["last_span"] = (*next.metadata)["last_span"];
     // Where a search for pending revisits starts: the oldest one still pending, or (none) now,
     // by the ledger's clock, which stamps the revisits this batch writes.
     timestamp since = timestamp::now();
@@ -559,7 +603,8 @@ struct policy_agent {
     o.written = static_cast<std::int64_t>(out.size()) + 1;
     const std::int32_t next_seq = next.seq;
     out.push_back(std::move(next));
-    std::vector<bool> next_version(out.size(), false);  // explicit seqs: a concurrent batch conflicts
+    std::vector<bool> next_version(out.size(),
+                                   false);  // explicit seqs: a concurrent batch conflicts
     auto stored = c.as.append_batch(std::move(out), std::move(next_version));
     if (!stored) return std::move(stored).error();
     const auto old_end = static_cast<std::ptrdiff_t>(pending.size());
@@ -574,7 +619,8 @@ struct policy_agent {
   }
 
   // The agent's own record of where `policy` is (a cursor, a revisit): the operator's, private.
-  static universal_span bookkeeping(const identity& op, const universal_span& policy, std::string_view entity_type, const char* did) {
+  static universal_span bookkeeping(const identity& op, const universal_span& policy,
+                                    std::string_view entity_type, const char* did) {
     universal_span s = made_by(policy, entity_type, did);
     s.owner_id = op.user_id;
     s.tenant_id = op.tenant_id;
@@ -584,7 +630,8 @@ struct policy_agent {
 
   // A span the agent writes for `policy`: the policy's owner, tenant and visibility, and its id
   // in related_to.
-  static universal_span made_by(const universal_span& policy, std::string_view entity_type, const char* did) {
+  static universal_span made_by(const universal_span& policy, std::string_view entity_type,
+                                const char* did) {
     universal_span s;
     s.entity_type = entity_type;
     s.who = "policy_agent";
@@ -598,41 +645,50 @@ struct policy_agent {
   }
 
   // Evaluates the policy on one span (at a revisit due at `revisit`): the spans its actions produce.
-  result<std::vector<universal_span>> evaluate(const identity& op, const operator_namespace& ns, const universal_span& policy, const universal_span& s, const timestamp& now,
+  result<std::vector<universal_span>> evaluate(const identity& op, const operator_namespace& ns,
+                                               const universal_span& policy,
+                                               const universal_span& s, const timestamp& now,
                                                const std::optional<timestamp>& revisit) const {
     if (before_evaluate) before_evaluate(policy, s);
     lua_context ctx;
     auto span_json = parse_json(span_to_json_text(s));
     if (!span_json) return std::move(span_json).error();
     ctx.values["span"] = std::move(*span_json);
-    ctx.values["policy"] = json{{"id", policy.id.to_string()}, {"name", policy.name.value_or("")}, {"metadata", policy.metadata.value_or(json(nullptr))}};
+    ctx.values["policy"] = json{{"id", policy.id.to_string()},
+                                {"name", policy.name.value_or("")},
+                                {"metadata", policy.metadata.value_or(json(nullptr))}};
     ctx.values["now"] = now.to_string();
     ctx.values["now_ms"] = now.unix_ms;
     ctx.values["revisit"] = revisit ? json{{"at", revisit->to_string()}} : json(nullptr);
     ctx.functions["epoch_ms"] = [](const json& args) -> result<json> {
-      if (args.size() != 1 || !args[0].is_string()) return make_error(errc::invalid_argument, "expected a timestamp string");
+      if (args.size() != 1 || !args[0].is_string())
+        return make_error(errc::invalid_argument, "expected a timestamp string");
       auto t = timestamp::parse(args[0].template get<std::string>());
       if (!t) return std::move(t).error();
       return json(t->unix_ms);
     };
     ctx.functions["timestamp"] = [](const json& args) -> result<json> {
-      if (args.size() != 1 || !args[0].is_number()) return make_error(errc::invalid_argument, "expected milliseconds since the epoch");
+      if (args.size() != 1 || !args[0].is_number())
+        return make_error(errc::invalid_argument, "expected milliseconds since the epoch");
       const double ms = args[0].template get<double>();
-      if (!(ms >= 0 && ms < static_cast<double>(timestamp::max_ms) + 1)) return make_error(errc::invalid_argument, "milliseconds out of range (years 1970-9999)");
+      if (!(ms >= 0 && ms < static_cast<double>(timestamp::max_ms) + 1))
+        return make_error(errc::invalid_argument, "milliseconds out of range (years 1970-9999)");
       return json(timestamp{static_cast<std::int64_t>(ms)}.to_string());
     };
     auto r = run_lua(*policy.code + "\nreturn on(ctx.span)", ctx, limits);
     if (!r) return std::move(r).error();
     std::vector<universal_span> out;
     if (r->is_null() || (r->is_object() && r->empty())) return out;  // nothing (nil, {})
-    if (!r->is_array()) return make_error(errc::execution_failed, "on(span) must return a list of actions");
+    if (!r->is_array())
+      return make_error(errc::execution_failed, "on(span) must return a list of actions");
     int n = 0;
     for (const auto& a : *r) {
       const std::string where = "action " + std::to_string(n + 1) + ": ";
       if (!a.is_object()) return make_error(errc::execution_failed, where + "not a table");
       if (a.contains("run")) {
         if (a["run"] != "run_code" || !a.contains("span_id") || !a["span_id"].is_string())
-          return make_error(errc::execution_failed, where + "expected {run = \"run_code\", span_id = \"<function id>\"}");
+          return make_error(errc::execution_failed,
+                            where + "expected {run = \"run_code\", span_id = \"<function id>\"}");
         auto fn = uuid::parse(a["span_id"].template get<std::string>());
         if (!fn) return make_error(errc::execution_failed, where + "span_id is not a uuid");
         universal_span req = made_by(policy, entity::request, "scheduled");
@@ -641,19 +697,24 @@ struct policy_agent {
         req.parent_id = *fn;
         if (a.contains("input")) req.input = a["input"];
         relate(req, s.id);
-        req.metadata = json{{"request_key", "policy:" + policy.id.to_string() + ":" + s.id.to_string() + ":" + std::to_string(s.seq) + ":" +
-                                                 std::to_string(n)},
-                            {"policy_id", policy.id.to_string()}};
+        req.metadata =
+            json{{"request_key", "policy:" + policy.id.to_string() + ":" + s.id.to_string() + ":" +
+                                     std::to_string(s.seq) + ":" + std::to_string(n)},
+                 {"policy_id", policy.id.to_string()}};
         out.push_back(std::move(req));
       } else if (a.contains("emit_span")) {
         json fields = a["emit_span"];
-        if (!fields.is_object() || !fields.contains("entity_type") || !fields["entity_type"].is_string())
-          return make_error(errc::execution_failed, where + "emit_span needs a table with entity_type");
+        if (!fields.is_object() || !fields.contains("entity_type") ||
+            !fields["entity_type"].is_string())
+          return make_error(errc::execution_failed,
+                            where + "emit_span needs a table with entity_type");
         const std::string type = fields["entity_type"].template get<std::string>();
         for (const char* owned : {"owner_id", "tenant_id", "visibility"}) fields.erase(owned);
         for (const char* own : {"id", "seq", "who"})
           if (fields.contains(own))
-            return make_error(errc::execution_failed, where + "emit_span makes a new span: its `" + std::string(own) + "` is not the policy's to set");
+            return make_error(errc::execution_failed, where + "emit_span makes a new span: its `" +
+                                                          std::string(own) +
+                                                          "` is not the policy's to set");
         fields["who"] = "policy_agent";
         if (!fields.contains("this")) fields["this"] = type;
         if (!fields.contains("did")) fields["did"] = "emitted";
@@ -663,16 +724,21 @@ struct policy_agent {
         emitted->tenant_id = policy.tenant_id;
         emitted->visibility = policy.visibility;
         // Written on the owner's behalf with the operator's rights: held to the owner's rules here.
-        if (auto ok = ns.check_ordinary(*emitted); !ok) return make_error(errc::execution_failed, where + ok.error().message());
+        if (auto ok = ns.check_ordinary(*emitted); !ok)
+          return make_error(errc::execution_failed, where + ok.error().message());
         relate(*emitted, policy.id);
         out.push_back(std::move(*emitted));
       } else if (a.contains("revisit_at")) {
-        auto due = a["revisit_at"].is_string() ? timestamp::parse(a["revisit_at"].template get<std::string>())
-                                               : result<timestamp>(make_error(errc::invalid_argument, "not a string"));
-        if (!due) return make_error(errc::execution_failed, where + "revisit_at must be a timestamp: " + due.error().message());
+        auto due = a["revisit_at"].is_string()
+                       ? timestamp::parse(a["revisit_at"].template get<std::string>())
+                       : result<timestamp>(make_error(errc::invalid_argument, "not a string"));
+        if (!due)
+          return make_error(errc::execution_failed,
+                            where + "revisit_at must be a timestamp: " + due.error().message());
         out.push_back(revisit_span(op, policy, s.id, s.seq, *due, "scheduled"));
       } else {
-        return make_error(errc::execution_failed, where + "unknown action (run = \"run_code\", emit_span or revisit_at)");
+        return make_error(errc::execution_failed,
+                          where + "unknown action (run = \"run_code\", emit_span or revisit_at)");
       }
       ++n;
     }

@@ -85,11 +85,13 @@ inline std::optional<endpoint> parse_base_url(std::string_view url) {
   const auto sep = url.find("://");
   if (sep == std::string_view::npos) return std::nullopt;
   std::string scheme(url.substr(0, sep));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   if (scheme != "http" && scheme != "https") return std::nullopt;
   e.https = scheme == "https";
   std::string_view rest = url.substr(sep + 3);
-  if (rest.find_first_of("?#@ ") != std::string_view::npos) return std::nullopt;  // no query, fragment or userinfo
+  if (rest.find_first_of("?#@ ") != std::string_view::npos)
+    return std::nullopt;  // no query, fragment or userinfo
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
@@ -111,7 +113,9 @@ inline std::optional<endpoint> parse_base_url(std::string_view url) {
   if (e.host.empty()) return std::nullopt;
   e.port = e.https ? 443 : 80;
   if (!port.empty() || authority.ends_with(':')) {
-    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+      return std::nullopt;
     e.port = std::stoi(std::string(port));
     if (e.port < 1 || e.port > 65535) return std::nullopt;
   }
@@ -121,11 +125,13 @@ inline std::optional<endpoint> parse_base_url(std::string_view url) {
 // Replaces every occurrence of `secret` in `s`.
 inline void redact(std::string& s, const std::string& secret) {
   if (secret.empty()) return;
-  for (auto p = s.find(secret); p != std::string::npos; p = s.find(secret, p + 10)) s.replace(p, secret.size(), "[redacted]");
+  for (auto p = s.find(secret); p != std::string::npos; p = s.find(secret, p + 10))
+    s.replace(p, secret.size(), "[redacted]");
 }
 inline void redact(json& j, const std::string& secret) {
   if (secret.empty()) return;
-  if (j.is_string()) redact(j.get_ref<std::string&>(), secret);
+  if (j.is_string())
+    redact(j.get_ref<std::string&>(), secret);
   else if (j.is_structured())
     for (auto& v : j) redact(v, secret);
 }
@@ -156,7 +162,8 @@ inline std::string error_text(const std::string& body) {
     if (auto e = j.find("error"); e != j.end()) {
       if (e->is_string()) return excerpt(e->get<std::string>());
       if (e->is_object())
-        if (auto m = e->find("message"); m != e->end() && m->is_string()) return excerpt(m->get<std::string>());
+        if (auto m = e->find("message"); m != e->end() && m->is_string())
+          return excerpt(m->get<std::string>());
     }
   }
   return excerpt(body);
@@ -167,10 +174,10 @@ inline std::string error_text(const std::string& body) {
 template <class Ledger>
 struct provider_exec {
   using call = typename stage0<Ledger>::call;
-  std::chrono::milliseconds base_delay{500};     // the first retry's wait; doubles with each retry
-  std::chrono::milliseconds max_delay{30'000};   // cap on any one wait, backoff or Retry-After
-  std::int64_t default_timeout_ms = 60'000;      // when the provider has no timeout_ms
-  int default_max_retries = 3;                   // when the provider has no max_retries
+  std::chrono::milliseconds base_delay{500};    // the first retry's wait; doubles with each retry
+  std::chrono::milliseconds max_delay{30'000};  // cap on any one wait, backoff or Retry-After
+  std::int64_t default_timeout_ms = 60'000;     // when the provider has no timeout_ms
+  int default_max_retries = 3;                  // when the provider has no max_retries
   // The operator's configuration: the credentials a provider may name and where calls may go
   // (egress.hpp). The default: no credentials, public destinations only.
   provider_config config;
@@ -178,18 +185,24 @@ struct provider_exec {
   result<json> operator()(call& c) const {
     // The input: checked before anything is read or recorded.
     const json& in = c.input;
-    if (!in.is_object() || !in.contains("provider_id") || !in["provider_id"].is_string() || !in.contains("messages") ||
-        !in["messages"].is_array() || in["messages"].empty())
+    if (!in.is_object() || !in.contains("provider_id") || !in["provider_id"].is_string() ||
+        !in.contains("messages") || !in["messages"].is_array() || in["messages"].empty())
       return make_error(errc::invalid_argument,
-                        "provider_exec: the input must be {\"provider_id\": \"<provider span id>\", \"messages\": [{\"role\": ..., \"content\": ...}, ...], "
+                        "provider_exec: the input must be {\"provider_id\": \"<provider span "
+                        "id>\", \"messages\": [{\"role\": ..., \"content\": ...}, ...], "
                         "\"options\": {...}}");
     for (const auto& m : in["messages"])
-      if (!m.is_object()) return make_error(errc::invalid_argument, "provider_exec: every message must be an object {\"role\", \"content\"}");
+      if (!m.is_object())
+        return make_error(errc::invalid_argument,
+                          "provider_exec: every message must be an object {\"role\", \"content\"}");
     json options = json::object();
     if (auto o = in.find("options"); o != in.end() && !o->is_null()) {
-      if (!o->is_object()) return make_error(errc::invalid_argument, "provider_exec: options must be an object");
+      if (!o->is_object())
+        return make_error(errc::invalid_argument, "provider_exec: options must be an object");
       for (const char* reserved : {"model", "messages", "stream"})
-        if (o->contains(reserved)) return make_error(errc::invalid_argument, std::string("provider_exec: options may not set '") + reserved + "'");
+        if (o->contains(reserved))
+          return make_error(errc::invalid_argument,
+                            std::string("provider_exec: options may not set '") + reserved + "'");
       options = *o;
     }
     auto id = uuid::parse(in["provider_id"].template get<std::string>());
@@ -197,13 +210,18 @@ struct provider_exec {
     auto provider = c.as.get(*id);
     if (!provider) return std::move(provider).error();
     if (provider->entity_type != entity::provider)
-      return make_error(errc::invalid_argument, "provider_exec: span " + id->to_string() + " is a " + provider->entity_type + ", not a provider");
-    if (auto ok = stage0<Ledger>::authentic(*provider, c.manifest.signatures_required); !ok) return std::move(ok).error();
+      return make_error(errc::invalid_argument, "provider_exec: span " + id->to_string() +
+                                                    " is a " + provider->entity_type +
+                                                    ", not a provider");
+    if (auto ok = stage0<Ledger>::authentic(*provider, c.manifest.signatures_required); !ok)
+      return std::move(ok).error();
     if (auto ok = check_owner_continuity(c.ledger, *provider); !ok) return std::move(ok).error();
 
     const auto started = std::chrono::steady_clock::now();
     outcome o = execute(*provider, in["messages"], options);
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
 
     universal_span s;
     s.entity_type = entity::provider_execution;
@@ -215,8 +233,10 @@ struct provider_exec {
     s.input = o.request.is_null() ? in : o.request;
     provider_detail::redact(*s.input, o.key);
     s.duration_ms = took;
-    s.metadata = json{{"attempts", o.attempts}, {"http_status", o.http_status ? json(o.http_status) : json(nullptr)},
-                      {"model", o.model.empty() ? json(nullptr) : json(o.model)}, {"kind", o.kind.empty() ? json(nullptr) : json(o.kind)}};
+    s.metadata = json{{"attempts", o.attempts},
+                      {"http_status", o.http_status ? json(o.http_status) : json(nullptr)},
+                      {"model", o.model.empty() ? json(nullptr) : json(o.model)},
+                      {"kind", o.kind.empty() ? json(nullptr) : json(o.kind)}};
     if (o.code.empty()) {
       provider_detail::redact(o.output, o.key);
       s.status = "complete";
@@ -228,7 +248,8 @@ struct provider_exec {
     }
     if (auto a = c.records.append(std::move(s)); !a) return std::move(a).error();
     if (!o.code.empty())
-      return make_error(o.code == "invalid_json" ? errc::invalid_json : errc::execution_failed, "provider_exec: " + o.code + ": " + o.message);
+      return make_error(o.code == "invalid_json" ? errc::invalid_json : errc::execution_failed,
+                        "provider_exec: " + o.code + ": " + o.message);
     return std::move(o.output);
   }
 
@@ -252,38 +273,54 @@ struct provider_exec {
 
   outcome execute(const universal_span& provider, const json& messages, const json& options) const {
     outcome o;
-    const json md = provider.metadata && provider.metadata->is_object() ? *provider.metadata : json::object();
+    const json md =
+        provider.metadata && provider.metadata->is_object() ? *provider.metadata : json::object();
     auto text = [&](const char* field) -> std::optional<std::string> {
       auto it = md.find(field);
-      return it != md.end() && it->is_string() && !it->get<std::string>().empty() ? std::optional(it->get<std::string>()) : std::nullopt;
+      return it != md.end() && it->is_string() && !it->get<std::string>().empty()
+                 ? std::optional(it->get<std::string>())
+                 : std::nullopt;
     };
-    auto integer = [&](const char* field, std::int64_t fallback, std::int64_t lo, std::int64_t hi) -> std::optional<std::int64_t> {
+    auto integer = [&](const char* field, std::int64_t fallback, std::int64_t lo,
+                       std::int64_t hi) -> std::optional<std::int64_t> {
       auto it = md.find(field);
       if (it == md.end() || it->is_null()) return fallback;
-      if (!it->is_number_integer() || it->get<std::int64_t>() < lo || it->get<std::int64_t>() > hi) return std::nullopt;
+      if (!it->is_number_integer() || it->get<std::int64_t>() < lo || it->get<std::int64_t>() > hi)
+        return std::nullopt;
       return it->get<std::int64_t>();
     };
     const auto base_url = text("base_url");
     const auto model = text("model");
-    if (!base_url || !model) return fail(std::move(o), "invalid_provider", "the provider's metadata needs base_url and model (strings)");
+    if (!base_url || !model)
+      return fail(std::move(o), "invalid_provider",
+                  "the provider's metadata needs base_url and model (strings)");
     o.model = *model;
     const auto ep = provider_detail::parse_base_url(*base_url);
-    if (!ep) return fail(std::move(o), "invalid_provider", "base_url must be http(s)://host[:port][/path], without query, fragment or credentials");
+    if (!ep)
+      return fail(
+          std::move(o), "invalid_provider",
+          "base_url must be http(s)://host[:port][/path], without query, fragment or credentials");
     if (auto k = md.find("kind"); k != md.end() && !k->is_null()) {
-      if (!k->is_string() || (*k != "openai" && *k != "ollama")) return fail(std::move(o), "invalid_provider", "kind must be \"openai\" or \"ollama\"");
+      if (!k->is_string() || (*k != "openai" && *k != "ollama"))
+        return fail(std::move(o), "invalid_provider", "kind must be \"openai\" or \"ollama\"");
       o.kind = k->get<std::string>();
     } else {
       o.kind = ep->path.ends_with("/api") ? "ollama" : "openai";
     }
     const auto timeout_ms = integer("timeout_ms", default_timeout_ms, 1, 3'600'000);
-    if (!timeout_ms) return fail(std::move(o), "invalid_provider", "timeout_ms must be an integer from 1 to 3600000");
+    if (!timeout_ms)
+      return fail(std::move(o), "invalid_provider",
+                  "timeout_ms must be an integer from 1 to 3600000");
     const auto max_retries = integer("max_retries", default_max_retries, 0, 10);
-    if (!max_retries) return fail(std::move(o), "invalid_provider", "max_retries must be an integer from 0 to 10");
+    if (!max_retries)
+      return fail(std::move(o), "invalid_provider", "max_retries must be an integer from 0 to 10");
 
     const bool ollama = o.kind == "ollama";
     std::string path = ep->path;
-    if (ollama) path += path.ends_with("/api") ? "/chat" : "/api/chat";
-    else path += path.ends_with("/v1") ? "/chat/completions" : "/v1/chat/completions";
+    if (ollama)
+      path += path.ends_with("/api") ? "/chat" : "/api/chat";
+    else
+      path += path.ends_with("/v1") ? "/chat/completions" : "/v1/chat/completions";
     o.request = json{{"model", *model}, {"messages", messages}};
     if (ollama) {
       o.request["stream"] = false;
@@ -295,27 +332,40 @@ struct provider_exec {
     // The operator's word on where this may go and with which key (egress.hpp): checked before
     // anything is sent.
     for (const auto* list : {&config.allowed_hosts, &config.private_hosts, &config.http_key_hosts})
-      if (auto bad = egress::first_malformed(*list)) return fail(std::move(o), "invalid_config", "the operator's destination '" + *bad + "' is malformed");
+      if (auto bad = egress::first_malformed(*list))
+        return fail(std::move(o), "invalid_config",
+                    "the operator's destination '" + *bad + "' is malformed");
     httplib::Headers headers;
     if (auto a = md.find("auth_env"); a != md.end() && !a->is_null()) {
       const auto name = text("auth_env");
-      if (!name) return fail(std::move(o), "invalid_provider", "auth_env must be the name of a credential the operator configured");
+      if (!name)
+        return fail(std::move(o), "invalid_provider",
+                    "auth_env must be the name of a credential the operator configured");
       const auto cred = config.credentials.find(*name);
       if (cred == config.credentials.end())
-        return fail(std::move(o), "credentials_refused", "auth_env names no credential the operator configured for providers");
+        return fail(std::move(o), "credentials_refused",
+                    "auth_env names no credential the operator configured for providers");
       if (!egress::listed(cred->second.hosts, ep->host, ep->port))
-        return fail(std::move(o), "credentials_refused", "the operator's credential " + *name + " is not for " + ep->host + ":" + std::to_string(ep->port));
+        return fail(std::move(o), "credentials_refused",
+                    "the operator's credential " + *name + " is not for " + ep->host + ":" +
+                        std::to_string(ep->port));
       if (!ep->https && !egress::listed(config.http_key_hosts, ep->host, ep->port))
-        return fail(std::move(o), "credentials_refused", "a key is sent over https only (the operator allows plain http for no such host)");
+        return fail(
+            std::move(o), "credentials_refused",
+            "a key is sent over https only (the operator allows plain http for no such host)");
       const std::string var = cred->second.env.empty() ? *name : cred->second.env;
       const char* key = std::getenv(var.c_str());
-      if (!key || !*key) return fail(std::move(o), "missing_credentials", "the operator's credential " + *name + " is not set (its environment variable is empty)");
+      if (!key || !*key)
+        return fail(std::move(o), "missing_credentials",
+                    "the operator's credential " + *name +
+                        " is not set (its environment variable is empty)");
       o.key = key;
       headers.emplace("Authorization", "Bearer " + o.key);
     }
     auto addresses = egress::checked_destination(config, ep->host, ep->port);
     if (!addresses) {
-      if (addresses.error() == errc::permission_denied) return fail(std::move(o), "destination_refused", addresses.error().message());
+      if (addresses.error() == errc::permission_denied)
+        return fail(std::move(o), "destination_refused", addresses.error().message());
       return fail(std::move(o), "connection_failed", addresses.error().message());
     }
 
@@ -326,7 +376,9 @@ struct provider_exec {
       tls->enable_server_certificate_verification(true);
       client = std::move(tls);
 #else
-      return fail(std::move(o), "tls_unavailable", "base_url is https but this build's cpp-httplib has no TLS (CPPHTTPLIB_OPENSSL_SUPPORT)");
+      return fail(
+          std::move(o), "tls_unavailable",
+          "base_url is https but this build's cpp-httplib has no TLS (CPPHTTPLIB_OPENSSL_SUPPORT)");
 #endif
     } else {
       client = std::make_unique<httplib::ClientImpl>(ep->host, ep->port);
@@ -346,20 +398,25 @@ struct provider_exec {
       ++o.attempts;
       const auto sent = std::chrono::steady_clock::now();
       auto res = client->Post(path, headers, body, "application/json");
-      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count();
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - sent)
+                              .count();
       std::optional<std::chrono::milliseconds> retry_after;
       bool retry = false;
       if (!res) {
         const auto err = res.error();
         o.http_status = 0;
-        if (err == httplib::Error::SSLConnection || err == httplib::Error::SSLLoadingCerts || err == httplib::Error::SSLServerVerification) {
-          return fail(std::move(o), "tls_error", "TLS with " + where + " failed: " + httplib::to_string(err));
+        if (err == httplib::Error::SSLConnection || err == httplib::Error::SSLLoadingCerts ||
+            err == httplib::Error::SSLServerVerification) {
+          return fail(std::move(o), "tls_error",
+                      "TLS with " + where + " failed: " + httplib::to_string(err));
         }
-        retry = err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout || err == httplib::Error::Read ||
-                err == httplib::Error::Write;
+        retry = err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout ||
+                err == httplib::Error::Read || err == httplib::Error::Write;
         const bool timed_out = err == httplib::Error::ConnectionTimeout || waited >= *timeout_ms;
         o.code = timed_out ? "timeout" : "connection_failed";
-        o.message = timed_out ? "no answer from " + where + " within timeout_ms " + std::to_string(*timeout_ms)
+        o.message = timed_out ? "no answer from " + where + " within timeout_ms " +
+                                    std::to_string(*timeout_ms)
                               : "POST " + where + " failed: " + httplib::to_string(err);
       } else {
         o.http_status = res->status;
@@ -370,16 +427,19 @@ struct provider_exec {
         }
         retry = res->status == 429 || res->status >= 500;
         o.code = "http_error";
-        o.message = "the provider answered HTTP " + std::to_string(res->status) + ": " + provider_detail::error_text(res->body);
-        if (const auto ra = res->get_header_value("Retry-After"); !ra.empty() && ra.size() <= 9 &&
-                                                                   std::all_of(ra.begin(), ra.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+        o.message = "the provider answered HTTP " + std::to_string(res->status) + ": " +
+                    provider_detail::error_text(res->body);
+        if (const auto ra = res->get_header_value("Retry-After");
+            !ra.empty() && ra.size() <= 9 &&
+            std::all_of(ra.begin(), ra.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
           retry_after = std::chrono::seconds(std::stoll(ra));
       }
       if (!retry || o.attempts > *max_retries) {
         if (o.attempts > 1) o.message += " (after " + std::to_string(o.attempts) + " attempts)";
         return o;
       }
-      auto wait = retry_after ? *retry_after : base_delay * (std::int64_t{1} << std::min(o.attempts - 1, 20));
+      auto wait = retry_after ? *retry_after
+                              : base_delay * (std::int64_t{1} << std::min(o.attempts - 1, 20));
       std::this_thread::sleep_for(std::min(wait, max_delay));
     }
   }
@@ -387,24 +447,33 @@ struct provider_exec {
   // A 2xx answer: its assistant message and usage, or invalid_json.
   static outcome answer(outcome o, const std::string& body, bool ollama) {
     auto j = parse_json(body);
-    if (!j) return fail(std::move(o), "invalid_json", "the provider's answer is not JSON: " + j.error().message());
+    if (!j)
+      return fail(std::move(o), "invalid_json",
+                  "the provider's answer is not JSON: " + j.error().message());
     const json* content = nullptr;
     if (ollama) {
       if (j->is_object())
         if (auto m = j->find("message"); m != j->end() && m->is_object())
           if (auto t = m->find("content"); t != m->end() && t->is_string()) content = &*t;
-      if (!content) return fail(std::move(o), "invalid_json", "the provider's answer has no message.content (Ollama /api/chat shape)");
+      if (!content)
+        return fail(std::move(o), "invalid_json",
+                    "the provider's answer has no message.content (Ollama /api/chat shape)");
     } else {
       if (j->is_object())
-        if (auto ch = j->find("choices"); ch != j->end() && ch->is_array() && !ch->empty() && (*ch)[0].is_object())
+        if (auto ch = j->find("choices");
+            ch != j->end() && ch->is_array() && !ch->empty() && (*ch)[0].is_object())
           if (auto m = (*ch)[0].find("message"); m != (*ch)[0].end() && m->is_object())
             if (auto t = m->find("content"); t != m->end() && t->is_string()) content = &*t;
-      if (!content) return fail(std::move(o), "invalid_json", "the provider's answer has no choices[0].message.content (OpenAI chat completion shape)");
+      if (!content)
+        return fail(std::move(o), "invalid_json",
+                    "the provider's answer has no choices[0].message.content (OpenAI chat "
+                    "completion shape)");
     }
     o.output = json{{"content", *content}};
     if (ollama) {
       json usage = json::object();
-      for (const char* k : {"prompt_eval_count", "eval_count", "total_duration", "load_duration", "prompt_eval_duration", "eval_duration"})
+      for (const char* k : {"prompt_eval_count", "eval_count", "total_duration", "load_duration",
+                            "prompt_eval_duration", "eval_duration"})
         if (auto it = j->find(k); it != j->end() && it->is_number()) usage[k] = *it;
       if (!usage.empty()) o.output["usage"] = std::move(usage);
     } else if (auto u = j->find("usage"); u != j->end() && u->is_object()) {

@@ -59,7 +59,8 @@ inline digest force_message(const uuid& function_id, std::string_view code) {
   return d;
 }
 // The override grant for a function's code, as metadata.force.signature (hex).
-inline std::string force_grant(const ed25519::key& override_key, const uuid& function_id, std::string_view code) {
+inline std::string force_grant(const ed25519::key& override_key, const uuid& function_id,
+                               std::string_view code) {
   return override_key.sign(force_message(function_id, code)).to_string();
 }
 // Whether `fn` carries a valid grant by the manifest's override key.
@@ -84,14 +85,17 @@ inline day_bounds day_of(timestamp now, const date::time_zone* tz) {
   const auto local = tz->to_local(t);
   const auto midnight = date::floor<date::days>(local);
   auto instant = [&](date::local_days d) {
-    return timestamp{duration_cast<milliseconds>(tz->to_sys(d, date::choose::earliest).time_since_epoch()).count()};
+    return timestamp{
+        duration_cast<milliseconds>(tz->to_sys(d, date::choose::earliest).time_since_epoch())
+            .count()};
   };
   return {instant(midnight), instant(midnight + date::days(1))};
 }
 
 // Boots of run_code in `tenant` during `day`, counted up to `stop_at` (an operator count).
 template <class Ledger>
-result<std::int64_t> boots_in(Ledger& ledger, const std::string& tenant, const day_bounds& day, std::int64_t stop_at) {
+result<std::int64_t> boots_in(Ledger& ledger, const std::string& tenant, const day_bounds& day,
+                              std::int64_t stop_at) {
   timeline_query q;
   q.entity_type = entity::boot_event;
   q.tenant_id = tenant;
@@ -105,15 +109,22 @@ result<std::int64_t> boots_in(Ledger& ledger, const std::string& tenant, const d
 inline result<timeline_query> query_of(const json& q) {
   timeline_query out;
   if (q.is_null()) return out;
-  if (!q.is_object()) return make_error(errc::invalid_argument, "query: expects a table of filters");
+  if (!q.is_object())
+    return make_error(errc::invalid_argument, "query: expects a table of filters");
   for (const auto& [k, v] : q.items()) {
     if (k == "limit" && v.is_number_integer() && v.get<std::int64_t>() > 0)
       out.limit = std::min<std::size_t>(v.get<std::size_t>(), timeline_query::max_limit);
-    else if (k == "entity_type" && v.is_string()) out.entity_type = v.get<std::string>();
-    else if (k == "status" && v.is_string()) out.status = v.get<std::string>();
-    else if (k == "owner_id" && v.is_string()) out.owner_id = v.get<std::string>();
-    else if (k == "trace_id" && v.is_string()) out.trace_id = v.get<std::string>();
-    else return make_error(errc::invalid_argument, "query: unknown or mistyped filter '" + k.substr(0, 40) + "'");
+    else if (k == "entity_type" && v.is_string())
+      out.entity_type = v.get<std::string>();
+    else if (k == "status" && v.is_string())
+      out.status = v.get<std::string>();
+    else if (k == "owner_id" && v.is_string())
+      out.owner_id = v.get<std::string>();
+    else if (k == "trace_id" && v.is_string())
+      out.trace_id = v.get<std::string>();
+    else
+      return make_error(errc::invalid_argument,
+                        "query: unknown or mistyped filter '" + k.substr(0, 40) + "'");
   }
   return out;
 }
@@ -127,14 +138,19 @@ struct run_code {
 
   result<json> operator()(typename stage0<Ledger>::call& c) const {
     if (!c.input.is_object() || !c.input.contains("span_id") || !c.input["span_id"].is_string())
-      return make_error(errc::invalid_argument, "run_code: the input must be {\"span_id\": \"<function id>\", \"input\": ...}");
+      return make_error(
+          errc::invalid_argument,
+          "run_code: the input must be {\"span_id\": \"<function id>\", \"input\": ...}");
     auto id = uuid::parse(c.input["span_id"].template get<std::string>());
     if (!id) return make_error(errc::invalid_argument, "run_code: span_id is not a uuid");
     auto function = c.as.get(*id);
     if (!function) return std::move(function).error();
     if (function->entity_type != entity::function || function->language != "lua" || !function->code)
-      return make_error(errc::invalid_argument, "run_code: span " + id->to_string() + " is not a Lua function (entity_type function, language lua, code)");
-    if (auto ok = stage0<Ledger>::authentic(*function, c.manifest.signatures_required); !ok) return std::move(ok).error();
+      return make_error(errc::invalid_argument,
+                        "run_code: span " + id->to_string() +
+                            " is not a Lua function (entity_type function, language lua, code)");
+    if (auto ok = stage0<Ledger>::authentic(*function, c.manifest.signatures_required); !ok)
+      return std::move(ok).error();
     if (auto ok = check_owner_continuity(c.ledger, *function); !ok) return std::move(ok).error();
     if (auto ok = within_quota(c, *function); !ok) return std::move(ok).error();
     // One run of a function at a time, for the whole run (LogLineOS released its lock at once).
@@ -144,9 +160,12 @@ struct run_code {
     lua_context ctx;
     ctx.values["input"] = c.input.contains("input") ? c.input["input"] : json(nullptr);
     const auto& who = c.as.identity();
-    ctx.values["env"] = json{{"user_id", who.user_id}, {"tenant_id", who.tenant_id ? json(*who.tenant_id) : json(nullptr)}};
+    ctx.values["env"] = json{{"user_id", who.user_id},
+                             {"tenant_id", who.tenant_id ? json(*who.tenant_id) : json(nullptr)}};
     ctx.values["now"] = timestamp::now().to_string();
-    ctx.values["function"] = json{{"id", function->id.to_string()}, {"seq", function->seq}, {"name", function->name.value_or("")}};
+    ctx.values["function"] = json{{"id", function->id.to_string()},
+                                  {"seq", function->seq},
+                                  {"name", function->name.value_or("")}};
     auto& as = c.as;
     ctx.functions["query"] = [&as](const json& args) -> result<json> {
       auto q = query_of(args.empty() ? json(nullptr) : args[0]);
@@ -162,7 +181,8 @@ struct run_code {
       return spans;
     };
     ctx.functions["insert_span"] = [&as](const json& args) -> result<json> {
-      if (args.empty() || !args[0].is_object()) return make_error(errc::invalid_span, "insert_span: expects one table");
+      if (args.empty() || !args[0].is_object())
+        return make_error(errc::invalid_span, "insert_span: expects one table");
       auto span = span_from_json<universal_span>(args[0]);
       if (!span) return std::move(span).error();
       if (auto bound = bind_who(*span, as.identity()); !bound) return std::move(bound).error();
@@ -175,9 +195,12 @@ struct run_code {
     l.timeout = std::chrono::milliseconds(c.manifest.slow_ms);
     const auto started = std::chrono::steady_clock::now();
     auto out = run_lua(*function->code, ctx, l);
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
     if (out && took > c.manifest.slow_ms) {
-      universal_span patch = about_function(*function, entity::status_patch, "run_code", "flagged slow", c.trace_id);
+      universal_span patch =
+          about_function(*function, entity::status_patch, "run_code", "flagged slow", c.trace_id);
       patch.status = "slow";
       patch.metadata = json{{"duration_ms", took}, {"slow_ms", c.manifest.slow_ms}};
       if (auto p = c.records.append(std::move(patch)); !p) return std::move(p).error();
@@ -188,7 +211,9 @@ struct run_code {
  private:
   // An error as user code sees it (and its execution records it): without the storage engine's
   // words.
-  static error_info for_user_code(const error_info& e) { return error_info(e.code(), public_message(e)); }
+  static error_info for_user_code(const error_info& e) {
+    return error_info(e.code(), public_message(e));
+  }
 
   // The per-tenant daily quota (see the top of this file).
   static result<void> within_quota(call& c, const universal_span& function) {
@@ -196,7 +221,9 @@ struct run_code {
     if (!tenant) return {};  // identities without a tenant (operators) have no quota
     const std::int64_t limit = c.manifest.per_tenant_daily_exec_limit;
     std::string zone = "UTC";
-    if (auto z = c.manifest.tenant_time_zones.find(*tenant); z != c.manifest.tenant_time_zones.end()) zone = z->second;
+    if (auto z = c.manifest.tenant_time_zones.find(*tenant);
+        z != c.manifest.tenant_time_zones.end())
+      zone = z->second;
     auto tz = find_time_zone(zone);
     if (!tz) return std::move(tz).error();
     const day_bounds day = day_of(timestamp::now(), *tz);
@@ -204,13 +231,20 @@ struct run_code {
     if (!n) return std::move(n).error();
     if (*n <= limit) return {};
     const bool forced = force_granted(function, c.manifest);
-    universal_span v = about_function(function, entity::policy_violation, "run_code", forced ? "overridden" : "refused", c.trace_id);
+    universal_span v = about_function(function, entity::policy_violation, "run_code",
+                                      forced ? "overridden" : "refused", c.trace_id);
     v.status = forced ? "overridden" : "refused";
-    v.metadata = json{{"policy", "per_tenant_daily_exec_limit"}, {"limit", limit}, {"tenant_id", *tenant}, {"time_zone", zone},
-                      {"day_start", day.start.to_string()}, {"forced", forced}};
+    v.metadata = json{{"policy", "per_tenant_daily_exec_limit"},
+                      {"limit", limit},
+                      {"tenant_id", *tenant},
+                      {"time_zone", zone},
+                      {"day_start", day.start.to_string()},
+                      {"forced", forced}};
     if (auto a = c.records.append(std::move(v)); !a) return std::move(a).error();
     if (forced) return {};
-    return make_error(errc::policy_violation, "tenant '" + *tenant + "' is over its daily quota of " + std::to_string(limit) + " runs (day from " +
+    return make_error(errc::policy_violation, "tenant '" + *tenant +
+                                                  "' is over its daily quota of " +
+                                                  std::to_string(limit) + " runs (day from " +
                                                   day.start.to_string() + ", " + zone + ")");
   }
 };

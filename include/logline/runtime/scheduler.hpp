@@ -37,13 +37,17 @@
 namespace logline::runtime {
 
 // A scheduler time as a ledger timestamp.
-inline timestamp to_timestamp(sys_seconds t) { return timestamp{std::int64_t{t.time_since_epoch().count()} * 1000}; }
+inline timestamp to_timestamp(sys_seconds t) {
+  return timestamp{std::int64_t{t.time_since_epoch().count()} * 1000};
+}
 
 // A source of the current time (UTC). The default reads the system clock.
 class clock {
  public:
   virtual ~clock() = default;
-  virtual sys_seconds now() const { return date::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
+  virtual sys_seconds now() const {
+    return date::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  }
 };
 
 // For tests: time moves only when told.
@@ -89,7 +93,8 @@ class schedule {
     return t;
   }
   std::string describe() const {
-    return cron_ ? "cron '" + cron_->text() + "' in " + std::string(zone_->name()) : "every " + std::to_string(period_.count()) + " s";
+    return cron_ ? "cron '" + cron_->text() + "' in " + std::string(zone_->name())
+                 : "every " + std::to_string(period_.count()) + " s";
   }
 
  private:
@@ -101,9 +106,9 @@ class schedule {
 // What a job is told when it runs.
 struct run {
   std::string job;
-  sys_seconds due;            // the boundary this run is for (the latest one due)
-  sys_seconds started;        // the clock when it started
-  std::uint64_t missed = 0;   // boundaries before `due` that got no run of their own
+  sys_seconds due;           // the boundary this run is for (the latest one due)
+  sys_seconds started;       // the clock when it started
+  std::uint64_t missed = 0;  // boundaries before `due` that got no run of their own
   const std::atomic<bool>* stopping = nullptr;  // set when the scheduler stops: finish early
   bool stop_requested() const { return stopping && stopping->load(); }
 };
@@ -150,7 +155,8 @@ class scheduler {
   };
 
   scheduler() : scheduler(default_clock(), default_state(), {}) {}
-  scheduler(const runtime::clock& c, runtime::state& st, options o) : clock_(c), state_(st), options_(o) {}
+  scheduler(const runtime::clock& c, runtime::state& st, options o)
+      : clock_(c), state_(st), options_(o) {}
   scheduler(const scheduler&) = delete;
   scheduler& operator=(const scheduler&) = delete;
   ~scheduler() { stop(); }
@@ -159,7 +165,8 @@ class scheduler {
   result<void> add(std::string name, schedule when, job_fn fn) {
     std::lock_guard lock(mutex_);
     for (const auto& j : jobs_)
-      if (j->name == name) return make_error(errc::invalid_argument, "a job named '" + name + "' exists already");
+      if (j->name == name)
+        return make_error(errc::invalid_argument, "a job named '" + name + "' exists already");
     auto j = std::make_shared<job>();
     j->name = std::move(name);
     j->when = std::move(when);
@@ -214,7 +221,8 @@ class scheduler {
       if (options_.inline_runs) {
         execute(j, r);
       } else {
-        if (j->worker.joinable()) j->worker.join();  // the last run's thread, finished (running was false)
+        if (j->worker.joinable())
+          j->worker.join();  // the last run's thread, finished (running was false)
         j->worker = std::thread([this, j = j, r = r] { execute(j, r); });
       }
     }
@@ -235,7 +243,9 @@ class scheduler {
         sys_seconds next = sys_seconds::max();
         for (const auto& j : jobs_) next = std::min(next, j->next);
         const auto now = clock_.now();
-        const auto wait = next <= now ? std::chrono::seconds(0) : std::min<std::chrono::seconds>(next - now, std::chrono::seconds(1));
+        const auto wait = next <= now
+                              ? std::chrono::seconds(0)
+                              : std::min<std::chrono::seconds>(next - now, std::chrono::seconds(1));
         if (wait.count() > 0) wake_.wait_for(lock, wait);
       }
     });
@@ -285,7 +295,8 @@ class scheduler {
   void execute(const std::shared_ptr<job>& j, const run& r) {
     // Linux: setpriority on a thread id sets that thread's nice value (raising it needs no
     // privilege; it is never lowered back, so it is set per run, on a fresh thread).
-    if (options_.nice > 0 && !options_.inline_runs) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.nice);
+    if (options_.nice > 0 && !options_.inline_runs)
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.nice);
     try {
       j->fn(r);
     } catch (...) {

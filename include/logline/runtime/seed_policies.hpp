@@ -31,7 +31,8 @@
 namespace logline::runtime {
 
 namespace seed_policy_code {
-inline constexpr const char* ttl_reaper = R"lua(-- ttl_reaper: archive a span once its metadata.ttl_minutes have passed.
+inline constexpr const char* ttl_reaper =
+    R"lua(-- ttl_reaper: archive a span once its metadata.ttl_minutes have passed.
 function on(span)
   local md = span.metadata
   local ttl = type(md) == "table" and md.ttl_minutes or nil
@@ -48,7 +49,8 @@ function on(span)
 end
 )lua";
 
-inline constexpr const char* slow_execution = R"lua(-- slow_execution: alert on executions slower than metadata.threshold_ms (default 1000).
+inline constexpr const char* slow_execution =
+    R"lua(-- slow_execution: alert on executions slower than metadata.threshold_ms (default 1000).
 function on(span)
   if span.entity_type ~= "execution" or type(span.duration_ms) ~= "number" then return {} end
   local md = ctx.policy.metadata
@@ -64,7 +66,8 @@ end
 
 // The id of the seed policy `name` for an owner and tenant.
 inline uuid seed_policy_id(std::string_view name, const identity& owner) {
-  return derived_uuid("logline.seed_policy\n" + std::string(name) + "\n" + owner.user_id + "\n" + owner.tenant_id.value_or(""));
+  return derived_uuid("logline.seed_policy\n" + std::string(name) + "\n" + owner.user_id + "\n" +
+                      owner.tenant_id.value_or(""));
 }
 
 // The seed policies for `owner`, as install_seed_policies appends them.
@@ -76,9 +79,10 @@ inline std::vector<universal_span> seed_policies(const identity& owner) {
     json metadata;
   };
   const entry entries[] = {
-      {"ttl_reaper", seed_policy_code::ttl_reaper, "archives spans whose metadata.ttl_minutes have passed", json::object()},
-      {"slow_execution", seed_policy_code::slow_execution, "alerts on executions slower than metadata.threshold_ms",
-       json{{"threshold_ms", 1000}}},
+      {"ttl_reaper", seed_policy_code::ttl_reaper,
+       "archives spans whose metadata.ttl_minutes have passed", json::object()},
+      {"slow_execution", seed_policy_code::slow_execution,
+       "alerts on executions slower than metadata.threshold_ms", json{{"threshold_ms", 1000}}},
   };
   std::vector<universal_span> out;
   for (const auto& e : entries) {
@@ -108,17 +112,22 @@ inline std::vector<universal_span> seed_policies(const identity& owner) {
 // (squatted) is errc::integrity_violation: nothing is appended.
 template <class Ledger>
 result<std::size_t> install_seed_policies(Ledger& ledger, const identity& owner) {
-  if (owner.user_id.empty()) return make_error(errc::invalid_argument, "the seed policies need an owner");
+  if (owner.user_id.empty())
+    return make_error(errc::invalid_argument, "the seed policies need an owner");
   auto as = ledger.on_behalf_of(owner);
   std::vector<universal_span> missing;
   for (auto& p : seed_policies(owner)) {
     auto existing = ledger.get_any(p.id);
     if (existing) {
-      const bool ours = existing->entity_type == entity::policy && existing->owner_id == p.owner_id && existing->tenant_id == p.tenant_id &&
-                        existing->public_key && existing->public_key == ledger.signer() && check_owner_continuity(ledger, *existing);
+      const bool ours = existing->entity_type == entity::policy &&
+                        existing->owner_id == p.owner_id && existing->tenant_id == p.tenant_id &&
+                        existing->public_key && existing->public_key == ledger.signer() &&
+                        check_owner_continuity(ledger, *existing);
       if (!ours)
-        return make_error(errc::integrity_violation, "seed policy " + p.name.value_or("") + " (" + p.id.to_string() +
-                                                         "): its id holds a span that is not this owner's seed policy (squatted); nothing installed");
+        return make_error(errc::integrity_violation,
+                          "seed policy " + p.name.value_or("") + " (" + p.id.to_string() +
+                              "): its id holds a span that is not this owner's seed policy "
+                              "(squatted); nothing installed");
       continue;
     }
     if (!(existing.error() == errc::not_found)) return std::move(existing).error();

@@ -48,8 +48,8 @@ inline std::string error_code_name(const error_info& e) {
 }
 
 // A span a kernel (`who`) writes about a function: a boot_event, an execution, a patch.
-inline universal_span about_function(const universal_span& function, std::string_view entity_type, const char* who, const char* did,
-                                     const std::string& trace) {
+inline universal_span about_function(const universal_span& function, std::string_view entity_type,
+                                     const char* who, const char* did, const std::string& trace) {
   universal_span s;
   s.entity_type = entity_type;
   s.who = who;
@@ -74,48 +74,59 @@ class stage0 {
     const json& input;
     const runtime::manifest& manifest;
     const std::string& trace_id;
-    Ledger& ledger;                  // for what runs beside the caller's identity (locks)
+    Ledger& ledger;  // for what runs beside the caller's identity (locks)
   };
   using runner = std::function<result<json>(call&)>;
 
   explicit stage0(Ledger& ledger) : ledger_(ledger) {}
 
   void register_kernel(const uuid& function_id, runner r) { kernels_[function_id] = std::move(r); }
-  void register_language(std::string language, runner r) { languages_[std::move(language)] = std::move(r); }
+  void register_language(std::string language, runner r) {
+    languages_[std::move(language)] = std::move(r);
+  }
 
   // Boots `function_id` as `who`; returns the execution span.
-  result<universal_span> boot(const uuid& function_id, json input, const identity& who, std::optional<std::string> trace_id = {}) {
+  result<universal_span> boot(const uuid& function_id, json input, const identity& who,
+                              std::optional<std::string> trace_id = {}) {
     auto as = ledger_.as(who);
     auto records = ledger_.on_behalf_of(who);
     auto m = load_manifest(as);
     if (!m) return std::move(m).error();
     if (!m->may_boot(function_id))
-      return make_error(errc::permission_denied, "function " + function_id.to_string() + " is not in the manifest's allowed_boot_ids");
+      return make_error(errc::permission_denied, "function " + function_id.to_string() +
+                                                     " is not in the manifest's allowed_boot_ids");
     auto function = as.get(function_id);
     const bool native = kernels_.count(function_id) != 0;
-    if (function && native && !ledger_.operator_wrote(*function))  // a kernel span that is not the operator's is none
+    if (function && native &&
+        !ledger_.operator_wrote(*function))  // a kernel span that is not the operator's is none
       function = make_error(errc::not_found, "");
     if (!function) {
-      if (function.error() == errc::not_found) return make_error(errc::not_found, "function " + function_id.to_string() + " not found");
+      if (function.error() == errc::not_found)
+        return make_error(errc::not_found, "function " + function_id.to_string() + " not found");
       return std::move(function).error();
     }
     if (function->entity_type != entity::function)
-      return make_error(errc::invalid_argument, "span " + function_id.to_string() + " is a " + function->entity_type + ", not a function");
+      return make_error(errc::invalid_argument, "span " + function_id.to_string() + " is a " +
+                                                    function->entity_type + ", not a function");
     if (auto ok = authentic(*function, m->signatures_required); !ok) return std::move(ok).error();
     if (auto ok = check_owner_continuity(ledger_, *function); !ok) return std::move(ok).error();
 
     const std::string trace = trace_id ? *trace_id : uuid::v7().to_string();
-    universal_span boot_event = about_function(*function, entity::boot_event, "stage0", "booted", trace);
+    universal_span boot_event =
+        about_function(*function, entity::boot_event, "stage0", "booted", trace);
     boot_event.status = "complete";
-    boot_event.metadata = json{{"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
+    boot_event.metadata = json{
+        {"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
     if (auto b = records.append(std::move(boot_event)); !b) return std::move(b).error();
 
     call c{as, records, *function, input, *m, trace, ledger_};
     const auto started = std::chrono::steady_clock::now();
     result<json> out = run(c);
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
 
-    universal_span execution = about_function(*function, entity::execution, "stage0", "executed", trace);
+    universal_span execution =
+        about_function(*function, entity::execution, "stage0", "executed", trace);
     execution.input = std::move(input);
     execution.duration_ms = elapsed.count();
     if (out) {
@@ -123,7 +134,8 @@ class stage0 {
       execution.output = std::move(*out);
     } else {
       execution.status = "error";
-      execution.error = json{{"code", error_code_name(out.error())}, {"message", public_message(out.error())}};
+      execution.error =
+          json{{"code", error_code_name(out.error())}, {"message", public_message(out.error())}};
     }
     return records.append(std::move(execution));
   }
@@ -132,10 +144,15 @@ class stage0 {
   // required or present, the signature verifies.
   static result<void> authentic(const universal_span& s, bool signatures_required) {
     const auto a = authenticity_of(s);
-    if (!a.hash_ok) return make_error(errc::integrity_violation, "function " + s.id.to_string() + " does not hash to its curr_hash");
+    if (!a.hash_ok)
+      return make_error(errc::integrity_violation,
+                        "function " + s.id.to_string() + " does not hash to its curr_hash");
     if (signatures_required || s.signature) {
-      if (!s.signature || !s.public_key) return make_error(errc::bad_signature, "function " + s.id.to_string() + " is not signed");
-      if (!a.signature_ok) return make_error(errc::bad_signature, "function " + s.id.to_string() + ": the signature does not verify");
+      if (!s.signature || !s.public_key)
+        return make_error(errc::bad_signature, "function " + s.id.to_string() + " is not signed");
+      if (!a.signature_ok)
+        return make_error(errc::bad_signature,
+                          "function " + s.id.to_string() + ": the signature does not verify");
     }
     return {};
   }
@@ -146,13 +163,13 @@ class stage0 {
       if (auto k = kernels_.find(c.function.id); k != kernels_.end()) return k->second(c);
       const std::string language = c.function.language.value_or("");
       if (auto l = languages_.find(language); l != languages_.end()) return l->second(c);
-      return make_error(errc::execution_failed, "no runner for language '" + language + "' (function " + c.function.id.to_string() + ")");
+      return make_error(
+          errc::execution_failed,
+          "no runner for language '" + language + "' (function " + c.function.id.to_string() + ")");
     } catch (const std::exception& e) {
       return make_error(errc::execution_failed, std::string("the function threw: ") + e.what());
     }
   }
-
-
 
   Ledger& ledger_;
   std::map<uuid, runner> kernels_;

@@ -56,12 +56,14 @@
 namespace logline::http {
 
 struct connection_limits {
-  std::size_t max_connections = 1500;             // open connections in total; beyond: 503
-  std::size_t max_connections_per_address = 256;  // open connections from one client address; beyond: 503
-  std::chrono::milliseconds request_deadline{15000};  // request line + headers + body of one request
-  std::chrono::milliseconds idle_timeout{5000};       // a keep-alive connection between requests
-  std::chrono::milliseconds io_timeout{10000};        // one read or write that makes no progress
-  std::size_t max_header_bytes = 64 * 1024;           // request line and headers
+  std::size_t max_connections = 1500;  // open connections in total; beyond: 503
+  std::size_t max_connections_per_address =
+      256;  // open connections from one client address; beyond: 503
+  std::chrono::milliseconds request_deadline{
+      15000};                                    // request line + headers + body of one request
+  std::chrono::milliseconds idle_timeout{5000};  // a keep-alive connection between requests
+  std::chrono::milliseconds io_timeout{10000};   // one read or write that makes no progress
+  std::size_t max_header_bytes = 64 * 1024;      // request line and headers
   std::size_t max_requests_per_connection = 1000;
   int retry_after_seconds = 1;  // in the 503 of a refused connection
 };
@@ -140,14 +142,17 @@ class admission {
 // to `max_threads` (then tasks wait); idle threads stay for the next connection.
 class connection_pool final : public httplib::TaskQueue {
  public:
-  explicit connection_pool(std::size_t max_threads) : max_threads_(std::max<std::size_t>(max_threads, 1)) {}
+  explicit connection_pool(std::size_t max_threads)
+      : max_threads_(std::max<std::size_t>(max_threads, 1)) {}
   ~connection_pool() override { shutdown(); }
 
   void enqueue(std::function<void()> fn) override {
     std::lock_guard lock(mutex_);
     jobs_.push_back(std::move(fn));
-    if (idle_ < jobs_.size() && threads_.size() < max_threads_) threads_.emplace_back([this] { work(); });
-    else ready_.notify_one();
+    if (idle_ < jobs_.size() && threads_.size() < max_threads_)
+      threads_.emplace_back([this] { work(); });
+    else
+      ready_.notify_one();
   }
   void shutdown() override {
     {
@@ -156,7 +161,8 @@ class connection_pool final : public httplib::TaskQueue {
       stopping_ = true;
     }
     ready_.notify_all();
-    for (auto& t : threads_) t.join();  // no enqueue after shutdown (cpp-httplib's accept loop has ended)
+    for (auto& t : threads_)
+      t.join();  // no enqueue after shutdown (cpp-httplib's accept loop has ended)
   }
 
  private:
@@ -188,7 +194,8 @@ class connection_pool final : public httplib::TaskQueue {
 // request being read. Reads are buffered (cpp-httplib reads the request line a byte at a time).
 class connection_stream final : public httplib::Stream, public connection_context {
  public:
-  connection_stream(int fd, SSL* ssl, const connection_limits& l) : fd_(fd), ssl_(ssl), limits_(l) {}
+  connection_stream(int fd, SSL* ssl, const connection_limits& l)
+      : fd_(fd), ssl_(ssl), limits_(l) {}
 
   // A new request: a fresh deadline and header budget.
   void begin_request() {
@@ -223,9 +230,12 @@ class connection_stream final : public httplib::Stream, public connection_contex
   // httplib::Stream
   bool is_readable() const override {
     if (pos_ < len_ || (ssl_ && SSL_pending(ssl_) > 0)) return true;
-    return const_cast<connection_stream*>(this)->wait(POLLIN, std::min<clock::duration>(remaining(), limits_.io_timeout)) > 0;
+    return const_cast<connection_stream*>(this)->wait(
+               POLLIN, std::min<clock::duration>(remaining(), limits_.io_timeout)) > 0;
   }
-  bool is_writable() const override { return const_cast<connection_stream*>(this)->wait(POLLOUT, limits_.io_timeout) > 0; }
+  bool is_writable() const override {
+    return const_cast<connection_stream*>(this)->wait(POLLOUT, limits_.io_timeout) > 0;
+  }
   ssize_t read(char* ptr, size_t size) override {
     if (consumed_ >= limit_) {
       over_ = true;
@@ -259,20 +269,27 @@ class connection_stream final : public httplib::Stream, public connection_contex
       }
     }
   }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { ip = peer(&::getpeername, port); }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { ip = peer(&::getsockname, port); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = peer(&::getpeername, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = peer(&::getsockname, port);
+  }
   socket_t socket() const override { return fd_; }
 
  private:
   using clock = std::chrono::steady_clock;
 
-  clock::duration remaining() const { return std::max<clock::duration>(deadline_ - clock::now(), clock::duration::zero()); }
+  clock::duration remaining() const {
+    return std::max<clock::duration>(deadline_ - clock::now(), clock::duration::zero());
+  }
 
   // poll() for `events` up to `timeout`: >0 ready, 0 timed out, <0 error or hang-up.
   int wait(short events, clock::duration timeout) {
     if (timeout <= clock::duration::zero()) return 0;
     pollfd p{fd_, events, 0};
-    const int ms = static_cast<int>(std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()));
+    const int ms = static_cast<int>(std::max<std::int64_t>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()));
     const int r = ::poll(&p, 1, ms);
     if (r > 0 && (p.revents & (POLLERR | POLLNVAL))) return -1;
     return r;
@@ -343,13 +360,14 @@ class connection_stream final : public httplib::Stream, public connection_contex
 class server : public httplib::Server {
  public:
   struct counters {
-    std::atomic<std::uint64_t> refused{0};              // connections answered 503 (a cap was reached)
+    std::atomic<std::uint64_t> refused{0};  // connections answered 503 (a cap was reached)
     std::atomic<std::uint64_t> refused_per_address{0};  // of which: the per-address cap
     std::atomic<std::uint64_t> deadline_exceeded{0};    // requests cut off by the request deadline
     std::atomic<std::uint64_t> too_large{0};            // requests that read past their allowance
   };
 
-  explicit server(connection_limits l = {}, std::optional<tls_files> tls = std::nullopt) : limits_(l), admission_(limits_) {
+  explicit server(connection_limits l = {}, std::optional<tls_files> tls = std::nullopt)
+      : limits_(l), admission_(limits_) {
     const std::size_t threads = limits_.max_connections + refusal_threads;
     new_task_queue = [threads] { return new detail::connection_pool(threads); };
     // SO_REUSEADDR and not cpp-httplib's SO_REUSEPORT: the port is this server's alone, and one
@@ -361,10 +379,11 @@ class server : public httplib::Server {
     if (tls) {
       tls_wanted_ = true;
       ctx_ = SSL_CTX_new(TLS_server_method());
-      if (ctx_ && (SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION) != 1 ||
-                   SSL_CTX_use_certificate_chain_file(ctx_, tls->certificate_chain.c_str()) != 1 ||
-                   SSL_CTX_use_PrivateKey_file(ctx_, tls->private_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-                   SSL_CTX_check_private_key(ctx_) != 1)) {
+      if (ctx_ &&
+          (SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION) != 1 ||
+           SSL_CTX_use_certificate_chain_file(ctx_, tls->certificate_chain.c_str()) != 1 ||
+           SSL_CTX_use_PrivateKey_file(ctx_, tls->private_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+           SSL_CTX_check_private_key(ctx_) != 1)) {
         SSL_CTX_free(ctx_);
         ctx_ = nullptr;
       }
@@ -388,13 +407,17 @@ class server : public httplib::Server {
     sockaddr_storage a{};
     socklen_t len = sizeof a;
     int port = 0;
-    const std::string address = ::getpeername(sock, reinterpret_cast<sockaddr*>(&a), &len) == 0 ? detail::address_text(a, port) : std::string();
+    const std::string address = ::getpeername(sock, reinterpret_cast<sockaddr*>(&a), &len) == 0
+                                    ? detail::address_text(a, port)
+                                    : std::string();
     const auto verdict = admission_.enter(address);
     if (verdict != detail::admission::verdict::admitted) {
       ++counters_.refused;
-      if (verdict == detail::admission::verdict::too_many_from_address) ++counters_.refused_per_address;
-      refuse(sock, verdict == detail::admission::verdict::too_many ? "the server has too many open connections"
-                                                                    : "too many open connections from this address");
+      if (verdict == detail::admission::verdict::too_many_from_address)
+        ++counters_.refused_per_address;
+      refuse(sock, verdict == detail::admission::verdict::too_many
+                       ? "the server has too many open connections"
+                       : "too many open connections from this address");
       return false;
     }
     ::fcntl(sock, F_SETFL, ::fcntl(sock, F_GETFL) | O_NONBLOCK);
@@ -418,7 +441,8 @@ class server : public httplib::Server {
     bool ok = true;
     const auto running = [this] { return is_running(); };
     for (std::size_t i = 0; i < limits_.max_requests_per_connection; ++i) {
-      if (!strm.wait_for_request(i == 0 ? limits_.request_deadline : limits_.idle_timeout, running)) break;
+      if (!strm.wait_for_request(i == 0 ? limits_.request_deadline : limits_.idle_timeout, running))
+        break;
       strm.begin_request();
       bool connection_closed = false;
       const bool last = i + 1 == limits_.max_requests_per_connection || !is_running();
@@ -440,7 +464,9 @@ class server : public httplib::Server {
       if (r == 1) return true;
       const int e = SSL_get_error(ssl, r);
       if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return false;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            until - std::chrono::steady_clock::now())
+                            .count();
       if (left <= 0) return false;
       pollfd p{sock, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
       if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
@@ -460,7 +486,9 @@ class server : public httplib::Server {
     std::size_t drained = 0;
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     while (drained < 256 * 1024) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            until - std::chrono::steady_clock::now())
+                            .count();
       if (left <= 0) break;
       pollfd p{sock, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
@@ -475,10 +503,13 @@ class server : public httplib::Server {
   // the close only: answering would cost a handshake).
   void refuse(socket_t sock, const char* why) {
     if (!ctx_) {
-      const std::string body = std::string(R"({"error":{"code":"unavailable","message":")") + why + "\"}}";
-      const std::string text = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + std::to_string(limits_.retry_after_seconds) +
-                               "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                               "\r\nConnection: close\r\n\r\n" + body;
+      const std::string body =
+          std::string(R"({"error":{"code":"unavailable","message":")") + why + "\"}}";
+      const std::string text =
+          "HTTP/1.1 503 Service Unavailable\r\nRetry-After: " +
+          std::to_string(limits_.retry_after_seconds) +
+          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\nConnection: close\r\n\r\n" + body;
       ::send(sock, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     close_lingering(sock, nullptr);
@@ -523,7 +554,8 @@ inline bool relisten(int port, int backlog) {
 // It also listens with a backlog of `backlog` instead of cpp-httplib's 5 (compiled into
 // Debian's library), which a burst of connections (hundreds of stream clients reconnecting at
 // once) overflowed. IPv4 hosts only.
-inline int bind_exclusive(httplib::Server& svr, const std::string& host, int port, int backlog = 4096) {
+inline int bind_exclusive(httplib::Server& svr, const std::string& host, int port,
+                          int backlog = 4096) {
   const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
   if (probe < 0) return -1;
   const int yes = 1;

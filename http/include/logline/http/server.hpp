@@ -54,13 +54,16 @@ struct server_options {
   std::size_t max_batch = 1000;          // spans in one POST
   double rate_per_second = 200;          // per token (token bucket); over it: 429
   double rate_burst = 400;
-  std::chrono::seconds keep_alive{15};   // SSE comment interval
-  std::size_t stream_queue = 4096;       // events queued for one SSE client; beyond it the stream ends
-  std::size_t max_streams = 1200;        // open SSE streams in total; beyond: 503 + Retry-After
-  std::size_t max_streams_per_token = 16;  // open SSE streams of one token; beyond: 429 + Retry-After
-  std::chrono::milliseconds stream_recheck{1000};  // how often a stream re-checks its token (revocation, scope)
-  std::size_t max_stream_catchups = 2;   // streams reading past entries at once (one per token); the others wait
-  std::optional<std::string> cors_origin;  // none by default; "*" allows every origin
+  std::chrono::seconds keep_alive{15};  // SSE comment interval
+  std::size_t stream_queue = 4096;  // events queued for one SSE client; beyond it the stream ends
+  std::size_t max_streams = 1200;   // open SSE streams in total; beyond: 503 + Retry-After
+  std::size_t max_streams_per_token =
+      16;  // open SSE streams of one token; beyond: 429 + Retry-After
+  std::chrono::milliseconds stream_recheck{
+      1000};  // how often a stream re-checks its token (revocation, scope)
+  std::size_t max_stream_catchups =
+      2;  // streams reading past entries at once (one per token); the others wait
+  std::optional<std::string> cors_origin;              // none by default; "*" allows every origin
   std::function<void(const std::string&)> access_log;  // one JSON line per request
 };
 
@@ -78,45 +81,72 @@ inline http_answer answer_for(const error_info& e) {
     case errc::invalid_span:
     case errc::invalid_json:
     case errc::invalid_argument:
-    case errc::invalid_key: return {400, "bad_request"};
-    case errc::bad_signature: return {400, "bad_signature"};
-    case errc::not_found: return {404, "not_found"};
-    case errc::version_conflict: return {409, "conflict"};
+    case errc::invalid_key:
+      return {400, "bad_request"};
+    case errc::bad_signature:
+      return {400, "bad_signature"};
+    case errc::not_found:
+      return {404, "not_found"};
+    case errc::version_conflict:
+      return {409, "conflict"};
     case errc::permission_denied:
-    case errc::unknown_key: return {403, "forbidden"};
-    case errc::too_large: return {413, "payload_too_large"};
-    case errc::busy: return {503, "unavailable"};
-    case errc::policy_violation: return {429, "policy_violation"};
-    case errc::execution_failed: return {422, "execution_failed"};
-    case errc::limit_exceeded: return {422, "limit_exceeded"};
-    case errc::integrity_violation: return {500, "integrity_violation"};
-    case errc::storage_error: return {500, "internal_error"};
+    case errc::unknown_key:
+      return {403, "forbidden"};
+    case errc::too_large:
+      return {413, "payload_too_large"};
+    case errc::busy:
+      return {503, "unavailable"};
+    case errc::policy_violation:
+      return {429, "policy_violation"};
+    case errc::execution_failed:
+      return {422, "execution_failed"};
+    case errc::limit_exceeded:
+      return {422, "limit_exceeded"};
+    case errc::integrity_violation:
+      return {500, "integrity_violation"};
+    case errc::storage_error:
+      return {500, "internal_error"};
   }
   return {500, "internal_error"};
 }
 inline int status_of(const error_info& e) { return answer_for(e).status; }
 inline std::string code_of(int status) {
   switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 408: return "request_timeout";
-    case 409: return "conflict";
-    case 411: return "length_required";
-    case 413: return "payload_too_large";
-    case 415: return "unsupported_media_type";
-    case 429: return "rate_limited";
-    case 503: return "unavailable";
-    default: return status >= 500 ? "internal_error" : "error";
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
+    case 409:
+      return "conflict";
+    case 411:
+      return "length_required";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    case 429:
+      return "rate_limited";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal_error" : "error";
   }
 }
 inline std::string error_body(std::string_view code, std::string_view message) {
   json j{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
   return canonical(j);
 }
-inline std::string error_body(int status, std::string_view message) { return error_body(code_of(status), message); }
+inline std::string error_body(int status, std::string_view message) {
+  return error_body(code_of(status), message);
+}
 
 // The identity of a request without a token (the routes that need no scope: health, metrics):
 // not an operator, no tenant.
@@ -125,20 +155,27 @@ inline const logline::identity anonymous{"anonymous", std::nullopt};
 // One route of the API: what /openapi.json documents and what mount() registers, from one table.
 struct route_doc {
   const char* method;
-  const char* path;        // OpenAPI path template
-  const char* scope;       // required scope, "" for none
+  const char* path;   // OpenAPI path template
+  const char* scope;  // required scope, "" for none
   const char* summary;
 };
 inline const std::vector<route_doc>& routes() {
   static const std::vector<route_doc> table = {
-      {"post", "/api/spans", "spans:write", "Append one span (object) or a batch (array), all or nothing"},
-      {"get", "/api/spans/{id}", "spans:read", "The latest visible version of a span (?seq= for a version)"},
+      {"post", "/api/spans", "spans:write",
+       "Append one span (object) or a batch (array), all or nothing"},
+      {"get", "/api/spans/{id}", "spans:read",
+       "The latest visible version of a span (?seq= for a version)"},
       {"get", "/api/spans/{id}/history", "spans:read", "Every visible version, oldest first"},
-      {"get", "/api/timeline", "spans:read", "A page of the timeline, newest first: {spans, next_cursor}"},
-      {"get", "/api/timeline/stream", "spans:read", "Server-sent events: every new visible span, id = feed cursor"},
+      {"get", "/api/timeline", "spans:read",
+       "A page of the timeline, newest first: {spans, next_cursor}"},
+      {"get", "/api/timeline/stream", "spans:read",
+       "Server-sent events: every new visible span, id = feed cursor"},
       {"get", "/api/manifest/{name}", "spans:read", "The latest manifest span of that name"},
-      {"post", "/api/execute", "execute", "Schedule a function: appends a request span {request_id, scheduled_for}; body {span_id, key?}, a repeated key is a 409"},
-      {"get", "/api/verify/{id}", "spans:read", "Re-checks the hash and signature of every visible version"},
+      {"post", "/api/execute", "execute",
+       "Schedule a function: appends a request span {request_id, scheduled_for}; body {span_id, "
+       "key?}, a repeated key is a 409"},
+      {"get", "/api/verify/{id}", "spans:read",
+       "Re-checks the hash and signature of every visible version"},
       {"get", "/health", "", "Liveness and database reachability"},
       {"get", "/metrics", "", "Prometheus text metrics"},
       {"get", "/openapi.json", "", "This document"},
@@ -150,20 +187,30 @@ inline const std::string& openapi_document() {
   static const std::string text = [] {
     json paths = json::object();
     for (const auto& r : routes()) {
-      json op{{"summary", r.summary}, {"responses", {{"200", {{"description", "OK"}}}, {"default", {{"description", "{\"error\":{\"code\",\"message\"}}"}}}}}};
+      json op{{"summary", r.summary},
+              {"responses",
+               {{"200", {{"description", "OK"}}},
+                {"default", {{"description", "{\"error\":{\"code\",\"message\"}}"}}}}}};
       if (*r.scope) op["security"] = json::array({json{{"bearer", json::array({r.scope})}}});
       json params = json::array();
       const std::string p = r.path;
       for (const char* name : {"id", "name"})
         if (p.find(std::string("{") + name + "}") != std::string::npos)
-          params.push_back({{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
+          params.push_back({{"name", name},
+                            {"in", "path"},
+                            {"required", true},
+                            {"schema", {{"type", "string"}}}});
       if (!params.empty()) op["parameters"] = params;
       paths[r.path][r.method] = op;
     }
     json doc{{"openapi", "3.1.0"},
-             {"info", {{"title", "logline"}, {"version", "0.1.0"}, {"description", "LogLineOS's API over a logline ledger"}}},
+             {"info",
+              {{"title", "logline"},
+               {"version", "0.1.0"},
+               {"description", "LogLineOS's API over a logline ledger"}}},
              {"paths", paths},
-             {"components", {{"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
+             {"components",
+              {{"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
     return doc.dump(2);
   }();
   return text;
@@ -191,25 +238,37 @@ struct metrics {
   }
   std::string text() {
     std::lock_guard lock(mutex);
-    std::string s = "# HELP logline_http_requests_total HTTP requests by route and status.\n# TYPE logline_http_requests_total counter\n";
+    std::string s =
+        "# HELP logline_http_requests_total HTTP requests by route and status.\n# TYPE "
+        "logline_http_requests_total counter\n";
     for (const auto& [k, n] : requests)
-      s += "logline_http_requests_total{route=\"" + k.first + "\",status=\"" + std::to_string(k.second) + "\"} " + std::to_string(n) + "\n";
-    s += "# HELP logline_http_request_duration_seconds Request latency.\n# TYPE logline_http_request_duration_seconds histogram\n";
+      s += "logline_http_requests_total{route=\"" + k.first + "\",status=\"" +
+           std::to_string(k.second) + "\"} " + std::to_string(n) + "\n";
+    s += "# HELP logline_http_request_duration_seconds Request latency.\n# TYPE "
+         "logline_http_request_duration_seconds histogram\n";
     for (std::size_t i = 0; i < std::size(bounds); ++i) {
       std::string b;
       write_canonical_number(b, bounds[i]);
-      s += "logline_http_request_duration_seconds_bucket{le=\"" + b + "\"} " + std::to_string(buckets[i]) + "\n";
+      s += "logline_http_request_duration_seconds_bucket{le=\"" + b + "\"} " +
+           std::to_string(buckets[i]) + "\n";
     }
-    s += "logline_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(latency_count) + "\n";
+    s += "logline_http_request_duration_seconds_bucket{le=\"+Inf\"} " +
+         std::to_string(latency_count) + "\n";
     std::string sum;
     write_canonical_number(sum, latency_sum);
-    s += "logline_http_request_duration_seconds_sum " + sum + "\nlogline_http_request_duration_seconds_count " + std::to_string(latency_count) + "\n";
-    s += "# HELP logline_appends_total Spans appended through the API.\n# TYPE logline_appends_total counter\nlogline_appends_total " +
+    s += "logline_http_request_duration_seconds_sum " + sum +
+         "\nlogline_http_request_duration_seconds_count " + std::to_string(latency_count) + "\n";
+    s += "# HELP logline_appends_total Spans appended through the API.\n# TYPE "
+         "logline_appends_total counter\nlogline_appends_total " +
          std::to_string(appends.load()) + "\n";
-    s += "# HELP logline_verify_failures_total Spans that failed /api/verify.\n# TYPE logline_verify_failures_total counter\nlogline_verify_failures_total " +
+    s += "# HELP logline_verify_failures_total Spans that failed /api/verify.\n# TYPE "
+         "logline_verify_failures_total counter\nlogline_verify_failures_total " +
          std::to_string(verify_failures.load()) + "\n";
-    s += "# HELP logline_sse_clients Open timeline streams.\n# TYPE logline_sse_clients gauge\nlogline_sse_clients " + std::to_string(sse_clients.load()) + "\n";
-    s += "# HELP logline_sse_overflows_total Streams ended because their client fell behind.\n# TYPE logline_sse_overflows_total counter\nlogline_sse_overflows_total " +
+    s += "# HELP logline_sse_clients Open timeline streams.\n# TYPE logline_sse_clients "
+         "gauge\nlogline_sse_clients " +
+         std::to_string(sse_clients.load()) + "\n";
+    s += "# HELP logline_sse_overflows_total Streams ended because their client fell behind.\n# "
+         "TYPE logline_sse_overflows_total counter\nlogline_sse_overflows_total " +
          std::to_string(sse_overflows.load()) + "\n";
     return s;
   }
@@ -225,7 +284,8 @@ class rate_limiter {
     auto [it, fresh] = buckets_.try_emplace(key, bucket{burst_, now});
     bucket& b = it->second;
     if (!fresh) {
-      b.tokens = std::min(burst_, b.tokens + rate_ * std::chrono::duration<double>(now - b.at).count());
+      b.tokens =
+          std::min(burst_, b.tokens + rate_ * std::chrono::duration<double>(now - b.at).count());
       b.at = now;
     }
     if (b.tokens < 1) return false;
@@ -245,13 +305,17 @@ class rate_limiter {
 
 template <class Ledger>
 class api {
-  static_assert(std::is_same_v<typename Ledger::span_type, universal_span>, "logline: the HTTP API serves ledgers of logline::universal_span");
+  static_assert(std::is_same_v<typename Ledger::span_type, universal_span>,
+                "logline: the HTTP API serves ledgers of logline::universal_span");
 
  public:
   using session = typename Ledger::session;
 
   api(Ledger& ledger, server_options o = {})
-      : ledger_(ledger), options_(std::move(o)), tokens_(ledger), limiter_(options_.rate_per_second, options_.rate_burst) {}
+      : ledger_(ledger),
+        options_(std::move(o)),
+        tokens_(ledger),
+        limiter_(options_.rate_per_second, options_.rate_burst) {}
 
   metrics& stats() noexcept { return metrics_; }
   token_registry<Ledger>& tokens() noexcept { return tokens_; }
@@ -268,8 +332,11 @@ class api {
     svr.set_payload_max_length(options_.max_body_bytes);
     svr.set_tcp_nodelay(true);  // responses go out in two writes: no Nagle + delayed-ACK stalls
     listener_ = dynamic_cast<server*>(&svr);
-    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return admit_body(req, res); });
-    svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      return admit_body(req, res);
+    });
+    svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                      httplib::Response& res) {
       if (auto* conn = detail::current_connection) {
         // A read that failed because the request broke its connection's limits (cpp-httplib
         // says 400 for every failed read): say which limit.
@@ -282,102 +349,138 @@ class api {
           res.set_header("Connection", "close");
         }
       }
-      if (res.status == 404 && res.body.empty()) {  // no route matched (a handler's 404 has its body)
+      if (res.status == 404 &&
+          res.body.empty()) {  // no route matched (a handler's 404 has its body)
         if (const auto allowed = methods_for(req.path); !allowed.empty()) {
           res.status = 405;
           res.set_header("Allow", allowed);
         }
       }
       if (res.body.empty()) {
-        const std::string msg = res.status == 404   ? "no route " + req.method + " " + req.path
-                                : res.status == 405 ? req.method + " is not allowed on " + req.path + " (allowed: " + res.get_header_value("Allow") + ")"
-                                : res.status == 413 ? "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes"
-                                : res.status == 408 ? std::string("the request did not arrive within the server's request deadline")
-                                                    : "HTTP " + std::to_string(res.status);
+        const std::string msg =
+            res.status == 404   ? "no route " + req.method + " " + req.path
+            : res.status == 405 ? req.method + " is not allowed on " + req.path +
+                                      " (allowed: " + res.get_header_value("Allow") + ")"
+            : res.status == 413
+                ? "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes"
+            : res.status == 408
+                ? std::string("the request did not arrive within the server's request deadline")
+                : "HTTP " + std::to_string(res.status);
         res.set_content(error_body(res.status, msg), "application/json");
         log(req, res, "-", 0, "");
       }
       return httplib::Server::HandlerResponse::Handled;
     }));
-    svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-      res.status = 500;
-      res.set_content(error_body(500, "internal error"), "application/json");
-    });
+    svr.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+          res.status = 500;
+          res.set_content(error_body(500, "internal error"), "application/json");
+        });
     if (options_.cors_origin) {
       svr.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
         res.set_header("Access-Control-Allow-Origin", *options_.cors_origin);
-        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+        res.set_header("Access-Control-Allow-Headers",
+                       "Authorization, Content-Type, Last-Event-ID");
         res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
       });
-      svr.Options(R"(/.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+      svr.Options(R"(/.*)",
+                  [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
     }
 
-    handle(svr, "post", "/api/spans", R"(/api/spans)", [this](const httplib::Request& req, httplib::Response& res, session& s) { post_spans(req, res, s); });
-    handle(svr, "get", "/api/spans/{id}/history", R"(/api/spans/([^/]+)/history)", [this](const httplib::Request& req, httplib::Response& res, session& s) {
-      auto id = parse_id(req.matches[1]);
-      auto rows = s.history(id);
-      if (!rows) return fail(res, rows.error());
-      if (rows->empty()) return fail(res, make_error(errc::not_found, "span " + id.to_string() + " not found"));
-      send_spans(res, *rows, 200);
-    });
-    handle(svr, "get", "/api/spans/{id}", R"(/api/spans/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, session& s) {
-      auto id = parse_id(req.matches[1]);
-      result<universal_span> r = make_error(errc::not_found, "");
-      if (req.has_param("seq")) r = s.get(id, parse_int<std::int32_t>(req.get_param_value("seq"), "seq", 0, INT32_MAX));
-      else r = s.get(id);
-      if (!r) return fail(res, r.error());
-      res.set_content(span_to_json_text(*r), "application/json");
-    });
-    handle(svr, "get", "/api/timeline", R"(/api/timeline)", [this](const httplib::Request& req, httplib::Response& res, session& s) {
-      auto page = s.timeline(timeline_from(req));
-      if (!page) return fail(res, page.error());
-      std::string body = "{\"next_cursor\":";
-      if (page->next_cursor.empty()) body += "null";
-      else write_canonical_string(body, page->next_cursor);
-      body += ",\"spans\":[";
-      for (std::size_t i = 0; i < page->spans.size(); ++i) {
-        if (i) body += ',';
-        body += span_to_json_text(page->spans[i]);
-      }
-      body += "]}";
-      res.set_content(body, "application/json");
-    });
-    handle(svr, "get", "/api/timeline/stream", R"(/api/timeline/stream)", [this](const httplib::Request& req, httplib::Response& res, session& s) {
-      stream(req, res, s);
-    });
-    handle(svr, "get", "/api/manifest/{name}", R"(/api/manifest/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, session& s) {
-      timeline_query q;
-      q.entity_type = entity::manifest;
-      q.limit = timeline_query::max_limit;
-      const std::string name = req.matches[1];
-      for (;;) {
-        auto page = s.timeline(q);
-        if (!page) return fail(res, page.error());
-        for (const auto& m : page->spans)  // newest first; a manifest is the operator's or none
-          if (m.name == name && ledger_.operator_wrote(m)) return res.set_content(span_to_json_text(m), "application/json");
-        if (page->next_cursor.empty()) break;
-        q.cursor = page->next_cursor;
-      }
-      fail(res, make_error(errc::not_found, "no manifest named '" + name + "'"));
-    });
-    handle(svr, "post", "/api/execute", R"(/api/execute)", [this](const httplib::Request& req, httplib::Response& res, session& s) { execute(req, res, s); });
-    handle(svr, "get", "/api/verify/{id}", R"(/api/verify/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, session& s) { verify(req, res, s); });
-    handle(svr, "get", "/health", R"(/health)", [this](const httplib::Request&, httplib::Response& res, session& s) {
-      timeline_query q;
-      q.limit = 1;
-      auto probe = s.timeline(q);
-      if (!probe) {
-        internal_error_ = probe.error().message();
-        return reply_error(res, 503, "database unreachable (request " + res.get_header_value("X-Request-Id") + ")");
-      }
-      res.set_content("{\"status\":\"ok\"}", "application/json");
-    });
-    handle(svr, "get", "/metrics", R"(/metrics)", [this](const httplib::Request&, httplib::Response& res, session&) {
-      res.set_content(metrics_.text() + connection_metrics(), "text/plain; version=0.0.4");
-    });
-    handle(svr, "get", "/openapi.json", R"(/openapi.json)", [](const httplib::Request&, httplib::Response& res, session&) {
-      res.set_content(openapi_document(), "application/json");
-    });
+    handle(svr, "post", "/api/spans", R"(/api/spans)",
+           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+             post_spans(req, res, s);
+           });
+    handle(svr, "get", "/api/spans/{id}/history", R"(/api/spans/([^/]+)/history)",
+           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+             auto id = parse_id(req.matches[1]);
+             auto rows = s.history(id);
+             if (!rows) return fail(res, rows.error());
+             if (rows->empty())
+               return fail(res,
+                           make_error(errc::not_found, "span " + id.to_string() + " not found"));
+             send_spans(res, *rows, 200);
+           });
+    handle(svr, "get", "/api/spans/{id}", R"(/api/spans/([^/]+))",
+           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+             auto id = parse_id(req.matches[1]);
+             result<universal_span> r = make_error(errc::not_found, "");
+             if (req.has_param("seq"))
+               r = s.get(id,
+                         parse_int<std::int32_t>(req.get_param_value("seq"), "seq", 0, INT32_MAX));
+             else
+               r = s.get(id);
+             if (!r) return fail(res, r.error());
+             res.set_content(span_to_json_text(*r), "application/json");
+           });
+    handle(svr, "get", "/api/timeline", R"(/api/timeline)",
+           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+             auto page = s.timeline(timeline_from(req));
+             if (!page) return fail(res, page.error());
+             std::string body = "{\"next_cursor\":";
+             if (page->next_cursor.empty())
+               body += "null";
+             else
+               write_canonical_string(body, page->next_cursor);
+             body += ",\"spans\":[";
+             for (std::size_t i = 0; i < page->spans.size(); ++i) {
+               if (i) body += ',';
+               body += span_to_json_text(page->spans[i]);
+             }
+             body += "]}";
+             res.set_content(body, "application/json");
+           });
+    handle(svr, "get", "/api/timeline/stream", R"(/api/timeline/stream)",
+           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+             stream(req, res, s);
+           });
+    handle(
+        svr, "get", "/api/manifest/{name}", R"(/api/manifest/([^/]+))",
+        [this](const httplib::Request& req, httplib::Response& res, session& s) {
+          timeline_query q;
+          q.entity_type = entity::manifest;
+          q.limit = timeline_query::max_limit;
+          const std::string name = req.matches[1];
+          for (;;) {
+            auto page = s.timeline(q);
+            if (!page) return fail(res, page.error());
+            for (const auto& m : page->spans)  // newest first; a manifest is the operator's or none
+              if (m.name == name && ledger_.operator_wrote(m))
+                return res.set_content(span_to_json_text(m), "application/json");
+            if (page->next_cursor.empty()) break;
+            q.cursor = page->next_cursor;
+          }
+          fail(res, make_error(errc::not_found, "no manifest named '" + name + "'"));
+        });
+    handle(svr, "post", "/api/execute", R"(/api/execute)",
+           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+             execute(req, res, s);
+           });
+    handle(svr, "get", "/api/verify/{id}", R"(/api/verify/([^/]+))",
+           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+             verify(req, res, s);
+           });
+    handle(svr, "get", "/health", R"(/health)",
+           [this](const httplib::Request&, httplib::Response& res, session& s) {
+             timeline_query q;
+             q.limit = 1;
+             auto probe = s.timeline(q);
+             if (!probe) {
+               internal_error_ = probe.error().message();
+               return reply_error(
+                   res, 503,
+                   "database unreachable (request " + res.get_header_value("X-Request-Id") + ")");
+             }
+             res.set_content("{\"status\":\"ok\"}", "application/json");
+           });
+    handle(svr, "get", "/metrics", R"(/metrics)",
+           [this](const httplib::Request&, httplib::Response& res, session&) {
+             res.set_content(metrics_.text() + connection_metrics(), "text/plain; version=0.0.4");
+           });
+    handle(svr, "get", "/openapi.json", R"(/openapi.json)",
+           [](const httplib::Request&, httplib::Response& res, session&) {
+             res.set_content(openapi_document(), "application/json");
+           });
   }
 
  private:
@@ -403,17 +506,24 @@ class api {
     };
     std::size_t length = 0;
     if (!chunked) {
-      if (length_text.size() > 18 || length_text.find_first_not_of("0123456789") != std::string::npos)
+      if (length_text.size() > 18 ||
+          length_text.find_first_not_of("0123456789") != std::string::npos)
         return refuse(400, "Content-Length is not a number");
       length = static_cast<std::size_t>(std::stoull(length_text));
-      if (length > options_.max_body_bytes) return refuse(413, "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+      if (length > options_.max_body_bytes)
+        return refuse(
+            413, "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
     } else if (!conn) {
       return refuse(411, "a chunked body is not accepted here: send Content-Length");
     }
-    if (!bearer_record(req)) return refuse(401, "a request with a body needs a valid bearer token (Authorization: Bearer <token>)");
+    if (!bearer_record(req))
+      return refuse(
+          401, "a request with a body needs a valid bearer token (Authorization: Bearer <token>)");
     // A chunked body: its payload is checked against the limit after decoding; its encoding may
     // add an eighth (chunk sizes, extensions, trailers) before the read itself fails.
-    if (conn) conn->allow_body(chunked ? options_.max_body_bytes + options_.max_body_bytes / 8 + 4096 : length);
+    if (conn)
+      conn->allow_body(chunked ? options_.max_body_bytes + options_.max_body_bytes / 8 + 4096
+                               : length);
     return R::Unhandled;
   }
 
@@ -463,9 +573,11 @@ class api {
     return routes().front();
   }
 
-  void handle(httplib::Server& svr, const char* method, const char* path, const char* pattern, handler h) {
+  void handle(httplib::Server& svr, const char* method, const char* path, const char* pattern,
+              handler h) {
     const route_doc& d = doc(method, path);
-    auto wrapped = [this, &d, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
+    auto wrapped = [this, &d, h = std::move(h)](const httplib::Request& req,
+                                                httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
       const std::string request_id = std::to_string(++request_counter_);
       res.set_header("X-Request-Id", request_id);
@@ -474,15 +586,19 @@ class api {
       std::string user = "-";
       [&] {
         if (auto bad = invalid_utf8_in(req)) return reply_error(res, 400, *bad);
-        logline::identity who = anonymous;  // the routes without a scope only read, and as no one in particular
+        logline::identity who =
+            anonymous;  // the routes without a scope only read, and as no one in particular
         if (*d.scope) {
           const std::string auth = req.get_header_value("Authorization");
-          if (auth.rfind("Bearer ", 0) != 0) return reply_error(res, 401, "missing bearer token (Authorization: Bearer <token>)");
+          if (auth.rfind("Bearer ", 0) != 0)
+            return reply_error(res, 401, "missing bearer token (Authorization: Bearer <token>)");
           const std::string token = auth.substr(7);
           auto record = tokens_.find(token);
           if (!record) return reply_error(res, 401, "unknown or revoked token");
           user = record->identity.user_id;
-          if (!record->allows(d.scope)) return reply_error(res, 403, std::string("this token lacks the scope '") + d.scope + "'");
+          if (!record->allows(d.scope))
+            return reply_error(res, 403,
+                               std::string("this token lacks the scope '") + d.scope + "'");
           if (!limiter_.allow(record->id.to_string())) {  // one bucket per token
             res.set_header("Retry-After", "1");
             return reply_error(res, 429, "rate limit of this token exceeded");
@@ -491,10 +607,13 @@ class api {
           current_token_ = std::move(record);
         }
         if (req.body.size() > options_.max_body_bytes)  // a chunked body, once decoded
-          return reply_error(res, 413, "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+          return reply_error(
+              res, 413,
+              "the body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
         if (std::string_view(d.method) == "post") {
           const std::string type = req.get_header_value("Content-Type");
-          if (type.rfind("application/json", 0) != 0) return reply_error(res, 415, "the body must be application/json");
+          if (type.rfind("application/json", 0) != 0)
+            return reply_error(res, 415, "the body must be application/json");
         }
         auto s = ledger_.as(who);
         try {
@@ -504,20 +623,31 @@ class api {
         }
       }();
       if (res.status == -1) res.status = 200;
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       metrics_.observe(d.path, res.status, seconds);
       log(req, res, request_id, seconds, user);
     };
-    if (std::string_view(method) == "post") svr.Post(pattern, wrapped);
-    else svr.Get(pattern, wrapped);
+    if (std::string_view(method) == "post")
+      svr.Post(pattern, wrapped);
+    else
+      svr.Get(pattern, wrapped);
   }
 
-  void log(const httplib::Request& req, const httplib::Response& res, const std::string& request_id, double seconds, const std::string& user) {
+  void log(const httplib::Request& req, const httplib::Response& res, const std::string& request_id,
+           double seconds, const std::string& user) {
     if (!options_.access_log) return;
-    json line{{"ts", timestamp::now().to_string()}, {"request_id", request_id}, {"method", req.method}, {"path", req.path},
-              {"status", res.status}, {"duration_ms", static_cast<double>(static_cast<std::int64_t>(seconds * 1e6)) / 1000.0},
-              {"user", user}, {"remote", req.remote_addr}};
-    if (!internal_error_.empty()) line["error"] = internal_error_;  // the storage engine's words: for the operator only
+    json line{
+        {"ts", timestamp::now().to_string()},
+        {"request_id", request_id},
+        {"method", req.method},
+        {"path", req.path},
+        {"status", res.status},
+        {"duration_ms", static_cast<double>(static_cast<std::int64_t>(seconds * 1e6)) / 1000.0},
+        {"user", user},
+        {"remote", req.remote_addr}};
+    if (!internal_error_.empty())
+      line["error"] = internal_error_;  // the storage engine's words: for the operator only
     options_.access_log(canonical(line));
   }
 
@@ -527,18 +657,25 @@ class api {
   static std::optional<std::string> invalid_utf8_in(const httplib::Request& req) {
     if (!is_valid_utf8(req.path)) return "the path is not valid UTF-8";
     for (const auto& [key, value] : req.params)
-      if (!is_valid_utf8(key) || !is_valid_utf8(value)) return "a query parameter is not valid UTF-8";
-    if (!is_valid_utf8(req.get_header_value("Last-Event-ID"))) return "Last-Event-ID is not valid UTF-8";
+      if (!is_valid_utf8(key) || !is_valid_utf8(value))
+        return "a query parameter is not valid UTF-8";
+    if (!is_valid_utf8(req.get_header_value("Last-Event-ID")))
+      return "Last-Event-ID is not valid UTF-8";
     return std::nullopt;
   }
 
-  static void reply_error(httplib::Response& res, int status, std::string_view message) { reply(res, status, code_of(status), message); }
-  static void reply(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+  static void reply_error(httplib::Response& res, int status, std::string_view message) {
+    reply(res, status, code_of(status), message);
+  }
+  static void reply(httplib::Response& res, int status, std::string_view code,
+                    std::string_view message) {
     res.status = status;
     res.set_content(error_body(code, message), "application/json");
   }
   // A failure of the storage engine: its words belong in the operator's log, not to a client.
-  static bool storage_failure(const error_info& e) { return e.from_storage() || e == errc::storage_error || e == errc::busy; }
+  static bool storage_failure(const error_info& e) {
+    return e.from_storage() || e == errc::storage_error || e == errc::busy;
+  }
   // What a client is told of an error (a response body, a stream's error event).
   static std::string client_message(const error_info& e, std::string_view request_id) {
     if (!storage_failure(e)) return e.message();
@@ -553,44 +690,64 @@ class api {
 
   static uuid parse_id(const std::string& text) {
     auto id = uuid::parse(text);
-    if (!id) throw bad_request{make_error(errc::invalid_argument, "'" + text.substr(0, 40) + "' is not a uuid")};
+    if (!id)
+      throw bad_request{
+          make_error(errc::invalid_argument, "'" + text.substr(0, 40) + "' is not a uuid")};
     return *id;
   }
   template <class Int>
-  static Int parse_int(const std::string& text, const char* name, std::int64_t lo, std::int64_t hi) {
+  static Int parse_int(const std::string& text, const char* name, std::int64_t lo,
+                       std::int64_t hi) {
     std::int64_t v = 0;
-    bool ok = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
+    bool ok = !text.empty() && text.size() <= 18 &&
+              text.find_first_not_of("0123456789") == std::string::npos;
     if (ok) v = std::stoll(text);
     if (!ok || v < lo || v > hi)
-      throw bad_request{make_error(errc::invalid_argument, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]")};
+      throw bad_request{make_error(errc::invalid_argument,
+                                   std::string(name) + " must be an integer in [" +
+                                       std::to_string(lo) + ", " + std::to_string(hi) + "]")};
     return static_cast<Int>(v);
   }
 
   static timeline_query timeline_from(const httplib::Request& req) {
     timeline_query q;
     for (const auto& [key, value] : req.params) {
-      if (key == "entity_type") q.entity_type = value;
-      else if (key == "status") q.status = value;
-      else if (key == "owner_id") q.owner_id = value;
-      else if (key == "tenant_id") q.tenant_id = value;
-      else if (key == "trace_id") q.trace_id = value;
-      else if (key == "parent_id") q.parent_id = parse_id(value);
+      if (key == "entity_type")
+        q.entity_type = value;
+      else if (key == "status")
+        q.status = value;
+      else if (key == "owner_id")
+        q.owner_id = value;
+      else if (key == "tenant_id")
+        q.tenant_id = value;
+      else if (key == "trace_id")
+        q.trace_id = value;
+      else if (key == "parent_id")
+        q.parent_id = parse_id(value);
       else if (key == "since" || key == "until") {
         auto t = timestamp::parse(value);
-        if (!t) throw bad_request{make_error(errc::invalid_argument, key + ": " + t.error().message())};
+        if (!t)
+          throw bad_request{make_error(errc::invalid_argument, key + ": " + t.error().message())};
         (key == "since" ? q.since : q.until) = *t;
       } else if (key == "visibility") {
         auto v = parse_visibility(value);
-        if (!v) throw bad_request{make_error(errc::invalid_argument, "visibility: " + v.error().message())};
+        if (!v)
+          throw bad_request{
+              make_error(errc::invalid_argument, "visibility: " + v.error().message())};
         q.visibility = *v;
-      } else if (key == "limit") q.limit = parse_int<std::size_t>(value, "limit", 1, timeline_query::max_limit);
-      else if (key == "cursor") q.cursor = value;
-      else throw bad_request{make_error(errc::invalid_argument, "unknown query parameter '" + key.substr(0, 40) + "'")};
+      } else if (key == "limit")
+        q.limit = parse_int<std::size_t>(value, "limit", 1, timeline_query::max_limit);
+      else if (key == "cursor")
+        q.cursor = value;
+      else
+        throw bad_request{make_error(errc::invalid_argument,
+                                     "unknown query parameter '" + key.substr(0, 40) + "'")};
     }
     return q;
   }
 
-  static void send_spans(httplib::Response& res, const std::vector<universal_span>& spans, int status) {
+  static void send_spans(httplib::Response& res, const std::vector<universal_span>& spans,
+                         int status) {
     std::string body = "[";
     for (std::size_t i = 0; i < spans.size(); ++i) {
       if (i) body += ',';
@@ -602,7 +759,8 @@ class api {
   }
 
   // A span from a request object, read as every entry point reads one (span_input.hpp).
-  static universal_span span_from(const json& j, const std::string& where, const logline::identity& caller) {
+  static universal_span span_from(const json& j, const std::string& where,
+                                  const logline::identity& caller) {
     auto s = span_from_input(j, where, caller);
     if (!s) throw bad_request{s.error()};
     return std::move(*s);
@@ -614,12 +772,15 @@ class api {
     if (body->is_array()) {
       if (body->empty()) return fail(res, make_error(errc::invalid_span, "an empty batch"));
       if (body->size() > options_.max_batch)
-        return fail(res, make_error(errc::too_large, "a batch holds at most " + std::to_string(options_.max_batch) + " spans"));
+        return fail(res,
+                    make_error(errc::too_large, "a batch holds at most " +
+                                                    std::to_string(options_.max_batch) + " spans"));
       std::vector<universal_span> spans;
       std::vector<bool> next;
       spans.reserve(body->size());
       for (std::size_t i = 0; i < body->size(); ++i) {
-        spans.push_back(span_from((*body)[i], "span #" + std::to_string(i) + " of the batch: ", s.identity()));
+        spans.push_back(
+            span_from((*body)[i], "span #" + std::to_string(i) + " of the batch: ", s.identity()));
         next.push_back(false);
       }
       auto stored = s.append_batch(std::move(spans), std::move(next));
@@ -639,15 +800,20 @@ class api {
     auto body = parse_json(req.body);
     if (!body) return fail(res, body.error());
     if (!body->is_object() || !body->contains("span_id") || !(*body)["span_id"].is_string())
-      return fail(res, make_error(errc::invalid_span, "expected {\"span_id\": \"<uuid>\", \"key\": \"<optional idempotency key>\"}"));
+      return fail(
+          res, make_error(
+                   errc::invalid_span,
+                   "expected {\"span_id\": \"<uuid>\", \"key\": \"<optional idempotency key>\"}"));
     for (const auto& [k, v] : body->items())
-      if (k != "span_id" && k != "key") return fail(res, make_error(errc::invalid_span, "unknown field '" + k.substr(0, 40) + "'"));
+      if (k != "span_id" && k != "key")
+        return fail(res, make_error(errc::invalid_span, "unknown field '" + k.substr(0, 40) + "'"));
     // The request key (the unique index's third column): the client's idempotency key, or a fresh
     // one, so every call without a key enqueues a run.
     std::string key;
     if (auto k = body->find("key"); k != body->end()) {
       if (!k->is_string() || k->get<std::string>().empty() || k->get<std::string>().size() > 200)
-        return fail(res, make_error(errc::invalid_span, "key must be a string of 1 to 200 characters"));
+        return fail(res,
+                    make_error(errc::invalid_span, "key must be a string of 1 to 200 characters"));
       key = "api:" + k->get<std::string>();
     } else {
       key = "api:" + uuid::v7().to_string();
@@ -656,8 +822,10 @@ class api {
     auto function = s.get(target);
     if (!function) return fail(res, function.error());
     if (function->entity_type != entity::function)
-      return fail(res, make_error(errc::invalid_argument, "span " + target.to_string() + " is a '" + function->entity_type.substr(0, 40) +
-                                                              "', not a function: only a function can be executed"));
+      return fail(res, make_error(errc::invalid_argument,
+                                  "span " + target.to_string() + " is a '" +
+                                      function->entity_type.substr(0, 40) +
+                                      "', not a function: only a function can be executed"));
     const timestamp scheduled_for = timestamp::now();
     universal_span request;
     request.entity_type = entity::request;
@@ -671,12 +839,16 @@ class api {
     auto stored = s.append(std::move(request));
     if (!stored) {
       if (stored.error() == errc::version_conflict)
-        return fail(res, make_error(errc::version_conflict, "span " + target.to_string() + " already has a request with this key"));
+        return fail(
+            res, make_error(errc::version_conflict,
+                            "span " + target.to_string() + " already has a request with this key"));
       return fail(res, stored.error());
     }
     ++metrics_.appends;
     res.status = 202;
-    res.set_content(canonical(json{{"request_id", stored->id.to_string()}, {"scheduled_for", scheduled_for.to_string()}}), "application/json");
+    res.set_content(canonical(json{{"request_id", stored->id.to_string()},
+                                   {"scheduled_for", scheduled_for.to_string()}}),
+                    "application/json");
   }
 
   void verify(const httplib::Request& req, httplib::Response& res, session& s) {
@@ -687,17 +859,22 @@ class api {
     if (!rows) {
       if (!(rows.error() == errc::integrity_violation)) return fail(res, rows.error());
       ++metrics_.verify_failures;
-      res.set_content(canonical(json{{"id", id.to_string()}, {"ok", false}, {"error", rows.error().message()}}), "application/json");
+      res.set_content(
+          canonical(json{{"id", id.to_string()}, {"ok", false}, {"error", rows.error().message()}}),
+          "application/json");
       return;
     }
-    if (rows->empty()) return fail(res, make_error(errc::not_found, "span " + id.to_string() + " not found"));
+    if (rows->empty())
+      return fail(res, make_error(errc::not_found, "span " + id.to_string() + " not found"));
     for (const auto& v : *rows) {
       const auto a = authenticity_of(v);
       ok = ok && a.hash_ok && a.signature_ok;
-      versions.push_back({{"seq", v.seq}, {"hash_ok", a.hash_ok}, {"signature_ok", a.signature_ok}});
+      versions.push_back(
+          {{"seq", v.seq}, {"hash_ok", a.hash_ok}, {"signature_ok", a.signature_ok}});
     }
     if (!ok) ++metrics_.verify_failures;
-    res.set_content(canonical(json{{"id", id.to_string()}, {"ok", ok}, {"versions", versions}}), "application/json");
+    res.set_content(canonical(json{{"id", id.to_string()}, {"ok", ok}, {"versions", versions}}),
+                    "application/json");
   }
 
   // Server-sent events: every new visible span (optionally of one entity_type), id = its feed
@@ -713,26 +890,36 @@ class api {
     std::optional<std::string> entity_type;
     std::string cursor = req.get_header_value("Last-Event-ID");
     for (const auto& [key, value] : req.params) {
-      if (key == "entity_type") entity_type = value;
-      else if (key == "after") cursor = value;
-      else throw bad_request{make_error(errc::invalid_argument, "unknown query parameter '" + key.substr(0, 40) + "'")};
+      if (key == "entity_type")
+        entity_type = value;
+      else if (key == "after")
+        cursor = value;
+      else
+        throw bad_request{make_error(errc::invalid_argument,
+                                     "unknown query parameter '" + key.substr(0, 40) + "'")};
     }
     LOGLINE_ASSERT(current_token_.has_value(), "the stream route requires a token");
     const token_record token = *current_token_;
     switch (streams_.acquire(token.id, options_.max_streams, options_.max_streams_per_token)) {
       case token_slots::verdict::too_many:
         res.set_header("Retry-After", "5");
-        return reply_error(res, 503, "the server has " + std::to_string(options_.max_streams) + " open streams, the most it serves; retry later");
+        return reply_error(res, 503,
+                           "the server has " + std::to_string(options_.max_streams) +
+                               " open streams, the most it serves; retry later");
       case token_slots::verdict::too_many_for_token:
         res.set_header("Retry-After", "5");
-        return reply_error(res, 429, "this token has " + std::to_string(options_.max_streams_per_token) + " open streams, the most allowed");
-      case token_slots::verdict::admitted: break;
+        return reply_error(res, 429,
+                           "this token has " + std::to_string(options_.max_streams_per_token) +
+                               " open streams, the most allowed");
+      case token_slots::verdict::admitted:
+        break;
     }
     // The cursor is checked before the stream starts: a malformed one is a 400. The probe reads
     // one entry of the operator's view (an index seek; as the caller it could scan every entry
     // the caller cannot see) and shows nothing of it. (A span that fails its integrity check is
     // the stream's to report, in an error event.)
-    if (auto probe = ledger_.changes_any(cursor, 1); !probe && !(probe.error() == errc::integrity_violation)) {
+    if (auto probe = ledger_.changes_any(cursor, 1);
+        !probe && !(probe.error() == errc::integrity_violation)) {
       streams_.release(token.id);
       return fail(res, probe.error());
     }
@@ -746,8 +933,9 @@ class api {
       std::chrono::steady_clock::time_point last_write, last_check;
     };
     const auto now = std::chrono::steady_clock::now();
-    auto st = std::make_shared<state>(state{s, cursor, std::make_shared<stream_client>(entity_type, options_.stream_queue), token,
-                                            res.get_header_value("X-Request-Id"), false, now, now});
+    auto st = std::make_shared<state>(
+        state{s, cursor, std::make_shared<stream_client>(entity_type, options_.stream_queue), token,
+              res.get_header_value("X-Request-Id"), false, now, now});
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     ++metrics_.sse_clients;
@@ -765,9 +953,14 @@ class api {
           if (now - st->last_check >= options_.stream_recheck) {
             st->last_check = now;
             auto current = tokens_.find_by_id(st->token.id);
-            if (!current || !current->allows("spans:read") || current->identity.user_id != st->token.identity.user_id ||
+            if (!current || !current->allows("spans:read") ||
+                current->identity.user_id != st->token.identity.user_id ||
                 current->identity.tenant_id != st->token.identity.tenant_id)
-              return end_with(stream_error_text("unauthorized", "the token of this stream was revoked or lost the scope spans:read"), "token revoked");
+              return end_with(
+                  stream_error_text(
+                      "unauthorized",
+                      "the token of this stream was revoked or lost the scope spans:read"),
+                  "token revoked");
           }
           std::string out;
           bool overflowed = false;
@@ -777,7 +970,9 @@ class api {
             // server's readers and cores from other requests (the others wait their turn).
             // A stream waiting for its turn sleeps until a slot is released (or 200 ms, to
             // write its keep-alive and notice a stop).
-            auto slot = catchups_.wait_for(st->token.id, std::max<std::size_t>(options_.max_stream_catchups, 1), 1, std::chrono::milliseconds(200));
+            auto slot = catchups_.wait_for(st->token.id,
+                                           std::max<std::size_t>(options_.max_stream_catchups, 1),
+                                           1, std::chrono::milliseconds(200));
             if (!slot) {
               if (stopping_) {
                 sink.done();
@@ -794,7 +989,8 @@ class api {
             slot.reset();
             if (!batch) {
               if (batch.error() == errc::integrity_violation) ++metrics_.verify_failures;
-              return end_with(stream_error_text(answer_for(batch.error()).code, client_message(batch.error(), st->request_id)),
+              return end_with(stream_error_text(answer_for(batch.error()).code,
+                                                client_message(batch.error(), st->request_id)),
                               batch.error().message());
             }
             for (const auto& c : batch->changes)
@@ -805,7 +1001,8 @@ class api {
               st->live = hub_.join(st->s.identity(), st->client);
               // Not joined (the hub's reader of this identity is past its cursor by more than
               // the hub remembers, or its cursor lies ahead of the feed): go on reading alone.
-              if (!st->live && !stopping_) ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
+              if (!st->live && !stopping_)
+                ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
             }
           } else {
             auto taken = st->client->take(std::chrono::milliseconds(500));
@@ -824,7 +1021,8 @@ class api {
             st->last_write = now;
           }
           if (overflowed) {
-            const std::string bye = ": this stream fell behind by more than " + std::to_string(options_.stream_queue) +
+            const std::string bye = ": this stream fell behind by more than " +
+                                    std::to_string(options_.stream_queue) +
                                     " events; reconnect with Last-Event-ID\n\n";
             sink.write(bye.data(), bye.size());
           }
@@ -845,14 +1043,22 @@ class api {
   std::string connection_metrics() const {
     if (!listener_) return {};
     const auto& c = listener_->stats();
-    auto counter = [](const char* name, const char* help, std::uint64_t v, const char* type = "counter") {
-      return std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + std::to_string(v) + "\n";
+    auto counter = [](const char* name, const char* help, std::uint64_t v,
+                      const char* type = "counter") {
+      return std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+             name + " " + std::to_string(v) + "\n";
     };
-    return counter("logline_http_connections", "Open connections.", listener_->open_connections(), "gauge") +
-           counter("logline_http_connections_refused_total", "Connections answered 503 because a connection cap was reached.", c.refused.load()) +
-           counter("logline_http_connections_refused_per_address_total", "Of those, refused by the per-address cap.", c.refused_per_address.load()) +
-           counter("logline_http_request_deadline_exceeded_total", "Requests cut off by the request deadline.", c.deadline_exceeded.load()) +
-           counter("logline_http_request_too_large_total", "Requests that read past their body allowance.", c.too_large.load());
+    return counter("logline_http_connections", "Open connections.", listener_->open_connections(),
+                   "gauge") +
+           counter("logline_http_connections_refused_total",
+                   "Connections answered 503 because a connection cap was reached.",
+                   c.refused.load()) +
+           counter("logline_http_connections_refused_per_address_total",
+                   "Of those, refused by the per-address cap.", c.refused_per_address.load()) +
+           counter("logline_http_request_deadline_exceeded_total",
+                   "Requests cut off by the request deadline.", c.deadline_exceeded.load()) +
+           counter("logline_http_request_too_large_total",
+                   "Requests that read past their body allowance.", c.too_large.load());
   }
 
   // One access-log line for a stream that the server ended (the request's own line was written
@@ -860,8 +1066,11 @@ class api {
   template <class State>
   void log_stream_end(const State& st, std::string_view why) {
     if (!options_.access_log) return;
-    options_.access_log(canonical(json{{"ts", timestamp::now().to_string()}, {"request_id", st.request_id}, {"event", "stream_ended"},
-                                       {"user", st.token.identity.user_id}, {"error", std::string(why)}}));
+    options_.access_log(canonical(json{{"ts", timestamp::now().to_string()},
+                                       {"request_id", st.request_id},
+                                       {"event", "stream_ended"},
+                                       {"user", st.token.identity.user_id},
+                                       {"error", std::string(why)}}));
   }
 
   // Slots counted per token and in total: open streams, and streams reading their catch-up.
@@ -900,10 +1109,14 @@ class api {
     };
     // Waits up to `timeout` for a slot (woken when one is released); an empty guard if it
     // stayed taken.
-    held wait_for(const uuid& token, std::size_t max_total, std::size_t max_per_token, std::chrono::milliseconds timeout) {
+    held wait_for(const uuid& token, std::size_t max_total, std::size_t max_per_token,
+                  std::chrono::milliseconds timeout) {
       std::unique_lock lock(mutex_);
       // (The predicate takes the slot when it is free.)
-      if (!freed_.wait_for(lock, timeout, [&] { return admit(token, max_total, max_per_token) == verdict::admitted; })) return {};
+      if (!freed_.wait_for(lock, timeout, [&] {
+            return admit(token, max_total, max_per_token) == verdict::admitted;
+          }))
+        return {};
       return held(*this, token);
     }
 
@@ -911,7 +1124,8 @@ class api {
     verdict admit(const uuid& token, std::size_t max_total, std::size_t max_per_token) {
       if (total_ >= max_total) return verdict::too_many;
       const auto it = per_token_.find(token);
-      if ((it == per_token_.end() ? 0 : it->second) >= max_per_token) return verdict::too_many_for_token;
+      if ((it == per_token_.end() ? 0 : it->second) >= max_per_token)
+        return verdict::too_many_for_token;
       ++per_token_[token];
       ++total_;
       return verdict::admitted;

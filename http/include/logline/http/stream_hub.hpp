@@ -48,12 +48,16 @@ std::string stream_event_text(const change<Span>& c) {
 
 // An error event, after which the server ends the stream: "event: error\ndata: {"error":{code,message}}".
 inline std::string stream_error_text(std::string_view code, std::string_view message) {
-  return "event: error\ndata: " + canonical(json{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}}) + "\n\n";
+  return "event: error\ndata: " +
+         canonical(
+             json{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}}) +
+         "\n\n";
 }
 
 template <class Span>
 std::shared_ptr<const stream_event> make_stream_event(const change<Span>& c) {
-  return std::make_shared<const stream_event>(stream_event{c.cursor, c.span.entity_type, stream_event_text(c)});
+  return std::make_shared<const stream_event>(
+      stream_event{c.cursor, c.span.entity_type, stream_event_text(c)});
 }
 
 // One open stream: filled by the hub, drained by the stream's connection.
@@ -62,7 +66,9 @@ class stream_client {
   stream_client(std::optional<std::string> entity_type, std::size_t capacity)
       : entity_type_(std::move(entity_type)), capacity_(std::max<std::size_t>(capacity, 1)) {}
 
-  bool wants(std::string_view entity_type) const { return !entity_type_ || entity_type == *entity_type_; }
+  bool wants(std::string_view entity_type) const {
+    return !entity_type_ || entity_type == *entity_type_;
+  }
 
   // The hub's side: queues e unless it is at or before the client's cursor, or filtered out.
   void offer(const std::shared_ptr<const stream_event>& e) {
@@ -89,9 +95,12 @@ class stream_client {
   // The connection's side: waits up to `timeout` for any of them.
   taken take(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    ready_.wait_for(lock, timeout, [&] { return !queue_.empty() || overflowed_ || failure_ || woken_; });
+    ready_.wait_for(lock, timeout,
+                    [&] { return !queue_.empty() || overflowed_ || failure_ || woken_; });
     woken_ = false;
-    taken out{{std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end())}, overflowed_, failure_};
+    taken out{{std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end())},
+              overflowed_,
+              failure_};
     queue_.clear();
     return out;
   }

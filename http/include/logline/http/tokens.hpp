@@ -37,11 +37,13 @@ inline constexpr std::string_view token_entity_type = entity::api_token;
 inline constexpr std::string_view all_scopes[] = {"spans:read", "spans:write", "execute", "admin"};
 
 struct token_record {
-  uuid id{};                        // the api_token span
+  uuid id{};  // the api_token span
   logline::identity identity;
   std::set<std::string> scopes;
   bool active = true;
-  bool allows(std::string_view scope) const { return scopes.count(std::string(scope)) != 0 || scopes.count("admin") != 0; }
+  bool allows(std::string_view scope) const {
+    return scopes.count(std::string(scope)) != 0 || scopes.count("admin") != 0;
+  }
 };
 
 // A new random token: "llt_" + 64 hex characters (32 bytes from libsodium).
@@ -66,7 +68,9 @@ inline result<std::set<std::string>> parse_scopes(std::string_view list) {
     const std::string scope(list.substr(0, comma));
     bool known = false;
     for (auto s : all_scopes) known = known || s == scope;
-    if (!known) return make_error(errc::invalid_argument, "unknown scope '" + scope + "' (spans:read, spans:write, execute, admin)");
+    if (!known)
+      return make_error(errc::invalid_argument,
+                        "unknown scope '" + scope + "' (spans:read, spans:write, execute, admin)");
     out.insert(scope);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -76,8 +80,8 @@ inline result<std::set<std::string>> parse_scopes(std::string_view list) {
 }
 
 // The span that records a new token (append it as token_admin).
-inline universal_span token_span(std::string_view token, const logline::identity& who, const std::set<std::string>& scopes,
-                                 std::string label = {}) {
+inline universal_span token_span(std::string_view token, const logline::identity& who,
+                                 const std::set<std::string>& scopes, std::string label = {}) {
   universal_span s;
   s.entity_type = std::string(token_entity_type);
   s.who = token_admin.user_id;
@@ -95,7 +99,8 @@ inline universal_span token_span(std::string_view token, const logline::identity
 }
 
 // The token hash and record an api_token span holds (nothing if it is not a well-formed one).
-inline std::optional<std::pair<std::string, token_record>> read_token_span(const universal_span& s) {
+inline std::optional<std::pair<std::string, token_record>> read_token_span(
+    const universal_span& s) {
   if (!s.metadata || !s.metadata->is_object()) return std::nullopt;
   const json& m = *s.metadata;
   auto text = [&](const char* key) -> const std::string* {
@@ -127,7 +132,8 @@ inline std::optional<std::pair<std::string, token_record>> read_token_span(const
 template <class Ledger>
 class token_registry {
  public:
-  explicit token_registry(Ledger& ledger, std::chrono::milliseconds refresh = std::chrono::seconds(2))
+  explicit token_registry(Ledger& ledger,
+                          std::chrono::milliseconds refresh = std::chrono::seconds(2))
       : ledger_(ledger), refresh_(refresh), table_(std::make_shared<const table>()) {}
 
   // The record of an active token, or nothing.
@@ -228,7 +234,9 @@ class token_registry {
       auto page = admin.timeline(q);
       if (!page) return false;
       for (auto& s : page->spans) {
-        if (s.owner_id != token_admin.user_id || s.tenant_id != token_admin.tenant_id || !ledger_.operator_wrote(s)) continue;
+        if (s.owner_id != token_admin.user_id || s.tenant_id != token_admin.tenant_id ||
+            !ledger_.operator_wrote(s))
+          continue;
         auto& slot = latest[s.id];
         if (slot.id.is_nil() || s.seq > slot.seq) slot = std::move(s);
       }
@@ -239,7 +247,8 @@ class token_registry {
     // operator's rights are not for a bearer over the network).
     auto next = std::make_shared<table>();
     for (const auto& entry : latest)
-      if (auto t = read_token_span(entry.second); t && !ledger_.operators().is_operator(t->second.identity)) {
+      if (auto t = read_token_span(entry.second);
+          t && !ledger_.operators().is_operator(t->second.identity)) {
         next->hash_of[entry.first] = t->first;
         next->by_hash[t->first] = std::move(t->second);
       }

@@ -41,7 +41,9 @@ class pg_result {
   std::string_view text(int row, int col) const noexcept {
     return {PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col))};
   }
-  std::int64_t integer(int row, int col) const noexcept { return std::strtoll(PQgetvalue(r_, row, col), nullptr, 10); }
+  std::int64_t integer(int row, int col) const noexcept {
+    return std::strtoll(PQgetvalue(r_, row, col), nullptr, 10);
+  }
 
  private:
   PGresult* r_ = nullptr;
@@ -58,7 +60,9 @@ class params {
   params& add(const std::string& v) { return add(std::string_view(v)); }
   params& add(const char* v) { return add(std::string_view(v)); }
   params& add(std::int64_t v) { return add(std::string_view(std::to_string(v))); }
-  params& add(const std::optional<std::string>& v) { return v ? add(std::string_view(*v)) : add_null(); }
+  params& add(const std::optional<std::string>& v) {
+    return v ? add(std::string_view(*v)) : add_null();
+  }
   params& add_null() {
     values_.emplace_back();
     null_.push_back(1);
@@ -73,7 +77,8 @@ class params {
   // The pointers libpq takes (valid until the next change).
   const char* const* pointers() const {
     pointers_.resize(values_.size());
-    for (std::size_t i = 0; i < values_.size(); ++i) pointers_[i] = null_[i] ? nullptr : values_[i].c_str();
+    for (std::size_t i = 0; i < values_.size(); ++i)
+      pointers_[i] = null_[i] ? nullptr : values_[i].c_str();
     return pointers_.data();
   }
   const std::string& value(std::size_t i) const noexcept { return values_[i]; }
@@ -89,12 +94,14 @@ class params {
 // a base-36 number, so that codes compare as numbers and print as themselves.
 inline int sqlstate_number(std::string_view state) noexcept {
   int n = 0;
-  for (char c : state.substr(0, 5)) n = n * 36 + (c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 0);
+  for (char c : state.substr(0, 5))
+    n = n * 36 + (c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 0);
   return n;
 }
 inline std::string sqlstate_text(int n) {
   std::string s(5, '0');
-  for (int i = 4; i >= 0; --i, n /= 36) s[static_cast<std::size_t>(i)] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n % 36];
+  for (int i = 4; i >= 0; --i, n /= 36)
+    s[static_cast<std::size_t>(i)] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n % 36];
   return s;
 }
 namespace detail {
@@ -108,15 +115,20 @@ inline const std::error_category& sqlstate_category() noexcept {
   static const detail::sqlstate_category_impl category;
   return category;
 }
-inline std::error_code sqlstate_code(std::string_view state) noexcept { return {sqlstate_number(state), sqlstate_category()}; }
+inline std::error_code sqlstate_code(std::string_view state) noexcept {
+  return {sqlstate_number(state), sqlstate_category()};
+}
 
 // The errc for a SQLSTATE (PostgreSQL Appendix A).
 inline errc errc_of_sqlstate(std::string_view state) {
-  if (state == "23505") return errc::version_conflict;                          // unique_violation
-  if (state == "42501") return errc::permission_denied;                         // insufficient_privilege (incl. RLS)
-  if (state == "40001" || state == "40P01" || state == "55P03" || state == "57014") return errc::busy;  // serialization, deadlock, lock, cancel
-  if (state.substr(0, 2) == "08" || state.substr(0, 3) == "57P" || state.substr(0, 2) == "53") return errc::busy;  // connection, shutdown, resources
-  if (state.substr(0, 2) == "22" || state == "23514" || state == "23502") return errc::invalid_span;  // data exception, check, not null
+  if (state == "23505") return errc::version_conflict;   // unique_violation
+  if (state == "42501") return errc::permission_denied;  // insufficient_privilege (incl. RLS)
+  if (state == "40001" || state == "40P01" || state == "55P03" || state == "57014")
+    return errc::busy;  // serialization, deadlock, lock, cancel
+  if (state.substr(0, 2) == "08" || state.substr(0, 3) == "57P" || state.substr(0, 2) == "53")
+    return errc::busy;  // connection, shutdown, resources
+  if (state.substr(0, 2) == "22" || state == "23514" || state == "23502")
+    return errc::invalid_span;  // data exception, check, not null
   return errc::storage_error;
 }
 
@@ -126,13 +138,16 @@ class connection {
   static result<std::unique_ptr<connection>> open(const std::string& conninfo) {
     std::unique_ptr<connection> c(new connection());
     c->conn_ = PQconnectdb(conninfo.c_str());
-    if (!c->conn_) return make_error(errc::busy, "PostgreSQL: out of memory connecting").mark_from_storage();
+    if (!c->conn_)
+      return make_error(errc::busy, "PostgreSQL: out of memory connecting").mark_from_storage();
     if (PQstatus(c->conn_) != CONNECTION_OK) {
       std::string msg = PQerrorMessage(c->conn_);
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-      return make_error(errc::busy, "cannot connect to PostgreSQL: " + msg).mark_from_storage();  // host, role, server's words
+      return make_error(errc::busy, "cannot connect to PostgreSQL: " + msg)
+          .mark_from_storage();  // host, role, server's words
     }
-    PQsetNoticeProcessor(c->conn_, [](void*, const char*) {}, nullptr);  // IF NOT EXISTS notices
+    PQsetNoticeProcessor(
+        c->conn_, [](void*, const char*) {}, nullptr);  // IF NOT EXISTS notices
     return c;
   }
   connection(const connection&) = delete;
@@ -160,7 +175,8 @@ class connection {
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     }
     if (msg.empty()) msg = "unknown error";
-    const errc kind = state.empty() ? (broken() ? errc::busy : errc::storage_error) : errc_of_sqlstate(state);
+    const errc kind =
+        state.empty() ? (broken() ? errc::busy : errc::storage_error) : errc_of_sqlstate(state);
     std::string text = std::string(what) + ": " + msg;
     if (!detail.empty()) text += " (" + detail + ")";
     if (!state.empty()) text += " [SQLSTATE " + state + "]";
@@ -182,15 +198,19 @@ class connection {
   }
 
   // Runs a statement prepared once per connection (named by a counter), with text parameters.
-  result<pg_result> query(const std::string& sql, const params& p = {}, std::string_view what = "PostgreSQL") {
+  result<pg_result> query(const std::string& sql, const params& p = {},
+                          std::string_view what = "PostgreSQL") {
     auto name = prepared(sql);
     if (!name) return std::move(name).error();
-    pg_result r(PQexecPrepared(conn_, (*name)->c_str(), static_cast<int>(p.size()), p.pointers(), nullptr, nullptr, 0));
+    pg_result r(PQexecPrepared(conn_, (*name)->c_str(), static_cast<int>(p.size()), p.pointers(),
+                               nullptr, nullptr, 0));
     return checked(std::move(r), what);
   }
   // Runs a statement without preparing it (SQL that is rarely the same twice).
-  result<pg_result> query_once(const std::string& sql, const params& p = {}, std::string_view what = "PostgreSQL") {
-    pg_result r(PQexecParams(conn_, sql.c_str(), static_cast<int>(p.size()), nullptr, p.pointers(), nullptr, nullptr, 0));
+  result<pg_result> query_once(const std::string& sql, const params& p = {},
+                               std::string_view what = "PostgreSQL") {
+    pg_result r(PQexecParams(conn_, sql.c_str(), static_cast<int>(p.size()), nullptr, p.pointers(),
+                             nullptr, nullptr, 0));
     return checked(std::move(r), what);
   }
 
@@ -201,7 +221,8 @@ class connection {
     const std::string* sql;
     const params* p;
   };
-  result<std::vector<pg_result>> pipeline(const std::vector<step>& steps, std::string_view what = "PostgreSQL") {
+  result<std::vector<pg_result>> pipeline(const std::vector<step>& steps,
+                                          std::string_view what = "PostgreSQL") {
     for (const auto& s : steps) {
       auto name = prepared(*s.sql);
       if (!name) return std::move(name).error();
@@ -210,7 +231,8 @@ class connection {
     bool sent = true;
     for (const auto& s : steps) {
       const std::string& name = statements_.find(*s.sql)->second;
-      if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(s.p->size()), s.p->pointers(), nullptr, nullptr, 0) != 1) {
+      if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(s.p->size()), s.p->pointers(),
+                              nullptr, nullptr, 0) != 1) {
         sent = false;
         break;
       }
@@ -242,7 +264,8 @@ class connection {
   }
 
   // COPY table (columns) FROM STDIN with the given text-format data.
-  result<void> copy_in(const std::string& copy_sql, std::string_view data, std::string_view what, std::string* context = nullptr) {
+  result<void> copy_in(const std::string& copy_sql, std::string_view data, std::string_view what,
+                       std::string* context = nullptr) {
     pg_result start(PQexec(conn_, copy_sql.c_str()));
     if (PQresultStatus(start.get()) != PGRES_COPY_IN) return error_of(start.get(), what);
     constexpr std::size_t chunk = 1 << 18;
@@ -251,7 +274,8 @@ class connection {
       const auto n = std::min(chunk, data.size() - at);
       ok = PQputCopyData(conn_, data.data() + at, static_cast<int>(n)) == 1;
     }
-    if (PQputCopyEnd(conn_, ok ? nullptr : "logline: sending COPY data failed") != 1) return error_of(nullptr, what);
+    if (PQputCopyEnd(conn_, ok ? nullptr : "logline: sending COPY data failed") != 1)
+      return error_of(nullptr, what);
     pg_result r(PQgetResult(conn_));
     for (pg_result extra(PQgetResult(conn_)); extra.get(); extra = pg_result(PQgetResult(conn_))) {
     }
@@ -271,7 +295,8 @@ class connection {
     std::string name = "logline_" + std::to_string(statements_.size() + 1);
     pg_result r(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
     if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
-      return error_of(r.get(), "preparing '" + sql.substr(0, 100) + (sql.size() > 100 ? "…'" : "'"));
+      return error_of(r.get(),
+                      "preparing '" + sql.substr(0, 100) + (sql.size() > 100 ? "…'" : "'"));
     return &statements_.emplace(sql, std::move(name)).first->second;
   }
 

@@ -38,7 +38,8 @@ class database;
 class lease {
  public:
   lease() = default;
-  lease(lease&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), conn_(std::move(o.conn_)), owner_(o.owner_) {}
+  lease(lease&& o) noexcept
+      : pool_(std::exchange(o.pool_, nullptr)), conn_(std::move(o.conn_)), owner_(o.owner_) {}
   lease& operator=(lease&& o) noexcept {
     if (this != &o) {
       release();
@@ -55,7 +56,8 @@ class lease {
 
  private:
   friend class database;
-  lease(database* pool, std::unique_ptr<connection> c, bool owner) : pool_(pool), conn_(std::move(c)), owner_(owner) {}
+  lease(database* pool, std::unique_ptr<connection> c, bool owner)
+      : pool_(pool), conn_(std::move(c)), owner_(owner) {}
   inline void release();
   database* pool_ = nullptr;
   std::unique_ptr<connection> conn_;
@@ -65,7 +67,8 @@ class lease {
 class database {
  public:
   static result<std::unique_ptr<database>> open(std::string conninfo, open_options options = {}) {
-    if (options.pool_size == 0) return make_error(errc::invalid_argument, "pool_size must be at least 1");
+    if (options.pool_size == 0)
+      return make_error(errc::invalid_argument, "pool_size must be at least 1");
     std::unique_ptr<database> db(new database());
     db->conninfo_ = std::move(conninfo);
     db->options_ = std::move(options);
@@ -91,9 +94,12 @@ class database {
   // A connection of the application role, waiting up to acquire_timeout for a free one.
   result<lease> acquire() {
     std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, options_.acquire_timeout, [&] { return !idle_.empty() || open_ < options_.pool_size; }))
-      return make_error(errc::busy, "no free PostgreSQL connection within " + std::to_string(options_.acquire_timeout.count()) +
-                                        " ms (pool_size " + std::to_string(options_.pool_size) + ")")
+    if (!cv_.wait_for(lock, options_.acquire_timeout,
+                      [&] { return !idle_.empty() || open_ < options_.pool_size; }))
+      return make_error(errc::busy, "no free PostgreSQL connection within " +
+                                        std::to_string(options_.acquire_timeout.count()) +
+                                        " ms (pool_size " + std::to_string(options_.pool_size) +
+                                        ")")
           .mark_from_storage();  // the pool's settings are the operator's to read
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
@@ -131,7 +137,9 @@ class database {
   // the feed wait for the counter to move (across processes: LISTEN/NOTIFY, feed.hpp).
   void notify_commit() { commits_.notify(); }
   std::uint64_t commits() const { return commits_.count(); }
-  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const { return commits_.wait(seen, timeout); }
+  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const {
+    return commits_.wait(seen, timeout);
+  }
 
  private:
   friend class lease;
@@ -140,7 +148,9 @@ class database {
   result<std::unique_ptr<connection>> open_connection(const std::string& conninfo) const {
     auto c = connection::open(conninfo);
     if (!c) return c;
-    LOGLINE_TRY_VOID((*c)->exec("SET lock_timeout = " + std::to_string(options_.lock_timeout.count()), "setting lock_timeout"));
+    LOGLINE_TRY_VOID(
+        (*c)->exec("SET lock_timeout = " + std::to_string(options_.lock_timeout.count()),
+                   "setting lock_timeout"));
     return c;
   }
 
@@ -151,8 +161,10 @@ class database {
       if (healthy && owner_idle_.size() < 2) owner_idle_.push_back(std::move(c));
       return;
     }
-    if (healthy) idle_.push_back(std::move(c));
-    else --open_;
+    if (healthy)
+      idle_.push_back(std::move(c));
+    else
+      --open_;
     cv_.notify_one();
   }
 

@@ -27,7 +27,8 @@ namespace logline::postgres {
 
 class listener {
  public:
-  static result<std::unique_ptr<listener>> open(std::string conninfo, std::string channel = std::string(feed_channel)) {
+  static result<std::unique_ptr<listener>> open(std::string conninfo,
+                                                std::string channel = std::string(feed_channel)) {
     std::unique_ptr<listener> l(new listener());
     l->conninfo_ = std::move(conninfo);
     l->channel_ = std::move(channel);
@@ -43,7 +44,10 @@ class listener {
     if (!conn_ || conn_->broken()) return reconnect(deadline);
     if (drain()) return true;
     pollfd p{PQsocket(conn_->handle()), POLLIN, 0};
-    const int ms = static_cast<int>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count()));
+    const int ms = static_cast<int>(std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                 std::chrono::steady_clock::now())
+               .count()));
     const int ready = ::poll(&p, 1, ms);
     if (ready <= 0) return false;
     if (PQconsumeInput(conn_->handle()) != 1 || conn_->broken()) return reconnect(deadline);
@@ -104,7 +108,8 @@ class listener {
 template <class Ledger>
 class subscriber {
  public:
-  subscriber(Ledger& ledger, listener& l, std::string cursor = {}) : ledger_(ledger), listener_(l), cursor_(std::move(cursor)) {}
+  subscriber(Ledger& ledger, listener& l, std::string cursor = {})
+      : ledger_(ledger), listener_(l), cursor_(std::move(cursor)) {}
 
   // Delivers every change available now (in feed order) to fn; if there was none, waits up to
   // `timeout` for a notification and tries once more. Returns how many were delivered. The

@@ -40,14 +40,22 @@ inline std::string quote(std::string_view name) { return "\"" + std::string(name
 
 inline std::string column_type(column_kind k, bool int32) {
   switch (k) {
-    case column_kind::integer: return int32 ? "integer" : "bigint";
-    case column_kind::boolean: return "boolean";
-    case column_kind::real: return "double precision";
-    case column_kind::uuid: return "uuid";
-    case column_kind::timestamp: return "timestamptz";
-    case column_kind::json: return "jsonb";
-    case column_kind::uuid_list: return "uuid[]";
-    default: return "text";
+    case column_kind::integer:
+      return int32 ? "integer" : "bigint";
+    case column_kind::boolean:
+      return "boolean";
+    case column_kind::real:
+      return "double precision";
+    case column_kind::uuid:
+      return "uuid";
+    case column_kind::timestamp:
+      return "timestamptz";
+    case column_kind::json:
+      return "jsonb";
+    case column_kind::uuid_list:
+      return "uuid[]";
+    default:
+      return "text";
   }
 }
 
@@ -58,8 +66,10 @@ class row_encoder final : public value_sink {
   void kind(column_kind k) noexcept { kind_ = k; }
   void null() override { out_.add_null(); }
   void integer(std::int64_t v) override {
-    if (kind_ == column_kind::boolean) out_.add(std::string_view(v ? "true" : "false"));
-    else out_.add(v);
+    if (kind_ == column_kind::boolean)
+      out_.add(std::string_view(v ? "true" : "false"));
+    else
+      out_.add(v);
   }
   void real(double v) override {
     std::string t;
@@ -78,9 +88,12 @@ class row_encoder final : public value_sink {
       std::string t;
       t.reserve(v.size());
       for (char c : v) {
-        if (c == '[') t += '{';
-        else if (c == ']') t += '}';
-        else if (c != '"') t += c;
+        if (c == '[')
+          t += '{';
+        else if (c == ']')
+          t += '}';
+        else if (c != '"')
+          t += c;
       }
       out_.add(std::string_view(t));
     } else {
@@ -104,7 +117,9 @@ class cell final : public value_source {
   // JSON columns come back as canonical JSON (verification) instead of PostgreSQL's jsonb text.
   void canonical_json(bool on) noexcept { canonical_json_ = on; }
   bool is_null() override { return r_.is_null(row_, col_); }
-  bool is_integer() override { return kind_ == column_kind::integer || kind_ == column_kind::boolean; }
+  bool is_integer() override {
+    return kind_ == column_kind::integer || kind_ == column_kind::boolean;
+  }
   std::int64_t integer() override {
     const auto t = r_.text(row_, col_);
     if (kind_ == column_kind::boolean) return !t.empty() && t[0] == 't' ? 1 : 0;
@@ -117,8 +132,10 @@ class cell final : public value_source {
       case column_kind::timestamp: {  // selected as milliseconds since the epoch
         const timestamp ts{std::strtoll(t.data(), nullptr, 10)};
         buf_.clear();
-        if (ts.unix_ms < timestamp::min_ms || ts.unix_ms > timestamp::max_ms) buf_ = "out of range: " + std::string(t);
-        else ts.append_to(buf_);
+        if (ts.unix_ms < timestamp::min_ms || ts.unix_ms > timestamp::max_ms)
+          buf_ = "out of range: " + std::string(t);
+        else
+          ts.append_to(buf_);
         return buf_;
       }
       case column_kind::uuid_list: {  // {u1,u2} -> ["u1","u2"]
@@ -130,8 +147,10 @@ class cell final : public value_source {
           const auto item = inner.substr(0, comma);
           if (!first) buf_ += ',';
           first = false;
-          if (item == "NULL") buf_ += "null";
-          else buf_.append("\"").append(item).append("\"");
+          if (item == "NULL")
+            buf_ += "null";
+          else
+            buf_.append("\"").append(item).append("\"");
           if (comma == std::string_view::npos) break;
           inner.remove_prefix(comma + 1);
         }
@@ -147,7 +166,8 @@ class cell final : public value_source {
           }
         }
         return t;
-      default: return t;
+      default:
+        return t;
     }
   }
 
@@ -164,11 +184,20 @@ class cell final : public value_source {
 inline void append_copy_value(std::string& out, std::string_view v) {
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -177,16 +206,20 @@ inline void append_copy_value(std::string& out, std::string_view v) {
 inline std::int64_t advisory_key(std::string_view text) {
   const auto h = blake3(text);
   std::int64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = static_cast<std::int64_t>((static_cast<std::uint64_t>(v) << 8) | h[i]);
+  for (int i = 0; i < 8; ++i)
+    v = static_cast<std::int64_t>((static_cast<std::uint64_t>(v) << 8) | h[i]);
   return v;
 }
 
 // The advisory lock key of a chain.
-inline std::int64_t chain_lock_key(std::string_view table, const std::optional<std::string>& tenant) {
+inline std::int64_t chain_lock_key(std::string_view table,
+                                   const std::optional<std::string>& tenant) {
   std::string k = "logline-chain:";
   k += table;
-  if (tenant) k.append(":t:").append(*tenant);
-  else k += ":null";
+  if (tenant)
+    k.append(":t:").append(*tenant);
+  else
+    k += ":null";
   return advisory_key(k);
 }
 
@@ -202,8 +235,12 @@ class store {
   const table_options& options() const noexcept { return options_; }
   database& db() const noexcept { return *db_; }
 
-  static bool row_security(const table_options& o) { return o.tenancy && has_tenancy_columns<Span>; }
-  static bool per_tenant_chain(const table_options& o) { return o.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id"); }
+  static bool row_security(const table_options& o) {
+    return o.tenancy && has_tenancy_columns<Span>;
+  }
+  static bool per_tenant_chain(const table_options& o) {
+    return o.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
+  }
 
   // The DDL for this span type and policy set (what sql/postgres/ checks in for the universal
   // span). Every statement is idempotent: running the script twice changes nothing.
@@ -216,8 +253,8 @@ class store {
     auto kind_of = [&](std::string_view n) { return cols[schema_t::index_of(n)].kind; };
     std::string s;
     s += "-- logline: table " + tn + " (generated from the span type; do not edit)\n";
-    s += "DO $$ BEGIN\n  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '" + app + "') THEN CREATE ROLE " + app +
-         " NOLOGIN; END IF;\nEND $$;\n";
+    s += "DO $$ BEGIN\n  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '" + app +
+         "') THEN CREATE ROLE " + app + " NOLOGIN; END IF;\nEND $$;\n";
     s += "CREATE TABLE IF NOT EXISTS " + t + " (\n";
     for (const auto& c : cols) {
       const std::string q = detail::quote(c.name);
@@ -231,10 +268,14 @@ class store {
         case column_kind::boolean:
           if (!c.nullable) s += " DEFAULT false";
           break;
-        case column_kind::hex: s += " CHECK (length(" + q + ") = " + std::to_string(c.hex_length) + ")"; break;
-        default: break;
+        case column_kind::hex:
+          s += " CHECK (length(" + q + ") = " + std::to_string(c.hex_length) + ")";
+          break;
+        default:
+          break;
       }
-      if (c.name == "seq" || c.name == "chain_position" || c.name == "duration_ms") s += " CHECK (" + q + " >= 0)";
+      if (c.name == "seq" || c.name == "chain_position" || c.name == "duration_ms")
+        s += " CHECK (" + q + " >= 0)";
       s += ",\n";
     }
     // Feed position (DESIGN §6): the inserting transaction and an insertion counter.
@@ -242,30 +283,38 @@ class store {
     s += "  \"logline_feed\" bigint GENERATED ALWAYS AS IDENTITY,\n";
     s += "  PRIMARY KEY (\"id\", \"seq\")\n);\n";
     auto index = [&](std::string_view suffix, std::string_view body, bool unique = false) {
-      s += std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX IF NOT EXISTS " + detail::quote(tn + "_" + std::string(suffix)) +
-           " ON " + t + " " + std::string(body) + ";\n";
+      s += std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX IF NOT EXISTS " +
+           detail::quote(tn + "_" + std::string(suffix)) + " ON " + t + " " + std::string(body) +
+           ";\n";
     };
     if (has("at")) index("at", "(\"at\" DESC)");
     if (has("entity_type") && has("at")) index("entity_type_at", "(\"entity_type\", \"at\" DESC)");
     if (has("owner_id") && has("tenant_id")) index("owner_tenant", "(\"owner_id\", \"tenant_id\")");
     // A tenant's spans of one type in a time range: the runtime's quota count, tenant timelines.
-    if (has("tenant_id") && has("entity_type") && has("at")) index("tenant_type_at", "(\"tenant_id\", \"entity_type\", \"at\" DESC)");
+    if (has("tenant_id") && has("entity_type") && has("at"))
+      index("tenant_type_at", "(\"tenant_id\", \"entity_type\", \"at\" DESC)");
     if (has("trace_id")) index("trace", "(\"trace_id\")");
     if (has("parent_id")) index("parent", "(\"parent_id\")");
-    if (has("related_to") && kind_of("related_to") == column_kind::uuid_list) index("related_to", "USING gin (\"related_to\")");
-    if (has("metadata") && kind_of("metadata") == column_kind::json) index("metadata", "USING gin (\"metadata\")");
+    if (has("related_to") && kind_of("related_to") == column_kind::uuid_list)
+      index("related_to", "USING gin (\"related_to\")");
+    if (has("metadata") && kind_of("metadata") == column_kind::json)
+      index("metadata", "USING gin (\"metadata\")");
     // One scheduled request per (parent, owner, metadata.request_key): docs/runtime.md, "Requests".
-    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") && has("tenant_id") && has("metadata") &&
-        kind_of("metadata") == column_kind::json)
+    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") &&
+        has("tenant_id") && has("metadata") && kind_of("metadata") == column_kind::json)
       index("one_scheduled_request",
-            "(\"parent_id\", \"owner_id\", \"tenant_id\", (\"metadata\" ->> 'request_key')) NULLS NOT DISTINCT "
+            "(\"parent_id\", \"owner_id\", \"tenant_id\", (\"metadata\" ->> 'request_key')) NULLS "
+            "NOT DISTINCT "
             "WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
             true);
     else if (has("parent_id") && has("entity_type") && has("status"))
-      index("one_scheduled_request", "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
+      index("one_scheduled_request",
+            "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
     if (o.chained) {
-      if (per_tenant_chain(o)) index("chain", "(\"tenant_id\", \"chain_position\") NULLS NOT DISTINCT", true);
-      else index("chain", "(\"chain_position\")", true);
+      if (per_tenant_chain(o))
+        index("chain", "(\"tenant_id\", \"chain_position\") NULLS NOT DISTINCT", true);
+      else
+        index("chain", "(\"chain_position\")", true);
     }
     index("feed", "(\"logline_xid\", \"logline_feed\")");
 
@@ -275,24 +324,29 @@ class store {
     // login may LISTEN, so a payload must say nothing of the span (no id, owner or tenant);
     // subscribers re-read under their own identity.
     s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_notify") +
-         "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM pg_catalog.pg_notify('" + std::string(feed_channel) +
-         "', pg_catalog.json_build_object('table', TG_TABLE_NAME";
-    s += ", 'cursor', NEW.\"logline_xid\"::text || '.' || NEW.\"logline_feed\")::text);\n  RETURN NULL;\nEND $$;\n";
+         "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM pg_catalog.pg_notify('" +
+         std::string(feed_channel) + "', pg_catalog.json_build_object('table', TG_TABLE_NAME";
+    s += ", 'cursor', NEW.\"logline_xid\"::text || '.' || NEW.\"logline_feed\")::text);\n  RETURN "
+         "NULL;\nEND $$;\n";
     s += "CREATE OR REPLACE TRIGGER " + detail::quote(tn + "_notify") + " AFTER INSERT ON " + t +
          " FOR EACH ROW EXECUTE FUNCTION " + detail::quote(tn + "_notify") + "();\n";
 
     // Writers cannot see every row under RLS, but must find the chain head and the latest
     // version: two functions that run as the owner and reveal only that.
     if (o.chained) {
-      s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_lock_chain") +
-           "(lock_key bigint, chain_tenant text)\n  RETURNS TABLE (head_position bigint, head_hash text)\n"
-           "  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$\nBEGIN\n"
-           "  PERFORM pg_catalog.pg_advisory_xact_lock(lock_key);\n";
-      const std::string pick = "  RETURN QUERY SELECT r.\"chain_position\", r.\"curr_hash\" FROM " + t + " r";
+      s +=
+          "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_lock_chain") +
+          "(lock_key bigint, chain_tenant text)\n  RETURNS TABLE (head_position bigint, head_hash "
+          "text)\n"
+          "  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$\nBEGIN\n"
+          "  PERFORM pg_catalog.pg_advisory_xact_lock(lock_key);\n";
+      const std::string pick =
+          "  RETURN QUERY SELECT r.\"chain_position\", r.\"curr_hash\" FROM " + t + " r";
       const std::string order = " ORDER BY r.\"chain_position\" DESC LIMIT 1;\n";
       if (per_tenant_chain(o)) {
-        s += "  IF chain_tenant IS NULL THEN\n  " + pick + " WHERE r.\"tenant_id\" IS NULL" + order + "  ELSE\n  " + pick +
-             " WHERE r.\"tenant_id\" = chain_tenant" + order + "  END IF;\n";
+        s += "  IF chain_tenant IS NULL THEN\n  " + pick + " WHERE r.\"tenant_id\" IS NULL" +
+             order + "  ELSE\n  " + pick + " WHERE r.\"tenant_id\" = chain_tenant" + order +
+             "  END IF;\n";
       } else {
         s += pick + order;
       }
@@ -301,20 +355,26 @@ class store {
     const bool owners = has("owner_id") && has("tenant_id") && has("visibility");
     s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_entity") +
          "(span_id uuid)\n  RETURNS TABLE (latest_seq integer, owner text, tenant text, vis text)\n"
-         "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT \"seq\", " +
-         std::string(owners ? "\"owner_id\", \"tenant_id\", \"visibility\"" : "NULL::text, NULL::text, NULL::text") + " FROM " + t +
-         " WHERE \"id\" = span_id ORDER BY \"seq\" DESC LIMIT 1 $$;\n";
+         "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT "
+         "\"seq\", " +
+         std::string(owners ? "\"owner_id\", \"tenant_id\", \"visibility\""
+                            : "NULL::text, NULL::text, NULL::text") +
+         " FROM " + t + " WHERE \"id\" = span_id ORDER BY \"seq\" DESC LIMIT 1 $$;\n";
     // Functions are not for everyone (PostgreSQL grants EXECUTE to PUBLIC by default): the two
     // that reveal a chain head or an entity's owner to a writer are the application role's.
-    std::vector<std::string> functions = {tn + "_notify()", tn + "_entity(uuid)", tn + "_version_rule()"};
+    std::vector<std::string> functions = {tn + "_notify()", tn + "_entity(uuid)",
+                                          tn + "_version_rule()"};
     if (o.append_only) functions.push_back(tn + "_refuse_change()");
     if (o.chained) functions.push_back(tn + "_lock_chain(bigint, text)");
     for (const auto& f : functions) {
       const auto paren = f.find('(');
-      s += "REVOKE ALL ON FUNCTION " + detail::quote(f.substr(0, paren)) + f.substr(paren) + " FROM PUBLIC;\n";
+      s += "REVOKE ALL ON FUNCTION " + detail::quote(f.substr(0, paren)) + f.substr(paren) +
+           " FROM PUBLIC;\n";
     }
     s += "GRANT EXECUTE ON FUNCTION " + detail::quote(tn + "_entity") + "(uuid) TO " + app + ";\n";
-    if (o.chained) s += "GRANT EXECUTE ON FUNCTION " + detail::quote(tn + "_lock_chain") + "(bigint, text) TO " + app + ";\n";
+    if (o.chained)
+      s += "GRANT EXECUTE ON FUNCTION " + detail::quote(tn + "_lock_chain") + "(bigint, text) TO " +
+           app + ";\n";
 
     if (row_security(o)) {
       const std::string user = "NULLIF(current_setting('app.user_id', true), '')";
@@ -325,8 +385,10 @@ class store {
         s += "CREATE POLICY " + name + " ON " + t + " " + std::string(body) + ";\n";
       };
       // DESIGN §5: the rules of logline::may_read / may_write (the owner is the pair).
-      const std::string owns = "(\"owner_id\" = " + user + " AND \"tenant_id\" IS NOT DISTINCT FROM " + tenant + ")";
-      policy("read", "FOR SELECT USING (" + owns + " OR \"visibility\" = 'public' OR (\"tenant_id\" = " + tenant +
+      const std::string owns =
+          "(\"owner_id\" = " + user + " AND \"tenant_id\" IS NOT DISTINCT FROM " + tenant + ")";
+      policy("read", "FOR SELECT USING (" + owns +
+                         " OR \"visibility\" = 'public' OR (\"tenant_id\" = " + tenant +
                          " AND \"visibility\" = 'tenant'))");
       policy("write", "FOR INSERT WITH CHECK " + owns);
       // The owner (who runs this) reads everything: verification and export are its tasks; and
@@ -337,7 +399,8 @@ class store {
     // The application role reads, and inserts the span columns only: the feed position
     // (logline_xid, logline_feed) is always the database's own, never a client's.
     std::string span_columns;
-    for (const auto& c : cols) span_columns += (span_columns.empty() ? "" : ", ") + detail::quote(c.name);
+    for (const auto& c : cols)
+      span_columns += (span_columns.empty() ? "" : ", ") + detail::quote(c.name);
     s += "REVOKE ALL ON " + t + " FROM " + app + ";\n";
     s += "GRANT SELECT ON " + t + " TO " + app + ";\n";
     s += "GRANT INSERT (" + span_columns + ") ON " + t + " TO " + app + ";\n";
@@ -354,13 +417,15 @@ class store {
     if (o.append_only) {
       const std::string fn = detail::quote(tn + "_refuse_change");
       out.push_back("CREATE OR REPLACE FUNCTION " + fn +
-                    "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  RAISE EXCEPTION 'logline: spans are append-only; % refused', TG_OP "
+                    "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  RAISE EXCEPTION 'logline: "
+                    "spans are append-only; % refused', TG_OP "
                     "USING ERRCODE = 'insufficient_privilege';\nEND $$;");
       for (std::string op : {"UPDATE", "DELETE", "TRUNCATE"}) {
         std::string lower = op;
         for (auto& ch : lower) ch = static_cast<char>(ch - 'A' + 'a');
         const std::string name = detail::quote(tn + "_no_" + lower);
-        out.push_back("CREATE OR REPLACE TRIGGER " + name + " BEFORE " + op + " ON " + t + " FOR EACH STATEMENT EXECUTE FUNCTION " + fn + "();");
+        out.push_back("CREATE OR REPLACE TRIGGER " + name + " BEFORE " + op + " ON " + t +
+                      " FOR EACH STATEMENT EXECUTE FUNCTION " + fn + "();");
         out.push_back("ALTER TABLE " + t + " ENABLE TRIGGER " + name + ";");
       }
     }
@@ -368,21 +433,30 @@ class store {
     // entity's first version (DESIGN §5): checked here, in the database, so that no client of
     // it, the application role's hand-written INSERT included, can append to an entity it does
     // not own. It runs as the owner (SECURITY DEFINER) to see versions row-level security hides.
-    const bool owners = o.tenancy && schema_t::has_column("owner_id") && schema_t::has_column("tenant_id");
+    const bool owners =
+        o.tenancy && schema_t::has_column("owner_id") && schema_t::has_column("tenant_id");
     const std::string rule = detail::quote(tn + "_version_rule");
     std::string body = "CREATE OR REPLACE FUNCTION " + rule +
-                       "() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$\nBEGIN\n"
-                       "  IF NOT EXISTS (SELECT 1 FROM " + t + " r WHERE r.\"id\" = NEW.\"id\" AND r.\"seq\" = NEW.\"seq\" - 1) THEN\n"
-                       "    RAISE EXCEPTION 'logline: version % of % does not follow a stored version', NEW.\"seq\", NEW.\"id\" "
+                       "() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM "
+                       "CURRENT AS $$\nBEGIN\n"
+                       "  IF NOT EXISTS (SELECT 1 FROM " +
+                       t +
+                       " r WHERE r.\"id\" = NEW.\"id\" AND r.\"seq\" = NEW.\"seq\" - 1) THEN\n"
+                       "    RAISE EXCEPTION 'logline: version % of % does not follow a stored "
+                       "version', NEW.\"seq\", NEW.\"id\" "
                        "USING ERRCODE = 'insufficient_privilege';\n  END IF;\n";
     if (owners)
-      body += "  IF NOT EXISTS (SELECT 1 FROM " + t + " r WHERE r.\"id\" = NEW.\"id\" AND r.\"seq\" = 0 AND r.\"owner_id\" IS NOT DISTINCT FROM NEW.\"owner_id\"" +
+      body += "  IF NOT EXISTS (SELECT 1 FROM " + t +
+              " r WHERE r.\"id\" = NEW.\"id\" AND r.\"seq\" = 0 AND r.\"owner_id\" IS NOT DISTINCT "
+              "FROM NEW.\"owner_id\"" +
               " AND r.\"tenant_id\" IS NOT DISTINCT FROM NEW.\"tenant_id\") THEN\n"
-              "    RAISE EXCEPTION 'logline: version % of % does not keep the owner of its entity', NEW.\"seq\", NEW.\"id\" "
+              "    RAISE EXCEPTION 'logline: version % of % does not keep the owner of its "
+              "entity', NEW.\"seq\", NEW.\"id\" "
               "USING ERRCODE = 'insufficient_privilege';\n  END IF;\n";
     body += "  RETURN NEW;\nEND $$;";
     out.push_back(body);
-    out.push_back("CREATE OR REPLACE TRIGGER " + rule + " BEFORE INSERT ON " + t + " FOR EACH ROW WHEN (NEW.\"seq\" > 0) EXECUTE FUNCTION " + rule + "();");
+    out.push_back("CREATE OR REPLACE TRIGGER " + rule + " BEFORE INSERT ON " + t +
+                  " FOR EACH ROW WHEN (NEW.\"seq\" > 0) EXECUTE FUNCTION " + rule + "();");
     out.push_back("ALTER TABLE " + t + " ENABLE TRIGGER " + rule + ";");
     if (row_security(o)) {
       out.push_back("ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY;");
@@ -393,13 +467,17 @@ class store {
   // SQL that returns true when every guard is in place.
   static std::string guards_check_sql(const table_options& o) {
     const std::string tn(schema_t::table_name);
-    std::string s = "SELECT (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" + detail::quote(tn) +
-                    "'::regclass AND tgenabled <> 'D' AND tgname = '" + tn + "_version_rule') = 1";
+    std::string s = "SELECT (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" +
+                    detail::quote(tn) + "'::regclass AND tgenabled <> 'D' AND tgname = '" + tn +
+                    "_version_rule') = 1";
     if (o.append_only)
-      s += " AND (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" + detail::quote(tn) + "'::regclass AND tgenabled <> 'D' AND tgname IN ('" +
-           tn + "_no_update', '" + tn + "_no_delete', '" + tn + "_no_truncate')) = 3";
+      s += " AND (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" +
+           detail::quote(tn) + "'::regclass AND tgenabled <> 'D' AND tgname IN ('" + tn +
+           "_no_update', '" + tn + "_no_delete', '" + tn + "_no_truncate')) = 3";
     if (row_security(o))
-      s += " AND (SELECT relrowsecurity AND relforcerowsecurity FROM pg_catalog.pg_class WHERE oid = '" + detail::quote(tn) + "'::regclass)";
+      s += " AND (SELECT relrowsecurity AND relforcerowsecurity FROM pg_catalog.pg_class WHERE oid "
+           "= '" +
+           detail::quote(tn) + "'::regclass)";
     return s;
   }
 
@@ -418,38 +496,53 @@ class store {
       return e;
     };
     LOGLINE_TRY_VOID(conn.exec("BEGIN", "migrating"));
-    if (auto r = conn.query_once("SELECT pg_catalog.pg_advisory_xact_lock(7306080117256126464)", {}, "migrating"); !r) return fail(r.error());
-    auto exists = conn.query_once("SELECT pg_catalog.to_regclass('logline_migrations') IS NOT NULL", {}, "migrating");
+    if (auto r = conn.query_once("SELECT pg_catalog.pg_advisory_xact_lock(7306080117256126464)", {},
+                                 "migrating");
+        !r)
+      return fail(r.error());
+    auto exists = conn.query_once("SELECT pg_catalog.to_regclass('logline_migrations') IS NOT NULL",
+                                  {}, "migrating");
     if (!exists) return fail(exists.error());
     if (exists->text(0, 0) == "t") {
-      auto rec = conn.query_once("SELECT ddl_blake3, ddl FROM logline_migrations WHERE name = $1", params().add(name), "reading logline_migrations");
+      auto rec = conn.query_once("SELECT ddl_blake3, ddl FROM logline_migrations WHERE name = $1",
+                                 params().add(name), "reading logline_migrations");
       if (!rec) return fail(rec.error());
       if (rec->rows() == 1) {
-        if (rec->text(0, 0) != fingerprint) return fail(schema_mismatch(name, rec->text(0, 1), sql));
+        if (rec->text(0, 0) != fingerprint)
+          return fail(schema_mismatch(name, rec->text(0, 1), sql));
         // Guards removed outside logline are put back (this needs the owner).
-        auto intact = conn.query_once(guards_check_sql(options_), {}, "checking the append-only guards");
+        auto intact =
+            conn.query_once(guards_check_sql(options_), {}, "checking the append-only guards");
         if (!intact) return fail(intact.error());
         if (intact->text(0, 0) != "t") {
           for (const auto& stmt : guard_statements(options_))
             if (auto r = conn.exec(stmt, "restoring the guards of '" + name + "'"); !r)
-              return fail(with_context(r.error(), "the append-only triggers or row-level security of '" + name +
-                                                      "' were switched off; open the ledger with open_options.owner to restore them: "));
+              return fail(with_context(
+                  r.error(), "the append-only triggers or row-level security of '" + name +
+                                 "' were switched off; open the ledger with open_options.owner to "
+                                 "restore them: "));
         }
         return conn.exec("COMMIT", "migrating");
       }
     }
     const std::string record =
-        "CREATE TABLE IF NOT EXISTS logline_migrations (\n  name text PRIMARY KEY,\n  ddl_blake3 text NOT NULL,\n  ddl text NOT NULL,\n"
-        "  applied_at timestamptz NOT NULL DEFAULT now(),\n  applied_by text NOT NULL DEFAULT current_user\n);\nGRANT SELECT ON logline_migrations TO " +
+        "CREATE TABLE IF NOT EXISTS logline_migrations (\n  name text PRIMARY KEY,\n  ddl_blake3 "
+        "text NOT NULL,\n  ddl text NOT NULL,\n"
+        "  applied_at timestamptz NOT NULL DEFAULT now(),\n  applied_by text NOT NULL DEFAULT "
+        "current_user\n);\nGRANT SELECT ON logline_migrations TO " +
         std::string(application_role) + ";\n";
     auto hint = [&](error_info e) {
       if (!(e == errc::permission_denied)) return e;
-      return with_context(e, "migrating table '" + name + "' (open the database with open_options.owner, the role that owns the tables): ");
+      return with_context(
+          e, "migrating table '" + name +
+                 "' (open the database with open_options.owner, the role that owns the tables): ");
     };
     if (auto r = conn.exec(sql, "creating table '" + name + "'"); !r) return fail(hint(r.error()));
     if (auto r = conn.exec(record, "creating logline_migrations"); !r) return fail(hint(r.error()));
-    auto ins = conn.query_once("INSERT INTO logline_migrations (name, ddl_blake3, ddl) VALUES ($1, $2, $3)",
-                               params().add(name).add(std::string_view(fingerprint)).add(std::string_view(sql)), "recording the migration");
+    auto ins = conn.query_once(
+        "INSERT INTO logline_migrations (name, ddl_blake3, ddl) VALUES ($1, $2, $3)",
+        params().add(name).add(std::string_view(fingerprint)).add(std::string_view(sql)),
+        "recording the migration");
     if (!ins) return fail(ins.error());
     return conn.exec("COMMIT", "migrating");
   }
@@ -461,21 +554,31 @@ class store {
     auto c = db_->acquire();
     if (!c) return std::move(c).error();
     auto r = (*c)->query_once(
-        "SELECT r.rolname, r.rolsuper, r.rolbypassrls, pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER') "
-        "FROM pg_catalog.pg_roles r, pg_catalog.pg_class c WHERE r.rolname = current_user AND c.oid = pg_catalog.to_regclass($1)",
+        "SELECT r.rolname, r.rolsuper, r.rolbypassrls, pg_catalog.pg_has_role(r.oid, c.relowner, "
+        "'MEMBER') "
+        "FROM pg_catalog.pg_roles r, pg_catalog.pg_class c WHERE r.rolname = current_user AND "
+        "c.oid = pg_catalog.to_regclass($1)",
         params().add(std::string_view(table_)), "checking the application role");
     if (!r) return std::move(r).error();
-    if (r->rows() != 1) return std::optional<std::string>("table " + table_ + " is not visible to the application role");
+    if (r->rows() != 1)
+      return std::optional<std::string>("table " + table_ +
+                                        " is not visible to the application role");
     const std::string role(r->text(0, 0));
     auto yes = [&](int col) { return r->text(0, col) == "t"; };
     std::string why;
-    if (yes(1)) why = "is a superuser";
-    else if (yes(2)) why = "has BYPASSRLS";
-    else if (yes(3)) why = "owns table " + table_ + " (or is a member of its owner)";
+    if (yes(1))
+      why = "is a superuser";
+    else if (yes(2))
+      why = "has BYPASSRLS";
+    else if (yes(3))
+      why = "owns table " + table_ + " (or is a member of its owner)";
     if (why.empty()) return std::optional<std::string>();
-    return std::optional<std::string>("the application role '" + role + "' " + why +
-                                      ", so row-level security does not hold for it; connect the application with a role that is a member of " +
-                                      std::string(application_role) + " and give the owner's connection separately (docs/security.md)");
+    return std::optional<std::string>(
+        "the application role '" + role + "' " + why +
+        ", so row-level security does not hold for it; connect the application with a role that is "
+        "a member of " +
+        std::string(application_role) +
+        " and give the owner's connection separately (docs/security.md)");
   }
 
   // ---- writing ---------------------------------------------------------------------------
@@ -484,9 +587,11 @@ class store {
   // multi-row INSERT under row-level security, else COPY).
   class transaction {
    public:
-    transaction(store& s, connection& c, const identity* who, bool optimistic) : s_(s), c_(c), optimistic_(optimistic) {
+    transaction(store& s, connection& c, const identity* who, bool optimistic)
+        : s_(s), c_(c), optimistic_(optimistic) {
       if (row_security(s_.options_) && who) {
-        identity_.add(std::string_view(who->user_id)).add(std::string_view(who->tenant_id.value_or("")));
+        identity_.add(std::string_view(who->user_id))
+            .add(std::string_view(who->tenant_id.value_or("")));
         has_identity_ = true;
       }
     }
@@ -516,8 +621,10 @@ class store {
       const std::optional<std::string> key = per_tenant ? tenant : std::nullopt;
       params p;
       p.add(detail::chain_lock_key(schema_t::table_name, key));
-      if (per_tenant) p.add(tenant);
-      else p.add_null();
+      if (per_tenant)
+        p.add(tenant);
+      else
+        p.add_null();
       // This process wrote the chain's last span: take that head without a round trip, and send
       // the lock with the inserts. Under the lock, the unique chain index refuses our position
       // if anyone appended meanwhile, and the transaction is run again without the guess.
@@ -534,9 +641,12 @@ class store {
       if (r->rows() == 0) return std::optional<chain_head>();
       chain_head h;
       h.position = r->integer(0, 0);
-      if (r->is_null(0, 1)) return make_error(errc::integrity_violation, "the chain head has no curr_hash");
+      if (r->is_null(0, 1))
+        return make_error(errc::integrity_violation, "the chain head has no curr_hash");
       auto d = digest::parse(r->text(0, 1));
-      if (!d) return make_error(errc::integrity_violation, "the chain head's curr_hash is corrupt: " + d.error().message());
+      if (!d)
+        return make_error(errc::integrity_violation,
+                          "the chain head's curr_hash is corrupt: " + d.error().message());
       h.hash = *d;
       return std::optional<chain_head>(h);
     }
@@ -560,7 +670,9 @@ class store {
       return {};
     }
     bool guessed() const noexcept { return !guessed_locks_.empty(); }
-    const std::map<std::optional<std::string>, chain_head>& written_heads() const noexcept { return written_heads_; }
+    const std::map<std::optional<std::string>, chain_head>& written_heads() const noexcept {
+      return written_heads_;
+    }
 
     // Sends what is buffered and commits.
     result<void> commit() {
@@ -581,13 +693,16 @@ class store {
           for (std::size_t i = 0; i < width; ++i) {
             if (i) data += '\t';
             const std::size_t k = row * width + i;
-            if (pending_.is_null(k)) data += "\\N";
-            else detail::append_copy_value(data, pending_.value(k));
+            if (pending_.is_null(k))
+              data += "\\N";
+            else
+              detail::append_copy_value(data, pending_.value(k));
           }
           data += '\n';
         }
         std::string context;
-        if (auto r = c_.copy_in(s_.copy_sql_, data, "inserting the batch", &context); !r) return locate(r.error(), context);
+        if (auto r = c_.copy_in(s_.copy_sql_, data, "inserting the batch", &context); !r)
+          return locate(r.error(), context);
       } else if (n == 1) {
         steps.push_back({&s_.insert_sql_, &pending_});
       } else if (n > 1) {
@@ -596,22 +711,28 @@ class store {
           const std::size_t rows = std::min(chunk_rows, n - at);
           params p;
           for (std::size_t k = at * width; k < (at + rows) * width; ++k) {
-            if (pending_.is_null(k)) p.add_null();
-            else p.add(std::string_view(pending_.value(k)));
+            if (pending_.is_null(k))
+              p.add_null();
+            else
+              p.add(std::string_view(pending_.value(k)));
           }
           chunks.push_back(std::move(p));
         }
         chunk_sql_.clear();
         chunk_sql_.reserve(chunks.size());
-        for (std::size_t i = 0; i < chunks.size(); ++i) chunk_sql_.push_back(s_.multi_insert_sql(std::min(chunk_rows, n - i * chunk_rows)));
-        for (std::size_t i = 0; i < chunks.size(); ++i) steps.push_back({&chunk_sql_[i], &chunks[i]});
+        for (std::size_t i = 0; i < chunks.size(); ++i)
+          chunk_sql_.push_back(s_.multi_insert_sql(std::min(chunk_rows, n - i * chunk_rows)));
+        for (std::size_t i = 0; i < chunks.size(); ++i)
+          steps.push_back({&chunk_sql_[i], &chunks[i]});
       }
       static const std::string commit_sql = "COMMIT";
       static const params none;
       if (began_ || !steps.empty()) steps.push_back({&commit_sql, &none});
       if (steps.empty()) return {};
       auto r = c_.pipeline(steps, "committing");
-      if (!r) return r.error() == errc::version_conflict && n == 1 && !guessed() ? conflict(0, r.error()) : std::move(r).error();
+      if (!r)
+        return r.error() == errc::version_conflict && n == 1 && !guessed() ? conflict(0, r.error())
+                                                                           : std::move(r).error();
       return {};
     }
 
@@ -624,7 +745,9 @@ class store {
 
     void add_prelude(std::vector<connection::step>& steps) {
       static const std::string begin_sql = "BEGIN";
-      static const std::string identity_sql = "SELECT pg_catalog.set_config('app.user_id', $1, true), pg_catalog.set_config('app.tenant_id', $2, true)";
+      static const std::string identity_sql =
+          "SELECT pg_catalog.set_config('app.user_id', $1, true), "
+          "pg_catalog.set_config('app.tenant_id', $2, true)";
       static const params none;
       if (began_) return;
       began_ = true;
@@ -648,9 +771,12 @@ class store {
     // (the version exists: a concurrent writer) or another unique index (a scheduled request's
     // key).
     error_info conflict(std::size_t i, const error_info& e) const {
-      const std::string span = "span " + pending_ids_[i].to_string() + " version " + std::to_string(pending_seqs_[i]);
-      if (e.message().find("_pkey") != std::string::npos) return make_error(errc::version_conflict, span + " already exists");
-      error_info out = make_error(errc::version_conflict, span + " takes a unique key that is taken (" + e.message() + ")");
+      const std::string span =
+          "span " + pending_ids_[i].to_string() + " version " + std::to_string(pending_seqs_[i]);
+      if (e.message().find("_pkey") != std::string::npos)
+        return make_error(errc::version_conflict, span + " already exists");
+      error_info out = make_error(errc::version_conflict,
+                                  span + " takes a unique key that is taken (" + e.message() + ")");
       return out.mark_from_storage();
     }
     // COPY names the failing line in its context ("COPY t, line 3: ..."): name the span.
@@ -659,7 +785,8 @@ class store {
       if (at == std::string::npos) return e;
       const std::size_t line = std::strtoull(context.c_str() + at + 7, nullptr, 10);
       if (line == 0 || line > pending_ids_.size()) return e;
-      return with_context(e, "span #" + std::to_string(line - 1) + " of the batch (" + pending_ids_[line - 1].to_string() + " version " +
+      return with_context(e, "span #" + std::to_string(line - 1) + " of the batch (" +
+                                 pending_ids_[line - 1].to_string() + " version " +
                                  std::to_string(pending_seqs_[line - 1]) + "): ");
     }
 
@@ -687,7 +814,8 @@ class store {
   // there is one: its write policy takes spans owned by anyone, the application role's only the
   // caller's own.
   template <class F>
-  auto write(const identity* who, bool privileged, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
+  auto write(const identity* who, bool privileged, F&& fn)
+      -> decltype(fn(std::declval<transaction&>())) {
     auto c = privileged ? db_->acquire_owner() : db_->acquire();
     if (!c) return std::move(c).error();
     for (int attempt = 0;; ++attempt) {
@@ -713,7 +841,8 @@ class store {
   result<std::optional<Span>> latest(const uuid& id, const identity* who) {
     params p;
     p.add(std::string_view(id.to_string()));
-    return one(select_ + " WHERE \"id\" = $1" + visible(who, 2) + " ORDER BY \"seq\" DESC LIMIT 1", p, who);
+    return one(select_ + " WHERE \"id\" = $1" + visible(who, 2) + " ORDER BY \"seq\" DESC LIMIT 1",
+               p, who);
   }
   result<std::optional<Span>> version(const uuid& id, std::int32_t seq, const identity* who) {
     params p;
@@ -758,8 +887,8 @@ class store {
     const std::string vis = visible(who, static_cast<int>(p.size()) + 1);
     add_identity(p, who);
     p.add(cap);
-    auto r = read("SELECT count(*) FROM (SELECT 1 FROM " + detail::quote(schema_t::table_name) + *where + vis + " LIMIT $" +
-                      std::to_string(p.size()) + ") AS capped",
+    auto r = read("SELECT count(*) FROM (SELECT 1 FROM " + detail::quote(schema_t::table_name) +
+                      *where + vis + " LIMIT $" + std::to_string(p.size()) + ") AS capped",
                   p, who);
     if (!r) return std::move(r).error();
     return std::stoll(std::string(r->text(0, 0)));
@@ -779,12 +908,15 @@ class store {
       p.add(std::string_view(key->id.to_string()));
       const std::string b = next();
       p.add(std::int64_t{key->seq});
-      where += " AND (\"at\", \"id\", \"seq\") < (" + a + "::timestamptz, " + b + "::uuid, " + next() + "::integer)";
+      where += " AND (\"at\", \"id\", \"seq\") < (" + a + "::timestamptz, " + b + "::uuid, " +
+               next() + "::integer)";
     }
     const std::string vis = visible(who, static_cast<int>(p.size()) + 1);
     add_identity(p, who);
     p.add(static_cast<std::int64_t>(q.limit) + 1);
-    auto r = read(select_ + where + vis + " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT " + next(), p, who);
+    auto r = read(
+        select_ + where + vis + " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT " + next(),
+        p, who);
     if (!r) return std::move(r).error();
     auto rows = collect(*r, 0);
     if (!rows) return std::move(rows).error();
@@ -801,7 +933,8 @@ class store {
     LOGLINE_TRY_VOID((*held)->exec("BEGIN", "locking"));
     params p;
     p.add(detail::advisory_key(std::string("logline-hold:") + std::string(key)));
-    auto r = (*held)->query_once("SELECT pg_catalog.pg_advisory_xact_lock($1::bigint)", p, "locking");
+    auto r =
+        (*held)->query_once("SELECT pg_catalog.pg_advisory_xact_lock($1::bigint)", p, "locking");
     if (!r) return std::move(r).error();
     return std::shared_ptr<void>(std::move(held));  // dropping it rolls back: the lock goes
   }
@@ -811,13 +944,19 @@ class store {
   // snapshot: every transaction with a smaller xid has ended, so no row can later appear behind
   // the cursor (a transaction that took its xid earlier but commits later holds the horizon back
   // until it ends). See docs/postgres.md.
-  result<std::vector<change<Span>>> changes(std::string_view cursor, std::size_t limit, const identity* who) {
+  result<std::vector<change<Span>>> changes(std::string_view cursor, std::size_t limit,
+                                            const identity* who) {
     std::string xid = "0", n = "0";
     if (!cursor.empty()) {
       const auto dot = cursor.find('.');
-      auto digits = [](std::string_view s) { return !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string_view::npos; };
-      if (dot == std::string_view::npos || !digits(cursor.substr(0, dot)) || !digits(cursor.substr(dot + 1)))
-        return make_error(errc::invalid_argument, "malformed feed cursor '" + std::string(cursor.substr(0, 40)) + "'");
+      auto digits = [](std::string_view s) {
+        return !s.empty() && s.size() <= 19 &&
+               s.find_first_not_of("0123456789") == std::string_view::npos;
+      };
+      if (dot == std::string_view::npos || !digits(cursor.substr(0, dot)) ||
+          !digits(cursor.substr(dot + 1)))
+        return make_error(errc::invalid_argument,
+                          "malformed feed cursor '" + std::string(cursor.substr(0, 40)) + "'");
       xid = cursor.substr(0, dot);
       n = cursor.substr(dot + 1);
     }
@@ -829,11 +968,13 @@ class store {
     const std::string lim = "$" + std::to_string(p.size());
     // (The text column gets its own name: ORDER BY "logline_xid" would otherwise sort by the
     // output column, as text, and "1000" < "999" broke the feed when xids gained a digit.)
-    auto r = read("SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\", " + select_list_ + " FROM " + table_ +
-                      " WHERE (\"logline_xid\", \"logline_feed\") > ($1::xid8, $2::bigint)"
-                      " AND \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" +
-                      vis + " ORDER BY \"logline_xid\", \"logline_feed\" LIMIT " + lim,
-                  p, who);
+    auto r = read(
+        "SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\", " +
+            select_list_ + " FROM " + table_ +
+            " WHERE (\"logline_xid\", \"logline_feed\") > ($1::xid8, $2::bigint)"
+            " AND \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" +
+            vis + " ORDER BY \"logline_xid\", \"logline_feed\" LIMIT " + lim,
+        p, who);
     if (!r) return std::move(r).error();
     std::vector<change<Span>> out;
     out.reserve(static_cast<std::size_t>(r->rows()));
@@ -853,10 +994,11 @@ class store {
   // everything up to a head read before it.
   result<std::string> feed_head() {
     params p;
-    auto r = read("SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\" FROM " + table_ +
-                      " WHERE \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
-                      " ORDER BY \"logline_xid\" DESC, \"logline_feed\" DESC LIMIT 1",
-                  p, nullptr);
+    auto r = read(
+        "SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\" FROM " + table_ +
+            " WHERE \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
+            " ORDER BY \"logline_xid\" DESC, \"logline_feed\" DESC LIMIT 1",
+        p, nullptr);
     if (!r) return std::move(r).error();
     if (r->rows() == 0) return std::string();
     return std::string(r->text(0, 0)) + "." + std::string(r->text(0, 1));
@@ -873,7 +1015,10 @@ class store {
         return true;
       }
       if (done_) return false;
-      auto r = conn_->query_once("FETCH FORWARD " + std::to_string(std::max<std::size_t>(want, 1000)) + " FROM logline_scan", {}, "scanning");
+      auto r =
+          conn_->query_once("FETCH FORWARD " + std::to_string(std::max<std::size_t>(want, 1000)) +
+                                " FROM logline_scan",
+                            {}, "scanning");
       if (!r) return std::move(r).error();
       batch_ = std::move(*r);
       row_ = 0;
@@ -887,17 +1032,23 @@ class store {
     std::int64_t row_number() const { return batch_.integer(row_, 0); }
     void place(std::string& chain, std::optional<std::int64_t>& position) const {
       if (tenant_column_ >= 0)
-        chain = tenant_chain_name(batch_.is_null(row_, tenant_column_) ? std::nullopt : std::optional<std::string_view>(batch_.text(row_, tenant_column_)));
-      else chain = global_chain_name;
+        chain = tenant_chain_name(
+            batch_.is_null(row_, tenant_column_)
+                ? std::nullopt
+                : std::optional<std::string_view>(batch_.text(row_, tenant_column_)));
+      else
+        chain = global_chain_name;
       position.reset();
-      if (position_column_ >= 0 && !batch_.is_null(row_, position_column_)) position = batch_.integer(row_, position_column_);
+      if (position_column_ >= 0 && !batch_.is_null(row_, position_column_))
+        position = batch_.integer(row_, position_column_);
     }
     result<void> decode(Span& span) const { return store::decode(batch_, row_, 2, span); }
     void read_stored(verify_row& row) const {
       const auto& cols = schema_t::columns();
       detail::cell v(batch_, row_);
       v.canonical_json(true);
-      logline::detail::read_stored_row<Span>(row, v, [&](std::size_t i) { v.at(2 + static_cast<int>(i), cols[i].kind); });
+      logline::detail::read_stored_row<Span>(
+          row, v, [&](std::size_t i) { v.at(2 + static_cast<int>(i), cols[i].kind); });
     }
 
    private:
@@ -911,8 +1062,12 @@ class store {
   using scanner = logline::detail::row_scanner<row_cursor, Span>;
   using verify_scanner = logline::detail::verify_row_scanner<row_cursor>;
 
-  result<verify_scanner> verify_scan() { return logline::detail::scan_with<verify_scanner>(open_rows(true)); }
-  result<scanner> scan(bool chain_order = true) { return logline::detail::scan_with<scanner>(open_rows(chain_order)); }
+  result<verify_scanner> verify_scan() {
+    return logline::detail::scan_with<verify_scanner>(open_rows(true));
+  }
+  result<scanner> scan(bool chain_order = true) {
+    return logline::detail::scan_with<scanner>(open_rows(chain_order));
+  }
 
   // chain_order: rows by (chain, position) for verification; else in feed order.
   result<row_cursor> open_rows(bool chain_order) {
@@ -922,13 +1077,17 @@ class store {
     sc.conn_ = std::move(*c);
     std::string order = " ORDER BY \"logline_xid\", \"logline_feed\"";
     if (options_.chained && chain_order)
-      order = per_tenant_chain(options_) ? " ORDER BY \"tenant_id\", \"chain_position\"" : " ORDER BY \"chain_position\"";
+      order = per_tenant_chain(options_) ? " ORDER BY \"tenant_id\", \"chain_position\""
+                                         : " ORDER BY \"chain_position\"";
     LOGLINE_TRY_VOID(sc.conn_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "scanning"));
-    LOGLINE_TRY_VOID(sc.conn_->exec("DECLARE logline_scan NO SCROLL CURSOR FOR SELECT \"logline_feed\", 0, " + select_list_ + " FROM " +
-                                        table_ + order,
-                                    "scanning"));
-    if (per_tenant_chain(options_)) sc.tenant_column_ = 2 + static_cast<int>(schema_t::index_of("tenant_id"));
-    if (schema_t::has_column("chain_position")) sc.position_column_ = 2 + static_cast<int>(schema_t::index_of("chain_position"));
+    LOGLINE_TRY_VOID(
+        sc.conn_->exec("DECLARE logline_scan NO SCROLL CURSOR FOR SELECT \"logline_feed\", 0, " +
+                           select_list_ + " FROM " + table_ + order,
+                       "scanning"));
+    if (per_tenant_chain(options_))
+      sc.tenant_column_ = 2 + static_cast<int>(schema_t::index_of("tenant_id"));
+    if (schema_t::has_column("chain_position"))
+      sc.position_column_ = 2 + static_cast<int>(schema_t::index_of("chain_position"));
     return sc;
   }
 
@@ -939,12 +1098,15 @@ class store {
     for (const auto& c : schema_t::columns()) {
       v.at(i++, c.kind);
       if (v.is_null()) {
-        if (!c.nullable) return make_error(errc::integrity_violation, "column '" + std::string(c.name) + "' is null");
+        if (!c.nullable)
+          return make_error(errc::integrity_violation,
+                            "column '" + std::string(c.name) + "' is null");
         c.set_null(span);
         continue;
       }
       if (auto res = c.read(span, v); !res)
-        return make_error(errc::integrity_violation, "column '" + std::string(c.name) + "': " + res.error().message());
+        return make_error(errc::integrity_violation,
+                          "column '" + std::string(c.name) + "': " + res.error().message());
     }
     return {};
   }
@@ -1007,7 +1169,8 @@ class store {
   struct shared_state {
     std::mutex mutex;
     std::map<std::optional<std::string>, head_entry> heads;
-    std::unordered_map<std::size_t, std::string> multi_insert;  // multi-row INSERT text by row count
+    std::unordered_map<std::size_t, std::string>
+        multi_insert;  // multi-row INSERT text by row count
   };
   std::unique_ptr<shared_state> shared_ = std::make_unique<shared_state>();
 
@@ -1022,8 +1185,10 @@ class store {
         names += ", ";
         values += ", ";
       }
-      if (cols[i].kind == column_kind::timestamp) select_list_ += "floor(extract(epoch FROM " + q + ") * 1000)::bigint";
-      else select_list_ += q;
+      if (cols[i].kind == column_kind::timestamp)
+        select_list_ += "floor(extract(epoch FROM " + q + ") * 1000)::bigint";
+      else
+        select_list_ += q;
       names += q;
       values += "$" + std::to_string(i + 1);
     }
@@ -1031,8 +1196,11 @@ class store {
     insert_head_ = "INSERT INTO " + table_ + " (" + names + ") VALUES";
     insert_sql_ = insert_head_ + " (" + values + ")";
     copy_sql_ = "COPY " + table_ + " (" + names + ") FROM STDIN";
-    entity_sql_ = "SELECT latest_seq, owner, tenant, vis FROM " + detail::quote(std::string(schema_t::table_name) + "_entity") + "($1::uuid)";
-    lock_chain_sql_ = "SELECT head_position, head_hash FROM " + detail::quote(std::string(schema_t::table_name) + "_lock_chain") + "($1::bigint, $2::text)";
+    entity_sql_ = "SELECT latest_seq, owner, tenant, vis FROM " +
+                  detail::quote(std::string(schema_t::table_name) + "_entity") + "($1::uuid)";
+    lock_chain_sql_ = "SELECT head_position, head_hash FROM " +
+                      detail::quote(std::string(schema_t::table_name) + "_lock_chain") +
+                      "($1::bigint, $2::text)";
   }
 
   static std::string pg_time(const timestamp& t) {
@@ -1048,8 +1216,9 @@ class store {
   std::string visible(const identity* who, int first) const {
     if (!who || !row_security(options_)) return {};
     const std::string u = "$" + std::to_string(first), t = "$" + std::to_string(first + 1);
-    return " AND ((\"owner_id\" = " + u + " AND \"tenant_id\" IS NOT DISTINCT FROM " + t + "::text) OR \"visibility\" = 'public' OR (\"tenant_id\" = " +
-           t + " AND \"visibility\" = 'tenant'))";
+    return " AND ((\"owner_id\" = " + u + " AND \"tenant_id\" IS NOT DISTINCT FROM " + t +
+           "::text) OR \"visibility\" = 'public' OR (\"tenant_id\" = " + t +
+           " AND \"visibility\" = 'tenant'))";
   }
   void add_identity(params& p, const identity* who) const {
     if (!who || !row_security(options_)) return;
@@ -1064,7 +1233,8 @@ class store {
     if (!c) return std::move(c).error();
     if (!who || !row_security(options_)) return (*c)->query(sql, p, "reading spans");
     static const std::string identity_sql =
-        "SELECT pg_catalog.set_config('app.user_id', $1, true), pg_catalog.set_config('app.tenant_id', $2, true)";
+        "SELECT pg_catalog.set_config('app.user_id', $1, true), "
+        "pg_catalog.set_config('app.tenant_id', $2, true)";
     params id;
     id.add(std::string_view(who->user_id)).add(std::string_view(who->tenant_id.value_or("")));
     auto r = (*c)->pipeline({{&identity_sql, &id}, {&sql, &p}}, "reading spans");
@@ -1093,7 +1263,8 @@ class store {
 
   database* db_;
   table_options options_;
-  std::string table_, select_list_, select_, insert_head_, insert_sql_, copy_sql_, entity_sql_, lock_chain_sql_;
+  std::string table_, select_list_, select_, insert_head_, insert_sql_, copy_sql_, entity_sql_,
+      lock_chain_sql_;
 };
 
 }  // namespace logline::postgres

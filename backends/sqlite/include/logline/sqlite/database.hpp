@@ -71,7 +71,8 @@ struct open_options {
 // The PRAGMAs database::open applies for these options (besides journal_mode and synchronous);
 // the raw-SQLite benchmarks apply the same, so that they measure the same engine settings.
 inline std::string tuning_pragmas(const open_options& o) {
-  return "PRAGMA cache_size = -" + std::to_string(o.cache_kib) + "; PRAGMA mmap_size = " + std::to_string(o.mmap_bytes) +
+  return "PRAGMA cache_size = -" + std::to_string(o.cache_kib) +
+         "; PRAGMA mmap_size = " + std::to_string(o.mmap_bytes) +
          "; PRAGMA wal_autocheckpoint = " + std::to_string(o.wal_autocheckpoint_pages) + ";";
 }
 
@@ -136,7 +137,8 @@ class column_reader final : public value_source {
   // (sqlite3_column_text would copy every value); the view is valid until the next step.
   std::string_view text() override {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, column_));
-    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column_))) : std::string_view();
+    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column_)))
+             : std::string_view();
   }
 
  private:
@@ -147,28 +149,35 @@ class column_reader final : public value_source {
 class database {
  public:
   // Opens (creating if needed) a database file, or ":memory:".
-  static result<std::unique_ptr<database>> open(const std::string& path, open_options options = {}) {
+  static result<std::unique_ptr<database>> open(const std::string& path,
+                                                open_options options = {}) {
     std::unique_ptr<database> db(new database());
     db->path_ = path;
     db->options_ = options;
     if (options.immutable && !options.read_only)
-      return make_error(errc::invalid_argument, "open_options.immutable needs read_only (an immutable file is never written)");
+      return make_error(
+          errc::invalid_argument,
+          "open_options.immutable needs read_only (an immutable file is never written)");
     if (!options.read_only) create_private(path);
-    int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    int flags =
+        (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+        SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     if (options.immutable) flags |= SQLITE_OPEN_URI;
     const std::string name = options.immutable ? immutable_uri(path) : path;
     const int rc = sqlite3_open_v2(name.c_str(), &db->handle_, flags, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db->handle_ ? sqlite3_errmsg(db->handle_) : sqlite3_errstr(rc);
-      return make_error(errc::storage_error, "cannot open SQLite database '" + path + "': " + msg).mark_from_storage().with_native(sqlite_error_code(rc));
+      return make_error(errc::storage_error, "cannot open SQLite database '" + path + "': " + msg)
+          .mark_from_storage()
+          .with_native(sqlite_error_code(rc));
     }
     sqlite3_busy_timeout(db->handle_, static_cast<int>(options.busy_timeout.count()));
     sqlite3_extended_result_codes(db->handle_, 1);
     if (!options.read_only && path != ":memory:" && !path.empty()) {
       LOGLINE_TRY_VOID(db->exec("PRAGMA journal_mode=WAL"));
     }
-    LOGLINE_TRY_VOID(db->exec(options.sync == durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+    LOGLINE_TRY_VOID(db->exec(options.sync == durability::full ? "PRAGMA synchronous=FULL"
+                                                               : "PRAGMA synchronous=NORMAL"));
     LOGLINE_TRY_VOID(db->exec(tuning_pragmas(options)));
     return db;
   }
@@ -177,10 +186,14 @@ class database {
   static std::string immutable_uri(const std::string& path) {
     std::string uri = path.rfind('/', 0) == 0 ? "file://" : "file:";
     for (char c : path) {
-      if (c == '%') uri += "%25";
-      else if (c == '?') uri += "%3f";
-      else if (c == '#') uri += "%23";
-      else uri += c;
+      if (c == '%')
+        uri += "%25";
+      else if (c == '?')
+        uri += "%3f";
+      else if (c == '#')
+        uri += "%23";
+      else
+        uri += c;
     }
     return uri + "?immutable=1";
   }
@@ -194,14 +207,19 @@ class database {
   sqlite3* handle() const noexcept { return handle_; }
   const std::string& path() const noexcept { return path_; }
   const open_options& options() const noexcept { return options_; }
-  bool is_memory() const noexcept { return path_.empty() || path_ == ":memory:" || path_.rfind("file::memory:", 0) == 0; }
+  bool is_memory() const noexcept {
+    return path_.empty() || path_ == ":memory:" || path_.rfind("file::memory:", 0) == 0;
+  }
   // Serializes use of the connection between threads of this process.
   std::mutex& mutex() const noexcept { return mutex_; }
 
   error_info last_error(int rc, std::string_view what) const {
     const int code = rc & 0xff;
-    const errc kind = code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error;
-    return make_error(kind, std::string(what) + ": " + sqlite3_errmsg(handle_)).mark_from_storage().with_native(sqlite_error_code(rc));
+    const errc kind =
+        code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error;
+    return make_error(kind, std::string(what) + ": " + sqlite3_errmsg(handle_))
+        .mark_from_storage()
+        .with_native(sqlite_error_code(rc));
   }
 
   result<void> exec(const std::string& sql) {
@@ -211,7 +229,9 @@ class database {
       std::string msg = err ? err : sqlite3_errstr(rc);
       sqlite3_free(err);
       const int code = rc & 0xff;
-      return make_error(code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error, "SQLite: " + msg)
+      return make_error(
+                 code == SQLITE_BUSY || code == SQLITE_LOCKED ? errc::busy : errc::storage_error,
+                 "SQLite: " + msg)
           .mark_from_storage()
           .with_native(sqlite_error_code(rc));
     }
@@ -220,8 +240,10 @@ class database {
 
   result<statement> prepare(std::string_view sql) const {
     sqlite3_stmt* s = nullptr;
-    const int rc = sqlite3_prepare_v3(handle_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s, nullptr);
-    if (rc != SQLITE_OK) return last_error(rc, "cannot prepare '" + std::string(sql.substr(0, 80)) + "'");
+    const int rc = sqlite3_prepare_v3(handle_, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    if (rc != SQLITE_OK)
+      return last_error(rc, "cannot prepare '" + std::string(sql.substr(0, 80)) + "'");
     return statement(s);
   }
 
@@ -229,7 +251,9 @@ class database {
   // the feed wait for the counter to move.
   void notify_commit() { commits_.notify(); }
   std::uint64_t commits() const { return commits_.count(); }
-  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const { return commits_.wait(seen, timeout); }
+  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const {
+    return commits_.wait(seen, timeout);
+  }
 
  private:
   database() = default;

@@ -45,7 +45,11 @@ struct column_line {
 };
 
 inline result<column_line> parse_column(std::string_view line) {
-  auto bad = [&] { return make_error(errc::integrity_violation, "the recorded DDL has a column line logline does not write: " + std::string(line.substr(0, 120))); };
+  auto bad = [&] {
+    return make_error(errc::integrity_violation,
+                      "the recorded DDL has a column line logline does not write: " +
+                          std::string(line.substr(0, 120)));
+  };
   while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
   if (line.empty() || line.front() != '"') return bad();
   const auto close = line.find('"', 1);
@@ -54,10 +58,14 @@ inline result<column_line> parse_column(std::string_view line) {
   c.name = std::string(line.substr(1, close - 1));
   std::string_view rest = line.substr(close + 1);
   auto has = [&](std::string_view what) { return rest.find(what) != std::string_view::npos; };
-  if (rest.rfind(" INTEGER", 0) == 0) c.kind = has("IN (0, 1)") ? column_kind::boolean : column_kind::integer;
-  else if (rest.rfind(" REAL", 0) == 0) c.kind = column_kind::real;
-  else if (rest.rfind(" TEXT", 0) == 0) c.kind = has("json_valid(") ? column_kind::json : column_kind::text;
-  else return bad();
+  if (rest.rfind(" INTEGER", 0) == 0)
+    c.kind = has("IN (0, 1)") ? column_kind::boolean : column_kind::integer;
+  else if (rest.rfind(" REAL", 0) == 0)
+    c.kind = column_kind::real;
+  else if (rest.rfind(" TEXT", 0) == 0)
+    c.kind = has("json_valid(") ? column_kind::json : column_kind::text;
+  else
+    return bad();
   c.not_null = has(" NOT NULL");
   return c;
 }
@@ -67,7 +75,8 @@ inline result<column_line> parse_column(std::string_view line) {
 // The logline tables this database records (logline_schema), by name; empty if it records none.
 inline result<std::vector<std::string>> recorded_tables(database& db) {
   std::vector<std::string> out;
-  auto exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logline_schema'");
+  auto exists =
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logline_schema'");
   if (!exists) return std::move(exists).error();
   const int rc = sqlite3_step(exists->get());
   if (rc == SQLITE_DONE) return out;
@@ -88,20 +97,24 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
   if (!sel) return std::move(sel).error();
   sqlite3_bind_text(sel->get(), 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
   int rc = sqlite3_step(sel->get());
-  if (rc == SQLITE_DONE) return make_error(errc::not_found, "the database records no logline table '" + std::string(name) + "'");
+  if (rc == SQLITE_DONE)
+    return make_error(errc::not_found,
+                      "the database records no logline table '" + std::string(name) + "'");
   if (rc != SQLITE_ROW) return db.last_error(rc, "reading logline_schema");
   const std::string fingerprint = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 0));
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 1));
   const std::string ddl = text ? text : "";
   if (blake3_hex(ddl) != fingerprint)
-    return make_error(errc::integrity_violation, "the recorded DDL of '" + std::string(name) + "' does not match its recorded fingerprint");
+    return make_error(errc::integrity_violation, "the recorded DDL of '" + std::string(name) +
+                                                     "' does not match its recorded fingerprint");
 
   recorded_table t;
   t.name = std::string(name);
   std::vector<std::pair<std::string, column_kind>> columns;
   std::vector<recorded_detail::column_line> lines;
   const std::string header = "CREATE TABLE IF NOT EXISTS " + recorded_detail::quote(name) + " (";
-  const std::string chain_index = "CREATE UNIQUE INDEX IF NOT EXISTS " + recorded_detail::quote(std::string(name) + "_chain") + " ON ";
+  const std::string chain_index = "CREATE UNIQUE INDEX IF NOT EXISTS " +
+                                  recorded_detail::quote(std::string(name) + "_chain") + " ON ";
   bool in_table = false, table_seen = false, chain_indexed = false;
   std::string_view rest = ddl;
   while (!rest.empty()) {
@@ -125,10 +138,13 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
     }
     if (line.rfind(chain_index, 0) == 0) {
       chain_indexed = true;
-      if (line.find("coalesce(\"tenant_id\"") != std::string_view::npos) t.scope = chain_scope::per_tenant;
+      if (line.find("coalesce(\"tenant_id\"") != std::string_view::npos)
+        t.scope = chain_scope::per_tenant;
     }
   }
-  if (!table_seen || lines.empty()) return make_error(errc::integrity_violation, "the recorded DDL of '" + std::string(name) + "' has no CREATE TABLE");
+  if (!table_seen || lines.empty())
+    return make_error(errc::integrity_violation,
+                      "the recorded DDL of '" + std::string(name) + "' has no CREATE TABLE");
   auto not_null = [&](std::string_view column) {
     for (const auto& l : lines)
       if (l.name == column) return l.not_null;
@@ -136,7 +152,8 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
   };
   t.layout = logline::detail::stored_layout::of(std::move(columns));
   if (t.layout.id == t.layout.names.size() || t.layout.seq == t.layout.names.size())
-    return make_error(errc::integrity_violation, "the recorded table '" + std::string(name) + "' has no id or seq column");
+    return make_error(errc::integrity_violation,
+                      "the recorded table '" + std::string(name) + "' has no id or seq column");
   t.profile.hashed = not_null("curr_hash");
   t.profile.signed_ = not_null("signature") && not_null("public_key");
   t.profile.chained = chain_indexed && not_null("chain_position");
@@ -147,11 +164,14 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
   sqlite3_bind_text(info->get(), 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
   std::vector<std::string> live;
   for (int r; (r = sqlite3_step(info->get())) != SQLITE_DONE;) {
-    if (r != SQLITE_ROW) return db.last_error(r, "reading the columns of '" + std::string(name) + "'");
+    if (r != SQLITE_ROW)
+      return db.last_error(r, "reading the columns of '" + std::string(name) + "'");
     live.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(info->get(), 0)));
   }
   if (live != t.layout.names)
-    return make_error(errc::integrity_violation, "table '" + std::string(name) + "' does not have the columns its recorded DDL gives it");
+    return make_error(
+        errc::integrity_violation,
+        "table '" + std::string(name) + "' does not have the columns its recorded DDL gives it");
   return t;
 }
 
@@ -161,7 +181,9 @@ class recorded_cursor {
   result<bool> step(std::size_t) {
     const int rc = sqlite3_step(stmt_.get());
     if (rc == SQLITE_DONE) return false;
-    if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc)).mark_from_storage();
+    if (rc != SQLITE_ROW)
+      return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc))
+          .mark_from_storage();
     return true;
   }
   std::int64_t row_number() const { return sqlite3_column_int64(stmt_.get(), 0); }
@@ -170,12 +192,14 @@ class recorded_cursor {
   }
   void read_stored(verify_row& row) {
     column_reader r(stmt_.get(), 0);
-    logline::detail::read_stored_row(row, r, [&](std::size_t i) { r.at(1 + static_cast<int>(i)); }, *layout_);
+    logline::detail::read_stored_row(
+        row, r, [&](std::size_t i) { r.at(1 + static_cast<int>(i)); }, *layout_);
   }
   // The row in the export form: every non-null column, keys sorted.
   void write_json(std::string& out) {
     column_reader r(stmt_.get(), 0);
-    logline::detail::write_stored_object(out, *layout_, layout_->sorted, r, [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
+    logline::detail::write_stored_object(out, *layout_, layout_->sorted, r,
+                                         [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
   }
 
   static result<recorded_cursor> open(database& db, const recorded_table& t, bool chain_order) {
@@ -183,12 +207,15 @@ class recorded_cursor {
     c.layout_ = &t.layout;
     std::string columns;
     for (const auto& n : t.layout.names) columns += ", " + recorded_detail::quote(n);
-    const bool per_tenant = t.scope == chain_scope::per_tenant && t.layout.index_of("tenant_id") < t.layout.names.size();
-    auto st = db.prepare("SELECT rowid" + columns + " FROM " + recorded_detail::quote(t.name) + detail::scan_order(t.profile.chained && chain_order, per_tenant));
+    const bool per_tenant = t.scope == chain_scope::per_tenant &&
+                            t.layout.index_of("tenant_id") < t.layout.names.size();
+    auto st = db.prepare("SELECT rowid" + columns + " FROM " + recorded_detail::quote(t.name) +
+                         detail::scan_order(t.profile.chained && chain_order, per_tenant));
     if (!st) return std::move(st).error();
     c.stmt_ = std::move(*st);
     if (per_tenant) c.tenant_column_ = 1 + static_cast<int>(t.layout.index_of("tenant_id"));
-    if (const auto p = t.layout.index_of("chain_position"); p < t.layout.names.size()) c.position_column_ = 1 + static_cast<int>(p);
+    if (const auto p = t.layout.index_of("chain_position"); p < t.layout.names.size())
+      c.position_column_ = 1 + static_cast<int>(p);
     return c;
   }
 
@@ -202,10 +229,14 @@ class recorded_cursor {
 // Verifies a recorded table as ledger::verify verifies its own: hashes, links, signatures,
 // trusted keys, expected heads. Trusted keys on a table that records no signatures are an error
 // (nothing could be checked against them).
-inline result<verify_report> verify_recorded(database& db, const recorded_table& t, const verify_options& options) {
+inline result<verify_report> verify_recorded(database& db, const recorded_table& t,
+                                             const verify_options& options) {
   if (!options.trusted_keys.empty() && !t.profile.signed_)
-    return make_error(errc::invalid_argument, "table '" + t.name + "' records no signatures (its DDL has no NOT NULL signature and public_key): "
-                                                                   "trusted keys cannot be checked");
+    return make_error(
+        errc::invalid_argument,
+        "table '" + t.name +
+            "' records no signatures (its DDL has no NOT NULL signature and public_key): "
+            "trusted keys cannot be checked");
   auto cursor = recorded_cursor::open(db, t, true);
   if (!cursor) return std::move(cursor).error();
   logline::detail::verify_row_scanner<recorded_cursor> rows(std::move(*cursor));

@@ -18,18 +18,22 @@ namespace logline::sqlite::detail {
 // in commit order.
 inline std::string scan_order(bool chained, bool per_tenant) {
   if (!chained) return " ORDER BY rowid";
-  return per_tenant ? " ORDER BY coalesce(\"tenant_id\", x''), \"chain_position\"" : " ORDER BY \"chain_position\"";
+  return per_tenant ? " ORDER BY coalesce(\"tenant_id\", x''), \"chain_position\""
+                    : " ORDER BY \"chain_position\"";
 }
 
 // tenant_column / position_column: result columns of tenant_id and chain_position, or -1.
-inline void read_place(sqlite3_stmt* s, int tenant_column, int position_column, std::string& chain, std::optional<std::int64_t>& position) {
+inline void read_place(sqlite3_stmt* s, int tenant_column, int position_column, std::string& chain,
+                       std::optional<std::int64_t>& position) {
   if (tenant_column >= 0) {
     column_reader t(s, tenant_column);
-    chain = tenant_chain_name(t.is_null() ? std::nullopt : std::optional<std::string_view>(t.text()));
+    chain =
+        tenant_chain_name(t.is_null() ? std::nullopt : std::optional<std::string_view>(t.text()));
   } else {
     chain = global_chain_name;
   }
-  if (position_column >= 0 && sqlite3_column_type(s, position_column) == SQLITE_INTEGER) position = sqlite3_column_int64(s, position_column);
+  if (position_column >= 0 && sqlite3_column_type(s, position_column) == SQLITE_INTEGER)
+    position = sqlite3_column_int64(s, position_column);
 }
 
 }  // namespace logline::sqlite::detail

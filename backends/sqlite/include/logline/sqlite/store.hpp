@@ -32,9 +32,12 @@ inline std::string quote(std::string_view name) { return "\"" + std::string(name
 inline std::string column_type(column_kind k) {
   switch (k) {
     case column_kind::integer:
-    case column_kind::boolean: return "INTEGER";
-    case column_kind::real: return "REAL";
-    default: return "TEXT";
+    case column_kind::boolean:
+      return "INTEGER";
+    case column_kind::real:
+      return "REAL";
+    default:
+      return "TEXT";
   }
 }
 
@@ -69,38 +72,53 @@ class store {
           if (!c.nullable) s += " DEFAULT 0";
           s += " CHECK (" + q + " IN (0, 1))";
           break;
-        case column_kind::uuid: s += " CHECK (length(" + q + ") = 36)"; break;
-        case column_kind::timestamp: s += " CHECK (length(" + q + ") = 24)"; break;
-        case column_kind::hex: s += " CHECK (length(" + q + ") = " + std::to_string(c.hex_length) + ")"; break;
+        case column_kind::uuid:
+          s += " CHECK (length(" + q + ") = 36)";
+          break;
+        case column_kind::timestamp:
+          s += " CHECK (length(" + q + ") = 24)";
+          break;
+        case column_kind::hex:
+          s += " CHECK (length(" + q + ") = " + std::to_string(c.hex_length) + ")";
+          break;
         case column_kind::json:
-        case column_kind::uuid_list: s += " CHECK (" + q + " IS NULL OR json_valid(" + q + "))"; break;
-        default: break;
+        case column_kind::uuid_list:
+          s += " CHECK (" + q + " IS NULL OR json_valid(" + q + "))";
+          break;
+        default:
+          break;
       }
-      if (c.name == "seq" || c.name == "chain_position" || c.name == "duration_ms") s += " CHECK (" + q + " >= 0)";
+      if (c.name == "seq" || c.name == "chain_position" || c.name == "duration_ms")
+        s += " CHECK (" + q + " >= 0)";
       s += ",\n";
     }
     s += "  PRIMARY KEY (\"id\", \"seq\")\n) STRICT;\n";
     auto has = [&](std::string_view n) { return schema_t::has_column(n); };
     auto index = [&](std::string_view suffix, std::string_view body, bool unique = false) {
-      s += std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX IF NOT EXISTS " + detail::quote(tn + "_" + std::string(suffix)) +
-           " ON " + t + " " + std::string(body) + ";\n";
+      s += std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX IF NOT EXISTS " +
+           detail::quote(tn + "_" + std::string(suffix)) + " ON " + t + " " + std::string(body) +
+           ";\n";
     };
     if (has("at")) index("at", "(\"at\" DESC)");
     if (has("entity_type") && has("at")) index("entity_type_at", "(\"entity_type\", \"at\" DESC)");
     if (has("owner_id") && has("tenant_id")) index("owner_tenant", "(\"owner_id\", \"tenant_id\")");
     // A tenant's spans of one type in a time range: the runtime's quota count, tenant timelines.
-    if (has("tenant_id") && has("entity_type") && has("at")) index("tenant_type_at", "(\"tenant_id\", \"entity_type\", \"at\" DESC)");
+    if (has("tenant_id") && has("entity_type") && has("at"))
+      index("tenant_type_at", "(\"tenant_id\", \"entity_type\", \"at\" DESC)");
     if (has("trace_id")) index("trace", "(\"trace_id\")");
     if (has("parent_id")) index("parent", "(\"parent_id\")");
     // One scheduled request per (parent, owner, metadata.request_key): docs/runtime.md, "Requests".
-    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") && has("tenant_id") && has("metadata") &&
+    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") &&
+        has("tenant_id") && has("metadata") &&
         schema_t::columns()[schema_t::index_of("metadata")].kind == column_kind::json)
       index("one_scheduled_request",
-            "(\"parent_id\", coalesce(\"owner_id\", ''), coalesce(\"tenant_id\", x''), coalesce(json_extract(\"metadata\", '$.request_key'), '')) "
+            "(\"parent_id\", coalesce(\"owner_id\", ''), coalesce(\"tenant_id\", x''), "
+            "coalesce(json_extract(\"metadata\", '$.request_key'), '')) "
             "WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
             true);
     else if (has("parent_id") && has("entity_type") && has("status"))
-      index("one_scheduled_request", "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
+      index("one_scheduled_request",
+            "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
     if (o.chained) {
       if (o.scope == chain_scope::per_tenant && has("tenant_id"))
         index("chain", "(coalesce(\"tenant_id\", x''), \"chain_position\")", true);
@@ -115,13 +133,16 @@ class store {
   static std::string head_sql(const table_options& o) {
     const bool per_tenant = o.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
     return "SELECT \"chain_position\", \"curr_hash\" FROM " + detail::quote(schema_t::table_name) +
-           (per_tenant ? " WHERE coalesce(\"tenant_id\", x'') = ?1" : "") + " ORDER BY \"chain_position\" DESC LIMIT 1";
+           (per_tenant ? " WHERE coalesce(\"tenant_id\", x'') = ?1" : "") +
+           " ORDER BY \"chain_position\" DESC LIMIT 1";
   }
   // The latest version of an entity and, with tenancy columns, its owner pair and visibility:
   // one seek on the primary key (tests/backends check the query plan).
   static std::string entity_sql() {
-    const bool owners = schema_t::has_column("owner_id") && schema_t::has_column("tenant_id") && schema_t::has_column("visibility");
-    return "SELECT \"seq\"" + std::string(owners ? ", \"owner_id\", \"tenant_id\", \"visibility\"" : "") + " FROM " +
+    const bool owners = schema_t::has_column("owner_id") && schema_t::has_column("tenant_id") &&
+                        schema_t::has_column("visibility");
+    return "SELECT \"seq\"" +
+           std::string(owners ? ", \"owner_id\", \"tenant_id\", \"visibility\"" : "") + " FROM " +
            detail::quote(schema_t::table_name) + " WHERE \"id\" = ?1 ORDER BY \"seq\" DESC LIMIT 1";
   }
 
@@ -136,8 +157,10 @@ class store {
     const std::string tn(schema_t::table_name);
     for (const char* op : {"UPDATE", "DELETE"}) {
       const std::string lower = op[0] == 'U' ? "update" : "delete";
-      out.push_back("CREATE TRIGGER IF NOT EXISTS " + detail::quote(tn + "_no_" + lower) + " BEFORE " + op + " ON " + t +
-                    " BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; " + op + " refused'); END;");
+      out.push_back("CREATE TRIGGER IF NOT EXISTS " + detail::quote(tn + "_no_" + lower) +
+                    " BEFORE " + op + " ON " + t +
+                    " BEGIN SELECT RAISE(ABORT, 'logline: spans are append-only; " + op +
+                    " refused'); END;");
     }
     return out;
   }
@@ -151,8 +174,9 @@ class store {
     std::string quoted = "'";
     for (char c : sql) quoted += c == '\'' ? std::string("''") : std::string(1, c);
     quoted += "'";
-    return std::string(schema_table_sql) + ";\nINSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('" + std::string(schema_t::table_name) +
-           "', '" + blake3_hex(sql) + "', " + quoted + ");\n";
+    return std::string(schema_table_sql) +
+           ";\nINSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES ('" +
+           std::string(schema_t::table_name) + "', '" + blake3_hex(sql) + "', " + quoted + ");\n";
   }
 
   result<void> migrate() {
@@ -165,7 +189,8 @@ class store {
 
  private:
   static constexpr const char* schema_table_sql =
-      "CREATE TABLE IF NOT EXISTS logline_schema (table_name TEXT PRIMARY KEY, ddl_blake3 TEXT NOT NULL, ddl TEXT NOT NULL) STRICT";
+      "CREATE TABLE IF NOT EXISTS logline_schema (table_name TEXT PRIMARY KEY, ddl_blake3 TEXT NOT "
+      "NULL, ddl TEXT NOT NULL) STRICT";
 
   result<void> create_table() {
     const std::string sql = ddl(options_);
@@ -175,14 +200,15 @@ class store {
       (void)db_->exec("ROLLBACK");
       return e;
     };
-    if (auto r = db_->exec(schema_table_sql); !r)
-      return fail(r.error());
+    if (auto r = db_->exec(schema_table_sql); !r) return fail(r.error());
     auto sel = db_->prepare("SELECT ddl_blake3, ddl FROM logline_schema WHERE table_name = ?1");
     if (!sel) return fail(sel.error());
-    sqlite3_bind_text(sel->get(), 1, schema_t::table_name.data(), static_cast<int>(schema_t::table_name.size()), SQLITE_STATIC);
+    sqlite3_bind_text(sel->get(), 1, schema_t::table_name.data(),
+                      static_cast<int>(schema_t::table_name.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(sel->get());
     if (rc == SQLITE_ROW) {
-      const std::string existing = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 0));
+      const std::string existing =
+          reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 0));
       if (existing != fingerprint) {
         const auto* recorded = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 1));
         return fail(schema_mismatch(schema_t::table_name, recorded ? recorded : "", sql));
@@ -197,18 +223,20 @@ class store {
     }
     if (rc != SQLITE_DONE) return fail(db_->last_error(rc, "reading logline_schema"));
     if (auto r = db_->exec(sql); !r) return fail(r.error());
-    auto ins = db_->prepare("INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES (?1, ?2, ?3)");
+    auto ins = db_->prepare(
+        "INSERT INTO logline_schema (table_name, ddl_blake3, ddl) VALUES (?1, ?2, ?3)");
     if (!ins) return fail(ins.error());
-    sqlite3_bind_text(ins->get(), 1, schema_t::table_name.data(), static_cast<int>(schema_t::table_name.size()), SQLITE_STATIC);
+    sqlite3_bind_text(ins->get(), 1, schema_t::table_name.data(),
+                      static_cast<int>(schema_t::table_name.size()), SQLITE_STATIC);
     sqlite3_bind_text(ins->get(), 2, fingerprint.c_str(), -1, SQLITE_STATIC);
     sqlite3_bind_text(ins->get(), 3, sql.c_str(), -1, SQLITE_STATIC);
-    if (int r = sqlite3_step(ins->get()); r != SQLITE_DONE) return fail(db_->last_error(r, "recording the schema"));
+    if (int r = sqlite3_step(ins->get()); r != SQLITE_DONE)
+      return fail(db_->last_error(r, "recording the schema"));
     if (auto r = db_->exec("COMMIT"); !r) return fail(r.error());
     return {};
   }
 
  public:
-
   // ---- writing ---------------------------------------------------------------------------
   // A write transaction (BEGIN IMMEDIATE: appends from every connection are serialized).
   class transaction {
@@ -231,7 +259,8 @@ class store {
       if (sqlite3_column_count(st) == 4) {
         auto text = [&](int col) -> std::optional<std::string> {
           if (sqlite3_column_type(st, col) == SQLITE_NULL) return std::nullopt;
-          return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, col)), static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
+          return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, col)),
+                             static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
         };
         e.owner_id = text(1);
         e.tenant_id = text(2);
@@ -261,9 +290,12 @@ class store {
       chain_head h;
       h.position = sqlite3_column_int64(st, 0);
       column_reader r(st, 1);
-      if (r.is_null()) return make_error(errc::integrity_violation, "the chain head has no curr_hash");
+      if (r.is_null())
+        return make_error(errc::integrity_violation, "the chain head has no curr_hash");
       auto d = digest::parse(r.text());
-      if (!d) return make_error(errc::integrity_violation, "the chain head's curr_hash is corrupt: " + d.error().message());
+      if (!d)
+        return make_error(errc::integrity_violation,
+                          "the chain head's curr_hash is corrupt: " + d.error().message());
       h.hash = *d;
       s_.head_.reset();
       return std::optional<chain_head>(h);
@@ -274,23 +306,35 @@ class store {
       s_.insert_.reset();
       binder b(st);
       for (const auto& c : schema_t::columns()) c.bind(span, b);
-      if (b.status() != SQLITE_OK) return make_error(errc::storage_error, std::string("binding a span: ") + sqlite3_errstr(b.status())).mark_from_storage();
+      if (b.status() != SQLITE_OK)
+        return make_error(errc::storage_error,
+                          std::string("binding a span: ") + sqlite3_errstr(b.status()))
+            .mark_from_storage();
       const int rc = sqlite3_step(st);
       s_.insert_.reset();
       if (rc != SQLITE_DONE) {
         if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-          return make_error(errc::version_conflict, "span " + span.id.to_string() + " version " + std::to_string(span.seq) + " already exists");
+          return make_error(errc::version_conflict, "span " + span.id.to_string() + " version " +
+                                                        std::to_string(span.seq) +
+                                                        " already exists");
         // The other constraints: the message names the rule, and the engine's text stays in the
         // operator's view (from_storage).
         const std::string engine = sqlite3_errmsg(s_.db_->handle());
         if (rc == SQLITE_CONSTRAINT_UNIQUE)
-          return make_error(errc::version_conflict, "span " + span.id.to_string() + " takes a unique key that is taken (" + engine + ")").mark_from_storage();
+          return make_error(errc::version_conflict, "span " + span.id.to_string() +
+                                                        " takes a unique key that is taken (" +
+                                                        engine + ")")
+              .mark_from_storage();
         if (rc == SQLITE_CONSTRAINT_TRIGGER)
-          return make_error(errc::permission_denied, "span " + span.id.to_string() + " version " + std::to_string(span.seq) + " was refused by the database (" +
-                                                         engine + ")")
+          return make_error(errc::permission_denied,
+                            "span " + span.id.to_string() + " version " + std::to_string(span.seq) +
+                                " was refused by the database (" + engine + ")")
               .mark_from_storage();
         if ((rc & 0xff) == SQLITE_CONSTRAINT)
-          return make_error(errc::invalid_span, "span " + span.id.to_string() + " breaks a constraint of the table (" + engine + ")").mark_from_storage();
+          return make_error(errc::invalid_span, "span " + span.id.to_string() +
+                                                    " breaks a constraint of the table (" + engine +
+                                                    ")")
+              .mark_from_storage();
         return s_.db_->last_error(rc, "inserting a span");
       }
       return {};
@@ -305,7 +349,8 @@ class store {
   // `privileged`: the writer has the operator's rights (checked by the ledger; SQLite has no
   // roles).
   template <class F>
-  auto write(const identity* who, bool privileged, F&& fn) -> decltype(fn(std::declval<transaction&>())) {
+  auto write(const identity* who, bool privileged, F&& fn)
+      -> decltype(fn(std::declval<transaction&>())) {
     (void)who;
     (void)privileged;
     std::lock_guard lock(db_->mutex());
@@ -326,15 +371,19 @@ class store {
 
   // ---- reading ---------------------------------------------------------------------------
   result<std::optional<Span>> latest(const uuid& id, const identity* who) {
-    return one("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) + " ORDER BY \"seq\" DESC LIMIT 1",
+    return one("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) +
+                   " ORDER BY \"seq\" DESC LIMIT 1",
                id, std::nullopt, who);
   }
   result<std::optional<Span>> version(const uuid& id, std::int32_t seq, const identity* who) {
-    return one("SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id AND \"seq\" = :seq" + visible(who), id, seq, who);
+    return one("SELECT " + select_list_ + " FROM " + table_ +
+                   " WHERE \"id\" = :id AND \"seq\" = :seq" + visible(who),
+               id, seq, who);
   }
   result<std::vector<Span>> history(const uuid& id, const identity* who) {
     auto r = acquire_reader();
-    auto st = cached(r, "SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" + visible(who) + " ORDER BY \"seq\"");
+    auto st = cached(r, "SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" +
+                            visible(who) + " ORDER BY \"seq\"");
     if (!st) return std::move(st).error();
     bind_named(st->get(), ":id", id);
     bind_identity(st->get(), who);
@@ -346,7 +395,8 @@ class store {
     auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
     if (!filters) return std::move(filters).error();
     auto rd = acquire_reader();
-    auto st = cached(rd, "SELECT count(*) FROM (SELECT 1 FROM " + table_ + filter_sql(q, *filters) + visible(who) + " LIMIT :limit)");
+    auto st = cached(rd, "SELECT count(*) FROM (SELECT 1 FROM " + table_ + filter_sql(q, *filters) +
+                             visible(who) + " LIMIT :limit)");
     if (!st) return std::move(st).error();
     sqlite3_stmt* s = st->get();
     bind_filters(s, q, *filters);
@@ -379,7 +429,8 @@ class store {
       bind_text(s, ":c_id", cursor->id.to_string());
       sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":c_seq"), cursor->seq);
     }
-    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), static_cast<std::int64_t>(q.limit) + 1);
+    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"),
+                       static_cast<std::int64_t>(q.limit) + 1);
     bind_identity(s, who);
     auto rows = collect(*rd.conn, s);
     if (!rows) return std::move(rows).error();
@@ -402,20 +453,24 @@ class store {
 
   // Spans committed after feed position `after`, in commit order (SQLite: rowid order; writers
   // are serialized, so a rowid can never become visible after a larger one).
-  result<std::vector<change<Span>>> changes(std::string_view cursor, std::size_t limit, const identity* who) {
+  result<std::vector<change<Span>>> changes(std::string_view cursor, std::size_t limit,
+                                            const identity* who) {
     std::int64_t after = 0;
     if (!cursor.empty()) {
       if (cursor.size() > 18 || cursor.find_first_not_of("0123456789") != std::string_view::npos)
-        return make_error(errc::invalid_argument, "malformed feed cursor '" + std::string(cursor.substr(0, 40)) + "'");
+        return make_error(errc::invalid_argument,
+                          "malformed feed cursor '" + std::string(cursor.substr(0, 40)) + "'");
       after = std::stoll(std::string(cursor));
     }
     auto rd = acquire_reader();
-    auto st = cached(rd, "SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" + visible(who) +
-                             " ORDER BY rowid LIMIT :limit");
+    auto st =
+        cached(rd, "SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" +
+                       visible(who) + " ORDER BY rowid LIMIT :limit");
     if (!st) return std::move(st).error();
     sqlite3_stmt* s = st->get();
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":after"), after);
-    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), static_cast<std::int64_t>(limit));
+    sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"),
+                       static_cast<std::int64_t>(limit));
     bind_identity(s, who);
     std::vector<change<Span>> out;
     for (;;) {
@@ -452,7 +507,9 @@ class store {
     result<bool> step(std::size_t) {
       const int rc = sqlite3_step(stmt_.get());
       if (rc == SQLITE_DONE) return false;
-      if (rc != SQLITE_ROW) return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc)).mark_from_storage();
+      if (rc != SQLITE_ROW)
+        return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc))
+            .mark_from_storage();
       return true;
     }
     std::int64_t row_number() const { return sqlite3_column_int64(stmt_.get(), 0); }
@@ -463,22 +520,27 @@ class store {
     result<void> decode(Span& span) { return store::decode(stmt_.get(), 1, span); }
     void read_stored(verify_row& row) {
       column_reader r(stmt_.get(), 0);
-      logline::detail::read_stored_row<Span>(row, r, [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
+      logline::detail::read_stored_row<Span>(row, r,
+                                             [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
     }
 
    private:
     friend class store;
-    std::unique_ptr<database> own_;           // a separate connection, or
-    std::unique_lock<std::mutex> lock_;       // the shared one, locked
+    std::unique_ptr<database> own_;      // a separate connection, or
+    std::unique_lock<std::mutex> lock_;  // the shared one, locked
     statement stmt_;
-    int tenant_column_ = -1;                  // result columns of the chain key, or -1
+    int tenant_column_ = -1;  // result columns of the chain key, or -1
     int position_column_ = -1;
   };
   using scanner = logline::detail::row_scanner<row_cursor, Span>;
   using verify_scanner = logline::detail::verify_row_scanner<row_cursor>;
 
-  result<verify_scanner> verify_scan() { return logline::detail::scan_with<verify_scanner>(open_rows(true)); }
-  result<scanner> scan(bool chain_order = true) { return logline::detail::scan_with<scanner>(open_rows(chain_order)); }
+  result<verify_scanner> verify_scan() {
+    return logline::detail::scan_with<verify_scanner>(open_rows(true));
+  }
+  result<scanner> scan(bool chain_order = true) {
+    return logline::detail::scan_with<scanner>(open_rows(chain_order));
+  }
 
   // chain_order: rows by (chain, position) for verification; else in commit order.
   result<row_cursor> open_rows(bool chain_order) {
@@ -495,13 +557,16 @@ class store {
     } else {
       sc.lock_ = std::unique_lock(db_->mutex());
     }
-    const bool per_tenant = options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
-    auto st = conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ + detail::scan_order(options_.chained && chain_order, per_tenant));
+    const bool per_tenant =
+        options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
+    auto st = conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ +
+                            detail::scan_order(options_.chained && chain_order, per_tenant));
     if (!st) return std::move(st).error();
     sc.stmt_ = std::move(*st);
     if (options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id"))
       sc.tenant_column_ = 1 + static_cast<int>(schema_t::index_of("tenant_id"));
-    if (schema_t::has_column("chain_position")) sc.position_column_ = 1 + static_cast<int>(schema_t::index_of("chain_position"));
+    if (schema_t::has_column("chain_position"))
+      sc.position_column_ = 1 + static_cast<int>(schema_t::index_of("chain_position"));
     return sc;
   }
 
@@ -512,12 +577,15 @@ class store {
     for (const auto& c : schema_t::columns()) {
       r.at(i++);
       if (r.is_null()) {
-        if (!c.nullable) return make_error(errc::integrity_violation, "column '" + std::string(c.name) + "' is null");
+        if (!c.nullable)
+          return make_error(errc::integrity_violation,
+                            "column '" + std::string(c.name) + "' is null");
         c.set_null(span);
         continue;
       }
       if (auto res = c.read(span, r); !res)
-        return make_error(errc::integrity_violation, "column '" + std::string(c.name) + "': " + res.error().message());
+        return make_error(errc::integrity_violation,
+                          "column '" + std::string(c.name) + "': " + res.error().message());
     }
     return {};
   }
@@ -538,7 +606,8 @@ class store {
       params += std::to_string(i + 1);
     }
     std::lock_guard lock(db_->mutex());
-    auto ins = db_->prepare("INSERT INTO " + table_ + " (" + select_list_ + ") VALUES (" + params + ")");
+    auto ins =
+        db_->prepare("INSERT INTO " + table_ + " (" + select_list_ + ") VALUES (" + params + ")");
     if (!ins) return std::move(ins).error();
     insert_ = std::move(*ins);
     auto en = db_->prepare(entity_sql());
@@ -605,7 +674,8 @@ class store {
     auto& cache = *r.cache;
     auto it = cache.find(sql);
     if (it == cache.end()) {
-      if (cache.size() >= 64) cache.clear();  // timeline filter combinations are bounded, but stay small
+      if (cache.size() >= 64)
+        cache.clear();  // timeline filter combinations are bounded, but stay small
       auto st = r.conn->prepare(sql);
       if (!st) return std::move(st).error();
       it = cache.emplace(sql, std::move(*st)).first;
@@ -616,7 +686,8 @@ class store {
   // The read rule of logline::may_read (an unbound :who_tenant is NULL: a tenantless identity).
   std::string visible(const identity* who) const {
     if (!who || !options_.tenancy) return {};
-    return " AND ((\"owner_id\" = :who_user AND \"tenant_id\" IS :who_tenant) OR \"visibility\" = 'public' OR "
+    return " AND ((\"owner_id\" = :who_user AND \"tenant_id\" IS :who_tenant) OR \"visibility\" = "
+           "'public' OR "
            "(\"tenant_id\" = :who_tenant AND \"visibility\" = 'tenant'))";
   }
   void bind_identity(sqlite3_stmt* s, const identity* who) const {
@@ -625,15 +696,19 @@ class store {
     if (who->tenant_id) bind_text(s, ":who_tenant", *who->tenant_id);
   }
   static void bind_text(sqlite3_stmt* s, const std::string& name, const std::string& value) {
-    sqlite3_bind_text64(s, sqlite3_bind_parameter_index(s, name.c_str()), value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    sqlite3_bind_text64(s, sqlite3_bind_parameter_index(s, name.c_str()), value.data(),
+                        value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   }
-  static void bind_named(sqlite3_stmt* s, const char* name, const uuid& id) { bind_text(s, name, id.to_string()); }
+  static void bind_named(sqlite3_stmt* s, const char* name, const uuid& id) {
+    bind_text(s, name, id.to_string());
+  }
 
   // The WHERE clause of a timeline query's filters and time range, and its bindings.
   template <class Filters>
   static std::string filter_sql(const timeline_query& q, const Filters& filters) {
     std::string where = " WHERE 1 = 1";
-    for (const auto& f : filters) where += " AND " + detail::quote(f.column) + " = :" + std::string(f.column);
+    for (const auto& f : filters)
+      where += " AND " + detail::quote(f.column) + " = :" + std::string(f.column);
     if (q.since) where += " AND \"at\" >= :since";
     if (q.until) where += " AND \"at\" < :until";
     return where;
@@ -657,7 +732,8 @@ class store {
     }
     return out;
   }
-  result<std::optional<Span>> one(const std::string& sql, const uuid& id, std::optional<std::int32_t> seq, const identity* who) {
+  result<std::optional<Span>> one(const std::string& sql, const uuid& id,
+                                  std::optional<std::int32_t> seq, const identity* who) {
     auto rd = acquire_reader();
     auto st = cached(rd, sql);
     if (!st) return std::move(st).error();
@@ -682,7 +758,8 @@ class store {
   statement insert_, entity_, head_;
   std::unordered_map<std::string, statement> cache_;  // the main connection's (under its mutex)
   std::vector<std::unique_ptr<read_slot>> readers_;
-  std::unique_ptr<std::atomic<std::size_t>> next_reader_ = std::make_unique<std::atomic<std::size_t>>(0);
+  std::unique_ptr<std::atomic<std::size_t>> next_reader_ =
+      std::make_unique<std::atomic<std::size_t>>(0);
   struct hold_state {
     std::mutex mutex;
     std::map<std::string, std::shared_ptr<std::mutex>> locks;
