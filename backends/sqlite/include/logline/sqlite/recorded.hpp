@@ -21,7 +21,7 @@
 #include "logline/detail/row_scan.hpp"
 #include "logline/detail/stored_row.hpp"
 #include "logline/sqlite/database.hpp"
-#include "logline/sqlite/row_place.hpp"
+#include "logline/sqlite/scan_cursor.hpp"
 #include "logline/verify.hpp"
 
 namespace logline::sqlite {
@@ -176,28 +176,12 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
 }
 
 // Rows of a recorded table: by (chain, position) for verification, else in commit order.
-class recorded_cursor {
+class recorded_cursor : public detail::scan_cursor {
  public:
-  result<bool> step(std::size_t) {
-    const int rc = sqlite3_step(stmt_.get());
-    if (rc == SQLITE_DONE) return false;
-    if (rc != SQLITE_ROW)
-      return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc))
-          .mark_from_storage();
-    return true;
-  }
-  std::int64_t row_number() const { return sqlite3_column_int64(stmt_.get(), 0); }
-  void place(std::string& chain, std::optional<std::int64_t>& position) const {
-    detail::read_place(stmt_.get(), tenant_column_, position_column_, chain, position);
-  }
-  void read_stored(verify_row& row) {
-    column_reader r(stmt_.get(), 0);
-    logline::detail::read_stored_row(
-        row, r, [&](std::size_t i) { r.at(1 + static_cast<int>(i)); }, *layout_);
-  }
+  void read_stored(verify_row& row) { scan_cursor::read_stored(row, *layout_); }
   // The row in the export form: every non-null column, keys sorted.
   void write_json(std::string& out) {
-    column_reader r(stmt_.get(), 0);
+    column_reader r(stmt(), 0);
     logline::detail::write_stored_object(out, *layout_, layout_->sorted, r,
                                          [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
   }
@@ -207,23 +191,22 @@ class recorded_cursor {
     c.layout_ = &t.layout;
     std::string columns;
     for (const auto& n : t.layout.names) columns += ", " + recorded_detail::quote(n);
-    const bool per_tenant = t.scope == chain_scope::per_tenant &&
-                            t.layout.index_of("tenant_id") < t.layout.names.size();
+    auto column = [&](std::string_view name) -> std::optional<std::size_t> {
+      const auto i = t.layout.index_of(name);
+      if (i == t.layout.names.size()) return std::nullopt;
+      return i;
+    };
+    const bool per_tenant = t.scope == chain_scope::per_tenant && column("tenant_id");
     auto st = db.prepare("SELECT rowid" + columns + " FROM " + recorded_detail::quote(t.name) +
                          detail::scan_order(t.profile.chained && chain_order, per_tenant));
     if (!st) return std::move(st).error();
-    c.stmt_ = std::move(*st);
-    if (per_tenant) c.tenant_column_ = 1 + static_cast<int>(t.layout.index_of("tenant_id"));
-    if (const auto p = t.layout.index_of("chain_position"); p < t.layout.names.size())
-      c.position_column_ = 1 + static_cast<int>(p);
+    c.start(std::move(*st), per_tenant ? column("tenant_id") : std::nullopt,
+            column("chain_position"));
     return c;
   }
 
  private:
   const logline::detail::stored_layout* layout_ = nullptr;
-  statement stmt_;
-  int tenant_column_ = -1;
-  int position_column_ = -1;
 };
 
 // Verifies a recorded table as ledger::verify verifies its own: hashes, links, signatures,

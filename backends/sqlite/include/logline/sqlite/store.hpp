@@ -21,7 +21,7 @@
 #include "logline/detail/stored_row.hpp"
 #include "logline/schema.hpp"
 #include "logline/sqlite/database.hpp"
-#include "logline/sqlite/row_place.hpp"
+#include "logline/sqlite/scan_cursor.hpp"
 
 namespace logline::sqlite {
 
@@ -502,35 +502,15 @@ class store {
   // Rows in chain order, read on a connection of its own when the database is a file (so
   // appends go on meanwhile), else under the connection's lock. The scanners over it are
   // every backend's (logline/detail/row_scan.hpp).
-  class row_cursor {
+  class row_cursor : public detail::scan_cursor {
    public:
-    result<bool> step(std::size_t) {
-      const int rc = sqlite3_step(stmt_.get());
-      if (rc == SQLITE_DONE) return false;
-      if (rc != SQLITE_ROW)
-        return make_error(errc::storage_error, std::string("scanning: ") + sqlite3_errstr(rc))
-            .mark_from_storage();
-      return true;
-    }
-    std::int64_t row_number() const { return sqlite3_column_int64(stmt_.get(), 0); }
-    // Where the row sits, read raw so that an undecodable row still takes its place.
-    void place(std::string& chain, std::optional<std::int64_t>& position) const {
-      detail::read_place(stmt_.get(), tenant_column_, position_column_, chain, position);
-    }
-    result<void> decode(Span& span) { return store::decode(stmt_.get(), 1, span); }
+    result<void> decode(Span& span) { return store::decode(stmt(), 1, span); }
     void read_stored(verify_row& row) {
-      column_reader r(stmt_.get(), 0);
-      logline::detail::read_stored_row<Span>(row, r,
-                                             [&](std::size_t i) { r.at(1 + static_cast<int>(i)); });
+      scan_cursor::read_stored(row, logline::detail::stored_layout::of<Span>());
     }
 
    private:
     friend class store;
-    std::unique_ptr<database> own_;      // a separate connection, or
-    std::unique_lock<std::mutex> lock_;  // the shared one, locked
-    statement stmt_;
-    int tenant_column_ = -1;  // result columns of the chain key, or -1
-    int position_column_ = -1;
   };
   using scanner = logline::detail::row_scanner<row_cursor, Span>;
   using verify_scanner = logline::detail::verify_row_scanner<row_cursor>;
@@ -552,21 +532,22 @@ class store {
                                               .read_only = true,
                                               .immutable = db_->options().immutable});
       if (!own) return std::move(own).error();
-      sc.own_ = std::move(*own);
-      conn = sc.own_.get();
+      conn = own->get();
+      sc.hold(std::move(*own));
     } else {
-      sc.lock_ = std::unique_lock(db_->mutex());
+      sc.hold(std::unique_lock(db_->mutex()));
     }
     const bool per_tenant =
         options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
     auto st = conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ +
                             detail::scan_order(options_.chained && chain_order, per_tenant));
     if (!st) return std::move(st).error();
-    sc.stmt_ = std::move(*st);
-    if (options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id"))
-      sc.tenant_column_ = 1 + static_cast<int>(schema_t::index_of("tenant_id"));
-    if (schema_t::has_column("chain_position"))
-      sc.position_column_ = 1 + static_cast<int>(schema_t::index_of("chain_position"));
+    auto column = [](std::string_view name) -> std::optional<std::size_t> {
+      if (!schema_t::has_column(name)) return std::nullopt;
+      return schema_t::index_of(name);
+    };
+    sc.start(std::move(*st), per_tenant ? column("tenant_id") : std::nullopt,
+             column("chain_position"));
     return sc;
   }
 
