@@ -22,7 +22,7 @@
 
 #include "logline/runtime/lua.hpp"
 
-namespace dl = logline::runtime::detail_lua;
+namespace dl = logline::runtime::detail;
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "support/catch.hpp"
 
 namespace rt = logline::runtime;
-namespace dl = logline::runtime::detail_lua;
+namespace dl = logline::runtime::detail;
 using namespace std::chrono_literals;
 
 namespace {

@@ -454,7 +454,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEST_CASE("provider_exec: base_url parsing", "[runtime][provider]") {
-  namespace pd = runtime::provider_detail;
+  namespace pd = runtime::detail;
   auto e = pd::parse_base_url("https://api.openai.com/v1/").value();
   CHECK(e.https);
   CHECK(e.host == "api.openai.com");

@@ -167,7 +167,7 @@ struct decision {
   friend bool operator==(const decision&, const decision&) = default;
 };
 
-namespace detail_law {
+namespace detail {
 
 // "law:3:14: message"
 inline error_info fail(errc code, std::uint32_t line, std::uint32_t column,
@@ -997,7 +997,7 @@ inline void frame(std::string& out, std::string_view s) {
   out += s;
 }
 
-}  // namespace detail_law
+}  // namespace detail
 
 // Parses a law text; see the top of this file and docs/laws.md.
 inline result<law> parse(std::string_view text) {
@@ -1016,35 +1016,34 @@ inline result<law> parse(std::string_view text) {
       column += (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
     const auto line =
         static_cast<std::uint32_t>(std::count(before.begin(), before.end(), '\n') + 1);
-    return detail_law::fail(
+    return detail::fail(
         errc::invalid_argument, line, column,
         bad == nul ? "a NUL character"
                    : "invalid UTF-8 (" +
                          std::string(logline::detail::describe_invalid_utf8(text, bad)) + ")");
   }
-  auto parsed = detail_law::parser(text).run();
+  auto parsed = detail::parser(text).run();
   if (parsed) parsed->hash = blake3_hex(text);
   return parsed;
 }
 
 // Evaluates a law against an object of variables; see the top of this file.
 inline decision evaluate(const law& l, const json& variables) {
-  if (!variables.is_object())
-    return detail_law::defaults("law: the variables are not a JSON object");
-  const detail_law::evaluator eval(l, variables);
+  if (!variables.is_object()) return detail::defaults("law: the variables are not a JSON object");
+  const detail::evaluator eval(l, variables);
   for (const triage t : {triage::ok, triage::doubt, triage::not_}) {
     const auto& b = l.branches[static_cast<std::size_t>(t)];
     if (!b) continue;
     auto fired = eval.truth(b->condition);
-    if (!fired) return detail_law::defaults(fired.error().message());
+    if (!fired) return detail::defaults(fired.error().message());
     if (*fired) return {.triage = t, .actions = b->actions, .branch = t, .error = {}};
   }
-  return detail_law::defaults();
+  return detail::defaults();
 }
 
 // Composes the decisions of several laws into one; see the top of this file.
 inline decision compose(std::span<const decision> decisions) {
-  if (decisions.empty()) return detail_law::defaults();
+  if (decisions.empty()) return detail::defaults();
   decision out{.triage = triage::ok, .actions = {}, .branch = std::nullopt, .error = {}};
   std::vector<std::string> reasons, errors;  // distinct, first seen first
   bool accepted = false, ledger = false;
@@ -1052,11 +1051,11 @@ inline decision compose(std::span<const decision> decisions) {
   std::vector<action> obligations;  // notify and tag, first seen first
   for (const decision& d : decisions) {
     out.triage = std::max(out.triage, d.triage);
-    if (!d.error.empty()) detail_law::add_distinct(errors, d.error);
+    if (!d.error.empty()) detail::add_distinct(errors, d.error);
     for (const action& a : d.actions) {
       switch (a.kind) {
         case action_kind::terminate:
-          detail_law::add_distinct(reasons, a.reason);
+          detail::add_distinct(reasons, a.reason);
           break;
         case action_kind::accept:
           accepted = true;
@@ -1069,14 +1068,14 @@ inline decision compose(std::span<const decision> decisions) {
           break;
         case action_kind::notify:
         case action_kind::tag:
-          detail_law::add_distinct(obligations, a);
+          detail::add_distinct(obligations, a);
           break;
       }
     }
   }
-  out.error = detail_law::join(errors);
+  out.error = detail::join(errors);
   if (!reasons.empty()) {
-    out.actions.push_back(terminate(detail_law::join(reasons)));
+    out.actions.push_back(terminate(detail::join(reasons)));
   } else if (accepted) {
     out.actions.push_back(accept());
   } else if (hold_hours) {
@@ -1108,8 +1107,8 @@ inline std::string subject_key(std::string_view span_id, std::int64_t seq) {
 inline std::string idempotency_key(std::string_view law_hash, std::string_view subject,
                                    std::string_view boundary, const decision& d) {
   std::string input = "logline.law.decision/1\n";
-  for (std::string_view field : {law_hash, subject, boundary}) detail_law::frame(input, field);
-  detail_law::frame(input, canonical(to_json(d)));
+  for (std::string_view field : {law_hash, subject, boundary}) detail::frame(input, field);
+  detail::frame(input, canonical(to_json(d)));
   return blake3_hex(input);
 }
 

@@ -145,7 +145,7 @@ namespace logline::runtime {
 inline result<json> run_lua(std::string_view code, const lua_context& ctx,
                             const lua_limits& limits = {});
 
-namespace detail_lua {
+namespace detail {
 
 inline constexpr std::size_t max_depth = 64;            // nested tables / JSON containers
 inline constexpr std::size_t max_message_bytes = 2000;  // of a Lua error message we keep
@@ -826,13 +826,13 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
   return out;
 }
 
-}  // namespace detail_lua
+}  // namespace detail
 
 inline result<json> run_lua(std::string_view code, const lua_context& ctx,
                             const lua_limits& limits) {
   result<json> out;
   try {
-    auto go = [&] { out = detail_lua::run(code, ctx, limits); };
+    auto go = [&] { out = detail::run(code, ctx, limits); };
     if (limits.idle_cpu)
       idle_companion::run(go);
     else

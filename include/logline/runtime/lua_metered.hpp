@@ -51,7 +51,7 @@
 
 #include "logline/runtime/lua_sandbox.hpp"
 
-namespace logline::runtime::detail_lua {
+namespace logline::runtime::detail {
 
 inline int call_original(lua_State* L) noexcept {
   return lua_tocfunction(L, lua_upvalueindex(1))(L);
@@ -603,4 +603,4 @@ inline void install_metered(lua_State* L) noexcept {
   lua_pop(L, 1);
 }
 
-}  // namespace logline::runtime::detail_lua
+}  // namespace logline::runtime::detail

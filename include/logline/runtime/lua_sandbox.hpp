@@ -49,7 +49,7 @@ struct lua_context {
   std::map<std::string, host_function> functions;  // each becomes ctx.<name>
 };
 
-namespace detail_lua {
+namespace detail {
 
 // Instructions between hook calls, each of which reads the clock: a single VM instruction can do
 // work that grows with the data (comparing two 20 MB strings), so the time limit's margin is up
@@ -249,5 +249,5 @@ constexpr std::size_t end_position(lua_Integer pos, std::size_t len) noexcept {
   return static_cast<std::size_t>(static_cast<lua_Integer>(len) + pos + 1);
 }
 
-}  // namespace detail_lua
+}  // namespace detail
 }  // namespace logline::runtime

@@ -27,13 +27,13 @@
 #include "logline/runtime/lua_pattern.hpp"
 #include "logline/runtime/lua_sandbox.hpp"
 
-namespace logline::runtime::detail_lua {
+namespace logline::runtime::detail {
 
 // The matcher's meter: its steps are work units of the run.
 struct budget_meter {
   lua_State* L;
   sandbox* sb;
-  bool charge(std::uint64_t steps) noexcept { return !detail_lua::charge(L, *sb, steps, 1); }
+  bool charge(std::uint64_t steps) noexcept { return !detail::charge(L, *sb, steps, 1); }
 };
 
 using lua_matcher = lua_pattern::matcher<budget_meter>;
@@ -398,4 +398,4 @@ inline void install_string_match(lua_State* L) noexcept {
   luaL_setfuncs(L, functions, 0);
 }
 
-}  // namespace logline::runtime::detail_lua
+}  // namespace logline::runtime::detail

@@ -70,7 +70,7 @@
 
 namespace logline::runtime {
 
-namespace provider_detail {
+namespace detail {
 
 // base_url, split. path has no trailing slash ("" for the root).
 struct endpoint {
@@ -169,7 +169,7 @@ inline std::string error_text(const std::string& body) {
   return excerpt(body);
 }
 
-}  // namespace provider_detail
+}  // namespace detail
 
 template <class Ledger>
 struct provider_exec {
@@ -231,18 +231,18 @@ struct provider_exec {
     s.parent_id = provider->id;
     s.trace_id = c.trace_id;
     s.input = o.request.is_null() ? in : o.request;
-    provider_detail::redact(*s.input, o.key);
+    detail::redact(*s.input, o.key);
     s.duration_ms = took;
     s.metadata = json{{"attempts", o.attempts},
                       {"http_status", o.http_status ? json(o.http_status) : json(nullptr)},
                       {"model", o.model.empty() ? json(nullptr) : json(o.model)},
                       {"kind", o.kind.empty() ? json(nullptr) : json(o.kind)}};
     if (o.code.empty()) {
-      provider_detail::redact(o.output, o.key);
+      detail::redact(o.output, o.key);
       s.status = "complete";
       s.output = o.output;
     } else {
-      provider_detail::redact(o.message, o.key);
+      detail::redact(o.message, o.key);
       s.status = "error";
       s.error = json{{"code", o.code}, {"message", o.message}};
     }
@@ -295,7 +295,7 @@ struct provider_exec {
       return fail(std::move(o), "invalid_provider",
                   "the provider's metadata needs base_url and model (strings)");
     o.model = *model;
-    const auto ep = provider_detail::parse_base_url(*base_url);
+    const auto ep = detail::parse_base_url(*base_url);
     if (!ep)
       return fail(
           std::move(o), "invalid_provider",
@@ -428,7 +428,7 @@ struct provider_exec {
         retry = res->status == 429 || res->status >= 500;
         o.code = "http_error";
         o.message = "the provider answered HTTP " + std::to_string(res->status) + ": " +
-                    provider_detail::error_text(res->body);
+                    detail::error_text(res->body);
         if (const auto ra = res->get_header_value("Retry-After");
             !ra.empty() && ra.size() <= 9 &&
             std::all_of(ra.begin(), ra.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))

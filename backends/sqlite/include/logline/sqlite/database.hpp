@@ -36,6 +36,11 @@ inline const std::error_category& sqlite_category() noexcept {
 }
 inline std::error_code sqlite_error_code(int rc) noexcept { return {rc, sqlite_category()}; }
 
+namespace detail {
+// An SQL identifier in double quotes (logline's names are [a-z_][a-z0-9_]*: nothing to escape).
+inline std::string quote(std::string_view name) { return "\"" + std::string(name) + "\""; }
+}  // namespace detail
+
 // Durability of commits. full: every commit is on disk when append returns (the default:
 // nothing acknowledged is lost, even on power failure). normal: WAL without fsync per commit
 // (survives a process crash, may lose the last commits on power loss).

@@ -33,9 +33,7 @@ struct recorded_table {
   chain_scope scope = chain_scope::global;  // per_tenant: chained by tenant_id
 };
 
-namespace recorded_detail {
-
-inline std::string quote(std::string_view name) { return "\"" + std::string(name) + "\""; }
+namespace detail {
 
 // One column line of logline's DDL: `  "name" TYPE [NOT NULL] [DEFAULT ...] [CHECK (...)],`.
 struct column_line {
@@ -70,7 +68,7 @@ inline result<column_line> parse_column(std::string_view line) {
   return c;
 }
 
-}  // namespace recorded_detail
+}  // namespace detail
 
 // The logline tables this database records (logline_schema), by name; empty if it records none.
 inline result<std::vector<std::string>> recorded_tables(database& db) {
@@ -111,10 +109,10 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
   recorded_table t;
   t.name = std::string(name);
   std::vector<std::pair<std::string, column_kind>> columns;
-  std::vector<recorded_detail::column_line> lines;
-  const std::string header = "CREATE TABLE IF NOT EXISTS " + recorded_detail::quote(name) + " (";
-  const std::string chain_index = "CREATE UNIQUE INDEX IF NOT EXISTS " +
-                                  recorded_detail::quote(std::string(name) + "_chain") + " ON ";
+  std::vector<detail::column_line> lines;
+  const std::string header = "CREATE TABLE IF NOT EXISTS " + detail::quote(name) + " (";
+  const std::string chain_index =
+      "CREATE UNIQUE INDEX IF NOT EXISTS " + detail::quote(std::string(name) + "_chain") + " ON ";
   bool in_table = false, table_seen = false, chain_indexed = false;
   std::string_view rest = ddl;
   while (!rest.empty()) {
@@ -130,7 +128,7 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
         in_table = false;
         continue;
       }
-      auto c = recorded_detail::parse_column(line);
+      auto c = detail::parse_column(line);
       if (!c) return std::move(c).error();
       columns.emplace_back(c->name, c->kind);
       lines.push_back(std::move(*c));
@@ -190,14 +188,14 @@ class recorded_cursor : public detail::scan_cursor {
     recorded_cursor c;
     c.layout_ = &t.layout;
     std::string columns;
-    for (const auto& n : t.layout.names) columns += ", " + recorded_detail::quote(n);
+    for (const auto& n : t.layout.names) columns += ", " + detail::quote(n);
     auto column = [&](std::string_view name) -> std::optional<std::size_t> {
       const auto i = t.layout.index_of(name);
       if (i == t.layout.names.size()) return std::nullopt;
       return i;
     };
     const bool per_tenant = t.scope == chain_scope::per_tenant && column("tenant_id");
-    auto st = db.prepare("SELECT rowid" + columns + " FROM " + recorded_detail::quote(t.name) +
+    auto st = db.prepare("SELECT rowid" + columns + " FROM " + detail::quote(t.name) +
                          detail::scan_order(t.profile.chained && chain_order, per_tenant));
     if (!st) return std::move(st).error();
     c.start(std::move(*st), per_tenant ? column("tenant_id") : std::nullopt,

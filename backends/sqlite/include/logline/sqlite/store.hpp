@@ -27,8 +27,6 @@ namespace logline::sqlite {
 
 namespace detail {
 
-inline std::string quote(std::string_view name) { return "\"" + std::string(name) + "\""; }
-
 inline std::string column_type(column_kind k) {
   switch (k) {
     case column_kind::integer:
