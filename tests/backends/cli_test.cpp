@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "backends/conformance.hpp"
-#include "backends/http_bench.hpp"
+#include "backends/http_fixture.hpp"
 #include "catch.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/json.hpp"
@@ -312,7 +312,7 @@ TEST_CASE("logline-cli append: one bad line and nothing is written", "[cli]") {
 // POST /api/spans refuses, append refuses with the same message, and stores nothing.
 TEST_CASE("logline-cli append: what the HTTP API refuses, with its words, and nothing is stored",
           "[cli]") {
-  http_test::http_bench<conformance::sqlite_file> api;
+  http_test::http_fixture<conformance::sqlite_file> api;
   const auto token = api.token("alice", "acme");
   const std::size_t stored_by_api = api.stored();
   auto client = api.client();

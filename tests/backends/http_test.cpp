@@ -13,7 +13,7 @@
 #include <logline/http/server.hpp>
 
 #include "backends/conformance.hpp"
-#include "backends/http_bench.hpp"
+#include "backends/http_fixture.hpp"
 #include "support/catch.hpp"
 
 using namespace std::chrono_literals;
@@ -23,7 +23,7 @@ namespace {
 
 using http_test::bearer;
 using http_test::body_of;
-using http_test::http_bench;
+using http_test::http_fixture;
 
 std::string note(const std::string& text, const std::string& extra = "") {
   return R"({"entity_type":"note","this":")" + text + "\"" + extra + "}";
@@ -33,7 +33,7 @@ std::string note(const std::string& text, const std::string& extra = "") {
 
 TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, execute",
                    "[backend][http]", LOGLINE_BACKENDS) {
-  http_bench<TestType> b;
+  http_fixture<TestType> b;
   const auto alice = b.token("alice", "acme");
   auto c = b.client();
 
@@ -132,7 +132,7 @@ TEMPLATE_TEST_CASE("HTTP: append, read, history, timeline, verify, manifest, exe
 
 TEMPLATE_TEST_CASE("HTTP: every documented route exists and every route is documented",
                    "[backend][http]", LOGLINE_BACKENDS) {
-  http_bench<TestType> b;
+  http_fixture<TestType> b;
   const auto admin = b.token("root", std::nullopt, {"admin"});
   auto c = b.client();
   auto doc = body_of(c.Get("/openapi.json"));
@@ -171,7 +171,7 @@ TEMPLATE_TEST_CASE("HTTP: every error has its status and stores nothing", "[back
   o.max_body_bytes = 4096;
   o.rate_per_second = 0.001;  // a bucket refills once in 1000 s
   o.rate_burst = 40;
-  http_bench<TestType> b(o);
+  http_fixture<TestType> b(o);
   const auto alice = b.token("alice", "acme");
   const auto reader = b.token("reader", "acme", {"spans:read"});
   const auto limited = b.token("limited", "acme");
@@ -239,7 +239,7 @@ TEMPLATE_TEST_CASE("HTTP: every error has its status and stores nothing", "[back
 }
 
 TEMPLATE_TEST_CASE("HTTP: a revoked token stops working", "[backend][http]", LOGLINE_BACKENDS) {
-  http_bench<TestType> b;
+  http_fixture<TestType> b;
   const auto t = b.token("alice", "acme");
   auto c = b.client();
   CHECK(c.Get("/api/timeline", bearer(t))->status == 200);
@@ -257,7 +257,7 @@ TEMPLATE_TEST_CASE("HTTP: a revoked token stops working", "[backend][http]", LOG
 
 TEMPLATE_TEST_CASE("HTTP: tenancy holds through the API", "[backend][http][tenancy]",
                    LOGLINE_BACKENDS) {
-  http_bench<TestType> b;
+  http_fixture<TestType> b;
   const auto alice = b.token("alice", "acme"), bob = b.token("bob", "acme"),
              eve = b.token("eve", "evil");
   auto c = b.client();
@@ -308,7 +308,7 @@ std::vector<std::pair<std::string, std::string>> read_events(httplib::Client& c,
 
 TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes from Last-Event-ID",
                    "[backend][http][feed]", LOGLINE_BACKENDS) {
-  http_bench<TestType> b;
+  http_fixture<TestType> b;
   const auto alice = b.token("alice", "acme");
   const auto bob = b.token("bob", "acme");
   auto c = b.client();
@@ -359,7 +359,7 @@ TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes fro
 
 TEMPLATE_TEST_CASE("HTTP: concurrent clients append and read", "[backend][http]",
                    LOGLINE_BACKENDS) {
-  http_bench<TestType> b;
+  http_fixture<TestType> b;
   const auto alice = b.token("alice", "acme");
   constexpr int clients = 8, per_client = 25;
   std::atomic<int> ok{0};
@@ -384,7 +384,7 @@ TEMPLATE_TEST_CASE("HTTP: concurrent clients append and read", "[backend][http]"
 
 TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor other streams",
                    "[backend][http][feed]", LOGLINE_BACKENDS) {
-  http_bench<TestType> b;
+  http_fixture<TestType> b;
   const auto alice = b.token("alice", "acme");
   // A client that opens the stream and never reads: a raw socket that sends the request only.
   httplib::Client probe("127.0.0.1", b.port);
@@ -427,7 +427,7 @@ TEMPLATE_TEST_CASE("HTTP: a stream that is not read stalls neither writers nor o
 TEMPLATE_TEST_CASE(
     "HTTP: a stream whose client falls behind is ended, and its client resumes from its last event",
     "[backend][http][feed]", LOGLINE_BACKENDS) {
-  http_bench<TestType> b({.stream_queue = 8});
+  http_fixture<TestType> b({.stream_queue = 8});
   const auto alice = b.token("alice", "acme");
   auto c = b.client();
   std::vector<std::string> expected;
@@ -549,7 +549,7 @@ TEMPLATE_TEST_CASE(
 TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored",
           "[backend][http]") {
   // SQLite: another connection holds the write lock past the busy timeout (5 s).
-  http_bench<conformance::sqlite_file> b;
+  http_fixture<conformance::sqlite_file> b;
   const auto alice = b.token("alice", "acme");
   auto c = b.client();
   const std::size_t before = b.stored();

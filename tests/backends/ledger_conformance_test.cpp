@@ -563,10 +563,10 @@ namespace {
 // A tampering scenario: a chain of 10 spans, the raw SQL of the attack, and the spans (by
 // position) that verify must name, with their reasons.
 template <class F>
-struct tamper_bench {
+struct tamper_fixture {
   F f;
   std::vector<universal_span> spans;
-  tamper_bench() {
+  tamper_fixture() {
     auto ledger = make_ledger(f);
     std::vector<universal_span> batch;
     for (int i = 0; i < 10; ++i) {
@@ -605,7 +605,7 @@ using found = std::vector<std::pair<std::int64_t, logline::problem>>;
 
 TEMPLATE_TEST_CASE("verify names exactly the span whose payload was edited", "[backend][tamper]",
                    LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   REQUIRE(t.findings().empty());
   REQUIRE(t.tamper("UPDATE universal_registry SET metadata = '{\"amount\":401}' WHERE id = " +
                    t.id(4)));
@@ -619,14 +619,14 @@ TEMPLATE_TEST_CASE("verify names exactly the span whose payload was edited", "[b
 
 TEMPLATE_TEST_CASE("verify names the span after a deleted one as a gap", "[backend][tamper]",
                    LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   REQUIRE(t.tamper("DELETE FROM universal_registry WHERE id = " + t.id(6)));
   CHECK(t.findings() == found{{7, P::gap}});
 }
 
 TEMPLATE_TEST_CASE("verify names both spans when two are swapped in the chain", "[backend][tamper]",
                    LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   // Reordering history: the two rows exchange their places in the chain.
   REQUIRE(t.tamper("UPDATE universal_registry SET chain_position = 1000000 WHERE id = " + t.id(2)));
   REQUIRE(t.tamper("UPDATE universal_registry SET chain_position = 2 WHERE id = " + t.id(5)));
@@ -636,7 +636,7 @@ TEMPLATE_TEST_CASE("verify names both spans when two are swapped in the chain", 
 
 TEMPLATE_TEST_CASE("verify names the span whose signature was replaced", "[backend][tamper]",
                    LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   // A well-formed signature of the same key over another span.
   REQUIRE(
       t.tamper("UPDATE universal_registry SET signature = (SELECT signature FROM "
@@ -647,7 +647,7 @@ TEMPLATE_TEST_CASE("verify names the span whose signature was replaced", "[backe
 
 TEMPLATE_TEST_CASE("verify names a span re-signed by an unknown key and a fork",
                    "[backend][tamper]", LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   auto other = logline::ed25519::key::generate();
   logline::verify_options trusting_other;
   trusting_other.trusted_keys = {other.public_key()};
@@ -697,7 +697,7 @@ TEMPLATE_TEST_CASE(
 
 TEMPLATE_TEST_CASE("verify against a checkpoint names a truncated chain at its recorded head",
                    "[backend][tamper]", LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   auto ledger = make_ledger(t.f);
   auto report = ledger.verify().value();
   REQUIRE(report.heads.size() == 1);
@@ -730,7 +730,7 @@ TEMPLATE_TEST_CASE("verify against a checkpoint names a truncated chain at its r
 
 TEMPLATE_TEST_CASE("verify against a checkpoint names the span that replaced a recorded head",
                    "[backend][tamper]", LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   logline::verify_options against;
   against.expected_heads = make_ledger(t.f).verify().value().heads;
   // Someone with the key removes the last span and appends another in its place: a valid chain.
@@ -756,7 +756,7 @@ TEMPLATE_TEST_CASE("verify against a checkpoint names the span that replaced a r
 
 TEMPLATE_TEST_CASE("verify against a checkpoint names a chain that is gone", "[backend][tamper]",
                    LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   auto other = make_ledger(t.f, "u2", "t2");
   auto t2 = other.append_batch(std::vector<universal_span>(2, conformance::make_span())).value();
   auto report = other.verify().value();
@@ -780,7 +780,7 @@ TEMPLATE_TEST_CASE("verify against a checkpoint names a chain that is gone", "[b
 
 TEMPLATE_TEST_CASE("append-only guards dropped outside logline are put back when a ledger opens",
                    "[backend][tamper]", LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   REQUIRE(t.f.drop_append_only_guards("universal_registry"));
   REQUIRE(t.f.exec_raw("UPDATE universal_registry SET name = name WHERE id = " +
                        t.id(0)));  // unguarded now
@@ -792,7 +792,7 @@ TEMPLATE_TEST_CASE("append-only guards dropped outside logline are put back when
 
 TEMPLATE_TEST_CASE("an undecodable row keeps its place in the chain", "[backend][tamper]",
                    LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   // A value that does not parse only changes the hash: the row is still read and hashed.
   REQUIRE(t.tamper("UPDATE universal_registry SET " + TestType::undecodable_at() +
                    " WHERE id = " + t.id(4)));
@@ -846,7 +846,7 @@ TEMPLATE_TEST_CASE("a batch can mix new spans, exact versions and next versions"
 
 TEMPLATE_TEST_CASE("verify checks every span on several threads and streams its findings",
                    "[backend][tamper]", LOGLINE_BACKENDS) {
-  tamper_bench<TestType> t;
+  tamper_fixture<TestType> t;
   REQUIRE(t.tamper("UPDATE universal_registry SET name = 'x' WHERE chain_position IN (1, 3, 9)"));
   logline::verify_options o;
   o.threads = 3;

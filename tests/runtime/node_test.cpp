@@ -13,7 +13,7 @@
 
 #include <logline/runtime/node.hpp>
 
-#include "runtime/runtime_bench.hpp"
+#include "runtime/runtime_fixture.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
@@ -59,18 +59,18 @@ bool idle_class_thread_running() {
 }
 
 template <class F>
-struct node_bench : runtime_test::bench<F> {
-  using typename runtime_test::bench<F>::ledger_type;
-  using runtime_test::bench<F>::ledger;
-  using runtime_test::bench<F>::alice;
-  using runtime_test::bench<F>::of_type;
+struct node_fixture : runtime_test::fixture<F> {
+  using typename runtime_test::fixture<F>::ledger_type;
+  using runtime_test::fixture<F>::ledger;
+  using runtime_test::fixture<F>::alice;
+  using runtime_test::fixture<F>::of_type;
 
   runtime::manual_clock clock{date::sys_days{date::year{2026} / 3 / 28} + 23h};
   runtime::memory_state state;
   std::vector<std::string> errors;
   std::unique_ptr<runtime::node<ledger_type>> node;
 
-  node_bench() {
+  node_fixture() {
     runtime::seed(ledger).value();
     typename runtime::node<ledger_type>::options o;
     o.scheduling.inline_runs = true;
@@ -108,7 +108,7 @@ struct node_bench : runtime_test::bench<F> {
 
 TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the scheduler's clock",
                    "[runtime][node]", LOGLINE_BACKENDS) {
-  node_bench<TestType> b;
+  node_fixture<TestType> b;
   const auto fn = b.scheduled(
       "local t = {} for i = 1, 10 do t[i] = i * i end return {squares = t, by = ctx.env.user_id}");
 
@@ -186,8 +186,8 @@ TEMPLATE_TEST_CASE("node: tenants' code runs in the SCHED_IDLE class unless told
                    "[runtime][node][idle_companion]", LOGLINE_BACKENDS) {
   for (const bool idle : {true, false}) {
     INFO("code_idle_cpu = " << idle);
-    node_bench<TestType> b;
-    typename runtime::node<typename node_bench<TestType>::ledger_type>::options o;
+    node_fixture<TestType> b;
+    typename runtime::node<typename node_fixture<TestType>::ledger_type>::options o;
     o.scheduling.inline_runs = true;
     o.policy_every = 10s;
     o.limits.instructions = 100'000'000;  // a spin long enough to be seen
@@ -196,7 +196,7 @@ TEMPLATE_TEST_CASE("node: tenants' code runs in the SCHED_IDLE class unless told
       b.errors.push_back(job + ": " + e.message());
     };
     b.node.reset();
-    b.node = std::make_unique<runtime::node<typename node_bench<TestType>::ledger_type>>(
+    b.node = std::make_unique<runtime::node<typename node_fixture<TestType>::ledger_type>>(
         b.ledger, o, b.clock, b.state);
     const auto spin = b.scheduled("while true do end");
     std::atomic<bool> ticking{true};
@@ -221,7 +221,7 @@ TEMPLATE_TEST_CASE("node: tenants' code runs in the SCHED_IDLE class unless told
 
 TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the error is reported",
                    "[runtime][node]", LOGLINE_BACKENDS) {
-  node_bench<TestType> b;
+  node_fixture<TestType> b;
   // A manifest that no longer allows request_worker.
   auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
   (*m.metadata)["allowed_boot_ids"] =

@@ -13,7 +13,7 @@
 #include <logline/runtime/pipeline.hpp>
 #include <logline/runtime/run_code.hpp>
 
-#include "runtime/runtime_bench.hpp"
+#include "runtime/runtime_fixture.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
@@ -21,15 +21,15 @@ using logline::json;
 namespace {
 
 template <class F>
-struct pipeline_bench : runtime_test::bench<F> {
-  using typename runtime_test::bench<F>::ledger_type;
-  using runtime_test::bench<F>::ledger;
-  using runtime_test::bench<F>::stage0;
-  using runtime_test::bench<F>::alice;
-  using runtime_test::bench<F>::of_type;
-  using runtime_test::bench<F>::system;
+struct pipeline_fixture : runtime_test::fixture<F> {
+  using typename runtime_test::fixture<F>::ledger_type;
+  using runtime_test::fixture<F>::ledger;
+  using runtime_test::fixture<F>::stage0;
+  using runtime_test::fixture<F>::alice;
+  using runtime_test::fixture<F>::of_type;
+  using runtime_test::fixture<F>::system;
 
-  pipeline_bench() {
+  pipeline_fixture() {
     runtime::seed(ledger).value();
     runtime::run_code<ledger_type> kernel;
     kernel.limits.instructions = 5'000'000;
@@ -75,7 +75,7 @@ struct pipeline_bench : runtime_test::bench<F> {
 TEMPLATE_TEST_CASE(
     "pipeline: a scheduled function becomes one request, which runs once and is consumed",
     "[runtime][pipeline]", LOGLINE_BACKENDS) {
-  pipeline_bench<TestType> b;
+  pipeline_fixture<TestType> b;
   const auto fn = b.scheduled_function("return {sum = 2 + 3, user = ctx.env.user_id}", b.alice);
   b.scheduled_function("return 1", b.bob);
   // A function that is not scheduled gets nothing.
@@ -102,8 +102,9 @@ TEMPLATE_TEST_CASE(
   // start, creates nothing: the unique index answers for requests made before.
   CHECK(b.boot(runtime::ids::observer_bot)["requests_created"] == 0);
   // (Another operator identity: no execution of its own to resume from.)
-  b.stage0.register_kernel(runtime::ids::observer_bot,
-                           runtime::observer_bot<typename pipeline_bench<TestType>::ledger_type>{});
+  b.stage0.register_kernel(
+      runtime::ids::observer_bot,
+      runtime::observer_bot<typename pipeline_fixture<TestType>::ledger_type>{});
   auto again = *b.stage0.boot(runtime::ids::observer_bot, nullptr, {"operator2", std::nullopt})
                     .value()
                     .output;
@@ -134,7 +135,7 @@ TEMPLATE_TEST_CASE(
   CHECK(b.boot(runtime::ids::request_worker)["executed"] == 0);
   b.stage0.register_kernel(
       runtime::ids::request_worker,
-      runtime::request_worker<typename pipeline_bench<TestType>::ledger_type>{b.stage0});
+      runtime::request_worker<typename pipeline_fixture<TestType>::ledger_type>{b.stage0});
   CHECK(b.boot(runtime::ids::request_worker)["executed"] == 0);
   CHECK(b.user_executions() == 2);
 
@@ -159,8 +160,8 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "pipeline: two observers and two workers at once: one request per function, each executed once",
     "[runtime][pipeline]", LOGLINE_BACKENDS) {
-  pipeline_bench<TestType> b;
-  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  pipeline_fixture<TestType> b;
+  using ledger_type = typename pipeline_fixture<TestType>::ledger_type;
   constexpr int functions = 12;
   for (int i = 0; i < functions; ++i)
     b.scheduled_function("return {n = " + std::to_string(i) + "}", i % 2 ? b.alice : b.bob);
@@ -218,8 +219,8 @@ TEMPLATE_TEST_CASE(
     "pipeline: a restarted observer or worker resumes where the last run left off; nothing lost, "
     "nothing twice",
     "[runtime][pipeline]", LOGLINE_BACKENDS) {
-  pipeline_bench<TestType> b;
-  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  pipeline_fixture<TestType> b;
+  using ledger_type = typename pipeline_fixture<TestType>::ledger_type;
   for (int i = 0; i < 5; ++i)
     b.scheduled_function("return {i = " + std::to_string(i) + "}", b.alice);
   const auto before = b.stored();
@@ -303,8 +304,8 @@ bool eventually(P pred) {
 TEMPLATE_TEST_CASE(
     "pipeline: one tenant's slow runs hold one lane; another tenant's request completes meanwhile",
     "[runtime][pipeline]", LOGLINE_BACKENDS) {
-  pipeline_bench<TestType> b;
-  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  pipeline_fixture<TestType> b;
+  using ledger_type = typename pipeline_fixture<TestType>::ledger_type;
   using call = typename runtime::stage0<ledger_type>::call;
   for (int i = 0; i < 3; ++i)
     b.scheduled_function("return 'alice " + std::to_string(i) + "'", b.alice);
@@ -367,8 +368,8 @@ TEMPLATE_TEST_CASE(
     "pipeline: a request whose worker died is closed as abandoned when its lease ends, never run "
     "again",
     "[runtime][pipeline]", LOGLINE_BACKENDS) {
-  pipeline_bench<TestType> b;
-  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  pipeline_fixture<TestType> b;
+  using ledger_type = typename pipeline_fixture<TestType>::ledger_type;
   runtime::manual_clock clock{date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
   auto restart = [&] {  // a new worker: no memory, resumes from the last complete run's cursor
     runtime::request_worker<ledger_type> w{b.stage0};
@@ -456,8 +457,8 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "pipeline: a slow worker and the recoverer: version 2 decides, the request ran once",
     "[runtime][pipeline]", LOGLINE_BACKENDS) {
-  pipeline_bench<TestType> b;
-  using ledger_type = typename pipeline_bench<TestType>::ledger_type;
+  pipeline_fixture<TestType> b;
+  using ledger_type = typename pipeline_fixture<TestType>::ledger_type;
   using call = typename runtime::stage0<ledger_type>::call;
   runtime::manual_clock clock{date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
   b.scheduled_function("return 1", b.alice);

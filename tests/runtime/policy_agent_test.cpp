@@ -14,11 +14,11 @@
 
 #include <logline/runtime/policy_agent.hpp>
 
-#include "runtime/policy_bench.hpp"
+#include "runtime/policy_fixture.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
-using runtime_test::policy_bench;
+using runtime_test::policy_fixture;
 
 namespace {
 
@@ -37,7 +37,7 @@ constexpr const char* alert_every_note = R"(
 TEMPLATE_TEST_CASE(
     "policy_agent: actions become spans, failures policy_errors, each span is seen once",
     "[runtime][policy]", LOGLINE_BACKENDS) {
-  policy_bench<TestType> b;
+  policy_fixture<TestType> b;
   const auto fn = b.note("function", "a function", b.alice);
   const auto p = b.policy(std::string(R"(
     function on(span)
@@ -106,7 +106,7 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "policy_agent: a crash between evaluation and cursor, batches and restarts: every span once",
     "[runtime][policy]", LOGLINE_BACKENDS) {
-  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  using ledger_type = typename policy_fixture<TestType>::ledger_type;
   std::atomic<bool> crash{true};
   runtime::policy_agent<ledger_type> agent;
   agent.batch = 3;
@@ -115,7 +115,7 @@ TEMPLATE_TEST_CASE(
       return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
     return {};
   };
-  policy_bench<TestType> b(agent);
+  policy_fixture<TestType> b(agent);
   b.policy(alert_every_note, b.alice);
   for (int i = 0; i < 7; ++i) b.note("note", "n" + std::to_string(i), b.alice);
 
@@ -148,7 +148,7 @@ TEMPLATE_TEST_CASE(
 
 TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop and an error",
                    "[runtime][policy]", LOGLINE_BACKENDS) {
-  policy_bench<TestType> b;
+  policy_fixture<TestType> b;
   b.policy(alert_every_note, b.alice);
   auto retired = b.policy(alert_every_note, b.alice);
   auto off = logline::unsealed(retired);
@@ -175,7 +175,7 @@ TEMPLATE_TEST_CASE("policy_agent: two agents at once, an inactive policy, a loop
 
 TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due, across a crash",
                    "[runtime][policy]", LOGLINE_BACKENDS) {
-  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  using ledger_type = typename policy_fixture<TestType>::ledger_type;
   using namespace std::chrono_literals;
   std::atomic<bool> crash{false};
   runtime::policy_agent<ledger_type> agent;
@@ -184,7 +184,7 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
       return logline::make_error(logline::errc::storage_error, "simulated crash before the write");
     return {};
   };
-  policy_bench<TestType> b(agent);
+  policy_fixture<TestType> b(agent);
   auto& clock = b.clock;
   const auto p = b.policy(R"(
     function on(span)
@@ -273,7 +273,7 @@ TEMPLATE_TEST_CASE("policy_agent: a revisit is evaluated once when it falls due,
 
 TEMPLATE_TEST_CASE("policy_agent: two agents at once evaluate each revisit once",
                    "[runtime][policy]", LOGLINE_BACKENDS) {
-  policy_bench<TestType> b;
+  policy_fixture<TestType> b;
   b.policy(R"(
     function on(span)
       if span.entity_type ~= "note" then return {} end
@@ -303,7 +303,7 @@ TEMPLATE_TEST_CASE(
     "policy_agent: one tenant's slow policy holds one lane; another tenant's policy is written "
     "meanwhile",
     "[runtime][policy]", LOGLINE_BACKENDS) {
-  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  using ledger_type = typename policy_fixture<TestType>::ledger_type;
   // alice's first evaluation does not end before bob's alert is on record; bob's batch is not
   // written before alice's evaluation is running. One after the other (in either order), one
   // of them gives up after 30 s and the test fails.
@@ -340,7 +340,7 @@ TEMPLATE_TEST_CASE(
     g->bob_saw_acme_in = g->cv.wait_for(lock, std::chrono::seconds(30), [&] { return g->acme_in; });
     return {};
   };
-  policy_bench<TestType> b(agent);
+  policy_fixture<TestType> b(agent);
   bob_alert_stored = [&b] {
     for (const auto& s : b.of_type("alert"))
       if (s.tenant_id == "other") return true;
@@ -366,7 +366,7 @@ TEMPLATE_TEST_CASE(
     "policy_agent: a tenant's time per run is bounded; its policies take turns and every span is "
     "still seen once",
     "[runtime][policy]", LOGLINE_BACKENDS) {
-  using ledger_type = typename policy_bench<TestType>::ledger_type;
+  using ledger_type = typename policy_fixture<TestType>::ledger_type;
   // A manual steady clock: each of alice's evaluations takes 2 s of it, bob's none. With a
   // budget of 3 s alice gets two evaluations per run (the second starts at 2 s), bob all his.
   auto fake_ms = std::make_shared<std::atomic<std::int64_t>>(0);
@@ -383,7 +383,7 @@ TEMPLATE_TEST_CASE(
     *fake_ms += 2000;
     ++*acme_this_run;
   };
-  policy_bench<TestType> b(agent);
+  policy_fixture<TestType> b(agent);
   for (int i = 0; i < 5; ++i) b.note("note", "a" + std::to_string(i), b.alice);
   for (int i = 0; i < 3; ++i) b.note("note", "b" + std::to_string(i), b.bob);
   const auto p1 = b.policy(alert_every_note, b.alice);

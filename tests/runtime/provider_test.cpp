@@ -12,7 +12,7 @@
 
 #include <logline/runtime/provider_exec.hpp>
 
-#include "runtime/runtime_bench.hpp"
+#include "runtime/runtime_fixture.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
@@ -106,16 +106,16 @@ struct api_key {
 };
 
 template <class F>
-struct provider_bench : runtime_test::bench<F> {
-  using typename runtime_test::bench<F>::ledger_type;
-  using runtime_test::bench<F>::ledger;
-  using runtime_test::bench<F>::stage0;
-  using runtime_test::bench<F>::alice;
+struct provider_fixture : runtime_test::fixture<F> {
+  using typename runtime_test::fixture<F>::ledger_type;
+  using runtime_test::fixture<F>::ledger;
+  using runtime_test::fixture<F>::stage0;
+  using runtime_test::fixture<F>::alice;
   runtime::provider_exec<ledger_type> kernel;
 
   // The fake providers listen on loopback: the operator allows it here (by default it is
   // refused), and a key over plain http to it.
-  explicit provider_bench(bool loopback_allowed = true) {
+  explicit provider_fixture(bool loopback_allowed = true) {
     runtime::seed(ledger).value();
     kernel.base_delay = std::chrono::milliseconds(1);
     kernel.max_delay = std::chrono::milliseconds(250);
@@ -174,7 +174,7 @@ TEMPLATE_TEST_CASE(
     "provider_exec: an OpenAI-shaped call with the key from auth_env is a signed "
     "provider_execution",
     "[runtime][provider]", LOGLINE_BACKENDS) {
-  provider_bench<TestType> b;
+  provider_fixture<TestType> b;
   api_key key;
   b.allow(key);
   fake_provider server([&](int, const httplib::Request& req, httplib::Response& res) {
@@ -214,7 +214,7 @@ TEMPLATE_TEST_CASE(
   CHECK((*pe.metadata)["model"] == "gpt-test");
   CHECK((*pe.metadata)["kind"] == "openai");
   CHECK(pe.duration_ms.has_value());
-  CHECK(provider_bench<TestType>::authentic(pe));
+  CHECK(provider_fixture<TestType>::authentic(pe));
   b.key_nowhere(key.value);
 
   // bob may not read alice's provider: nothing is sent, nothing recorded.
@@ -229,7 +229,7 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "provider_exec: Ollama's /api/chat shape, by kind or by a base_url ending in /api",
     "[runtime][provider]", LOGLINE_BACKENDS) {
-  provider_bench<TestType> b;
+  provider_fixture<TestType> b;
   fake_provider server([](int, const httplib::Request& req, httplib::Response& res) {
     const auto body = json::parse(req.body);
     if (body["stream"] != false) {
@@ -271,7 +271,7 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "provider_exec: 5xx and 429 are retried with backoff; Retry-After is honoured up to max_delay",
     "[runtime][provider]", LOGLINE_BACKENDS) {
-  provider_bench<TestType> b;
+  provider_fixture<TestType> b;
   api_key key;
   b.allow(key);
   fake_provider flaky([](int n, const httplib::Request&, httplib::Response& res) {
@@ -332,7 +332,7 @@ TEMPLATE_TEST_CASE(
 
 TEMPLATE_TEST_CASE("provider_exec: 400 is not retried, and a key the provider echoes is redacted",
                    "[runtime][provider]", LOGLINE_BACKENDS) {
-  provider_bench<TestType> b;
+  provider_fixture<TestType> b;
   api_key key;
   b.allow(key);
   fake_provider server([](int, const httplib::Request& req, httplib::Response& res) {
@@ -360,7 +360,7 @@ TEMPLATE_TEST_CASE("provider_exec: 400 is not retried, and a key the provider ec
 TEMPLATE_TEST_CASE(
     "provider_exec: timeouts, malformed answers, TLS failures and missing keys are error spans",
     "[runtime][provider]", LOGLINE_BACKENDS) {
-  provider_bench<TestType> b;
+  provider_fixture<TestType> b;
   api_key key;
   fake_provider slow([&](int, const httplib::Request&, httplib::Response& res) {
     slow.stall(std::chrono::milliseconds(2000));
@@ -498,7 +498,7 @@ TEMPLATE_TEST_CASE(
     "provider_exec attack: a user's provider span cannot send the process's secrets, nor reach "
     "loopback",
     "[runtime][provider]", LOGLINE_BACKENDS) {
-  provider_bench<TestType> b(false);  // the operator allows nothing: the defaults
+  provider_fixture<TestType> b(false);  // the operator allows nothing: the defaults
   const std::string secret = "seed-" + logline::uuid::v7().to_string();
   env_override signing_key("LOGLINE_SIGNING_KEY", secret);
   fake_provider listener([](int, const httplib::Request& req, httplib::Response& res) {
@@ -566,7 +566,7 @@ TEMPLATE_TEST_CASE(
     "provider_exec attack: private, link-local and loopback destinations are refused unless the "
     "operator allows them",
     "[runtime][provider]", LOGLINE_BACKENDS) {
-  provider_bench<TestType> b(false);
+  provider_fixture<TestType> b(false);
   for (const std::string url :
        {"http://10.1.2.3/v1", "http://169.254.169.254/latest", "http://[::1]:8080",
         "http://localhost:11434/api", "http://0.0.0.0:80", "http://[::ffff:127.0.0.1]/v1",

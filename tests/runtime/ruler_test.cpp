@@ -4,7 +4,7 @@
 // restart (the job's next due time is on the ledger).
 #include <logline/runtime/node.hpp>
 
-#include "runtime/runtime_bench.hpp"
+#include "runtime/runtime_fixture.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
@@ -31,18 +31,18 @@ constexpr const char* priority_law = R"(law priorities:2:
 )";
 
 template <class F>
-struct ruler_bench : runtime_test::bench<F> {
-  using typename runtime_test::bench<F>::ledger_type;
-  using runtime_test::bench<F>::ledger;
-  using runtime_test::bench<F>::alice;
-  using runtime_test::bench<F>::of_type;
+struct ruler_fixture : runtime_test::fixture<F> {
+  using typename runtime_test::fixture<F>::ledger_type;
+  using runtime_test::fixture<F>::ledger;
+  using runtime_test::fixture<F>::alice;
+  using runtime_test::fixture<F>::of_type;
 
   runtime::manual_clock clock{date::sys_days{date::year{2026} / 3 / 28} + 20h};
   std::unique_ptr<runtime::ledger_state<ledger_type>> state;
   std::unique_ptr<runtime::node<ledger_type>> node;
   std::vector<std::string> errors;
 
-  ruler_bench() {
+  ruler_fixture() {
     runtime::seed(ledger).value();
     restart();
   }
@@ -91,7 +91,7 @@ TEMPLATE_TEST_CASE(
     "midnight ruler: decisions and verdicts at Paris midnights across DST; idempotent; a missed "
     "midnight made up once",
     "[runtime][ruler]", LOGLINE_BACKENDS) {
-  ruler_bench<TestType> b;
+  ruler_fixture<TestType> b;
   b.law(deadline_law);
   b.law(priority_law);
   const auto late = b.task("late", "2026-03-28T12:00:00.000Z", "high");
@@ -126,7 +126,7 @@ TEMPLATE_TEST_CASE(
 
   // The same boundary again: nothing new.
   const auto stored = b.stored();
-  auto again = runtime::midnight_ruler<typename ruler_bench<TestType>::ledger_type>{}(
+  auto again = runtime::midnight_ruler<typename ruler_fixture<TestType>::ledger_type>{}(
                    b.ledger, logline::timestamp::parse(first).value())
                    .value();
   CHECK(again["recorded"] == 0);

@@ -7,7 +7,7 @@
 
 #include <logline/runtime/run_code.hpp>
 
-#include "runtime/runtime_bench.hpp"
+#include "runtime/runtime_fixture.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
@@ -15,13 +15,13 @@ using logline::json;
 namespace {
 
 template <class F>
-struct code_bench : runtime_test::bench<F> {
-  using typename runtime_test::bench<F>::ledger_type;
-  using runtime_test::bench<F>::ledger;
-  using runtime_test::bench<F>::stage0;
-  using runtime_test::bench<F>::alice;
+struct code_fixture : runtime_test::fixture<F> {
+  using typename runtime_test::fixture<F>::ledger_type;
+  using runtime_test::fixture<F>::ledger;
+  using runtime_test::fixture<F>::stage0;
+  using runtime_test::fixture<F>::alice;
 
-  code_bench() {
+  code_fixture() {
     runtime::seed(ledger).value();
     runtime::run_code<ledger_type> kernel;
     kernel.limits.instructions = 5'000'000;  // an infinite loop ends in well under a second
@@ -47,7 +47,7 @@ struct code_bench : runtime_test::bench<F> {
 TEMPLATE_TEST_CASE(
     "run_code: a Lua function runs as its caller and its output is a signed execution",
     "[runtime][run_code]", LOGLINE_BACKENDS) {
-  code_bench<TestType> b;
+  code_fixture<TestType> b;
   const auto fn = b.function(R"(
     local note = ctx.insert_span({entity_type = "note", this = "written by lua", visibility = "tenant"})
     local notes = ctx.query({entity_type = "note"})
@@ -71,7 +71,7 @@ TEMPLATE_TEST_CASE(
           .value();
   CHECK(inserted.tenant_id == "acme");
   CHECK(inserted.this_ == "written by lua");
-  CHECK(code_bench<TestType>::authentic(execution));
+  CHECK(code_fixture<TestType>::authentic(execution));
   CHECK(b.ledger.verify().value().ok());
   // bob may not read alice's private function: the kernel fails, nothing of hers runs.
   const auto refused = b.run(fn, json{{"n", 1}}, b.bob);
@@ -83,7 +83,7 @@ TEMPLATE_TEST_CASE(
     "run_code: infinite loops, memory bombs and errors are error executions; the process carries "
     "on",
     "[runtime][run_code]", LOGLINE_BACKENDS) {
-  code_bench<TestType> b;
+  code_fixture<TestType> b;
   struct bad_case {
     const char* code;
     const char* error_code;
@@ -112,7 +112,7 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "run_code: two runs of one function never overlap (the lock is held for the whole run)",
     "[runtime][run_code]", LOGLINE_BACKENDS) {
-  code_bench<TestType> b;
+  code_fixture<TestType> b;
   // Each run marks its start and its end with a span; a busy loop in between (well within the
   // budget) keeps it running long enough for the other to try.
   const auto fn = b.function(R"(
@@ -152,7 +152,7 @@ TEMPLATE_TEST_CASE(
     "run_code: the per-tenant daily quota refuses runs with a policy_violation; a valid override "
     "grant passes",
     "[runtime][run_code]", LOGLINE_BACKENDS) {
-  code_bench<TestType> b;
+  code_fixture<TestType> b;
   edit_manifest(b, [](json& md) { md["throttle"]["per_tenant_daily_exec_limit"] = 2; });
   const auto fn = b.function("return {ok = true}");
   CHECK(b.run(fn, json::object(), b.alice).status == "complete");
@@ -236,7 +236,7 @@ TEST_CASE("run_code: the quota day runs from midnight to midnight in the tenant'
 TEMPLATE_TEST_CASE(
     "run_code: the tenant's time zone comes from the manifest; an unknown zone is a clear error",
     "[runtime][run_code]", LOGLINE_BACKENDS) {
-  code_bench<TestType> b;
+  code_fixture<TestType> b;
   edit_manifest(b, [](json& md) {
     md["throttle"]["per_tenant_daily_exec_limit"] = 1;
     md["throttle"]["time_zones"] = {{"acme", "Europe/Paris"}, {"other", "Mars/Olympus"}};
@@ -259,9 +259,9 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "run_code: a run that succeeds after more than slow_ms adds a status_patch with status slow",
     "[runtime][run_code]", LOGLINE_BACKENDS) {
-  code_bench<TestType> b;
+  code_fixture<TestType> b;
   edit_manifest(b, [](json& md) { md["policy"]["slow_ms"] = 50; });
-  runtime::run_code<typename code_bench<TestType>::ledger_type> kernel;
+  runtime::run_code<typename code_fixture<TestType>::ledger_type> kernel;
   // A host call the sandbox cannot interrupt (as a slow query would be).
   kernel.extend = [](runtime::lua_context& ctx, auto&) {
     ctx.functions["pause"] = [](const json& args) -> logline::result<json> {

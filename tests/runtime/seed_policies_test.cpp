@@ -7,7 +7,7 @@
 #include <logline/runtime/node.hpp>
 #include <logline/runtime/seed_policies.hpp>
 
-#include "runtime/policy_bench.hpp"
+#include "runtime/policy_fixture.hpp"
 
 namespace runtime = logline::runtime;
 using logline::json;
@@ -15,11 +15,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using runtime_test::policy_bench;
+using runtime_test::policy_fixture;
 
 // status_patch spans by target; each must archive.
 template <class F>
-std::map<logline::uuid, int> archived(policy_bench<F>& b) {
+std::map<logline::uuid, int> archived(policy_fixture<F>& b) {
   std::map<logline::uuid, int> out;
   for (const auto& s : b.of_type("status_patch")) {
     CHECK(s.status == "archived");
@@ -32,7 +32,7 @@ std::map<logline::uuid, int> archived(policy_bench<F>& b) {
 
 TEMPLATE_TEST_CASE("seed policies: installed once per owner and tenant, signed, active",
                    "[runtime][policy][seed]", LOGLINE_BACKENDS) {
-  policy_bench<TestType> b;
+  policy_fixture<TestType> b;
   CHECK(runtime::install_seed_policies(b.ledger, b.alice).value() == 2);
   CHECK(runtime::install_seed_policies(b.ledger, b.alice).value() == 0);
   CHECK(runtime::install_seed_policies(b.ledger, b.bob).value() == 2);  // another tenant: its own
@@ -56,7 +56,7 @@ TEMPLATE_TEST_CASE("seed policies: installed once per owner and tenant, signed, 
 
 TEMPLATE_TEST_CASE("seed policies: ttl_reaper archives each expired span once",
                    "[runtime][policy][seed]", LOGLINE_BACKENDS) {
-  policy_bench<TestType> b;
+  policy_fixture<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
   const auto five = b.note("note", "five", b.alice, json{{"ttl_minutes", 5}});
   const auto ten = b.note("note", "ten", b.alice, json{{"ttl_minutes", 10}});
@@ -117,7 +117,7 @@ TEMPLATE_TEST_CASE("seed policies: ttl_reaper archives each expired span once",
 
 TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the threshold",
                    "[runtime][policy][seed]", LOGLINE_BACKENDS) {
-  policy_bench<TestType> b;
+  policy_fixture<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
   const auto fn = b.note("function", "some function", b.alice);
   auto execution = [&](std::int64_t ms) {
@@ -155,8 +155,8 @@ TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the 
 TEMPLATE_TEST_CASE(
     "seed policies: a node boots the policy agent when a revisit falls due on an idle ledger",
     "[runtime][policy][seed][node]", LOGLINE_BACKENDS) {
-  using ledger_type = typename policy_bench<TestType>::ledger_type;
-  policy_bench<TestType> b;
+  using ledger_type = typename policy_fixture<TestType>::ledger_type;
+  policy_fixture<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
   runtime::memory_state state;
   typename runtime::node<ledger_type>::options o;

@@ -1,17 +1,17 @@
 // Seeds and Stage-0 on both backends: the manifest and kernels with LogLineOS's ids, booting a
 // kernel (boot_event, then a hashed and signed execution), and the refusals that append nothing:
 // an id the manifest does not allow, an unknown id, a tampered function, a forged signature.
-#include "runtime/runtime_bench.hpp"
+#include "runtime/runtime_fixture.hpp"
 
 namespace runtime = logline::runtime;
 using logline::errc;
 using logline::json;
 
-using runtime_test::bench;
+using runtime_test::fixture;
 
 TEMPLATE_TEST_CASE("seed: LogLineOS's manifest and kernels, once", "[runtime][stage0]",
                    LOGLINE_BACKENDS) {
-  bench<TestType> b;
+  fixture<TestType> b;
   CHECK(runtime::seed(b.ledger).value() == 6);
   CHECK(runtime::seed(b.ledger).value() == 0);
   CHECK(b.stored() == 6);
@@ -33,11 +33,11 @@ TEMPLATE_TEST_CASE("seed: LogLineOS's manifest and kernels, once", "[runtime][st
 
 TEMPLATE_TEST_CASE("stage0: a kernel boots, runs and leaves a boot_event and a signed execution",
                    "[runtime][stage0]", LOGLINE_BACKENDS) {
-  bench<TestType> b;
+  fixture<TestType> b;
   runtime::seed(b.ledger).value();
   std::string seen_user;
   b.stage0.register_kernel(runtime::ids::run_code,
-                           [&](typename bench<TestType>::call& c) -> logline::result<json> {
+                           [&](typename fixture<TestType>::call& c) -> logline::result<json> {
                              seen_user = c.as.identity().user_id;
                              return json{{"doubled", c.input["n"].template get<int>() * 2},
                                          {"kernel", *c.function.name}};
@@ -55,7 +55,7 @@ TEMPLATE_TEST_CASE("stage0: a kernel boots, runs and leaves a boot_event and a s
   CHECK(*execution.duration_ms >= 0);
   CHECK(execution.owner_id == "alice");
   CHECK(execution.tenant_id == "acme");
-  CHECK(bench<TestType>::authentic(execution));
+  CHECK(fixture<TestType>::authentic(execution));
   auto boots = b.of_type("boot_event");
   REQUIRE(boots.size() == 1);
   CHECK(boots[0].parent_id == runtime::ids::run_code);
@@ -81,7 +81,7 @@ TEMPLATE_TEST_CASE("stage0: a kernel boots, runs and leaves a boot_event and a s
 
 TEMPLATE_TEST_CASE("stage0: refused, unknown, tampered and forged functions append nothing",
                    "[runtime][stage0]", LOGLINE_BACKENDS) {
-  bench<TestType> b;
+  fixture<TestType> b;
   // Without a manifest nothing boots.
   auto none = b.stage0.boot(runtime::ids::run_code, json::object(), b.alice);
   REQUIRE_FALSE(none);

@@ -8,7 +8,7 @@
 #include <logline/runtime/midnight_ruler.hpp>
 #include <logline/runtime/seed_policies.hpp>
 
-#include "security/attack_bench.hpp"
+#include "security/attack_fixture.hpp"
 
 using logline::errc;
 using logline::json;
@@ -28,7 +28,7 @@ std::string version_of(const std::string& id, int seq, const std::string& extra 
 TEMPLATE_TEST_CASE(
     "attack: versions of another identity's entities, visible or not, and the existence oracle",
     "[security]", LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   const auto secret = b.created(b.alice_token, R"({"entity_type":"note","this":"private"})");
   const auto open =
       b.created(b.alice_token, R"({"entity_type":"note","this":"public","visibility":"public"})");
@@ -92,7 +92,7 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "attack: replacing the code of another user's public function, then its owner runs it",
     "[security]", LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   const auto fn = b.created(
       b.alice_token,
       R"({"entity_type":"function","this":"greet","language":"lua","visibility":"public","code":"return 'alice wrote this'"})");
@@ -180,7 +180,7 @@ TEMPLATE_TEST_CASE(
 
 TEMPLATE_TEST_CASE("attack: writing spans as someone else ('who', owner, tenant)", "[security]",
                    LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   const auto before = b.snapshot();
   auto spoofed = b.post(b.mallory_token, R"({"entity_type":"note","this":"hi","who":"alice"})");
   CHECK(spoofed->status == 403);
@@ -211,7 +211,7 @@ TEMPLATE_TEST_CASE("attack: writing spans as someone else ('who', owner, tenant)
 }
 
 TEMPLATE_TEST_CASE("attack: minting API tokens", "[security]", LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   const std::string chosen = logline::http::generate_token();
   const json metadata{{"token_blake3", logline::http::token_hash(chosen)},
                       {"user_id", "alice"},
@@ -237,7 +237,7 @@ TEMPLATE_TEST_CASE("attack: minting API tokens", "[security]", LOGLINE_BACKENDS)
   token.visibility = logline::visibility::public_;
   b.ledger.on_behalf_of(b.mallory).append(token).value();        // owned by mallory
   b.ledger.as({"logline", std::nullopt}).append(token).value();  // another operator identity
-  typename attack_bench<TestType>::ledger_type other_key{
+  typename attack_fixture<TestType>::ledger_type other_key{
       b.f.database(),
       {.identity = logline::http::token_admin, .signing_key = logline::ed25519::key::generate()}};
   other_key.append(token).value();  // signed by another key
@@ -254,7 +254,7 @@ TEMPLATE_TEST_CASE("attack: minting API tokens", "[security]", LOGLINE_BACKENDS)
 
 TEMPLATE_TEST_CASE("attack: a law of one tenant judging another tenant's spans", "[security]",
                    LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   const char* everything_fails = R"(law takeover:1:
   scope: task
   clock: Europe/Paris
@@ -286,7 +286,7 @@ TEMPLATE_TEST_CASE("attack: a law of one tenant judging another tenant's spans",
 
   const auto boundary = logline::timestamp::now();
   const json out =
-      runtime::midnight_ruler<typename attack_bench<TestType>::ledger_type>{}(b.ledger, boundary)
+      runtime::midnight_ruler<typename attack_fixture<TestType>::ledger_type>{}(b.ledger, boundary)
           .value();
   INFO(out.dump());
   auto decisions_on = [&](const json& span) {
@@ -309,7 +309,7 @@ TEMPLATE_TEST_CASE("attack: a law of one tenant judging another tenant's spans",
 }
 
 TEMPLATE_TEST_CASE("attack: replacing the runtime's manifest", "[security]", LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   universal_span forged = runtime::seed_manifest(std::nullopt);
   forged.id = logline::uuid::v7();
   (*forged.metadata)["allowed_boot_ids"] = json::array();
@@ -326,7 +326,7 @@ TEMPLATE_TEST_CASE("attack: replacing the runtime's manifest", "[security]", LOG
   // Stored anyway (by mallory, by another key): the loader and the API take only the operator's.
   b.ledger.on_behalf_of(b.mallory).append(forged).value();
   forged.id = logline::uuid::v7();
-  typename attack_bench<TestType>::ledger_type other_key{
+  typename attack_fixture<TestType>::ledger_type other_key{
       b.f.database(),
       {.identity = {"logline", std::nullopt}, .signing_key = logline::ed25519::key::generate()}};
   other_key.append(forged).value();
@@ -344,7 +344,7 @@ TEMPLATE_TEST_CASE("attack: replacing the runtime's manifest", "[security]", LOG
 
 TEMPLATE_TEST_CASE("attack: squatting the ids the runtime derives or fixes", "[security]",
                    LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   runtime::install_seed_policies(b.ledger, b.alice).value();
   const logline::identity carol{"carol", "acme"};
   const auto policy = b.created(
@@ -397,8 +397,8 @@ TEMPLATE_TEST_CASE("attack: squatting the ids the runtime derives or fixes", "[s
   // A job's state that is not the operator's is no state.
   plant(runtime::derived_uuid("logline.schedule_state\nmidnight_ruler"), "schedule_state",
         json{{"job", "midnight_ruler"}, {"next_due", "2001-01-01T00:00:00.000Z"}});
-  runtime::ledger_state<typename attack_bench<TestType>::ledger_type> state(b.ledger,
-                                                                            {"midnight_ruler"});
+  runtime::ledger_state<typename attack_fixture<TestType>::ledger_type> state(b.ledger,
+                                                                              {"midnight_ruler"});
   CHECK_FALSE(state.next_due("midnight_ruler").has_value());
   // A squatted policy cursor stops that policy (reported), not the agent nor anyone else's.
   plant(runtime::policy_cursor_id(policy_id), "policy_cursor", json{{"cursor", "999999999"}});
@@ -410,7 +410,7 @@ TEMPLATE_TEST_CASE("attack: squatting the ids the runtime derives or fixes", "[s
   CHECK(out["evaluated"].template get<int>() >= 1);  // alice's seed policies ran
   // Seeding a ledger whose kernel id is squatted is refused, naming it.
   TestType g;
-  typename attack_bench<TestType>::ledger_type fresh{
+  typename attack_fixture<TestType>::ledger_type fresh{
       g.database(),
       {.identity = {"logline", std::nullopt}, .signing_key = conformance::test_key()}};
   universal_span kernel = conformance::make_span("function", "mallory");
@@ -424,7 +424,7 @@ TEMPLATE_TEST_CASE("attack: squatting the ids the runtime derives or fixes", "[s
 
 TEMPLATE_TEST_CASE("attack: forging the runtime's records and a request's outcome", "[security]",
                    LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   const auto fn = b.created(
       b.alice_token, R"({"entity_type":"function","this":"f","language":"lua","code":"return 1"})");
   auto scheduled =
@@ -470,7 +470,7 @@ TEMPLATE_TEST_CASE("attack: forging the runtime's records and a request's outcom
 
 TEMPLATE_TEST_CASE("attack: a policy emitting into the operator's namespace or as someone else",
                    "[security]", LOGLINE_BACKENDS) {
-  attack_bench<TestType> b;
+  attack_fixture<TestType> b;
   b.created(b.alice_token,
             span_text({{"entity_type", "policy"},
                        {"this", "p"},
@@ -491,7 +491,7 @@ TEMPLATE_TEST_CASE("attack: a policy emitting into the operator's namespace or a
   INFO(out.dump());
   CHECK(out["policy_errors"] == 3);
   CHECK(b.of_type("api_token").size() ==
-        3);  // the three of the bench's tokens, and none of the policy's
+        3);  // the three of the fixture's tokens, and none of the policy's
   CHECK(b.of_type("alert").size() == 1);
   for (const auto& s : b.of_type("note")) CHECK(s.who != "bob");
   CHECK(b.ledger.verify().value().ok());
@@ -503,7 +503,7 @@ TEMPLATE_TEST_CASE(
   http_test::access_log log;
   logline::http::server_options o;
   o.access_log = log.sink();
-  attack_bench<TestType> b(o);
+  attack_fixture<TestType> b(o);
   auto bad = b.get(b.alice_token, "/api/timeline?entity_type=%FF%FE");
   CHECK(bad->status == 400);
   CHECK_THAT(bad->body, Catch::Contains("not valid UTF-8"));

@@ -13,18 +13,18 @@
 #include <thread>
 #include <vector>
 
-#include "backends/http_bench.hpp"
+#include "backends/http_fixture.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using http_test::bearer;
 using http_test::body_of;
-using http_test::http_bench;
+using http_test::http_fixture;
 using logline::json;
 
 // A client socket from `source` (any 127.0.0.0/8 address is loopback on Linux: a distinct client
-// address for the per-address caps) to the bench's port.
+// address for the per-address caps) to the fixture's port.
 struct raw_client {
   int fd = -1;
   raw_client(int port, const char* source = "127.0.0.1") {
@@ -119,7 +119,7 @@ bool healthy(int port) {
 
 TEST_CASE("hostile: an unauthenticated chunked upload is refused before its body is read",
           "[security][hostile]") {
-  http_bench<conformance::sqlite_file> b;
+  http_fixture<conformance::sqlite_file> b;
   const std::size_t before = b.stored();
   raw_client attacker(b.port, "127.0.0.2");
   REQUIRE(attacker.send_all(chunked_post("/api/spans", "")) > 0);
@@ -140,7 +140,7 @@ TEST_CASE("hostile: an unauthenticated chunked upload is refused before its body
 
 TEST_CASE("hostile: a chunked body is held to the body limit while it is read",
           "[security][hostile]") {
-  http_bench<conformance::sqlite_file> b;
+  http_fixture<conformance::sqlite_file> b;
   const auto token = b.token("mallory", "globex");
   const std::size_t before = b.stored();
   SECTION("a span of 2 MB in small chunks: 413, nothing stored, the connection closed") {
@@ -189,7 +189,7 @@ TEST_CASE(
   logline::http::connection_limits l;
   l.max_connections_per_address = 100;
   l.request_deadline = 3s;
-  http_bench<conformance::sqlite_file> b({}, l);
+  http_fixture<conformance::sqlite_file> b({}, l);
   const auto token = b.token("alice", "acme");
   // 120 connections from one address: 100 are admitted and stay idle (more than a fixed pool of
   // 64 threads would have had), 20 get a 503 at once.
@@ -232,7 +232,7 @@ TEST_CASE(
 TEST_CASE("hostile: the total connection cap answers 503 with Retry-After", "[security][hostile]") {
   logline::http::connection_limits l;
   l.max_connections = 10;
-  http_bench<conformance::sqlite_file> b({}, l);
+  http_fixture<conformance::sqlite_file> b({}, l);
   std::vector<std::unique_ptr<raw_client>> held;
   for (int i = 0; i < 10; ++i)
     held.push_back(
@@ -256,7 +256,7 @@ TEST_CASE("hostile: streams are capped per token and in total", "[security][host
   logline::http::server_options o;
   o.max_streams_per_token = 2;
   o.max_streams = 3;
-  http_bench<conformance::sqlite_file> b(o);
+  http_fixture<conformance::sqlite_file> b(o);
   const auto flood = b.token("mallory", "globex");
   const auto other = b.token("alice", "acme");
   const auto third = b.token("bob", "acme");
@@ -300,7 +300,7 @@ TEMPLATE_TEST_CASE("hostile: revoking a token ends its open streams", "[security
                    LOGLINE_BACKENDS) {
   logline::http::server_options o;
   o.stream_recheck = 100ms;
-  http_bench<TestType> b(o);
+  http_fixture<TestType> b(o);
   const auto t = b.token("alice", "acme");
   std::string received;
   std::atomic<bool> ended{false};
@@ -338,7 +338,7 @@ TEMPLATE_TEST_CASE("hostile: a stream that meets a tampered span says so in an e
   http_test::access_log log;
   logline::http::server_options o;
   o.access_log = log.sink();
-  http_bench<TestType> b(o);
+  http_fixture<TestType> b(o);
   const auto t = b.token("alice", "acme");
   auto c = b.client();
   auto posted = body_of(c.Post("/api/spans", bearer(t),
@@ -366,7 +366,7 @@ TEMPLATE_TEST_CASE("hostile: a stream that meets a tampered span says so in an e
 
 TEST_CASE("hostile: wrong methods are 405 with Allow; executing what is not a function is refused",
           "[security][hostile]") {
-  http_bench<conformance::sqlite_file> b;
+  http_fixture<conformance::sqlite_file> b;
   const auto t = b.token("alice", "acme");
   auto c = b.client();
   auto del = c.Delete("/api/spans", bearer(t));
@@ -395,7 +395,7 @@ TEST_CASE(
     "[security][hostile]") {
   int port = 0;
   {
-    http_bench<conformance::sqlite_file> b;
+    http_fixture<conformance::sqlite_file> b;
     port = b.port;
     // The server closes these connections first (Connection: close), so their ends on the
     // server's port sit in TIME_WAIT after it is gone, as after a crash under load.

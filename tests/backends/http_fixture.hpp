@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 using logline::json;
 
 template <class F>
-struct http_bench {
+struct http_fixture {
   using ledger_type = conformance::full_ledger<typename F::backend>;
   F f;
   ledger_type ledger{
@@ -32,7 +32,8 @@ struct http_bench {
   std::thread thread;
   int port = 0;
 
-  explicit http_bench(logline::http::server_options o = {}, logline::http::connection_limits l = {})
+  explicit http_fixture(logline::http::server_options o = {},
+                        logline::http::connection_limits l = {})
       : api(ledger, std::move(o)), svr(l) {
     api.mount(svr);
     port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
@@ -40,7 +41,7 @@ struct http_bench {
     thread = std::thread([this] { svr.listen_after_bind(); });
     while (!svr.is_running()) std::this_thread::sleep_for(1ms);
   }
-  ~http_bench() {
+  ~http_fixture() {
     api.stop();
     svr.stop();
     thread.join();
@@ -63,7 +64,7 @@ struct http_bench {
   std::size_t stored() { return conformance::all_spans(ledger).size(); }
 };
 
-// The access log of a bench's API, kept for the test to search.
+// The access log of a fixture's API, kept for the test to search.
 struct access_log {
   std::mutex mutex;
   std::vector<std::string> lines;

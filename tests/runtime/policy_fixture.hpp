@@ -1,5 +1,5 @@
 #pragma once
-// A runtime bench with the policy agent registered, driven by a manual clock: what the policy
+// A runtime fixture with the policy agent registered, driven by a manual clock: what the policy
 // agent's and the seed policies' tests share.
 #include <atomic>
 #include <chrono>
@@ -10,23 +10,23 @@
 
 #include <logline/runtime/policy_agent.hpp>
 
-#include "runtime/runtime_bench.hpp"
+#include "runtime/runtime_fixture.hpp"
 
 namespace runtime_test {
 
 template <class F>
-struct policy_bench : bench<F> {
-  using typename bench<F>::ledger_type;
-  using bench<F>::ledger;
-  using bench<F>::stage0;
-  using bench<F>::system;
+struct policy_fixture : fixture<F> {
+  using typename fixture<F>::ledger_type;
+  using fixture<F>::ledger;
+  using fixture<F>::stage0;
+  using fixture<F>::system;
   // The agent's "now": it starts at the system clock's second (the spans' `at` is the ledger's,
   // real, time) and moves only when told.
   logline::runtime::manual_clock clock{
       date::floor<std::chrono::seconds>(std::chrono::system_clock::now())};
 
   // `agent` runs by `clock` unless it has a clock of its own.
-  explicit policy_bench(logline::runtime::policy_agent<ledger_type> agent = {}) {
+  explicit policy_fixture(logline::runtime::policy_agent<ledger_type> agent = {}) {
     logline::runtime::seed(ledger).value();
     restart(std::move(agent));
   }

@@ -1,5 +1,5 @@
 #pragma once
-// The attack suite's bench: the HTTP API and a seeded runtime (Stage-0 with run_code and the
+// The attack suite's fixture: the HTTP API and a seeded runtime (Stage-0 with run_code and the
 // policy agent) over one of the conformance backends, a victim (alice in tenant acme), an
 // attacker (mallory in tenant globex) and a user of the victim's name in the attacker's tenant
 // (alice in globex), each with an ordinary token; and the means to compare two answers and to
@@ -14,7 +14,7 @@
 #include <logline/runtime/run_code.hpp>
 #include <logline/runtime/stage0.hpp>
 
-#include "backends/http_bench.hpp"
+#include "backends/http_fixture.hpp"
 
 namespace security_test {
 
@@ -23,8 +23,8 @@ using http_test::body_of;
 using logline::json;
 
 template <class F>
-struct attack_bench : http_test::http_bench<F> {
-  using base = http_test::http_bench<F>;
+struct attack_fixture : http_test::http_fixture<F> {
+  using base = http_test::http_fixture<F>;
   using base::ledger;
   using typename base::ledger_type;
   logline::runtime::stage0<ledger_type> stage0{ledger};
@@ -35,8 +35,8 @@ struct attack_bench : http_test::http_bench<F> {
   httplib::Client c;
   std::int64_t planted = 0;  // versions planted so far (plant_version)
 
-  attack_bench() : attack_bench(logline::http::server_options{}) {}
-  explicit attack_bench(logline::http::server_options o) : base(std::move(o)), c(this->client()) {
+  attack_fixture() : attack_fixture(logline::http::server_options{}) {}
+  explicit attack_fixture(logline::http::server_options o) : base(std::move(o)), c(this->client()) {
     logline::runtime::seed(ledger).value();
     logline::runtime::run_code<ledger_type> code;
     stage0.register_kernel(logline::runtime::ids::run_code, code);

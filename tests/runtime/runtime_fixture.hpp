@@ -9,7 +9,7 @@
 namespace runtime_test {
 
 template <class F>
-struct bench {
+struct fixture {
   F f;
   using ledger_type = conformance::full_ledger<typename F::backend>;
   using call = typename logline::runtime::stage0<ledger_type>::call;
