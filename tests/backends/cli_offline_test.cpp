@@ -143,6 +143,15 @@ TEST_CASE("logline-cli on a ledger of another span type: what its file records i
   CHECK(box.cli("verify --db memo.db --table memo").code == 0);
   CHECK(box.cli("verify --db memo.db --table nothing").code == 2);
 
+  // A name logline could not have written never reaches SQL text: a table whose name would
+  // close the quotes of a SELECT is refused, not queried.
+  box.sql("memo.db",
+          "CREATE TABLE \"x\"\" UNION SELECT 1 --\" (id TEXT); "
+          "INSERT INTO logline_schema VALUES ('x\" UNION SELECT 1 --', '', '');");
+  auto odd = box.cli("verify --db memo.db --table 'x\" UNION SELECT 1 --'");
+  CHECK(odd.code == 2);
+  CHECK_THAT(odd.err, Catch::Contains("is not a table name logline writes"));
+
   // A recorded DDL that does not match its fingerprint, or a table that is not the recorded one.
   box.sql("memo.db",
           "UPDATE logline_schema SET ddl = replace(ddl, 'STRICT', '') WHERE table_name = 'memo';");

@@ -37,8 +37,13 @@ inline const std::error_category& sqlite_category() noexcept {
 inline std::error_code sqlite_error_code(int rc) noexcept { return {rc, sqlite_category()}; }
 
 namespace detail {
-// An SQL identifier in double quotes (logline's names are [a-z_][a-z0-9_]*: nothing to escape).
-inline std::string quote(std::string_view name) { return "\"" + std::string(name) + "\""; }
+// An SQL identifier in double quotes. logline's own names are C++ identifiers; a name read from
+// a file (recorded.hpp) is checked to be one too, and a double quote is doubled regardless.
+inline std::string quote(std::string_view name) {
+  std::string q = "\"";
+  for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
 }  // namespace detail
 
 // Durability of commits. full: every commit is on disk when append returns (the default:

@@ -42,6 +42,16 @@ struct column_line {
   bool not_null = false;
 };
 
+// Whether a name read from a file is one logline could have written (a C++ member name; table
+// names are lowercase): anything else is refused before it goes near SQL text.
+inline bool plain_name(std::string_view s) {
+  if (s.empty() || s.size() > 63 || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  return true;
+}
+
 inline result<column_line> parse_column(std::string_view line) {
   auto bad = [&] {
     return make_error(errc::integrity_violation,
@@ -54,6 +64,7 @@ inline result<column_line> parse_column(std::string_view line) {
   if (close == std::string_view::npos) return bad();
   column_line c;
   c.name = std::string(line.substr(1, close - 1));
+  if (!plain_name(c.name)) return bad();
   std::string_view rest = line.substr(close + 1);
   auto has = [&](std::string_view what) { return rest.find(what) != std::string_view::npos; };
   if (rest.rfind(" INTEGER", 0) == 0)
@@ -91,6 +102,10 @@ inline result<std::vector<std::string>> recorded_tables(database& db) {
 // The table `name` as its recorded DDL describes it; the live table must have exactly the
 // recorded columns, in order.
 inline result<recorded_table> read_recorded(database& db, std::string_view name) {
+  if (!detail::plain_name(name))
+    return make_error(errc::integrity_violation,
+                      "'" + std::string(name.substr(0, 64)) +
+                          "' is not a table name logline writes ([A-Za-z_][A-Za-z0-9_]*)");
   auto sel = db.prepare("SELECT ddl_blake3, ddl FROM logline_schema WHERE table_name = ?1");
   if (!sel) return std::move(sel).error();
   sqlite3_bind_text(sel->get(), 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
