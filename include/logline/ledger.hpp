@@ -631,10 +631,17 @@ class ledger {
   // The policies' step in the write path: the columns they require, then each one's
   // check_append, in the order the policies are listed.
   static result<void> check_policies(const Span& s, const logline::identity& who) {
-    for (auto column : policy_table.required) {
-      if (column.empty()) break;
-      if (schema<Span>::columns()[schema<Span>::index_of(column)].is_null(s))
-        return make_error(errc::invalid_span, "field '" + std::string(column) +
+    // The required columns' indexes, looked up once per ledger type, not on every append.
+    static const std::vector<std::size_t> required = [] {
+      std::vector<std::size_t> out;
+      for (auto column : policy_table.required)
+        if (!column.empty()) out.push_back(schema<Span>::index_of(column));
+      return out;
+    }();
+    for (std::size_t i : required) {
+      const auto& c = schema<Span>::columns()[i];
+      if (c.is_null(s))
+        return make_error(errc::invalid_span, "field '" + std::string(c.name) +
                                                   "' is required by this ledger's policies");
     }
     result<void> checked;
