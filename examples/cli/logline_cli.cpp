@@ -790,15 +790,14 @@ int export_recorded(logline::sqlite::database& db, const logline::sqlite::record
                       std::to_string(row.seq) + ": " + one_line(check.problems.front().second) +
                       " (nothing after it was written; verify lists every problem)");
     }
+    if (since && at < table.layout.names.size()) {
+      // Filtered on the stored text of `at` (what the export form would show), before the line
+      // is written.
+      if (auto text = cursor->text(at))
+        if (auto ts = logline::timestamp::parse(*text); ts && *ts < *since) continue;
+    }
     line.clear();
     cursor->write_json(line);
-    if (since && at < table.layout.names.size()) {
-      // The export form of `at` is its stored text, a fixed-width timestamp.
-      auto j = logline::parse_json(line);
-      if (j && j->contains("at") && (*j)["at"].is_string())
-        if (auto ts = logline::timestamp::parse((*j)["at"].get<std::string>()); ts && *ts < *since)
-          continue;
-    }
     line += '\n';
     out(line);
     if (std::ferror(stdout))

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -192,6 +193,12 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
 class recorded_cursor : public detail::scan_cursor {
  public:
   void read_stored(verify_row& row) { scan_cursor::read_stored(row, *layout_); }
+  // The stored text of column i of the layout (a string kind), or nothing if it is null.
+  std::optional<std::string_view> text(std::size_t i) {
+    column_reader r(stmt(), 1 + static_cast<int>(i));
+    if (r.is_null()) return std::nullopt;
+    return r.text();
+  }
   // The row in the export form: every non-null column, keys sorted.
   void write_json(std::string& out) {
     column_reader r(stmt(), 0);
