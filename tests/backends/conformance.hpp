@@ -1,6 +1,7 @@
 #pragma once
-// The conformance fixtures: one per backend. Every TEMPLATE_TEST_CASE in tests/backends/ runs
-// against each of them, so all backends are held to the same behaviour.
+// The conformance fixtures: one per backend. Every TEMPLATE_TEST_CASE of a conformance source
+// (tests/<area>/*_conformance.cpp) runs against each of them, in the backend's own test binary,
+// so all backends are held to the same behaviour.
 #include <concepts>
 #include <cstdio>
 #include <filesystem>
@@ -128,8 +129,9 @@ struct postgres_schema {
   }
 };
 
-// What a backend's fixture provides (docs/backend.md): one more fixture, named in
-// LOGLINE_BACKENDS, runs every conformance, runtime and attack case against that backend.
+// What a backend's fixture provides (docs/backend.md): one more fixture, selected below and given
+// a test binary in tests/CMakeLists.txt (logline_add_backend_tests), runs every conformance,
+// runtime and attack case against that backend.
 template <class F>
 concept fixture = std::default_initializable<F> &&
     logline::backend<typename F::backend, logline::universal_span> &&
@@ -187,4 +189,12 @@ inline logline::universal_span make_span(std::string entity_type = "note",
 
 }  // namespace conformance
 
-#define LOGLINE_BACKENDS conformance::sqlite_file, conformance::postgres_schema
+// A conformance source (tests/<area>/*_conformance.cpp) is compiled once per backend, into that
+// backend's test binary (logline_sqlite_tests, logline_postgres_tests), which defines
+// LOGLINE_TEST_BACKEND_<NAME>: its TEMPLATE_TEST_CASEs over LOGLINE_BACKENDS run on that backend
+// alone. Other sources do not define it and cannot name LOGLINE_BACKENDS.
+#if defined(LOGLINE_TEST_BACKEND_SQLITE)
+#define LOGLINE_BACKENDS conformance::sqlite_file
+#elif defined(LOGLINE_TEST_BACKEND_POSTGRES)
+#define LOGLINE_BACKENDS conformance::postgres_schema
+#endif

@@ -1,7 +1,7 @@
 // PostgreSQL only: the checked-in DDL, recorded migrations, row-level security seen from psql,
 // chains under concurrent writers (threads and processes), and the change feed across commits
 // out of order and a dropped listener. The ledger behaviour shared with SQLite is in
-// ledger_conformance_test.cpp (its postgres_schema instances).
+// the conformance sources (*_conformance.cpp) compiled for PostgreSQL.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,7 +82,7 @@ TEST_CASE("the checked-in PostgreSQL DDL is the DDL the universal span generates
 }
 
 TEST_CASE("migrations are recorded, run once, and the checked-in script can run twice",
-          "[.postgres][schema]") {
+          "[postgres][schema]") {
   conformance::postgres_schema f;
   { auto a = make_ledger(f); }
   { auto b = make_ledger(f); }
@@ -114,7 +114,7 @@ TEST_CASE("migrations are recorded, run once, and the checked-in script can run 
 }
 
 TEST_CASE("row-level security holds for a client that is not logline: psql as the application role",
-          "[.postgres][tenancy]") {
+          "[postgres][tenancy]") {
   conformance::postgres_schema f;
   // u1 in t1 writes a private and a tenant span; u3 in t2 writes a private, a tenant and a public span.
   auto u1 = make_ledger(f, "u1", "t1");
@@ -191,7 +191,7 @@ TEST_CASE("row-level security holds for a client that is not logline: psql as th
 }
 
 TEST_CASE("8 writers on separate connections append 1000 spans each to one chain",
-          "[.postgres][chain]") {
+          "[postgres][chain]") {
   conformance::postgres_schema f;
   { auto init = make_ledger(f); }
   constexpr int writers = 8, per_writer = 1000;
@@ -225,7 +225,7 @@ TEST_CASE("8 writers on separate connections append 1000 spans each to one chain
   CHECK(positions.text(0, 2) == std::to_string(writers * per_writer - 1));
 }
 
-TEST_CASE("8 writer processes append 1000 spans each to one chain", "[.postgres][chain]") {
+TEST_CASE("8 writer processes append 1000 spans each to one chain", "[postgres][chain]") {
   conformance::postgres_schema f;
   { auto init = make_ledger(f); }
   constexpr int writers = 8, per_writer = 1000;
@@ -274,7 +274,7 @@ TEST_CASE("8 writer processes append 1000 spans each to one chain", "[.postgres]
   CHECK(report.spans_checked == static_cast<std::uint64_t>(expected));
 }
 
-TEST_CASE("a chain lock blocks writers of that chain only", "[.postgres][chain]") {
+TEST_CASE("a chain lock blocks writers of that chain only", "[postgres][chain]") {
   conformance::postgres_schema f;
   auto a = make_ledger(f, "ua", "tenant-a");
   a.append(conformance::make_span()).value();
@@ -308,7 +308,7 @@ TEST_CASE("a chain lock blocks writers of that chain only", "[.postgres][chain]"
 }
 
 TEST_CASE("batches without row-level security go through COPY, all or nothing",
-          "[.postgres][batch]") {
+          "[postgres][batch]") {
   conformance::postgres_schema f;
   using plain = logline::ledger<universal_span, logline::postgres::backend, logline::append_only,
                                 logline::globally_hash_chained>;
@@ -363,7 +363,7 @@ universal_span sealed(std::string name) {
 }
 }  // namespace
 
-TEST_CASE("the feed delivers spans committed out of order exactly once", "[.postgres][feed]") {
+TEST_CASE("the feed delivers spans committed out of order exactly once", "[postgres][feed]") {
   // DESIGN §6: transaction A takes its place first and commits after B. A naive "after N"
   // cursor hands out B, moves past A's place, and never delivers A.
   conformance::postgres_schema f;
@@ -403,7 +403,7 @@ TEST_CASE("the feed delivers spans committed out of order exactly once", "[.post
   CHECK(last[0].span.id == d.id);
 }
 
-TEST_CASE("the feed keeps append order when transaction ids gain a digit", "[.postgres][feed]") {
+TEST_CASE("the feed keeps append order when transaction ids gain a digit", "[postgres][feed]") {
   // The cursor carries the transaction id as text; ordered as text, "1000" sorts before "999"
   // and a page boundary there loses and repeats spans. Burn ids up to just below the next power
   // of ten, then append across it.
@@ -447,7 +447,7 @@ TEST_CASE("the feed keeps append order when transaction ids gain a digit", "[.po
 TEST_CASE(
     "a subscriber resumes after its listening connection is terminated, losing and repeating "
     "nothing",
-    "[.postgres][feed]") {
+    "[postgres][feed]") {
   conformance::postgres_schema f;
   auto writer = make_ledger(f, "u1", "t1");
   // The subscriber is another user of the same tenant: it sees the tenant spans only (RLS).
@@ -515,7 +515,7 @@ TEST_CASE(
 }
 
 TEST_CASE("the connection pool is bounded; an unreachable server is a clear error",
-          "[.postgres][pool]") {
+          "[postgres][pool]") {
   conformance::postgres_schema f;
   auto db = logline::postgres::database::open(f.app_dsn, {.pool_size = 1, .acquire_timeout = 200ms})
                 .value();
@@ -563,7 +563,7 @@ TEST_CASE("the connection pool is bounded; an unreachable server is a clear erro
 
 TEST_CASE(
     "a chain head guessed from this process's last append is refused when another writer moved it",
-    "[.postgres][chain]") {
+    "[postgres][chain]") {
   conformance::postgres_schema f;
   auto other_db = f.connect();
   auto a = make_ledger(f, "u1", "t1");

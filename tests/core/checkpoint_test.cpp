@@ -1,6 +1,6 @@
 // Checkpoints (logline/checkpoint.hpp): their text, signature and strict parsing, and the
 // expected-heads checks of verify_rows on rows made in memory. The backends' tests
-// (ledger_conformance_test.cpp, cli_test.cpp) truncate and rewrite real ledgers.
+// (ledger_conformance.cpp, cli_test.cpp) truncate and rewrite real ledgers.
 #include <logline/checkpoint.hpp>
 
 #include "support/catch.hpp"

@@ -1,5 +1,5 @@
 // Errors as values (logline/error.hpp): every errc has one name and one sentence; result<T>'s
-// std::expected-style members; LOGLINE_TRY. (The HTTP answer of every kind: http_test.cpp.)
+// std::expected-style members; LOGLINE_TRY. (The HTTP answer of every kind: http/http_test.cpp.)
 #include <set>
 #include <string>
 #include <string_view>

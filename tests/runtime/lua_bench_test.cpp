@@ -1,5 +1,5 @@
 // Measurements of the Lua sandbox's metered library, printed, never asserted (hidden: run with
-// `logline_tests "[.lua-bench]"`):
+// `logline_runtime_tests "[.lua-bench]"`):
 // - the sandbox's pattern matching (lua_string_match.hpp) against Lua's own on ordinary
 //   patterns, both called from the same plain lua_State, so only the matchers differ;
 // - how far past a 100 ms time limit heavy calls run before they stop (the margin docs/runtime.md

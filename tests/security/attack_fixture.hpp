@@ -14,7 +14,7 @@
 #include <logline/runtime/run_code.hpp>
 #include <logline/runtime/stage0.hpp>
 
-#include "backends/http_fixture.hpp"
+#include "http/http_fixture.hpp"
 
 namespace security_test {
 

@@ -52,7 +52,7 @@ const std::string dummy_seal = ", '" + std::string(64, 'a') + "', '" + std::stri
 }  // namespace
 
 TEST_CASE("PostgreSQL attack: the application role's hand-written INSERTs",
-          "[.postgres][security]") {
+          "[postgres][security]") {
   conformance::postgres_schema f;
   pg_ledger alice{f.database(),
                   {.identity = {"alice", "acme"}, .signing_key = conformance::test_key()}};
@@ -120,7 +120,7 @@ TEST_CASE("PostgreSQL attack: the application role's hand-written INSERTs",
 }
 
 TEST_CASE("PostgreSQL attack: a login without grants calls the SECURITY DEFINER functions",
-          "[.postgres][security]") {
+          "[postgres][security]") {
   conformance::postgres_schema f;
   pg_ledger alice{f.database(),
                   {.identity = {"alice", "acme"}, .signing_key = conformance::test_key()}};
@@ -151,7 +151,7 @@ TEST_CASE("PostgreSQL attack: a login without grants calls the SECURITY DEFINER 
 }
 
 TEST_CASE("PostgreSQL attack: a listener learns nothing of the spans from NOTIFY",
-          "[.postgres][security]") {
+          "[postgres][security]") {
   conformance::postgres_schema f;
   pg_ledger alice{f.database(),
                   {.identity = {"alice", "acme"}, .signing_key = conformance::test_key()}};
@@ -175,7 +175,7 @@ TEST_CASE("PostgreSQL attack: a listener learns nothing of the spans from NOTIFY
 }
 
 TEST_CASE("PostgreSQL: a row without its seal is an integrity error, not a span",
-          "[.postgres][security]") {
+          "[postgres][security]") {
   conformance::postgres_schema f;
   pg_ledger alice{f.database(),
                   {.identity = {"alice", "acme"}, .signing_key = conformance::test_key()}};
@@ -201,7 +201,7 @@ TEST_CASE("PostgreSQL: a row without its seal is an integrity error, not a span"
 TEST_CASE(
     "PostgreSQL: logline-server and logline-scheduler refuse an application role that row-level "
     "security does not bind",
-    "[.postgres][security]") {
+    "[postgres][security]") {
   conformance::postgres_schema f;
   {
     pg_ledger made{f.database(),

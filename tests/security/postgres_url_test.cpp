@@ -208,7 +208,7 @@ std::string without_nul(std::string s) {
 TEST_CASE(
     "secrets: PostgreSQL URLs from the environment, the password from PGPASSFILE, none in "
     "/proc/PID/cmdline",
-    "[.postgres][security]") {
+    "[postgres][security]") {
   conformance::postgres_schema f;
   password_role role;
   process_test::sandbox box;

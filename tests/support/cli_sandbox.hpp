@@ -1,6 +1,6 @@
 #pragma once
 // Running logline-cli as a real process in a sandbox directory, and reading what it prints: the
-// helpers of the CLI's tests (tests/backends/cli_*_test.cpp).
+// helpers of the CLI's tests (tests/tools/*cli*_test.cpp).
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>

@@ -21,7 +21,7 @@
 using namespace std::chrono_literals;
 using namespace process_test;
 
-TEST_CASE("scale-out: two servers with the runtime on one PostgreSQL", "[.postgres][http]") {
+TEST_CASE("scale-out: two servers with the runtime on one PostgreSQL", "[postgres][http]") {
   conformance::postgres_schema pg;
   sandbox box_a, box_b;
   const std::string key = (box_a.dir / "server.key").string();

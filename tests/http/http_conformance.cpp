@@ -1,6 +1,7 @@
 // The HTTP API over real HTTP on loopback (an httplib client against a server on a free port),
-// on both backends: endpoints, tokens and scopes, error statuses that store nothing, tenancy
-// through the API, the SSE stream and its resume, concurrent clients.
+// on one backend (a conformance source: compiled once per backend): endpoints, tokens and scopes,
+// error statuses that store nothing, tenancy through the API, the SSE stream and its resume,
+// concurrent clients.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -13,7 +14,7 @@
 #include <logline/http/server.hpp>
 
 #include "backends/conformance.hpp"
-#include "backends/http_fixture.hpp"
+#include "http/http_fixture.hpp"
 #include "support/catch.hpp"
 
 using namespace std::chrono_literals;
@@ -544,95 +545,4 @@ TEMPLATE_TEST_CASE(
   append(1);
   CHECK(take(*a, 1) == std::vector<std::string>{cursors.back()});
   CHECK(e->take(300ms).events.empty());
-}
-
-TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored",
-          "[backend][http]") {
-  // SQLite: another connection holds the write lock past the busy timeout (5 s).
-  http_fixture<conformance::sqlite_file> b;
-  const auto alice = b.token("alice", "acme");
-  auto c = b.client();
-  const std::size_t before = b.stored();
-  auto other = b.f.connect();
-  REQUIRE(other->exec("BEGIN IMMEDIATE"));
-  auto r = c.Post("/api/spans", bearer(alice), note("blocked"), "application/json");
-  REQUIRE(other->exec("ROLLBACK"));
-  REQUIRE(r);
-  CHECK(r->status == 503);
-  CHECK(body_of(r)["error"]["code"] == "unavailable");
-  CHECK(b.stored() == before);
-  CHECK(c.Post("/api/spans", bearer(alice), note("later"), "application/json")->status == 201);
-}
-
-TEST_CASE("HTTP on PostgreSQL: a chain held past the lock timeout is a 503 and nothing is stored",
-          "[.postgres][http]") {
-  conformance::postgres_schema f;
-  using ledger_type = conformance::full_ledger<logline::postgres::backend>;
-  auto db = logline::postgres::database::open(
-                f.app_dsn, {.pool_size = 4, .owner = f.owner_dsn, .lock_timeout = 300ms})
-                .value();
-  ledger_type ledger{
-      *db, {.identity = logline::http::token_admin, .signing_key = conformance::test_key()}};
-  logline::http::api<ledger_type> api(ledger);
-  const auto token = logline::http::generate_token();
-  ledger.append(logline::http::token_span(token, {"alice", "acme"}, {"spans:read", "spans:write"}))
-      .value();
-  logline::http::server svr;
-  api.mount(svr);
-  const int port = logline::http::bind_exclusive(svr, "127.0.0.1", 0);
-  REQUIRE(port > 0);
-  std::thread t([&] { svr.listen_after_bind(); });
-  while (!svr.is_running()) std::this_thread::sleep_for(1ms);
-  httplib::Client c("127.0.0.1", port);
-  REQUIRE(c.Post("/api/spans", bearer(token), note("first"), "application/json")->status == 201);
-  // Another session holds acme's chain, as a stuck writer would.
-  auto holder = logline::postgres::connection::open(f.app_dsn).value();
-  holder->exec("BEGIN").value();
-  logline::postgres::params p;
-  p.add(logline::postgres::detail::chain_lock_key("universal_registry", std::string("acme")))
-      .add("acme");
-  holder->query_once("SELECT * FROM universal_registry_lock_chain($1::bigint, $2::text)", p)
-      .value();
-  auto r = c.Post("/api/spans", bearer(token), note("blocked"), "application/json");
-  REQUIRE(r);
-  CHECK(r->status == 503);
-  CHECK(body_of(r)["error"]["code"] == "unavailable");
-  holder->exec("ROLLBACK").value();
-  auto rows =
-      f.owner->query_once("SELECT count(*) FROM universal_registry WHERE this = 'blocked'").value();
-  CHECK(rows.text(0, 0) == "0");
-  CHECK(c.Post("/api/spans", bearer(token), note("later"), "application/json")->status == 201);
-  svr.stop();
-  t.join();
-}
-
-TEST_CASE("HTTP: a port that another server holds is refused, not shared", "[backend][http]") {
-  httplib::Server first, second;
-  const int port = logline::http::bind_exclusive(first, "127.0.0.1", 0);
-  REQUIRE(port > 0);
-  // cpp-httplib alone would bind it again (SO_REUSEPORT) and split the connections.
-  CHECK(logline::http::bind_exclusive(second, "127.0.0.1", port) == -1);
-}
-
-TEST_CASE("http: every error kind has one answer", "[http][error]") {
-  for (const auto& entry : logline::errc_table) {
-    INFO(entry.name);
-    const auto a = logline::http::answer_for(entry.code);
-    CHECK(a.status >= 400);
-    CHECK(a.status <= 599);
-    CHECK_FALSE(a.code.empty());
-    CHECK(logline::http::status_of(entry.code) == a.status);
-  }
-  // A quota refusal is the client's to wait out, not a server failure.
-  CHECK(logline::http::answer_for(logline::errc::policy_violation).status == 429);
-  CHECK(logline::http::answer_for(logline::errc::policy_violation).code == "policy_violation");
-  CHECK(logline::http::answer_for(logline::errc::integrity_violation).code ==
-        "integrity_violation");
-  CHECK(logline::http::answer_for(logline::errc::invalid_span).code == "bad_request");
-  CHECK(logline::http::answer_for(logline::errc::version_conflict).status == 409);
-  // Another category: a server failure, unnamed.
-  const auto other =
-      logline::http::answer_for(logline::error_info(std::make_error_code(std::errc::io_error)));
-  CHECK(other.status == 500);
-  CHECK(other.code == "internal_error");
 }
