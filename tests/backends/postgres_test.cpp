@@ -536,8 +536,10 @@ TEST_CASE("the connection pool is bounded; an unreachable server is a clear erro
             .value();
     logline::postgres::params p;
     p.add(std::int64_t{c->backend_pid()});
-    admin->query_once("SELECT pg_terminate_backend($1::int)", p).value();
-    std::this_thread::sleep_for(100ms);
+    // With a timeout, pg_terminate_backend returns once the backend has exited (PostgreSQL 14+).
+    REQUIRE(
+        admin->query_once("SELECT pg_terminate_backend($1::int, 30000)", p).value().text(0, 0) ==
+        "t");
     auto r = c->query_once("SELECT 1");
     REQUIRE_FALSE(r);
     CHECK(r.error() == errc::busy);

@@ -280,11 +280,10 @@ TEMPLATE_TEST_CASE("HTTP: tenancy holds through the API", "[backend][http][tenan
 
 namespace {
 // Reads an SSE stream until `want` span events arrived (or the timeout); returns (id, span id).
-std::vector<std::pair<std::string, std::string>> read_events(httplib::Client& c,
-                                                             const std::string& path,
-                                                             const httplib::Headers& h,
-                                                             std::size_t want,
-                                                             std::chrono::milliseconds timeout) {
+// `seen`, when given, counts the events as they arrive (another thread may wait on it).
+std::vector<std::pair<std::string, std::string>> read_events(
+    httplib::Client& c, const std::string& path, const httplib::Headers& h, std::size_t want,
+    std::chrono::milliseconds timeout, std::atomic<std::size_t>* seen = nullptr) {
   std::vector<std::pair<std::string, std::string>> events;
   std::string buffer;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -300,6 +299,7 @@ std::vector<std::pair<std::string, std::string>> read_events(httplib::Client& c,
       const auto data_at = event.find("data: ");
       auto j = logline::parse_json(event.substr(data_at + 6));
       if (j) events.emplace_back(id, (*j)["id"].template get<std::string>());
+      if (seen) seen->store(events.size());
     }
     return events.size() < want && std::chrono::steady_clock::now() < deadline;
   });
@@ -335,15 +335,18 @@ TEMPLATE_TEST_CASE("HTTP: the timeline stream delivers new spans and resumes fro
   for (int i = 0; i < 2; ++i) expected.push_back(post("note", "tenant"));
   auto h = bearer(bob);
   h.emplace("Last-Event-ID", first[1].first);
+  std::atomic<std::size_t> seen{0};
   std::thread late([&] {
-    std::this_thread::sleep_for(300ms);
+    // Once the stream has delivered the four spans appended before it opened, it is open: this
+    // one arrives live.
+    for (int i = 0; i < 15'000 && seen.load() < 4; ++i) std::this_thread::sleep_for(1ms);
     auto writer = b.client();
     auto r = body_of(writer.Post("/api/spans", bearer(alice),
                                  R"({"entity_type":"note","this":"late","visibility":"tenant"})",
                                  "application/json"));
     (void)r;
   });
-  auto rest = read_events(reader, "/api/timeline/stream?entity_type=note", h, 5, 15s);
+  auto rest = read_events(reader, "/api/timeline/stream?entity_type=note", h, 5, 15s, &seen);
   late.join();
   REQUIRE(rest.size() == 5);
   for (std::size_t i = 0; i < 4; ++i) CHECK(rest[i].second == expected[2 + i]);

@@ -34,6 +34,20 @@ using process_test::slurp;
 
 httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
 
+// How many times the policy agent ran: its executions in the ledger file, exported by the CLI
+// (as the operator) while the server runs.
+std::size_t policy_runs(sandbox& box, const std::string& db) {
+  const std::string policy_agent = "00000000-0000-4000-8000-000000000004";  // LogLineOS's …004
+  std::size_t runs = 0;
+  std::istringstream lines(box.cli("export --db " + db));
+  for (std::string line; std::getline(lines, line);)
+    if (auto s = logline::parse_json(line); s && s->is_object() &&
+                                            s->value("entity_type", "") == "execution" &&
+                                            s->value("parent_id", "") == policy_agent)
+      ++runs;
+  return runs;
+}
+
 }  // namespace
 
 TEST_CASE("logline-server: tokens from the CLI, access logs, CORS, SIGTERM", "[cli][http]") {
@@ -267,7 +281,19 @@ TEST_CASE("logline-server --with-scheduler: the seed ttl_reaper archives a span 
   CHECK(patches[0]["parent_id"] == note_id);
   CHECK(patches[0]["status"] == "archived");
   CHECK(patches[0]["owner_id"] == "alice");
-  std::this_thread::sleep_for(2500ms);  // more policy runs: still one patch
+  // Two more policy runs (an idle ledger boots none: each follows a new span), and still one
+  // patch.
+  for (int i = 0; i < 2; ++i) {
+    const std::size_t before = policy_runs(box, db);
+    REQUIRE(c.Post("/api/spans", bearer(token),
+                   R"({"entity_type":"note","who":"alice","this":"later","visibility":"tenant"})",
+                   "application/json")
+                ->status == 201);
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (policy_runs(box, db) == before && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(100ms);
+    REQUIRE(policy_runs(box, db) > before);
+  }
   CHECK(logline::parse_json(c.Get("/api/timeline?entity_type=status_patch", bearer(token))->body)
             .value()["spans"]
             .size() == 1);

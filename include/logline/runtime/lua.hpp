@@ -54,8 +54,8 @@
 //   Lua's string buffers (string.format, table.concat, gsub, ...) grow without that
 //   collect-and-retry, so a chunk churning through large strings close to the cap can reach it
 //   with garbage: leave headroom;
-// - timeout: wall clock (steady_clock) from the start of run_lua, read at each hook call and
-//   every 1000 units of library work.
+// - timeout: wall clock (steady_clock, or lua_limits::steady_now) from the start of run_lua,
+//   read at each hook call and every 1000 units of library work.
 // Once a limit is reached the state is poisoned: every later hook call and library payment
 // raises the limit error again, and the hook is re-armed to fire on every instruction. pcall can
 // catch a Lua error, but the instruction right after the pcall returns raises it again, so
@@ -779,7 +779,7 @@ inline result<json> run(std::string_view code, const lua_context& ctx, const lua
   sb.context = &ctx;
   sb.interval = static_cast<int>(std::clamp<std::uint64_t>(limits.instructions, 1, hook_interval));
   sb.clock_due = clock_interval;  // as the hook, library work reads the clock after 1000 units
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = sb.now();
   const std::chrono::milliseconds timeout = std::max(limits.timeout, std::chrono::milliseconds(0));
   const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::time_point::max() - start);
