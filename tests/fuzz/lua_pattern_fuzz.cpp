@@ -1,4 +1,4 @@
-// libFuzzer target for the Lua sandbox's pattern matching (logline/runtime/lua_string_match.hpp on
+// libFuzzer target for the Lua sandbox's pattern matching (logline/runtime/detail/lua_string_match.hpp on
 // lua_pattern.hpp): string.find, match, gmatch and gsub must give what Lua's own give — the same
 // values of the same types, or the same error message — for any subject, pattern, init,
 // replacement and count. Both sets of functions run in one lua_State with the sandbox's allocator

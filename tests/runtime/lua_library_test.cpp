@@ -12,7 +12,7 @@
 #include <vector>
 
 #include <logline/runtime/lua.hpp>
-#include <logline/runtime/lua_pattern.hpp>
+#include <logline/runtime/detail/lua_pattern.hpp>
 
 #include "support/catch.hpp"
 

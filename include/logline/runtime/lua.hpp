@@ -6,104 +6,12 @@
 //   ctx.values["input"] = json{{"amount", 12}};
 //   ctx.functions["lookup"] = [&](const json& args) -> result<json> { return find(args.at(0)); };
 //   auto r = runtime::run_lua("return { total = ctx.input.amount * 2 }", ctx);
-//   // r.value() == {"total": 24}; on failure r.error() says why (see "Errors" below)
+//   // r.value() == {"total": 24}; on failure r.error() says why
 //
 // Every call gets its own lua_State, closed before run_lua returns (also after a limit or an
-// error), so nothing a chunk does outlives the call.
-//
-// The sandbox
-// - Libraries: base, string, table, math, utf8, coroutine. Not io, os, debug, package.
-// - Removed from base: dofile, loadfile, load, require, collectgarbage; print does nothing.
-//   string.dump is removed too. The chunk is loaded in text mode ("t"), so precompiled bytecode
-//   is refused: Lua does not verify bytecode, and crafted bytecode can corrupt memory.
-// - setmetatable refuses a metatable with a __gc field: finalizers run with Lua's hooks switched
-//   off, so one could loop forever out of the limits' reach.
-// - xpcall is rebuilt on pcall: the message handler runs after the failed call has returned, as
-//   ordinary code. (Lua runs a real message handler inside the error, where a limit error raised
-//   by the hook would leave hooks switched off for the handler.)
-// - Library functions pay for the work they do in C, where the hook cannot see it, from the
-//   instruction budget, and read the clock as they go (lua_sandbox.hpp's charge()):
-//   - string.find, match, gmatch and gsub run on the sandbox's own Lua 5.4 pattern matcher
-//     (lua_pattern.hpp, lua_string_match.hpp), one unit per matching step: a pattern bomb such as
-//     ("a"):rep(2000):find(".-.-b") ends at the budget or the time limit like any loop. find's
-//     plain search is linear (Lua's is quadratic on crafted input).
-//   - every other function whose work grows with its input pays for it before doing it where its
-//     arguments tell (string.rep, sub, upper, format, pack, table.concat, unpack, insert, remove,
-//     move, utf8.len, tonumber, ...); table.sort is the sandbox's own and pays per comparison.
-//     lua_metered.hpp lists them all. A unit is a step, a comparison, an element or 8 bytes.
-//   - table.insert and table.remove refuse a table with a __len metamethod (they shift up to the
-//     length it claims); string.rep returns "" at once for empty pieces, and refuses a result
-//     larger than the memory cap as the memory limit (Lua's own check stops at 2 GiB).
-//   - pcall and coroutine.resume read the clock whenever they catch an error.
-//   - Host functions pay for converting their arguments and value (their own time is theirs).
-// - The global `ctx` holds every member of lua_context::values (ctx.input, ctx.now, ...), every
-//   host function (ctx.<name>(...)), and two built-ins: ctx.blake3(s) -> lowercase hex BLAKE3 of
-//   the string s, ctx.uuid() -> a new UUIDv7 string. A value or host function named blake3 or
-//   uuid replaces the built-in (a caller can make ctx.uuid() deterministic).
-// - The result: the chunk's (first) return value as JSON; if that is a function, it is called
-//   with ctx and its return value is the result. No return value is JSON null.
-//
-// Limits (lua_limits), checked by a count hook every 100 VM instructions of each coroutine
-// (every instruction if the budget is smaller than that), by the library functions above, and by
-// the allocator:
-// - instructions: Lua VM instructions across all coroutines, to within that interval, plus the
-//   units library functions pay;
-// - memory_bytes: what the Lua state holds, garbage not yet collected included. An allocation
-//   over the cap is refused; Lua then runs a full collection and tries again, and only when that
-//   also fails is the cap reached (a chunk whose live data fits is not stopped by its garbage).
-//   Lua's string buffers (string.format, table.concat, gsub, ...) grow without that
-//   collect-and-retry, so a chunk churning through large strings close to the cap can reach it
-//   with garbage: leave headroom;
-// - timeout: wall clock (steady_clock, or lua_limits::steady_now) from the start of run_lua,
-//   read at each hook call and every 1000 units of library work.
-// Once a limit is reached the state is poisoned: every later hook call and library payment
-// raises the limit error again, and the hook is re-armed to fire on every instruction. pcall can
-// catch a Lua error, but the instruction right after the pcall returns raises it again, so
-// `while true do pcall(function() while true do end end) end` stops too.
-// The margin (docs/runtime.md has the measurements):
-// - A library call pays before it works, so it runs past the time limit by at most its own
-//   length: milliseconds, up to ~100 ms for one that fills the 64 MiB default memory cap.
-// - Not metered: single VM instructions whose work grows with the data, such as comparing or
-//   concatenating two long strings, next() over a table emptied of millions of entries, or a
-//   call passing a million values. The clock is read every 100 of them, so near the default
-//   memory cap the time limit can be overshot by up to ~200 ms. The budget counts them as one
-//   each.
-// - Host functions block for as long as they take.
-// Run code you do not trust at all in a separate process that can be killed.
-//
-// CPU: with lua_limits::idle_cpu the VM runs on a SCHED_IDLE companion of the calling thread
-// (idle_companion.hpp), so a run that spins for its whole limit takes no CPU from normal threads;
-// host functions are called back on the calling thread, at its priority.
-//
-// The JSON bridge (ctx values, host function arguments and results, the chunk's result):
-// - JSON -> Lua: objects become tables with string keys, arrays sequences (1-based), integers
-//   Lua integers (unsigned ones above 2^63-1 become floats), other numbers floats, null nil. So a
-//   null in an array leaves a hole, a null member is simply absent, and [] arrives as {}.
-// - Lua -> JSON (raw contents; metatables are not consulted): nil -> null, booleans, integers ->
-//   JSON integers, floats -> JSON numbers, strings (valid UTF-8 only); a table with only the
-//   integer keys 1..n -> array, with only string keys -> object, and an empty table -> {} (an
-//   empty object: an empty table says nothing about which it was meant to be). Any other table (a
-//   mix such as {1, 2, x = 3}, holes such as {[1] = 1, [3] = 3}, keys that are not strings or
-//   integers), functions, userdata, coroutines, NaN, infinities, and nesting deeper than 64
-//   tables (which is also how a table that contains itself ends) are errc::invalid_json, with a
-//   message naming the place: "result.items[2]: a Lua function cannot be converted to JSON".
-// - Values handed to Lua (ctx values, host results) must be JSON Lua can hold: no binary values,
-//   no NaN or infinities, valid UTF-8 strings and keys, at most 64 nested containers.
-//
-// Errors (run_lua never throws; host functions may throw, they are caught):
-// - errc::execution_failed: a syntax error, a runtime error, bytecode, a host function's error
-//   that the chunk did not catch. The message is Lua's, naming the line: "function:3: attempt to
-//   index a nil value (local 'x')"; error() with a table shows it as JSON.
-// - errc::limit_exceeded: the instruction budget, the memory cap or the time limit; the message
-//   names which ("Lua time limit of 200 ms exceeded (at function:2)").
-// - errc::invalid_json: the result cannot be JSON, or a ctx value cannot be handed to Lua.
-// - errc::invalid_argument: lua_context::values is not an object, a value and a host function
-//   share a name, or a host function is empty.
-//
-// Host functions: ctx.name(a, b) calls the function with the JSON array [a, b] (call them with a
-// dot, not a colon, or ctx itself becomes the first argument and cannot be converted). Its value
-// comes back as a Lua value; its error becomes a Lua error "function:7: ctx.name: <message>",
-// which pcall can catch. Arguments that cannot be JSON raise a Lua error in the same way.
+// error), so nothing a chunk does outlives the call. The contract -- the libraries, the limits
+// and their margins, the JSON bridge, the errors, host functions -- is docs/runtime.md's "The Lua
+// sandbox"; run_lua never throws.
 //
 // Implementation note. Debian's liblua5.4 is C: a Lua error is a longjmp, which skips C++
 // destructors. So every C function Lua calls here (and the hook, and the allocator) keeps only
@@ -134,9 +42,9 @@
 #include "logline/error.hpp"
 #include "logline/json.hpp"
 #include "logline/runtime/idle_companion.hpp"
-#include "logline/runtime/lua_metered.hpp"
+#include "logline/runtime/detail/lua_metered.hpp"
 #include "logline/runtime/lua_sandbox.hpp"
-#include "logline/runtime/lua_string_match.hpp"
+#include "logline/runtime/detail/lua_string_match.hpp"
 #include "logline/types.hpp"
 
 namespace logline::runtime {

@@ -1,9 +1,10 @@
 #pragma once
 // The state behind one run_lua call (logline/runtime/lua.hpp) and its three limits: the
 // allocator that enforces the memory cap, the count hook that enforces the instruction budget
-// and the time limit, and charge(), through which library functions (lua_string_match.hpp,
-// lua_metered.hpp) pay for the work they do in C, where the hook cannot see it. lua.hpp
-// documents the contract; this header is what the pieces share.
+// and the time limit, and charge(), through which library functions
+// (detail/lua_string_match.hpp, detail/lua_metered.hpp) pay for the work they do in C, where the
+// hook cannot see it. docs/runtime.md documents the contract; this header is what the pieces
+// share.
 #if __has_include(<lua5.4/lua.hpp>)
 #include <lua5.4/lua.hpp>
 #else

@@ -24,7 +24,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "logline/runtime/lua_pattern.hpp"
+#include "logline/runtime/detail/lua_pattern.hpp"
 #include "logline/runtime/lua_sandbox.hpp"
 
 namespace logline::runtime::detail {
