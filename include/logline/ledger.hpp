@@ -33,6 +33,7 @@
 #include "logline/detail/parallel.hpp"
 #include "logline/ed25519.hpp"
 #include "logline/error.hpp"
+#include "logline/fwd.hpp"
 #include "logline/operator_namespace.hpp"
 #include "logline/policy/append_only.hpp"
 #include "logline/policy/hash_chained.hpp"
@@ -928,10 +929,6 @@ class ledger {
   options options_;
 };
 
-// The full audited policy set, the one LogLineOS's universal registry uses: append-only,
-// hash-chained per tenant, signed with Ed25519, tenant-isolated.
-template <class Span, class Backend>
-using audited_ledger =
-    ledger<Span, Backend, append_only, hash_chained, signed_by<ed25519>, tenant_isolated>;
+// audited_ledger<Span, Backend>, the full audited policy set, is declared in fwd.hpp.
 
 }  // namespace logline

@@ -38,7 +38,6 @@ struct basic_hash_chained : policy_base {
   }
 };
 
-using hash_chained = basic_hash_chained<chain_scope::per_tenant>;
-using globally_hash_chained = basic_hash_chained<chain_scope::global>;
+// hash_chained and globally_hash_chained, the two instances, are declared in fwd.hpp.
 
 }  // namespace logline

@@ -21,11 +21,10 @@
 #include <string_view>
 
 #include "logline/error.hpp"
+#include "logline/fwd.hpp"  // chain_scope
 #include "logline/types.hpp"
 
 namespace logline {
-
-enum class chain_scope { per_tenant, global };
 
 // What the policies ask of a table (derived at compile time by the ledger; the backends build
 // their DDL and write path from it).

@@ -17,7 +17,7 @@ concept has_signature_columns = has_content_hash<S> && requires(const S& s) {
   { s.public_key } -> std::same_as<const std::optional<logline::public_key>&>;
 };
 
-template <class Algorithm = ed25519>
+template <class Algorithm>  // = ed25519 (fwd.hpp)
 struct signed_by : policy_base {
   static_assert(std::same_as<Algorithm, ed25519>, "logline: signed_by supports ed25519 only");
   using algorithm = Algorithm;
