@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include <logline/http/provider_client.hpp>
 #include <logline/runtime/egress.hpp>
 
 namespace logline_examples {
@@ -75,6 +76,7 @@ struct runtime_flags {
     o.scheduling.nice = static_cast<int>(nice);
     o.code_idle_cpu = code_idle_cpu;
     o.providers = providers;
+    o.provider_client = logline::http::provider_client();
   }
 
  private:

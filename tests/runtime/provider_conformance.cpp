@@ -3,6 +3,7 @@
 // Retry-After, timeouts, malformed answers, missing credentials, and the API key never on record.
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include <logline/http/provider_client.hpp>
 #include <logline/runtime/provider_exec.hpp>
 
 #include "runtime/runtime_fixture.hpp"
@@ -117,6 +119,7 @@ struct provider_fixture : runtime_test::fixture<F> {
   // refused), and a key over plain http to it.
   explicit provider_fixture(bool loopback_allowed = true) {
     runtime::seed(ledger).value();
+    kernel.transport = logline::http::provider_client();
     kernel.base_delay = std::chrono::milliseconds(1);
     kernel.max_delay = std::chrono::milliseconds(250);
     if (loopback_allowed) {
@@ -127,6 +130,7 @@ struct provider_fixture : runtime_test::fixture<F> {
   }
   void set_kernel(runtime::provider_exec<ledger_type> k) {
     kernel = std::move(k);
+    if (!kernel.transport) kernel.transport = logline::http::provider_client();
     stage0.register_kernel(runtime::ids::provider_exec, kernel);
   }
   // The operator's configuration, changed.
@@ -223,6 +227,63 @@ TEMPLATE_TEST_CASE(
   CHECK((*refused.error)["code"] == "not_found");
   CHECK(server.hits() == 1);
   CHECK(b.of_type("provider_execution").size() == 1);
+  CHECK(b.ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE(
+    "provider_exec: the request goes through the transport it is given, and without one nothing "
+    "is sent",
+    "[runtime][provider]", LOGLINE_BACKENDS) {
+  provider_fixture<TestType> b;
+  api_key key;
+  b.allow(key);
+  // A transport of the program's own: what provider_exec decided arrives in it (the checked
+  // address, the credential, the timeout), and its answers are the provider's.
+  std::vector<runtime::provider_request> seen;
+  auto kernel = b.kernel;
+  kernel.transport = [&](const runtime::provider_request& r) {
+    seen.push_back(r);
+    runtime::provider_response out;
+    if (seen.size() == 1) {
+      out.failed = runtime::provider_response::failure::connect;
+      out.failure_text = "refused";
+      return out;
+    }
+    out.status = 200;
+    out.body = openai_answer("from the transport").dump();
+    return out;
+  };
+  b.set_kernel(kernel);
+  const auto p = b.provider(json{{"base_url", "http://127.0.0.1:9/v1"},
+                                 {"model", "m"},
+                                 {"auth_env", key.name},
+                                 {"timeout_ms", 1234}});
+  const auto e = b.run(p, b.alice);
+  INFO(e.error.value_or(json(nullptr)).dump());
+  REQUIRE(e.status == "complete");
+  CHECK((*e.output)["content"] == "from the transport");
+  REQUIRE(seen.size() == 2);  // a refused connection is retried
+  CHECK_FALSE(seen[0].https);
+  CHECK(seen[0].host == "127.0.0.1");
+  CHECK(seen[0].address == "127.0.0.1");
+  CHECK(seen[0].port == 9);
+  CHECK(seen[0].path == "/v1/chat/completions");
+  CHECK(seen[0].timeout == std::chrono::milliseconds(1234));
+  CHECK(json::parse(seen[0].body)["model"] == "m");
+  CHECK(std::count(seen[0].headers.begin(), seen[0].headers.end(),
+                   std::pair<std::string, std::string>("Authorization", "Bearer " + key.value)) ==
+        1);
+  CHECK((*b.last_execution().metadata)["attempts"] == 2);
+  b.key_nowhere(key.value);
+
+  // Without a transport: an error on record, and nothing sent.
+  b.kernel.transport = nullptr;
+  b.stage0.register_kernel(runtime::ids::provider_exec, b.kernel);
+  CHECK(b.run(p, b.alice).status == "error");
+  const auto pe = b.last_execution();
+  CHECK((*pe.error)["code"] == "transport_unavailable");
+  CHECK((*pe.metadata)["attempts"] == 0);
+  CHECK(seen.size() == 2);
   CHECK(b.ledger.verify().value().ok());
 }
 

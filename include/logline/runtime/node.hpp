@@ -54,6 +54,9 @@ class node {
     std::chrono::seconds lease_margin{300};
     // provider_exec's credentials and destinations (egress.hpp): none and public only by default.
     provider_config providers{};
+    // provider_exec's HTTP client (provider_transport.hpp): logline::http::provider_client() in
+    // logline-server and logline-scheduler. None: provider calls end transport_unavailable.
+    provider_transport provider_client{};
     scheduler::options scheduling{};
     std::function<void(const std::string& job, const error_info&)> on_error =
         [](const std::string& job, const error_info& e) {
@@ -87,6 +90,7 @@ class node {
     stage0_.register_kernel(ids::policy_agent, policies);
     provider_exec<Ledger> providers;
     providers.config = options_.providers;
+    providers.transport = options_.provider_client;
     stage0_.register_kernel(ids::provider_exec, providers);  // booted on demand
     add_job("observer_bot", schedule::every(options_.observer_every), ids::observer_bot);
     add_job("request_worker", schedule::every(options_.worker_every), ids::request_worker);

@@ -43,12 +43,12 @@
 // {code, message}; status complete or error; duration_ms; metadata {attempts, http_status, model,
 // kind}); the kernel returns the output, or an error after recording it. Error codes:
 // invalid_provider, invalid_config, credentials_refused, destination_refused, missing_credentials,
-// tls_unavailable, tls_error, timeout, connection_failed, http_error, invalid_json. See docs/providers.md.
+// tls_unavailable, tls_error, timeout, connection_failed, http_error, invalid_json,
+// transport_unavailable. See docs/providers.md.
 //
-// https needs cpp-httplib built with CPPHTTPLIB_OPENSSL_SUPPORT (Debian's is: its pkg-config
-// flags define it); the server certificate is verified against the system's trust store.
-#include <httplib.h>
-
+// The request itself goes through `transport` (provider_transport.hpp): the runtime includes no
+// HTTP library. logline::http::provider_client() is cpp-httplib's (runtime::node takes it as
+// options::provider_client); without one every call that gets that far is transport_unavailable.
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -65,6 +65,7 @@
 #include "logline/json.hpp"
 #include "logline/runtime/egress.hpp"
 #include "logline/runtime/manifest.hpp"
+#include "logline/runtime/provider_transport.hpp"
 #include "logline/runtime/stage0.hpp"
 #include "logline/span.hpp"
 
@@ -181,6 +182,8 @@ struct provider_exec {
   // The operator's configuration: the credentials a provider may name and where calls may go
   // (egress.hpp). The default: no credentials, public destinations only.
   provider_config config;
+  // What sends the request (logline::http::provider_client()); none: transport_unavailable.
+  provider_transport transport;
 
   result<json> operator()(call& c) const {
     // The input: checked before anything is read or recorded.
@@ -335,7 +338,7 @@ struct provider_exec {
       if (auto bad = egress::first_malformed(*list))
         return fail(std::move(o), "invalid_config",
                     "the operator's destination '" + *bad + "' is malformed");
-    httplib::Headers headers;
+    std::vector<std::pair<std::string, std::string>> headers;
     if (auto a = md.find("auth_env"); a != md.end() && !a->is_null()) {
       const auto name = text("auth_env");
       if (!name)
@@ -360,7 +363,7 @@ struct provider_exec {
                     "the operator's credential " + *name +
                         " is not set (its environment variable is empty)");
       o.key = key;
-      headers.emplace("Authorization", "Bearer " + o.key);
+      headers.emplace_back("Authorization", "Bearer " + o.key);
     }
     auto addresses = egress::checked_destination(config, ep->host, ep->port);
     if (!addresses) {
@@ -369,67 +372,62 @@ struct provider_exec {
       return fail(std::move(o), "connection_failed", addresses.error().message());
     }
 
-    std::unique_ptr<httplib::ClientImpl> client;
-    if (ep->https) {
-#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
-      auto tls = std::make_unique<httplib::SSLClient>(ep->host, ep->port);
-      tls->enable_server_certificate_verification(true);
-      client = std::move(tls);
-#else
-      return fail(
-          std::move(o), "tls_unavailable",
-          "base_url is https but this build's cpp-httplib has no TLS (CPPHTTPLIB_OPENSSL_SUPPORT)");
-#endif
-    } else {
-      client = std::make_unique<httplib::ClientImpl>(ep->host, ep->port);
-    }
-    const auto t = static_cast<time_t>(*timeout_ms);
-    client->set_connection_timeout(t / 1000, (t % 1000) * 1000);
-    client->set_read_timeout(t / 1000, (t % 1000) * 1000);
-    client->set_write_timeout(t / 1000, (t % 1000) * 1000);
+    if (!transport)
+      return fail(std::move(o), "transport_unavailable",
+                  "this process has no HTTP client for providers "
+                  "(runtime::node::options::provider_client)");
+    provider_request request;
+    request.https = ep->https;
+    request.host = ep->host;
+    request.port = ep->port;
+    request.path = path;
+    request.headers = std::move(headers);
+    request.body = o.request.dump();
+    request.timeout = std::chrono::milliseconds(*timeout_ms);
 
-    const std::string body = o.request.dump();
     const std::string where = ep->host + ":" + std::to_string(ep->port) + path;
     for (;;) {
       // Connect to an address that was checked, whatever the host name resolves to by now; each
       // attempt the next one (a name with an IPv6 and an IPv4 address, one of them not served).
-      const auto& to = (*addresses)[static_cast<std::size_t>(o.attempts) % addresses->size()];
-      client->set_hostname_addr_map({{ep->host, to.to_string()}});
+      request.address =
+          (*addresses)[static_cast<std::size_t>(o.attempts) % addresses->size()].to_string();
       ++o.attempts;
       const auto sent = std::chrono::steady_clock::now();
-      auto res = client->Post(path, headers, body, "application/json");
+      const provider_response res = transport(request);
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - sent)
                               .count();
       std::optional<std::chrono::milliseconds> retry_after;
       bool retry = false;
-      if (!res) {
-        const auto err = res.error();
+      using failure = provider_response::failure;
+      if (res.failed == failure::tls_unavailable) {
+        --o.attempts;  // nothing was sent
+        return fail(std::move(o), "tls_unavailable", res.failure_text);
+      }
+      if (res.failed != failure::none) {
         o.http_status = 0;
-        if (err == httplib::Error::SSLConnection || err == httplib::Error::SSLLoadingCerts ||
-            err == httplib::Error::SSLServerVerification) {
+        if (res.failed == failure::tls)
           return fail(std::move(o), "tls_error",
-                      "TLS with " + where + " failed: " + httplib::to_string(err));
-        }
-        retry = err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout ||
-                err == httplib::Error::Read || err == httplib::Error::Write;
-        const bool timed_out = err == httplib::Error::ConnectionTimeout || waited >= *timeout_ms;
+                      "TLS with " + where + " failed: " + res.failure_text);
+        retry = res.failed == failure::connect || res.failed == failure::connect_timeout ||
+                res.failed == failure::read || res.failed == failure::write;
+        const bool timed_out = res.failed == failure::connect_timeout || waited >= *timeout_ms;
         o.code = timed_out ? "timeout" : "connection_failed";
         o.message = timed_out ? "no answer from " + where + " within timeout_ms " +
                                     std::to_string(*timeout_ms)
-                              : "POST " + where + " failed: " + httplib::to_string(err);
+                              : "POST " + where + " failed: " + res.failure_text;
       } else {
-        o.http_status = res->status;
-        if (res->status >= 200 && res->status < 300) {
+        o.http_status = res.status;
+        if (res.status >= 200 && res.status < 300) {
           o.code.clear();
           o.message.clear();
-          return answer(std::move(o), res->body, ollama);
+          return answer(std::move(o), res.body, ollama);
         }
-        retry = res->status == 429 || res->status >= 500;
+        retry = res.status == 429 || res.status >= 500;
         o.code = "http_error";
-        o.message = "the provider answered HTTP " + std::to_string(res->status) + ": " +
-                    detail::error_text(res->body);
-        if (const auto ra = res->get_header_value("Retry-After");
+        o.message = "the provider answered HTTP " + std::to_string(res.status) + ": " +
+                    detail::error_text(res.body);
+        if (const auto& ra = res.retry_after;
             !ra.empty() && ra.size() <= 9 &&
             std::all_of(ra.begin(), ra.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
           retry_after = std::chrono::seconds(std::stoll(ra));
