@@ -20,7 +20,7 @@
 
 #include <logline/postgres.hpp>
 
-#include "../../examples/common/postgres_url.hpp"
+#include "../../tools/common/postgres_url.hpp"
 #include "backends/conformance.hpp"
 #include "security/secret_files.hpp"
 #include "support/catch.hpp"
@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 using namespace secret_files;
 
 TEST_CASE("secrets: which PostgreSQL URLs hold a password, as libpq reads them", "[security]") {
-  using logline_examples::conninfo_has_password;
+  using logline_tools::conninfo_has_password;
   CHECK(conninfo_has_password("postgresql://app:s3cret@db.example/ledger"));
   CHECK(conninfo_has_password("postgres://app:s3cret@db.example:5433/ledger?sslmode=require"));
   CHECK(conninfo_has_password("postgresql://app@db.example/ledger?password=s3cret"));

@@ -1,4 +1,4 @@
-// Tests of logline-cli (examples/cli/), run as a real process: keygen, append, export, verify, exit
+// Tests of logline-cli (tools/cli/), run as a real process: keygen, append, export, verify, exit
 // codes, all-or-nothing appends, versions, tenancy, and tampering done behind the ledger's back
 // with the sqlite3 command-line tool. postgres_cli_test.cpp runs it with --postgres.
 #include <stdlib.h>

@@ -3,9 +3,9 @@
 // spans with every policy, on a backend.
 #include <logline/logline.hpp>
 
-namespace logline_examples {
+namespace logline_tools {
 
 template <class Backend>
 using ledger_on = logline::audited_ledger<logline::universal_span, Backend>;
 
-}  // namespace logline_examples
+}  // namespace logline_tools

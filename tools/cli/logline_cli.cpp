@@ -59,7 +59,7 @@
 namespace {
 
 using span = logline::universal_span;
-using logline_examples::ledger_on;
+using logline_tools::ledger_on;
 using ledger_type = ledger_on<logline::sqlite::backend>;
 using pg_ledger_type = ledger_on<logline::postgres::backend>;
 
@@ -224,7 +224,7 @@ unsigned parse_count(const std::string& text, std::string_view flag, unsigned lo
 // services (signing_key.hpp): a person runs the CLI and sees the warning at once.
 logline::ed25519::key read_seed_file(const std::string& path) {
   auto k =
-      logline_examples::read_key_file("logline-cli", path, logline_examples::readable_key::warn);
+      logline_tools::read_key_file("logline-cli", path, logline_tools::readable_key::warn);
   if (!k) throw cli_error(k.error().message());
   return *k;
 }
@@ -443,7 +443,7 @@ bool on_postgres(const arguments& a) {
 // The connection string of --OPTION URL or --OPTION-env VAR (postgres_url.hpp: a URL on the
 // command line that holds a password gets a warning).
 std::optional<std::string> postgres_option(const arguments& a, const std::string& option) {
-  auto url = logline_examples::postgres_url("logline-cli", "--" + option, a.get(option),
+  auto url = logline_tools::postgres_url("logline-cli", "--" + option, a.get(option),
                                             a.get(option + "-env"));
   if (!url) throw cli_error(url.error().message(), true);
   if (*url && (*url)->empty()) throw cli_error("--" + option + " must not be empty", true);
@@ -477,7 +477,7 @@ target open_target(const arguments& a, bool existing, bool any_span_type = false
   t.wait = lock_wait(a);
   if (!on_postgres(a)) {
     t.path = a.required("db");
-    logline_examples::warn_if_world_accessible("logline-cli", t.path);
+    logline_tools::warn_if_world_accessible("logline-cli", t.path);
     if (existing) {
       t.sqlite = open_existing(t.path, live);
       select_table(t, a, any_span_type);
@@ -854,7 +854,7 @@ logline::public_key trusted_key(const std::string& arg) {
   struct stat st {};
   if (::stat(arg.c_str(), &st) == 0) {
     auto k =
-        logline_examples::read_key_file("logline-cli", arg, logline_examples::readable_key::warn);
+        logline_tools::read_key_file("logline-cli", arg, logline_tools::readable_key::warn);
     if (!k) throw cli_error("--trust: " + k.error().message());
     return k->public_key();
   }

@@ -7,7 +7,7 @@
 //                     [--worker-lanes N] [--policy-lanes N] [--lease-margin S] [--runtime-nice N]
 //                     [--provider-credential NAME[=ENV]@HOST[,HOST...]] [--provider-private HOST[:PORT]]
 //                     [--provider-http-key-host HOST[:PORT]] [--provider-allow-host HOST[:PORT]]
-//                     (these runtime flags: examples/common/runtime_flags.hpp, shared with logline-server)
+//                     (these runtime flags: tools/common/runtime_flags.hpp, shared with logline-server)
 //
 // --worker-lanes / --policy-lanes (default 2): requests / policies run at once, one tenant's on
 // one lane at a time (keep below the PostgreSQL pool size, 4 here). --runtime-nice (default 10):
@@ -56,7 +56,7 @@
 
 namespace {
 
-using logline_examples::ledger_on;
+using logline_tools::ledger_on;
 
 std::atomic<bool> stop_requested{false};
 extern "C" void on_signal(int) { stop_requested = true; }
@@ -68,7 +68,7 @@ struct config {
       postgres_owner_env;  // names of environment variables holding the URLs
   bool seed = false, once = false, allow_readable_key = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
-  logline_examples::runtime_flags runtime;
+  logline_tools::runtime_flags runtime;
 };
 
 std::string usage_text() {
@@ -78,7 +78,7 @@ std::string usage_text() {
        "                         [--observer-every S] [--worker-every S] [--policy-every S] "
        "[--once]\n"
        "                         "
-    << logline_examples::runtime_flags::synopsis
+    << logline_tools::runtime_flags::synopsis
     << "\n"
        "       (--postgres-env VAR, --postgres-owner-env VAR: the URL in environment variable "
        "VAR)\n";
@@ -121,7 +121,7 @@ config parse(int argc, char** argv) {
       c.postgres_owner_env = value();
     else if (a == "--key")
       c.key_file = value();
-    else if (a == logline_examples::allow_readable_key_flag)
+    else if (a == logline_tools::allow_readable_key_flag)
       c.allow_readable_key = true;
     else if (a == "--seed")
       c.seed = true;
@@ -135,13 +135,13 @@ config parse(int argc, char** argv) {
       c.policy_every = seconds();
     else if (c.runtime.parse(a, value, usage))
       continue;
-    else if (!logline_examples::answer_help_or_version(a, "logline-scheduler", usage_text))
+    else if (!logline_tools::answer_help_or_version(a, "logline-scheduler", usage_text))
       usage("unknown argument '" + a + "'");
   }
   // A URL from the environment (--postgres-env VAR) keeps its password out of ps.
   auto resolve = [](const char* option, std::optional<std::string>& url,
                     const std::optional<std::string>& variable) {
-    auto resolved = logline_examples::postgres_url("logline-scheduler", option, url, variable);
+    auto resolved = logline_tools::postgres_url("logline-scheduler", option, url, variable);
     if (!resolved) usage(resolved.error().message());
     url = std::move(*resolved);
   };
@@ -156,7 +156,7 @@ config parse(int argc, char** argv) {
 template <class Ledger, class Database>
 int run(const config& c, Database& db, const logline::ed25519::key& key) {
   Ledger ledger(db, {.identity = {"logline", std::nullopt}, .signing_key = key});
-  logline_examples::refuse_unfit_application_role("logline-scheduler", ledger);
+  logline_tools::refuse_unfit_application_role("logline-scheduler", ledger);
   if (c.seed) {
     auto seeded = logline::runtime::seed(ledger);
     if (!seeded) usage("seed: " + seeded.error().message());
@@ -204,9 +204,9 @@ int main(int argc, char** argv) {
   const config c = parse(argc, argv);
   // The key before the database: a key that is refused leaves no new database file behind.
   const auto key =
-      logline_examples::signing_key("logline-scheduler", c.key_file, false,
-                                    c.allow_readable_key ? logline_examples::readable_key::warn
-                                                         : logline_examples::readable_key::refuse);
+      logline_tools::signing_key("logline-scheduler", c.key_file, false,
+                                 c.allow_readable_key ? logline_tools::readable_key::warn
+                                                      : logline_tools::readable_key::refuse);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
       if (!db) usage(db.error().message());
       return run<ledger_on<logline::postgres::backend>>(c, **db, key);
     }
-    logline_examples::warn_if_world_accessible("logline-scheduler", c.db);
+    logline_tools::warn_if_world_accessible("logline-scheduler", c.db);
     auto db = logline::sqlite::database::open(c.db);
     if (!db) usage(db.error().message());
     return run<ledger_on<logline::sqlite::backend>>(c, **db, key);

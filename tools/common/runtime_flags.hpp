@@ -13,7 +13,7 @@
 #include <logline/http/provider_client.hpp>
 #include <logline/runtime/egress.hpp>
 
-namespace logline_examples {
+namespace logline_tools {
 
 struct runtime_flags {
   long worker_lanes = 2, policy_lanes = 2, lease_margin = 300, nice = 10;
@@ -108,4 +108,4 @@ struct runtime_flags {
   }
 };
 
-}  // namespace logline_examples
+}  // namespace logline_tools

@@ -22,7 +22,7 @@
 
 #include <logline/error.hpp>
 
-namespace logline_examples {
+namespace logline_tools {
 
 // Whether a libpq connection string (key=value or URL) sets a password. libpq's own parser
 // reads it, so every spelling counts (password=..., user:secret@host, ?password=...); it fills
@@ -72,4 +72,4 @@ inline logline::result<std::optional<std::string>> postgres_url(
   return url;
 }
 
-}  // namespace logline_examples
+}  // namespace logline_tools

@@ -10,7 +10,7 @@
 #include <iostream>
 #include <string>
 
-namespace logline_examples {
+namespace logline_tools {
 
 // Warns on stderr (prefixed with `program`) for each of `path`, `path`-wal, `path`-shm and
 // `path`-journal that exists and that others (not the owner, not the group) may read or write.
@@ -30,4 +30,4 @@ inline void warn_if_world_accessible(const std::string& program, const std::stri
   }
 }
 
-}  // namespace logline_examples
+}  // namespace logline_tools

@@ -7,7 +7,7 @@
 #include <iostream>
 #include <string>
 
-namespace logline_examples {
+namespace logline_tools {
 
 template <class Ledger>
 void refuse_unfit_application_role(const std::string& program, Ledger& ledger) {
@@ -25,4 +25,4 @@ void refuse_unfit_application_role(const std::string& program, Ledger& ledger) {
   }
 }
 
-}  // namespace logline_examples
+}  // namespace logline_tools

@@ -18,7 +18,7 @@
 #include <logline/ed25519.hpp>
 #include <logline/error.hpp>
 
-namespace logline_examples {
+namespace logline_tools {
 
 // What to do with a key file that group or others may access.
 enum class readable_key { refuse, warn };
@@ -82,4 +82,4 @@ inline logline::ed25519::key signing_key(const std::string& program,
   return logline::ed25519::key::generate();
 }
 
-}  // namespace logline_examples
+}  // namespace logline_tools

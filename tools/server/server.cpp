@@ -8,7 +8,7 @@
 //                  (--postgres-env VAR / --postgres-owner-env VAR: the URL from an environment variable)
 //                  [--with-scheduler [--runtime-every S] [--policy-every S] [runtime flags]]
 //                  (runtime flags: --worker-lanes, --policy-lanes, --lease-margin, --runtime-nice,
-//                  --provider-*, as logline-scheduler's: examples/common/runtime_flags.hpp)
+//                  --provider-*, as logline-scheduler's: tools/common/runtime_flags.hpp)
 //
 // Defaults: --db logline.db, 127.0.0.1:8080, a signing key from --key, $LOGLINE_SIGNING_KEY or,
 // failing both, a new key for this run. --demo-token issues a token (user demo, tenant demo, every
@@ -53,7 +53,7 @@
 
 namespace {
 
-using logline_examples::ledger_on;
+using logline_tools::ledger_on;
 
 std::atomic<bool> stop_requested{false};
 extern "C" void on_signal(int) { stop_requested = true; }
@@ -68,7 +68,7 @@ struct config {
       postgres_owner_env;  // names of environment variables holding the URLs
   bool demo_token = false, quiet = false, with_scheduler = false, allow_readable_key = false;
   long runtime_every = 10, policy_every = 30;
-  logline_examples::runtime_flags runtime;
+  logline_tools::runtime_flags runtime;
   logline::http::connection_limits limits{};
   std::size_t max_streams = logline::http::server_options{}.max_streams;
   std::size_t max_streams_per_token = logline::http::server_options{}.max_streams_per_token;
@@ -93,7 +93,7 @@ std::string usage_text() {
        "                      [--with-scheduler [--runtime-every S] [--policy-every S] [runtime "
        "flags]]\n"
        "       runtime flags: "
-    << logline_examples::runtime_flags::synopsis << "\n";
+    << logline_tools::runtime_flags::synopsis << "\n";
   s << "       logline-server --help | --version\n";
   return s.str();
 }
@@ -130,7 +130,7 @@ config parse(int argc, char** argv) {
       c.postgres_env = value();
     else if (a == "--postgres-owner-env")
       c.postgres_owner_env = value();
-    else if (a == logline_examples::allow_readable_key_flag)
+    else if (a == logline_tools::allow_readable_key_flag)
       c.allow_readable_key = true;
     else if (a == "--host")
       c.host = value();
@@ -172,7 +172,7 @@ config parse(int argc, char** argv) {
       c.policy_every = std::atol(value().c_str());
     else if (c.runtime.parse(a, value, usage))
       continue;
-    else if (!logline_examples::answer_help_or_version(a, "logline-server", usage_text))
+    else if (!logline_tools::answer_help_or_version(a, "logline-server", usage_text))
       usage("unknown argument '" + a + "'");
   }
   if (c.port < 0 || c.port > 65535) usage("--port must be in 0..65535");
@@ -189,7 +189,7 @@ config parse(int argc, char** argv) {
     usage("--tls-cert and --tls-key go together");
   auto resolve = [](const char* option, std::optional<std::string>& url,
                     const std::optional<std::string>& variable) {
-    auto resolved = logline_examples::postgres_url("logline-server", option, url, variable);
+    auto resolved = logline_tools::postgres_url("logline-server", option, url, variable);
     if (!resolved) usage(resolved.error().message());
     url = std::move(*resolved);
   };
@@ -207,7 +207,7 @@ template <class Ledger, class Database>
 int serve(const config& c, const logline::ed25519::key& key, Database& db,
           std::function<void()> on_tick) {
   Ledger ledger(db, {.identity = logline::http::token_admin, .signing_key = key});
-  logline_examples::refuse_unfit_application_role("logline-server", ledger);
+  logline_tools::refuse_unfit_application_role("logline-server", ledger);
   logline::http::server_options o;
   o.cors_origin = c.cors;
   o.rate_per_second = c.rate;
@@ -303,9 +303,9 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   // The key first: a refused key file leaves no new database behind.
   const auto key =
-      logline_examples::signing_key("logline-server", c.key_file, true,
-                                    c.allow_readable_key ? logline_examples::readable_key::warn
-                                                         : logline_examples::readable_key::refuse);
+      logline_tools::signing_key("logline-server", c.key_file, true,
+                                 c.allow_readable_key ? logline_tools::readable_key::warn
+                                                      : logline_tools::readable_key::refuse);
   try {
     if (c.postgres) {
       auto db = logline::postgres::database::open(*c.postgres,
@@ -322,7 +322,7 @@ int main(int argc, char** argv) {
     }
     // Smaller, more frequent WAL checkpoints than the library's default: the commit that crosses
     // the threshold runs the checkpoint, and a server's clients wait on it (decision 25).
-    logline_examples::warn_if_world_accessible("logline-server", c.db);
+    logline_tools::warn_if_world_accessible("logline-server", c.db);
     auto db = logline::sqlite::database::open(c.db, {.wal_autocheckpoint_pages = 1000});
     if (!db) usage(db.error().message());
     return serve<ledger_on<logline::sqlite::backend>>(c, key, **db, {});

@@ -8,7 +8,7 @@
 
 #include <logline/version.hpp>
 
-namespace logline_examples {
+namespace logline_tools {
 
 // Answers argument `a` and exits when it is --help, -h or --version; false otherwise.
 inline bool answer_help_or_version(const std::string& a, const char* program,
@@ -22,4 +22,4 @@ inline bool answer_help_or_version(const std::string& a, const char* program,
   std::exit(0);
 }
 
-}  // namespace logline_examples
+}  // namespace logline_tools
