@@ -380,7 +380,8 @@ int run(const settings& s, Database& db) {
     q.entity_type = "request";
     q.parent_id = logline::uuid::parse(bomb_id).value();
     q.limit = logline::timeline_query::max_limit;
-    for (auto page = ledger.timeline_any(q); page; page = ledger.timeline_any(q)) {
+    for (auto page = ledger.as_operator().timeline(q); page;
+         page = ledger.as_operator().timeline(q)) {
       for (const auto& r : page->spans) {
         if (r.seq == 1) ++bomb_requests;
         if (r.status == "error" && r.error && (*r.error).value("code", "") == "limit_exceeded")
@@ -411,7 +412,7 @@ int run(const settings& s, Database& db) {
   // Start after everything appended so far (resume from the current end of the feed).
   std::string start_cursor;
   for (;;) {
-    auto page = ledger.changes_any(start_cursor, 5000).value();
+    auto page = ledger.as_operator().changes(start_cursor, 5000).value();
     if (page.empty()) break;
     start_cursor = page.back().cursor;
   }

@@ -9,7 +9,7 @@ using ledger = logline::audited_ledger<logline::universal_span, logline::sqlite:
 int main() {
   auto db = logline::sqlite::database::open("quickstart.db").value();
   auto key = logline::ed25519::key::generate();  // or key::from_file / key::from_env
-  ledger spans{*db, {.identity = {"alice", "acme"}, .signing_key = key}};
+  auto spans = ledger::open(*db, {.identity = {"alice", "acme"}, .signing_key = key}).value();
 
   auto stored = spans.append({.entity_type = "note",
                               .who = "alice",

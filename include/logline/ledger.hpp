@@ -95,6 +95,8 @@ Span unsealed(Span s) {
   return s;
 }
 
+struct ledger_plumbing;
+
 template <class Span, class Backend, class... Policies>
 class ledger {
  public:
@@ -134,23 +136,21 @@ class ledger {
     return {.hashed = has_content_hash<Span>, .chained = is_chained, .signed_ = is_signed};
   }
 
-  // Opens the ledger on a database, creating its table if needed. Throws logline::error if the
-  // schema cannot be created; `open` returns the error instead. A signed ledger opened without
-  // a key can read and verify; its appends fail with errc::invalid_key.
-  ledger(database_type& db, options o) : store_(db, table()), options_(std::move(o)) {
-    if (auto r = init(); !r) throw bad_result_access(r.error());
-  }
+  // Opens the ledger on a database, creating its table if needed, or says why it cannot (a
+  // table made for another schema, a database that refuses). A signed ledger opened without a
+  // key can read and verify; its appends fail with errc::invalid_key.
   static result<ledger> open(database_type& db, options o) {
-    try {
-      return ledger(db, std::move(o));
-    } catch (const bad_result_access& e) {
-      return logline::error(e);
-    }
+    ledger l(unopened, db, std::move(o));
+    LOGLINE_TRY_VOID(l.init());
+    return l;
+  }
+  // The same, throwing logline::bad_result_access (a logline::error) instead.
+  ledger(database_type& db, options o) : ledger(unopened, db, std::move(o)) {
+    if (auto r = init(); !r) throw bad_result_access(r.error());
   }
 
   const logline::identity& identity() const noexcept { return options_.identity; }
   const operator_namespace& operators() const noexcept { return options_.operators; }
-  store_type& store() noexcept { return store_; }
   // The public key this ledger signs with (none when opened without a key).
   std::optional<logline::public_key> signer() const {
     if (!options_.signing_key) return std::nullopt;
@@ -200,35 +200,53 @@ class ledger {
   }
 
   // The latest version visible to this identity.
-  result<Span> get(const uuid& id) { return get_as(options_.identity, id); }
-  result<Span> get(const uuid& id, std::int32_t seq) { return get_as(options_.identity, id, seq); }
+  result<Span> get(const uuid& id) { return get_for(own_reads(), id); }
+  result<Span> get(const uuid& id, std::int32_t seq) { return get_for(own_reads(), id, seq); }
   // Every visible version, oldest first.
-  result<std::vector<Span>> history(const uuid& id) { return history_as(options_.identity, id); }
+  result<std::vector<Span>> history(const uuid& id) { return history_for(own_reads(), id); }
   result<timeline_page<Span>> timeline(const timeline_query& q) {
-    return timeline_as(options_.identity, q);
+    return timeline_for(own_reads(), q);
+  }
+  // How many visible spans match q's filters (cursor and limit aside), counting up to `cap`: one
+  // SQL count, the rows not read (so not verified either; for quotas, not for evidence).
+  result<std::int64_t> count(const timeline_query& q, std::int64_t cap) {
+    return store_.count(q, own_reads(), cap);
   }
   // The change feed: visible spans after feed cursor `after` (empty: from the beginning), in feed
   // order, each with its cursor. No span is delivered twice or skipped, also under concurrent
   // writers (docs/ledger.md, "Change feed").
   result<std::vector<change<Span>>> changes(std::string_view after = {}, std::size_t limit = 256) {
-    return changes_as(options_.identity, after, limit);
+    return changes_for(own_reads(), after, limit);
   }
   // The same page with the cursor to resume from (feed_page::next), which moves past entries
   // this identity cannot see: a stream or policy that follows the feed reads each entry once.
   result<feed_page<Span>> feed(std::string_view after = {}, std::size_t limit = 256) {
-    return feed_for(tenancy_of(options_.identity), after, limit);
+    return feed_for(own_reads(), after, limit);
   }
 
-  // The same ledger acting as another identity: a server serving many users opens one ledger
-  // and makes a session per request. A session shares the ledger's store and connections (cheap
-  // to make; use it from one thread at a time, the ledger from many) and signs with the ledger's
-  // key. It must not outlive the ledger.
-  class session {
+  // The ledger seen by one identity, with the same reads and writes as the ledger itself:
+  //   ledger.as(who)            reads what `who` may read, writes with who's rights (an operator
+  //                             identity's view writes with the operator's rights, any other is
+  //                             held to the rules of DESIGN §5);
+  //   ledger.on_behalf_of(who)  reads as `who`, writes as `who` with the operator's rights: spans
+  //                             in the operator's namespace, reserved ids, spans owned by others
+  //                             (a version still keeps its entity's owner pair). For trusted code
+  //                             acting for a user (the runtime records a user's boot and
+  //                             execution as the user's); never for content a client chose
+  //                             without checking it with operators().check_ordinary() first;
+  //   ledger.as_operator()      reads every span whoever owns it (like verify and export_all:
+  //                             tools such as `logline-cli get` and `tail`; on PostgreSQL through
+  //                             the owner's connection), writes as the ledger's own identity.
+  // A server serving many users opens one ledger and makes a view per request. A view shares the
+  // ledger's store and connections (cheap to make; use it from one thread at a time, the ledger
+  // from many), signs with the ledger's key, and must not outlive the ledger.
+  class view {
    public:
     const logline::identity& identity() const noexcept { return who_; }
-    // Whether this session writes with the operator's rights (an operator identity, or
-    // on_behalf_of()).
+    // Whether this view writes with the operator's rights.
     bool privileged() const noexcept { return privileged_; }
+    // Whether its reads see every span (the operator's view), not only what identity() may read.
+    bool unrestricted() const noexcept { return unrestricted_; }
     const operator_namespace& operators() const noexcept { return l_->operators(); }
     bool operator_wrote(const Span& s) const { return l_->operator_wrote(s); }
     result<Span> append(Span span) {
@@ -244,60 +262,42 @@ class ledger {
                                            std::vector<bool> take_next_version) {
       return l_->append_flagged(std::move(spans), std::move(take_next_version), who_, privileged_);
     }
-    result<Span> get(const uuid& id) { return l_->get_as(who_, id); }
-    result<Span> get(const uuid& id, std::int32_t seq) { return l_->get_as(who_, id, seq); }
-    result<std::vector<Span>> history(const uuid& id) { return l_->history_as(who_, id); }
+    result<Span> get(const uuid& id) { return l_->get_for(reads(), id); }
+    result<Span> get(const uuid& id, std::int32_t seq) { return l_->get_for(reads(), id, seq); }
+    result<std::vector<Span>> history(const uuid& id) { return l_->history_for(reads(), id); }
     result<timeline_page<Span>> timeline(const timeline_query& q) {
-      return l_->timeline_as(who_, q);
+      return l_->timeline_for(reads(), q);
+    }
+    result<std::int64_t> count(const timeline_query& q, std::int64_t cap) {
+      return l_->store_.count(q, reads(), cap);
     }
     result<std::vector<change<Span>>> changes(std::string_view after = {},
                                               std::size_t limit = 256) {
-      return l_->changes_as(who_, after, limit);
+      return l_->changes_for(reads(), after, limit);
     }
     result<feed_page<Span>> feed(std::string_view after = {}, std::size_t limit = 256) {
-      return l_->feed_for(tenancy_of(who_), after, limit);
+      return l_->feed_for(reads(), after, limit);
     }
 
    private:
     friend class ledger;
-    session(ledger& l, logline::identity who, bool privileged)
-        : l_(&l), who_(std::move(who)), privileged_(privileged) {}
+    view(ledger& l, logline::identity who, bool privileged, bool unrestricted)
+        : l_(&l), who_(std::move(who)), privileged_(privileged), unrestricted_(unrestricted) {}
+    // The tenancy the store reads under: none for the operator's view.
+    const logline::identity* reads() const { return unrestricted_ ? nullptr : tenancy_of(who_); }
     ledger* l_;
     logline::identity who_;
     bool privileged_;
+    bool unrestricted_;
   };
-  // A session as `who`, with the rights of who: an operator identity's session writes with the
-  // operator's rights, any other is held to the rules of DESIGN §5.
-  session as(logline::identity who) {
-    const bool op = options_.operators.is_operator(who);
-    return session(*this, std::move(who), op);
-  }
-  // A session that reads as `who` and writes as `who` with the operator's rights: spans in the
-  // operator's namespace, reserved ids, and spans owned by others (a version still keeps its
-  // entity's owner pair). For trusted code acting for a user (the runtime records a user's boot
-  // and execution as the user's); never for content a client chose without checking it with
-  // operators().check_ordinary() first.
-  session on_behalf_of(logline::identity who) { return session(*this, std::move(who), true); }
+  using session = view;  // its name before 0.2
 
-  // An operator's reads: every span whoever owns it (like verify and export_all), for tools such
-  // as `logline-cli get` and `tail`. On PostgreSQL they go through the owner's connection.
-  result<Span> get_any(const uuid& id) { return found(store_.latest(id, nullptr), id); }
-  result<Span> get_any(const uuid& id, std::int32_t seq) {
-    return found(store_.version(id, seq, nullptr), id);
+  view as(logline::identity who) {
+    const bool op = options_.operators.is_operator(who);
+    return view(*this, std::move(who), op, false);
   }
-  result<std::vector<Span>> history_any(const uuid& id) { return history_for(nullptr, id); }
-  result<timeline_page<Span>> timeline_any(const timeline_query& q) {
-    return timeline_for(nullptr, q);
-  }
-  // How many spans match q's filters (cursor and limit aside), counting up to `cap`: one SQL
-  // count, the rows not read (so not verified either; for quotas, not for evidence).
-  result<std::int64_t> count_any(const timeline_query& q, std::int64_t cap) {
-    return store_.count(q, nullptr, cap);
-  }
-  result<std::vector<change<Span>>> changes_any(std::string_view after = {},
-                                                std::size_t limit = 256) {
-    return changes_for(nullptr, after, limit);
-  }
+  view on_behalf_of(logline::identity who) { return view(*this, std::move(who), true, false); }
+  view as_operator() { return view(*this, options_.identity, own_rights(), true); }
 
   // Appends spans sealed elsewhere (an export of another ledger with the same policies), as they
   // are: nothing is re-hashed or re-signed. Before anything is written, every span must be valid,
@@ -396,17 +396,6 @@ class ledger {
     return spans;
   }
 
-  // An exclusive lock on `key`, held until the returned handle is dropped (PostgreSQL: an
-  // advisory lock other processes respect; SQLite: within this process). The runtime holds one
-  // on a function for the whole of its run.
-  result<std::shared_ptr<void>> hold(std::string_view key) { return store_.hold(key); }
-
-  // Waits for a commit in this process after the `commits()` value seen (or the timeout).
-  std::uint64_t commits() const { return store_.db().commits(); }
-  bool wait_for_commit(std::uint64_t seen, std::chrono::milliseconds timeout) const {
-    return store_.db().wait_for_commit(seen, timeout);
-  }
-
   // Verifies every stored span (all tenants: verification is an operator's task).
   result<verify_report> verify(const verify_options& o = {}) {
     auto sc = store_.verify_scan();
@@ -456,7 +445,13 @@ class ledger {
   }
 
  private:
+  friend struct ledger_plumbing;
+  struct unopened_t {};
+  static constexpr unopened_t unopened{};
+  ledger(unopened_t, database_type& db, options o) : store_(db, table()), options_(std::move(o)) {}
   result<void> init() { return store_.migrate(); }
+  // What the ledger's own reads may see: what its identity may read.
+  const logline::identity* own_reads() const { return tenancy_of(options_.identity); }
 
   // Whether the ledger's own identity writes with the operator's rights.
   bool own_rights() const { return options_.operators.is_operator(options_.identity); }
@@ -468,17 +463,12 @@ class ledger {
       return make_error(errc::invalid_argument, "take_next_version must have one flag per span");
     return append_many(std::move(spans), std::move(take_next_version), who, privileged);
   }
-  result<Span> get_as(const logline::identity& who, const uuid& id) {
-    return found(store_.latest(id, tenancy_of(who)), id);
+  // Reads under the tenancy rules of `tenancy` (nullptr: the operator's view), each span checked.
+  result<Span> get_for(const logline::identity* tenancy, const uuid& id) {
+    return found(store_.latest(id, tenancy), id);
   }
-  result<Span> get_as(const logline::identity& who, const uuid& id, std::int32_t seq) {
-    return found(store_.version(id, seq, tenancy_of(who)), id);
-  }
-  result<std::vector<Span>> history_as(const logline::identity& who, const uuid& id) {
-    return history_for(tenancy_of(who), id);
-  }
-  result<timeline_page<Span>> timeline_as(const logline::identity& who, const timeline_query& q) {
-    return timeline_for(tenancy_of(who), q);
+  result<Span> get_for(const logline::identity* tenancy, const uuid& id, std::int32_t seq) {
+    return found(store_.version(id, seq, tenancy), id);
   }
   result<timeline_page<Span>> timeline_for(const logline::identity* tenancy,
                                            const timeline_query& q) {
@@ -487,11 +477,6 @@ class ledger {
     for (const auto& s : page->spans) LOGLINE_TRY_VOID(check_read(s));
     return page;
   }
-  result<std::vector<change<Span>>> changes_as(const logline::identity& who, std::string_view after,
-                                               std::size_t limit) {
-    return changes_for(tenancy_of(who), after, limit);
-  }
-  // Reads under the tenancy rules of `tenancy` (nullptr: the operator's view), each span checked.
   result<std::vector<Span>> history_for(const logline::identity* tenancy, const uuid& id) {
     auto rows = store_.history(id, tenancy);
     if (!rows) return rows;
@@ -927,6 +912,33 @@ class ledger {
 
   store_type store_;
   options options_;
+};
+
+// What the runtime and the HTTP component need of a ledger besides reads and writes, kept off
+// the ledger's own interface: its store, locks across processes and commit notifications.
+struct ledger_plumbing {
+  template <class Ledger>
+  static typename Ledger::store_type& store(Ledger& l) noexcept {
+    return l.store_;
+  }
+  // An exclusive lock on `key`, held until the returned handle is dropped (PostgreSQL: an
+  // advisory lock other processes respect; SQLite: within this process). The runtime holds one
+  // on a function for the whole of its run.
+  template <class Ledger>
+  static result<std::shared_ptr<void>> hold(Ledger& l, std::string_view key) {
+    return l.store_.hold(key);
+  }
+  // The commits made in this process so far, and a wait for one after the value seen (or the
+  // timeout): how the change feed's followers sleep until there is something to read.
+  template <class Ledger>
+  static std::uint64_t commits(const Ledger& l) {
+    return l.store_.db().commits();
+  }
+  template <class Ledger>
+  static bool wait_for_commit(const Ledger& l, std::uint64_t seen,
+                              std::chrono::milliseconds timeout) {
+    return l.store_.db().wait_for_commit(seen, timeout);
+  }
 };
 
 // audited_ledger<Span, Backend>, the full audited policy set, is declared in fwd.hpp.

@@ -405,7 +405,7 @@ TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplic
   CHECK(ledger.changes("not a cursor").error() == errc::invalid_argument);
 
   // A subscriber waiting in another thread wakes on the next commit and resumes where it was.
-  const auto seen = ledger.commits();
+  const auto seen = logline::ledger_plumbing::commits(ledger);
   std::string cursor = rest.back().cursor;
   std::vector<logline::uuid> received;
   std::thread subscriber([&] {
@@ -413,7 +413,7 @@ TEMPLATE_TEST_CASE("the change feed resumes from a cursor without loss or duplic
     const auto deadline =
         std::chrono::steady_clock::now() + 30s;  // a broken feed fails, it does not hang
     while (received.size() < 3 && std::chrono::steady_clock::now() < deadline) {
-      reader.wait_for_commit(seen, 200ms);
+      logline::ledger_plumbing::wait_for_commit(reader, seen, 200ms);
       for (auto& c : reader.changes(cursor).value()) {
         received.push_back(c.span.id);
         cursor = c.cursor;
@@ -861,7 +861,7 @@ TEMPLATE_TEST_CASE("verify checks every span on several threads and streams its 
   CHECK(last_progress == 10);
 }
 
-TEMPLATE_TEST_CASE("sessions act as other identities on one ledger", "[backend][ledger][tenancy]",
+TEMPLATE_TEST_CASE("views act as other identities on one ledger", "[backend][ledger][tenancy]",
                    LOGLINE_BACKENDS) {
   TestType f;
   auto ledger = make_ledger(f, "server", std::nullopt);
@@ -882,7 +882,7 @@ TEMPLATE_TEST_CASE("sessions act as other identities on one ledger", "[backend][
   logline::timeline_query q;
   CHECK(bob.timeline(q).value().spans.size() == 1);
   CHECK(eve.changes().value().empty());
-  // Writing as someone else is refused for a session as for a ledger.
+  // Writing as someone else is refused for a view as for a ledger.
   auto forged = conformance::make_span();
   forged.owner_id = "alice";
   CHECK(bob.append(forged).error() == errc::permission_denied);
@@ -898,4 +898,65 @@ TEMPLATE_TEST_CASE("sessions act as other identities on one ledger", "[backend][
   auto v = alice.append_batch({next}, {true}).value();
   CHECK(v.front().seq == 1);
   CHECK(ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("the operator's view is a view like a user's, reading every span",
+                   "[backend][ledger][tenancy]", LOGLINE_BACKENDS) {
+  TestType f;
+  auto ledger = make_ledger(f, "logline", std::nullopt);  // an operator identity
+  using view = typename decltype(ledger)::view;
+  STATIC_REQUIRE(std::is_same_v<decltype(ledger.as({"alice", "acme"})), view>);
+  STATIC_REQUIRE(std::is_same_v<decltype(ledger.on_behalf_of({"alice", "acme"})), view>);
+  STATIC_REQUIRE(std::is_same_v<decltype(ledger.as_operator()), view>);
+  // The runtime's plumbing is not the ledger's interface.
+  STATIC_REQUIRE_FALSE(requires { ledger.store(); });
+  STATIC_REQUIRE_FALSE(requires { ledger.hold("key"); });
+  STATIC_REQUIRE_FALSE(requires { ledger.commits(); });
+
+  auto alice = ledger.as({"alice", "acme"});
+  auto eve = ledger.as({"eve", "other"});
+  const auto mine = alice.append(conformance::make_span()).value();
+  const auto hers = eve.append(conformance::make_span()).value();
+  auto op = ledger.as_operator();
+  CHECK(op.unrestricted());
+  CHECK_FALSE(alice.unrestricted());
+  CHECK(op.identity().user_id == "logline");
+  // Its reads see every tenant's private spans; alice's see hers only.
+  CHECK(op.get(mine.id).value().id == mine.id);
+  CHECK(op.get(hers.id, 0).value().id == hers.id);
+  CHECK(op.history(hers.id).value().size() == 1);
+  logline::timeline_query q;
+  CHECK(op.timeline(q).value().spans.size() == 2);
+  CHECK(op.count(q, 10).value() == 2);
+  CHECK(op.changes().value().size() == 2);
+  CHECK(alice.get(hers.id).error() == errc::not_found);
+  CHECK(alice.count(q, 10).value() == 1);
+  // It writes as the ledger's own identity.
+  const auto own = op.append(conformance::make_span()).value();
+  CHECK(own.owner_id == "logline");
+  // A user's ledger has an operator's view too; its writes keep the user's rights.
+  auto user_ledger = make_ledger(f, "mallory", "acme");
+  auto mallory_op = user_ledger.as_operator();
+  CHECK_FALSE(mallory_op.privileged());
+  auto forged = conformance::make_span();
+  forged.owner_id = "alice";
+  CHECK(mallory_op.append(forged).error() == errc::permission_denied);
+  CHECK(ledger.verify().value().ok());
+}
+
+TEMPLATE_TEST_CASE("open() says why a ledger cannot be opened; the constructor throws it",
+                   "[backend][ledger]", LOGLINE_BACKENDS) {
+  TestType f;
+  { auto first = make_ledger(f); }
+  // The same table, opened for another policy set.
+  using other = logline::ledger<universal_span, typename TestType::backend, logline::append_only>;
+  auto r = other::open(f.database(), {.identity = {"u1", "t1"}});
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message(), Catch::Contains("another span schema or policy set"));
+  CHECK_THROWS_AS(other(f.database(), {.identity = {"u1", "t1"}}), logline::bad_result_access);
+  // And one that can be opened is.
+  auto ok = conformance::full_ledger<typename TestType::backend>::open(
+      f.database(), {.identity = {"u1", "t1"}, .signing_key = conformance::test_key()});
+  REQUIRE(ok);
+  CHECK(ok->append(conformance::make_span("note", "u1")));
 }

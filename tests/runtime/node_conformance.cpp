@@ -100,7 +100,7 @@ struct node_fixture : runtime_test::fixture<F> {
     REQUIRE(request.output);
     const auto id =
         logline::uuid::parse((*request.output)["execution_id"].template get<std::string>()).value();
-    return ledger.get_any(id).value();
+    return ledger.as_operator().get(id).value();
   }
 };
 
@@ -161,7 +161,7 @@ TEMPLATE_TEST_CASE("node: scheduled Lua functions run end to end, driven by the 
   CHECK(b.request_for(fine.id)->status == "complete");
 
   // Over the tenant's daily quota: a policy_violation, and the function does not run.
-  auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
+  auto m = logline::unsealed(b.ledger.as_operator().get(runtime::ids::manifest).value());
   (*m.metadata)["throttle"]["per_tenant_daily_exec_limit"] = 4;
   b.ledger.append_version(m).value();
   const auto over = b.scheduled("return {ran = true}");
@@ -223,7 +223,7 @@ TEMPLATE_TEST_CASE("node: a kernel the manifest refuses is not executed; the err
                    "[runtime][node]", LOGLINE_BACKENDS) {
   node_fixture<TestType> b;
   // A manifest that no longer allows request_worker.
-  auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
+  auto m = logline::unsealed(b.ledger.as_operator().get(runtime::ids::manifest).value());
   (*m.metadata)["allowed_boot_ids"] =
       json::array({runtime::ids::run_code.to_string(), runtime::ids::observer_bot.to_string(),
                    runtime::ids::policy_agent.to_string()});

@@ -238,7 +238,7 @@ TEMPLATE_TEST_CASE(
 
   // "Restart": new kernel objects, no state. Each reads the feed only from its last resume cursor.
   auto resumes_at = [&](const std::string& cursor) {
-    return b.ledger.changes_any(cursor, 100000).value().size() + 1;
+    return b.ledger.as_operator().changes(cursor, 100000).value().size() + 1;
   };  // + its boot_event
   for (int restart = 0; restart < 2; ++restart) {
     runtime::request_worker<ledger_type> fresh{b.stage0};
@@ -336,7 +336,7 @@ TEMPLATE_TEST_CASE(
         g->cv.notify_all();
         if (first) {
           const bool seen = eventually([&] {
-            auto latest = b.ledger.get_any(bob_request);
+            auto latest = b.ledger.as_operator().get(bob_request);
             return latest && latest->seq == 2 && latest->status == "complete";
           });
           std::lock_guard lock(g->m);

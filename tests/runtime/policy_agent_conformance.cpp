@@ -85,7 +85,7 @@ TEMPLATE_TEST_CASE(
   CHECK(errors[0].parent_id == p.id);
   CHECK_THAT((*errors[0].error)["message"].template get<std::string>(),
              Catch::Contains("cannot handle boom"));
-  auto cursor = b.ledger.get_any(runtime::policy_cursor_id(p.id)).value();
+  auto cursor = b.ledger.as_operator().get(runtime::policy_cursor_id(p.id)).value();
   CHECK(cursor.entity_type == "policy_cursor");
   CHECK(cursor.parent_id == p.id);
   (void)small;

@@ -142,7 +142,7 @@ namespace {
 // A new version of the manifest with `edit` applied to its metadata (the latest manifest wins).
 template <class Bench>
 void edit_manifest(Bench& b, const std::function<void(json&)>& edit) {
-  auto m = logline::unsealed(b.ledger.get_any(runtime::ids::manifest).value());
+  auto m = logline::unsealed(b.ledger.as_operator().get(runtime::ids::manifest).value());
   edit(*m.metadata);
   b.ledger.append_version(m).value();
 }

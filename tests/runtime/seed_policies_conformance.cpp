@@ -43,7 +43,8 @@ TEMPLATE_TEST_CASE("seed policies: installed once per owner and tenant, signed, 
     CHECK(p.language == "lua");
     CHECK(b.authentic(p));
   }
-  const auto ttl = b.ledger.get_any(runtime::seed_policy_id("ttl_reaper", b.alice)).value();
+  const auto ttl =
+      b.ledger.as_operator().get(runtime::seed_policy_id("ttl_reaper", b.alice)).value();
   CHECK(ttl.owner_id == "alice");
   CHECK(ttl.tenant_id == "acme");
   CHECK(ttl.visibility == logline::visibility::tenant);
@@ -144,7 +145,7 @@ TEMPLATE_TEST_CASE("seed policies: slow_execution alerts on executions over the 
 
   // A lower threshold is a new version of the policy's metadata.
   auto policy = logline::unsealed(
-      b.ledger.get_any(runtime::seed_policy_id("slow_execution", b.alice)).value());
+      b.ledger.as_operator().get(runtime::seed_policy_id("slow_execution", b.alice)).value());
   (*policy.metadata)["threshold_ms"] = 100;
   b.ledger.as(b.alice).append_version(policy).value();
   execution(150);

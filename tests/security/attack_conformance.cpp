@@ -118,7 +118,7 @@ TEMPLATE_TEST_CASE(
   // Were such a version there all the same (planted past the ledger and the database's rule),
   // the runtime would not run it: the latest version of code must be its first writer's.
   REQUIRE(b.f.drop_version_rule("universal_registry"));
-  auto stored = b.ledger.get_any(logline::uuid::parse(id).value()).value();
+  auto stored = b.ledger.as_operator().get(logline::uuid::parse(id).value()).value();
   universal_span changes = logline::unsealed(stored);
   changes.code = evil;
   b.plant_version(stored, b.mallory, changes);
@@ -139,7 +139,8 @@ TEMPLATE_TEST_CASE(
                                           {"status", "active"},
                                           {"code", "function on(span) return {} end"}}));
   auto policy_span =
-      b.ledger.get_any(logline::uuid::parse(policy["id"].template get<std::string>()).value())
+      b.ledger.as_operator()
+          .get(logline::uuid::parse(policy["id"].template get<std::string>()).value())
           .value();
   universal_span evil_policy = logline::unsealed(policy_span);
   evil_policy.code =
@@ -159,7 +160,8 @@ TEMPLATE_TEST_CASE(
                            {"visibility", "public"},
                            {"metadata", {{"base_url", "http://127.0.0.1:9/v1"}, {"model", "m"}}}}));
   auto provider_span =
-      b.ledger.get_any(logline::uuid::parse(provider["id"].template get<std::string>()).value())
+      b.ledger.as_operator()
+          .get(logline::uuid::parse(provider["id"].template get<std::string>()).value())
           .value();
   universal_span evil_provider = logline::unsealed(provider_span);
   evil_provider.metadata = json{
@@ -392,7 +394,7 @@ TEMPLATE_TEST_CASE("attack: squatting the ids the runtime derives or fixes", "[s
   REQUIRE_FALSE(installed);
   CHECK(installed.error() == errc::integrity_violation);
   CHECK_THAT(installed.error().message(), Catch::Contains("squatted"));
-  CHECK(b.ledger.get_any(runtime::seed_policy_id("slow_execution", carol)).error() ==
+  CHECK(b.ledger.as_operator().get(runtime::seed_policy_id("slow_execution", carol)).error() ==
         errc::not_found);
   // A job's state that is not the operator's is no state.
   plant(runtime::derived_uuid("logline.schedule_state\nmidnight_ruler"), "schedule_state",

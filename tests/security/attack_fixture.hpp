@@ -113,7 +113,9 @@ struct attack_fixture : http_test::http_fixture<F> {
     forged.public_key = conformance::test_key().public_key();
     forged.curr_hash = logline::span_hash(forged);
     forged.signature = conformance::test_key().sign(*forged.curr_hash);
-    ledger.store().write(nullptr, true, [&](auto& tx) { return tx.insert(forged); }).value();
+    logline::ledger_plumbing::store(ledger)
+        .write(nullptr, true, [&](auto& tx) { return tx.insert(forged); })
+        .value();
     return forged;
   }
 };

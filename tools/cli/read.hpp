@@ -23,12 +23,12 @@ int run_get(const arguments& a) {
   auto t = open_target(a, true);
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
     if (a.has("history")) {
-      auto rows = ledger.history_any(*id);
+      auto rows = ledger.as_operator().history(*id);
       if (!rows) throw cli_error(rows.error().message());
       if (rows->empty()) throw cli_error("span " + id->to_string() + " not found");
       for (const auto& s : *rows) print_span(s);
     } else {
-      auto r = seq ? ledger.get_any(*id, *seq) : ledger.get_any(*id);
+      auto r = seq ? ledger.as_operator().get(*id, *seq) : ledger.as_operator().get(*id);
       if (!r) throw cli_error(r.error().message());
       print_span(*r);
     }
@@ -50,7 +50,7 @@ int run_tail(const arguments& a) {
   }
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
     for (;;) {
-      auto batch = ledger.changes_any(cursor, 500);
+      auto batch = ledger.as_operator().changes(cursor, 500);
       if (!batch) throw cli_error(batch.error().message());
       for (const auto& c : *batch) {
         cursor = c.cursor;

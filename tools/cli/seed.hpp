@@ -182,7 +182,7 @@ int run_force(const arguments& a) {
   auto key = load_key(a);
   auto t = open_target(a, true);
   return with_ledger(t, reader_identity, std::nullopt, [&](auto& ledger) {
-    auto fn = ledger.get_any(*id);
+    auto fn = ledger.as_operator().get(*id);
     if (!fn) throw cli_error(fn.error().message());
     if (fn->entity_type != logline::entity::function)
       throw cli_error("span " + id->to_string() + " is not a function (entity_type '" +

@@ -11,8 +11,8 @@ namespace logline_tools {
 
 template <class Ledger>
 void refuse_unfit_application_role(const std::string& program, Ledger& ledger) {
-  if constexpr (requires { ledger.store().application_role_problem(); }) {
-    auto problem = ledger.store().application_role_problem();
+  if constexpr (requires { logline::ledger_plumbing::store(ledger).application_role_problem(); }) {
+    auto problem = logline::ledger_plumbing::store(ledger).application_role_problem();
     if (!problem) {
       std::cerr << program << ": cannot check the application role: " << problem.error().message()
                 << "\n";

@@ -182,7 +182,7 @@ result<manifest> load_manifest(Reader& reader) {
 template <class Ledger>
 result<void> check_owner_continuity(Ledger& ledger, const universal_span& s) {
   if (s.seq == 0) return {};
-  auto first = ledger.get_any(s.id, 0);
+  auto first = ledger.as_operator().get(s.id, 0);
   if (!first) {
     if (first.error() == errc::not_found)
       return make_error(errc::integrity_violation,
@@ -204,11 +204,11 @@ result<std::vector<universal_span>> latest_matching(Ledger& ledger, timeline_que
   std::set<uuid> seen;
   std::vector<universal_span> out;
   for (;;) {
-    auto page = ledger.timeline_any(q);
+    auto page = ledger.as_operator().timeline(q);
     if (!page) return std::move(page).error();
     for (auto& s : page->spans) {
       if (!seen.insert(s.id).second) continue;
-      auto latest = ledger.get_any(s.id);
+      auto latest = ledger.as_operator().get(s.id);
       if (!latest) return std::move(latest).error();
       if (latest->seq == s.seq) out.push_back(std::move(*latest));
     }
@@ -275,7 +275,7 @@ inline universal_span seed_manifest(const std::optional<public_key>& override_ke
 // Whether a span with this id is stored (any version, whoever owns it).
 template <class Ledger>
 result<bool> is_stored(Ledger& ledger, const uuid& id) {
-  auto existing = ledger.get_any(id);
+  auto existing = ledger.as_operator().get(id);
   if (existing) return true;
   if (existing.error() == errc::not_found) return false;
   return std::move(existing).error();
@@ -286,7 +286,7 @@ result<bool> is_stored(Ledger& ledger, const uuid& id) {
 // holds the id (a reserved id taken before the rules, or written around them).
 template <class Ledger>
 result<bool> operator_span_stored(Ledger& ledger, const uuid& id, std::string_view what) {
-  auto existing = ledger.get_any(id);
+  auto existing = ledger.as_operator().get(id);
   if (!existing) {
     if (existing.error() == errc::not_found) return false;
     return std::move(existing).error();

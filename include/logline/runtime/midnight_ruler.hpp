@@ -173,7 +173,7 @@ class ledger_state : public state {
   // Only a state the operator wrote counts (anything else under the id is no state).
   std::optional<sys_seconds> next_due(const std::string& job) override {
     if (!persistent_.count(job)) return memory_.next_due(job);
-    auto s = ledger_.get_any(id_of(job));
+    auto s = ledger_.as_operator().get(id_of(job));
     if (!s || !ledger_.operator_wrote(*s) || !s->metadata || !s->metadata->contains("next_due"))
       return std::nullopt;
     auto t = timestamp::parse((*s->metadata)["next_due"].template get<std::string>());
@@ -183,7 +183,7 @@ class ledger_state : public state {
   void set_next_due(const std::string& job, sys_seconds at) override {
     if (!persistent_.count(job)) return memory_.set_next_due(job, at);
     // The next version of the operator's state (keeping its owner), or the first one.
-    auto existing = ledger_.get_any(id_of(job));
+    auto existing = ledger_.as_operator().get(id_of(job));
     universal_span s =
         existing && ledger_.operator_wrote(*existing) ? unsealed(*existing) : universal_span{};
     s.id = id_of(job);

@@ -135,7 +135,7 @@ class node {
   // `cursor` over it.
   bool idle_after(std::string& cursor) {
     for (;;) {
-      auto page = ledger_.changes_any(cursor, 256);
+      auto page = ledger_.as_operator().changes(cursor, 256);
       if (!page) return false;
       if (page->empty()) return true;
       for (const auto& c : *page) {

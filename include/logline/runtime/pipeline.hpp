@@ -91,7 +91,7 @@ result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const
   q.owner_id = who.user_id;
   q.limit = 16;
   for (;;) {
-    auto page = ledger.timeline_any(q);
+    auto page = ledger.as_operator().timeline(q);
     if (!page) return std::move(page).error();
     for (const auto& s : page->spans) {
       if (s.tenant_id != who.tenant_id || !ledger.operator_wrote(s)) continue;
@@ -117,7 +117,8 @@ result<std::size_t> follow_feed(Call& c, feed_position& pos, std::size_t budget,
   }
   std::size_t read = 0;
   while (read < budget) {
-    auto page = c.ledger.changes_any(pos.cursor, std::min<std::size_t>(budget - read, 256));
+    auto page =
+        c.ledger.as_operator().changes(pos.cursor, std::min<std::size_t>(budget - read, 256));
     if (!page) return std::move(page).error();
     if (page->empty()) break;
     for (auto& ch : *page) {

@@ -313,7 +313,7 @@ struct policy_agent {
 
   // The feed position a policy's cursor records ("" when there is none to take).
   static std::string stored_position(Ledger& ledger, const universal_span& policy) {
-    auto cursor = ledger.get_any(policy_cursor_id(policy.id));
+    auto cursor = ledger.as_operator().get(policy_cursor_id(policy.id));
     if (!cursor || !ledger.operator_wrote(*cursor) || cursor->parent_id != policy.id ||
         !cursor->metadata || !cursor->metadata->is_object())
       return std::string();
@@ -383,7 +383,7 @@ struct policy_agent {
     if (since) q.since = timestamp{since->unix_ms - revisit_margin_ms};
     std::map<uuid, universal_span> latest;
     for (;;) {
-      auto page = ledger.timeline_any(q);
+      auto page = ledger.as_operator().timeline(q);
       if (!page) return std::move(page).error();
       for (auto& s : page->spans) {
         if (s.tenant_id != op.tenant_id || !ledger.operator_wrote(s)) continue;
@@ -429,7 +429,7 @@ struct policy_agent {
       return make_error(errc::invalid_span, "a policy needs language lua, code and an owner");
     if (auto ok = stage0<Ledger>::authentic(policy, c.manifest.signatures_required); !ok)
       return std::move(ok).error();
-    auto held = c.ledger.hold("policy:" + policy.id.to_string());
+    auto held = ledger_plumbing::hold(c.ledger, "policy:" + policy.id.to_string());
     if (!held) return std::move(held).error();
     // Reads as the owner: what the owner may see. Writes as the operator (c.as, an operator
     // identity): the outputs, owned by the policy's owner and checked against the owner's rules
@@ -439,7 +439,7 @@ struct policy_agent {
 
     const uuid cursor_id = policy_cursor_id(policy.id);
     std::optional<universal_span> cursor;
-    if (auto existing = c.ledger.get_any(cursor_id); existing) {
+    if (auto existing = c.ledger.as_operator().get(cursor_id); existing) {
       if (!c.ledger.operator_wrote(*existing) || existing->parent_id != policy.id ||
           existing->entity_type != entity::policy_cursor)
         return make_error(errc::integrity_violation,

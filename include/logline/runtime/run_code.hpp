@@ -43,6 +43,7 @@
 #include "logline/ed25519.hpp"
 #include "logline/entity_types.hpp"
 #include "logline/json.hpp"
+#include "logline/ledger.hpp"
 #include "logline/runtime/cron.hpp"
 #include "logline/runtime/lua.hpp"
 #include "logline/runtime/stage0.hpp"
@@ -102,7 +103,7 @@ result<std::int64_t> boots_in(Ledger& ledger, const std::string& tenant, const d
   q.parent_id = ids::run_code;
   q.since = day.start;
   q.until = day.end;
-  return ledger.count_any(q, stop_at);
+  return ledger.as_operator().count(q, stop_at);
 }
 
 // ctx.query's argument: {entity_type=, status=, owner_id=, trace_id=, limit=} (all optional).
@@ -154,7 +155,7 @@ struct run_code {
     if (auto ok = check_owner_continuity(c.ledger, *function); !ok) return std::move(ok).error();
     if (auto ok = within_quota(c, *function); !ok) return std::move(ok).error();
     // One run of a function at a time, for the whole run (LogLineOS released its lock at once).
-    auto held = c.ledger.hold("function:" + id->to_string());
+    auto held = ledger_plumbing::hold(c.ledger, "function:" + id->to_string());
     if (!held) return std::move(held).error();
 
     lua_context ctx;

@@ -117,7 +117,7 @@ result<std::size_t> install_seed_policies(Ledger& ledger, const identity& owner)
   auto as = ledger.on_behalf_of(owner);
   std::vector<universal_span> missing;
   for (auto& p : seed_policies(owner)) {
-    auto existing = ledger.get_any(p.id);
+    auto existing = ledger.as_operator().get(p.id);
     if (existing) {
       const bool ours = existing->entity_type == entity::policy &&
                         existing->owner_id == p.owner_id && existing->tenant_id == p.tenant_id &&

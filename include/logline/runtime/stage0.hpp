@@ -63,12 +63,12 @@ inline universal_span about_function(const universal_span& function, std::string
 template <class Ledger>
 class stage0 {
  public:
-  using session = typename Ledger::session;
+  using view = typename Ledger::view;
 
   // What a running function gets.
   struct call {
-    session& as;                     // the caller's session: reads and writes under its identity
-    session& records;                // on the caller's behalf, with the operator's rights: the
+    view& as;                        // the caller's view: reads and writes under its identity
+    view& records;                   // on the caller's behalf, with the operator's rights: the
                                      // kernel's own records (never content user code chose)
     const universal_span& function;  // the verified function span
     const json& input;

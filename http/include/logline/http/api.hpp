@@ -46,6 +46,7 @@
 #include "logline/http/stream_hub.hpp"
 #include "logline/http/tokens.hpp"
 #include "logline/json.hpp"
+#include "logline/ledger.hpp"
 #include "logline/operator_namespace.hpp"
 #include "logline/schema.hpp"
 #include "logline/span.hpp"
@@ -82,7 +83,7 @@ class api {
                 "logline: the HTTP API serves ledgers of logline::universal_span");
 
  public:
-  using session = typename Ledger::session;
+  using view = typename Ledger::view;
 
   api(Ledger& ledger, server_options o = {})
       : ledger_(ledger),
@@ -161,11 +162,11 @@ class api {
     }
 
     handle(svr, "post", "/api/spans", R"(/api/spans)",
-           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+           [this](const httplib::Request& req, httplib::Response& res, view& s) {
              post_spans(req, res, s);
            });
     handle(svr, "get", "/api/spans/{id}/history", R"(/api/spans/([^/]+)/history)",
-           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+           [this](const httplib::Request& req, httplib::Response& res, view& s) {
              auto id = parse_id(req.matches[1]);
              auto rows = s.history(id);
              if (!rows) return fail(res, rows.error());
@@ -175,7 +176,7 @@ class api {
              send_spans(res, *rows, 200);
            });
     handle(svr, "get", "/api/spans/{id}", R"(/api/spans/([^/]+))",
-           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+           [this](const httplib::Request& req, httplib::Response& res, view& s) {
              auto id = parse_id(req.matches[1]);
              result<universal_span> r = make_error(errc::not_found, "");
              if (req.has_param("seq"))
@@ -187,7 +188,7 @@ class api {
              res.set_content(span_to_json_text(*r), "application/json");
            });
     handle(svr, "get", "/api/timeline", R"(/api/timeline)",
-           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+           [this](const httplib::Request& req, httplib::Response& res, view& s) {
              auto page = s.timeline(timeline_from(req));
              if (!page) return fail(res, page.error());
              std::string body = "{\"next_cursor\":";
@@ -204,12 +205,12 @@ class api {
              res.set_content(body, "application/json");
            });
     handle(svr, "get", "/api/timeline/stream", R"(/api/timeline/stream)",
-           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+           [this](const httplib::Request& req, httplib::Response& res, view& s) {
              stream(req, res, s);
            });
     handle(
         svr, "get", "/api/manifest/{name}", R"(/api/manifest/([^/]+))",
-        [this](const httplib::Request& req, httplib::Response& res, session& s) {
+        [this](const httplib::Request& req, httplib::Response& res, view& s) {
           timeline_query q;
           q.entity_type = entity::manifest;
           q.limit = timeline_query::max_limit;
@@ -226,15 +227,15 @@ class api {
           fail(res, make_error(errc::not_found, "no manifest named '" + name + "'"));
         });
     handle(svr, "post", "/api/execute", R"(/api/execute)",
-           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+           [this](const httplib::Request& req, httplib::Response& res, view& s) {
              execute(req, res, s);
            });
     handle(svr, "get", "/api/verify/{id}", R"(/api/verify/([^/]+))",
-           [this](const httplib::Request& req, httplib::Response& res, session& s) {
+           [this](const httplib::Request& req, httplib::Response& res, view& s) {
              verify(req, res, s);
            });
     handle(svr, "get", "/health", R"(/health)",
-           [this](const httplib::Request&, httplib::Response& res, session& s) {
+           [this](const httplib::Request&, httplib::Response& res, view& s) {
              timeline_query q;
              q.limit = 1;
              auto probe = s.timeline(q);
@@ -247,11 +248,11 @@ class api {
              res.set_content("{\"status\":\"ok\"}", "application/json");
            });
     handle(svr, "get", "/metrics", R"(/metrics)",
-           [this](const httplib::Request&, httplib::Response& res, session&) {
+           [this](const httplib::Request&, httplib::Response& res, view&) {
              res.set_content(metrics_.text() + connection_metrics(), "text/plain; version=0.0.4");
            });
     handle(svr, "get", "/openapi.json", R"(/openapi.json)",
-           [](const httplib::Request&, httplib::Response& res, session&) {
+           [](const httplib::Request&, httplib::Response& res, view&) {
              res.set_content(openapi_document(), "application/json");
            });
   }
@@ -337,7 +338,7 @@ class api {
   struct bad_request {
     error_info error;
   };
-  using handler = std::function<void(const httplib::Request&, httplib::Response&, session&)>;
+  using handler = std::function<void(const httplib::Request&, httplib::Response&, view&)>;
 
   const route_doc& doc(std::string_view method, std::string_view path) const {
     for (const auto& r : routes())
@@ -539,7 +540,7 @@ class api {
     return std::move(*s);
   }
 
-  void post_spans(const httplib::Request& req, httplib::Response& res, session& s) {
+  void post_spans(const httplib::Request& req, httplib::Response& res, view& s) {
     auto body = parse_json(req.body);
     if (!body) return fail(res, body.error());
     if (body->is_array()) {
@@ -569,7 +570,7 @@ class api {
     res.set_content(span_to_json_text(*stored), "application/json");
   }
 
-  void execute(const httplib::Request& req, httplib::Response& res, session& s) {
+  void execute(const httplib::Request& req, httplib::Response& res, view& s) {
     auto body = parse_json(req.body);
     if (!body) return fail(res, body.error());
     if (!body->is_object() || !body->contains("span_id") || !(*body)["span_id"].is_string())
@@ -624,7 +625,7 @@ class api {
                     "application/json");
   }
 
-  void verify(const httplib::Request& req, httplib::Response& res, session& s) {
+  void verify(const httplib::Request& req, httplib::Response& res, view& s) {
     const uuid id = parse_id(req.matches[1]);
     auto rows = s.history(id);
     bool ok = true;
@@ -659,7 +660,7 @@ class api {
   // re-checks its token every `stream_recheck` and ends with an error event once the token is
   // revoked or has lost its scope. A span that fails its integrity check ends the stream with an
   // error event (and a line in the access log), never silently.
-  void stream(const httplib::Request& req, httplib::Response& res, session& s) {
+  void stream(const httplib::Request& req, httplib::Response& res, view& s) {
     std::optional<std::string> entity_type;
     std::string cursor = req.get_header_value("Last-Event-ID");
     for (const auto& [key, value] : req.params) {
@@ -691,13 +692,13 @@ class api {
     // one entry of the operator's view (an index seek; as the caller it could scan every entry
     // the caller cannot see) and shows nothing of it. (A span that fails its integrity check is
     // the stream's to report, in an error event.)
-    if (auto probe = ledger_.changes_any(cursor, 1);
+    if (auto probe = ledger_.as_operator().changes(cursor, 1);
         !probe && !(probe.error() == errc::integrity_violation)) {
       streams_.release(token.id);
       return fail(res, probe.error());
     }
     struct state {
-      session s;
+      view s;
       std::string cursor;
       std::shared_ptr<stream_client> client;
       token_record token;
@@ -757,7 +758,7 @@ class api {
               }
               return true;
             }
-            const auto seen = ledger_.commits();
+            const auto seen = ledger_plumbing::commits(ledger_);
             auto batch = st->s.feed(st->cursor, hub_page);
             slot.reset();
             if (!batch) {
@@ -775,7 +776,7 @@ class api {
               // Not joined (the hub's reader of this identity is past its cursor by more than
               // the hub remembers, or its cursor lies ahead of the feed): go on reading alone.
               if (!st->live && !stopping_)
-                ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
+                ledger_plumbing::wait_for_commit(ledger_, seen, std::chrono::milliseconds(500));
             }
           } else {
             auto taken = st->client->take(std::chrono::milliseconds(500));

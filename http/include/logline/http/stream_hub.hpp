@@ -29,6 +29,7 @@
 #include "logline/backend.hpp"
 #include "logline/error.hpp"
 #include "logline/json.hpp"
+#include "logline/ledger.hpp"
 #include "logline/schema.hpp"
 #include "logline/types.hpp"
 
@@ -227,7 +228,7 @@ class stream_hub {
   void run() {
     for (;;) {
       const auto round_started = std::chrono::steady_clock::now();
-      const auto seen = ledger_.commits();
+      const auto seen = ledger_plumbing::commits(ledger_);
       std::vector<std::shared_ptr<group>> groups;
       {
         std::lock_guard lock(mutex_);
@@ -237,7 +238,7 @@ class stream_hub {
       bool more = false;
       for (auto& g : groups) more = read(*g) || more;
       if (!more) {
-        ledger_.wait_for_commit(seen, std::chrono::milliseconds(500));
+        ledger_plumbing::wait_for_commit(ledger_, seen, std::chrono::milliseconds(500));
         std::this_thread::sleep_until(round_started + options_.round);
       }
     }
