@@ -97,12 +97,10 @@ struct checkpoint {
     if (j.contains("public_key") != j.contains("signature"))
       return refuse("'public_key' and 'signature' go together");
     if (j.contains("public_key")) {
-      auto pk = hex_member<logline::public_key>(j["public_key"], "public_key");
-      if (!pk) return std::move(pk).error();
-      auto sig = hex_member<logline::signature>(j["signature"], "signature");
-      if (!sig) return std::move(sig).error();
-      c.public_key = *pk;
-      c.signature = *sig;
+      LOGLINE_TRY(pk, hex_member<logline::public_key>(j["public_key"], "public_key"));
+      LOGLINE_TRY(sig, hex_member<logline::signature>(j["signature"], "signature"));
+      c.public_key = pk;
+      c.signature = sig;
       if (!c.signature_ok())
         return make_error(errc::bad_signature,
                           "checkpoint: the signature does not verify with its public_key");

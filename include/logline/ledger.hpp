@@ -349,7 +349,7 @@ class ledger {
         if (on_checked) on_checked(first + n);
       }
     }
-    auto written =
+    LOGLINE_TRY_VOID(
         store_.write(nullptr, true, [&](typename store_type::transaction& tx) -> result<void> {
           batch_state st;
           for (std::size_t i = 0; i < spans.size(); ++i) {
@@ -358,9 +358,8 @@ class ledger {
               return with_context(make_error(errc::integrity_violation, std::move(why)),
                                   batch_prefix(i));
             };
-            auto e = entity_of(s.id, tx, st);
-            if (!e) return std::move(e).error();
-            entity_entry& entity = **e;
+            LOGLINE_TRY(found_entity, entity_of(s.id, tx, st));
+            entity_entry& entity = *found_entity;
             const std::int32_t next = entity.next_seq;
             if (s.seq != next)
               return with_context(
@@ -374,9 +373,8 @@ class ledger {
             if (next == 0) record_owner(entity, s);
             entity.next_seq = next + 1;
             if constexpr (is_chained) {
-              auto h = head_of(chain_key(s), tx, st);
-              if (!h) return std::move(h).error();
-              chain_head& head = **h;
+              LOGLINE_TRY(found_head, head_of(chain_key(s), tx, st));
+              chain_head& head = *found_head;
               if (*s.chain_position != head.position + 1)
                 return fail("span " + s.id.to_string() + " is at chain position " +
                             std::to_string(*s.chain_position) + "; the chain continues at " +
@@ -391,16 +389,14 @@ class ledger {
             if (auto r = tx.insert(s); !r) return with_context(r.error(), batch_prefix(i));
           }
           return {};
-        });
-    if (!written) return std::move(written).error();
+        }));
     return spans;
   }
 
   // Verifies every stored span (all tenants: verification is an operator's task).
   result<verify_report> verify(const verify_options& o = {}) {
-    auto sc = store_.verify_scan();
-    if (!sc) return std::move(sc).error();
-    return verify_rows(*sc, profile(), o);
+    LOGLINE_TRY(scanner, store_.verify_scan());
+    return verify_rows(scanner, profile(), o);
   }
 
   // Every stored span in commit order, whoever owns it (an operator's export); stops at the
@@ -409,19 +405,17 @@ class ledger {
   // ledger on that database.
   template <class F>
   result<void> export_all(F&& fn) {
-    auto sc = store_.scan(false);
-    if (!sc) return std::move(sc).error();
+    LOGLINE_TRY(scanner, store_.scan(false));
     std::vector<scanned_row<Span>> rows;
     for (;;) {
       rows.clear();
-      auto more = sc->next_batch(rows, 1024);
-      if (!more) return std::move(more).error();
+      LOGLINE_TRY(more, scanner.next_batch(rows, 1024));
       for (auto& row : rows) {
         if (!row.decode_error.empty())
           return make_error(errc::integrity_violation, row.decode_error);
         LOGLINE_TRY_VOID(fn(std::as_const(row.span)));
       }
-      if (!*more) return {};
+      if (!more) return {};
     }
   }
 
@@ -496,14 +490,12 @@ class ledger {
     // has shown every visible one of them (the operator's view sees them all: no head needed).
     std::string head;
     if (tenancy) {
-      auto h = store_.feed_head();
-      if (!h) return std::move(h).error();
-      head = std::move(*h);
+      LOGLINE_TRY(stored_head, store_.feed_head());
+      head = std::move(stored_head);
     }
-    auto rows = changes_for(tenancy, after, limit);
-    if (!rows) return std::move(rows).error();
+    LOGLINE_TRY(rows, changes_for(tenancy, after, limit));
     feed_page<Span> page;
-    page.changes = std::move(*rows);
+    page.changes = std::move(rows);
     page.next = page.changes.empty() ? std::string(after) : page.changes.back().cursor;
     if (page.changes.size() < limit && feed_cursor_before(page.next, head))
       page.next = std::move(head);
@@ -676,14 +668,13 @@ class ledger {
   static result<entity_entry*> entity_of(const uuid& id, typename store_type::transaction& tx,
                                          batch_state& st) {
     if (auto it = st.entities.find(id); it != st.entities.end()) return &it->second;
-    auto stored = tx.entity(id);
-    if (!stored) return std::move(stored).error();
+    LOGLINE_TRY(stored, tx.entity(id));
     entity_entry e;
-    if (*stored) {
-      e.next_seq = (*stored)->latest_seq + 1;
-      e.owner_id = std::move((*stored)->owner_id);
-      e.tenant_id = std::move((*stored)->tenant_id);
-      e.visibility = (*stored)->visibility;
+    if (stored) {
+      e.next_seq = stored->latest_seq + 1;
+      e.owner_id = std::move(stored->owner_id);
+      e.tenant_id = std::move(stored->tenant_id);
+      e.visibility = stored->visibility;
     }
     return &st.entities.emplace(id, std::move(e)).first->second;
   }
@@ -692,9 +683,8 @@ class ledger {
                                      typename store_type::transaction& tx, batch_state& st) {
     auto it = st.heads.find(key);
     if (it == st.heads.end()) {
-      auto h = tx.head(key);
-      if (!h) return std::move(h).error();
-      it = st.heads.emplace(key, h->value_or(chain_head{})).first;
+      LOGLINE_TRY(stored_head, tx.head(key));
+      it = st.heads.emplace(key, stored_head.value_or(chain_head{})).first;
     }
     return &it->second;
   }
@@ -711,9 +701,8 @@ class ledger {
     if (fresh) {
       entity = &st.entities[s.id];
     } else {
-      auto e = entity_of(s.id, tx, st);
-      if (!e) return std::move(e).error();
-      entity = *e;
+      LOGLINE_TRY(found_entity, entity_of(s.id, tx, st));
+      entity = found_entity;
     }
     std::int32_t next = entity->next_seq;
     bool hidden = false;  // stored, but neither the caller's nor visible to it
@@ -759,9 +748,8 @@ class ledger {
     if (next == 0) record_owner(*entity, s);
     entity->next_seq = next + 1;
     if constexpr (is_chained) {
-      auto h = head_of(chain_key(s), tx, st);
-      if (!h) return std::move(h).error();
-      chain_head& head = **h;
+      LOGLINE_TRY(found_head, head_of(chain_key(s), tx, st));
+      chain_head& head = *found_head;
       s.chain_position = head.position + 1;
       if (head.position >= 0) s.prev_hash = head.hash;
       // Assert the link before writing: the new span continues its chain exactly.
@@ -816,15 +804,14 @@ class ledger {
     LOGLINE_TRY_VOID(prepare(span, fresh, next_version, who, privileged));
     // The store may run the transaction function again (a fresh transaction after an optimistic
     // attempt failed): it only reads and completes `span`, and place() starts from scratch.
-    auto written = store_.write(
+    LOGLINE_TRY_VOID(store_.write(
         tenancy_of(who), privileged, [&](typename store_type::transaction& tx) -> result<void> {
           batch_state st;
           LOGLINE_TRY_VOID(place(span, fresh, next_version, who, privileged, tx, st));
           sign(span);
           assert_sealed(span);
           return tx.insert(span);
-        });
-    if (!written) return std::move(written).error();
+        }));
     return span;
   }
 
@@ -839,7 +826,7 @@ class ledger {
         return with_context(r.error(), batch_prefix(i));
       fresh[i] = f;
     }
-    auto written = store_.write(
+    LOGLINE_TRY_VOID(store_.write(
         tenancy_of(who), privileged, [&](typename store_type::transaction& tx) -> result<void> {
           batch_state st;
           const std::size_t n = spans.size();
@@ -901,8 +888,7 @@ class ledger {
             }
           }
           return {};
-        });
-    if (!written) return std::move(written).error();
+        }));
     return spans;
   }
 

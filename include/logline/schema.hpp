@@ -216,9 +216,8 @@ struct spelled_value_traits {
     if (!j.is_string())
       return make_error(errc::invalid_span,
                         std::string("expected ") + What + ", got " + j.type_name());
-    auto p = T::parse(j.get_ref<const std::string&>());
-    if (!p) return std::move(p).error();
-    v = *p;
+    LOGLINE_TRY(parsed, T::parse(j.get_ref<const std::string&>()));
+    v = parsed;
     return {};
   }
 };
@@ -264,9 +263,8 @@ struct value_traits<visibility> {
     if (!j.is_string())
       return make_error(errc::invalid_span,
                         std::string("expected a visibility string, got ") + j.type_name());
-    auto p = parse_visibility(j.get_ref<const std::string&>());
-    if (!p) return std::move(p).error();
-    v = *p;
+    LOGLINE_TRY(parsed, parse_visibility(j.get_ref<const std::string&>()));
+    v = parsed;
     return {};
   }
   static result<void> validate(visibility v) {
@@ -743,9 +741,8 @@ result<Span> span_from_json(const json& object, field_set<Span>* present = nullp
 
 template <class Span>
 result<Span> span_from_json_text(std::string_view text, field_set<Span>* present = nullptr) {
-  auto j = parse_json(text);
-  if (!j) return std::move(j).error();
-  return span_from_json<Span>(*j, present);
+  LOGLINE_TRY(doc, parse_json(text));
+  return span_from_json<Span>(doc, present);
 }
 
 }  // namespace logline

@@ -18,15 +18,13 @@ struct input_span {
 logline::result<input_span> parse_line(std::string_view text, std::size_t line,
                                        const logline::identity& who) {
   using schema = logline::schema<span>;
-  auto j = logline::parse_json(text);
-  if (!j) return std::move(j).error();
+  LOGLINE_TRY(doc, logline::parse_json(text));
   // Read as the HTTP API reads a posted span (span_input.hpp: no field the ledger sets, known
   // keys and types, entity_type and this present, `who` the writer's user id or absent), so
   // both refuse the same input with the same words.
   logline::field_set<span> present{};
-  auto s = logline::span_from_input(*j, "", who, &present);
-  if (!s) return std::move(s).error();
-  input_span in{line, std::move(*s), present[schema::index_of("seq")]};
+  LOGLINE_TRY(parsed, logline::span_from_input(doc, "", who, &present));
+  input_span in{line, std::move(parsed), present[schema::index_of("seq")]};
   if (in.value.seq < 0)
     return logline::make_error(logline::errc::invalid_span, "field 'seq' must be >= 0");
   if (in.has_seq && in.value.id.is_nil() && in.value.seq != 0)
@@ -48,7 +46,7 @@ logline::result<input_span> parse_line(std::string_view text, std::size_t line,
             "): a user writes the spans it owns, in its own tenant");
   // Values (UTF-8, ranges, JSON rules); `at` is the ledger's, so stand in for it here.
   effective.at = logline::timestamp::now();
-  if (auto v = logline::validate_span(effective); !v) return std::move(v).error();
+  LOGLINE_TRY_VOID(logline::validate_span(effective));
   return in;
 }
 

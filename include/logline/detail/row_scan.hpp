@@ -28,9 +28,8 @@ class row_scanner {
 
   result<bool> next_batch(std::vector<scanned_row<Span>>& out, std::size_t max) {
     while (out.size() < max) {
-      auto more = cursor_.step(max - out.size());
-      if (!more) return std::move(more).error();
-      if (!*more) return false;
+      LOGLINE_TRY(more, cursor_.step(max - out.size()));
+      if (!more) return false;
       scanned_row<Span> row;
       row.row_number = cursor_.row_number();
       cursor_.place(row.chain, row.position);
@@ -64,9 +63,8 @@ class verify_row_scanner {
  private:
   result<bool> fill(std::vector<verify_row>& out, std::size_t max, std::size_t& count) {
     while (count < max) {
-      auto more = cursor_.step(max - count);
-      if (!more) return std::move(more).error();
-      if (!*more) return false;
+      LOGLINE_TRY(more, cursor_.step(max - count));
+      if (!more) return false;
       if (count == out.size()) out.emplace_back();
       verify_row& row = out[count++];
       row.row_number = cursor_.row_number();
