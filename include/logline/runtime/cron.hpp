@@ -187,19 +187,16 @@ class cron {
       int lo = min, hi = max;
       if (item == "*") {
       } else if (const auto dash = item.find('-'); dash != std::string_view::npos) {
-        auto a = value(item.substr(0, dash), name, min, max, names);
-        if (!a) return std::move(a).error();
-        auto b = value(item.substr(dash + 1), name, min, max, names);
-        if (!b) return std::move(b).error();
-        if (*a > *b)
+        LOGLINE_TRY(from, value(item.substr(0, dash), name, min, max, names));
+        LOGLINE_TRY(to, value(item.substr(dash + 1), name, min, max, names));
+        if (from > to)
           return fail(std::string(name) + ": the range " + std::string(item) + " runs backwards");
-        lo = *a;
-        hi = *b;
+        lo = from;
+        hi = to;
       } else {
-        auto a = value(item, name, min, max, names);
-        if (!a) return std::move(a).error();
-        lo = *a;
-        hi = stepped ? max : *a;  // "5/10": from 5 to the end, every 10
+        LOGLINE_TRY(single, value(item, name, min, max, names));
+        lo = single;
+        hi = stepped ? max : single;  // "5/10": from 5 to the end, every 10
       }
       for (int v = lo; v <= hi; v += step) bits.set(static_cast<std::size_t>(v));
       if (comma == std::string_view::npos) return {};

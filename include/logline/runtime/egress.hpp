@@ -234,9 +234,8 @@ inline result<std::vector<address>> checked_destination(const provider_config& c
       return make_error(errc::permission_denied,
                         where + " is not among the destinations the operator allows");
   }
-  auto addresses = resolve(host);
-  if (!addresses) return std::move(addresses).error();
-  for (const auto& a : *addresses) {
+  LOGLINE_TRY(addresses, resolve(host));
+  for (const auto& a : addresses) {
     const auto kind = non_public(a);
     if (kind && !listed(config.private_hosts, host, port, &a))
       return make_error(errc::permission_denied,

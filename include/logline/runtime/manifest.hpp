@@ -98,10 +98,8 @@ struct manifest {
         m.allowed_boot_ids.push_back(*id);
       }
     }
-    if (auto v = integer_at(md, "throttle", "per_tenant_daily_exec_limit"); !v)
-      return std::move(v).error();
-    else if (*v)
-      m.per_tenant_daily_exec_limit = **v;
+    LOGLINE_TRY(daily_limit, integer_at(md, "throttle", "per_tenant_daily_exec_limit"));
+    if (daily_limit) m.per_tenant_daily_exec_limit = *daily_limit;
     if (auto t = md.find("throttle"); t != md.end() && t->is_object()) {
       if (auto z = t->find("time_zones"); z != t->end()) {
         if (!z->is_object()) return bad("throttle.time_zones is not an object");
@@ -111,10 +109,8 @@ struct manifest {
         }
       }
     }
-    if (auto v = integer_at(md, "policy", "slow_ms"); !v)
-      return std::move(v).error();
-    else if (*v)
-      m.slow_ms = **v;
+    LOGLINE_TRY(slow_threshold, integer_at(md, "policy", "slow_ms"));
+    if (slow_threshold) m.slow_ms = *slow_threshold;
     if (auto it = md.find("override_pubkey_hex"); it != md.end() && !it->is_null()) {
       auto key = it->is_string() ? public_key::parse(it->get<std::string>())
                                  : result<public_key>(make_error(errc::invalid_span, ""));
@@ -160,12 +156,11 @@ result<manifest> load_manifest(Reader& reader, Accept&& accept) {
   q.entity_type = entity::manifest;
   q.limit = 50;
   for (;;) {
-    auto page = reader.timeline(q);
-    if (!page) return std::move(page).error();
-    for (const auto& s : page->spans)
+    LOGLINE_TRY(page, reader.timeline(q));
+    for (const auto& s : page.spans)
       if (accept(s)) return manifest::from_span(s);
-    if (page->next_cursor.empty()) break;
-    q.cursor = page->next_cursor;
+    if (page.next_cursor.empty()) break;
+    q.cursor = page.next_cursor;
   }
   return make_error(errc::not_found,
                     "no manifest span of the operator's: seed the ledger first (logline-cli seed)");
@@ -204,16 +199,14 @@ result<std::vector<universal_span>> latest_matching(Ledger& ledger, timeline_que
   std::set<uuid> seen;
   std::vector<universal_span> out;
   for (;;) {
-    auto page = ledger.as_operator().timeline(q);
-    if (!page) return std::move(page).error();
-    for (auto& s : page->spans) {
+    LOGLINE_TRY(page, ledger.as_operator().timeline(q));
+    for (auto& s : page.spans) {
       if (!seen.insert(s.id).second) continue;
-      auto latest = ledger.as_operator().get(s.id);
-      if (!latest) return std::move(latest).error();
-      if (latest->seq == s.seq) out.push_back(std::move(*latest));
+      LOGLINE_TRY(latest, ledger.as_operator().get(s.id));
+      if (latest.seq == s.seq) out.push_back(std::move(latest));
     }
-    if (page->next_cursor.empty()) return out;
-    q.cursor = page->next_cursor;
+    if (page.next_cursor.empty()) return out;
+    q.cursor = page.next_cursor;
   }
 }
 }  // namespace detail
@@ -316,18 +309,14 @@ result<std::size_t> seed(Ledger& ledger) {
   std::size_t appended = 0;
   std::optional<public_key> key = ledger.signer();
   for (auto& k : seed_kernels()) {
-    auto there = operator_span_stored(ledger, k.id, "kernel function");
-    if (!there) return std::move(there).error();
-    if (*there) continue;
-    auto stored = ledger.append(std::move(k));
-    if (!stored) return std::move(stored).error();
+    LOGLINE_TRY(kernel_stored, operator_span_stored(ledger, k.id, "kernel function"));
+    if (kernel_stored) continue;
+    LOGLINE_TRY_VOID(ledger.append(std::move(k)));
     ++appended;
   }
-  auto manifest = operator_span_stored(ledger, ids::manifest, "the manifest");
-  if (!manifest) return std::move(manifest).error();
-  if (!*manifest) {
-    auto stored = ledger.append(seed_manifest(key));
-    if (!stored) return std::move(stored).error();
+  LOGLINE_TRY(manifest_stored, operator_span_stored(ledger, ids::manifest, "the manifest"));
+  if (!manifest_stored) {
+    LOGLINE_TRY_VOID(ledger.append(seed_manifest(key)));
     ++appended;
   }
   return appended;

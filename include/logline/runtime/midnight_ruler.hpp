@@ -47,8 +47,7 @@ struct midnight_ruler {
     timeline_query lq;
     lq.entity_type = entity::law;
     lq.status = "active";
-    auto law_spans = detail::latest_matching(ledger, lq);
-    if (!law_spans) return std::move(law_spans).error();
+    LOGLINE_TRY(law_spans, detail::latest_matching(ledger, lq));
     struct parsed_law {
       universal_span span;
       laws::law law;
@@ -56,7 +55,7 @@ struct midnight_ruler {
     };
     std::vector<parsed_law> in_force;
     json skipped = json::array();
-    for (auto& s : *law_spans) {
+    for (auto& s : law_spans) {
       if (auto ok = check_owner_continuity(ledger, s); !ok) {
         skipped.push_back({{"law", s.id.to_string()}, {"error", ok.error().message()}});
         continue;
@@ -72,11 +71,10 @@ struct midnight_ruler {
 
     timeline_query oq;
     oq.status = "open";
-    auto open = detail::latest_matching(ledger, oq);
-    if (!open) return std::move(open).error();
+    LOGLINE_TRY(open_spans, detail::latest_matching(ledger, oq));
     std::int64_t judged = 0, recorded = 0, existing = 0;
     json failed = json::array();
-    for (const auto& s : *open) {
+    for (const auto& s : open_spans) {
       std::vector<const parsed_law*> applicable;
       for (const auto& l : in_force) {
         const bool governs = l.everywhere || (l.span.tenant_id && l.span.tenant_id == s.tenant_id);
@@ -90,22 +88,20 @@ struct midnight_ruler {
       if (applicable.empty() && !deadline) continue;
       if (!s.owner_id) continue;
       ++judged;
-      auto vars = parse_json(span_to_json_text(s));
-      if (!vars) return std::move(vars).error();
-      (*vars)["now"] = at;
+      LOGLINE_TRY(vars, parse_json(span_to_json_text(s)));
+      vars["now"] = at;
       if (deadline) {
         auto d = deadline->is_string() ? timestamp::parse(deadline->template get<std::string>())
                                        : result<timestamp>(make_error(errc::invalid_span, ""));
-        (*vars)["overdue"] = d ? json(*d <= boundary) : json(nullptr);
+        vars["overdue"] = d ? json(*d <= boundary) : json(nullptr);
       }
       const std::string subject = laws::subject_key(s.id.to_string(), s.seq);
       std::vector<laws::decision> decisions;
       std::vector<universal_span> records;
       for (const auto* l : applicable) {
-        decisions.push_back(laws::evaluate(l->law, *vars));
-        auto record = laws::decision_record(l->law, decisions.back(), subject, at);
-        if (!record) return std::move(record).error();
-        records.push_back(made_for(s, entity::law_decision, *record, {l->span.id}));
+        decisions.push_back(laws::evaluate(l->law, vars));
+        LOGLINE_TRY(record, laws::decision_record(l->law, decisions.back(), subject, at));
+        records.push_back(made_for(s, entity::law_decision, record, {l->span.id}));
       }
       const laws::decision verdict = laws::compose(decisions);
       json v = laws::to_json(verdict);

@@ -91,17 +91,16 @@ result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const
   q.owner_id = who.user_id;
   q.limit = 16;
   for (;;) {
-    auto page = ledger.as_operator().timeline(q);
-    if (!page) return std::move(page).error();
-    for (const auto& s : page->spans) {
+    LOGLINE_TRY(page, ledger.as_operator().timeline(q));
+    for (const auto& s : page.spans) {
       if (s.tenant_id != who.tenant_id || !ledger.operator_wrote(s)) continue;
       if (!s.output) return std::string();
       auto it = s.output->find("resume_cursor");
       return it != s.output->end() && it->is_string() ? it->template get<std::string>()
                                                       : std::string();
     }
-    if (page->next_cursor.empty()) return std::string();
-    q.cursor = page->next_cursor;
+    if (page.next_cursor.empty()) return std::string();
+    q.cursor = page.next_cursor;
   }
 }
 
@@ -110,22 +109,20 @@ result<std::string> last_resume_cursor(Ledger& ledger, const uuid& kernel, const
 template <class Call, class F>
 result<std::size_t> follow_feed(Call& c, feed_position& pos, std::size_t budget, F&& on_span) {
   if (!pos.resumed) {
-    auto r = last_resume_cursor(c.ledger, c.function.id, c.as.identity());
-    if (!r) return std::move(r).error();
-    pos.cursor = std::move(*r);
+    LOGLINE_TRY(resume_at, last_resume_cursor(c.ledger, c.function.id, c.as.identity()));
+    pos.cursor = std::move(resume_at);
     pos.resumed = true;
   }
   std::size_t read = 0;
   while (read < budget) {
-    auto page =
-        c.ledger.as_operator().changes(pos.cursor, std::min<std::size_t>(budget - read, 256));
-    if (!page) return std::move(page).error();
-    if (page->empty()) break;
-    for (auto& ch : *page) {
+    LOGLINE_TRY(page, c.ledger.as_operator().changes(pos.cursor,
+                                                     std::min<std::size_t>(budget - read, 256)));
+    if (page.empty()) break;
+    for (auto& ch : page) {
       on_span(ch.span, pos.cursor);
       pos.cursor = ch.cursor;
     }
-    read += page->size();
+    read += page.size();
   }
   return read;
 }
@@ -144,15 +141,14 @@ struct observer_bot {
   result<json> operator()(call& c) const {
     std::lock_guard lock(state_->mutex);
     auto& st = *state_;
-    auto read = detail::follow_feed(c, st.feed, feed_budget,
-                                    [&](const universal_span& s, const std::string& before) {
-                                      if (s.entity_type != entity::function) return;
-                                      if (s.status == "scheduled")
-                                        st.scheduled[s.id] = {s, before};
-                                      else
-                                        st.scheduled.erase(s.id);
-                                    });
-    if (!read) return std::move(read).error();
+    LOGLINE_TRY(read, detail::follow_feed(c, st.feed, feed_budget,
+                                          [&](const universal_span& s, const std::string& before) {
+                                            if (s.entity_type != entity::function) return;
+                                            if (s.status == "scheduled")
+                                              st.scheduled[s.id] = {s, before};
+                                            else
+                                              st.scheduled.erase(s.id);
+                                          }));
     std::int64_t created = 0, existing = 0;
     json failed = json::array();
     for (auto it = st.scheduled.begin(); it != st.scheduled.end();) {
@@ -189,7 +185,7 @@ struct observer_bot {
     return json{{"requests_created", created},
                 {"already_requested", existing},
                 {"failed", failed},
-                {"feed_read", *read},
+                {"feed_read", read},
                 {"resume_cursor", resume}};
   }
 
@@ -230,9 +226,8 @@ struct request_worker {
     r.lease_ms = c.manifest.slow_ms +
                  std::chrono::duration_cast<std::chrono::milliseconds>(lease_margin).count();
     std::unique_lock lock(st.mutex);
-    auto read = read_feed(c);
-    if (!read) return std::move(read).error();
-    r.feed_read = *read;
+    LOGLINE_TRY(read, read_feed(c));
+    r.feed_read = read;
     recover(c, r);
     const bool work = !st.queued.empty();
     lock.unlock();

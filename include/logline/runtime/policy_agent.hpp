@@ -142,22 +142,20 @@ struct policy_agent {
     std::lock_guard run_lock(state_->run_mutex);
     // The operator's feed, read up to its end: where to resume when every policy is there (or
     // there is none), so an idle ledger does not wake the agent (runtime::node).
-    auto read = detail::follow_feed(c, state_->feed, std::size_t{1} << 20,
-                                    [](const universal_span&, const std::string&) {});
-    if (!read) return std::move(read).error();
-    auto policies = active_policies(c.ledger);
-    if (!policies) return std::move(policies).error();
+    LOGLINE_TRY_VOID(detail::follow_feed(c, state_->feed, std::size_t{1} << 20,
+                                         [](const universal_span&, const std::string&) {}));
+    LOGLINE_TRY(policies, active_policies(c.ledger));
     tally t;
     t.resume = state_->feed.cursor;  // the least position of the feed and the policies
-    t.policies = policies->size();
+    t.policies = policies.size();
     // A policy whose latest version is not its first writer's is not run.
-    std::erase_if(*policies, [&](const universal_span& p) {
+    std::erase_if(policies, [&](const universal_span& p) {
       auto ok = check_owner_continuity(c.ledger, p);
       if (!ok) t.failed.push_back({{"policy", p.id.to_string()}, {"error", ok.error().message()}});
       return !ok;
     });
     const timestamp now = now_ms();
-    auto work = in_turn(std::move(*policies));
+    auto work = in_turn(std::move(policies));
 
     std::mutex m;  // guards work and t
     auto lane = [&] {
@@ -383,15 +381,14 @@ struct policy_agent {
     if (since) q.since = timestamp{since->unix_ms - revisit_margin_ms};
     std::map<uuid, universal_span> latest;
     for (;;) {
-      auto page = ledger.as_operator().timeline(q);
-      if (!page) return std::move(page).error();
-      for (auto& s : page->spans) {
+      LOGLINE_TRY(page, ledger.as_operator().timeline(q));
+      for (auto& s : page.spans) {
         if (s.tenant_id != op.tenant_id || !ledger.operator_wrote(s)) continue;
         auto [it, fresh] = latest.try_emplace(s.id, s);
         if (!fresh && it->second.seq < s.seq) it->second = std::move(s);
       }
-      if (page->next_cursor.empty()) break;
-      q.cursor = page->next_cursor;
+      if (page.next_cursor.empty()) break;
+      q.cursor = page.next_cursor;
     }
     std::vector<pending_revisit> out;
     for (auto& [id, s] : latest) {
@@ -427,10 +424,9 @@ struct policy_agent {
     outcome o;
     if (policy.language != "lua" || !policy.code || !policy.owner_id)
       return make_error(errc::invalid_span, "a policy needs language lua, code and an owner");
-    if (auto ok = stage0<Ledger>::authentic(policy, c.manifest.signatures_required); !ok)
-      return std::move(ok).error();
-    auto held = ledger_plumbing::hold(c.ledger, "policy:" + policy.id.to_string());
-    if (!held) return std::move(held).error();
+    LOGLINE_TRY_VOID(stage0<Ledger>::authentic(policy, c.manifest.signatures_required));
+    LOGLINE_TRY(held, ledger_plumbing::hold(
+                          c.ledger, "policy:" + policy.id.to_string()));  // held for the run
     // Reads as the owner: what the owner may see. Writes as the operator (c.as, an operator
     // identity): the outputs, owned by the policy's owner and checked against the owner's rules
     // (evaluate), and the operator's own bookkeeping, in one batch.
@@ -454,8 +450,7 @@ struct policy_agent {
         (*cursor->metadata)["cursor"].is_string())
       position = (*cursor->metadata)["cursor"].template get<std::string>();
 
-    auto page = as.feed(position, batch);
-    if (!page) return std::move(page).error();
+    LOGLINE_TRY(page, as.feed(position, batch));
     o.position = position;
     const std::optional<timestamp> revisit_since =
         cursor ? timestamp_at(cursor->metadata, "revisit_since") : std::nullopt;
@@ -474,9 +469,8 @@ struct policy_agent {
       state_->revisits.erase(policy.id);
     }
     if (!cached) {
-      auto found = pending_revisits(c.ledger, op, policy, revisit_since);
-      if (!found) return std::move(found).error();
-      pending = std::move(*found);
+      LOGLINE_TRY(found, pending_revisits(c.ledger, op, policy, revisit_since));
+      pending = std::move(found);
     }
 
     std::vector<universal_span> out;
@@ -493,7 +487,7 @@ struct policy_agent {
     };
     std::optional<universal_span> last;
     bool stopped = false;  // the tenant's budget ran out: the rest of the page is next run's
-    for (const auto& ch : page->changes) {
+    for (const auto& ch : page.changes) {
       const universal_span& s = ch.span;
       const bool skip =
           s.tenant_id != policy.tenant_id || policy_agent_record(s) || own_output(s, policy);
@@ -514,7 +508,7 @@ struct policy_agent {
       }
     }
     // The page reached the end of the feed: the cursor moves past what the tenant cannot see.
-    if (!stopped && page->changes.size() < batch) position = page->next;
+    if (!stopped && page.changes.size() < batch) position = page.next;
 
     // Revisits that are due, oldest first, at most `batch`: evaluated on the target's latest
     // version; each one's next version (done) goes in this batch.
@@ -555,9 +549,8 @@ struct policy_agent {
       if (s.entity_type == entity::policy_revisit && s.status == "scheduled")
         if (auto r = revisit_of(s)) {
           if (pending_has(pending, r->due, s.id) || !asked.insert(s.id).second) continue;
-          auto done_before = is_stored(c.ledger, s.id);
-          if (!done_before) return std::move(done_before).error();
-          if (*done_before) continue;
+          LOGLINE_TRY(done_before, is_stored(c.ledger, s.id));
+          if (done_before) continue;
           if (!wake || r->due < *wake) wake = r->due;
         }
       kept.push_back(std::move(s));
@@ -570,7 +563,7 @@ struct policy_agent {
 
     // Nothing evaluated (only the policy's own output, or other tenants' public spans): the cursor
     // moves only when a whole batch was skipped, so that writing it does not feed the next run.
-    if (o.evaluated == 0 && o.revisited == 0 && (page->changes.size() < batch || stopped)) {
+    if (o.evaluated == 0 && o.revisited == 0 && (page.changes.size() < batch || stopped)) {
       std::lock_guard lock(state_->mutex);
       state_->revisits[policy.id] = {cursor_seq, std::move(pending)};  // nothing new, nothing done
       return o;
@@ -598,17 +591,15 @@ struct policy_agent {
     md["revisit_since"] = since.to_string();
     next.metadata = std::move(md);
 
-    if (before_write)
-      if (auto ok = before_write(policy); !ok) return std::move(ok).error();
+    if (before_write) LOGLINE_TRY_VOID(before_write(policy));
     o.written = static_cast<std::int64_t>(out.size()) + 1;
     const std::int32_t next_seq = next.seq;
     out.push_back(std::move(next));
     std::vector<bool> next_version(out.size(),
                                    false);  // explicit seqs: a concurrent batch conflicts
-    auto stored = c.as.append_batch(std::move(out), std::move(next_version));
-    if (!stored) return std::move(stored).error();
+    LOGLINE_TRY(stored, c.as.append_batch(std::move(out), std::move(next_version)));
     const auto old_end = static_cast<std::ptrdiff_t>(pending.size());
-    for (const auto& s : *stored)
+    for (const auto& s : stored)
       if (s.entity_type == entity::policy_revisit && s.status == "scheduled")
         if (auto r = revisit_of(s)) pending.push_back(std::move(*r));
     std::sort(pending.begin() + old_end, pending.end(), by_due);
@@ -651,9 +642,8 @@ struct policy_agent {
                                                const std::optional<timestamp>& revisit) const {
     if (before_evaluate) before_evaluate(policy, s);
     lua_context ctx;
-    auto span_json = parse_json(span_to_json_text(s));
-    if (!span_json) return std::move(span_json).error();
-    ctx.values["span"] = std::move(*span_json);
+    LOGLINE_TRY(span_json, parse_json(span_to_json_text(s)));
+    ctx.values["span"] = std::move(span_json);
     ctx.values["policy"] = json{{"id", policy.id.to_string()},
                                 {"name", policy.name.value_or("")},
                                 {"metadata", policy.metadata.value_or(json(nullptr))}};
@@ -663,9 +653,8 @@ struct policy_agent {
     ctx.functions["epoch_ms"] = [](const json& args) -> result<json> {
       if (args.size() != 1 || !args[0].is_string())
         return make_error(errc::invalid_argument, "expected a timestamp string");
-      auto t = timestamp::parse(args[0].template get<std::string>());
-      if (!t) return std::move(t).error();
-      return json(t->unix_ms);
+      LOGLINE_TRY(parsed, timestamp::parse(args[0].template get<std::string>()));
+      return json(parsed.unix_ms);
     };
     ctx.functions["timestamp"] = [](const json& args) -> result<json> {
       if (args.size() != 1 || !args[0].is_number())
@@ -675,14 +664,14 @@ struct policy_agent {
         return make_error(errc::invalid_argument, "milliseconds out of range (years 1970-9999)");
       return json(timestamp{static_cast<std::int64_t>(ms)}.to_string());
     };
-    auto r = run_lua(*policy.code + "\nreturn on(ctx.span)", ctx, limits);
-    if (!r) return std::move(r).error();
+    LOGLINE_TRY(actions, run_lua(*policy.code + "\nreturn on(ctx.span)", ctx, limits));
     std::vector<universal_span> out;
-    if (r->is_null() || (r->is_object() && r->empty())) return out;  // nothing (nil, {})
-    if (!r->is_array())
+    if (actions.is_null() || (actions.is_object() && actions.empty()))
+      return out;  // nothing (nil, {})
+    if (!actions.is_array())
       return make_error(errc::execution_failed, "on(span) must return a list of actions");
     int n = 0;
-    for (const auto& a : *r) {
+    for (const auto& a : actions) {
       const std::string where = "action " + std::to_string(n + 1) + ": ";
       if (!a.is_object()) return make_error(errc::execution_failed, where + "not a table");
       if (a.contains("run")) {

@@ -210,18 +210,16 @@ struct provider_exec {
     }
     auto id = uuid::parse(in["provider_id"].template get<std::string>());
     if (!id) return make_error(errc::invalid_argument, "provider_exec: provider_id is not a uuid");
-    auto provider = c.as.get(*id);
-    if (!provider) return std::move(provider).error();
-    if (provider->entity_type != entity::provider)
+    LOGLINE_TRY(provider, c.as.get(*id));
+    if (provider.entity_type != entity::provider)
       return make_error(errc::invalid_argument, "provider_exec: span " + id->to_string() +
-                                                    " is a " + provider->entity_type +
+                                                    " is a " + provider.entity_type +
                                                     ", not a provider");
-    if (auto ok = stage0<Ledger>::authentic(*provider, c.manifest.signatures_required); !ok)
-      return std::move(ok).error();
-    if (auto ok = check_owner_continuity(c.ledger, *provider); !ok) return std::move(ok).error();
+    LOGLINE_TRY_VOID(stage0<Ledger>::authentic(provider, c.manifest.signatures_required));
+    LOGLINE_TRY_VOID(check_owner_continuity(c.ledger, provider));
 
     const auto started = std::chrono::steady_clock::now();
-    outcome o = execute(*provider, in["messages"], options);
+    outcome o = execute(provider, in["messages"], options);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
@@ -230,8 +228,8 @@ struct provider_exec {
     s.entity_type = entity::provider_execution;
     s.who = "provider_exec";
     s.did = "executed";
-    s.this_ = provider->name.value_or(provider->id.to_string());
-    s.parent_id = provider->id;
+    s.this_ = provider.name.value_or(provider.id.to_string());
+    s.parent_id = provider.id;
     s.trace_id = c.trace_id;
     s.input = o.request.is_null() ? in : o.request;
     detail::redact(*s.input, o.key);
@@ -249,7 +247,7 @@ struct provider_exec {
       s.status = "error";
       s.error = json{{"code", o.code}, {"message", o.message}};
     }
-    if (auto a = c.records.append(std::move(s)); !a) return std::move(a).error();
+    LOGLINE_TRY_VOID(c.records.append(std::move(s)));
     if (!o.code.empty())
       return make_error(o.code == "invalid_json" ? errc::invalid_json : errc::execution_failed,
                         "provider_exec: " + o.code + ": " + o.message);

@@ -144,19 +144,16 @@ struct run_code {
           "run_code: the input must be {\"span_id\": \"<function id>\", \"input\": ...}");
     auto id = uuid::parse(c.input["span_id"].template get<std::string>());
     if (!id) return make_error(errc::invalid_argument, "run_code: span_id is not a uuid");
-    auto function = c.as.get(*id);
-    if (!function) return std::move(function).error();
-    if (function->entity_type != entity::function || function->language != "lua" || !function->code)
+    LOGLINE_TRY(function, c.as.get(*id));
+    if (function.entity_type != entity::function || function.language != "lua" || !function.code)
       return make_error(errc::invalid_argument,
                         "run_code: span " + id->to_string() +
                             " is not a Lua function (entity_type function, language lua, code)");
-    if (auto ok = stage0<Ledger>::authentic(*function, c.manifest.signatures_required); !ok)
-      return std::move(ok).error();
-    if (auto ok = check_owner_continuity(c.ledger, *function); !ok) return std::move(ok).error();
-    if (auto ok = within_quota(c, *function); !ok) return std::move(ok).error();
+    LOGLINE_TRY_VOID(stage0<Ledger>::authentic(function, c.manifest.signatures_required));
+    LOGLINE_TRY_VOID(check_owner_continuity(c.ledger, function));
+    LOGLINE_TRY_VOID(within_quota(c, function));
     // One run of a function at a time, for the whole run (LogLineOS released its lock at once).
-    auto held = ledger_plumbing::hold(c.ledger, "function:" + id->to_string());
-    if (!held) return std::move(held).error();
+    LOGLINE_TRY(held, ledger_plumbing::hold(c.ledger, "function:" + id->to_string()));
 
     lua_context ctx;
     ctx.values["input"] = c.input.contains("input") ? c.input["input"] : json(nullptr);
@@ -164,30 +161,27 @@ struct run_code {
     ctx.values["env"] = json{{"user_id", who.user_id},
                              {"tenant_id", who.tenant_id ? json(*who.tenant_id) : json(nullptr)}};
     ctx.values["now"] = timestamp::now().to_string();
-    ctx.values["function"] = json{{"id", function->id.to_string()},
-                                  {"seq", function->seq},
-                                  {"name", function->name.value_or("")}};
+    ctx.values["function"] = json{{"id", function.id.to_string()},
+                                  {"seq", function.seq},
+                                  {"name", function.name.value_or("")}};
     auto& as = c.as;
     ctx.functions["query"] = [&as](const json& args) -> result<json> {
-      auto q = query_of(args.empty() ? json(nullptr) : args[0]);
-      if (!q) return std::move(q).error();
-      auto page = as.timeline(*q);
+      LOGLINE_TRY(query, query_of(args.empty() ? json(nullptr) : args[0]));
+      auto page = as.timeline(query);
       if (!page) return for_user_code(page.error());
       json spans = json::array();
       for (const auto& s : page->spans) {
-        auto j = parse_json(span_to_json_text(s));
-        if (!j) return std::move(j).error();
-        spans.push_back(std::move(*j));
+        LOGLINE_TRY(span_json, parse_json(span_to_json_text(s)));
+        spans.push_back(std::move(span_json));
       }
       return spans;
     };
     ctx.functions["insert_span"] = [&as](const json& args) -> result<json> {
       if (args.empty() || !args[0].is_object())
         return make_error(errc::invalid_span, "insert_span: expects one table");
-      auto span = span_from_json<universal_span>(args[0]);
-      if (!span) return std::move(span).error();
-      if (auto bound = bind_who(*span, as.identity()); !bound) return std::move(bound).error();
-      auto stored = as.append(std::move(*span));
+      LOGLINE_TRY(span, span_from_json<universal_span>(args[0]));
+      LOGLINE_TRY_VOID(bind_who(span, as.identity()));
+      auto stored = as.append(std::move(span));
       if (!stored) return for_user_code(stored.error());
       return parse_json(span_to_json_text(*stored));
     };
@@ -195,16 +189,16 @@ struct run_code {
     lua_limits l = limits;
     l.timeout = std::chrono::milliseconds(c.manifest.slow_ms);
     const auto started = std::chrono::steady_clock::now();
-    auto out = run_lua(*function->code, ctx, l);
+    auto out = run_lua(*function.code, ctx, l);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
     if (out && took > c.manifest.slow_ms) {
       universal_span patch =
-          about_function(*function, entity::status_patch, "run_code", "flagged slow", c.trace_id);
+          about_function(function, entity::status_patch, "run_code", "flagged slow", c.trace_id);
       patch.status = "slow";
       patch.metadata = json{{"duration_ms", took}, {"slow_ms", c.manifest.slow_ms}};
-      if (auto p = c.records.append(std::move(patch)); !p) return std::move(p).error();
+      LOGLINE_TRY_VOID(c.records.append(std::move(patch)));
     }
     return out;
   }
@@ -225,12 +219,10 @@ struct run_code {
     if (auto z = c.manifest.tenant_time_zones.find(*tenant);
         z != c.manifest.tenant_time_zones.end())
       zone = z->second;
-    auto tz = find_time_zone(zone);
-    if (!tz) return std::move(tz).error();
-    const day_bounds day = day_of(timestamp::now(), *tz);
-    auto n = boots_in(c.ledger, *tenant, day, limit + 1);
-    if (!n) return std::move(n).error();
-    if (*n <= limit) return {};
+    LOGLINE_TRY(tz, find_time_zone(zone));
+    const day_bounds day = day_of(timestamp::now(), tz);
+    LOGLINE_TRY(boots, boots_in(c.ledger, *tenant, day, limit + 1));
+    if (boots <= limit) return {};
     const bool forced = force_granted(function, c.manifest);
     universal_span v = about_function(function, entity::policy_violation, "run_code",
                                       forced ? "overridden" : "refused", c.trace_id);
@@ -241,7 +233,7 @@ struct run_code {
                       {"time_zone", zone},
                       {"day_start", day.start.to_string()},
                       {"forced", forced}};
-    if (auto a = c.records.append(std::move(v)); !a) return std::move(a).error();
+    LOGLINE_TRY_VOID(c.records.append(std::move(v)));
     if (forced) return {};
     return make_error(errc::policy_violation, "tenant '" + *tenant +
                                                   "' is over its daily quota of " +

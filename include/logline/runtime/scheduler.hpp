@@ -71,13 +71,11 @@ class schedule {
     return s;
   }
   static result<schedule> cron(std::string_view expression, std::string_view time_zone = "UTC") {
-    auto c = runtime::cron::parse(expression);
-    if (!c) return std::move(c).error();
-    auto tz = find_time_zone(time_zone);
-    if (!tz) return std::move(tz).error();
+    LOGLINE_TRY(parsed, runtime::cron::parse(expression));
+    LOGLINE_TRY(zone, find_time_zone(time_zone));
     schedule s;
-    s.cron_ = std::move(*c);
-    s.zone_ = *tz;
+    s.cron_ = std::move(parsed);
+    s.zone_ = zone;
     return s;
   }
 
@@ -174,9 +172,8 @@ class scheduler {
     if (auto saved = state_.next_due(j->name)) {
       j->next = *saved;
     } else {
-      auto first = j->when.first(clock_.now());
-      if (!first) return std::move(first).error();
-      j->next = *first;
+      LOGLINE_TRY(first_due, j->when.first(clock_.now()));
+      j->next = first_due;
       state_.set_next_due(j->name, j->next);
     }
     jobs_.push_back(std::move(j));

@@ -135,8 +135,7 @@ result<std::size_t> install_seed_policies(Ledger& ledger, const identity& owner)
   }
   std::size_t appended = 0;
   for (auto& p : missing) {
-    auto stored = as.append(std::move(p));
-    if (!stored) return std::move(stored).error();
+    LOGLINE_TRY_VOID(as.append(std::move(p)));
     ++appended;
   }
   return appended;

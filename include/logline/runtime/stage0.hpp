@@ -90,9 +90,8 @@ class stage0 {
                               std::optional<std::string> trace_id = {}) {
     auto as = ledger_.as(who);
     auto records = ledger_.on_behalf_of(who);
-    auto m = load_manifest(as);
-    if (!m) return std::move(m).error();
-    if (!m->may_boot(function_id))
+    LOGLINE_TRY(current_manifest, load_manifest(as));
+    if (!current_manifest.may_boot(function_id))
       return make_error(errc::permission_denied, "function " + function_id.to_string() +
                                                      " is not in the manifest's allowed_boot_ids");
     auto function = as.get(function_id);
@@ -108,18 +107,19 @@ class stage0 {
     if (function->entity_type != entity::function)
       return make_error(errc::invalid_argument, "span " + function_id.to_string() + " is a " +
                                                     function->entity_type + ", not a function");
-    if (auto ok = authentic(*function, m->signatures_required); !ok) return std::move(ok).error();
-    if (auto ok = check_owner_continuity(ledger_, *function); !ok) return std::move(ok).error();
+    LOGLINE_TRY_VOID(authentic(*function, current_manifest.signatures_required));
+    LOGLINE_TRY_VOID(check_owner_continuity(ledger_, *function));
 
     const std::string trace = trace_id ? *trace_id : uuid::v7().to_string();
     universal_span boot_event =
         about_function(*function, entity::boot_event, "stage0", "booted", trace);
     boot_event.status = "complete";
-    boot_event.metadata = json{
-        {"function_seq", function->seq}, {"manifest", m->id.to_string()}, {"manifest_seq", m->seq}};
-    if (auto b = records.append(std::move(boot_event)); !b) return std::move(b).error();
+    boot_event.metadata = json{{"function_seq", function->seq},
+                               {"manifest", current_manifest.id.to_string()},
+                               {"manifest_seq", current_manifest.seq}};
+    LOGLINE_TRY_VOID(records.append(std::move(boot_event)));
 
-    call c{as, records, *function, input, *m, trace, ledger_};
+    call c{as, records, *function, input, current_manifest, trace, ledger_};
     const auto started = std::chrono::steady_clock::now();
     result<json> out = run(c);
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
