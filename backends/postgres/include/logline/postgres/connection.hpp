@@ -200,10 +200,9 @@ class connection {
   // Runs a statement prepared once per connection (named by a counter), with text parameters.
   result<pg_result> query(const std::string& sql, const params& p = {},
                           std::string_view what = "PostgreSQL") {
-    auto name = prepared(sql);
-    if (!name) return std::move(name).error();
-    pg_result r(PQexecPrepared(conn_, (*name)->c_str(), static_cast<int>(p.size()), p.pointers(),
-                               nullptr, nullptr, 0));
+    LOGLINE_TRY(statement_name, prepared(sql));
+    pg_result r(PQexecPrepared(conn_, statement_name->c_str(), static_cast<int>(p.size()),
+                               p.pointers(), nullptr, nullptr, 0));
     return checked(std::move(r), what);
   }
   // Runs a statement without preparing it (SQL that is rarely the same twice).
@@ -223,10 +222,7 @@ class connection {
   };
   result<std::vector<pg_result>> pipeline(const std::vector<step>& steps,
                                           std::string_view what = "PostgreSQL") {
-    for (const auto& s : steps) {
-      auto name = prepared(*s.sql);
-      if (!name) return std::move(name).error();
-    }
+    for (const auto& s : steps) LOGLINE_TRY_VOID(prepared(*s.sql));
     if (PQenterPipelineMode(conn_) != 1) return error_of(nullptr, what);
     bool sent = true;
     for (const auto& s : steps) {

@@ -73,9 +73,8 @@ class database {
     db->conninfo_ = std::move(conninfo);
     db->options_ = std::move(options);
     // Connect once now, so that a wrong address is an error here, not at the first append.
-    auto first = db->open_connection(db->conninfo_);
-    if (!first) return std::move(first).error();
-    db->idle_.push_back(std::move(*first));
+    LOGLINE_TRY(first, db->open_connection(db->conninfo_));
+    db->idle_.push_back(std::move(first));
     db->open_ = 1;
     if (db->options_.owner) {
       auto owner = db->open_connection(*db->options_.owner);

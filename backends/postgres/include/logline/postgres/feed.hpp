@@ -66,10 +66,9 @@ class listener {
 
   result<void> connect() {
     conn_.reset();
-    auto c = connection::open(conninfo_);
-    if (!c) return std::move(c).error();
-    LOGLINE_TRY_VOID((*c)->exec("LISTEN " + detail::quote(channel_), "LISTEN"));
-    conn_ = std::move(*c);
+    LOGLINE_TRY(conn, connection::open(conninfo_));
+    LOGLINE_TRY_VOID(conn->exec("LISTEN " + detail::quote(channel_), "LISTEN"));
+    conn_ = std::move(conn);
     return {};
   }
   result<bool> reconnect(std::chrono::steady_clock::time_point deadline) {
@@ -119,8 +118,7 @@ class subscriber {
   result<std::size_t> poll(F&& fn, std::chrono::milliseconds timeout) {
     auto n = deliver(fn);
     if (!n || *n > 0) return n;
-    auto woke = listener_.wait(timeout);
-    if (!woke) return std::move(woke).error();
+    LOGLINE_TRY_VOID(listener_.wait(timeout));
     return deliver(fn);
   }
   const std::string& cursor() const noexcept { return cursor_; }
@@ -130,14 +128,13 @@ class subscriber {
   result<std::size_t> deliver(F& fn) {
     std::size_t total = 0;
     for (;;) {
-      auto batch = ledger_.changes(cursor_, 500);
-      if (!batch) return std::move(batch).error();
-      for (auto& c : *batch) {
+      LOGLINE_TRY(batch, ledger_.changes(cursor_, 500));
+      for (auto& c : batch) {
         fn(std::as_const(c));
         cursor_ = c.cursor;
         ++total;
       }
-      if (batch->size() < 500) return total;
+      if (batch.size() < 500) return total;
     }
   }
 

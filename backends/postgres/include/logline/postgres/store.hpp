@@ -485,9 +485,8 @@ class store {
   // that concurrent openers wait), records it in logline_migrations, and refuses a table made
   // for another span schema or policy set. A recorded migration is not run again.
   result<void> migrate() {
-    auto c = db_->acquire_owner();
-    if (!c) return std::move(c).error();
-    connection& conn = **c;
+    LOGLINE_TRY(owner, db_->acquire_owner());
+    connection& conn = *owner;
     const std::string sql = ddl(options_);
     const std::string fingerprint = blake3_hex(sql);
     const std::string name(schema_t::table_name);
@@ -551,20 +550,20 @@ class store {
   // that owns the table (or is a member of its owner), is a superuser or has BYPASSRLS is not
   // held by row-level security, so every tenant's spans would be one bug away (DESIGN §5).
   result<std::optional<std::string>> application_role_problem() {
-    auto c = db_->acquire();
-    if (!c) return std::move(c).error();
-    auto r = (*c)->query_once(
-        "SELECT r.rolname, r.rolsuper, r.rolbypassrls, pg_catalog.pg_has_role(r.oid, c.relowner, "
-        "'MEMBER') "
-        "FROM pg_catalog.pg_roles r, pg_catalog.pg_class c WHERE r.rolname = current_user AND "
-        "c.oid = pg_catalog.to_regclass($1)",
-        params().add(std::string_view(table_)), "checking the application role");
-    if (!r) return std::move(r).error();
-    if (r->rows() != 1)
+    LOGLINE_TRY(conn, db_->acquire());
+    LOGLINE_TRY(
+        role_row,
+        conn->query_once(
+            "SELECT r.rolname, r.rolsuper, r.rolbypassrls, "
+            "pg_catalog.pg_has_role(r.oid, c.relowner, 'MEMBER') "
+            "FROM pg_catalog.pg_roles r, pg_catalog.pg_class c WHERE r.rolname = current_user AND "
+            "c.oid = pg_catalog.to_regclass($1)",
+            params().add(std::string_view(table_)), "checking the application role"));
+    if (role_row.rows() != 1)
       return std::optional<std::string>("table " + table_ +
                                         " is not visible to the application role");
-    const std::string role(r->text(0, 0));
-    auto yes = [&](int col) { return r->text(0, col) == "t"; };
+    const std::string role(role_row.text(0, 0));
+    auto yes = [&](int col) { return role_row.text(0, col) == "t"; };
     std::string why;
     if (yes(1))
       why = "is a superuser";
@@ -599,14 +598,13 @@ class store {
     result<std::optional<entity_state>> entity(const uuid& id) {
       params p;
       p.add(std::string_view(id.to_string()));
-      auto r = run(s_.entity_sql_, p, "reading the latest version");
-      if (!r) return std::move(r).error();
-      if (r->rows() != 1 || r->is_null(0, 0)) return std::optional<entity_state>();
+      LOGLINE_TRY(latest_row, run(s_.entity_sql_, p, "reading the latest version"));
+      if (latest_row.rows() != 1 || latest_row.is_null(0, 0)) return std::optional<entity_state>();
       entity_state e;
-      e.latest_seq = static_cast<std::int32_t>(r->integer(0, 0));
+      e.latest_seq = static_cast<std::int32_t>(latest_row.integer(0, 0));
       auto text = [&](int col) -> std::optional<std::string> {
-        if (r->is_null(0, col)) return std::nullopt;
-        return std::string(r->text(0, col));
+        if (latest_row.is_null(0, col)) return std::nullopt;
+        return std::string(latest_row.text(0, col));
       };
       e.owner_id = text(1);
       e.tenant_id = text(2);
@@ -636,14 +634,13 @@ class store {
           return std::optional<chain_head>(*cached);
         }
       }
-      auto r = run(s_.lock_chain_sql_, p, "locking the chain");
-      if (!r) return std::move(r).error();
-      if (r->rows() == 0) return std::optional<chain_head>();
+      LOGLINE_TRY(head_row, run(s_.lock_chain_sql_, p, "locking the chain"));
+      if (head_row.rows() == 0) return std::optional<chain_head>();
       chain_head h;
-      h.position = r->integer(0, 0);
-      if (r->is_null(0, 1))
+      h.position = head_row.integer(0, 0);
+      if (head_row.is_null(0, 1))
         return make_error(errc::integrity_violation, "the chain head has no curr_hash");
-      auto d = digest::parse(r->text(0, 1));
+      auto d = digest::parse(head_row.text(0, 1));
       if (!d)
         return make_error(errc::integrity_violation,
                           "the chain head's curr_hash is corrupt: " + d.error().message());
@@ -755,17 +752,15 @@ class store {
       if (has_identity_) steps.push_back({&identity_sql, &identity_});
     }
     result<void> send(std::vector<connection::step>& steps, std::string_view what) {
-      auto r = c_.pipeline(steps, what);
-      if (!r) return std::move(r).error();
+      LOGLINE_TRY_VOID(c_.pipeline(steps, what));
       return {};
     }
     result<pg_result> run(const std::string& sql, const params& p, std::string_view what) {
       std::vector<connection::step> steps;
       add_prelude(steps);
       steps.push_back({&sql, &p});
-      auto r = c_.pipeline(steps, what);
-      if (!r) return std::move(r).error();
-      return std::move(r->back());
+      LOGLINE_TRY(results, c_.pipeline(steps, what));
+      return std::move(results.back());
     }
     // A unique violation of a single insert, said without the engine's words: the primary key
     // (the version exists: a concurrent writer) or another unique index (a scheduled request's
@@ -816,10 +811,9 @@ class store {
   template <class F>
   auto write(const identity* who, bool privileged, F&& fn)
       -> decltype(fn(std::declval<transaction&>())) {
-    auto c = privileged ? db_->acquire_owner() : db_->acquire();
-    if (!c) return std::move(c).error();
+    LOGLINE_TRY(conn, privileged ? db_->acquire_owner() : db_->acquire());
     for (int attempt = 0;; ++attempt) {
-      transaction tx(*this, **c, who, attempt == 0);
+      transaction tx(*this, *conn, who, attempt == 0);
       auto out = fn(tx);
       if (!out) {
         tx.abort();
@@ -828,7 +822,7 @@ class store {
       if (auto r = tx.commit(); !r) {
         tx.abort();
         forget_heads(tx.written_heads(), tx.guessed());
-        if (tx.guessed() && attempt == 0 && !(*c)->broken()) continue;
+        if (tx.guessed() && attempt == 0 && !conn->broken()) continue;
         return std::move(r).error();
       }
       remember_heads(tx.written_heads());
@@ -853,18 +847,19 @@ class store {
     params p;
     p.add(std::string_view(id.to_string()));
     add_identity(p, who);
-    auto r = read(select_ + " WHERE \"id\" = $1" + visible(who, 2) + " ORDER BY \"seq\"", p, who);
-    if (!r) return std::move(r).error();
-    return collect(*r, 0);
+    LOGLINE_TRY(
+        versions,
+        read(select_ + " WHERE \"id\" = $1" + visible(who, 2) + " ORDER BY \"seq\"", p, who));
+    return collect(versions, 0);
   }
 
   // The WHERE clause of a timeline query's filters and time range; their values go into `p`.
   static result<std::string> filter_sql(const timeline_query& q, params& p) {
-    auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
-    if (!filters) return std::move(filters).error();
+    LOGLINE_TRY(filters,
+                timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); }));
     std::string where = " WHERE true";
     auto next = [&] { return "$" + std::to_string(p.size()); };
-    for (const auto& f : *filters) {  // untyped parameters take the column's type (uuid, text)
+    for (const auto& f : filters) {  // untyped parameters take the column's type (uuid, text)
       p.add(f.value);
       where += " AND " + detail::quote(f.column) + " = " + next();
     }
@@ -882,60 +877,53 @@ class store {
   // How many spans match q's filters (its cursor and limit aside), counting up to `cap`.
   result<std::int64_t> count(const timeline_query& q, const identity* who, std::int64_t cap) {
     params p;
-    auto where = filter_sql(q, p);
-    if (!where) return std::move(where).error();
+    LOGLINE_TRY(where, filter_sql(q, p));
     const std::string vis = visible(who, static_cast<int>(p.size()) + 1);
     add_identity(p, who);
     p.add(cap);
-    auto r = read("SELECT count(*) FROM (SELECT 1 FROM " + detail::quote(schema_t::table_name) +
-                      *where + vis + " LIMIT $" + std::to_string(p.size()) + ") AS capped",
-                  p, who);
-    if (!r) return std::move(r).error();
-    return std::stoll(std::string(r->text(0, 0)));
+    LOGLINE_TRY(counted,
+                read("SELECT count(*) FROM (SELECT 1 FROM " + detail::quote(schema_t::table_name) +
+                         where + vis + " LIMIT $" + std::to_string(p.size()) + ") AS capped",
+                     p, who));
+    return std::stoll(std::string(counted.text(0, 0)));
   }
 
   result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
     params p;
-    auto filtered = filter_sql(q, p);
-    if (!filtered) return std::move(filtered).error();
-    std::string where = std::move(*filtered);
+    LOGLINE_TRY(where, filter_sql(q, p));
     auto next = [&] { return "$" + std::to_string(p.size()); };
     if (!q.cursor.empty()) {
-      auto key = timeline_key::parse(q.cursor);
-      if (!key) return std::move(key).error();
-      p.add(std::string_view(pg_time(key->at)));
+      LOGLINE_TRY(key, timeline_key::parse(q.cursor));
+      p.add(std::string_view(pg_time(key.at)));
       const std::string a = next();
-      p.add(std::string_view(key->id.to_string()));
+      p.add(std::string_view(key.id.to_string()));
       const std::string b = next();
-      p.add(std::int64_t{key->seq});
+      p.add(std::int64_t{key.seq});
       where += " AND (\"at\", \"id\", \"seq\") < (" + a + "::timestamptz, " + b + "::uuid, " +
                next() + "::integer)";
     }
     const std::string vis = visible(who, static_cast<int>(p.size()) + 1);
     add_identity(p, who);
     p.add(static_cast<std::int64_t>(q.limit) + 1);
-    auto r = read(
-        select_ + where + vis + " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT " + next(),
-        p, who);
-    if (!r) return std::move(r).error();
-    auto rows = collect(*r, 0);
-    if (!rows) return std::move(rows).error();
-    return make_timeline_page(std::move(*rows), q.limit);
+    LOGLINE_TRY(selected,
+                read(select_ + where + vis +
+                         " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT " + next(),
+                     p, who));
+    LOGLINE_TRY(rows, collect(selected, 0));
+    return make_timeline_page(std::move(rows), q.limit);
   }
 
   // An exclusive lock on `key` until the returned handle is dropped: a transaction-level advisory
   // lock on a pooled connection of its own, so other processes wait for it too (lock_timeout
   // bounds the wait: errc::busy).
   result<std::shared_ptr<void>> hold(std::string_view key) {
-    auto c = db_->acquire();
-    if (!c) return std::move(c).error();
-    auto held = std::make_shared<lease>(std::move(*c));
+    LOGLINE_TRY(conn, db_->acquire());
+    auto held = std::make_shared<lease>(std::move(conn));
     LOGLINE_TRY_VOID((*held)->exec("BEGIN", "locking"));
     params p;
     p.add(detail::advisory_key(std::string("logline-hold:") + std::string(key)));
-    auto r =
-        (*held)->query_once("SELECT pg_catalog.pg_advisory_xact_lock($1::bigint)", p, "locking");
-    if (!r) return std::move(r).error();
+    LOGLINE_TRY_VOID(
+        (*held)->query_once("SELECT pg_catalog.pg_advisory_xact_lock($1::bigint)", p, "locking"));
     return std::shared_ptr<void>(std::move(held));  // dropping it rolls back: the lock goes
   }
 
@@ -968,22 +956,22 @@ class store {
     const std::string lim = "$" + std::to_string(p.size());
     // (The text column gets its own name: ORDER BY "logline_xid" would otherwise sort by the
     // output column, as text, and "1000" < "999" broke the feed when xids gained a digit.)
-    auto r = read(
-        "SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\", " +
-            select_list_ + " FROM " + table_ +
-            " WHERE (\"logline_xid\", \"logline_feed\") > ($1::xid8, $2::bigint)"
-            " AND \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" +
-            vis + " ORDER BY \"logline_xid\", \"logline_feed\" LIMIT " + lim,
-        p, who);
-    if (!r) return std::move(r).error();
+    LOGLINE_TRY(selected,
+                read("SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\", " +
+                         select_list_ + " FROM " + table_ +
+                         " WHERE (\"logline_xid\", \"logline_feed\") > ($1::xid8, $2::bigint)"
+                         " AND \"logline_xid\" < "
+                         "pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())" +
+                         vis + " ORDER BY \"logline_xid\", \"logline_feed\" LIMIT " + lim,
+                     p, who));
     std::vector<change<Span>> out;
-    out.reserve(static_cast<std::size_t>(r->rows()));
-    for (int row = 0; row < r->rows(); ++row) {
+    out.reserve(static_cast<std::size_t>(selected.rows()));
+    for (int row = 0; row < selected.rows(); ++row) {
       change<Span> c;
-      c.cursor.assign(r->text(row, 0));
+      c.cursor.assign(selected.text(row, 0));
       c.cursor += '.';
-      c.cursor += r->text(row, 1);
-      LOGLINE_TRY_VOID(decode(*r, row, 2, c.span));
+      c.cursor += selected.text(row, 1);
+      LOGLINE_TRY_VOID(decode(selected, row, 2, c.span));
       out.push_back(std::move(c));
     }
     return out;
@@ -994,14 +982,16 @@ class store {
   // everything up to a head read before it.
   result<std::string> feed_head() {
     params p;
-    auto r = read(
-        "SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\" FROM " + table_ +
-            " WHERE \"logline_xid\" < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
-            " ORDER BY \"logline_xid\" DESC, \"logline_feed\" DESC LIMIT 1",
-        p, nullptr);
-    if (!r) return std::move(r).error();
-    if (r->rows() == 0) return std::string();
-    return std::string(r->text(0, 0)) + "." + std::string(r->text(0, 1));
+    LOGLINE_TRY(
+        newest,
+        read("SELECT \"logline_xid\"::text AS \"logline_cursor_xid\", \"logline_feed\" FROM " +
+                 table_ +
+                 " WHERE \"logline_xid\" < "
+                 "pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
+                 " ORDER BY \"logline_xid\" DESC, \"logline_feed\" DESC LIMIT 1",
+             p, nullptr));
+    if (newest.rows() == 0) return std::string();
+    return std::string(newest.text(0, 0)) + "." + std::string(newest.text(0, 1));
   }
 
   // ---- verification scan -----------------------------------------------------------------
@@ -1015,12 +1005,11 @@ class store {
         return true;
       }
       if (done_) return false;
-      auto r =
-          conn_->query_once("FETCH FORWARD " + std::to_string(std::max<std::size_t>(want, 1000)) +
-                                " FROM logline_scan",
-                            {}, "scanning");
-      if (!r) return std::move(r).error();
-      batch_ = std::move(*r);
+      LOGLINE_TRY(fetched, conn_->query_once("FETCH FORWARD " +
+                                                 std::to_string(std::max<std::size_t>(want, 1000)) +
+                                                 " FROM logline_scan",
+                                             {}, "scanning"));
+      batch_ = std::move(fetched);
       row_ = 0;
       if (batch_.rows() == 0) {
         done_ = true;
@@ -1072,9 +1061,8 @@ class store {
   // chain_order: rows by (chain, position) for verification; else in feed order.
   result<row_cursor> open_rows(bool chain_order) {
     row_cursor sc;
-    auto c = db_->acquire_owner();
-    if (!c) return std::move(c).error();
-    sc.conn_ = std::move(*c);
+    LOGLINE_TRY(owner, db_->acquire_owner());
+    sc.conn_ = std::move(owner);
     std::string order = " ORDER BY \"logline_xid\", \"logline_feed\"";
     if (options_.chained && chain_order)
       order = per_tenant_chain(options_) ? " ORDER BY \"tenant_id\", \"chain_position\""
@@ -1229,25 +1217,22 @@ class store {
   // A read without an identity on a table with row-level security is an operator's read (every
   // span, whoever owns it): it goes through the owner's connection.
   result<pg_result> read(const std::string& sql, params& p, const identity* who) {
-    auto c = !who && row_security(options_) ? db_->acquire_owner() : db_->acquire();
-    if (!c) return std::move(c).error();
-    if (!who || !row_security(options_)) return (*c)->query(sql, p, "reading spans");
+    LOGLINE_TRY(conn, !who && row_security(options_) ? db_->acquire_owner() : db_->acquire());
+    if (!who || !row_security(options_)) return conn->query(sql, p, "reading spans");
     static const std::string identity_sql =
         "SELECT pg_catalog.set_config('app.user_id', $1, true), "
         "pg_catalog.set_config('app.tenant_id', $2, true)";
     params id;
     id.add(std::string_view(who->user_id)).add(std::string_view(who->tenant_id.value_or("")));
-    auto r = (*c)->pipeline({{&identity_sql, &id}, {&sql, &p}}, "reading spans");
-    if (!r) return std::move(r).error();
-    return std::move(r->back());
+    LOGLINE_TRY(results, conn->pipeline({{&identity_sql, &id}, {&sql, &p}}, "reading spans"));
+    return std::move(results.back());
   }
   result<std::optional<Span>> one(const std::string& sql, params& p, const identity* who) {
     add_identity(p, who);
-    auto r = read(sql, p, who);
-    if (!r) return std::move(r).error();
-    if (r->rows() == 0) return std::optional<Span>();
+    LOGLINE_TRY(selected, read(sql, p, who));
+    if (selected.rows() == 0) return std::optional<Span>();
     Span s{};
-    LOGLINE_TRY_VOID(decode(*r, 0, 0, s));
+    LOGLINE_TRY_VOID(decode(selected, 0, 0, s));
     return std::optional<Span>(std::move(s));
   }
   result<std::vector<Span>> collect(const pg_result& r, int first) {

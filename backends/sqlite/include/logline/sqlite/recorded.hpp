@@ -85,17 +85,16 @@ inline result<column_line> parse_column(std::string_view line) {
 // The logline tables this database records (logline_schema), by name; empty if it records none.
 inline result<std::vector<std::string>> recorded_tables(database& db) {
   std::vector<std::string> out;
-  auto exists =
-      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logline_schema'");
-  if (!exists) return std::move(exists).error();
-  const int rc = sqlite3_step(exists->get());
+  LOGLINE_TRY(
+      exists,
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logline_schema'"));
+  const int rc = sqlite3_step(exists.get());
   if (rc == SQLITE_DONE) return out;
   if (rc != SQLITE_ROW) return db.last_error(rc, "reading sqlite_master");
-  auto names = db.prepare("SELECT table_name FROM logline_schema ORDER BY table_name");
-  if (!names) return std::move(names).error();
-  for (int r; (r = sqlite3_step(names->get())) != SQLITE_DONE;) {
+  LOGLINE_TRY(names, db.prepare("SELECT table_name FROM logline_schema ORDER BY table_name"));
+  for (int r; (r = sqlite3_step(names.get())) != SQLITE_DONE;) {
     if (r != SQLITE_ROW) return db.last_error(r, "reading logline_schema");
-    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(names->get(), 0)));
+    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(names.get(), 0)));
   }
   return out;
 }
@@ -107,16 +106,15 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
     return make_error(errc::integrity_violation,
                       "'" + std::string(name.substr(0, 64)) +
                           "' is not a table name logline writes ([A-Za-z_][A-Za-z0-9_]*)");
-  auto sel = db.prepare("SELECT ddl_blake3, ddl FROM logline_schema WHERE table_name = ?1");
-  if (!sel) return std::move(sel).error();
-  sqlite3_bind_text(sel->get(), 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
-  int rc = sqlite3_step(sel->get());
+  LOGLINE_TRY(sel, db.prepare("SELECT ddl_blake3, ddl FROM logline_schema WHERE table_name = ?1"));
+  sqlite3_bind_text(sel.get(), 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
+  int rc = sqlite3_step(sel.get());
   if (rc == SQLITE_DONE)
     return make_error(errc::not_found,
                       "the database records no logline table '" + std::string(name) + "'");
   if (rc != SQLITE_ROW) return db.last_error(rc, "reading logline_schema");
-  const std::string fingerprint = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 0));
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(sel->get(), 1));
+  const std::string fingerprint = reinterpret_cast<const char*>(sqlite3_column_text(sel.get(), 0));
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(sel.get(), 1));
   const std::string ddl = text ? text : "";
   if (blake3_hex(ddl) != fingerprint)
     return make_error(errc::integrity_violation, "the recorded DDL of '" + std::string(name) +
@@ -144,10 +142,9 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
         in_table = false;
         continue;
       }
-      auto c = detail::parse_column(line);
-      if (!c) return std::move(c).error();
-      columns.emplace_back(c->name, c->kind);
-      lines.push_back(std::move(*c));
+      LOGLINE_TRY(column, detail::parse_column(line));
+      columns.emplace_back(column.name, column.kind);
+      lines.push_back(std::move(column));
       continue;
     }
     if (line.rfind(chain_index, 0) == 0) {
@@ -173,14 +170,13 @@ inline result<recorded_table> read_recorded(database& db, std::string_view name)
   t.profile.chained = chain_indexed && not_null("chain_position");
 
   // The live table must be the recorded one.
-  auto info = db.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid");
-  if (!info) return std::move(info).error();
-  sqlite3_bind_text(info->get(), 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
+  LOGLINE_TRY(info, db.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid"));
+  sqlite3_bind_text(info.get(), 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
   std::vector<std::string> live;
-  for (int r; (r = sqlite3_step(info->get())) != SQLITE_DONE;) {
+  for (int r; (r = sqlite3_step(info.get())) != SQLITE_DONE;) {
     if (r != SQLITE_ROW)
       return db.last_error(r, "reading the columns of '" + std::string(name) + "'");
-    live.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(info->get(), 0)));
+    live.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(info.get(), 0)));
   }
   if (live != t.layout.names)
     return make_error(
@@ -217,10 +213,9 @@ class recorded_cursor : public detail::scan_cursor {
       return i;
     };
     const bool per_tenant = t.scope == chain_scope::per_tenant && column("tenant_id");
-    auto st = db.prepare("SELECT rowid" + columns + " FROM " + detail::quote(t.name) +
-                         detail::scan_order(t.profile.chained && chain_order, per_tenant));
-    if (!st) return std::move(st).error();
-    c.start(std::move(*st), per_tenant ? column("tenant_id") : std::nullopt,
+    LOGLINE_TRY(st, db.prepare("SELECT rowid" + columns + " FROM " + detail::quote(t.name) +
+                               detail::scan_order(t.profile.chained && chain_order, per_tenant)));
+    c.start(std::move(st), per_tenant ? column("tenant_id") : std::nullopt,
             column("chain_position"));
     return c;
   }
@@ -240,9 +235,8 @@ inline result<verify_report> verify_recorded(database& db, const recorded_table&
         "table '" + t.name +
             "' records no signatures (its DDL has no NOT NULL signature and public_key): "
             "trusted keys cannot be checked");
-  auto cursor = recorded_cursor::open(db, t, true);
-  if (!cursor) return std::move(cursor).error();
-  logline::detail::verify_row_scanner<recorded_cursor> rows(std::move(*cursor));
+  LOGLINE_TRY(cursor, recorded_cursor::open(db, t, true));
+  logline::detail::verify_row_scanner<recorded_cursor> rows(std::move(cursor));
   return verify_rows(rows, t.profile, options);
 }
 

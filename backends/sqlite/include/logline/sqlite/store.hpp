@@ -352,7 +352,7 @@ class store {
     (void)who;
     (void)privileged;
     std::lock_guard lock(db_->mutex());
-    if (auto r = db_->exec("BEGIN IMMEDIATE"); !r) return std::move(r).error();
+    LOGLINE_TRY_VOID(db_->exec("BEGIN IMMEDIATE"));
     transaction tx(*this);
     auto out = fn(tx);
     if (!out) {
@@ -380,24 +380,22 @@ class store {
   }
   result<std::vector<Span>> history(const uuid& id, const identity* who) {
     auto r = acquire_reader();
-    auto st = cached(r, "SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" +
-                            visible(who) + " ORDER BY \"seq\"");
-    if (!st) return std::move(st).error();
-    bind_named(st->get(), ":id", id);
-    bind_identity(st->get(), who);
-    return collect(*r.conn, st->get());
+    LOGLINE_TRY(st, cached(r, "SELECT " + select_list_ + " FROM " + table_ + " WHERE \"id\" = :id" +
+                                  visible(who) + " ORDER BY \"seq\""));
+    bind_named(st.get(), ":id", id);
+    bind_identity(st.get(), who);
+    return collect(*r.conn, st.get());
   }
 
   // How many spans match q's filters (its cursor and limit aside), counting up to `cap`.
   result<std::int64_t> count(const timeline_query& q, const identity* who, std::int64_t cap) {
-    auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
-    if (!filters) return std::move(filters).error();
+    LOGLINE_TRY(filters,
+                timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); }));
     auto rd = acquire_reader();
-    auto st = cached(rd, "SELECT count(*) FROM (SELECT 1 FROM " + table_ + filter_sql(q, *filters) +
-                             visible(who) + " LIMIT :limit)");
-    if (!st) return std::move(st).error();
-    sqlite3_stmt* s = st->get();
-    bind_filters(s, q, *filters);
+    LOGLINE_TRY(st, cached(rd, "SELECT count(*) FROM (SELECT 1 FROM " + table_ +
+                                   filter_sql(q, filters) + visible(who) + " LIMIT :limit)"));
+    sqlite3_stmt* s = st.get();
+    bind_filters(s, q, filters);
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"), cap);
     bind_identity(s, who);
     const int rc = sqlite3_step(s);
@@ -406,22 +404,21 @@ class store {
   }
 
   result<timeline_page<Span>> timeline(const timeline_query& q, const identity* who) {
-    auto filters = timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); });
-    if (!filters) return std::move(filters).error();
-    std::string where = filter_sql(q, *filters);
+    LOGLINE_TRY(filters,
+                timeline_filters(q, [](std::string_view c) { return schema_t::has_column(c); }));
+    std::string where = filter_sql(q, filters);
     std::optional<timeline_key> cursor;
     if (!q.cursor.empty()) {
-      auto k = timeline_key::parse(q.cursor);
-      if (!k) return std::move(k).error();
-      cursor = *k;
+      LOGLINE_TRY(key, timeline_key::parse(q.cursor));
+      cursor = key;
       where += " AND (\"at\", \"id\", \"seq\") < (:c_at, :c_id, :c_seq)";
     }
     auto rd = acquire_reader();
-    auto st = cached(rd, "SELECT " + select_list_ + " FROM " + table_ + where + visible(who) +
-                             " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT :limit");
-    if (!st) return std::move(st).error();
-    sqlite3_stmt* s = st->get();
-    bind_filters(s, q, *filters);
+    LOGLINE_TRY(st,
+                cached(rd, "SELECT " + select_list_ + " FROM " + table_ + where + visible(who) +
+                               " ORDER BY \"at\" DESC, \"id\" DESC, \"seq\" DESC LIMIT :limit"));
+    sqlite3_stmt* s = st.get();
+    bind_filters(s, q, filters);
     if (cursor) {
       bind_text(s, ":c_at", cursor->at.to_string());
       bind_text(s, ":c_id", cursor->id.to_string());
@@ -430,9 +427,8 @@ class store {
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"),
                        static_cast<std::int64_t>(q.limit) + 1);
     bind_identity(s, who);
-    auto rows = collect(*rd.conn, s);
-    if (!rows) return std::move(rows).error();
-    return make_timeline_page(std::move(*rows), q.limit);
+    LOGLINE_TRY(rows, collect(*rd.conn, s));
+    return make_timeline_page(std::move(rows), q.limit);
   }
 
   // An exclusive lock on `key` until the returned handle is dropped. In process: other users of
@@ -461,11 +457,10 @@ class store {
       after = std::stoll(std::string(cursor));
     }
     auto rd = acquire_reader();
-    auto st =
-        cached(rd, "SELECT rowid, " + select_list_ + " FROM " + table_ + " WHERE rowid > :after" +
-                       visible(who) + " ORDER BY rowid LIMIT :limit");
-    if (!st) return std::move(st).error();
-    sqlite3_stmt* s = st->get();
+    LOGLINE_TRY(st, cached(rd, "SELECT rowid, " + select_list_ + " FROM " + table_ +
+                                   " WHERE rowid > :after" + visible(who) +
+                                   " ORDER BY rowid LIMIT :limit"));
+    sqlite3_stmt* s = st.get();
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":after"), after);
     sqlite3_bind_int64(s, sqlite3_bind_parameter_index(s, ":limit"),
                        static_cast<std::int64_t>(limit));
@@ -487,9 +482,8 @@ class store {
   // filtered reader that got a short page has seen everything up to a head read before it.
   result<std::string> feed_head() {
     auto rd = acquire_reader();
-    auto st = cached(rd, "SELECT max(rowid) FROM " + table_);
-    if (!st) return std::move(st).error();
-    sqlite3_stmt* s = st->get();
+    LOGLINE_TRY(st, cached(rd, "SELECT max(rowid) FROM " + table_));
+    sqlite3_stmt* s = st.get();
     const int rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) return rd.conn->last_error(rc, "reading the feed's head");
     if (sqlite3_column_type(s, 0) == SQLITE_NULL) return std::string();
@@ -525,26 +519,24 @@ class store {
     row_cursor sc;
     database* conn = db_;
     if (!db_->is_memory()) {
-      auto own = database::open(db_->path(), {.sync = durability::normal,
-                                              .busy_timeout = db_->options().busy_timeout,
-                                              .read_only = true,
-                                              .immutable = db_->options().immutable});
-      if (!own) return std::move(own).error();
-      conn = own->get();
-      sc.hold(std::move(*own));
+      LOGLINE_TRY(own, database::open(db_->path(), {.sync = durability::normal,
+                                                    .busy_timeout = db_->options().busy_timeout,
+                                                    .read_only = true,
+                                                    .immutable = db_->options().immutable}));
+      conn = own.get();
+      sc.hold(std::move(own));
     } else {
       sc.hold(std::unique_lock(db_->mutex()));
     }
     const bool per_tenant =
         options_.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
-    auto st = conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ +
-                            detail::scan_order(options_.chained && chain_order, per_tenant));
-    if (!st) return std::move(st).error();
+    LOGLINE_TRY(st, conn->prepare("SELECT rowid, " + select_list_ + " FROM " + table_ +
+                                  detail::scan_order(options_.chained && chain_order, per_tenant)));
     auto column = [](std::string_view name) -> std::optional<std::size_t> {
       if (!schema_t::has_column(name)) return std::nullopt;
       return schema_t::index_of(name);
     };
-    sc.start(std::move(*st), per_tenant ? column("tenant_id") : std::nullopt,
+    sc.start(std::move(st), per_tenant ? column("tenant_id") : std::nullopt,
              column("chain_position"));
     return sc;
   }
@@ -585,17 +577,14 @@ class store {
       params += std::to_string(i + 1);
     }
     std::lock_guard lock(db_->mutex());
-    auto ins =
-        db_->prepare("INSERT INTO " + table_ + " (" + select_list_ + ") VALUES (" + params + ")");
-    if (!ins) return std::move(ins).error();
-    insert_ = std::move(*ins);
-    auto en = db_->prepare(entity_sql());
-    if (!en) return std::move(en).error();
-    entity_ = std::move(*en);
+    LOGLINE_TRY(insert_stmt, db_->prepare("INSERT INTO " + table_ + " (" + select_list_ +
+                                          ") VALUES (" + params + ")"));
+    insert_ = std::move(insert_stmt);
+    LOGLINE_TRY(entity_stmt, db_->prepare(entity_sql()));
+    entity_ = std::move(entity_stmt);
     if (options_.chained) {
-      auto hd = db_->prepare(head_sql(options_));
-      if (!hd) return std::move(hd).error();
-      head_ = std::move(*hd);
+      LOGLINE_TRY(head_stmt, db_->prepare(head_sql(options_)));
+      head_ = std::move(head_stmt);
     }
     // Read-only connections for reads (file databases only: an in-memory one is private to its
     // connection).
@@ -603,10 +592,9 @@ class store {
       for (unsigned i = 0; i < db_->options().read_readers; ++i) {
         auto o = db_->options();
         o.read_only = true;
-        auto conn = database::open(db_->path(), o);
-        if (!conn) return std::move(conn).error();
+        LOGLINE_TRY(conn, database::open(db_->path(), o));
         auto slot = std::make_unique<read_slot>();
-        slot->conn = std::move(*conn);
+        slot->conn = std::move(conn);
         readers_.push_back(std::move(slot));
       }
     }
@@ -655,9 +643,8 @@ class store {
     if (it == cache.end()) {
       if (cache.size() >= 64)
         cache.clear();  // timeline filter combinations are bounded, but stay small
-      auto st = r.conn->prepare(sql);
-      if (!st) return std::move(st).error();
-      it = cache.emplace(sql, std::move(*st)).first;
+      LOGLINE_TRY(st, r.conn->prepare(sql));
+      it = cache.emplace(sql, std::move(st)).first;
     }
     return statement_ref(it->second.get());
   }
@@ -714,15 +701,13 @@ class store {
   result<std::optional<Span>> one(const std::string& sql, const uuid& id,
                                   std::optional<std::int32_t> seq, const identity* who) {
     auto rd = acquire_reader();
-    auto st = cached(rd, sql);
-    if (!st) return std::move(st).error();
-    bind_named(st->get(), ":id", id);
-    if (seq) sqlite3_bind_int64(st->get(), sqlite3_bind_parameter_index(st->get(), ":seq"), *seq);
-    bind_identity(st->get(), who);
-    auto rows = collect(*rd.conn, st->get());
-    if (!rows) return std::move(rows).error();
-    if (rows->empty()) return std::optional<Span>();
-    return std::optional<Span>(std::move(rows->front()));
+    LOGLINE_TRY(st, cached(rd, sql));
+    bind_named(st.get(), ":id", id);
+    if (seq) sqlite3_bind_int64(st.get(), sqlite3_bind_parameter_index(st.get(), ":seq"), *seq);
+    bind_identity(st.get(), who);
+    LOGLINE_TRY(rows, collect(*rd.conn, st.get()));
+    if (rows.empty()) return std::optional<Span>();
+    return std::optional<Span>(std::move(rows.front()));
   }
 
   struct read_slot {
