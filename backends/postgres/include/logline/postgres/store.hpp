@@ -25,205 +25,12 @@
 #include "logline/json.hpp"
 #include "logline/policy/tenant_isolated.hpp"
 #include "logline/postgres/database.hpp"
+#include "logline/postgres/ddl.hpp"
+#include "logline/postgres/detail/advisory_lock.hpp"
+#include "logline/postgres/detail/row_codec.hpp"
 #include "logline/schema.hpp"
 
 namespace logline::postgres {
-
-// The group role that application logins are members of (GRANTs and policies name it).
-inline constexpr std::string_view application_role = "logline_app";
-// The notification channel of the change feed (DESIGN §6).
-inline constexpr std::string_view feed_channel = "timeline_updates";
-
-namespace detail {
-
-inline std::string quote(std::string_view name) { return "\"" + std::string(name) + "\""; }
-
-inline std::string column_type(column_kind k, bool int32) {
-  switch (k) {
-    case column_kind::integer:
-      return int32 ? "integer" : "bigint";
-    case column_kind::boolean:
-      return "boolean";
-    case column_kind::real:
-      return "double precision";
-    case column_kind::uuid:
-      return "uuid";
-    case column_kind::timestamp:
-      return "timestamptz";
-    case column_kind::json:
-      return "jsonb";
-    case column_kind::uuid_list:
-      return "uuid[]";
-    default:
-      return "text";
-  }
-}
-
-// Turns the values the schema binds (logline's text spellings) into PostgreSQL text input.
-class row_encoder final : public value_sink {
- public:
-  explicit row_encoder(params& out) noexcept : out_(out) {}
-  void kind(column_kind k) noexcept { kind_ = k; }
-  void null() override { out_.add_null(); }
-  void integer(std::int64_t v) override {
-    if (kind_ == column_kind::boolean)
-      out_.add(std::string_view(v ? "true" : "false"));
-    else
-      out_.add(v);
-  }
-  void real(double v) override {
-    std::string t;
-    write_canonical_number(t, v);
-    out_.add(std::string_view(t));
-  }
-  void text(std::string_view v) override {
-    if (kind_ == column_kind::timestamp && v.size() == 24 && v.substr(0, 4) == "0000") {
-      // Year 0 (ISO 8601) is 1 BC for PostgreSQL.
-      std::string t = "0001";
-      t += v.substr(4);
-      t += " BC";
-      out_.add(std::string_view(t));
-    } else if (kind_ == column_kind::uuid_list) {
-      // ["u1","u2"] (as logline writes it) -> {u1,u2}
-      std::string t;
-      t.reserve(v.size());
-      for (char c : v) {
-        if (c == '[')
-          t += '{';
-        else if (c == ']')
-          t += '}';
-        else if (c != '"')
-          t += c;
-      }
-      out_.add(std::string_view(t));
-    } else {
-      out_.add(v);
-    }
-  }
-
- private:
-  params& out_;
-  column_kind kind_ = column_kind::text;
-};
-
-// One value of a result row, handed to the schema in logline's spellings.
-class cell final : public value_source {
- public:
-  cell(const pg_result& r, int row) noexcept : r_(r), row_(row) {}
-  void at(int column, column_kind kind) noexcept {
-    col_ = column;
-    kind_ = kind;
-  }
-  // JSON columns come back as canonical JSON (verification) instead of PostgreSQL's jsonb text.
-  void canonical_json(bool on) noexcept { canonical_json_ = on; }
-  bool is_null() override { return r_.is_null(row_, col_); }
-  bool is_integer() override {
-    return kind_ == column_kind::integer || kind_ == column_kind::boolean;
-  }
-  std::int64_t integer() override {
-    const auto t = r_.text(row_, col_);
-    if (kind_ == column_kind::boolean) return !t.empty() && t[0] == 't' ? 1 : 0;
-    return std::strtoll(t.data(), nullptr, 10);
-  }
-  double real() override { return std::strtod(r_.text(row_, col_).data(), nullptr); }
-  std::string_view text() override {
-    const auto t = r_.text(row_, col_);
-    switch (kind_) {
-      case column_kind::timestamp: {  // selected as milliseconds since the epoch
-        const timestamp ts{std::strtoll(t.data(), nullptr, 10)};
-        buf_.clear();
-        if (ts.unix_ms < timestamp::min_ms || ts.unix_ms > timestamp::max_ms)
-          buf_ = "out of range: " + std::string(t);
-        else
-          ts.append_to(buf_);
-        return buf_;
-      }
-      case column_kind::uuid_list: {  // {u1,u2} -> ["u1","u2"]
-        buf_.assign("[");
-        std::string_view inner = t.size() >= 2 ? t.substr(1, t.size() - 2) : std::string_view();
-        bool first = true;
-        while (!inner.empty()) {
-          const auto comma = inner.find(',');
-          const auto item = inner.substr(0, comma);
-          if (!first) buf_ += ',';
-          first = false;
-          if (item == "NULL")
-            buf_ += "null";
-          else
-            buf_.append("\"").append(item).append("\"");
-          if (comma == std::string_view::npos) break;
-          inner.remove_prefix(comma + 1);
-        }
-        buf_ += ']';
-        return buf_;
-      }
-      case column_kind::json:
-        if (canonical_json_) {
-          if (auto j = parse_json(t)) {
-            buf_.clear();
-            write_canonical(buf_, *j);
-            return buf_;
-          }
-        }
-        return t;
-      default:
-        return t;
-    }
-  }
-
- private:
-  const pg_result& r_;
-  int row_;
-  int col_ = 0;
-  column_kind kind_ = column_kind::text;
-  bool canonical_json_ = false;
-  std::string buf_;
-};
-
-// COPY text format: tab-separated, \N for null, backslash escapes.
-inline void append_copy_value(std::string& out, std::string_view v) {
-  for (char c : v) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
-// A 64-bit advisory lock key for a text (hash collisions only serialize more).
-inline std::int64_t advisory_key(std::string_view text) {
-  const auto h = blake3(text);
-  std::int64_t v = 0;
-  for (int i = 0; i < 8; ++i)
-    v = static_cast<std::int64_t>((static_cast<std::uint64_t>(v) << 8) | h[i]);
-  return v;
-}
-
-// The advisory lock key of a chain.
-inline std::int64_t chain_lock_key(std::string_view table,
-                                   const std::optional<std::string>& tenant) {
-  std::string k = "logline-chain:";
-  k += table;
-  if (tenant)
-    k.append(":t:").append(*tenant);
-  else
-    k += ":null";
-  return advisory_key(k);
-}
-
-}  // namespace detail
 
 template <class Span>
 class store {
@@ -235,251 +42,9 @@ class store {
   const table_options& options() const noexcept { return options_; }
   database& db() const noexcept { return *db_; }
 
-  static bool row_security(const table_options& o) {
-    return o.tenancy && has_tenancy_columns<Span>;
-  }
-  static bool per_tenant_chain(const table_options& o) {
-    return o.scope == chain_scope::per_tenant && schema_t::has_column("tenant_id");
-  }
-
-  // The DDL for this span type and policy set (what sql/postgres/ checks in for the universal
-  // span). Every statement is idempotent: running the script twice changes nothing.
-  static std::string ddl(const table_options& o) {
-    const auto& cols = schema_t::columns();
-    const std::string tn(schema_t::table_name);
-    const std::string t = detail::quote(tn);
-    const std::string app(application_role);
-    auto has = [&](std::string_view n) { return schema_t::has_column(n); };
-    auto kind_of = [&](std::string_view n) { return cols[schema_t::index_of(n)].kind; };
-    std::string s;
-    s += "-- logline: table " + tn + " (generated from the span type; do not edit)\n";
-    s += "DO $$ BEGIN\n  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '" + app +
-         "') THEN CREATE ROLE " + app + " NOLOGIN; END IF;\nEND $$;\n";
-    s += "CREATE TABLE IF NOT EXISTS " + t + " (\n";
-    for (const auto& c : cols) {
-      const std::string q = detail::quote(c.name);
-      s += "  " + q + " " + detail::column_type(c.kind, c.int32);
-      if (!c.nullable || required_column(o, c.name)) s += " NOT NULL";
-      switch (c.kind) {
-        case column_kind::visibility:
-          if (!c.nullable) s += " DEFAULT 'private'";
-          s += " CHECK (" + q + " IN ('private', 'tenant', 'public'))";
-          break;
-        case column_kind::boolean:
-          if (!c.nullable) s += " DEFAULT false";
-          break;
-        case column_kind::hex:
-          s += " CHECK (length(" + q + ") = " + std::to_string(c.hex_length) + ")";
-          break;
-        default:
-          break;
-      }
-      if (c.name == "seq" || c.name == "chain_position" || c.name == "duration_ms")
-        s += " CHECK (" + q + " >= 0)";
-      s += ",\n";
-    }
-    // Feed position (DESIGN §6): the inserting transaction and an insertion counter.
-    s += "  \"logline_xid\" xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),\n";
-    s += "  \"logline_feed\" bigint GENERATED ALWAYS AS IDENTITY,\n";
-    s += "  PRIMARY KEY (\"id\", \"seq\")\n);\n";
-    auto index = [&](std::string_view suffix, std::string_view body, bool unique = false) {
-      s += std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX IF NOT EXISTS " +
-           detail::quote(tn + "_" + std::string(suffix)) + " ON " + t + " " + std::string(body) +
-           ";\n";
-    };
-    if (has("at")) index("at", "(\"at\" DESC)");
-    if (has("entity_type") && has("at")) index("entity_type_at", "(\"entity_type\", \"at\" DESC)");
-    if (has("owner_id") && has("tenant_id")) index("owner_tenant", "(\"owner_id\", \"tenant_id\")");
-    // A tenant's spans of one type in a time range: the runtime's quota count, tenant timelines.
-    if (has("tenant_id") && has("entity_type") && has("at"))
-      index("tenant_type_at", "(\"tenant_id\", \"entity_type\", \"at\" DESC)");
-    if (has("trace_id")) index("trace", "(\"trace_id\")");
-    if (has("parent_id")) index("parent", "(\"parent_id\")");
-    if (has("related_to") && kind_of("related_to") == column_kind::uuid_list)
-      index("related_to", "USING gin (\"related_to\")");
-    if (has("metadata") && kind_of("metadata") == column_kind::json)
-      index("metadata", "USING gin (\"metadata\")");
-    // One scheduled request per (parent, owner, metadata.request_key): docs/runtime.md, "Requests".
-    if (has("parent_id") && has("entity_type") && has("status") && has("owner_id") &&
-        has("tenant_id") && has("metadata") && kind_of("metadata") == column_kind::json)
-      index("one_scheduled_request",
-            "(\"parent_id\", \"owner_id\", \"tenant_id\", (\"metadata\" ->> 'request_key')) NULLS "
-            "NOT DISTINCT "
-            "WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'",
-            true);
-    else if (has("parent_id") && has("entity_type") && has("status"))
-      index("one_scheduled_request",
-            "(\"parent_id\") WHERE \"entity_type\" = 'request' AND \"status\" = 'scheduled'", true);
-    if (o.chained) {
-      if (per_tenant_chain(o))
-        index("chain", "(\"tenant_id\", \"chain_position\") NULLS NOT DISTINCT", true);
-      else
-        index("chain", "(\"chain_position\")", true);
-    }
-    index("feed", "(\"logline_xid\", \"logline_feed\")");
-
-    for (const auto& stmt : guard_statements(o)) s += stmt + "\n";
-
-    // Change feed: the table and the feed cursor only. NOTIFY ignores row-level security and any
-    // login may LISTEN, so a payload must say nothing of the span (no id, owner or tenant);
-    // subscribers re-read under their own identity.
-    s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_notify") +
-         "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM pg_catalog.pg_notify('" +
-         std::string(feed_channel) + "', pg_catalog.json_build_object('table', TG_TABLE_NAME";
-    s += ", 'cursor', NEW.\"logline_xid\"::text || '.' || NEW.\"logline_feed\")::text);\n  RETURN "
-         "NULL;\nEND $$;\n";
-    s += "CREATE OR REPLACE TRIGGER " + detail::quote(tn + "_notify") + " AFTER INSERT ON " + t +
-         " FOR EACH ROW EXECUTE FUNCTION " + detail::quote(tn + "_notify") + "();\n";
-
-    // Writers cannot see every row under RLS, but must find the chain head and the latest
-    // version: two functions that run as the owner and reveal only that.
-    if (o.chained) {
-      s +=
-          "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_lock_chain") +
-          "(lock_key bigint, chain_tenant text)\n  RETURNS TABLE (head_position bigint, head_hash "
-          "text)\n"
-          "  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$\nBEGIN\n"
-          "  PERFORM pg_catalog.pg_advisory_xact_lock(lock_key);\n";
-      const std::string pick =
-          "  RETURN QUERY SELECT r.\"chain_position\", r.\"curr_hash\" FROM " + t + " r";
-      const std::string order = " ORDER BY r.\"chain_position\" DESC LIMIT 1;\n";
-      if (per_tenant_chain(o)) {
-        s += "  IF chain_tenant IS NULL THEN\n  " + pick + " WHERE r.\"tenant_id\" IS NULL" +
-             order + "  ELSE\n  " + pick + " WHERE r.\"tenant_id\" = chain_tenant" + order +
-             "  END IF;\n";
-      } else {
-        s += pick + order;
-      }
-      s += "END $$;\n";
-    }
-    const bool owners = has("owner_id") && has("tenant_id") && has("visibility");
-    s += "CREATE OR REPLACE FUNCTION " + detail::quote(tn + "_entity") +
-         "(span_id uuid)\n  RETURNS TABLE (latest_seq integer, owner text, tenant text, vis text)\n"
-         "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT "
-         "\"seq\", " +
-         std::string(owners ? "\"owner_id\", \"tenant_id\", \"visibility\""
-                            : "NULL::text, NULL::text, NULL::text") +
-         " FROM " + t + " WHERE \"id\" = span_id ORDER BY \"seq\" DESC LIMIT 1 $$;\n";
-    // Functions are not for everyone (PostgreSQL grants EXECUTE to PUBLIC by default): the two
-    // that reveal a chain head or an entity's owner to a writer are the application role's.
-    std::vector<std::string> functions = {tn + "_notify()", tn + "_entity(uuid)",
-                                          tn + "_version_rule()"};
-    if (o.append_only) functions.push_back(tn + "_refuse_change()");
-    if (o.chained) functions.push_back(tn + "_lock_chain(bigint, text)");
-    for (const auto& f : functions) {
-      const auto paren = f.find('(');
-      s += "REVOKE ALL ON FUNCTION " + detail::quote(f.substr(0, paren)) + f.substr(paren) +
-           " FROM PUBLIC;\n";
-    }
-    s += "GRANT EXECUTE ON FUNCTION " + detail::quote(tn + "_entity") + "(uuid) TO " + app + ";\n";
-    if (o.chained)
-      s += "GRANT EXECUTE ON FUNCTION " + detail::quote(tn + "_lock_chain") + "(bigint, text) TO " +
-           app + ";\n";
-
-    if (row_security(o)) {
-      const std::string user = "NULLIF(current_setting('app.user_id', true), '')";
-      const std::string tenant = "NULLIF(current_setting('app.tenant_id', true), '')";
-      auto policy = [&](std::string_view suffix, std::string_view body) {
-        const std::string name = detail::quote(tn + "_" + std::string(suffix));
-        s += "DROP POLICY IF EXISTS " + name + " ON " + t + ";\n";
-        s += "CREATE POLICY " + name + " ON " + t + " " + std::string(body) + ";\n";
-      };
-      // DESIGN §5: the rules of logline::may_read / may_write (the owner is the pair).
-      const std::string owns =
-          "(\"owner_id\" = " + user + " AND \"tenant_id\" IS NOT DISTINCT FROM " + tenant + ")";
-      policy("read", "FOR SELECT USING (" + owns +
-                         " OR \"visibility\" = 'public' OR (\"tenant_id\" = " + tenant +
-                         " AND \"visibility\" = 'tenant'))");
-      policy("write", "FOR INSERT WITH CHECK " + owns);
-      // The owner (who runs this) reads everything: verification and export are its tasks; and
-      // writes with the operator's rights (spans owned by others, imports).
-      policy("owner_read", "FOR SELECT TO CURRENT_USER USING (true)");
-      policy("owner_write", "FOR INSERT TO CURRENT_USER WITH CHECK (true)");
-    }
-    // The application role reads, and inserts the span columns only: the feed position
-    // (logline_xid, logline_feed) is always the database's own, never a client's.
-    std::string span_columns;
-    for (const auto& c : cols)
-      span_columns += (span_columns.empty() ? "" : ", ") + detail::quote(c.name);
-    s += "REVOKE ALL ON " + t + " FROM " + app + ";\n";
-    s += "GRANT SELECT ON " + t + " TO " + app + ";\n";
-    s += "GRANT INSERT (" + span_columns + ") ON " + t + " TO " + app + ";\n";
-    return s;
-  }
-
-  // The guards: statement-level triggers that refuse UPDATE, DELETE and TRUNCATE (statement
-  // level, so that they fire even when row-level security leaves no row to change), and row-level
-  // security switched on and forced. Idempotent; re-applied when a ledger opens.
-  static std::vector<std::string> guard_statements(const table_options& o) {
-    std::vector<std::string> out;
-    const std::string tn(schema_t::table_name);
-    const std::string t = detail::quote(tn);
-    if (o.append_only) {
-      const std::string fn = detail::quote(tn + "_refuse_change");
-      out.push_back("CREATE OR REPLACE FUNCTION " + fn +
-                    "() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  RAISE EXCEPTION 'logline: "
-                    "spans are append-only; % refused', TG_OP "
-                    "USING ERRCODE = 'insufficient_privilege';\nEND $$;");
-      for (std::string op : {"UPDATE", "DELETE", "TRUNCATE"}) {
-        std::string lower = op;
-        for (auto& ch : lower) ch = static_cast<char>(ch - 'A' + 'a');
-        const std::string name = detail::quote(tn + "_no_" + lower);
-        out.push_back("CREATE OR REPLACE TRIGGER " + name + " BEFORE " + op + " ON " + t +
-                      " FOR EACH STATEMENT EXECUTE FUNCTION " + fn + "();");
-        out.push_back("ALTER TABLE " + t + " ENABLE TRIGGER " + name + ";");
-      }
-    }
-    // A version follows the previous one and, with tenancy, keeps the owner pair of the
-    // entity's first version (DESIGN §5): checked here, in the database, so that no client of
-    // it, the application role's hand-written INSERT included, can append to an entity it does
-    // not own. It runs as the owner (SECURITY DEFINER) to see versions row-level security hides.
-    const bool owners =
-        o.tenancy && schema_t::has_column("owner_id") && schema_t::has_column("tenant_id");
-    const std::string rule = detail::quote(tn + "_version_rule");
-    std::string body = "CREATE OR REPLACE FUNCTION " + rule +
-                       "() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM "
-                       "CURRENT AS $$\nBEGIN\n"
-                       "  IF NOT EXISTS (SELECT 1 FROM " +
-                       t +
-                       " r WHERE r.\"id\" = NEW.\"id\" AND r.\"seq\" = NEW.\"seq\" - 1) THEN\n"
-                       "    RAISE EXCEPTION 'logline: version % of % does not follow a stored "
-                       "version', NEW.\"seq\", NEW.\"id\" "
-                       "USING ERRCODE = 'insufficient_privilege';\n  END IF;\n";
-    if (owners)
-      body += "  IF NOT EXISTS (SELECT 1 FROM " + t +
-              " r WHERE r.\"id\" = NEW.\"id\" AND r.\"seq\" = 0 AND r.\"owner_id\" IS NOT DISTINCT "
-              "FROM NEW.\"owner_id\"" +
-              " AND r.\"tenant_id\" IS NOT DISTINCT FROM NEW.\"tenant_id\") THEN\n"
-              "    RAISE EXCEPTION 'logline: version % of % does not keep the owner of its "
-              "entity', NEW.\"seq\", NEW.\"id\" "
-              "USING ERRCODE = 'insufficient_privilege';\n  END IF;\n";
-    body += "  RETURN NEW;\nEND $$;";
-    out.push_back(body);
-    out.push_back("CREATE OR REPLACE TRIGGER " + rule + " BEFORE INSERT ON " + t +
-                  " FOR EACH ROW WHEN (NEW.\"seq\" > 0) EXECUTE FUNCTION " + rule + "();");
-    out.push_back("ALTER TABLE " + t + " ENABLE TRIGGER " + rule + ";");
-    if (row_security(o)) {
-      out.push_back("ALTER TABLE " + t + " ENABLE ROW LEVEL SECURITY;");
-      out.push_back("ALTER TABLE " + t + " FORCE ROW LEVEL SECURITY;");
-    }
-    return out;
-  }
-  // SQL that returns true when every guard is in place.
-  static std::string guards_check_sql(const table_options& o) {
-    const std::string tn(schema_t::table_name);
-    std::string s = "SELECT (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" +
-                    detail::quote(tn) + "'::regclass AND tgenabled <> 'D' AND tgname = '" + tn +
-                    "_version_rule') = 1";
-    if (o.append_only)
-      s += " AND (SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = '" +
-           detail::quote(tn) + "'::regclass AND tgenabled <> 'D' AND tgname IN ('" + tn +
-           "_no_update', '" + tn + "_no_delete', '" + tn + "_no_truncate')) = 3";
-    if (row_security(o))
-      s += " AND (SELECT relrowsecurity AND relforcerowsecurity FROM pg_catalog.pg_class WHERE oid "
-           "= '" +
-           detail::quote(tn) + "'::regclass)";
-    return s;
-  }
+  // The DDL and its pieces (ddl.hpp).
+  using ddl_t = table_ddl<Span>;
+  static std::string ddl(const table_options& o) { return ddl_t::ddl(o); }
 
   // Creates the schema if it is not recorded yet (in one transaction, under an advisory lock so
   // that concurrent openers wait), records it in logline_migrations, and refuses a table made
@@ -510,11 +75,11 @@ class store {
         if (rec->text(0, 0) != fingerprint)
           return fail(schema_mismatch(name, rec->text(0, 1), sql));
         // Guards removed outside logline are put back (this needs the owner).
-        auto intact =
-            conn.query_once(guards_check_sql(options_), {}, "checking the append-only guards");
+        auto intact = conn.query_once(ddl_t::guards_check_sql(options_), {},
+                                      "checking the append-only guards");
         if (!intact) return fail(intact.error());
         if (intact->text(0, 0) != "t") {
-          for (const auto& stmt : guard_statements(options_))
+          for (const auto& stmt : ddl_t::guard_statements(options_))
             if (auto r = conn.exec(stmt, "restoring the guards of '" + name + "'"); !r)
               return fail(with_context(
                   r.error(), "the append-only triggers or row-level security of '" + name +
@@ -588,7 +153,7 @@ class store {
    public:
     transaction(store& s, connection& c, const identity* who, bool optimistic)
         : s_(s), c_(c), optimistic_(optimistic) {
-      if (row_security(s_.options_) && who) {
+      if (ddl_t::row_security(s_.options_) && who) {
         identity_.add(std::string_view(who->user_id))
             .add(std::string_view(who->tenant_id.value_or("")));
         has_identity_ = true;
@@ -615,7 +180,7 @@ class store {
     // Locks the chain a span belongs to (pg_advisory_xact_lock, held to the end of the
     // transaction) and returns its head.
     result<std::optional<chain_head>> head(const std::optional<std::string>& tenant) {
-      const bool per_tenant = per_tenant_chain(s_.options_);
+      const bool per_tenant = ddl_t::per_tenant_chain(s_.options_);
       const std::optional<std::string> key = per_tenant ? tenant : std::nullopt;
       params p;
       p.add(detail::chain_lock_key(schema_t::table_name, key));
@@ -660,7 +225,7 @@ class store {
         if (s_.options_.chained && span.chain_position && span.curr_hash) {
           std::optional<std::string> key;
           if constexpr (requires { span.tenant_id; })
-            if (per_tenant_chain(s_.options_)) key = span.tenant_id;
+            if (ddl_t::per_tenant_chain(s_.options_)) key = span.tenant_id;
           written_heads_[key] = chain_head{*span.chain_position, *span.curr_hash};
         }
       }
@@ -680,7 +245,7 @@ class store {
       const std::size_t n = pending_ids_.size();
       const std::size_t width = schema_t::size;
       std::vector<params> chunks;
-      if (n > 1 && !row_security(s_.options_)) {
+      if (n > 1 && !ddl_t::row_security(s_.options_)) {
         // COPY cannot run in a pipeline: send the prelude first.
         if (!steps.empty()) LOGLINE_TRY_VOID(send(steps, "beginning the transaction"));
         steps.clear();
@@ -1065,14 +630,14 @@ class store {
     sc.conn_ = std::move(owner);
     std::string order = " ORDER BY \"logline_xid\", \"logline_feed\"";
     if (options_.chained && chain_order)
-      order = per_tenant_chain(options_) ? " ORDER BY \"tenant_id\", \"chain_position\""
-                                         : " ORDER BY \"chain_position\"";
+      order = ddl_t::per_tenant_chain(options_) ? " ORDER BY \"tenant_id\", \"chain_position\""
+                                                : " ORDER BY \"chain_position\"";
     LOGLINE_TRY_VOID(sc.conn_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "scanning"));
     LOGLINE_TRY_VOID(
         sc.conn_->exec("DECLARE logline_scan NO SCROLL CURSOR FOR SELECT \"logline_feed\", 0, " +
                            select_list_ + " FROM " + table_ + order,
                        "scanning"));
-    if (per_tenant_chain(options_))
+    if (ddl_t::per_tenant_chain(options_))
       sc.tenant_column_ = 2 + static_cast<int>(schema_t::index_of("tenant_id"));
     if (schema_t::has_column("chain_position"))
       sc.position_column_ = 2 + static_cast<int>(schema_t::index_of("chain_position"));
@@ -1202,14 +767,14 @@ class store {
   // The tenancy rules in the library's own queries ($first = user, $first+1 = tenant), on top of
   // row-level security.
   std::string visible(const identity* who, int first) const {
-    if (!who || !row_security(options_)) return {};
+    if (!who || !ddl_t::row_security(options_)) return {};
     const std::string u = "$" + std::to_string(first), t = "$" + std::to_string(first + 1);
     return " AND ((\"owner_id\" = " + u + " AND \"tenant_id\" IS NOT DISTINCT FROM " + t +
            "::text) OR \"visibility\" = 'public' OR (\"tenant_id\" = " + t +
            " AND \"visibility\" = 'tenant'))";
   }
   void add_identity(params& p, const identity* who) const {
-    if (!who || !row_security(options_)) return;
+    if (!who || !ddl_t::row_security(options_)) return;
     p.add(std::string_view(who->user_id)).add(who->tenant_id);
   }
 
@@ -1217,8 +782,9 @@ class store {
   // A read without an identity on a table with row-level security is an operator's read (every
   // span, whoever owns it): it goes through the owner's connection.
   result<pg_result> read(const std::string& sql, params& p, const identity* who) {
-    LOGLINE_TRY(conn, !who && row_security(options_) ? db_->acquire_owner() : db_->acquire());
-    if (!who || !row_security(options_)) return conn->query(sql, p, "reading spans");
+    LOGLINE_TRY(conn,
+                !who && ddl_t::row_security(options_) ? db_->acquire_owner() : db_->acquire());
+    if (!who || !ddl_t::row_security(options_)) return conn->query(sql, p, "reading spans");
     static const std::string identity_sql =
         "SELECT pg_catalog.set_config('app.user_id', $1, true), "
         "pg_catalog.set_config('app.tenant_id', $2, true)";
