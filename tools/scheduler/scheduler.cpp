@@ -49,6 +49,7 @@
 #include "../common/application_role.hpp"
 #include "../common/database_file.hpp"
 #include "../common/help_and_version.hpp"
+#include "../common/ledger_flags.hpp"
 #include "../common/ledger_on.hpp"
 #include "../common/postgres_url.hpp"
 #include "../common/runtime_flags.hpp"
@@ -61,12 +62,8 @@ using logline_tools::ledger_on;
 std::atomic<bool> stop_requested{false};
 extern "C" void on_signal(int) { stop_requested = true; }
 
-struct config {
-  std::string db = "logline.db";
-  std::optional<std::string> postgres, postgres_owner, key_file;
-  std::optional<std::string> postgres_env,
-      postgres_owner_env;  // names of environment variables holding the URLs
-  bool seed = false, once = false, allow_readable_key = false;
+struct config : logline_tools::ledger_flags {
+  bool seed = false, once = false;
   long observer_every = 10, worker_every = 10, policy_every = 30;
   logline_tools::runtime_flags runtime;
 };
@@ -94,7 +91,6 @@ std::string usage_text() {
 
 config parse(int argc, char** argv) {
   config c;
-  bool db_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -109,20 +105,8 @@ config parse(int argc, char** argv) {
         usage(a + " must be a whole number of seconds in 1..86400");
       return n;
     };
-    if (a == "--db")
-      c.db = value(), db_given = true;
-    else if (a == "--postgres")
-      c.postgres = value();
-    else if (a == "--postgres-owner")
-      c.postgres_owner = value();
-    else if (a == "--postgres-env")
-      c.postgres_env = value();
-    else if (a == "--postgres-owner-env")
-      c.postgres_owner_env = value();
-    else if (a == "--key")
-      c.key_file = value();
-    else if (a == logline_tools::allow_readable_key_flag)
-      c.allow_readable_key = true;
+    if (c.ledger_flags::parse(a, value))
+      continue;
     else if (a == "--seed")
       c.seed = true;
     else if (a == "--once")
@@ -138,16 +122,8 @@ config parse(int argc, char** argv) {
     else if (!logline_tools::answer_help_or_version(a, "logline-scheduler", usage_text))
       usage("unknown argument '" + a + "'");
   }
-  // A URL from the environment (--postgres-env VAR) keeps its password out of ps.
-  auto resolve = [](const char* option, std::optional<std::string>& url,
-                    const std::optional<std::string>& variable) {
-    auto resolved = logline_tools::postgres_url("logline-scheduler", option, url, variable);
-    if (!resolved) usage(resolved.error().message());
-    url = std::move(*resolved);
-  };
-  resolve("--postgres", c.postgres, c.postgres_env);
-  resolve("--postgres-owner", c.postgres_owner, c.postgres_owner_env);
-  if (db_given && c.postgres) usage("give one of --db FILE or --postgres URL");
+  c.resolve_urls("logline-scheduler", usage);
+  if (c.db_given && c.postgres) usage("give one of --db FILE or --postgres URL");
   if (c.postgres.has_value() != c.postgres_owner.has_value())
     usage("--postgres URL and --postgres-owner URL go together");
   return c;

@@ -47,6 +47,7 @@
 #include "../common/ledger_on.hpp"
 #include "../common/database_file.hpp"
 #include "../common/help_and_version.hpp"
+#include "../common/ledger_flags.hpp"
 #include "../common/postgres_url.hpp"
 #include "../common/runtime_flags.hpp"
 #include "../common/signing_key.hpp"
@@ -58,15 +59,11 @@ using logline_tools::ledger_on;
 std::atomic<bool> stop_requested{false};
 extern "C" void on_signal(int) { stop_requested = true; }
 
-struct config {
-  std::string db = "logline.db";
-  std::optional<std::string> postgres, postgres_owner;
+struct config : logline_tools::ledger_flags {
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::optional<std::string> key_file, tls_cert, tls_key, cors;
-  std::optional<std::string> postgres_env,
-      postgres_owner_env;  // names of environment variables holding the URLs
-  bool demo_token = false, quiet = false, with_scheduler = false, allow_readable_key = false;
+  std::optional<std::string> tls_cert, tls_key, cors;
+  bool demo_token = false, quiet = false, with_scheduler = false;
   long runtime_every = 10, policy_every = 30;
   logline_tools::runtime_flags runtime;
   logline::http::connection_limits limits{};
@@ -120,24 +117,12 @@ config parse(int argc, char** argv) {
         usage(a + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
       return n;
     };
-    if (a == "--db")
-      c.db = value();
-    else if (a == "--postgres")
-      c.postgres = value();
-    else if (a == "--postgres-owner")
-      c.postgres_owner = value();
-    else if (a == "--postgres-env")
-      c.postgres_env = value();
-    else if (a == "--postgres-owner-env")
-      c.postgres_owner_env = value();
-    else if (a == logline_tools::allow_readable_key_flag)
-      c.allow_readable_key = true;
+    if (c.ledger_flags::parse(a, value))
+      continue;
     else if (a == "--host")
       c.host = value();
     else if (a == "--port")
       c.port = std::atoi(value().c_str());
-    else if (a == "--key")
-      c.key_file = value();
     else if (a == "--tls-cert")
       c.tls_cert = value();
     else if (a == "--tls-key")
@@ -187,14 +172,7 @@ config parse(int argc, char** argv) {
     usage("--policy-every must be a number of seconds in 1..86400");
   if (c.tls_cert.has_value() != c.tls_key.has_value())
     usage("--tls-cert and --tls-key go together");
-  auto resolve = [](const char* option, std::optional<std::string>& url,
-                    const std::optional<std::string>& variable) {
-    auto resolved = logline_tools::postgres_url("logline-server", option, url, variable);
-    if (!resolved) usage(resolved.error().message());
-    url = std::move(*resolved);
-  };
-  resolve("--postgres", c.postgres, c.postgres_env);
-  resolve("--postgres-owner", c.postgres_owner, c.postgres_owner_env);
+  c.resolve_urls("logline-server", usage);
   if (c.postgres_owner && !c.postgres) usage("--postgres-owner goes with --postgres");
   if (c.postgres && c.with_scheduler && !c.postgres_owner)
     usage(
