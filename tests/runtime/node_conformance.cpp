@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <logline/runtime/node.hpp>
@@ -21,9 +22,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string cli_target(const conformance::sqlite_file& f) { return "--db '" + f.path + "'"; }
-std::string cli_target(const conformance::postgres_schema& f) {
-  return "--postgres '" + f.owner_dsn + "'";
+// logline-cli's option for the fixture's database (one template: a conformance binary
+// instantiates one backend).
+template <class F>
+std::string cli_target(const F& f) {
+  if constexpr (std::is_same_v<F, conformance::postgres_schema>)
+    return "--postgres '" + f.owner_dsn + "'";
+  else
+    return "--db '" + f.path + "'";
 }
 
 // Runs `logline-cli verify` on the fixture's database: its exit code and output.
