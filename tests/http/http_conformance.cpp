@@ -25,10 +25,7 @@ namespace {
 using http_test::bearer;
 using http_test::body_of;
 using http_test::http_fixture;
-
-std::string note(const std::string& text, const std::string& extra = "") {
-  return R"({"entity_type":"note","this":")" + text + "\"" + extra + "}";
-}
+using http_test::note;
 
 }  // namespace
 

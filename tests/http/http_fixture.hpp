@@ -95,4 +95,10 @@ inline json body_of(const httplib::Result& r) {
   return *j;
 }
 
+// The body of a POST /api/spans: a note whose `this` is `text`, with `extra` members
+// (`,"visibility":"tenant"`) appended.
+inline std::string note(const std::string& text, const std::string& extra = "") {
+  return R"({"entity_type":"note","this":")" + text + "\"" + extra + "}";
+}
+
 }  // namespace http_test

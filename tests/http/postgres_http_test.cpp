@@ -11,14 +11,7 @@
 using namespace std::chrono_literals;
 using http_test::bearer;
 using http_test::body_of;
-
-namespace {
-
-std::string note(const std::string& text) {
-  return R"({"entity_type":"note","this":")" + text + "\"}";
-}
-
-}  // namespace
+using http_test::note;
 
 TEST_CASE("HTTP on PostgreSQL: a chain held past the lock timeout is a 503 and nothing is stored",
           "[postgres][http]") {

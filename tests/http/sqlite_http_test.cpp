@@ -8,14 +8,7 @@
 using http_test::bearer;
 using http_test::body_of;
 using http_test::http_fixture;
-
-namespace {
-
-std::string note(const std::string& text) {
-  return R"({"entity_type":"note","this":")" + text + "\"}";
-}
-
-}  // namespace
+using http_test::note;
 
 TEST_CASE("HTTP: a database that does not answer is a 503 and nothing is stored",
           "[backend][http]") {

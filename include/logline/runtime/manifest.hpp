@@ -198,11 +198,12 @@ result<std::vector<universal_span>> latest_matching(Ledger& ledger, timeline_que
   q.limit = timeline_query::max_limit;
   std::set<uuid> seen;
   std::vector<universal_span> out;
+  auto reader = ledger.as_operator();
   for (;;) {
-    LOGLINE_TRY(page, ledger.as_operator().timeline(q));
+    LOGLINE_TRY(page, reader.timeline(q));
     for (auto& s : page.spans) {
       if (!seen.insert(s.id).second) continue;
-      LOGLINE_TRY(latest, ledger.as_operator().get(s.id));
+      LOGLINE_TRY(latest, reader.get(s.id));
       if (latest.seq == s.seq) out.push_back(std::move(latest));
     }
     if (page.next_cursor.empty()) return out;

@@ -389,7 +389,6 @@ struct provider_exec {
       // attempt the next one (a name with an IPv6 and an IPv4 address, one of them not served).
       request.address =
           (*addresses)[static_cast<std::size_t>(o.attempts) % addresses->size()].to_string();
-      ++o.attempts;
       const auto sent = std::chrono::steady_clock::now();
       const provider_response res = transport(request);
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -398,10 +397,10 @@ struct provider_exec {
       std::optional<std::chrono::milliseconds> retry_after;
       bool retry = false;
       using failure = provider_response::failure;
-      if (res.failed == failure::tls_unavailable) {
-        --o.attempts;  // nothing was sent
+      // A client without TLS sent nothing: not an attempt.
+      if (res.failed == failure::tls_unavailable)
         return fail(std::move(o), "tls_unavailable", res.failure_text);
-      }
+      ++o.attempts;
       if (res.failed != failure::none) {
         o.http_status = 0;
         if (res.failed == failure::tls)
